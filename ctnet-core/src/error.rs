@@ -1,0 +1,188 @@
+//! The one error type of ctnet-core: what was attempted, where, and what kind of failure.
+
+use std::io;
+use std::path::PathBuf;
+
+/// Result alias used across ctnet-core.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What kind of failure an [`Error`] is; renderers turn this into hints and exit codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// A capability or file permission is missing (EPERM/EACCES).
+    PermissionDenied,
+    /// The object (interface, netns, file) does not exist.
+    NotFound,
+    /// An object with that name already exists.
+    AlreadyExists,
+    /// The caller gave something invalid (a bad name, subnet, count).
+    InvalidInput,
+    /// The kernel or a tool does not support what was asked.
+    Unsupported,
+    /// Anything else.
+    Other,
+}
+
+impl ErrorKind {
+    /// Classify an `io::Error` (netlink and syscalls end up here).
+    pub fn of_io(err: &io::Error) -> Self {
+        match err.kind() {
+            io::ErrorKind::PermissionDenied => Self::PermissionDenied,
+            io::ErrorKind::NotFound => Self::NotFound,
+            io::ErrorKind::AlreadyExists => Self::AlreadyExists,
+            io::ErrorKind::InvalidInput => Self::InvalidInput,
+            io::ErrorKind::Unsupported => Self::Unsupported,
+            _ => match err.raw_os_error() {
+                Some(libc::EPERM | libc::EACCES) => Self::PermissionDenied,
+                Some(libc::ENODEV | libc::ENOENT) => Self::NotFound,
+                Some(libc::EEXIST | libc::EBUSY) => Self::AlreadyExists,
+                Some(libc::EOPNOTSUPP) => Self::Unsupported,
+                _ => Self::Other,
+            },
+        }
+    }
+}
+
+/// Errors of ctnet-core. Each variant says what was attempted and on what.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A namespace operation (open, setns, unshare, mount) failed.
+    #[error("{op} {}: {source}", path.display())]
+    Netns {
+        /// What was attempted, e.g. "entering netns".
+        op: String,
+        /// The nsfs file or mount point involved.
+        path: PathBuf,
+        /// The OS error.
+        source: io::Error,
+    },
+    /// A netlink request failed.
+    #[error("{op} (in netns {netns}): {source}")]
+    Netlink {
+        /// What was attempted, e.g. "creating veth t-v1".
+        op: String,
+        /// Which netns the socket lives in.
+        netns: String,
+        /// The OS error the kernel answered with.
+        source: io::Error,
+    },
+    /// A file or sysctl could not be read or written.
+    #[error("{op} {}: {source}", path.display())]
+    Io {
+        /// What was attempted.
+        op: String,
+        /// The file involved.
+        path: PathBuf,
+        /// The OS error.
+        source: io::Error,
+    },
+    /// An external tool (iptables-restore, ...) failed or is missing.
+    #[error("{program}: {detail}")]
+    Tool {
+        /// The program that was run.
+        program: String,
+        /// Its stderr, or why it could not start.
+        detail: String,
+        /// The kind of failure (missing tool = NotFound).
+        kind: ErrorKind,
+    },
+    /// The caller gave invalid input; the message says what would be right.
+    #[error("{0}")]
+    Invalid(String),
+    /// Several independent steps failed (teardown reports every failure).
+    #[error("{} step(s) failed:\n  - {}", .0.len(), .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n  - "))]
+    Many(Vec<Error>),
+}
+
+impl Error {
+    /// The kind of this error, for hints and exit codes.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Netns { source, .. } | Error::Netlink { source, .. } | Error::Io { source, .. } => {
+                ErrorKind::of_io(source)
+            }
+            Error::Tool { kind, .. } => *kind,
+            Error::Invalid(_) => ErrorKind::InvalidInput,
+            Error::Many(errs) => errs
+                .iter()
+                .map(Error::kind)
+                .find(|k| *k == ErrorKind::PermissionDenied)
+                .unwrap_or(ErrorKind::Other),
+        }
+    }
+
+    pub(crate) fn netns(op: impl Into<String>, path: impl Into<PathBuf>, source: io::Error) -> Self {
+        Error::Netns {
+            op: op.into(),
+            path: path.into(),
+            source,
+        }
+    }
+
+    pub(crate) fn io(op: impl Into<String>, path: impl Into<PathBuf>, source: io::Error) -> Self {
+        Error::Io {
+            op: op.into(),
+            path: path.into(),
+            source,
+        }
+    }
+
+    pub(crate) fn netlink(op: impl Into<String>, netns: impl Into<String>, err: rtnetlink::Error) -> Self {
+        Error::Netlink {
+            op: op.into(),
+            netns: netns.into(),
+            source: rtnl_to_io(err),
+        }
+    }
+}
+
+/// Turn an rtnetlink error into the `io::Error` (errno) the kernel answered with.
+pub(crate) fn rtnl_to_io(err: rtnetlink::Error) -> io::Error {
+    match err {
+        rtnetlink::Error::NetlinkError(msg) => msg.to_io(),
+        other => io::Error::other(other.to_string()),
+    }
+}
+
+impl From<nix::Error> for ErrorKind {
+    fn from(e: nix::Error) -> Self {
+        ErrorKind::of_io(&io::Error::from(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_errno_into_kinds() {
+        let cases = [
+            (libc::EPERM, ErrorKind::PermissionDenied),
+            (libc::EACCES, ErrorKind::PermissionDenied),
+            (libc::ENODEV, ErrorKind::NotFound),
+            (libc::EEXIST, ErrorKind::AlreadyExists),
+            (libc::EOPNOTSUPP, ErrorKind::Unsupported),
+            (libc::EIO, ErrorKind::Other),
+        ];
+        for (errno, kind) in cases {
+            assert_eq!(
+                ErrorKind::of_io(&io::Error::from_raw_os_error(errno)),
+                kind,
+                "errno {errno}"
+            );
+        }
+    }
+
+    #[test]
+    fn many_reports_every_failure_and_surfaces_permission() {
+        let e = Error::Many(vec![
+            Error::Invalid("first".into()),
+            Error::io("writing", "/x", io::Error::from_raw_os_error(libc::EPERM)),
+        ]);
+        let text = e.to_string();
+        assert!(text.contains("2 step(s) failed"), "{text}");
+        assert!(text.contains("first") && text.contains("writing /x"), "{text}");
+        assert_eq!(e.kind(), ErrorKind::PermissionDenied);
+    }
+}

@@ -1,0 +1,741 @@
+//! Throwaway labs: a bridge with a gateway and N netns "containers" on veth pairs,
+//! built through netlink, torn down exactly.
+//!
+//! ```text
+//!   netns NAME-c1          host netns                      netns NAME-c2
+//!   eth0 10.77.0.2 ==veth== NAME-v1 ─┐                ┌─ NAME-v2 ==veth== eth0 10.77.0.3
+//!                                    NAME-br 10.77.0.1/24
+//!                  [--nat: MASQUERADE -s subnet ! -o NAME-br, FORWARD accepts, ip_forward=1]
+//! ```
+//! Every object carries the lab's prefix (`NAME-br`, `NAME-vI`, `NAME-cI`), firewall rules
+//! carry `-m comment --comment ctnet-lab:NAME`, and the bridge's alias is that tag.
+//! [`up`] rolls back what it created when a step fails; [`down`] removes exactly the
+//! lab's objects, is idempotent, and reports every failure.
+
+pub mod nat;
+mod plan;
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use futures::stream::{self, StreamExt, TryStreamExt};
+use rtnetlink::packet_route::link::{InfoData, InfoKind, InfoVeth, LinkAttribute, LinkInfo, LinkMessage};
+use rtnetlink::{LinkBridge, LinkUnspec, LinkVeth, RouteMessageBuilder};
+use serde::{Deserialize, Serialize};
+
+pub use plan::{ContainerPlan, LabNames, LabPlan, LabSpec, MAX_CONTAINERS, MAX_NAME_LEN, validate_name};
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::netns::{self, DEFAULT_NETNS_DIR, Netns};
+
+/// Where labs keep their record (spec and what they changed that is not an object).
+pub const DEFAULT_STATE_DIR: &str = "/run/ctnet/labs";
+
+/// How many containers are built concurrently. netns creation dominates and partly
+/// runs outside the rtnl lock, so a little concurrency pays; more only contends.
+const CONCURRENCY: usize = 8;
+
+const IP_FORWARD: &str = "/proc/sys/net/ipv4/ip_forward";
+
+/// Where a lab's named netns and records live.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LabEnv {
+    /// Directory of named netns (`ip netns`).
+    pub netns_dir: PathBuf,
+    /// Directory of lab records.
+    pub state_dir: PathBuf,
+}
+
+impl Default for LabEnv {
+    fn default() -> Self {
+        Self {
+            netns_dir: DEFAULT_NETNS_DIR.into(),
+            state_dir: DEFAULT_STATE_DIR.into(),
+        }
+    }
+}
+
+/// One container of a built lab.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContainerSummary {
+    /// Its netns name.
+    pub netns: String,
+    /// Path of the netns bind mount.
+    pub netns_path: PathBuf,
+    /// Host end of the veth.
+    pub host_veth: String,
+    /// Interface name inside the netns (`eth0`).
+    pub ifname: String,
+    /// Its address with prefix.
+    pub ip: String,
+    /// MAC of its `eth0`.
+    pub mac: String,
+}
+
+/// What `lab up` built (`schema: ctnet.lab/v1`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LabSummary {
+    /// Always `ctnet.lab/v1`.
+    pub schema: String,
+    /// The lab name.
+    pub name: String,
+    /// The bridge.
+    pub bridge: String,
+    /// Gateway address with prefix, on the bridge.
+    pub gateway: String,
+    /// The subnet.
+    pub subnet: String,
+    /// Whether NAT was set up.
+    pub nat: bool,
+    /// The containers, in index order.
+    pub containers: Vec<ContainerSummary>,
+}
+
+/// The lab's record under the state dir: what it was built from and what it changed
+/// that is not an object (`ip_forward`), so `down` can put it back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct LabRecord {
+    schema: String,
+    spec: LabSpec,
+    /// `ip_forward` before this lab set it, when it did.
+    ip_forward_before: Option<String>,
+}
+
+/// Something `up` created, in order, for rollback.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Created {
+    Bridge(String),
+    Netns(String),
+    Veth(String),
+    Rules(Vec<nat::Rule>),
+    IpForward { before: String },
+    Record(PathBuf),
+}
+
+/// The rollback ledger: what `up` created so far, undone newest first.
+#[derive(Debug, Default)]
+struct Ledger(Vec<Created>);
+
+impl Ledger {
+    fn push(&mut self, c: Created) {
+        self.0.push(c);
+    }
+
+    /// Steps to undo, newest first.
+    fn undo_order(&self) -> impl Iterator<Item = &Created> {
+        self.0.iter().rev()
+    }
+}
+
+type SharedLedger = Arc<Mutex<Ledger>>;
+
+fn record(ledger: &SharedLedger, c: Created) {
+    ledger.lock().unwrap_or_else(|p| p.into_inner()).push(c);
+}
+
+fn link_name(msg: &LinkMessage) -> Option<&str> {
+    msg.attributes.iter().find_map(|a| match a {
+        LinkAttribute::IfName(n) => Some(n.as_str()),
+        _ => None,
+    })
+}
+
+fn link_kind(msg: &LinkMessage) -> Option<&InfoKind> {
+    msg.attributes.iter().find_map(|a| match a {
+        LinkAttribute::LinkInfo(infos) => infos.iter().find_map(|i| match i {
+            LinkInfo::Kind(k) => Some(k),
+            _ => None,
+        }),
+        _ => None,
+    })
+}
+
+fn link_alias(msg: &LinkMessage) -> Option<&str> {
+    msg.attributes.iter().find_map(|a| match a {
+        LinkAttribute::IfAlias(n) => Some(n.as_str()),
+        _ => None,
+    })
+}
+
+fn format_mac(bytes: &[u8]) -> String {
+    bytes
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+/// Look up one link by name; `Ok(None)` when there is none.
+async fn get_link(h: &rtnetlink::Handle, name: &str, netns: &str) -> Result<Option<LinkMessage>> {
+    match h.link().get().match_name(name).execute().try_next().await {
+        Ok(m) => Ok(m),
+        Err(e) => {
+            let err = Error::netlink(format!("looking up link {name}"), netns, e);
+            if err.kind() == ErrorKind::NotFound {
+                Ok(None)
+            } else {
+                Err(err)
+            }
+        }
+    }
+}
+
+/// Dump every link of the netns behind `h`.
+async fn dump_links(h: &rtnetlink::Handle, netns: &str) -> Result<Vec<LinkMessage>> {
+    h.link()
+        .get()
+        .execute()
+        .try_collect()
+        .await
+        .map_err(|e| Error::netlink("listing links", netns, e))
+}
+
+/// Build the lab described by `spec` in the calling thread's netns. On failure,
+/// everything created so far is removed again and the error says what failed (and
+/// what, if anything, could not be rolled back).
+pub async fn up(spec: &LabSpec, env: &LabEnv) -> Result<LabSummary> {
+    let plan = LabPlan::new(spec)?;
+    let rt = tokio::runtime::Handle::current();
+    let host = Netns::current()?;
+    let h = host.rtnetlink(&rt, false)?;
+    if get_link(&h, &plan.bridge, "host").await?.is_some() {
+        return Err(Error::Netlink {
+            op: format!(
+                "creating lab {name}: bridge {br} already exists; remove the old lab with \
+                 `ctnet-diag lab down --name {name}` or pick another --name",
+                name = spec.name,
+                br = plan.bridge
+            ),
+            netns: "host".into(),
+            source: std::io::Error::from_raw_os_error(libc::EEXIST),
+        });
+    }
+    let ledger: SharedLedger = Arc::default();
+    match build(&plan, env, &h, &rt, &ledger).await {
+        Ok(summary) => Ok(summary),
+        Err(err) => {
+            let undo = rollback(&ledger, env, &h).await;
+            if undo.is_empty() {
+                Err(err)
+            } else {
+                let mut all = vec![err];
+                all.extend(undo);
+                Err(Error::Many(all))
+            }
+        }
+    }
+}
+
+async fn build(
+    plan: &LabPlan,
+    env: &LabEnv,
+    h: &rtnetlink::Handle,
+    rt: &tokio::runtime::Handle,
+    ledger: &SharedLedger,
+) -> Result<LabSummary> {
+    let br = &plan.bridge;
+    h.link()
+        .add(LinkBridge::new(br).up().build())
+        .execute()
+        .await
+        .map_err(|e| Error::netlink(format!("creating bridge {br}"), "host", e))?;
+    record(ledger, Created::Bridge(br.clone()));
+    let br_msg = get_link(h, br, "host").await?.ok_or_else(|| Error::Netlink {
+        op: format!("finding bridge {br} just created"),
+        netns: "host".into(),
+        source: std::io::Error::from_raw_os_error(libc::ENODEV),
+    })?;
+    let br_idx = br_msg.header.index;
+    // The kernel ignores IFLA_IFALIAS on RTM_NEWLINK, so tag the bridge in a second step.
+    h.link()
+        .set(LinkUnspec::new_with_index(br_idx).alias(plan.tag.clone()).build())
+        .execute()
+        .await
+        .map_err(|e| Error::netlink(format!("tagging bridge {br}"), "host", e))?;
+    let prefix = plan.spec.subnet.prefix_len();
+    h.address()
+        .add(br_idx, IpAddr::V4(plan.gateway), prefix)
+        .execute()
+        .await
+        .map_err(|e| Error::netlink(format!("adding {}/{prefix} to {br}", plan.gateway), "host", e))?;
+
+    // Build every container even if one fails, so the ledger is complete for rollback.
+    let results: Vec<Result<ContainerSummary>> = stream::iter(plan.containers.iter())
+        .map(|c| build_container(c, plan, env, h, rt, br_idx, ledger))
+        .buffered(CONCURRENCY)
+        .collect()
+        .await;
+    let mut containers = Vec::with_capacity(results.len());
+    let mut errors = Vec::new();
+    for r in results {
+        match r {
+            Ok(c) => containers.push(c),
+            Err(e) => errors.push(e),
+        }
+    }
+    match errors.len() {
+        0 => {}
+        1 => return Err(errors.remove(0)),
+        _ => return Err(Error::Many(errors)),
+    }
+
+    let mut ip_forward_before = None;
+    if plan.spec.nat {
+        let rules = nat::lab_rules(plan);
+        nat::apply(&rules, nat::Op::Insert).await?;
+        record(ledger, Created::Rules(rules));
+        let before = read_trimmed(Path::new(IP_FORWARD))?;
+        if before != "1" {
+            write_sysctl(Path::new(IP_FORWARD), "1")?;
+            record(
+                ledger,
+                Created::IpForward {
+                    before: before.clone(),
+                },
+            );
+            ip_forward_before = Some(before);
+        }
+    }
+
+    let rec = LabRecord {
+        schema: "ctnet.lab-record/v1".into(),
+        spec: plan.spec.clone(),
+        ip_forward_before,
+    };
+    let path = record_path(env, &plan.spec.name);
+    std::fs::create_dir_all(&env.state_dir).map_err(|e| Error::io("creating", &env.state_dir, e))?;
+    let text = serde_json::to_string_pretty(&rec).map_err(|e| Error::Invalid(e.to_string()))?;
+    std::fs::write(&path, text).map_err(|e| Error::io("writing lab record", &path, e))?;
+    record(ledger, Created::Record(path));
+
+    Ok(LabSummary {
+        schema: "ctnet.lab/v1".into(),
+        name: plan.spec.name.clone(),
+        bridge: br.clone(),
+        gateway: format!("{}/{prefix}", plan.gateway),
+        subnet: plan.spec.subnet.to_string(),
+        nat: plan.spec.nat,
+        containers,
+    })
+}
+
+async fn build_container(
+    c: &ContainerPlan,
+    plan: &LabPlan,
+    env: &LabEnv,
+    h: &rtnetlink::Handle,
+    rt: &tokio::runtime::Handle,
+    br_idx: u32,
+    ledger: &SharedLedger,
+) -> Result<ContainerSummary> {
+    let dir = env.netns_dir.clone();
+    let name = c.netns.clone();
+    let ns = tokio::task::spawn_blocking(move || netns::create_named(dir, &name))
+        .await
+        .map_err(|e| Error::Invalid(format!("netns task failed: {e}")))??;
+    record(ledger, Created::Netns(c.netns.clone()));
+
+    // One RTM_NEWLINK: host end on the bridge and up, peer created inside the netns as
+    // eth0. The peer cannot be set up in the same message: the kernel opens it before
+    // the pair is linked and veth_open answers ENOTCONN.
+    let peer = LinkUnspec::new_with_name("eth0")
+        .setns_by_fd(ns.fd().as_raw_fd())
+        .build();
+    let veth = LinkVeth::new(&c.host_veth, "eth0")
+        .set_info_data(InfoData::Veth(InfoVeth::Peer(peer)))
+        .controller(br_idx)
+        .up()
+        .build();
+    h.link().add(veth).execute().await.map_err(|e| {
+        Error::netlink(
+            format!("creating veth {} (peer eth0 in {})", c.host_veth, c.netns),
+            "host",
+            e,
+        )
+    })?;
+    record(ledger, Created::Veth(c.host_veth.clone()));
+
+    let nh = ns.rtnetlink(rt, false)?;
+    let at = c.netns.as_str();
+    nh.link()
+        .set(LinkUnspec::new_with_name("lo").up().build())
+        .execute()
+        .await
+        .map_err(|e| Error::netlink("setting lo up", at, e))?;
+    let eth0 = get_link(&nh, "eth0", at).await?.ok_or_else(|| Error::Netlink {
+        op: "finding eth0 just created".into(),
+        netns: at.into(),
+        source: std::io::Error::from_raw_os_error(libc::ENODEV),
+    })?;
+    nh.link()
+        .set(LinkUnspec::new_with_index(eth0.header.index).up().build())
+        .execute()
+        .await
+        .map_err(|e| Error::netlink("setting eth0 up", at, e))?;
+    let prefix = plan.spec.subnet.prefix_len();
+    nh.address()
+        .add(eth0.header.index, IpAddr::V4(c.ip), prefix)
+        .execute()
+        .await
+        .map_err(|e| Error::netlink(format!("adding {}/{prefix} to eth0", c.ip), at, e))?;
+    nh.route()
+        .add(
+            RouteMessageBuilder::<Ipv4Addr>::new()
+                .gateway(plan.gateway)
+                .build(),
+        )
+        .execute()
+        .await
+        .map_err(|e| Error::netlink(format!("adding default route via {}", plan.gateway), at, e))?;
+    let mac = eth0
+        .attributes
+        .iter()
+        .find_map(|a| match a {
+            LinkAttribute::Address(m) => Some(format_mac(m)),
+            _ => None,
+        })
+        .unwrap_or_default();
+    Ok(ContainerSummary {
+        netns: c.netns.clone(),
+        netns_path: env.netns_dir.join(&c.netns),
+        host_veth: c.host_veth.clone(),
+        ifname: "eth0".into(),
+        ip: format!("{}/{prefix}", c.ip),
+        mac,
+    })
+}
+
+/// Undo the ledger newest first; every failure is reported, none stops the rest.
+async fn rollback(ledger: &SharedLedger, env: &LabEnv, h: &rtnetlink::Handle) -> Vec<Error> {
+    let steps: Vec<Created> = ledger
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .undo_order()
+        .cloned()
+        .collect();
+    let mut errors = Vec::new();
+    for step in steps {
+        if let Err(e) = undo(&step, env, h).await {
+            errors.push(e);
+        }
+    }
+    errors
+}
+
+async fn undo(step: &Created, env: &LabEnv, h: &rtnetlink::Handle) -> Result<()> {
+    match step {
+        Created::Bridge(name) | Created::Veth(name) => del_link_by_name(h, name).await,
+        Created::Netns(name) => match netns::delete_named(&env.netns_dir, name) {
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
+            other => other,
+        },
+        Created::Rules(rules) => nat::apply(rules, nat::Op::Delete).await,
+        Created::IpForward { before } => write_sysctl(Path::new(IP_FORWARD), before),
+        Created::Record(path) => match std::fs::remove_file(path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io("removing", path, e)),
+            _ => Ok(()),
+        },
+    }
+}
+
+/// Delete a link by name; a link that is already gone counts as deleted.
+async fn del_link_by_name(h: &rtnetlink::Handle, name: &str) -> Result<()> {
+    match h
+        .link()
+        .del_with_message(LinkUnspec::new_with_name(name).build())
+        .execute()
+        .await
+    {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            let err = Error::netlink(format!("deleting link {name}"), "host", e);
+            if err.kind() == ErrorKind::NotFound {
+                Ok(())
+            } else {
+                Err(err)
+            }
+        }
+    }
+}
+
+fn record_path(env: &LabEnv, name: &str) -> PathBuf {
+    env.state_dir.join(format!("{name}.json"))
+}
+
+fn read_trimmed(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path)
+        .map(|s| s.trim().to_string())
+        .map_err(|e| Error::io("reading", path, e))
+}
+
+fn write_sysctl(path: &Path, value: &str) -> Result<()> {
+    std::fs::write(path, value).map_err(|e| Error::io(format!("writing {value} to"), path, e))
+}
+
+fn read_record(env: &LabEnv, name: &str) -> Option<LabRecord> {
+    let text = std::fs::read_to_string(record_path(env, name)).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+/// What `lab down` removed, and every failure it met.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DownReport {
+    /// Always `ctnet.lab-down/v1`.
+    pub schema: String,
+    /// The lab name.
+    pub name: String,
+    /// Host veths deleted (their peers went with them).
+    pub veths: Vec<String>,
+    /// Bridges deleted.
+    pub bridges: Vec<String>,
+    /// Named netns deleted.
+    pub netns: Vec<String>,
+    /// Firewall rules deleted (`table: spec`).
+    pub rules: Vec<String>,
+    /// `ip_forward` restored to this value, when the lab had changed it.
+    pub ip_forward_restored: Option<String>,
+    /// Every step that failed, as a message; empty on success.
+    pub failures: Vec<String>,
+    /// The kind of the first failure, for exit codes.
+    #[serde(skip)]
+    pub failure_kind: Option<ErrorKind>,
+}
+
+impl DownReport {
+    /// Whether nothing of the lab was found.
+    pub fn nothing_found(&self) -> bool {
+        self.veths.is_empty()
+            && self.bridges.is_empty()
+            && self.netns.is_empty()
+            && self.rules.is_empty()
+            && self.ip_forward_restored.is_none()
+    }
+
+    fn fail(&mut self, e: Error) {
+        self.failure_kind.get_or_insert(e.kind());
+        self.failures.push(e.to_string());
+    }
+}
+
+/// Remove every object of lab `name` from the calling thread's netns: host veths named
+/// `NAME-vI`, the bridge `NAME-br`, netns `NAME-cI`, rules tagged `ctnet-lab:NAME`, and
+/// `ip_forward` as it was. Idempotent; keeps going after a failure and reports all.
+pub async fn down(name: &str, env: &LabEnv) -> Result<DownReport> {
+    let names = LabNames::new(name)?;
+    let rt = tokio::runtime::Handle::current();
+    let h = Netns::current()?.rtnetlink(&rt, false)?;
+    let mut report = DownReport {
+        schema: "ctnet.lab-down/v1".into(),
+        name: name.into(),
+        ..DownReport::default()
+    };
+    let links = dump_links(&h, "host").await?;
+    let bridge = names.bridge();
+    let veths: Vec<String> = links
+        .iter()
+        .filter(|l| link_kind(l) == Some(&InfoKind::Veth))
+        .filter_map(link_name)
+        .filter(|n| names.is_host_veth(n))
+        .map(str::to_string)
+        .collect();
+    // Deleting a veth waits for an RCU grace period; the kernel overlaps several
+    // deletions when they are in flight together.
+    let deleted: Vec<(String, Result<()>)> = stream::iter(veths)
+        .map(|v| {
+            let h = &h;
+            async move {
+                let r = del_link_by_name(h, &v).await;
+                (v, r)
+            }
+        })
+        .buffer_unordered(CONCURRENCY)
+        .collect()
+        .await;
+    for (v, r) in deleted {
+        match r {
+            Ok(()) => report.veths.push(v),
+            Err(e) => report.fail(e),
+        }
+    }
+    report.veths.sort_by_key(|v| {
+        v.trim_start_matches(|c: char| !c.is_ascii_digit())
+            .parse::<u32>()
+            .unwrap_or(0)
+    });
+    if links
+        .iter()
+        .any(|l| link_name(l) == Some(bridge.as_str()) && link_kind(l) == Some(&InfoKind::Bridge))
+    {
+        match del_link_by_name(&h, &bridge).await {
+            Ok(()) => report.bridges.push(bridge),
+            Err(e) => report.fail(e),
+        }
+    }
+    match netns::list_named(&env.netns_dir) {
+        Ok(all) => {
+            let mut mine: Vec<String> = all.into_iter().filter(|n| names.is_netns(n)).collect();
+            mine.sort_by_key(|v| {
+                v.trim_start_matches(|c: char| !c.is_ascii_digit())
+                    .parse::<u32>()
+                    .unwrap_or(0)
+            });
+            for ns in mine {
+                match netns::delete_named(&env.netns_dir, &ns) {
+                    Ok(()) => report.netns.push(ns),
+                    Err(e) if e.kind() == ErrorKind::NotFound => {}
+                    Err(e) => report.fail(e),
+                }
+            }
+        }
+        Err(e) => report.fail(e),
+    }
+    match nat::current_tagged(&names.tag()).await {
+        Ok(rules) if !rules.is_empty() => match nat::apply(&rules, nat::Op::Delete).await {
+            Ok(()) => report.rules = rules.iter().map(|r| format!("{}: {}", r.table, r.spec)).collect(),
+            Err(e) => report.fail(e),
+        },
+        Ok(_) => {}
+        Err(e) => report.fail(e),
+    }
+    let rec = read_record(env, name);
+    if let Some(before) = rec.as_ref().and_then(|r| r.ip_forward_before.clone()) {
+        // Another NAT lab still up needs forwarding: leave it on.
+        let others_need_it = list_records(env)
+            .iter()
+            .any(|r| r.spec.name != name && r.spec.nat);
+        if !others_need_it {
+            match write_sysctl(Path::new(IP_FORWARD), &before) {
+                Ok(()) => report.ip_forward_restored = Some(before),
+                Err(e) => report.fail(e),
+            }
+        }
+    }
+    let path = record_path(env, name);
+    if let Err(e) = std::fs::remove_file(&path)
+        && e.kind() != std::io::ErrorKind::NotFound
+    {
+        report.fail(Error::io("removing lab record", &path, e));
+    }
+    Ok(report)
+}
+
+fn list_records(env: &LabEnv) -> Vec<LabRecord> {
+    let Ok(dir) = std::fs::read_dir(&env.state_dir) else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| e.ok())
+        .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+        .filter_map(|t| serde_json::from_str::<LabRecord>(&t).ok())
+        .collect()
+}
+
+/// A lab found on the host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LabInfo {
+    /// The lab name.
+    pub name: String,
+    /// Its bridge, when it exists.
+    pub bridge: Option<String>,
+    /// Whether the bridge is administratively up.
+    pub bridge_up: bool,
+    /// Host veths of the lab present now.
+    pub veths: usize,
+    /// Named netns of the lab present now.
+    pub netns: usize,
+    /// The subnet it was built with (from its record), if known.
+    pub subnet: Option<String>,
+    /// Whether it was built with NAT (from its record), if known.
+    pub nat: Option<bool>,
+    /// True when objects exist but the record is gone, or the record has no bridge:
+    /// a half-removed lab that `lab down` will clean.
+    pub partial: bool,
+}
+
+/// Labs present in the calling thread's netns: bridges tagged `ctnet-lab:NAME` and
+/// lab records, joined with a count of their veths and netns.
+pub async fn list(env: &LabEnv) -> Result<Vec<LabInfo>> {
+    let rt = tokio::runtime::Handle::current();
+    let h = Netns::current()?.rtnetlink(&rt, false)?;
+    let links = dump_links(&h, "host").await?;
+    let records = list_records(env);
+    let mut labs: Vec<String> = records.iter().map(|r| r.spec.name.clone()).collect();
+    for l in &links {
+        if let Some(lab) = link_alias(l).and_then(|a| a.strip_prefix("ctnet-lab:"))
+            && validate_name(lab).is_ok()
+            && !labs.iter().any(|x| x == lab)
+        {
+            labs.push(lab.to_string());
+        }
+    }
+    labs.sort();
+    let netns_names = netns::list_named(&env.netns_dir)?;
+    let mut out = Vec::new();
+    for lab in labs {
+        let names = LabNames::new(&lab)?;
+        let bridge = links
+            .iter()
+            .find(|l| link_name(l) == Some(names.bridge().as_str()));
+        let rec = records.iter().find(|r| r.spec.name == lab);
+        out.push(LabInfo {
+            bridge: bridge.map(|_| names.bridge()),
+            bridge_up: bridge.is_some_and(|b| {
+                b.header
+                    .flags
+                    .contains(rtnetlink::packet_route::link::LinkFlags::Up)
+            }),
+            veths: links
+                .iter()
+                .filter_map(link_name)
+                .filter(|n| names.is_host_veth(n))
+                .count(),
+            netns: netns_names.iter().filter(|n| names.is_netns(n)).count(),
+            subnet: rec.map(|r| r.spec.subnet.to_string()),
+            nat: rec.map(|r| r.spec.nat),
+            partial: rec.is_none() || bridge.is_none(),
+            name: lab,
+        });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rollback_undoes_newest_first() {
+        let mut l = Ledger::default();
+        l.push(Created::Bridge("t-br".into()));
+        l.push(Created::Netns("t-c1".into()));
+        l.push(Created::Veth("t-v1".into()));
+        l.push(Created::IpForward { before: "0".into() });
+        let order: Vec<_> = l.undo_order().cloned().collect();
+        assert_eq!(
+            order,
+            vec![
+                Created::IpForward { before: "0".into() },
+                Created::Veth("t-v1".into()),
+                Created::Netns("t-c1".into()),
+                Created::Bridge("t-br".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn formats_macs_like_iproute2() {
+        assert_eq!(format_mac(&[0x0a, 0, 0xff, 1, 2, 0xab]), "0a:00:ff:01:02:ab");
+    }
+
+    #[test]
+    fn record_round_trips() {
+        let rec = LabRecord {
+            schema: "ctnet.lab-record/v1".into(),
+            spec: LabSpec::new("t"),
+            ip_forward_before: Some("0".into()),
+        };
+        let text = serde_json::to_string(&rec).unwrap();
+        assert_eq!(serde_json::from_str::<LabRecord>(&text).unwrap(), rec);
+    }
+}

@@ -1,0 +1,421 @@
+//! Network namespaces: identity, handles, and the one place that enters a netns.
+//!
+//! `setns(2)` moves only the calling *thread*. Every netns-bound resource (netlink
+//! socket, pcap handle, ioctl socket, child process, `/proc/thread-self/net` read) is
+//! created by [`Netns::run`] on a dedicated short-lived OS thread; the resource stays
+//! bound to that netns after the thread ends. Nothing else in ctnet calls `setns`, so
+//! tokio workers and the main thread never leave the netns the process started in.
+
+use std::fmt;
+use std::fs::{self, File, OpenOptions};
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use nix::mount::{MntFlags, MsFlags};
+use nix::sched::CloneFlags;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// Where iproute2 (and ctnet) keep named network namespaces.
+pub const DEFAULT_NETNS_DIR: &str = "/run/netns";
+
+/// The identity of a network namespace: `(st_dev, st_ino)` of its nsfs file.
+///
+/// Two paths name the same netns exactly when their keys are equal; names lie, keys don't.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct NetnsKey {
+    /// `st_dev` of the nsfs inode.
+    pub dev: u64,
+    /// `st_ino` of the nsfs inode (what `readlink /proc/PID/ns/net` prints as `net:[ino]`).
+    pub ino: u64,
+}
+
+impl NetnsKey {
+    /// The key of the netns behind an nsfs path (`/run/netns/x`, `/proc/1/ns/net`).
+    pub fn of_path(path: &Path) -> Result<Self> {
+        let meta = fs::metadata(path).map_err(|e| Error::netns("reading identity of", path, e))?;
+        Ok(Self {
+            dev: meta.dev(),
+            ino: meta.ino(),
+        })
+    }
+
+    /// The key of the netns the calling thread is in.
+    pub fn of_current_thread() -> Result<Self> {
+        Self::of_path(Path::new("/proc/thread-self/ns/net"))
+    }
+}
+
+impl fmt::Display for NetnsKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "net:[{}]", self.ino)
+    }
+}
+
+/// One way a netns is known: a name, a path, or a process living in it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "type")]
+pub enum NetnsRef {
+    /// A bind mount under a netns directory (`ip netns` name).
+    Named {
+        /// The name (file name under the directory).
+        name: String,
+        /// The full path of the bind mount.
+        path: PathBuf,
+    },
+    /// Any other nsfs path (a runtime's sandbox key, a `--host-netns` argument).
+    Path {
+        /// The path.
+        path: PathBuf,
+    },
+    /// A process whose `/proc/PID/ns/net` is this netns.
+    Pid {
+        /// The process id.
+        pid: u32,
+    },
+    /// The netns the tool started in.
+    Current,
+}
+
+impl fmt::Display for NetnsRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NetnsRef::Named { name, .. } => f.write_str(name),
+            NetnsRef::Path { path } => write!(f, "{}", path.display()),
+            NetnsRef::Pid { pid } => write!(f, "pid:{pid}"),
+            NetnsRef::Current => f.write_str("host"),
+        }
+    }
+}
+
+/// An open network namespace: its identity, an fd that keeps it alive, and every
+/// name/path/pid known to point at it.
+#[derive(Debug, Clone)]
+pub struct Netns {
+    key: NetnsKey,
+    file: Arc<File>,
+    refs: Vec<NetnsRef>,
+}
+
+impl Netns {
+    /// The netns the calling thread is in (the "host" netns when called from main).
+    pub fn current() -> Result<Self> {
+        let mut ns = Self::open_path(Path::new("/proc/thread-self/ns/net"))?;
+        ns.refs = vec![NetnsRef::Current];
+        Ok(ns)
+    }
+
+    /// Open any nsfs path (bind mount, `/proc/PID/ns/net`, runtime sandbox key).
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let mut ns = Self::open_path(path)?;
+        ns.refs = vec![NetnsRef::Path {
+            path: path.to_path_buf(),
+        }];
+        Ok(ns)
+    }
+
+    /// Open a named netns under `dir` (normally [`DEFAULT_NETNS_DIR`]).
+    pub fn named(dir: impl AsRef<Path>, name: &str) -> Result<Self> {
+        validate_netns_name(name)?;
+        let path = dir.as_ref().join(name);
+        let mut ns = Self::open_path(&path)?;
+        ns.refs = vec![NetnsRef::Named {
+            name: name.to_string(),
+            path,
+        }];
+        Ok(ns)
+    }
+
+    /// Open the netns of a process.
+    pub fn of_pid(pid: u32) -> Result<Self> {
+        let mut ns = Self::open_path(Path::new(&format!("/proc/{pid}/ns/net")))?;
+        ns.refs = vec![NetnsRef::Pid { pid }];
+        Ok(ns)
+    }
+
+    fn open_path(path: &Path) -> Result<Self> {
+        let file = File::open(path).map_err(|e| Error::netns("opening netns", path, e))?;
+        let meta = file
+            .metadata()
+            .map_err(|e| Error::netns("reading identity of", path, e))?;
+        if meta.is_dir() {
+            return Err(Error::netns(
+                "opening netns",
+                path,
+                io::Error::new(io::ErrorKind::InvalidInput, "is a directory, not a netns file"),
+            ));
+        }
+        Ok(Self {
+            key: NetnsKey {
+                dev: meta.dev(),
+                ino: meta.ino(),
+            },
+            file: Arc::new(file),
+            refs: Vec::new(),
+        })
+    }
+
+    /// The identity of this netns.
+    pub fn key(&self) -> NetnsKey {
+        self.key
+    }
+
+    /// Every name/path/pid known to point at this netns.
+    pub fn refs(&self) -> &[NetnsRef] {
+        &self.refs
+    }
+
+    /// Remember one more name/path/pid for this netns (deduplicated).
+    pub fn add_ref(&mut self, r: NetnsRef) {
+        if !self.refs.contains(&r) {
+            self.refs.push(r);
+        }
+    }
+
+    /// A short human label: the first known name, else the key.
+    pub fn label(&self) -> String {
+        self.refs
+            .first()
+            .map(ToString::to_string)
+            .unwrap_or_else(|| self.key.to_string())
+    }
+
+    /// The open nsfs fd (keeps the netns alive while this handle lives).
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.file.as_fd()
+    }
+
+    /// Run `f` inside this netns on a dedicated OS thread and hand back its result.
+    ///
+    /// This is the only place in ctnet that calls `setns`. Whatever `f` creates that is
+    /// bound at creation (sockets, pcap handles, child processes) stays in this netns.
+    /// A panic inside `f` is propagated to the caller.
+    pub fn run<T, F>(&self, f: F) -> Result<T>
+    where
+        F: FnOnce() -> T + Send,
+        T: Send,
+    {
+        let fd = self.fd();
+        std::thread::scope(|s| {
+            let worker = std::thread::Builder::new()
+                .name("ctnet-netns".into())
+                .spawn_scoped(s, move || {
+                    nix::sched::setns(fd, CloneFlags::CLONE_NEWNET).map_err(io::Error::from)?;
+                    Ok::<T, io::Error>(f())
+                })
+                .map_err(|e| Error::netns("spawning a thread for", self.label(), e))?;
+            match worker.join() {
+                Ok(res) => res.map_err(|e| Error::netns("entering netns", self.label(), e)),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        })
+    }
+
+    /// An rtnetlink handle whose socket lives in this netns; its connection task is
+    /// spawned on `rt`. `strict` turns on `NETLINK_GET_STRICT_CHK` (filtered dumps).
+    pub fn rtnetlink(&self, rt: &tokio::runtime::Handle, strict: bool) -> Result<rtnetlink::Handle> {
+        let label = self.label();
+        let made = self.run(|| {
+            // new_connection registers the socket with the reactor, so it needs rt's context.
+            let _guard = rt.enter();
+            if strict {
+                rtnetlink::new_connection_with_strict_check()
+            } else {
+                rtnetlink::new_connection()
+            }
+        })?;
+        let (conn, handle, _multicast) =
+            made.map_err(|e| Error::netns("opening a netlink socket in", label, e))?;
+        rt.spawn(conn);
+        Ok(handle)
+    }
+}
+
+/// Check a netns name the way `ip netns add` would accept it.
+pub fn validate_netns_name(name: &str) -> Result<()> {
+    if name.is_empty() || name == "." || name == ".." || name.contains('/') || name.len() > 255 {
+        return Err(Error::Invalid(format!(
+            "invalid netns name {name:?}: use 1-255 characters, no '/', not '.' or '..'"
+        )));
+    }
+    Ok(())
+}
+
+/// Make `dir` a shared mount point, as iproute2 does, so netns bind mounts made here are
+/// seen by other mount namespaces (`ip netns exec` among them). Done once per process.
+fn prepare_netns_dir(dir: &Path) -> Result<()> {
+    static PREPARED: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+    let mut prepared = PREPARED.lock().unwrap_or_else(|p| p.into_inner());
+    if prepared.iter().any(|p| p == dir) {
+        return Ok(());
+    }
+    fs::create_dir_all(dir).map_err(|e| Error::io("creating netns directory", dir, e))?;
+    let shared = |d: &Path| {
+        nix::mount::mount(
+            None::<&str>,
+            d,
+            None::<&str>,
+            MsFlags::MS_SHARED | MsFlags::MS_REC,
+            None::<&str>,
+        )
+    };
+    if let Err(nix::Error::EINVAL) = shared(dir) {
+        // Not a mount point yet: bind it onto itself first (iproute2's netns_add does the same).
+        nix::mount::mount(
+            Some(dir),
+            dir,
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            None::<&str>,
+        )
+        .map_err(|e| Error::netns("bind-mounting netns directory", dir, e.into()))?;
+        shared(dir).map_err(|e| Error::netns("making netns directory shared", dir, e.into()))?;
+    }
+    prepared.push(dir.to_path_buf());
+    Ok(())
+}
+
+/// Create a named netns under `dir` without forking: a throwaway thread unshares its
+/// netns and bind-mounts `/proc/thread-self/ns/net` (never `/proc/self/...`, which is the
+/// thread-group leader's) onto `dir/name`.
+pub fn create_named(dir: impl AsRef<Path>, name: &str) -> Result<Netns> {
+    let dir = dir.as_ref();
+    validate_netns_name(name)?;
+    prepare_netns_dir(dir)?;
+    let path = dir.join(name);
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path)
+        .map_err(|e| match e.kind() {
+            io::ErrorKind::AlreadyExists => {
+                Error::netns("creating netns (a netns with this name already exists)", &path, e)
+            }
+            _ => Error::netns("creating netns file", &path, e),
+        })?;
+    let target = path.clone();
+    let made = std::thread::Builder::new()
+        .name("ctnet-netns-new".into())
+        .spawn(move || -> io::Result<()> {
+            nix::sched::unshare(CloneFlags::CLONE_NEWNET)?;
+            nix::mount::mount(
+                Some("/proc/thread-self/ns/net"),
+                &target,
+                None::<&str>,
+                MsFlags::MS_BIND,
+                None::<&str>,
+            )?;
+            Ok(())
+        })
+        .and_then(|t| {
+            t.join()
+                .unwrap_or_else(|_| Err(io::Error::other("netns thread panicked")))
+        });
+    if let Err(e) = made {
+        let _ = fs::remove_file(&path);
+        return Err(Error::netns("creating netns", &path, e));
+    }
+    Netns::named(dir, name)
+}
+
+/// Delete a named netns: detach its bind mount and remove the file. The netns itself
+/// dies when no fd or process holds it any more. Returns `NotFound` when there was none.
+pub fn delete_named(dir: impl AsRef<Path>, name: &str) -> Result<()> {
+    validate_netns_name(name)?;
+    let path = dir.as_ref().join(name);
+    let unmounted = match nix::mount::umount2(&path, MntFlags::MNT_DETACH) {
+        Ok(()) => true,
+        Err(nix::Error::EINVAL | nix::Error::ENOENT) => false,
+        Err(e) => return Err(Error::netns("unmounting netns", &path, e.into())),
+    };
+    match fs::remove_file(&path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound && unmounted => Ok(()),
+        Err(e) => Err(Error::netns("removing netns file", &path, e)),
+    }
+}
+
+/// Names of the netns under `dir` (what `ip netns list` shows), sorted.
+pub fn list_named(dir: impl AsRef<Path>) -> Result<Vec<String>> {
+    let dir = dir.as_ref();
+    let entries = match fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::io("listing netns directory", dir, e)),
+    };
+    let mut names: Vec<String> = entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().into_string().ok())
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
+/// The netns of every thread of this process, as `(tid, key)`: proof that no thread
+/// was left inside another netns.
+pub fn thread_netns_keys() -> Result<Vec<(u32, NetnsKey)>> {
+    let task = Path::new("/proc/self/task");
+    let mut out = Vec::new();
+    for entry in fs::read_dir(task).map_err(|e| Error::io("listing threads in", task, e))? {
+        let Ok(entry) = entry else { continue };
+        let Some(tid) = entry.file_name().to_str().and_then(|s| s.parse().ok()) else {
+            continue;
+        };
+        match NetnsKey::of_path(&entry.path().join("ns/net")) {
+            Ok(key) => out.push((tid, key)),
+            // The thread ended between listing and stat: it is in no netns any more.
+            Err(e) if e.kind() == crate::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rejects_netns_names_ip_would_reject() {
+        for bad in ["", ".", "..", "a/b", &"x".repeat(256)] {
+            assert!(validate_netns_name(bad).is_err(), "{bad:?} accepted");
+        }
+        for good in ["t-c1", "cni-1234", "netns-ab"] {
+            validate_netns_name(good).unwrap();
+        }
+    }
+
+    #[test]
+    fn same_netns_through_two_paths_has_one_key() {
+        let a = NetnsKey::of_path(Path::new("/proc/self/ns/net")).unwrap();
+        let b = NetnsKey::of_path(Path::new("/proc/thread-self/ns/net")).unwrap();
+        assert_eq!(a, b);
+        let current = Netns::current().unwrap();
+        assert_eq!(current.key(), a);
+        assert_eq!(current.label(), "host");
+    }
+
+    #[test]
+    fn run_executes_in_the_target_and_leaves_caller_untouched() {
+        // Entering our own netns needs CAP_SYS_ADMIN; without it the error must say so.
+        let me = Netns::current().unwrap();
+        let before = NetnsKey::of_current_thread().unwrap();
+        match me.run(|| NetnsKey::of_current_thread().unwrap()) {
+            Ok(inside) => assert_eq!(inside, me.key()),
+            Err(e) => assert_eq!(e.kind(), crate::ErrorKind::PermissionDenied, "{e}"),
+        }
+        assert_eq!(NetnsKey::of_current_thread().unwrap(), before);
+    }
+
+    #[test]
+    fn opening_a_missing_netns_is_not_found() {
+        let err = Netns::named("/nonexistent-ctnet-dir", "x").unwrap_err();
+        assert_eq!(err.kind(), crate::ErrorKind::NotFound);
+        assert!(err.to_string().contains("/nonexistent-ctnet-dir/x"), "{err}");
+    }
+}

@@ -1,0 +1,140 @@
+//! Command-line interface: every command, flag and help text of `ctnet-diag`.
+
+use clap::{Args, Parser, Subcommand};
+use ipnet::Ipv4Net;
+
+/// Diagnose Linux container networking: bridges, veth pairs, network namespaces, NAT.
+#[derive(Debug, Parser)]
+#[command(
+    name = "ctnet-diag",
+    version,
+    about,
+    long_about = "Diagnose Linux container networking: bridges, veth pairs, network \
+                  namespaces, the bridge FDB, ARP, routes, NAT and firewall counters.\n\n\
+                  Start with `ctnet-diag demo`: it builds a throwaway lab inside a private, \
+                  rootless world and shows it, touching nothing on this host.",
+    after_help = "Exit codes: 0 done, 1 a check failed, 2 usage or unknown target, \
+                  3 missing privilege or environment, 4 internal error."
+)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Top-level commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Build, list and remove throwaway labs (bridge + veths + netns "containers").
+    #[command(subcommand)]
+    Lab(LabCommand),
+    /// Build a lab in a private rootless world, show it and ping across it, then remove it.
+    ///
+    /// Needs no root: it runs in fresh user, network and mount namespaces, so nothing is
+    /// changed on this host.
+    Demo(DemoArgs),
+    /// Run a command (default: your shell) inside a fresh rootless world.
+    ///
+    /// The world has its own network namespace (with only `lo`), its own /run (so its own
+    /// /run/netns) and you are root inside it: `ctnet-diag lab up`, `ip`, `bridge`,
+    /// `iptables` and `tcpdump -Z root` work there without privilege on this host.
+    #[command(
+        after_help = "Example:\n  ctnet-diag world -- sh -c 'ctnet-diag lab up --name t --nat && \
+                            ip netns exec t-c1 ping -c1 10.77.0.3'"
+    )]
+    World(WorldArgs),
+}
+
+/// `ctnet-diag lab ...`
+#[derive(Debug, Subcommand)]
+pub enum LabCommand {
+    /// Create a lab: bridge NAME-br with the gateway address, and K netns NAME-c1..K,
+    /// each with eth0 on a veth whose host end NAME-vI is on the bridge.
+    #[command(
+        after_help = "Needs CAP_NET_ADMIN and CAP_SYS_ADMIN: run as root, or rootless inside \
+                            `ctnet-diag world`.\nExample:\n  ctnet-diag lab up --name t --containers 3 --nat"
+    )]
+    Up(LabUpArgs),
+    /// Remove every object of a lab (veths, bridge, netns, tagged firewall rules) and
+    /// restore ip_forward; safe to run twice.
+    Down(LabDownArgs),
+    /// List labs found in this network namespace.
+    List(JsonArg),
+}
+
+/// Arguments of `lab up`.
+#[derive(Debug, Args)]
+pub struct LabUpArgs {
+    /// Lab name: 1-8 lowercase letters/digits, letter first; prefixes every object.
+    #[arg(long, default_value = ctnet_core::lab::LabSpec::DEFAULT_NAME)]
+    pub name: String,
+    /// Number of netns "containers".
+    #[arg(long, short = 'k', default_value_t = 3)]
+    pub containers: u32,
+    /// IPv4 subnet: the bridge gets the first address, containers the next ones.
+    #[arg(long, default_value = ctnet_core::lab::LabSpec::DEFAULT_SUBNET)]
+    pub subnet: Ipv4Net,
+    /// Add MASQUERADE for the subnet, FORWARD accepts for the bridge, and ip_forward=1.
+    #[arg(long)]
+    pub nat: bool,
+    /// Print JSON (schema ctnet.lab/v1) instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `lab down`.
+#[derive(Debug, Args)]
+pub struct LabDownArgs {
+    /// The lab to remove.
+    #[arg(long)]
+    pub name: String,
+    /// Print JSON (schema ctnet.lab-down/v1) instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// A lone `--json` flag.
+#[derive(Debug, Args)]
+pub struct JsonArg {
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Number of netns "containers" in the demo lab.
+    #[arg(long, short = 'k', default_value_t = 3)]
+    pub containers: u32,
+    /// After showing the lab, open your shell inside the world to explore it with
+    /// `ip`, `bridge`, `iptables`; the lab is removed when the shell exits.
+    #[arg(long)]
+    pub shell: bool,
+}
+
+/// Arguments of `world`.
+#[derive(Debug, Args)]
+pub struct WorldArgs {
+    /// The command and its arguments (after `--`); default: $SHELL or /bin/sh.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn rejects_a_bad_subnet_with_a_usage_error() {
+        let err = Cli::try_parse_from(["ctnet-diag", "lab", "up", "--subnet", "10.0.0.0/33"]).unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+        assert!(err.to_string().contains("--subnet"), "{err}");
+    }
+}

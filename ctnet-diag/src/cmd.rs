@@ -1,0 +1,5 @@
+//! One module per command; each returns the exit code or an error.
+
+pub mod demo;
+pub mod lab;
+pub mod world;

@@ -1,0 +1,224 @@
+//! `ctnet-diag lab up|down|list`: build and remove throwaway labs, text or JSON.
+
+use std::fmt::Write as _;
+use std::process::ExitCode;
+
+use ctnet_core::lab::{self, DownReport, LabEnv, LabInfo, LabSpec, LabSummary};
+
+use crate::cli::LabCommand;
+use crate::exit;
+
+/// Run one `lab` subcommand.
+pub async fn run(cmd: LabCommand) -> anyhow::Result<ExitCode> {
+    let env = LabEnv::default();
+    match cmd {
+        LabCommand::Up(a) => {
+            exit::require_lab_caps("lab up")?;
+            let spec = LabSpec {
+                name: a.name,
+                containers: a.containers,
+                subnet: a.subnet,
+                nat: a.nat,
+            };
+            let built = lab::up(&spec, &env).await?;
+            print!("{}", if a.json { json(&built)? } else { render_up(&built) });
+            Ok(ExitCode::SUCCESS)
+        }
+        LabCommand::Down(a) => {
+            exit::require_lab_caps("lab down")?;
+            let report = lab::down(&a.name, &env).await?;
+            print!(
+                "{}",
+                if a.json {
+                    json(&report)?
+                } else {
+                    render_down(&report)
+                }
+            );
+            Ok(match report.failure_kind {
+                None => ExitCode::SUCCESS,
+                Some(kind) => ExitCode::from(exit::code_for(kind).max(exit::ENV)),
+            })
+        }
+        LabCommand::List(a) => {
+            let labs = lab::list(&env).await?;
+            if a.json {
+                let doc = serde_json::json!({ "schema": "ctnet.lab-list/v1", "labs": labs });
+                print!("{}", json(&doc)?);
+            } else {
+                print!("{}", render_list(&labs));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn json<T: serde::Serialize>(v: &T) -> anyhow::Result<String> {
+    Ok(serde_json::to_string_pretty(v)? + "\n")
+}
+
+/// Text for a built lab:
+/// ```text
+/// lab t: bridge t-br 10.77.0.1/24, 3 containers, NAT on
+///   NETNS  ETH0 ADDRESS  MAC                HOST VETH
+///   t-c1   10.77.0.2/24  02:..              t-v1
+/// ```
+pub fn render_up(s: &LabSummary) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "lab {}: bridge {} {}, {} container(s), NAT {}",
+        s.name,
+        s.bridge,
+        s.gateway,
+        s.containers.len(),
+        if s.nat { "on" } else { "off" }
+    );
+    let w = s
+        .containers
+        .iter()
+        .map(|c| c.netns.len())
+        .max()
+        .unwrap_or(5)
+        .max(5);
+    let _ = writeln!(
+        out,
+        "  {:<w$}  {:<18}  {:<17}  HOST VETH",
+        "NETNS", "ETH0 ADDRESS", "MAC"
+    );
+    for c in &s.containers {
+        let _ = writeln!(
+            out,
+            "  {:<w$}  {:<18}  {:<17}  {}",
+            c.netns, c.ip, c.mac, c.host_veth
+        );
+    }
+    if let [first, second, ..] = s.containers.as_slice() {
+        let peer = second.ip.split('/').next().unwrap_or_default();
+        let _ = writeln!(out, "try:    ip netns exec {} ping -c1 {peer}", first.netns);
+    }
+    let _ = writeln!(out, "remove: ctnet-diag lab down --name {}", s.name);
+    out
+}
+
+/// Text for a teardown report.
+pub fn render_down(r: &DownReport) -> String {
+    let mut out = String::new();
+    if r.nothing_found() && r.failures.is_empty() {
+        let _ = writeln!(out, "lab {}: nothing to remove", r.name);
+        return out;
+    }
+    let _ = writeln!(
+        out,
+        "lab {}: removed {} veth(s), {} bridge(s), {} netns, {} firewall rule(s){}",
+        r.name,
+        r.veths.len(),
+        r.bridges.len(),
+        r.netns.len(),
+        r.rules.len(),
+        r.ip_forward_restored
+            .as_ref()
+            .map(|v| format!(", ip_forward back to {v}"))
+            .unwrap_or_default()
+    );
+    for f in &r.failures {
+        let _ = writeln!(out, "  FAILED: {f}");
+    }
+    out
+}
+
+/// Text for `lab list`.
+pub fn render_list(labs: &[LabInfo]) -> String {
+    if labs.is_empty() {
+        return "no labs here (create one: ctnet-diag lab up --name t)\n".into();
+    }
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<8}  {:<10}  {:>5}  {:>5}  {:<18}  {:<3}  STATE",
+        "LAB", "BRIDGE", "VETHS", "NETNS", "SUBNET", "NAT"
+    );
+    for l in labs {
+        let state = match (l.partial, l.bridge_up) {
+            (true, _) => "partial (run lab down)",
+            (false, true) => "up",
+            (false, false) => "bridge down",
+        };
+        let _ = writeln!(
+            out,
+            "{:<8}  {:<10}  {:>5}  {:>5}  {:<18}  {:<3}  {state}",
+            l.name,
+            l.bridge.as_deref().unwrap_or("-"),
+            l.veths,
+            l.netns,
+            l.subnet.as_deref().unwrap_or("?"),
+            match l.nat {
+                Some(true) => "yes",
+                Some(false) => "no",
+                None => "?",
+            }
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ctnet_core::lab::ContainerSummary;
+
+    fn summary() -> LabSummary {
+        LabSummary {
+            schema: "ctnet.lab/v1".into(),
+            name: "t".into(),
+            bridge: "t-br".into(),
+            gateway: "10.9.0.1/24".into(),
+            subnet: "10.9.0.0/24".into(),
+            nat: true,
+            containers: (1..=2)
+                .map(|i| ContainerSummary {
+                    netns: format!("t-c{i}"),
+                    netns_path: format!("/run/netns/t-c{i}").into(),
+                    host_veth: format!("t-v{i}"),
+                    ifname: "eth0".into(),
+                    ip: format!("10.9.0.{}/24", i + 1),
+                    mac: format!("02:00:00:00:00:0{i}"),
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn up_text_lists_every_container_and_how_to_remove() {
+        let text = render_up(&summary());
+        assert_eq!(
+            text,
+            "lab t: bridge t-br 10.9.0.1/24, 2 container(s), NAT on\n  \
+             NETNS  ETH0 ADDRESS        MAC                HOST VETH\n  \
+             t-c1   10.9.0.2/24         02:00:00:00:00:01  t-v1\n  \
+             t-c2   10.9.0.3/24         02:00:00:00:00:02  t-v2\n\
+             try:    ip netns exec t-c1 ping -c1 10.9.0.3\n\
+             remove: ctnet-diag lab down --name t\n"
+        );
+    }
+
+    #[test]
+    fn down_text_says_nothing_to_remove_when_idempotent() {
+        let r = DownReport {
+            name: "t".into(),
+            ..DownReport::default()
+        };
+        assert_eq!(render_down(&r), "lab t: nothing to remove\n");
+        let r = DownReport {
+            name: "t".into(),
+            veths: vec!["t-v1".into()],
+            failures: vec!["deleting link t-br: busy".into()],
+            ..DownReport::default()
+        };
+        let text = render_down(&r);
+        assert!(
+            text.contains("removed 1 veth(s)") && text.contains("FAILED: deleting link t-br"),
+            "{text}"
+        );
+    }
+}

@@ -1,0 +1,107 @@
+//! Exit codes and the hints printed with an error.
+
+use std::process::ExitCode;
+
+use ctnet_core::{Error, ErrorKind};
+
+/// Usage error, unknown target, or a name that is already taken.
+pub const USAGE: u8 = 2;
+/// Missing privilege or environment (no netlink, missing tool).
+pub const ENV: u8 = 3;
+/// Anything else.
+pub const INTERNAL: u8 = 4;
+
+/// The exit code for an error kind.
+pub fn code_for(kind: ErrorKind) -> u8 {
+    match kind {
+        ErrorKind::PermissionDenied | ErrorKind::Unsupported => ENV,
+        ErrorKind::InvalidInput | ErrorKind::AlreadyExists => USAGE,
+        ErrorKind::NotFound | ErrorKind::Other => INTERNAL,
+    }
+}
+
+/// A command failed because the caller lacks what it needs, not because of a bug.
+#[derive(Debug)]
+pub struct Missing {
+    /// What is missing and how to get it.
+    pub message: String,
+}
+
+impl std::fmt::Display for Missing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Missing {}
+
+/// Print `err` with a hint on stderr and return its exit code.
+pub fn report(err: &anyhow::Error) -> ExitCode {
+    if let Some(m) = err.downcast_ref::<Missing>() {
+        eprintln!("ctnet-diag: {m}");
+        return ExitCode::from(ENV);
+    }
+    let kind = err.downcast_ref::<Error>().map(Error::kind);
+    eprintln!("ctnet-diag: error: {err:#}");
+    let code = match kind {
+        Some(kind) => code_for(kind),
+        None => INTERNAL,
+    };
+    if kind == Some(ErrorKind::PermissionDenied) {
+        eprintln!(
+            "hint: this needs root (or CAP_NET_ADMIN + CAP_SYS_ADMIN); try sudo, or run rootless \
+             in a private world: `ctnet-diag world -- ctnet-diag ...` or `ctnet-diag demo`"
+        );
+    }
+    ExitCode::from(code)
+}
+
+/// Capabilities read from `/proc/self/status` (`CapEff`).
+pub fn effective_caps() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("CapEff:"))
+                .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+        })
+        .unwrap_or(0)
+}
+
+const CAP_NET_ADMIN: u32 = 12;
+const CAP_SYS_ADMIN: u32 = 21;
+
+/// Fail with [`Missing`] unless the process can create interfaces and netns.
+pub fn require_lab_caps(what: &str) -> Result<(), Missing> {
+    let caps = effective_caps();
+    let missing: Vec<&str> = [(CAP_NET_ADMIN, "CAP_NET_ADMIN"), (CAP_SYS_ADMIN, "CAP_SYS_ADMIN")]
+        .into_iter()
+        .filter(|(bit, _)| caps & (1u64 << bit) == 0)
+        .map(|(_, name)| name)
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(Missing {
+        message: format!(
+            "{what} needs {} (to create interfaces and network namespaces), which this \
+             process does not have.\n  - run it as root: sudo ctnet-diag {what} ...\n  - or rootless, \
+             in a private world that touches nothing on this host: \
+             ctnet-diag world -- ctnet-diag {what} ...\n  - or see a lab at once: ctnet-diag demo",
+            missing.join(" and ")
+        ),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn maps_kinds_to_design_exit_codes() {
+        assert_eq!(code_for(ErrorKind::PermissionDenied), 3);
+        assert_eq!(code_for(ErrorKind::InvalidInput), 2);
+        assert_eq!(code_for(ErrorKind::AlreadyExists), 2);
+        assert_eq!(code_for(ErrorKind::Other), 4);
+    }
+}

@@ -1,0 +1,34 @@
+//! `ctnet-diag`: parse, dispatch, map errors to the exit codes of DESIGN.md.
+
+mod cli;
+mod cmd;
+mod exit;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use cli::{Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // Worlds must be entered while this process is still single-threaded, so these
+    // two run before any runtime starts.
+    let result = match cli.command {
+        Command::World(args) => cmd::world::run(args),
+        Command::Demo(args) => cmd::demo::run(args),
+        Command::Lab(lab) => runtime().and_then(|rt| rt.block_on(cmd::lab::run(lab))),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => exit::report(&err),
+    }
+}
+
+/// The tokio runtime for commands that talk netlink.
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?)
+}
