@@ -20,6 +20,8 @@ pub enum ErrorKind {
     InvalidInput,
     /// The kernel or a tool does not support what was asked.
     Unsupported,
+    /// A program ctnet runs (iptables-restore, nft, ...) is not installed.
+    MissingTool,
     /// Anything else.
     Other,
 }

@@ -101,6 +101,9 @@ struct LabRecord {
     spec: LabSpec,
     /// `ip_forward` before this lab set it, when it did.
     ip_forward_before: Option<String>,
+    /// iptables tables present before this lab added rules (NAT labs only).
+    #[serde(default)]
+    iptables_tables_before: Option<Vec<String>>,
 }
 
 /// Something `up` created, in order, for rollback.
@@ -109,7 +112,10 @@ enum Created {
     Bridge(String),
     Netns(String),
     Veth(String),
-    Rules(Vec<nat::Rule>),
+    Rules {
+        rules: Vec<nat::Rule>,
+        tables_before: Vec<String>,
+    },
     IpForward { before: String },
     Record(PathBuf),
 }
@@ -282,10 +288,19 @@ async fn build(
     }
 
     let mut ip_forward_before = None;
+    let mut iptables_tables_before = None;
     if plan.spec.nat {
         let rules = nat::lab_rules(plan);
+        let tables_before = nat::present_tables().await?;
         nat::apply(&rules, nat::Op::Insert).await?;
-        record(ledger, Created::Rules(rules));
+        record(
+            ledger,
+            Created::Rules {
+                rules,
+                tables_before: tables_before.clone(),
+            },
+        );
+        iptables_tables_before = Some(tables_before);
         let before = read_trimmed(Path::new(IP_FORWARD))?;
         if before != "1" {
             write_sysctl(Path::new(IP_FORWARD), "1")?;
@@ -303,6 +318,7 @@ async fn build(
         schema: "ctnet.lab-record/v1".into(),
         spec: plan.spec.clone(),
         ip_forward_before,
+        iptables_tables_before,
     };
     let path = record_path(env, &plan.spec.name);
     std::fs::create_dir_all(&env.state_dir).map_err(|e| Error::io("creating", &env.state_dir, e))?;
@@ -356,6 +372,12 @@ async fn build_container(
         )
     })?;
     record(ledger, Created::Veth(c.host_veth.clone()));
+    // The tag marks the veth as the lab's, so `down` never deletes a same-named stranger.
+    h.link()
+        .set(LinkUnspec::new_with_name(&c.host_veth).alias(plan.tag.clone()).build())
+        .execute()
+        .await
+        .map_err(|e| Error::netlink(format!("tagging veth {}", c.host_veth), "host", e))?;
 
     let nh = ns.rtnetlink(rt, false)?;
     let at = c.netns.as_str();
@@ -431,7 +453,10 @@ async fn undo(step: &Created, env: &LabEnv, h: &rtnetlink::Handle) -> Result<()>
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
             other => other,
         },
-        Created::Rules(rules) => nat::apply(rules, nat::Op::Delete).await,
+        Created::Rules { rules, tables_before } => {
+            nat::apply(rules, nat::Op::Delete).await?;
+            nat::remove_tables_created(tables_before).await.map(|_| ())
+        }
         Created::IpForward { before } => write_sysctl(Path::new(IP_FORWARD), before),
         Created::Record(path) => match std::fs::remove_file(path) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io("removing", path, e)),
@@ -494,6 +519,8 @@ pub struct DownReport {
     pub netns: Vec<String>,
     /// Firewall rules deleted (`table: spec`).
     pub rules: Vec<String>,
+    /// iptables-nft tables the lab had brought into being and that are empty again, removed.
+    pub tables: Vec<String>,
     /// `ip_forward` restored to this value, when the lab had changed it.
     pub ip_forward_restored: Option<String>,
     /// Every step that failed, as a message; empty on success.
@@ -510,6 +537,7 @@ impl DownReport {
             && self.bridges.is_empty()
             && self.netns.is_empty()
             && self.rules.is_empty()
+            && self.tables.is_empty()
             && self.ip_forward_restored.is_none()
     }
 
@@ -531,56 +559,28 @@ pub async fn down(name: &str, env: &LabEnv) -> Result<DownReport> {
         name: name.into(),
         ..DownReport::default()
     };
-    let links = dump_links(&h, "host").await?;
     let bridge = names.bridge();
-    let veths: Vec<String> = links
-        .iter()
-        .filter(|l| link_kind(l) == Some(&InfoKind::Veth))
-        .filter_map(link_name)
-        .filter(|n| names.is_host_veth(n))
-        .map(str::to_string)
-        .collect();
-    // Deleting a veth waits for an RCU grace period; the kernel overlaps several
-    // deletions when they are in flight together.
-    let deleted: Vec<(String, Result<()>)> = stream::iter(veths)
-        .map(|v| {
-            let h = &h;
-            async move {
-                let r = del_link_by_name(h, &v).await;
-                (v, r)
-            }
-        })
-        .buffer_unordered(CONCURRENCY)
-        .collect()
-        .await;
-    for (v, r) in deleted {
-        match r {
-            Ok(()) => report.veths.push(v),
-            Err(e) => report.fail(e),
-        }
-    }
-    report.veths.sort_by_key(|v| {
-        v.trim_start_matches(|c: char| !c.is_ascii_digit())
-            .parse::<u32>()
-            .unwrap_or(0)
-    });
-    if links
-        .iter()
-        .any(|l| link_name(l) == Some(bridge.as_str()) && link_kind(l) == Some(&InfoKind::Bridge))
-    {
-        match del_link_by_name(&h, &bridge).await {
-            Ok(()) => report.bridges.push(bridge),
-            Err(e) => report.fail(e),
-        }
-    }
+    let tag = names.tag();
+    // Only veths that carry the lab's tag: a same-named interface is someone else's.
+    let lab_veths = |links: &[LinkMessage]| -> Vec<String> {
+        links
+            .iter()
+            .filter(|l| link_kind(l) == Some(&InfoKind::Veth) && link_alias(l) == Some(tag.as_str()))
+            .filter_map(link_name)
+            .filter(|n| names.is_host_veth(n))
+            .map(str::to_string)
+            .collect()
+    };
+    let links = dump_links(&h, "host").await?;
+    let veths_before = lab_veths(&links);
+
+    // Netns first: the kernel destroys released netns in batches, taking their veth
+    // pairs (host ends included) with them under one RCU grace period, where deleting
+    // each veth on its own waits for one grace period per veth.
     match netns::list_named(&env.netns_dir) {
         Ok(all) => {
             let mut mine: Vec<String> = all.into_iter().filter(|n| names.is_netns(n)).collect();
-            mine.sort_by_key(|v| {
-                v.trim_start_matches(|c: char| !c.is_ascii_digit())
-                    .parse::<u32>()
-                    .unwrap_or(0)
-            });
+            mine.sort_by_key(|n| index_of(n));
             for ns in mine {
                 match netns::delete_named(&env.netns_dir, &ns) {
                     Ok(()) => report.netns.push(ns),
@@ -591,6 +591,41 @@ pub async fn down(name: &str, env: &LabEnv) -> Result<DownReport> {
         }
         Err(e) => report.fail(e),
     }
+    let mut left = veths_before.clone();
+    if !report.netns.is_empty() && !left.is_empty() {
+        left = wait_for_veths_to_go(&h, &lab_veths).await?;
+    }
+    // What is left had its peer elsewhere (or a process holds the netns): delete it.
+    let deleted: Vec<(String, Result<()>)> = stream::iter(left.clone())
+        .map(|v| {
+            let h = &h;
+            async move {
+                let r = del_link_by_name(h, &v).await;
+                (v, r)
+            }
+        })
+        .buffer_unordered(CONCURRENCY)
+        .collect()
+        .await;
+    let mut failed = Vec::new();
+    for (v, r) in deleted {
+        if let Err(e) = r {
+            failed.push(v);
+            report.fail(e);
+        }
+    }
+    report.veths = veths_before.into_iter().filter(|v| !failed.contains(v)).collect();
+    report.veths.sort_by_key(|v| index_of(v));
+    if links.iter().any(|l| {
+        link_name(l) == Some(bridge.as_str())
+            && link_kind(l) == Some(&InfoKind::Bridge)
+            && link_alias(l) == Some(tag.as_str())
+    }) {
+        match del_link_by_name(&h, &bridge).await {
+            Ok(()) => report.bridges.push(bridge),
+            Err(e) => report.fail(e),
+        }
+    }
     match nat::current_tagged(&names.tag()).await {
         Ok(rules) if !rules.is_empty() => match nat::apply(&rules, nat::Op::Delete).await {
             Ok(()) => report.rules = rules.iter().map(|r| format!("{}: {}", r.table, r.spec)).collect(),
@@ -600,6 +635,12 @@ pub async fn down(name: &str, env: &LabEnv) -> Result<DownReport> {
         Err(e) => report.fail(e),
     }
     let rec = read_record(env, name);
+    if let Some(before) = rec.as_ref().and_then(|r| r.iptables_tables_before.as_ref()) {
+        match nat::remove_tables_created(before).await {
+            Ok(tables) => report.tables = tables,
+            Err(e) => report.fail(e),
+        }
+    }
     if let Some(before) = rec.as_ref().and_then(|r| r.ip_forward_before.clone()) {
         // Another NAT lab still up needs forwarding: leave it on.
         let others_need_it = list_records(env)
@@ -619,6 +660,40 @@ pub async fn down(name: &str, env: &LabEnv) -> Result<DownReport> {
         report.fail(Error::io("removing lab record", &path, e));
     }
     Ok(report)
+}
+
+/// The number at the end of a lab object name (`t-v12` -> 12), for sorting.
+fn index_of(name: &str) -> u32 {
+    name.rsplit(|c: char| !c.is_ascii_digit())
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Poll until the lab's host veths stop disappearing (their netns are being destroyed
+/// by the kernel); returns those still present once no progress is seen for a while.
+async fn wait_for_veths_to_go(
+    h: &rtnetlink::Handle,
+    lab_veths: &impl Fn(&[LinkMessage]) -> Vec<String>,
+) -> Result<Vec<String>> {
+    const PATIENCE: std::time::Duration = std::time::Duration::from_millis(500);
+    let mut last = usize::MAX;
+    let mut progress_at = std::time::Instant::now();
+    let mut pause = std::time::Duration::from_millis(1);
+    loop {
+        let left = lab_veths(&dump_links(h, "host").await?);
+        if left.is_empty() {
+            return Ok(left);
+        }
+        if left.len() < last {
+            last = left.len();
+            progress_at = std::time::Instant::now();
+        } else if progress_at.elapsed() > PATIENCE {
+            return Ok(left);
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(std::time::Duration::from_millis(20));
+    }
 }
 
 fn list_records(env: &LabEnv) -> Vec<LabRecord> {
@@ -687,6 +762,7 @@ pub async fn list(env: &LabEnv) -> Result<Vec<LabInfo>> {
             }),
             veths: links
                 .iter()
+                .filter(|l| link_alias(l) == Some(names.tag().as_str()))
                 .filter_map(link_name)
                 .filter(|n| names.is_host_veth(n))
                 .count(),
@@ -710,12 +786,20 @@ mod tests {
         l.push(Created::Bridge("t-br".into()));
         l.push(Created::Netns("t-c1".into()));
         l.push(Created::Veth("t-v1".into()));
+        l.push(Created::Rules {
+            rules: Vec::new(),
+            tables_before: Vec::new(),
+        });
         l.push(Created::IpForward { before: "0".into() });
         let order: Vec<_> = l.undo_order().cloned().collect();
         assert_eq!(
             order,
             vec![
                 Created::IpForward { before: "0".into() },
+                Created::Rules {
+                    rules: Vec::new(),
+                    tables_before: Vec::new()
+                },
                 Created::Veth("t-v1".into()),
                 Created::Netns("t-c1".into()),
                 Created::Bridge("t-br".into()),
@@ -734,6 +818,7 @@ mod tests {
             schema: "ctnet.lab-record/v1".into(),
             spec: LabSpec::new("t"),
             ip_forward_before: Some("0".into()),
+            iptables_tables_before: Some(vec!["nat".into()]),
         };
         let text = serde_json::to_string(&rec).unwrap();
         assert_eq!(serde_json::from_str::<LabRecord>(&text).unwrap(), rec);

@@ -14,7 +14,7 @@ pub const INTERNAL: u8 = 4;
 /// The exit code for an error kind.
 pub fn code_for(kind: ErrorKind) -> u8 {
     match kind {
-        ErrorKind::PermissionDenied | ErrorKind::Unsupported => ENV,
+        ErrorKind::PermissionDenied | ErrorKind::Unsupported | ErrorKind::MissingTool => ENV,
         ErrorKind::InvalidInput | ErrorKind::AlreadyExists => USAGE,
         ErrorKind::NotFound | ErrorKind::Other => INTERNAL,
     }

@@ -132,7 +132,11 @@ async fn run_tool(program: &str, args: &[&str], input: Option<&str>) -> Result<S
             } else {
                 e.to_string()
             },
-            kind: ErrorKind::of_io(&e),
+            kind: if e.kind() == std::io::ErrorKind::NotFound {
+                ErrorKind::MissingTool
+            } else {
+                ErrorKind::of_io(&e)
+            },
         })?;
     if let (Some(text), Some(mut stdin)) = (input, child.stdin.take()) {
         stdin.write_all(text.as_bytes()).await.map_err(|e| Error::Tool {
@@ -182,11 +186,91 @@ pub async fn current_tagged(tag: &str) -> Result<Vec<Rule>> {
     match run_tool("iptables-save", &[], None).await {
         Ok(save) => Ok(find_tagged(&save, tag)),
         Err(Error::Tool {
-            kind: ErrorKind::NotFound,
+            kind: ErrorKind::MissingTool,
             ..
         }) => Ok(Vec::new()),
         Err(e) => Err(e),
     }
+}
+
+/// Tables present in `iptables-save` output (`*nat`, `*filter`, ...).
+pub fn tables_in(save: &str) -> Vec<String> {
+    save.lines()
+        .filter_map(|l| l.strip_prefix('*'))
+        .map(|t| t.trim().to_string())
+        .collect()
+}
+
+/// Whether `table` in `iptables-save` output has no rules and only ACCEPT policies,
+/// i.e. holds nothing anyone configured.
+pub fn table_is_pristine(save: &str, table: &str) -> bool {
+    let mut inside = false;
+    for line in save.lines() {
+        if let Some(t) = line.strip_prefix('*') {
+            inside = t.trim() == table;
+            continue;
+        }
+        if !inside {
+            continue;
+        }
+        if line.starts_with("-A ") || line.contains("] -A ") {
+            return false;
+        }
+        if let Some(chain) = line.strip_prefix(':') {
+            let policy = chain.split_whitespace().nth(1).unwrap_or("-");
+            if policy != "ACCEPT" && policy != "-" {
+                return false;
+            }
+            if policy == "-" {
+                // A user-defined chain: someone made it.
+                return false;
+            }
+        }
+    }
+    true
+}
+
+/// Tables `iptables-save` shows now.
+pub async fn present_tables() -> Result<Vec<String>> {
+    match run_tool("iptables-save", &[], None).await {
+        Ok(save) => Ok(tables_in(&save)),
+        Err(Error::Tool {
+            kind: ErrorKind::MissingTool,
+            ..
+        }) => Ok(Vec::new()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Remove the iptables-nft tables that did not exist in `before` and are pristine
+/// again, so the ruleset reads exactly as before the lab. Legacy tables cannot be
+/// removed from a netns; they are left (empty) and not reported. Returns what was removed.
+pub async fn remove_tables_created(before: &[String]) -> Result<Vec<String>> {
+    let save = match run_tool("iptables-save", &[], None).await {
+        Ok(s) => s,
+        Err(Error::Tool {
+            kind: ErrorKind::MissingTool,
+            ..
+        }) => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let new: Vec<String> = tables_in(&save)
+        .into_iter()
+        .filter(|t| !before.contains(t) && table_is_pristine(&save, t))
+        .collect();
+    if new.is_empty() {
+        return Ok(new);
+    }
+    let version = run_tool("iptables", &["-V"], None).await?;
+    if !version.contains("nf_tables") {
+        return Ok(Vec::new());
+    }
+    let mut removed = Vec::new();
+    for t in new {
+        run_tool("nft", &["delete", "table", "ip", &t], None).await?;
+        removed.push(t);
+    }
+    Ok(removed)
 }
 
 #[cfg(test)]
@@ -256,5 +340,18 @@ mod tests {
             ]
         );
         assert!(find_tagged(save, "ctnet-lab:x").is_empty());
+    }
+
+    #[test]
+    fn tells_tables_nobody_configured_from_configured_ones() {
+        let save = "*nat\n:PREROUTING ACCEPT [4:240]\n:POSTROUTING ACCEPT [0:0]\nCOMMIT\n\
+            *filter\n:INPUT ACCEPT [0:0]\n:FORWARD DROP [0:0]\nCOMMIT\n\
+            *mangle\n:PREROUTING ACCEPT [0:0]\n:MINE - [0:0]\nCOMMIT\n\
+            *raw\n:PREROUTING ACCEPT [0:0]\n[1:2] -A PREROUTING -j ACCEPT\nCOMMIT\n";
+        assert_eq!(tables_in(save), ["nat", "filter", "mangle", "raw"]);
+        assert!(table_is_pristine(save, "nat"));
+        assert!(!table_is_pristine(save, "filter"), "DROP policy is configuration");
+        assert!(!table_is_pristine(save, "mangle"), "a user chain is configuration");
+        assert!(!table_is_pristine(save, "raw"), "a rule is configuration");
     }
 }

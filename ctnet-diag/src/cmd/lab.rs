@@ -13,18 +13,21 @@ pub async fn run(cmd: LabCommand) -> anyhow::Result<ExitCode> {
     let env = LabEnv::default();
     match cmd {
         LabCommand::Up(a) => {
-            exit::require_lab_caps("lab up")?;
             let spec = LabSpec {
                 name: a.name,
                 containers: a.containers,
                 subnet: a.subnet,
                 nat: a.nat,
             };
+            // Usage errors first: they need no privilege to report.
+            lab::LabPlan::new(&spec)?;
+            exit::require_lab_caps("lab up")?;
             let built = lab::up(&spec, &env).await?;
             print!("{}", if a.json { json(&built)? } else { render_up(&built) });
             Ok(ExitCode::SUCCESS)
         }
         LabCommand::Down(a) => {
+            lab::validate_name(&a.name)?;
             exit::require_lab_caps("lab down")?;
             let report = lab::down(&a.name, &env).await?;
             print!(
@@ -110,12 +113,17 @@ pub fn render_down(r: &DownReport) -> String {
     }
     let _ = writeln!(
         out,
-        "lab {}: removed {} veth(s), {} bridge(s), {} netns, {} firewall rule(s){}",
+        "lab {}: removed {} veth(s), {} bridge(s), {} netns, {} firewall rule(s){}{}",
         r.name,
         r.veths.len(),
         r.bridges.len(),
         r.netns.len(),
         r.rules.len(),
+        if r.tables.is_empty() {
+            String::new()
+        } else {
+            format!(" (and the empty table(s) {} it had created)", r.tables.join(", "))
+        },
         r.ip_forward_restored
             .as_ref()
             .map(|v| format!(", ip_forward back to {v}"))
