@@ -116,7 +116,9 @@ enum Created {
         rules: Vec<nat::Rule>,
         tables_before: Vec<String>,
     },
-    IpForward { before: String },
+    IpForward {
+        before: String,
+    },
     Record(PathBuf),
 }
 
@@ -374,7 +376,11 @@ async fn build_container(
     record(ledger, Created::Veth(c.host_veth.clone()));
     // The tag marks the veth as the lab's, so `down` never deletes a same-named stranger.
     h.link()
-        .set(LinkUnspec::new_with_name(&c.host_veth).alias(plan.tag.clone()).build())
+        .set(
+            LinkUnspec::new_with_name(&c.host_veth)
+                .alias(plan.tag.clone())
+                .build(),
+        )
         .execute()
         .await
         .map_err(|e| Error::netlink(format!("tagging veth {}", c.host_veth), "host", e))?;

@@ -4,10 +4,10 @@
 use std::collections::BTreeSet;
 use std::process::Command;
 
+use ctnet_core::ErrorKind;
 use ctnet_core::lab::{self, LabEnv, LabSpec};
 use ctnet_core::netns::{self, Netns, NetnsKey};
 use ctnet_core::world::run_test_in_world;
-use ctnet_core::ErrorKind;
 use serde_json::Value;
 
 fn rt() -> tokio::runtime::Runtime {
@@ -19,7 +19,10 @@ fn rt() -> tokio::runtime::Runtime {
 }
 
 fn sh(args: &[&str]) -> String {
-    let out = Command::new(args[0]).args(&args[1..]).output().unwrap_or_else(|e| panic!("{args:?}: {e}"));
+    let out = Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .unwrap_or_else(|e| panic!("{args:?}: {e}"));
     assert!(
         out.status.success(),
         "{args:?} failed: {}",
@@ -106,110 +109,130 @@ fn ping(netns: &str, ip: &str) -> bool {
 
 #[test]
 fn lab_up_builds_what_iproute2_sees_and_down_restores_everything() {
-    run_test_in_world("lab_up_builds_what_iproute2_sees_and_down_restores_everything", || {
-        let rt = rt();
-        let env = LabEnv::default();
-        let before = host_state();
-        let spec = LabSpec {
-            name: "t".into(),
-            containers: 3,
-            subnet: "10.9.0.0/24".parse().unwrap(),
-            nat: true,
-        };
-        let built = rt.block_on(lab::up(&spec, &env)).unwrap();
-        assert_eq!(built.containers.len(), 3);
+    run_test_in_world(
+        "lab_up_builds_what_iproute2_sees_and_down_restores_everything",
+        || {
+            let rt = rt();
+            let env = LabEnv::default();
+            let before = host_state();
+            let spec = LabSpec {
+                name: "t".into(),
+                containers: 3,
+                subnet: "10.9.0.0/24".parse().unwrap(),
+                nat: true,
+            };
+            let built = rt.block_on(lab::up(&spec, &env)).unwrap();
+            assert_eq!(built.containers.len(), 3);
 
-        let links = json(&["ip", "-j", "-d", "link"]);
-        let br = by_name(&links, "t-br");
-        assert_eq!(br["linkinfo"]["info_kind"], "bridge");
-        assert_eq!(br["ifalias"], "ctnet-lab:t");
-        assert!(br["flags"].as_array().unwrap().iter().any(|f| f == "UP"));
-        let netns_ids: Value = json(&["ip", "-j", "netns", "list"]);
-        for (i, c) in built.containers.iter().enumerate() {
-            let n = i + 1;
-            assert_eq!(c.netns, format!("t-c{n}"));
-            let host = by_name(&links, &format!("t-v{n}"));
-            assert_eq!(host["linkinfo"]["info_kind"], "veth");
-            assert_eq!(host["master"], "t-br");
-            assert_eq!(host["operstate"], "UP", "{host:#}");
-            // The peer lives in t-cN: the nsid the host reports for it is t-cN's id.
-            let nsid = &host["link_netnsid"];
-            let ns_entry = netns_ids
+            let links = json(&["ip", "-j", "-d", "link"]);
+            let br = by_name(&links, "t-br");
+            assert_eq!(br["linkinfo"]["info_kind"], "bridge");
+            assert_eq!(br["ifalias"], "ctnet-lab:t");
+            assert!(br["flags"].as_array().unwrap().iter().any(|f| f == "UP"));
+            let netns_ids: Value = json(&["ip", "-j", "netns", "list"]);
+            for (i, c) in built.containers.iter().enumerate() {
+                let n = i + 1;
+                assert_eq!(c.netns, format!("t-c{n}"));
+                let host = by_name(&links, &format!("t-v{n}"));
+                assert_eq!(host["linkinfo"]["info_kind"], "veth");
+                assert_eq!(host["master"], "t-br");
+                assert_eq!(host["operstate"], "UP", "{host:#}");
+                // The peer lives in t-cN: the nsid the host reports for it is t-cN's id.
+                let nsid = &host["link_netnsid"];
+                let ns_entry = netns_ids
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|e| e["name"] == c.netns.as_str())
+                    .unwrap();
+                assert_eq!(&ns_entry["id"], nsid, "peer of t-v{n} not in {}", c.netns);
+
+                let inner = json(&["ip", "-n", &c.netns, "-j", "-d", "link"]);
+                let eth0 = by_name(&inner, "eth0");
+                assert_eq!(eth0["linkinfo"]["info_kind"], "veth");
+                assert_eq!(eth0["link_index"], host["ifindex"], "eth0 peer is t-v{n}");
+                assert_eq!(host["link_index"], eth0["ifindex"], "t-v{n} peer is eth0");
+                assert_eq!(eth0["address"], c.mac.as_str());
+                assert_eq!(eth0["operstate"], "UP");
+                assert!(
+                    by_name(&inner, "lo")["flags"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .any(|f| f == "UP")
+                );
+
+                let addrs = json(&["ip", "-n", &c.netns, "-j", "addr", "show", "dev", "eth0"]);
+                let v4: Vec<String> = addrs[0]["addr_info"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter(|a| a["family"] == "inet")
+                    .map(|a| format!("{}/{}", a["local"].as_str().unwrap(), a["prefixlen"]))
+                    .collect();
+                assert_eq!(v4, [format!("10.9.0.{}/24", n + 1)]);
+                assert_eq!(c.ip, format!("10.9.0.{}/24", n + 1));
+
+                let routes = json(&["ip", "-n", &c.netns, "-j", "route"]);
+                let default = routes
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|r| r["dst"] == "default")
+                    .unwrap_or_else(|| panic!("no default route in {}: {routes:#}", c.netns));
+                assert_eq!(default["gateway"], "10.9.0.1");
+                assert_eq!(default["dev"], "eth0");
+            }
+            let ports = json(&["bridge", "-j", "link"]);
+            let on_bridge: BTreeSet<&str> = ports
                 .as_array()
                 .unwrap()
                 .iter()
-                .find(|e| e["name"] == c.netns.as_str())
-                .unwrap();
-            assert_eq!(&ns_entry["id"], nsid, "peer of t-v{n} not in {}", c.netns);
-
-            let inner = json(&["ip", "-n", &c.netns, "-j", "-d", "link"]);
-            let eth0 = by_name(&inner, "eth0");
-            assert_eq!(eth0["linkinfo"]["info_kind"], "veth");
-            assert_eq!(eth0["link_index"], host["ifindex"], "eth0 peer is t-v{n}");
-            assert_eq!(host["link_index"], eth0["ifindex"], "t-v{n} peer is eth0");
-            assert_eq!(eth0["address"], c.mac.as_str());
-            assert_eq!(eth0["operstate"], "UP");
-            assert!(by_name(&inner, "lo")["flags"].as_array().unwrap().iter().any(|f| f == "UP"));
-
-            let addrs = json(&["ip", "-n", &c.netns, "-j", "addr", "show", "dev", "eth0"]);
-            let v4: Vec<String> = addrs[0]["addr_info"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .filter(|a| a["family"] == "inet")
-                .map(|a| format!("{}/{}", a["local"].as_str().unwrap(), a["prefixlen"]))
+                .filter(|p| p["master"] == "t-br" && p["state"] == "forwarding")
+                .map(|p| p["ifname"].as_str().unwrap())
                 .collect();
-            assert_eq!(v4, [format!("10.9.0.{}/24", n + 1)]);
-            assert_eq!(c.ip, format!("10.9.0.{}/24", n + 1));
+            assert_eq!(on_bridge, BTreeSet::from(["t-v1", "t-v2", "t-v3"]));
 
-            let routes = json(&["ip", "-n", &c.netns, "-j", "route"]);
-            let default = routes
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|r| r["dst"] == "default")
-                .unwrap_or_else(|| panic!("no default route in {}: {routes:#}", c.netns));
-            assert_eq!(default["gateway"], "10.9.0.1");
-            assert_eq!(default["dev"], "eth0");
-        }
-        let ports = json(&["bridge", "-j", "link"]);
-        let on_bridge: BTreeSet<&str> = ports
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|p| p["master"] == "t-br" && p["state"] == "forwarding")
-            .map(|p| p["ifname"].as_str().unwrap())
-            .collect();
-        assert_eq!(on_bridge, BTreeSet::from(["t-v1", "t-v2", "t-v3"]));
+            let gw = json(&["ip", "-j", "addr", "show", "dev", "t-br"]);
+            assert_eq!(gw[0]["addr_info"][0]["local"], "10.9.0.1");
+            let rules = sh(&["iptables-save"]);
+            assert_eq!(rules.matches("ctnet-lab:t").count(), 3, "{rules}");
+            assert!(
+                rules.contains("-A POSTROUTING -s 10.9.0.0/24 ! -o t-br"),
+                "{rules}"
+            );
+            assert_eq!(
+                std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward")
+                    .unwrap()
+                    .trim(),
+                "1"
+            );
 
-        let gw = json(&["ip", "-j", "addr", "show", "dev", "t-br"]);
-        assert_eq!(gw[0]["addr_info"][0]["local"], "10.9.0.1");
-        let rules = sh(&["iptables-save"]);
-        assert_eq!(rules.matches("ctnet-lab:t").count(), 3, "{rules}");
-        assert!(rules.contains("-A POSTROUTING -s 10.9.0.0/24 ! -o t-br"), "{rules}");
-        assert_eq!(std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap().trim(), "1");
+            assert!(ping("t-c1", "10.9.0.3"), "t-c1 -> t-c2");
+            assert!(ping("t-c3", "10.9.0.2"), "t-c3 -> t-c1");
+            assert!(ping("t-c2", "10.9.0.1"), "t-c2 -> gateway");
 
-        assert!(ping("t-c1", "10.9.0.3"), "t-c1 -> t-c2");
-        assert!(ping("t-c3", "10.9.0.2"), "t-c3 -> t-c1");
-        assert!(ping("t-c2", "10.9.0.1"), "t-c2 -> gateway");
+            let listed = rt.block_on(lab::list(&env)).unwrap();
+            assert_eq!(listed.len(), 1);
+            assert_eq!(
+                (listed[0].veths, listed[0].netns, listed[0].partial),
+                (3, 3, false)
+            );
 
-        let listed = rt.block_on(lab::list(&env)).unwrap();
-        assert_eq!(listed.len(), 1);
-        assert_eq!((listed[0].veths, listed[0].netns, listed[0].partial), (3, 3, false));
+            let report = rt.block_on(lab::down("t", &env)).unwrap();
+            assert!(report.failures.is_empty(), "{:?}", report.failures);
+            assert_eq!(report.veths, ["t-v1", "t-v2", "t-v3"]);
+            assert_eq!(report.bridges, ["t-br"]);
+            assert_eq!(report.netns, ["t-c1", "t-c2", "t-c3"]);
+            assert_eq!(report.rules.len(), 3);
+            assert_eq!(report.ip_forward_restored.as_deref(), Some("0"));
+            assert_eq!(host_state(), before);
 
-        let report = rt.block_on(lab::down("t", &env)).unwrap();
-        assert!(report.failures.is_empty(), "{:?}", report.failures);
-        assert_eq!(report.veths, ["t-v1", "t-v2", "t-v3"]);
-        assert_eq!(report.bridges, ["t-br"]);
-        assert_eq!(report.netns, ["t-c1", "t-c2", "t-c3"]);
-        assert_eq!(report.rules.len(), 3);
-        assert_eq!(report.ip_forward_restored.as_deref(), Some("0"));
-        assert_eq!(host_state(), before);
-
-        let again = rt.block_on(lab::down("t", &env)).unwrap();
-        assert!(again.nothing_found() && again.failures.is_empty(), "{again:?}");
-        assert!(rt.block_on(lab::list(&env)).unwrap().is_empty());
-    });
+            let again = rt.block_on(lab::down("t", &env)).unwrap();
+            assert!(again.nothing_found() && again.failures.is_empty(), "{again:?}");
+            assert!(rt.block_on(lab::list(&env)).unwrap().is_empty());
+        },
+    );
 }
 
 #[test]
@@ -218,7 +241,9 @@ fn lab_up_failing_midway_leaves_nothing_behind() {
         let rt = rt();
         let env = LabEnv::default();
         // Someone else's interface holds the name container 3's veth needs.
-        sh(&["ip", "link", "add", "name", "t-v3", "type", "veth", "peer", "name", "other0"]);
+        sh(&[
+            "ip", "link", "add", "name", "t-v3", "type", "veth", "peer", "name", "other0",
+        ]);
         let before = host_state();
         let mut spec = LabSpec::new("t");
         spec.containers = 6;

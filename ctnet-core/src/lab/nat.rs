@@ -351,7 +351,10 @@ mod tests {
         assert_eq!(tables_in(save), ["nat", "filter", "mangle", "raw"]);
         assert!(table_is_pristine(save, "nat"));
         assert!(!table_is_pristine(save, "filter"), "DROP policy is configuration");
-        assert!(!table_is_pristine(save, "mangle"), "a user chain is configuration");
+        assert!(
+            !table_is_pristine(save, "mangle"),
+            "a user chain is configuration"
+        );
         assert!(!table_is_pristine(save, "raw"), "a rule is configuration");
     }
 }

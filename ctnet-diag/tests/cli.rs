@@ -1,0 +1,267 @@
+//! The real `ctnet-diag` binary: help, exit codes, and the lab cycle inside rootless
+//! worlds, checked with iproute2 and iptables-save.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+const BIN: &str = env!("CARGO_BIN_EXE_ctnet-diag");
+
+fn run(args: &[&str]) -> Output {
+    Command::new(BIN).args(args).output().expect("run ctnet-diag")
+}
+
+fn text(o: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Whether this machine lets us make rootless worlds; under CI=true it must.
+fn worlds_available(test: &str) -> bool {
+    let ok = Command::new(BIN)
+        .args(["world", "--", "true"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        assert_ne!(
+            std::env::var("CI").as_deref(),
+            Ok("true"),
+            "{test} needs rootless worlds (user namespaces); CI=true makes this a failure"
+        );
+        eprintln!("SKIPPED {test}: this kernel refuses user namespaces");
+    }
+    ok
+}
+
+#[test]
+fn help_teaches_the_commands_and_exit_codes() {
+    let o = run(&["--help"]);
+    assert!(o.status.success());
+    let (out, _) = text(&o);
+    for want in ["lab", "demo", "world", "Exit codes", "3 missing privilege"] {
+        assert!(out.contains(want), "--help lacks {want:?}:\n{out}");
+    }
+    let (up_help, _) = text(&run(&["lab", "up", "--help"]));
+    for want in [
+        "--name",
+        "--containers",
+        "--subnet",
+        "--nat",
+        "--json",
+        "CAP_NET_ADMIN",
+    ] {
+        assert!(up_help.contains(want), "lab up --help lacks {want:?}:\n{up_help}");
+    }
+    let v = run(&["--version"]);
+    assert_eq!(
+        text(&v).0.trim(),
+        format!("ctnet-diag {}", env!("CARGO_PKG_VERSION"))
+    );
+}
+
+#[test]
+fn bad_input_is_a_usage_error_naming_what_would_be_right() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["lab", "up", "--name", "Bad-Name"], "invalid lab name"),
+        (
+            &["lab", "up", "--subnet", "10.0.0.7/24"],
+            "did you mean 10.0.0.0/24",
+        ),
+        (&["lab", "up", "--containers", "0"], "between 1 and"),
+        (&["lab", "up", "--subnet", "not-a-cidr"], "--subnet"),
+        (&["lab", "down"], "--name"),
+        (&["lab", "frobnicate"], "unrecognized subcommand"),
+    ];
+    for (args, want) in cases {
+        let o = run(args);
+        let (_, err) = text(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(want), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn missing_privilege_exits_3_and_says_how_to_get_it() {
+    // Strip every capability (as root: an empty bounding set; as a user: none to begin with).
+    let o = if is_root() {
+        Command::new("setpriv")
+            .args([
+                "--inh-caps=-all",
+                "--bounding-set=-all",
+                BIN,
+                "lab",
+                "up",
+                "--name",
+                "t",
+            ])
+            .output()
+            .expect("setpriv (util-linux)")
+    } else {
+        run(&["lab", "up", "--name", "t"])
+    };
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(3), "{err}");
+    for want in ["CAP_NET_ADMIN", "sudo", "ctnet-diag world --", "ctnet-diag demo"] {
+        assert!(err.contains(want), "missing {want:?} in: {err}");
+    }
+}
+
+/// A private copy of the binary that an unprivileged user can execute.
+fn binary_for_nobody() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("ctnet-cli-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let bin = dir.join("ctnet-diag");
+    std::fs::copy(BIN, &bin).unwrap();
+    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    bin
+}
+
+/// The acceptance cycle: `lab up --nat`, iproute2 sees it, containers ping each other,
+/// `lab down` leaves links, netns and the ruleset exactly as before.
+const CYCLE: &str = r#"
+set -eu
+state() {
+  ip -j link > "$1.link"
+  ip netns > "$1.netns"
+  iptables-save | grep -v '^#' | sed -e 's/\[[0-9]*:[0-9]*\]//g' > "$1.rules"
+}
+d=$(mktemp -d)
+state "$d/before"
+"$BIN" lab up --name t --containers 3 --nat --json > "$d/up.json"
+grep -q '"schema": "ctnet.lab/v1"' "$d/up.json"
+ip -br link show master t-br | awk '{sub("@.*", "", $1); print $1}' | sort | tr '\n' ' '; echo
+ip netns | awk '{print $1}' | sort | tr '\n' ' '; echo
+for i in 1 2 3; do ip -n t-c$i -br addr show dev eth0 | awk '{print $2, $3}'; done
+ip netns exec t-c1 ping -c1 -W2 10.77.0.3 > /dev/null && echo PING-OK
+"$BIN" lab list
+"$BIN" lab down --name t
+"$BIN" lab down --name t
+state "$d/after"
+for f in link netns rules; do cmp "$d/before.$f" "$d/after.$f"; done
+echo SAME-AS-BEFORE
+rm -rf "$d"
+"#;
+
+fn check_cycle_output(o: &Output) {
+    let (out, err) = text(o);
+    assert!(o.status.success(), "cycle failed: {out}\n{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0].trim(), "t-v1 t-v2 t-v3", "{out}");
+    assert_eq!(lines[1].trim(), "t-c1 t-c2 t-c3", "{out}");
+    assert_eq!(
+        lines[2..5],
+        ["UP 10.77.0.2/24", "UP 10.77.0.3/24", "UP 10.77.0.4/24"],
+        "{out}"
+    );
+    assert!(out.contains("PING-OK"), "{out}");
+    assert!(
+        out.contains("t         t-br            3      3  10.77.0.0/24        yes  up"),
+        "{out}"
+    );
+    assert!(
+        out.contains("lab t: removed 3 veth(s), 1 bridge(s), 3 netns, 3 firewall rule(s)"),
+        "{out}"
+    );
+    assert!(out.contains("lab t: nothing to remove"), "{out}");
+    assert!(out.contains("SAME-AS-BEFORE"), "{out}");
+}
+
+#[test]
+fn lab_cycle_inside_a_world_leaves_it_as_it_was() {
+    if !worlds_available("lab_cycle_inside_a_world_leaves_it_as_it_was") {
+        return;
+    }
+    let o = Command::new(BIN)
+        .args(["world", "--", "sh", "-c", CYCLE])
+        .env("BIN", BIN)
+        .output()
+        .unwrap();
+    check_cycle_output(&o);
+}
+
+#[test]
+fn lab_cycle_works_for_an_unprivileged_user() {
+    if !is_root() {
+        // Already unprivileged: the plain world test covers it.
+        return;
+    }
+    if !worlds_available("lab_cycle_works_for_an_unprivileged_user") {
+        return;
+    }
+    let bin = binary_for_nobody();
+    let o = Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+        ])
+        .arg(&bin)
+        .args(["world", "--", "sh", "-c", CYCLE])
+        .env("BIN", &bin)
+        .env("TMPDIR", "/tmp")
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(bin.parent().unwrap());
+    check_cycle_output(&o);
+}
+
+#[test]
+fn demo_builds_pings_and_removes_a_lab_without_privilege() {
+    if !worlds_available("demo_builds_pings_and_removes_a_lab_without_privilege") {
+        return;
+    }
+    let o = run(&["demo", "--containers", "3"]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{out}\n{err}");
+    for want in [
+        "lab demo: bridge demo-br 10.77.0.1/24, 3 container(s), NAT on",
+        "ping demo-c1 -> gateway 10.77.0.1: ok",
+        "ping demo-c1 -> demo-c2 10.77.0.3: ok",
+        "ping demo-c1 -> demo-c3 10.77.0.4: ok",
+        "lab demo: removed 3 veth(s), 1 bridge(s), 3 netns, 3 firewall rule(s)",
+    ] {
+        assert!(out.contains(want), "missing {want:?} in:\n{out}");
+    }
+}
+
+#[test]
+fn world_runs_the_command_in_a_fresh_network_namespace() {
+    if !worlds_available("world_runs_the_command_in_a_fresh_network_namespace") {
+        return;
+    }
+    let host = std::fs::read_link("/proc/self/ns/net").unwrap();
+    let o = Command::new(BIN)
+        .args([
+            "world",
+            "--",
+            "sh",
+            "-c",
+            "readlink /proc/self/ns/net; ip -br link; ls /run/netns | wc -l; id -u",
+        ])
+        .output()
+        .unwrap();
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_ne!(lines[0], host.to_str().unwrap(), "world shares the host netns");
+    assert!(lines[1].starts_with("lo ") && lines[1].contains("UP"), "{out}");
+    assert_eq!(lines.len(), 4, "only lo in a new world: {out}");
+    assert_eq!(lines[2], "0", "a fresh /run/netns: {out}");
+    assert_eq!(lines[3], "0", "root inside the world: {out}");
+    let missing = run(&["world", "--", "/nonexistent/cmd"]);
+    assert_ne!(missing.status.code(), Some(0));
+    assert!(
+        text(&missing).1.contains("/nonexistent/cmd"),
+        "{}",
+        text(&missing).1
+    );
+}
