@@ -24,7 +24,10 @@
 
 pub mod error;
 pub mod lab;
+pub mod model;
 pub mod netns;
+pub mod source;
+pub mod topology;
 pub mod world;
 
 pub use error::{Error, ErrorKind, Result};

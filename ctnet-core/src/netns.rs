@@ -26,7 +26,7 @@ pub const DEFAULT_NETNS_DIR: &str = "/run/netns";
 /// The identity of a network namespace: `(st_dev, st_ino)` of its nsfs file.
 ///
 /// Two paths name the same netns exactly when their keys are equal; names lie, keys don't.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct NetnsKey {
     /// `st_dev` of the nsfs inode.
     pub dev: u64,
@@ -76,6 +76,9 @@ pub enum NetnsRef {
     Pid {
         /// The process id.
         pid: u32,
+        /// Its command name (`/proc/PID/comm`), when it could be read.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        comm: Option<String>,
     },
     /// The netns the tool started in.
     Current,
@@ -86,7 +89,8 @@ impl fmt::Display for NetnsRef {
         match self {
             NetnsRef::Named { name, .. } => f.write_str(name),
             NetnsRef::Path { path } => write!(f, "{}", path.display()),
-            NetnsRef::Pid { pid } => write!(f, "pid:{pid}"),
+            NetnsRef::Pid { pid, comm: Some(c) } => write!(f, "pid:{pid}({c})"),
+            NetnsRef::Pid { pid, comm: None } => write!(f, "pid:{pid}"),
             NetnsRef::Current => f.write_str("host"),
         }
     }
@@ -134,7 +138,10 @@ impl Netns {
     /// Open the netns of a process.
     pub fn of_pid(pid: u32) -> Result<Self> {
         let mut ns = Self::open_path(Path::new(&format!("/proc/{pid}/ns/net")))?;
-        ns.refs = vec![NetnsRef::Pid { pid }];
+        ns.refs = vec![NetnsRef::Pid {
+            pid,
+            comm: comm_of(pid),
+        }];
         Ok(ns)
     }
 
@@ -234,6 +241,62 @@ impl Netns {
         rt.spawn(conn);
         Ok(handle)
     }
+}
+
+/// Run `f` inside each of `spaces` on a small pool of dedicated OS threads (at most
+/// `workers`), and return the results in order. Each pool thread enters one netns after
+/// another and ends when the work is done; no other thread moves. This is the scan
+/// path: one thread per netns would spend more time being born than reading.
+pub fn run_each<T, F>(spaces: &[&Netns], workers: usize, f: F) -> Vec<Result<T>>
+where
+    F: Fn(usize, &Netns) -> T + Sync,
+    T: Send,
+{
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let next = AtomicUsize::new(0);
+    let slots: Vec<Mutex<Option<Result<T>>>> = spaces.iter().map(|_| Mutex::new(None)).collect();
+    let workers = workers.clamp(1, spaces.len().max(1));
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            // A worker that cannot be started leaves its share to the others; if none
+            // starts, every slot reports it below.
+            let _ = std::thread::Builder::new()
+                .name("ctnet-netns-scan".into())
+                .spawn_scoped(s, || {
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(ns) = spaces.get(i) else { break };
+                        let r = match nix::sched::setns(ns.fd(), CloneFlags::CLONE_NEWNET) {
+                            Ok(()) => Ok(f(i, ns)),
+                            Err(e) => Err(Error::netns("entering netns", ns.label(), e.into())),
+                        };
+                        *slots[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(r);
+                    }
+                });
+        }
+    });
+    slots
+        .into_iter()
+        .enumerate()
+        .map(|(i, slot)| {
+            slot.into_inner()
+                .unwrap_or_else(|p| p.into_inner())
+                .unwrap_or_else(|| {
+                    Err(Error::netns(
+                        "scanning netns (no scan thread could be started)",
+                        spaces[i].label(),
+                        io::Error::other("thread spawn failed"),
+                    ))
+                })
+        })
+        .collect()
+}
+
+/// The command name of a process (`/proc/PID/comm`).
+pub fn comm_of(pid: u32) -> Option<String> {
+    fs::read_to_string(format!("/proc/{pid}/comm"))
+        .ok()
+        .map(|s| s.trim_end().to_string())
 }
 
 /// Check a netns name the way `ip netns add` would accept it.

@@ -1,5 +1,7 @@
 //! Command-line interface: every command, flag and help text of `ctnet-diag`.
 
+use std::path::PathBuf;
+
 use clap::{Args, Parser, Subcommand};
 use ipnet::Ipv4Net;
 
@@ -25,6 +27,15 @@ pub struct Cli {
 /// Top-level commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Every host veth with its bridge, port state, peer ifindex, peer netns, peer MAC
+    /// and IPs: which container is behind `vethXXXX`.
+    Veths(VethsArgs),
+    /// A readable tree: bridge -> ports -> netns eth0 with IP/MAC (`brctl show` joined
+    /// with `ip addr`), then netns that are isolated or orphaned.
+    Show(ShowArgs),
+    /// Read everything (links, addresses, routes, neighbours, FDB, sysctls, ethtool -S,
+    /// iptables/nft counters) from the host and every netns, as JSON.
+    Snapshot(SnapshotArgs),
     /// Build, list and remove throwaway labs (bridge + veths + netns "containers").
     #[command(subcommand)]
     Lab(LabCommand),
@@ -43,6 +54,54 @@ pub enum Command {
                             ip netns exec t-c1 ping -c1 10.77.0.3'"
     )]
     World(WorldArgs),
+}
+
+/// Where read commands get their data: this host, or a snapshot file.
+#[derive(Debug, Args)]
+pub struct SourceArgs {
+    /// Read a snapshot file (from `ctnet-diag snapshot -o FILE`) instead of this host.
+    #[arg(long, value_name = "FILE")]
+    pub from: Option<PathBuf>,
+    /// Another directory of netns bind mounts to scan (repeatable); /run/netns and
+    /// /var/run/docker/netns are always scanned.
+    #[arg(long = "netns-dir", value_name = "DIR")]
+    pub netns_dirs: Vec<PathBuf>,
+    /// Treat this netns as the host (nested setups: docker-in-docker, kind nodes).
+    #[arg(long, value_name = "PATH")]
+    pub host_netns: Option<PathBuf>,
+}
+
+/// Arguments of `veths`.
+#[derive(Debug, Args)]
+pub struct VethsArgs {
+    /// Where to read.
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// Print JSON (schema ctnet.veths/v1) instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `show`.
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// Where to read.
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// Print the joined topology as JSON (schema ctnet.topology/v1).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `snapshot`.
+#[derive(Debug, Args)]
+pub struct SnapshotArgs {
+    /// Where to read.
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// Write to FILE (mode 0600) instead of standard output.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 /// `ctnet-diag lab ...`

@@ -3,6 +3,7 @@
 mod cli;
 mod cmd;
 mod exit;
+mod render;
 
 use std::process::ExitCode;
 
@@ -18,6 +19,9 @@ fn main() -> ExitCode {
         Command::World(args) => cmd::world::run(args),
         Command::Demo(args) => cmd::demo::run(args),
         Command::Lab(lab) => runtime().and_then(|rt| rt.block_on(cmd::lab::run(lab))),
+        Command::Veths(args) => cmd::read::veths(args),
+        Command::Show(args) => cmd::read::show(args),
+        Command::Snapshot(args) => cmd::read::snapshot(args),
     };
     match result {
         Ok(code) => code,

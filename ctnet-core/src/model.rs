@@ -1,0 +1,565 @@
+//! The Snapshot model: plain serde data of everything read from a host, per netns.
+//!
+//! A snapshot saved as JSON (`schema: ctnet.snapshot/v1`) loads again with
+//! [`Snapshot::from_json`] and gives the same topology and output as live: it is the
+//! fixture format and the offline support workflow. Fields are added, never renamed.
+//! Enumerated values use iproute2's vocabulary in lowercase (`up`, `veth`, `reachable`,
+//! `forwarding`) so the JSON reads like `ip -j` output.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::netns::{NetnsKey, NetnsRef};
+
+/// Schema tag of a snapshot document.
+pub const SNAPSHOT_SCHEMA: &str = "ctnet.snapshot/v1";
+
+/// Everything ctnet read from one host.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// Always [`SNAPSHOT_SCHEMA`].
+    pub schema: String,
+    /// When the scan started, Unix time in milliseconds.
+    pub taken_at_unix_ms: u64,
+    /// `uname -n` of the host.
+    pub hostname: String,
+    /// `uname -r` of the host.
+    pub kernel: String,
+    /// The netns taken as "host" (the tool's own, or `--host-netns`).
+    pub host: NetnsKey,
+    /// Every netns found, the host first.
+    pub netns: Vec<NetnsState>,
+    /// Firewall rules and counters of the host netns.
+    #[serde(default)]
+    pub firewall: Option<Firewall>,
+    /// What each source read, or why it could not.
+    #[serde(default)]
+    pub sources: Vec<SourceStatus>,
+}
+
+impl Snapshot {
+    /// Parse a snapshot document, checking its schema.
+    pub fn from_json(text: &str) -> Result<Self> {
+        let value: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| Error::Invalid(format!("not a JSON document: {e}")))?;
+        match value.get("schema").and_then(|s| s.as_str()) {
+            Some(SNAPSHOT_SCHEMA) => {}
+            Some(other) => {
+                return Err(Error::Invalid(format!(
+                    "schema is {other:?}, expected {SNAPSHOT_SCHEMA:?} (write one with `ctnet-diag snapshot -o FILE`)"
+                )));
+            }
+            None => {
+                return Err(Error::Invalid(format!(
+                    "no \"schema\" field: not a ctnet snapshot (expected {SNAPSHOT_SCHEMA:?})"
+                )));
+            }
+        }
+        serde_json::from_value(value).map_err(|e| Error::Invalid(format!("malformed snapshot: {e}")))
+    }
+
+    /// Read a snapshot file.
+    pub fn load(path: impl AsRef<std::path::Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io("reading snapshot", path, e))?;
+        Self::from_json(&text).map_err(|e| match e {
+            Error::Invalid(m) => Error::Invalid(format!("{}: {m}", path.display())),
+            other => other,
+        })
+    }
+
+    /// Pretty JSON of this snapshot.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("snapshot serialises")
+    }
+
+    /// The host netns state.
+    pub fn host_netns(&self) -> Option<&NetnsState> {
+        self.netns.iter().find(|n| n.key == self.host)
+    }
+
+    /// A netns by identity.
+    pub fn netns_by_key(&self, key: NetnsKey) -> Option<&NetnsState> {
+        self.netns.iter().find(|n| n.key == key)
+    }
+}
+
+/// One network namespace and what was read inside it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NetnsState {
+    /// Identity.
+    pub key: NetnsKey,
+    /// Every name, path and pid known to point at it.
+    pub refs: Vec<NetnsRef>,
+    /// The id the host netns gives this netns (what host veths report as
+    /// `link_netnsid`); `None` when the host has assigned none.
+    pub nsid: Option<i32>,
+    /// The id this netns gives the host netns.
+    pub host_nsid: Option<i32>,
+    /// Links (`ip -d link`), with stats64, bridge/port attributes and ethtool counters.
+    pub links: Vec<Link>,
+    /// Addresses (`ip addr`).
+    pub addresses: Vec<Address>,
+    /// Routes of every table, IPv4 and IPv6 (`ip route show table all`).
+    pub routes: Vec<Route>,
+    /// ARP and NDP neighbours (`ip neigh`).
+    pub neighbours: Vec<Neighbour>,
+    /// Bridge forwarding database (`bridge fdb show`), when the netns has a bridge.
+    pub fdb: Vec<FdbEntry>,
+    /// Network sysctls that matter for forwarding and ARP.
+    pub sysctls: Sysctls,
+}
+
+impl NetnsState {
+    /// A short label: the first name, else the first path or pid, else the inode.
+    pub fn label(&self) -> String {
+        let named = self.refs.iter().find(|r| matches!(r, NetnsRef::Named { .. }));
+        named
+            .or(self.refs.first())
+            .map(ToString::to_string)
+            .unwrap_or_else(|| self.key.to_string())
+    }
+
+    /// A link by ifindex.
+    pub fn link(&self, ifindex: u32) -> Option<&Link> {
+        self.links.iter().find(|l| l.ifindex == ifindex)
+    }
+
+    /// A link by name.
+    pub fn link_by_name(&self, name: &str) -> Option<&Link> {
+        self.links.iter().find(|l| l.name == name)
+    }
+
+    /// Addresses on a link, as `addr/prefix`.
+    pub fn addrs_of(&self, ifindex: u32) -> Vec<String> {
+        self.addresses
+            .iter()
+            .filter(|a| a.ifindex == ifindex)
+            .map(|a| format!("{}/{}", a.address, a.prefix_len))
+            .collect()
+    }
+}
+
+/// One network interface.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Link {
+    /// Interface index (unique within its netns).
+    pub ifindex: u32,
+    /// Name.
+    pub name: String,
+    /// `IFLA_INFO_KIND`: `veth`, `bridge`, `macvlan`, ... (`None` for physical/loopback).
+    pub kind: Option<String>,
+    /// IFF flags, lowercase: `up`, `broadcast`, `loopback`, `running`, `lower_up`, ...
+    pub flags: Vec<String>,
+    /// Operational state: `up`, `down`, `lowerlayerdown`, `unknown`, ...
+    pub operstate: String,
+    /// MTU.
+    pub mtu: Option<u32>,
+    /// MAC address.
+    pub mac: Option<String>,
+    /// Ifindex of its master (bridge, bond, vrf).
+    pub master: Option<u32>,
+    /// `IFLA_LINK`: for a veth, the peer's ifindex *in the peer's netns* (`@ifN`).
+    pub link: Option<u32>,
+    /// `IFLA_LINK_NETNSID`: the peer's netns, as an id of *this* netns; absent when the
+    /// peer is in the same netns.
+    pub link_netnsid: Option<i32>,
+    /// `ifalias`.
+    pub alias: Option<String>,
+    /// Counters (`ip -s link`, stats64).
+    pub stats: Option<Stats>,
+    /// Bridge attributes, when this link is a bridge.
+    pub bridge: Option<BridgeAttrs>,
+    /// Bridge-port attributes, when this link is a bridge port.
+    pub port: Option<BridgePortAttrs>,
+    /// `ethtool -S` counters (veths and other drivers that have them).
+    pub ethtool: Option<EthtoolStats>,
+}
+
+impl Link {
+    /// Whether the interface is administratively up.
+    pub fn is_up(&self) -> bool {
+        self.flags.iter().any(|f| f == "up")
+    }
+}
+
+/// Interface counters (stats64).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stats {
+    /// Packets received.
+    pub rx_packets: u64,
+    /// Packets sent.
+    pub tx_packets: u64,
+    /// Bytes received.
+    pub rx_bytes: u64,
+    /// Bytes sent.
+    pub tx_bytes: u64,
+    /// Receive errors.
+    pub rx_errors: u64,
+    /// Transmit errors.
+    pub tx_errors: u64,
+    /// Received packets dropped.
+    pub rx_dropped: u64,
+    /// Packets dropped on transmit.
+    pub tx_dropped: u64,
+    /// Multicast packets received.
+    pub multicast: u64,
+    /// Packets dropped for want of a handler (unknown protocol).
+    pub rx_nohandler: u64,
+}
+
+/// Attributes of a bridge device.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BridgeAttrs {
+    /// STP state: 0 off, 1 kernel STP, 2 user STP.
+    pub stp_state: u32,
+    /// FDB ageing time in centiseconds (`brctl setageing 0` makes it 0).
+    pub ageing_time_cs: u32,
+    /// Forward delay in centiseconds.
+    pub forward_delay_cs: u32,
+    /// VLAN filtering on.
+    pub vlan_filtering: bool,
+    /// Per-bridge `nf_call_iptables` (br_netfilter sends bridged IPv4 through iptables).
+    pub nf_call_iptables: bool,
+    /// Per-bridge `nf_call_ip6tables`.
+    pub nf_call_ip6tables: bool,
+}
+
+/// Attributes of a bridge port.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BridgePortAttrs {
+    /// STP state: `disabled`, `listening`, `learning`, `forwarding`, `blocking`.
+    pub state: String,
+    /// Learns source MACs into the FDB.
+    pub learning: bool,
+    /// Floods unknown unicast.
+    pub unicast_flood: bool,
+    /// Floods multicast.
+    pub multicast_flood: bool,
+    /// Floods broadcast.
+    pub broadcast_flood: bool,
+    /// Hairpin mode.
+    pub hairpin: bool,
+    /// Isolated port.
+    pub isolated: bool,
+    /// Proxy ARP on the port.
+    pub proxy_arp: bool,
+    /// Port number (`brctl showmacs` "port no").
+    pub port_no: Option<u16>,
+    /// Path cost.
+    pub cost: Option<u32>,
+}
+
+/// `ethtool -S` of one interface.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EthtoolStats {
+    /// Driver name (`ethtool -i`).
+    pub driver: String,
+    /// Driver counters, by name (`peer_ifindex`, `rx_queue_0_drops`, ...).
+    pub counters: BTreeMap<String, u64>,
+}
+
+impl EthtoolStats {
+    /// The veth driver's `peer_ifindex`.
+    pub fn peer_ifindex(&self) -> Option<u64> {
+        self.counters.get("peer_ifindex").copied()
+    }
+}
+
+/// One address.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Address {
+    /// Interface it is on.
+    pub ifindex: u32,
+    /// The address.
+    pub address: IpAddr,
+    /// Prefix length.
+    pub prefix_len: u8,
+    /// Scope: `global`, `link`, `host`, ...
+    pub scope: String,
+    /// IPv4 label.
+    pub label: Option<String>,
+}
+
+/// One route.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Route {
+    /// `inet` or `inet6`.
+    pub family: String,
+    /// Table id (254 main, 255 local, ...).
+    pub table: u32,
+    /// Destination `addr/len`, or `default`.
+    pub dst: String,
+    /// Gateway.
+    pub gateway: Option<IpAddr>,
+    /// Output interface.
+    pub oif: Option<u32>,
+    /// Preferred source.
+    pub prefsrc: Option<IpAddr>,
+    /// Protocol: `kernel`, `boot`, `static`, `dhcp`, ...
+    pub protocol: String,
+    /// Scope: `universe` (iproute2 prints `global`), `link`, `host`.
+    pub scope: String,
+    /// Type: `unicast`, `local`, `broadcast`, `unreachable`, `blackhole`, ...
+    pub kind: String,
+    /// Metric (priority).
+    pub metric: Option<u32>,
+    /// Next hops of a multipath route.
+    pub nexthops: Vec<NextHop>,
+}
+
+/// One next hop of a multipath route.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NextHop {
+    /// Gateway.
+    pub gateway: Option<IpAddr>,
+    /// Output interface.
+    pub oif: u32,
+    /// Weight (hops + 1).
+    pub weight: u16,
+}
+
+/// One ARP / NDP entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Neighbour {
+    /// Interface.
+    pub ifindex: u32,
+    /// The neighbour's IP.
+    pub ip: IpAddr,
+    /// Its MAC (absent while incomplete/failed).
+    pub mac: Option<String>,
+    /// State: `reachable`, `stale`, `delay`, `probe`, `failed`, `incomplete`,
+    /// `permanent`, `noarp`.
+    pub state: String,
+    /// NTF_ROUTER (IPv6 router).
+    pub router: bool,
+    /// A proxy entry.
+    pub proxy: bool,
+}
+
+/// One bridge FDB entry (`bridge fdb show`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FdbEntry {
+    /// The port (or device, for `self` entries).
+    pub ifindex: u32,
+    /// The bridge (NDA_MASTER), for entries of a bridge's FDB.
+    pub master: Option<u32>,
+    /// The MAC.
+    pub mac: String,
+    /// VLAN id.
+    pub vlan: Option<u16>,
+    /// State: `permanent`, `noarp` (static), `reachable`/`stale` (learned).
+    pub state: String,
+    /// Flags: `self`, `master`, `extern_learn`, `offload`, `sticky`, `router`.
+    pub flags: Vec<String>,
+    /// The port's own MAC (`brctl showmacs` is_local=yes).
+    pub is_local: bool,
+    /// Added by hand (`static`/`permanent` not local).
+    pub is_static: bool,
+    /// Seconds since it was last refreshed (learned entries; `brctl showmacs` ageing).
+    pub age_s: Option<f64>,
+    /// VXLAN remote.
+    pub dst: Option<IpAddr>,
+}
+
+impl FdbEntry {
+    /// Entries of a bridge's own FDB, what `brctl showmacs` lists (not device `self`
+    /// unicast/multicast lists).
+    pub fn is_bridge_entry(&self) -> bool {
+        self.master.is_some() || !self.flags.iter().any(|f| f == "self")
+    }
+}
+
+/// Network sysctls of one netns.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sysctls {
+    /// `net.ipv4.ip_forward`.
+    pub ip_forward: Option<u8>,
+    /// `net.ipv6.conf.all.forwarding`.
+    pub ipv6_forwarding: Option<u8>,
+    /// `net.bridge.bridge-nf-call-iptables` (present only with br_netfilter).
+    pub bridge_nf_call_iptables: Option<u8>,
+    /// `net.bridge.bridge-nf-call-ip6tables`.
+    pub bridge_nf_call_ip6tables: Option<u8>,
+    /// `net.ipv4.conf.<name>.*` for `all`, `default` and every interface.
+    pub conf: BTreeMap<String, IfSysctls>,
+}
+
+/// Per-interface IPv4 sysctls.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IfSysctls {
+    /// `rp_filter`: 0 off, 1 strict, 2 loose.
+    pub rp_filter: Option<u8>,
+    /// `arp_ignore`.
+    pub arp_ignore: Option<u8>,
+    /// `arp_filter`.
+    pub arp_filter: Option<u8>,
+    /// `proxy_arp`.
+    pub proxy_arp: Option<u8>,
+    /// `forwarding`.
+    pub forwarding: Option<u8>,
+}
+
+/// Firewall state of a netns: iptables (both backends, v4 and v6) and native nftables.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Firewall {
+    /// `iptables-save -c` dumps, one per backend and family that has tables.
+    pub iptables: Vec<IptablesDump>,
+    /// `nft -j list ruleset`, tables not managed by iptables-nft.
+    pub nft: Vec<NftTable>,
+    /// Things a human should know (both backends in use, ...).
+    pub warnings: Vec<String>,
+}
+
+/// Who installed a chain, rule or table, by its name and target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Owner {
+    /// Docker (`DOCKER*` chains, `docker-bridges` tables, `docker0`/`br-*` rules).
+    Docker,
+    /// Kubernetes (`KUBE-*`, `CNI-*`, `cali-`, `FLANNEL`).
+    Kubernetes,
+    /// Podman / netavark (`NETAVARK*`, `netavark` table).
+    Podman,
+    /// libvirt (`LIBVIRT_*`).
+    Libvirt,
+    /// A ctnet lab (`ctnet-lab:` comment).
+    Ctnet,
+    /// Anything else: the host's own configuration.
+    Other,
+}
+
+/// One `iptables-save -c` dump.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct IptablesDump {
+    /// `nft` or `legacy`.
+    pub backend: String,
+    /// `ip` or `ip6`.
+    pub family: String,
+    /// Tables in the order printed.
+    pub tables: Vec<IptTable>,
+}
+
+/// One iptables table.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct IptTable {
+    /// `filter`, `nat`, `mangle`, `raw`, `security`.
+    pub name: String,
+    /// Chains with policy and counters.
+    pub chains: Vec<IptChain>,
+    /// Rules in evaluation order.
+    pub rules: Vec<IptRule>,
+}
+
+/// One chain line (`:CHAIN POLICY [pkts:bytes]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IptChain {
+    /// Chain name.
+    pub name: String,
+    /// Policy of a built-in chain; `None` for user chains.
+    pub policy: Option<String>,
+    /// Policy counter: packets.
+    pub packets: u64,
+    /// Policy counter: bytes.
+    pub bytes: u64,
+    /// Who made it.
+    pub owner: Owner,
+}
+
+/// One rule line (`[pkts:bytes] -A CHAIN spec`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IptRule {
+    /// Chain.
+    pub chain: String,
+    /// 1-based position in its chain (the rule number).
+    pub position: u32,
+    /// Everything after `-A CHAIN `.
+    pub spec: String,
+    /// `-j`/`-g` target.
+    pub target: Option<String>,
+    /// Packets counted.
+    pub packets: u64,
+    /// Bytes counted.
+    pub bytes: u64,
+    /// Who made it.
+    pub owner: Owner,
+}
+
+/// One native nftables table.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NftTable {
+    /// `ip`, `ip6`, `inet`, `arp`, `bridge`, `netdev`.
+    pub family: String,
+    /// Table name.
+    pub name: String,
+    /// Who made it.
+    pub owner: Option<Owner>,
+    /// Chains.
+    pub chains: Vec<NftChain>,
+    /// Rules in order, per chain.
+    pub rules: Vec<NftRule>,
+}
+
+/// One nftables chain.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NftChain {
+    /// Name.
+    pub name: String,
+    /// Hook of a base chain (`forward`, `postrouting`, ...).
+    pub hook: Option<String>,
+    /// Base-chain type (`filter`, `nat`, `route`).
+    pub kind: Option<String>,
+    /// Base-chain priority.
+    pub priority: Option<i64>,
+    /// Base-chain policy.
+    pub policy: Option<String>,
+}
+
+/// One nftables rule.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NftRule {
+    /// Chain.
+    pub chain: String,
+    /// Kernel handle (stable id).
+    pub handle: u64,
+    /// 1-based position in its chain.
+    pub position: u32,
+    /// The rule in short text (matches, then verdict).
+    pub text: String,
+    /// Verdict or jump target (`accept`, `drop`, `jump X`, `masquerade`, `dnat`).
+    pub verdict: Option<String>,
+    /// Comment.
+    pub comment: Option<String>,
+    /// Counter packets, when the rule has a counter.
+    pub packets: Option<u64>,
+    /// Counter bytes.
+    pub bytes: Option<u64>,
+}
+
+/// Whether one source could be read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceStatus {
+    /// The source: `netlink`, `sysctl`, `ethtool`, `iptables-nft-save`, `nft`, `discovery`, ...
+    pub source: String,
+    /// The netns it concerns, when one.
+    pub netns: Option<String>,
+    /// `ok`, `partial`, `failed`, `skipped`.
+    pub status: String,
+    /// Why, when not ok.
+    pub detail: Option<String>,
+}
+
+impl SourceStatus {
+    /// A source that failed or was skipped, with the reason.
+    pub fn problem(source: &str, netns: Option<String>, status: &str, detail: impl Into<String>) -> Self {
+        Self {
+            source: source.into(),
+            netns,
+            status: status.into(),
+            detail: Some(detail.into()),
+        }
+    }
+}

@@ -1,0 +1,515 @@
+//! Live collection: discover every netns on the host and read each one, over netlink
+//! sockets opened inside it, into a [`Snapshot`].
+//!
+//! ```text
+//! discover: /run/netns/*, /var/run/docker/netns/*, --netns-dir, /proc/*/ns/net
+//!           -> unique netns by (st_dev, st_ino), every name/path/pid kept
+//! read:     a few scan threads, each entering one netns after another:
+//!           links(+stats64, bridge/port attrs) addrs routes neighbours [fdb] sysctls
+//!           ethtool -S (veths); the host also resolves every netns's nsid
+//! firewall: iptables-{nft,legacy}-save -c (v4, v6) and nft -j, in the host netns,
+//!           alongside the scan
+//! ```
+//! Partial results are normal: a netns that vanishes, a tool that is missing, a
+//! permission that is lacking each become a [`SourceStatus`]; the scan goes on.
+
+pub mod ethtool;
+pub mod firewall;
+pub(crate) mod rtnl;
+
+use std::collections::HashMap;
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::error::{Error, Result};
+use crate::model::{IfSysctls, NetnsState, SNAPSHOT_SCHEMA, Snapshot, SourceStatus, Sysctls};
+use crate::netns::{self, Netns, NetnsKey, NetnsRef};
+
+/// Directories scanned for named netns by default: iproute2 (and CNI `cni-*`, podman
+/// `netns-*`) and Docker's sandbox keys.
+pub const DEFAULT_NETNS_DIRS: &[&str] = &["/run/netns", "/var/run/docker/netns", "/run/docker/netns"];
+
+/// What to read and where.
+#[derive(Debug, Clone)]
+pub struct ScanOptions {
+    /// Directories of netns bind mounts.
+    pub netns_dirs: Vec<PathBuf>,
+    /// Also find netns through `/proc/*/ns/net` (catches unnamed ones).
+    pub scan_proc: bool,
+    /// The netns to treat as "host" (default: the one the tool runs in).
+    pub host_netns: Option<PathBuf>,
+    /// Read iptables/nft in the host netns.
+    pub firewall: bool,
+    /// Read `ethtool -S` of every veth.
+    pub ethtool: bool,
+    /// Scan threads.
+    pub workers: usize,
+    /// Where to find `iptables-*-save` and `nft` (a `PATH`-style list).
+    pub tool_path: String,
+}
+
+/// `$PATH` plus the sbin directories a non-root shell on Debian leaves out, where
+/// iptables and nft live.
+pub fn default_tool_path() -> String {
+    let mut p = std::env::var("PATH").unwrap_or_default();
+    for extra in ["/usr/sbin", "/sbin", "/usr/bin", "/bin"] {
+        if !p.split(':').any(|d| d == extra) {
+            if !p.is_empty() {
+                p.push(':');
+            }
+            p.push_str(extra);
+        }
+    }
+    p
+}
+
+impl Default for ScanOptions {
+    fn default() -> Self {
+        Self {
+            netns_dirs: DEFAULT_NETNS_DIRS.iter().map(PathBuf::from).collect(),
+            scan_proc: true,
+            host_netns: None,
+            firewall: true,
+            ethtool: true,
+            workers: std::thread::available_parallelism()
+                .map_or(2, |n| n.get())
+                .clamp(2, 8),
+            tool_path: default_tool_path(),
+        }
+    }
+}
+
+/// The netns found on a host, deduplicated by identity.
+#[derive(Debug)]
+pub struct Discovery {
+    /// The host netns.
+    pub host: Netns,
+    /// Every other netns, each with all its names, paths and pids.
+    pub others: Vec<Netns>,
+    /// Paths that could not be used, and why.
+    pub status: Vec<SourceStatus>,
+}
+
+use crate::netns::comm_of;
+
+/// Find every netns: named ones in `netns_dirs`, then (optionally) those of processes.
+pub fn discover(opts: &ScanOptions) -> Result<Discovery> {
+    let mut host = match &opts.host_netns {
+        Some(p) => Netns::open(p)?,
+        None => Netns::current()?,
+    };
+    // Every nsfs inode lives on the same internal device: a file under a netns
+    // directory with another st_dev is a leftover, not a netns.
+    let nsfs_dev = host.key().dev;
+    let mut found: HashMap<NetnsKey, Netns> = HashMap::new();
+    let mut order: Vec<NetnsKey> = Vec::new();
+    let mut status = Vec::new();
+    for dir in &opts.netns_dirs {
+        let names = match netns::list_named(dir) {
+            Ok(n) => n,
+            Err(e) => {
+                status.push(SourceStatus::problem("discovery", None, "failed", e.to_string()));
+                continue;
+            }
+        };
+        for name in names {
+            let path = dir.join(&name);
+            let r = NetnsRef::Named {
+                name: name.clone(),
+                path: path.clone(),
+            };
+            let key = match NetnsKey::of_path(&path) {
+                Ok(k) if k.dev == nsfs_dev => k,
+                Ok(_) => {
+                    status.push(SourceStatus::problem(
+                        "discovery",
+                        Some(name),
+                        "skipped",
+                        format!("{} is not a netns bind mount (a leftover file?)", path.display()),
+                    ));
+                    continue;
+                }
+                Err(e) => {
+                    status.push(SourceStatus::problem(
+                        "discovery",
+                        Some(name),
+                        "failed",
+                        e.to_string(),
+                    ));
+                    continue;
+                }
+            };
+            if key == host.key() {
+                host.add_ref(r);
+            } else if let Some(ns) = found.get_mut(&key) {
+                ns.add_ref(r);
+            } else {
+                match Netns::named(dir, &name) {
+                    Ok(ns) => {
+                        order.push(key);
+                        found.insert(key, ns);
+                    }
+                    Err(e) => status.push(SourceStatus::problem(
+                        "discovery",
+                        Some(name),
+                        "failed",
+                        e.to_string(),
+                    )),
+                }
+            }
+        }
+    }
+    if opts.scan_proc {
+        let mut unreadable = 0usize;
+        let entries = std::fs::read_dir("/proc").map_err(|e| Error::io("listing", "/proc", e))?;
+        let mut pids: Vec<u32> = entries
+            .filter_map(|e| e.ok())
+            .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse().ok()))
+            .collect();
+        pids.sort_unstable();
+        for pid in pids {
+            let path = PathBuf::from(format!("/proc/{pid}/ns/net"));
+            let key = match NetnsKey::of_path(&path) {
+                Ok(k) => k,
+                // Gone (exited) or not ours to look at (another user's process).
+                Err(_) => {
+                    unreadable += 1;
+                    continue;
+                }
+            };
+            if key == host.key() {
+                continue;
+            }
+            if let Some(ns) = found.get_mut(&key) {
+                ns.add_ref(NetnsRef::Pid {
+                    pid,
+                    comm: comm_of(pid),
+                });
+            } else if let Ok(ns) = Netns::of_pid(pid) {
+                // The pid may have moved or exited between stat and open: keep only a
+                // handle that is still the netns we saw.
+                if ns.key() == key {
+                    order.push(key);
+                    found.insert(key, ns);
+                }
+            }
+        }
+        if unreadable > 0 {
+            status.push(SourceStatus::problem(
+                "discovery",
+                None,
+                "partial",
+                format!("{unreadable} process(es) could not be inspected (exited, or need root)"),
+            ));
+        }
+    }
+    let others = order.into_iter().filter_map(|k| found.remove(&k)).collect();
+    Ok(Discovery { host, others, status })
+}
+
+fn read_u8(path: &str) -> Option<u8> {
+    std::fs::read_to_string(path).ok()?.trim().parse().ok()
+}
+
+/// Netns-wide sysctls of the calling thread's netns (`/proc/sys/net` follows the
+/// thread's netns). Per-interface values come from the link dump instead.
+fn read_sysctls(has_bridge: bool) -> Sysctls {
+    let all = IfSysctls {
+        rp_filter: read_u8("/proc/sys/net/ipv4/conf/all/rp_filter"),
+        arp_ignore: read_u8("/proc/sys/net/ipv4/conf/all/arp_ignore"),
+        arp_filter: read_u8("/proc/sys/net/ipv4/conf/all/arp_filter"),
+        proxy_arp: read_u8("/proc/sys/net/ipv4/conf/all/proxy_arp"),
+        forwarding: read_u8("/proc/sys/net/ipv4/conf/all/forwarding"),
+    };
+    let mut s = Sysctls {
+        // net.ipv4.ip_forward and conf.all.forwarding are one value.
+        ip_forward: all.forwarding,
+        ipv6_forwarding: read_u8("/proc/sys/net/ipv6/conf/all/forwarding"),
+        ..Sysctls::default()
+    };
+    if has_bridge {
+        s.bridge_nf_call_iptables = read_u8("/proc/sys/net/bridge/bridge-nf-call-iptables");
+        s.bridge_nf_call_ip6tables = read_u8("/proc/sys/net/bridge/bridge-nf-call-ip6tables");
+    }
+    s.conf.insert("all".into(), all);
+    s
+}
+
+/// Which nsids to ask for while the netlink socket of a netns is open.
+enum NsidQuery<'a> {
+    /// From the host: the id it gives each of these netns (fds).
+    Others(&'a [i32]),
+    /// From another netns: the id it gives the host (fd).
+    Host(i32),
+}
+
+/// Read everything about the calling thread's netns (which must be `ns`); also answer
+/// `query`, returning the host's ids for the others when asked.
+fn read_one(
+    ns: &Netns,
+    opts: &ScanOptions,
+    query: NsidQuery<'_>,
+    status: &mut Vec<SourceStatus>,
+) -> (NetnsState, Vec<Option<i32>>) {
+    let label = ns.label();
+    let at = || Some(label.clone());
+    let mut st = NetnsState {
+        key: ns.key(),
+        refs: ns.refs().to_vec(),
+        ..NetnsState::default()
+    };
+    let mut rt = match rtnl::Rtnl::open() {
+        Ok(r) => r,
+        Err(e) => {
+            status.push(SourceStatus::problem(
+                "netlink",
+                at(),
+                "failed",
+                format!("opening a netlink socket: {e}"),
+            ));
+            return (st, Vec::new());
+        }
+    };
+    let mut note = |what: &str, r: std::io::Result<usize>| match r {
+        Ok(0) => {}
+        Ok(n) => status.push(SourceStatus::problem(
+            "netlink",
+            at(),
+            "partial",
+            format!("{what}: {n} message(s) this version cannot decode"),
+        )),
+        Err(e) => status.push(SourceStatus::problem(
+            "netlink",
+            at(),
+            "failed",
+            format!("{what}: {e}"),
+        )),
+    };
+    let mut if_conf = Vec::new();
+    note(
+        "links",
+        rt.links().map(|(v, n)| {
+            (st.links, if_conf) = v.into_iter().unzip();
+            n
+        }),
+    );
+    note(
+        "addresses",
+        rt.addresses().map(|(v, n)| {
+            st.addresses = v;
+            n
+        }),
+    );
+    note(
+        "routes",
+        rt.routes().map(|(v, n)| {
+            st.routes = v;
+            n
+        }),
+    );
+    note(
+        "neighbours",
+        rt.neighbours().map(|(v, n)| {
+            st.neighbours = v;
+            n
+        }),
+    );
+    let has_bridge_fdb = st
+        .links
+        .iter()
+        .any(|l| matches!(l.kind.as_deref(), Some("bridge" | "vxlan")));
+    if has_bridge_fdb {
+        note(
+            "fdb",
+            rt.fdb().map(|(v, n)| {
+                st.fdb = v;
+                n
+            }),
+        );
+    }
+    // Asked after the link dump, which makes the kernel assign the ids it reports.
+    let nsids = match query {
+        NsidQuery::Others(fds) => fds.iter().map(|fd| rt.nsid_of_fd(*fd).ok().flatten()).collect(),
+        NsidQuery::Host(fd) => {
+            st.host_nsid = rt.nsid_of_fd(fd).ok().flatten();
+            Vec::new()
+        }
+    };
+    let has_bridge = st.links.iter().any(|l| l.kind.as_deref() == Some("bridge"));
+    st.sysctls = read_sysctls(has_bridge);
+    for (l, conf) in st.links.iter().zip(if_conf) {
+        if let Some(c) = conf {
+            st.sysctls.conf.insert(l.name.clone(), c);
+        }
+    }
+    if opts.ethtool {
+        match ethtool::Ethtool::open() {
+            Ok(e) => {
+                for l in st.links.iter_mut().filter(|l| l.kind.as_deref() == Some("veth")) {
+                    match e.stats(&l.name) {
+                        Ok(s) => l.ethtool = s,
+                        // The link went away since the dump: its absence says enough.
+                        Err(err) if err.raw_os_error() == Some(libc::ENODEV) => {}
+                        Err(err) => status.push(SourceStatus::problem(
+                            "ethtool",
+                            at(),
+                            "partial",
+                            format!("ethtool -S {}: {err}", l.name),
+                        )),
+                    }
+                }
+            }
+            Err(e) => status.push(SourceStatus::problem("ethtool", at(), "failed", e.to_string())),
+        }
+    }
+    (st, nsids)
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+fn uname() -> (String, String) {
+    // SAFETY: utsname is plain data; uname fills it.
+    let mut u: libc::utsname = unsafe { std::mem::zeroed() };
+    // SAFETY: valid pointer to a utsname.
+    if unsafe { libc::uname(&mut u) } != 0 {
+        return (String::new(), String::new());
+    }
+    let field = |f: &[libc::c_char]| {
+        let bytes: Vec<u8> = f.iter().take_while(|&&c| c != 0).map(|&c| c as u8).collect();
+        String::from_utf8_lossy(&bytes).into_owned()
+    };
+    (field(&u.nodename), field(&u.release))
+}
+
+/// Take a snapshot of this host: discover every netns, read each, read the host
+/// firewall. Never fails for a single source: see [`Snapshot::sources`].
+pub fn snapshot(opts: &ScanOptions) -> Result<Snapshot> {
+    let taken = now_ms();
+    let disc = discover(opts)?;
+    collect(disc, opts, taken)
+}
+
+/// Read the netns of an existing [`Discovery`].
+pub fn collect(disc: Discovery, opts: &ScanOptions, taken_at_unix_ms: u64) -> Result<Snapshot> {
+    let (hostname, kernel) = uname();
+    let mut sources = disc.status;
+    let mut spaces: Vec<&Netns> = vec![&disc.host];
+    spaces.extend(disc.others.iter());
+    let host_fd = disc.host.fd().as_raw_fd();
+    let other_fds: Vec<i32> = disc.others.iter().map(|n| n.fd().as_raw_fd()).collect();
+
+    let (results, firewall) = std::thread::scope(|s| {
+        let fw = opts.firewall.then(|| {
+            s.spawn(|| {
+                let label = disc.host.label();
+                disc.host.run(|| firewall::collect(&label, &opts.tool_path))
+            })
+        });
+        let results = netns::run_each(&spaces, opts.workers, |i, ns| {
+            let mut status = Vec::new();
+            let query = if i == 0 {
+                NsidQuery::Others(&other_fds)
+            } else {
+                NsidQuery::Host(host_fd)
+            };
+            let (st, nsids) = read_one(ns, opts, query, &mut status);
+            (st, status, nsids)
+        });
+        let firewall = fw.map(|h| h.join());
+        (results, firewall)
+    });
+
+    let mut netns_states = Vec::with_capacity(results.len());
+    let mut host_nsids: Vec<Option<i32>> = Vec::new();
+    for (i, r) in results.into_iter().enumerate() {
+        match r {
+            Ok((st, status, nsids)) => {
+                if i == 0 {
+                    host_nsids = nsids;
+                }
+                sources.extend(status);
+                netns_states.push(st);
+            }
+            Err(e) => {
+                sources.push(SourceStatus::problem(
+                    "netns",
+                    Some(spaces[i].label()),
+                    "failed",
+                    format!("{e}{}", permission_hint(&e)),
+                ));
+                netns_states.push(NetnsState {
+                    key: spaces[i].key(),
+                    refs: spaces[i].refs().to_vec(),
+                    ..NetnsState::default()
+                });
+            }
+        }
+    }
+    for (st, nsid) in netns_states.iter_mut().skip(1).zip(host_nsids) {
+        st.nsid = nsid;
+    }
+    // Host first, then the rest in a stable order.
+    netns_states[1..].sort_by_key(|n| (n.label(), n.key));
+
+    let firewall = match firewall {
+        Some(Ok(Ok((fw, status)))) => {
+            sources.extend(status);
+            Some(fw)
+        }
+        Some(Ok(Err(e))) => {
+            sources.push(SourceStatus::problem(
+                "firewall",
+                Some("host".into()),
+                "failed",
+                e.to_string(),
+            ));
+            None
+        }
+        Some(Err(_)) => {
+            sources.push(SourceStatus::problem(
+                "firewall",
+                Some("host".into()),
+                "failed",
+                "reader panicked",
+            ));
+            None
+        }
+        None => None,
+    };
+    Ok(Snapshot {
+        schema: SNAPSHOT_SCHEMA.into(),
+        taken_at_unix_ms,
+        hostname,
+        kernel,
+        host: disc.host.key(),
+        netns: netns_states,
+        firewall,
+        sources,
+    })
+}
+
+fn permission_hint(e: &Error) -> &'static str {
+    if e.kind() == crate::ErrorKind::PermissionDenied {
+        " (entering another netns needs CAP_SYS_ADMIN: run as root)"
+    } else {
+        ""
+    }
+}
+
+/// Directory entries for a `--netns-dir` argument, checked to exist.
+pub fn check_netns_dir(dir: &Path) -> Result<()> {
+    if dir.is_dir() {
+        Ok(())
+    } else {
+        Err(Error::Invalid(format!(
+            "--netns-dir {}: not a directory (it should hold netns bind mounts, like /run/netns)",
+            dir.display()
+        )))
+    }
+}

@@ -1,0 +1,522 @@
+//! The topology join: veth pairs resolved across netns, bridges with their ports and
+//! FDB, and each container-side interface joined to its host veth, bridge, port state,
+//! FDB entry, addresses and gateway. A pure function of a [`Snapshot`].
+//!
+//! Peers are resolved from `IFLA_LINK` (the peer's ifindex in the peer's netns) and
+//! `IFLA_LINK_NETNSID` (the peer's netns, as an id of the observing netns) matched with
+//! the nsids the host gives every discovered netns (RTM_GETNSID), never by guessing
+//! from ifindex arithmetic. A peer that cannot be found is reported, not dropped.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::{FdbEntry, Link, NetnsState, Snapshot};
+use crate::netns::{NetnsKey, NetnsRef};
+
+/// One end of a link: which netns, which interface.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IfaceRef {
+    /// Identity of its netns.
+    pub netns: NetnsKey,
+    /// A readable label for the netns.
+    pub netns_label: String,
+    /// Interface index.
+    pub ifindex: u32,
+    /// Interface name.
+    pub name: String,
+}
+
+/// What was found at the other end of a veth.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "status")]
+pub enum Peer {
+    /// Found: the peer interface in its netns.
+    Resolved {
+        /// The peer.
+        iface: IfaceRef,
+        /// Every name/path/pid of the peer's netns.
+        netns_names: Vec<String>,
+        /// Peer MAC.
+        mac: Option<String>,
+        /// Peer addresses `addr/len`.
+        ips: Vec<String>,
+        /// Peer operstate.
+        operstate: String,
+        /// Peer MTU.
+        mtu: Option<u32>,
+        /// The peer's own IFLA_LINK points back at this end.
+        confirmed: bool,
+    },
+    /// Both ends are in the same netns.
+    SameNetns {
+        /// The peer's ifindex.
+        ifindex: u32,
+        /// The peer's name, when present.
+        name: Option<String>,
+    },
+    /// The peer's netns (by nsid) is none of the netns discovered.
+    NetnsNotFound {
+        /// The id the observing netns gives the peer's netns.
+        nsid: i32,
+        /// The peer's ifindex there.
+        ifindex: u32,
+    },
+    /// The peer's netns was found but has no such interface.
+    Missing {
+        /// Label of the netns searched.
+        netns_label: String,
+        /// The ifindex that was not there.
+        ifindex: u32,
+    },
+    /// The link carries no IFLA_LINK.
+    Unknown,
+}
+
+/// A veth in the host netns, joined to its peer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VethView {
+    /// The host end.
+    pub host: IfaceRef,
+    /// Its MAC.
+    pub mac: Option<String>,
+    /// Its operstate.
+    pub operstate: String,
+    /// Administratively up.
+    pub up: bool,
+    /// Its MTU.
+    pub mtu: Option<u32>,
+    /// Its bridge, when it is a bridge port.
+    pub bridge: Option<String>,
+    /// Its STP port state on that bridge.
+    pub port_state: Option<String>,
+    /// `peer_ifindex` from `ethtool -S`, to cross-check the netlink peer.
+    pub ethtool_peer_ifindex: Option<u64>,
+    /// The other end.
+    pub peer: Peer,
+}
+
+/// A bridge port.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortView {
+    /// Port ifindex.
+    pub ifindex: u32,
+    /// Port name.
+    pub name: String,
+    /// Port kind (`veth`, `vxlan`, ...).
+    pub kind: Option<String>,
+    /// STP state.
+    pub state: Option<String>,
+    /// Learning on.
+    pub learning: bool,
+    /// Port operstate.
+    pub operstate: String,
+    /// For a veth port: its peer.
+    pub peer: Option<Peer>,
+}
+
+/// A bridge with its ports and FDB.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BridgeView {
+    /// The bridge.
+    pub iface: IfaceRef,
+    /// Its addresses.
+    pub ips: Vec<String>,
+    /// Its MAC.
+    pub mac: Option<String>,
+    /// Administratively up.
+    pub up: bool,
+    /// Operstate.
+    pub operstate: String,
+    /// STP state (0 off).
+    pub stp_state: u32,
+    /// Ageing time in centiseconds.
+    pub ageing_time_cs: u32,
+    /// Ports.
+    pub ports: Vec<PortView>,
+    /// The bridge's FDB (entries with this bridge as master; no device `self` lists).
+    pub fdb: Vec<FdbEntry>,
+}
+
+/// Where a container-side MAC sits in its bridge's FDB.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FdbHit {
+    /// The port the bridge learned it on.
+    pub port: String,
+    /// Port ifindex.
+    pub port_ifindex: u32,
+    /// A local (port's own) entry.
+    pub is_local: bool,
+    /// Static entry.
+    pub is_static: bool,
+    /// Seconds since last seen.
+    pub age_s: Option<f64>,
+}
+
+/// One interface inside a non-host netns, joined to the host side.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NetnsIface {
+    /// The interface.
+    pub iface: IfaceRef,
+    /// Its kind.
+    pub kind: Option<String>,
+    /// Its MAC.
+    pub mac: Option<String>,
+    /// Its addresses.
+    pub ips: Vec<String>,
+    /// Operstate.
+    pub operstate: String,
+    /// Administratively up.
+    pub up: bool,
+    /// MTU.
+    pub mtu: Option<u32>,
+    /// For a veth: the other end.
+    pub peer: Option<Peer>,
+    /// For a veth whose peer is in the host: that host veth.
+    pub host_veth: Option<IfaceRef>,
+    /// The bridge the host veth is on.
+    pub bridge: Option<String>,
+    /// STP state of that bridge port.
+    pub port_state: Option<String>,
+    /// This interface's MAC in that bridge's FDB.
+    pub fdb: Option<FdbHit>,
+    /// For macvlan/ipvlan: the parent device in the host netns.
+    pub parent: Option<String>,
+    /// Gateway of this netns's default route through this interface.
+    pub gateway: Option<IpAddr>,
+}
+
+/// How a netns relates to the host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// The host netns.
+    Host,
+    /// Connected to the host by a veth (or macvlan/ipvlan on a host device).
+    Container,
+    /// Only `lo`: `--network none`.
+    Isolated,
+    /// Has veths whose peers could not be found.
+    Orphan,
+    /// Interfaces, but none tied to the host.
+    Detached,
+}
+
+/// A netns and its interfaces, joined.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NetnsView {
+    /// Identity.
+    pub key: NetnsKey,
+    /// Label.
+    pub label: String,
+    /// Every name, path and pid.
+    pub names: Vec<String>,
+    /// Relation to the host.
+    pub role: Role,
+    /// Interfaces other than `lo`.
+    pub ifaces: Vec<NetnsIface>,
+}
+
+/// The joined view of a snapshot.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Topology {
+    /// Host-netns veths and their peers, by ifindex.
+    pub veths: Vec<VethView>,
+    /// Bridges of the host netns.
+    pub bridges: Vec<BridgeView>,
+    /// Every other netns.
+    pub netns: Vec<NetnsView>,
+}
+
+fn iface_ref(ns: &NetnsState, l: &Link) -> IfaceRef {
+    IfaceRef {
+        netns: ns.key,
+        netns_label: ns.label(),
+        ifindex: l.ifindex,
+        name: l.name.clone(),
+    }
+}
+
+fn names_of(ns: &NetnsState) -> Vec<String> {
+    ns.refs
+        .iter()
+        .map(|r| match r {
+            NetnsRef::Named { path, .. } | NetnsRef::Path { path } => path.display().to_string(),
+            other => other.to_string(),
+        })
+        .collect()
+}
+
+/// Resolve the peer of veth `l` seen from netns `from`, using the nsid map of `from`.
+fn resolve(snap: &Snapshot, from: &NetnsState, l: &Link, ids: &HashMap<i32, NetnsKey>) -> Peer {
+    let Some(peer_idx) = l.link else {
+        return Peer::Unknown;
+    };
+    let target = match l.link_netnsid {
+        None => {
+            return Peer::SameNetns {
+                ifindex: peer_idx,
+                name: from.link(peer_idx).map(|p| p.name.clone()),
+            };
+        }
+        Some(id) => match ids.get(&id).and_then(|k| snap.netns_by_key(*k)) {
+            Some(ns) => ns,
+            None => {
+                return Peer::NetnsNotFound {
+                    nsid: id,
+                    ifindex: peer_idx,
+                };
+            }
+        },
+    };
+    match target.link(peer_idx) {
+        Some(p) => Peer::Resolved {
+            iface: iface_ref(target, p),
+            netns_names: names_of(target),
+            mac: p.mac.clone(),
+            ips: target.addrs_of(p.ifindex),
+            operstate: p.operstate.clone(),
+            mtu: p.mtu,
+            confirmed: p.link == Some(l.ifindex),
+        },
+        None => Peer::Missing {
+            netns_label: target.label(),
+            ifindex: peer_idx,
+        },
+    }
+}
+
+impl Topology {
+    /// Join a snapshot.
+    pub fn build(snap: &Snapshot) -> Self {
+        let Some(host) = snap.host_netns() else {
+            return Self {
+                veths: Vec::new(),
+                bridges: Vec::new(),
+                netns: Vec::new(),
+            };
+        };
+        // The host's nsid -> netns map.
+        let host_ids: HashMap<i32, NetnsKey> = snap
+            .netns
+            .iter()
+            .filter_map(|n| n.nsid.map(|id| (id, n.key)))
+            .collect();
+        let name_of = |ifindex: u32| host.link(ifindex).map(|l| l.name.clone());
+
+        let veths: Vec<VethView> = host
+            .links
+            .iter()
+            .filter(|l| l.kind.as_deref() == Some("veth"))
+            .map(|l| VethView {
+                host: iface_ref(host, l),
+                mac: l.mac.clone(),
+                operstate: l.operstate.clone(),
+                up: l.is_up(),
+                mtu: l.mtu,
+                bridge: l
+                    .master
+                    .filter(|m| host.link(*m).is_some_and(|b| b.kind.as_deref() == Some("bridge")))
+                    .and_then(name_of),
+                port_state: l.port.as_ref().map(|p| p.state.clone()),
+                ethtool_peer_ifindex: l.ethtool.as_ref().and_then(|e| e.peer_ifindex()),
+                peer: resolve(snap, host, l, &host_ids),
+            })
+            .collect();
+
+        let bridges = host
+            .links
+            .iter()
+            .filter(|l| l.kind.as_deref() == Some("bridge"))
+            .map(|b| BridgeView {
+                iface: iface_ref(host, b),
+                ips: host.addrs_of(b.ifindex),
+                mac: b.mac.clone(),
+                up: b.is_up(),
+                operstate: b.operstate.clone(),
+                stp_state: b.bridge.as_ref().map_or(0, |a| a.stp_state),
+                ageing_time_cs: b.bridge.as_ref().map_or(0, |a| a.ageing_time_cs),
+                ports: host
+                    .links
+                    .iter()
+                    .filter(|p| p.master == Some(b.ifindex))
+                    .map(|p| PortView {
+                        ifindex: p.ifindex,
+                        name: p.name.clone(),
+                        kind: p.kind.clone(),
+                        state: p.port.as_ref().map(|x| x.state.clone()),
+                        learning: p.port.as_ref().is_some_and(|x| x.learning),
+                        operstate: p.operstate.clone(),
+                        peer: (p.kind.as_deref() == Some("veth")).then(|| resolve(snap, host, p, &host_ids)),
+                    })
+                    .collect(),
+                fdb: host
+                    .fdb
+                    .iter()
+                    .filter(|e| e.master == Some(b.ifindex))
+                    .cloned()
+                    .collect(),
+            })
+            .collect::<Vec<_>>();
+
+        let netns = snap
+            .netns
+            .iter()
+            .filter(|n| n.key != snap.host)
+            .map(|ns| Self::netns_view(snap, host, ns, &veths, &bridges))
+            .collect();
+        Self {
+            veths,
+            bridges,
+            netns,
+        }
+    }
+
+    fn netns_view(
+        snap: &Snapshot,
+        host: &NetnsState,
+        ns: &NetnsState,
+        veths: &[VethView],
+        bridges: &[BridgeView],
+    ) -> NetnsView {
+        // This netns's id for the host, to recognise links whose peer is a host device.
+        let mut ids: HashMap<i32, NetnsKey> = HashMap::new();
+        if let Some(h) = ns.host_nsid {
+            ids.insert(h, host.key);
+        }
+        let mut ifaces = Vec::new();
+        for l in ns
+            .links
+            .iter()
+            .filter(|l| !l.flags.iter().any(|f| f == "loopback"))
+        {
+            let mut v = NetnsIface {
+                iface: iface_ref(ns, l),
+                kind: l.kind.clone(),
+                mac: l.mac.clone(),
+                ips: ns.addrs_of(l.ifindex),
+                operstate: l.operstate.clone(),
+                up: l.is_up(),
+                mtu: l.mtu,
+                peer: None,
+                host_veth: None,
+                bridge: None,
+                port_state: None,
+                fdb: None,
+                parent: None,
+                gateway: ns
+                    .routes
+                    .iter()
+                    .find(|r| r.dst == "default" && r.table == 254 && r.oif == Some(l.ifindex))
+                    .and_then(|r| r.gateway),
+            };
+            match l.kind.as_deref() {
+                Some("veth") => {
+                    // From the host side first: a host veth whose peer is this link.
+                    let from_host = veths.iter().find(|hv| {
+                        matches!(&hv.peer, Peer::Resolved { iface, .. }
+                            if iface.netns == ns.key && iface.ifindex == l.ifindex)
+                    });
+                    if let Some(hv) = from_host {
+                        v.peer = Some(Peer::Resolved {
+                            iface: hv.host.clone(),
+                            netns_names: names_of(host),
+                            mac: hv.mac.clone(),
+                            ips: host.addrs_of(hv.host.ifindex),
+                            operstate: hv.operstate.clone(),
+                            mtu: hv.mtu,
+                            confirmed: l.link == Some(hv.host.ifindex),
+                        });
+                        v.host_veth = Some(hv.host.clone());
+                        v.bridge = hv.bridge.clone();
+                        v.port_state = hv.port_state.clone();
+                        if let (Some(br), Some(mac)) = (&hv.bridge, &l.mac) {
+                            v.fdb = bridges
+                                .iter()
+                                .find(|b| &b.iface.name == br)
+                                .and_then(|b| b.fdb.iter().find(|e| &e.mac == mac && !e.is_local))
+                                .map(|e| FdbHit {
+                                    port: host.link(e.ifindex).map(|p| p.name.clone()).unwrap_or_default(),
+                                    port_ifindex: e.ifindex,
+                                    is_local: e.is_local,
+                                    is_static: e.is_static,
+                                    age_s: e.age_s,
+                                });
+                        }
+                    } else {
+                        // Otherwise a veth to another non-host netns: find the link that
+                        // points back at this one.
+                        v.peer = Some(Self::resolve_between(snap, ns, l, &ids));
+                    }
+                }
+                Some("macvlan" | "ipvlan" | "macvtap" | "ipvtap") => {
+                    if let (Some(parent), Some(id)) = (l.link, l.link_netnsid)
+                        && ids.get(&id) == Some(&host.key)
+                    {
+                        v.parent = host.link(parent).map(|p| p.name.clone());
+                    }
+                }
+                _ => {}
+            }
+            ifaces.push(v);
+        }
+        let role = if ifaces.is_empty() {
+            Role::Isolated
+        } else if ifaces.iter().any(|i| i.host_veth.is_some() || i.parent.is_some()) {
+            Role::Container
+        } else if ifaces.iter().any(|i| {
+            matches!(
+                i.peer,
+                Some(Peer::NetnsNotFound { .. } | Peer::Missing { .. } | Peer::Unknown)
+            )
+        }) {
+            Role::Orphan
+        } else {
+            Role::Detached
+        };
+        NetnsView {
+            key: ns.key,
+            label: ns.label(),
+            names: names_of(ns),
+            role,
+            ifaces,
+        }
+    }
+
+    /// Resolve a veth between two non-host netns: the kernel ids are relative to each
+    /// side, so match the pair from both ends (`IFLA_LINK` pointing at each other).
+    fn resolve_between(snap: &Snapshot, ns: &NetnsState, l: &Link, ids: &HashMap<i32, NetnsKey>) -> Peer {
+        let direct = resolve(snap, ns, l, ids);
+        if !matches!(direct, Peer::NetnsNotFound { .. }) {
+            return direct;
+        }
+        let Some(peer_idx) = l.link else {
+            return Peer::Unknown;
+        };
+        let candidates: Vec<(&NetnsState, &Link)> = snap
+            .netns
+            .iter()
+            .filter(|o| o.key != ns.key)
+            .flat_map(|o| o.links.iter().map(move |x| (o, x)))
+            .filter(|(_, x)| {
+                x.kind.as_deref() == Some("veth")
+                    && x.ifindex == peer_idx
+                    && x.link == Some(l.ifindex)
+                    && x.link_netnsid.is_some()
+            })
+            .collect();
+        match candidates.as_slice() {
+            [(o, x)] => Peer::Resolved {
+                iface: iface_ref(o, x),
+                netns_names: names_of(o),
+                mac: x.mac.clone(),
+                ips: o.addrs_of(x.ifindex),
+                operstate: x.operstate.clone(),
+                mtu: x.mtu,
+                confirmed: true,
+            },
+            _ => direct,
+        }
+    }
+}

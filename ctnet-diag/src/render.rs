@@ -1,0 +1,312 @@
+//! Text renderers of the joined topology: the `veths` table and the `show` tree.
+//! Pure functions of a Snapshot/Topology, so live and `--from FILE` print the same.
+
+use std::fmt::Write as _;
+
+use ctnet_core::model::Snapshot;
+use ctnet_core::topology::{NetnsView, Peer, Role, Topology};
+
+/// Left-aligned columns, two spaces apart, the last one not padded.
+pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut width: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for r in rows {
+        for (w, c) in width.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let line = |cells: Vec<&str>, out: &mut String| {
+        let last = cells.len().saturating_sub(1);
+        let mut s = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            if i == last {
+                s.push_str(c);
+            } else {
+                let _ = write!(s, "{c:<w$}  ", w = width[i]);
+            }
+        }
+        out.push_str(s.trim_end());
+        out.push('\n');
+    };
+    line(header.to_vec(), &mut out);
+    for r in rows {
+        line(r.iter().map(String::as_str).collect(), &mut out);
+    }
+    out
+}
+
+fn dash(v: Option<&str>) -> String {
+    v.filter(|s| !s.is_empty()).unwrap_or("-").to_string()
+}
+
+/// The peer columns: ifindex, netns, interface, MAC, IPs.
+fn peer_cells(p: &Peer) -> [String; 5] {
+    match p {
+        Peer::Resolved {
+            iface,
+            netns_names,
+            mac,
+            ips,
+            ..
+        } => [
+            iface.ifindex.to_string(),
+            if netns_names.is_empty() {
+                iface.netns_label.clone()
+            } else {
+                netns_names.join(",")
+            },
+            iface.name.clone(),
+            dash(mac.as_deref()),
+            if ips.is_empty() { "-".into() } else { ips.join(",") },
+        ],
+        Peer::SameNetns { ifindex, name } => [
+            ifindex.to_string(),
+            "(same netns)".into(),
+            dash(name.as_deref()),
+            "-".into(),
+            "-".into(),
+        ],
+        Peer::NetnsNotFound { nsid, ifindex } => [
+            ifindex.to_string(),
+            format!("nsid {nsid}: netns not found"),
+            "?".into(),
+            "?".into(),
+            "?".into(),
+        ],
+        Peer::Missing { netns_label, ifindex } => [
+            ifindex.to_string(),
+            format!("{netns_label}: no such ifindex"),
+            "?".into(),
+            "?".into(),
+            "?".into(),
+        ],
+        Peer::Unknown => ["?".into(), "?".into(), "?".into(), "?".into(), "?".into()],
+    }
+}
+
+/// `ctnet-diag veths`: one row per host veth.
+pub fn veths_table(t: &Topology) -> String {
+    if t.veths.is_empty() {
+        return "no veth interfaces in the host netns\n".into();
+    }
+    let rows: Vec<Vec<String>> = t
+        .veths
+        .iter()
+        .map(|v| {
+            let [pidx, netns, pif, pmac, pips] = peer_cells(&v.peer);
+            vec![
+                v.host.name.clone(),
+                v.host.ifindex.to_string(),
+                dash(v.bridge.as_deref()),
+                v.operstate.clone(),
+                dash(v.port_state.as_deref()),
+                pidx,
+                netns,
+                pif,
+                pmac,
+                pips,
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "HOST VETH",
+            "IFINDEX",
+            "BRIDGE",
+            "STATE",
+            "PORT",
+            "PEER IFINDEX",
+            "PEER NETNS",
+            "PEER IF",
+            "PEER MAC",
+            "PEER IPS",
+        ],
+        &rows,
+    )
+}
+
+fn ageing(cs: u32) -> String {
+    if cs == 0 {
+        "ageing 0 (no learning memory)".into()
+    } else if cs % 100 == 0 {
+        format!("ageing {}s", cs / 100)
+    } else {
+        format!("ageing {:.2}s", f64::from(cs) / 100.0)
+    }
+}
+
+fn peer_summary(p: &Peer) -> String {
+    match p {
+        Peer::Resolved {
+            iface,
+            mac,
+            ips,
+            operstate,
+            ..
+        } => format!(
+            "{} {} if{}  {}  {}  {}",
+            iface.netns_label,
+            iface.name,
+            iface.ifindex,
+            if ips.is_empty() { "-".into() } else { ips.join(",") },
+            dash(mac.as_deref()),
+            operstate
+        ),
+        Peer::SameNetns { ifindex, name } => format!("{} if{ifindex} (same netns)", dash(name.as_deref())),
+        Peer::NetnsNotFound { nsid, ifindex } => format!("if{ifindex} in nsid {nsid}: netns not found"),
+        Peer::Missing { netns_label, ifindex } => format!("{netns_label}: no if{ifindex}"),
+        Peer::Unknown => "peer unknown".into(),
+    }
+}
+
+fn netns_line(n: &NetnsView) -> String {
+    let names = if n.names.is_empty() {
+        n.key.to_string()
+    } else {
+        n.names.join(", ")
+    };
+    let ifaces: Vec<String> = n
+        .ifaces
+        .iter()
+        .map(|i| {
+            let mut s = format!("{} ({})", i.iface.name, i.kind.as_deref().unwrap_or("device"));
+            if let Some(p) = &i.parent {
+                let _ = write!(s, " on host {p}");
+            }
+            if !i.ips.is_empty() {
+                let _ = write!(s, " {}", i.ips.join(","));
+            }
+            if let Some(p) = &i.peer {
+                let _ = write!(s, " -> {}", peer_summary(p));
+            }
+            s
+        })
+        .collect();
+    let what = match n.role {
+        Role::Isolated => "only lo".to_string(),
+        _ => ifaces.join("; "),
+    };
+    format!("{names}: {what}")
+}
+
+/// `ctnet-diag show`: bridges with their ports and the netns behind each, then veths
+/// off any bridge, then every other netns by role.
+///
+/// ```text
+/// host net:[4026531840] (hostname, kernel)
+/// bridge t-br  10.9.0.1/24  up  stp off  ageing 300s  fdb 6
+/// ├── t-v1 if4 forwarding ═ t-c1 eth0 if2  10.9.0.2/24  aa:..  up
+/// └── t-v2 ...
+/// ```
+pub fn show_tree(snap: &Snapshot, t: &Topology) -> String {
+    let mut out = String::new();
+    let host_label = snap
+        .host_netns()
+        .map(|h| h.label())
+        .unwrap_or_else(|| "host".into());
+    let _ = writeln!(
+        out,
+        "{} {} ({}, {}), {} netns",
+        host_label,
+        snap.host,
+        snap.hostname,
+        snap.kernel,
+        snap.netns.len()
+    );
+    for b in &t.bridges {
+        let _ = writeln!(
+            out,
+            "bridge {}  {}  {}  stp {}  {}  fdb {}",
+            b.iface.name,
+            if b.ips.is_empty() {
+                "-".into()
+            } else {
+                b.ips.join(",")
+            },
+            if b.up {
+                b.operstate.as_str()
+            } else {
+                "DOWN (admin)"
+            },
+            if b.stp_state == 0 { "off" } else { "on" },
+            ageing(b.ageing_time_cs),
+            b.fdb.iter().filter(|e| !e.is_local).count()
+        );
+        if b.ports.is_empty() {
+            let _ = writeln!(out, "└── (no ports)");
+        }
+        for (i, p) in b.ports.iter().enumerate() {
+            let branch = if i + 1 == b.ports.len() {
+                "└──"
+            } else {
+                "├──"
+            };
+            let state = p.state.as_deref().unwrap_or("-");
+            let peer = p
+                .peer
+                .as_ref()
+                .map(|x| format!(" ═ {}", peer_summary(x)))
+                .unwrap_or_else(|| format!(" ({})", p.kind.as_deref().unwrap_or("device")));
+            let _ = writeln!(out, "{branch} {} if{} {state}{peer}", p.name, p.ifindex);
+        }
+    }
+    let loose: Vec<_> = t.veths.iter().filter(|v| v.bridge.is_none()).collect();
+    if !loose.is_empty() {
+        let _ = writeln!(out, "veths on no bridge:");
+        for v in loose {
+            let _ = writeln!(
+                out,
+                "  {} if{} {} ═ {}",
+                v.host.name,
+                v.host.ifindex,
+                v.operstate,
+                peer_summary(&v.peer)
+            );
+        }
+    }
+    for (role, title) in [
+        (Role::Container, "netns attached without a bridge port"),
+        (Role::Detached, "netns not tied to the host"),
+        (Role::Orphan, "netns with veths whose peer is missing"),
+        (Role::Isolated, "isolated netns (only lo)"),
+    ] {
+        let list: Vec<&NetnsView> = t
+            .netns
+            .iter()
+            .filter(|n| n.role == role)
+            // Containers on a bridge were shown under it.
+            .filter(|n| role != Role::Container || n.ifaces.iter().all(|i| i.bridge.is_none()))
+            .collect();
+        if list.is_empty() {
+            continue;
+        }
+        let _ = writeln!(out, "{title}:");
+        for n in list {
+            let _ = writeln!(out, "  {}", netns_line(n));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_aligns_columns_and_trims_the_last() {
+        let t = table(
+            &["A", "BB", "C"],
+            &[
+                vec!["xxx".into(), "y".into(), "z".into()],
+                vec!["1".into(), "22".into(), "".into()],
+            ],
+        );
+        assert_eq!(t, "A    BB  C\nxxx  y   z\n1    22\n");
+    }
+
+    #[test]
+    fn ageing_zero_is_called_out() {
+        assert_eq!(ageing(30000), "ageing 300s");
+        assert!(ageing(0).contains("no learning"));
+    }
+}
