@@ -22,7 +22,13 @@ ctnet_install_debs() {
   fi
   echo "ctnet: installing Debian packages: ${missing[*]}" >&2
   local sudo=()
-  [ "$(id -u)" -eq 0 ] || sudo=(sudo)
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null 2>&1 || {
+      echo "ctnet: missing Debian packages (${missing[*]}) and no sudo: install them as root" >&2
+      exit 3
+    }
+    sudo=(sudo)
+  fi
   "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
   "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
@@ -35,6 +41,13 @@ ctnet_check_rust() {
     echo "ctnet: cargo not found: install a Rust toolchain (rustup, Rust >= 1.85) and retry" >&2
     exit 3
   }
+  # Debian's own cargo is too old for this workspace (edition 2024).
+  local v
+  v=$(cargo --version | awk '{print $2}')
+  if [ "$(printf '%s\n1.85.0\n' "$v" | sort -V | head -1)" != "1.85.0" ]; then
+    echo "ctnet: cargo $v is too old: Rust >= 1.85 is needed (rustup update stable)" >&2
+    exit 3
+  fi
 }
 
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then

@@ -33,12 +33,11 @@ impl ErrorKind {
             io::ErrorKind::PermissionDenied => Self::PermissionDenied,
             io::ErrorKind::NotFound => Self::NotFound,
             io::ErrorKind::AlreadyExists => Self::AlreadyExists,
-            io::ErrorKind::InvalidInput => Self::InvalidInput,
             io::ErrorKind::Unsupported => Self::Unsupported,
             _ => match err.raw_os_error() {
                 Some(libc::EPERM | libc::EACCES) => Self::PermissionDenied,
                 Some(libc::ENODEV | libc::ENOENT) => Self::NotFound,
-                Some(libc::EEXIST | libc::EBUSY) => Self::AlreadyExists,
+                Some(libc::EEXIST) => Self::AlreadyExists,
                 Some(libc::EOPNOTSUPP) => Self::Unsupported,
                 _ => Self::Other,
             },
@@ -86,8 +85,16 @@ pub enum Error {
         program: String,
         /// Its stderr, or why it could not start.
         detail: String,
-        /// The kind of failure (missing tool = NotFound).
+        /// The kind of failure (a tool that is not installed is `MissingTool`).
         kind: ErrorKind,
+    },
+    /// A multi-step operation failed and was undone, but parts of the undo failed too.
+    #[error("{cause}\nrolling back also failed ({} step(s)); left behind:\n  - {}", .undo_failures.len(), .undo_failures.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n  - "))]
+    RolledBack {
+        /// What went wrong first.
+        cause: Box<Error>,
+        /// What could not be undone.
+        undo_failures: Vec<Error>,
     },
     /// The caller gave invalid input; the message says what would be right.
     #[error("{0}")]
@@ -106,11 +113,14 @@ impl Error {
             }
             Error::Tool { kind, .. } => *kind,
             Error::Invalid(_) => ErrorKind::InvalidInput,
+            // A missing permission explains the rest; otherwise the first failure rules.
             Error::Many(errs) => errs
                 .iter()
                 .map(Error::kind)
                 .find(|k| *k == ErrorKind::PermissionDenied)
+                .or_else(|| errs.first().map(Error::kind))
                 .unwrap_or(ErrorKind::Other),
+            Error::RolledBack { cause, .. } => cause.kind(),
         }
     }
 
@@ -164,6 +174,8 @@ mod tests {
             (libc::EACCES, ErrorKind::PermissionDenied),
             (libc::ENODEV, ErrorKind::NotFound),
             (libc::EEXIST, ErrorKind::AlreadyExists),
+            (libc::EINVAL, ErrorKind::Other),
+            (libc::EBUSY, ErrorKind::Other),
             (libc::EOPNOTSUPP, ErrorKind::Unsupported),
             (libc::EIO, ErrorKind::Other),
         ];

@@ -7,10 +7,13 @@
 //!                                    NAME-br 10.77.0.1/24
 //!                  [--nat: MASQUERADE -s subnet ! -o NAME-br, FORWARD accepts, ip_forward=1]
 //! ```
-//! Every object carries the lab's prefix (`NAME-br`, `NAME-vI`, `NAME-cI`), firewall rules
-//! carry `-m comment --comment ctnet-lab:NAME`, and the bridge's alias is that tag.
-//! [`up`] rolls back what it created when a step fails; [`down`] removes exactly the
-//! lab's objects, is idempotent, and reports every failure.
+//! Every object carries the lab's prefix (`NAME-br`, `NAME-vI`, `NAME-cI`); the bridge
+//! and host veths carry the alias `ctnet-lab:NAME` and firewall rules the comment of the
+//! same text. A record under the state dir, written before anything is created, names
+//! every object and the netns the lab lives in.
+//! [`up`] checks every name first and rolls back what it created when a step fails;
+//! [`down`] removes exactly the lab's objects (tagged, recorded, or proven by their
+//! veth), is idempotent, and reports every failure.
 
 pub mod nat;
 mod plan;
@@ -28,7 +31,7 @@ use serde::{Deserialize, Serialize};
 pub use plan::{ContainerPlan, LabNames, LabPlan, LabSpec, MAX_CONTAINERS, MAX_NAME_LEN, validate_name};
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::netns::{self, DEFAULT_NETNS_DIR, Netns};
+use crate::netns::{self, DEFAULT_NETNS_DIR, Netns, NetnsKey};
 
 /// Where labs keep their record (spec and what they changed that is not an object).
 pub const DEFAULT_STATE_DIR: &str = "/run/ctnet/labs";
@@ -41,13 +44,16 @@ const CONCURRENCY: usize = 16;
 
 const IP_FORWARD: &str = "/proc/sys/net/ipv4/ip_forward";
 
-/// Where a lab's named netns and records live.
+/// Where a lab's named netns, records and tools are.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LabEnv {
     /// Directory of named netns (`ip netns`).
     pub netns_dir: PathBuf,
     /// Directory of lab records.
     pub state_dir: PathBuf,
+    /// Where to find `iptables-restore`, `iptables-save`, `iptables` and `nft`
+    /// (a `PATH`-style list; by default `$PATH` plus the sbin directories).
+    pub tool_path: String,
 }
 
 impl Default for LabEnv {
@@ -55,6 +61,7 @@ impl Default for LabEnv {
         Self {
             netns_dir: DEFAULT_NETNS_DIR.into(),
             state_dir: DEFAULT_STATE_DIR.into(),
+            tool_path: crate::source::default_tool_path(),
         }
     }
 }
@@ -95,12 +102,20 @@ pub struct LabSummary {
     pub containers: Vec<ContainerSummary>,
 }
 
-/// The lab's record under the state dir: what it was built from and what it changed
-/// that is not an object (`ip_forward`), so `down` can put it back.
+/// The lab's record: what it is made of, where, and what it changed that is not an
+/// object (`ip_forward`, iptables tables), so `down` removes exactly that.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct LabRecord {
     schema: String,
     spec: LabSpec,
+    /// The netns the lab's bridge and host veths live in.
+    host_netns: NetnsKey,
+    /// Names of the lab's netns (checked free before any was created).
+    netns: Vec<String>,
+    /// Names of the lab's host veths.
+    veths: Vec<String>,
+    /// False while `up` is still building (or was killed mid-way).
+    complete: bool,
     /// `ip_forward` before this lab set it, when it did.
     ip_forward_before: Option<String>,
     /// iptables tables present before this lab added rules (NAT labs only).
@@ -108,20 +123,30 @@ struct LabRecord {
     iptables_tables_before: Option<Vec<String>>,
 }
 
+impl LabRecord {
+    fn new(plan: &LabPlan, host: NetnsKey) -> Self {
+        Self {
+            schema: "ctnet.lab-record/v1".into(),
+            spec: plan.spec.clone(),
+            host_netns: host,
+            netns: plan.containers.iter().map(|c| c.netns.clone()).collect(),
+            veths: plan.containers.iter().map(|c| c.host_veth.clone()).collect(),
+            complete: false,
+            ip_forward_before: None,
+            iptables_tables_before: None,
+        }
+    }
+}
+
 /// Something `up` created, in order, for rollback.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Created {
+    Record(PathBuf),
     Bridge(String),
     Netns(String),
     Veth(String),
-    Rules {
-        rules: Vec<nat::Rule>,
-        tables_before: Vec<String>,
-    },
-    IpForward {
-        before: String,
-    },
-    Record(PathBuf),
+    Rules { tables_before: Vec<String> },
+    IpForward { before: String },
 }
 
 /// The rollback ledger: what `up` created so far, undone newest first.
@@ -169,12 +194,15 @@ fn link_alias(msg: &LinkMessage) -> Option<&str> {
     })
 }
 
+fn link_netnsid(msg: &LinkMessage) -> Option<i32> {
+    msg.attributes.iter().find_map(|a| match a {
+        LinkAttribute::LinkNetNsId(n) => Some(*n),
+        _ => None,
+    })
+}
+
 fn format_mac(bytes: &[u8]) -> String {
-    bytes
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<Vec<_>>()
-        .join(":")
+    crate::source::rtnl::mac_string(bytes)
 }
 
 /// Look up one link by name; `Ok(None)` when there is none.
@@ -202,49 +230,137 @@ async fn dump_links(h: &rtnetlink::Handle, netns: &str) -> Result<Vec<LinkMessag
         .map_err(|e| Error::netlink("listing links", netns, e))
 }
 
-/// Build the lab described by `spec` in the calling thread's netns. On failure,
-/// everything created so far is removed again and the error says what failed (and
-/// what, if anything, could not be rolled back).
+fn taken(what: String) -> Error {
+    Error::Netlink {
+        op: what,
+        netns: "host".into(),
+        source: std::io::Error::from_raw_os_error(libc::EEXIST),
+    }
+}
+
+/// Refuse to start when any name the lab needs is taken, or its subnet collides with
+/// a route of this netns: before anything is created, with what to do about it.
+async fn preflight(plan: &LabPlan, env: &LabEnv, h: &rtnetlink::Handle) -> Result<()> {
+    let name = &plan.spec.name;
+    let rec = record_path(env, name);
+    if rec.exists() {
+        return Err(taken(format!(
+            "creating lab {name}: it already exists (record {}); remove it with \
+             `ctnet-diag lab down --name {name}` or pick another --name",
+            rec.display()
+        )));
+    }
+    let links = dump_links(h, "host").await?;
+    let wanted: Vec<&str> = std::iter::once(plan.bridge.as_str())
+        .chain(plan.containers.iter().map(|c| c.host_veth.as_str()))
+        .collect();
+    if let Some(l) = links
+        .iter()
+        .find(|l| link_name(l).is_some_and(|n| wanted.contains(&n)))
+    {
+        let n = link_name(l).unwrap_or_default();
+        let whose = if link_alias(l) == Some(plan.tag.as_str()) {
+            format!("it belongs to lab {name}: remove it with `ctnet-diag lab down --name {name}`")
+        } else {
+            "it is not a ctnet lab's: pick another --name".to_string()
+        };
+        return Err(taken(format!(
+            "creating lab {name}: interface {n} already exists; {whose}"
+        )));
+    }
+    let existing = netns::list_named(&env.netns_dir)?;
+    if let Some(ns) = plan.containers.iter().find(|c| existing.contains(&c.netns)) {
+        return Err(taken(format!(
+            "creating lab {name}: netns {} already exists in {}; pick another --name \
+             (or `ip netns del {}` if it is a leftover of yours)",
+            ns.netns,
+            env.netns_dir.display(),
+            ns.netns
+        )));
+    }
+    // A subnet that overlaps a route here would steal or shadow real traffic.
+    let routes: Vec<_> = h
+        .route()
+        .get(RouteMessageBuilder::<Ipv4Addr>::new().build())
+        .execute()
+        .try_collect()
+        .await
+        .map_err(|e| Error::netlink("listing routes", "host", e))?;
+    for r in routes {
+        use rtnetlink::packet_route::route::RouteType;
+        use rtnetlink::packet_route::route::{RouteAddress, RouteAttribute};
+        // Any table: a local /16 on lo claims the whole range just as a main route does.
+        let len = r.header.destination_prefix_length;
+        if len == 0 || r.header.kind == RouteType::Broadcast {
+            continue;
+        }
+        let Some(dst) = r.attributes.iter().find_map(|a| match a {
+            RouteAttribute::Destination(RouteAddress::Inet(d)) => Some(*d),
+            _ => None,
+        }) else {
+            continue;
+        };
+        let Ok(net) = ipnet::Ipv4Net::new(dst, len) else {
+            continue;
+        };
+        let mine = plan.spec.subnet;
+        if net.contains(&mine.network()) || mine.contains(&net.network()) {
+            return Err(Error::Invalid(format!(
+                "subnet {mine} overlaps the route {net} already here; pick another --subnet \
+                 (e.g. 10.{}.0.0/24)",
+                77 + (u32::from(mine.network()) >> 16 & 0xff) % 100
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Build the lab described by `spec` in the calling thread's netns. Names are checked
+/// first; on a later failure everything created so far is removed again and the error
+/// says what failed (and what, if anything, could not be rolled back).
 pub async fn up(spec: &LabSpec, env: &LabEnv) -> Result<LabSummary> {
     let plan = LabPlan::new(spec)?;
     let rt = tokio::runtime::Handle::current();
     let host = Netns::current()?;
     let h = host.rtnetlink(&rt, false)?;
-    if get_link(&h, &plan.bridge, "host").await?.is_some() {
-        return Err(Error::Netlink {
-            op: format!(
-                "creating lab {name}: bridge {br} already exists; remove the old lab with \
-                 `ctnet-diag lab down --name {name}` or pick another --name",
-                name = spec.name,
-                br = plan.bridge
-            ),
-            netns: "host".into(),
-            source: std::io::Error::from_raw_os_error(libc::EEXIST),
-        });
-    }
+    preflight(&plan, env, &h).await?;
     let ledger: SharedLedger = Arc::default();
-    match build(&plan, env, &h, &rt, &ledger).await {
+    match build(&plan, env, host.key(), &h, &rt, &ledger).await {
         Ok(summary) => Ok(summary),
         Err(err) => {
-            let undo = rollback(&ledger, env, &h).await;
+            let undo = rollback(&ledger, env, &plan, &h).await;
             if undo.is_empty() {
                 Err(err)
             } else {
-                let mut all = vec![err];
-                all.extend(undo);
-                Err(Error::Many(all))
+                Err(Error::RolledBack {
+                    cause: Box::new(err),
+                    undo_failures: undo,
+                })
             }
         }
     }
 }
 
+fn write_record(path: &Path, rec: &LabRecord) -> Result<()> {
+    let text = serde_json::to_string_pretty(rec).map_err(|e| Error::Invalid(e.to_string()))?;
+    std::fs::write(path, text).map_err(|e| Error::io("writing lab record", path, e))
+}
+
 async fn build(
     plan: &LabPlan,
     env: &LabEnv,
+    host: NetnsKey,
     h: &rtnetlink::Handle,
     rt: &tokio::runtime::Handle,
     ledger: &SharedLedger,
 ) -> Result<LabSummary> {
+    // The record first: if this process dies mid-way, `down` still knows every name.
+    let path = record_path(env, &plan.spec.name);
+    std::fs::create_dir_all(&env.state_dir).map_err(|e| Error::io("creating", &env.state_dir, e))?;
+    let mut rec = LabRecord::new(plan, host);
+    write_record(&path, &rec)?;
+    record(ledger, Created::Record(path.clone()));
+
     let br = &plan.bridge;
     h.link()
         .add(LinkBridge::new(br).up().build())
@@ -258,7 +374,8 @@ async fn build(
         source: std::io::Error::from_raw_os_error(libc::ENODEV),
     })?;
     let br_idx = br_msg.header.index;
-    // The kernel ignores IFLA_IFALIAS on RTM_NEWLINK, so tag the bridge in a second step.
+    // The kernel ignores IFLA_IFALIAS in RTM_NEWLINK (rtnl_create_link applies only a
+    // few attributes), so the tag is a second message.
     h.link()
         .set(LinkUnspec::new_with_index(br_idx).alias(plan.tag.clone()).build())
         .execute()
@@ -291,20 +408,19 @@ async fn build(
         _ => return Err(Error::Many(errors)),
     }
 
-    let mut ip_forward_before = None;
-    let mut iptables_tables_before = None;
     if plan.spec.nat {
-        let rules = nat::lab_rules(plan);
-        let tables_before = nat::present_tables().await?;
-        nat::apply(&rules, nat::Op::Insert).await?;
+        let tables_before = nat::present_tables(&env.tool_path).await?;
+        // Recorded before applying: a backend that commits table by table may have
+        // added some rules when it fails; undo removes whatever carries the tag.
         record(
             ledger,
             Created::Rules {
-                rules,
                 tables_before: tables_before.clone(),
             },
         );
-        iptables_tables_before = Some(tables_before);
+        rec.iptables_tables_before = Some(tables_before);
+        write_record(&path, &rec)?;
+        nat::apply(&nat::lab_rules(plan), nat::Op::Insert, &env.tool_path).await?;
         let before = read_trimmed(Path::new(IP_FORWARD))?;
         if before != "1" {
             write_sysctl(Path::new(IP_FORWARD), "1")?;
@@ -314,21 +430,11 @@ async fn build(
                     before: before.clone(),
                 },
             );
-            ip_forward_before = Some(before);
+            rec.ip_forward_before = Some(before);
         }
     }
-
-    let rec = LabRecord {
-        schema: "ctnet.lab-record/v1".into(),
-        spec: plan.spec.clone(),
-        ip_forward_before,
-        iptables_tables_before,
-    };
-    let path = record_path(env, &plan.spec.name);
-    std::fs::create_dir_all(&env.state_dir).map_err(|e| Error::io("creating", &env.state_dir, e))?;
-    let text = serde_json::to_string_pretty(&rec).map_err(|e| Error::Invalid(e.to_string()))?;
-    std::fs::write(&path, text).map_err(|e| Error::io("writing lab record", &path, e))?;
-    record(ledger, Created::Record(path));
+    rec.complete = true;
+    write_record(&path, &rec)?;
 
     Ok(LabSummary {
         schema: "ctnet.lab/v1".into(),
@@ -438,7 +544,7 @@ async fn build_container(
 }
 
 /// Undo the ledger newest first; every failure is reported, none stops the rest.
-async fn rollback(ledger: &SharedLedger, env: &LabEnv, h: &rtnetlink::Handle) -> Vec<Error> {
+async fn rollback(ledger: &SharedLedger, env: &LabEnv, plan: &LabPlan, h: &rtnetlink::Handle) -> Vec<Error> {
     let steps: Vec<Created> = ledger
         .lock()
         .unwrap_or_else(|p| p.into_inner())
@@ -447,23 +553,26 @@ async fn rollback(ledger: &SharedLedger, env: &LabEnv, h: &rtnetlink::Handle) ->
         .collect();
     let mut errors = Vec::new();
     for step in steps {
-        if let Err(e) = undo(&step, env, h).await {
+        if let Err(e) = undo(&step, env, plan, h).await {
             errors.push(e);
         }
     }
     errors
 }
 
-async fn undo(step: &Created, env: &LabEnv, h: &rtnetlink::Handle) -> Result<()> {
+async fn undo(step: &Created, env: &LabEnv, plan: &LabPlan, h: &rtnetlink::Handle) -> Result<()> {
     match step {
         Created::Bridge(name) | Created::Veth(name) => del_link_by_name(h, name).await,
         Created::Netns(name) => match netns::delete_named(&env.netns_dir, name) {
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
             other => other,
         },
-        Created::Rules { rules, tables_before } => {
-            nat::apply(rules, nat::Op::Delete).await?;
-            nat::remove_tables_created(tables_before).await.map(|_| ())
+        Created::Rules { tables_before } => {
+            let rules = nat::current_tagged(&plan.tag, &env.tool_path).await?;
+            nat::apply(&rules, nat::Op::Delete, &env.tool_path).await?;
+            nat::remove_tables_created(tables_before, &env.tool_path)
+                .await
+                .map(|_| ())
         }
         Created::IpForward { before } => write_sysctl(Path::new(IP_FORWARD), before),
         Created::Record(path) => match std::fs::remove_file(path) {
@@ -531,6 +640,8 @@ pub struct DownReport {
     pub tables: Vec<String>,
     /// `ip_forward` restored to this value, when the lab had changed it.
     pub ip_forward_restored: Option<String>,
+    /// Objects that look like the lab's by name but could not be proven so: left alone.
+    pub left_alone: Vec<String>,
     /// Every step that failed, as a message; empty on success.
     pub failures: Vec<String>,
     /// The kind of the first failure, for exit codes.
@@ -553,121 +664,6 @@ impl DownReport {
         self.failure_kind.get_or_insert(e.kind());
         self.failures.push(e.to_string());
     }
-}
-
-/// Remove every object of lab `name` from the calling thread's netns: host veths named
-/// `NAME-vI`, the bridge `NAME-br`, netns `NAME-cI`, rules tagged `ctnet-lab:NAME`, and
-/// `ip_forward` as it was. Idempotent; keeps going after a failure and reports all.
-pub async fn down(name: &str, env: &LabEnv) -> Result<DownReport> {
-    let names = LabNames::new(name)?;
-    let rt = tokio::runtime::Handle::current();
-    let h = Netns::current()?.rtnetlink(&rt, false)?;
-    let mut report = DownReport {
-        schema: "ctnet.lab-down/v1".into(),
-        name: name.into(),
-        ..DownReport::default()
-    };
-    let bridge = names.bridge();
-    let tag = names.tag();
-    // Only veths that carry the lab's tag: a same-named interface is someone else's.
-    let lab_veths = |links: &[LinkMessage]| -> Vec<String> {
-        links
-            .iter()
-            .filter(|l| link_kind(l) == Some(&InfoKind::Veth) && link_alias(l) == Some(tag.as_str()))
-            .filter_map(link_name)
-            .filter(|n| names.is_host_veth(n))
-            .map(str::to_string)
-            .collect()
-    };
-    let links = dump_links(&h, "host").await?;
-    let veths_before = lab_veths(&links);
-
-    // Netns first: the kernel destroys released netns in batches, taking their veth
-    // pairs (host ends included) with them under one RCU grace period, where deleting
-    // each veth on its own waits for one grace period per veth.
-    match netns::list_named(&env.netns_dir) {
-        Ok(all) => {
-            let mut mine: Vec<String> = all.into_iter().filter(|n| names.is_netns(n)).collect();
-            mine.sort_by_key(|n| index_of(n));
-            for ns in mine {
-                match netns::delete_named(&env.netns_dir, &ns) {
-                    Ok(()) => report.netns.push(ns),
-                    Err(e) if e.kind() == ErrorKind::NotFound => {}
-                    Err(e) => report.fail(e),
-                }
-            }
-        }
-        Err(e) => report.fail(e),
-    }
-    let mut left = veths_before.clone();
-    if !report.netns.is_empty() && !left.is_empty() {
-        left = wait_for_veths_to_go(&h, &lab_veths).await?;
-    }
-    // What is left had its peer elsewhere (or a process holds the netns): delete it.
-    let deleted: Vec<(String, Result<()>)> = stream::iter(left.clone())
-        .map(|v| {
-            let h = &h;
-            async move {
-                let r = del_link_by_name(h, &v).await;
-                (v, r)
-            }
-        })
-        .buffer_unordered(CONCURRENCY)
-        .collect()
-        .await;
-    let mut failed = Vec::new();
-    for (v, r) in deleted {
-        if let Err(e) = r {
-            failed.push(v);
-            report.fail(e);
-        }
-    }
-    report.veths = veths_before.into_iter().filter(|v| !failed.contains(v)).collect();
-    report.veths.sort_by_key(|v| index_of(v));
-    if links.iter().any(|l| {
-        link_name(l) == Some(bridge.as_str())
-            && link_kind(l) == Some(&InfoKind::Bridge)
-            && link_alias(l) == Some(tag.as_str())
-    }) {
-        match del_link_by_name(&h, &bridge).await {
-            Ok(()) => report.bridges.push(bridge),
-            Err(e) => report.fail(e),
-        }
-    }
-    match nat::current_tagged(&names.tag()).await {
-        Ok(rules) if !rules.is_empty() => match nat::apply(&rules, nat::Op::Delete).await {
-            Ok(()) => report.rules = rules.iter().map(|r| format!("{}: {}", r.table, r.spec)).collect(),
-            Err(e) => report.fail(e),
-        },
-        Ok(_) => {}
-        Err(e) => report.fail(e),
-    }
-    let rec = read_record(env, name);
-    if let Some(before) = rec.as_ref().and_then(|r| r.iptables_tables_before.as_ref()) {
-        match nat::remove_tables_created(before).await {
-            Ok(tables) => report.tables = tables,
-            Err(e) => report.fail(e),
-        }
-    }
-    if let Some(before) = rec.as_ref().and_then(|r| r.ip_forward_before.clone()) {
-        // Another NAT lab still up needs forwarding: leave it on.
-        let others_need_it = list_records(env)
-            .iter()
-            .any(|r| r.spec.name != name && r.spec.nat);
-        if !others_need_it {
-            match write_sysctl(Path::new(IP_FORWARD), &before) {
-                Ok(()) => report.ip_forward_restored = Some(before),
-                Err(e) => report.fail(e),
-            }
-        }
-    }
-    let path = record_path(env, name);
-    if let Err(e) = std::fs::remove_file(&path)
-        && e.kind() != std::io::ErrorKind::NotFound
-    {
-        report.fail(Error::io("removing lab record", &path, e));
-    }
-    Ok(report)
 }
 
 /// The number at the end of a lab object name (`t-v12` -> 12), for sorting.
@@ -704,6 +700,198 @@ async fn wait_for_veths_to_go(
     }
 }
 
+/// Netns named like the lab's but absent from its record (or with no record): the lab's
+/// only when a tagged host veth's peer lives there (same nsid), never by name alone.
+fn proven_by_veth(env: &LabEnv, candidates: &[String], tagged_nsids: &[i32]) -> (Vec<String>, Vec<String>) {
+    let mut ours = Vec::new();
+    let mut strangers = Vec::new();
+    let Ok(mut rt) = crate::source::rtnl::Rtnl::open() else {
+        return (ours, candidates.to_vec());
+    };
+    for name in candidates {
+        let nsid = Netns::named(&env.netns_dir, name)
+            .ok()
+            .and_then(|ns| rt.nsid_of_fd(ns.fd().as_raw_fd()).ok().flatten());
+        match nsid {
+            Some(id) if tagged_nsids.contains(&id) => ours.push(name.clone()),
+            _ => strangers.push(name.clone()),
+        }
+    }
+    (ours, strangers)
+}
+
+/// Remove every object of lab `name` from the calling thread's netns: host veths named
+/// `NAME-vI` that carry its tag (or its record names), the bridge `NAME-br`, its netns,
+/// rules tagged `ctnet-lab:NAME`, tables it created, and `ip_forward` as it was.
+/// Idempotent; keeps going after a failure and reports all.
+pub async fn down(name: &str, env: &LabEnv) -> Result<DownReport> {
+    let names = LabNames::new(name)?;
+    let rt = tokio::runtime::Handle::current();
+    let here = Netns::current()?;
+    let h = here.rtnetlink(&rt, false)?;
+    let mut report = DownReport {
+        schema: "ctnet.lab-down/v1".into(),
+        name: name.into(),
+        ..DownReport::default()
+    };
+    let rec = read_record(env, name);
+    if let Some(r) = &rec
+        && r.host_netns != here.key()
+    {
+        report.fail(Error::Invalid(format!(
+            "lab {name} was built in another network namespace ({}), not this one ({}): \
+             run `ctnet-diag lab down --name {name}` there",
+            r.host_netns,
+            here.key()
+        )));
+        return Ok(report);
+    }
+    let bridge = names.bridge();
+    let tag = names.tag();
+    let recorded_veths: Vec<String> = rec.as_ref().map(|r| r.veths.clone()).unwrap_or_default();
+    // Only veths that carry the lab's tag, or that its record names (a killed `up` may
+    // have left one before tagging it): a same-named interface is someone else's.
+    let lab_veths = |links: &[LinkMessage]| -> Vec<String> {
+        links
+            .iter()
+            .filter(|l| link_kind(l) == Some(&InfoKind::Veth))
+            .filter(|l| {
+                link_alias(l) == Some(tag.as_str())
+                    || link_name(l).is_some_and(|n| recorded_veths.iter().any(|r| r == n))
+            })
+            .filter_map(link_name)
+            .filter(|n| names.is_host_veth(n))
+            .map(str::to_string)
+            .collect()
+    };
+    let links = dump_links(&h, "host").await?;
+    let veths_before = lab_veths(&links);
+    let tagged_nsids: Vec<i32> = links
+        .iter()
+        .filter(|l| link_name(l).is_some_and(|n| veths_before.iter().any(|v| v == n)))
+        .filter_map(link_netnsid)
+        .collect();
+
+    // Netns first: the kernel destroys released netns in batches, taking their veth
+    // pairs (host ends included) with them under one RCU grace period, where deleting
+    // each veth on its own waits for one grace period per veth.
+    match netns::list_named(&env.netns_dir) {
+        Ok(all) => {
+            let named_like: Vec<String> = all.into_iter().filter(|n| names.is_netns(n)).collect();
+            let (recorded, unrecorded): (Vec<String>, Vec<String>) = named_like
+                .into_iter()
+                .partition(|n| rec.as_ref().is_some_and(|r| r.netns.contains(n)));
+            let (proven, strangers) = proven_by_veth(env, &unrecorded, &tagged_nsids);
+            for s in strangers {
+                report.left_alone.push(format!(
+                    "netns {s}: named like lab {name}'s but neither recorded nor linked to its veths"
+                ));
+            }
+            let mut mine: Vec<String> = recorded.into_iter().chain(proven).collect();
+            mine.sort_by_key(|n| index_of(n));
+            for ns in mine {
+                match netns::delete_named(&env.netns_dir, &ns) {
+                    Ok(()) => report.netns.push(ns),
+                    Err(e) if e.kind() == ErrorKind::NotFound => {}
+                    Err(e) => report.fail(e),
+                }
+            }
+        }
+        Err(e) => report.fail(e),
+    }
+    let mut left = veths_before.clone();
+    if !report.netns.is_empty() && !left.is_empty() {
+        match wait_for_veths_to_go(&h, &lab_veths).await {
+            Ok(l) => left = l,
+            Err(e) => report.fail(e),
+        }
+    }
+    // What is left had its peer elsewhere (or a process holds the netns): delete it.
+    let deleted: Vec<(String, Result<()>)> = stream::iter(left.clone())
+        .map(|v| {
+            let h = &h;
+            async move {
+                let r = del_link_by_name(h, &v).await;
+                (v, r)
+            }
+        })
+        .buffer_unordered(CONCURRENCY)
+        .collect()
+        .await;
+    let mut failed = Vec::new();
+    for (v, r) in deleted {
+        if let Err(e) = r {
+            failed.push(v);
+            report.fail(e);
+        }
+    }
+    report.veths = veths_before.into_iter().filter(|v| !failed.contains(v)).collect();
+    report.veths.sort_by_key(|v| index_of(v));
+    if links.iter().any(|l| {
+        link_name(l) == Some(bridge.as_str())
+            && link_kind(l) == Some(&InfoKind::Bridge)
+            && (link_alias(l) == Some(tag.as_str()) || rec.is_some())
+    }) {
+        match del_link_by_name(&h, &bridge).await {
+            Ok(()) => report.bridges.push(bridge),
+            Err(e) => report.fail(e),
+        }
+    }
+    match nat::current_tagged(&tag, &env.tool_path).await {
+        Ok(rules) if !rules.is_empty() => match nat::apply(&rules, nat::Op::Delete, &env.tool_path).await {
+            Ok(()) => report.rules = rules.iter().map(|r| format!("{}: {}", r.table, r.spec)).collect(),
+            Err(e) => report.fail(e),
+        },
+        Ok(_) => {}
+        Err(e) => report.fail(e),
+    }
+    // Another NAT lab here still uses forwarding and the tables: it inherits what to
+    // put back (the state from before the first lab), and the last one restores it.
+    let mut heir = list_records(env)
+        .into_iter()
+        .find(|r| r.spec.name != name && r.spec.nat && r.host_netns == here.key());
+    let mut heir_changed = false;
+    if let Some(before) = rec.as_ref().and_then(|r| r.iptables_tables_before.as_ref()) {
+        match &mut heir {
+            Some(other) => {
+                let theirs = other.iptables_tables_before.get_or_insert_with(Vec::new);
+                theirs.retain(|t| before.contains(t));
+                heir_changed = true;
+            }
+            None => match nat::remove_tables_created(before, &env.tool_path).await {
+                Ok(tables) => report.tables = tables,
+                Err(e) => report.fail(e),
+            },
+        }
+    }
+    if let Some(before) = rec.as_ref().and_then(|r| r.ip_forward_before.clone()) {
+        match &mut heir {
+            Some(other) => {
+                if other.ip_forward_before.is_none() {
+                    other.ip_forward_before = Some(before);
+                    heir_changed = true;
+                }
+            }
+            None => match write_sysctl(Path::new(IP_FORWARD), &before) {
+                Ok(()) => report.ip_forward_restored = Some(before),
+                Err(e) => report.fail(e),
+            },
+        }
+    }
+    if let (Some(other), true) = (&heir, heir_changed)
+        && let Err(e) = write_record(&record_path(env, &other.spec.name), other)
+    {
+        report.fail(e);
+    }
+    let path = record_path(env, name);
+    if let Err(e) = std::fs::remove_file(&path)
+        && e.kind() != std::io::ErrorKind::NotFound
+    {
+        report.fail(Error::io("removing lab record", &path, e));
+    }
+    Ok(report)
+}
+
 fn list_records(env: &LabEnv) -> Vec<LabRecord> {
     let Ok(dir) = std::fs::read_dir(&env.state_dir) else {
         return Vec::new();
@@ -731,18 +919,22 @@ pub struct LabInfo {
     pub subnet: Option<String>,
     /// Whether it was built with NAT (from its record), if known.
     pub nat: Option<bool>,
-    /// True when objects exist but the record is gone, or the record has no bridge:
-    /// a half-removed lab that `lab down` will clean.
+    /// True when objects exist but the record is gone or incomplete, or the bridge is
+    /// missing: a half-built or half-removed lab that `lab down` will clean.
     pub partial: bool,
 }
 
 /// Labs present in the calling thread's netns: bridges tagged `ctnet-lab:NAME` and
-/// lab records, joined with a count of their veths and netns.
+/// lab records made here, joined with a count of their veths and netns.
 pub async fn list(env: &LabEnv) -> Result<Vec<LabInfo>> {
     let rt = tokio::runtime::Handle::current();
-    let h = Netns::current()?.rtnetlink(&rt, false)?;
+    let here = Netns::current()?;
+    let h = here.rtnetlink(&rt, false)?;
     let links = dump_links(&h, "host").await?;
-    let records = list_records(env);
+    let records: Vec<LabRecord> = list_records(env)
+        .into_iter()
+        .filter(|r| r.host_netns == here.key())
+        .collect();
     let mut labs: Vec<String> = records.iter().map(|r| r.spec.name.clone()).collect();
     for l in &links {
         if let Some(lab) = link_alias(l).and_then(|a| a.strip_prefix("ctnet-lab:"))
@@ -774,10 +966,13 @@ pub async fn list(env: &LabEnv) -> Result<Vec<LabInfo>> {
                 .filter_map(link_name)
                 .filter(|n| names.is_host_veth(n))
                 .count(),
-            netns: netns_names.iter().filter(|n| names.is_netns(n)).count(),
+            netns: match rec {
+                Some(r) => netns_names.iter().filter(|n| r.netns.contains(n)).count(),
+                None => netns_names.iter().filter(|n| names.is_netns(n)).count(),
+            },
             subnet: rec.map(|r| r.spec.subnet.to_string()),
             nat: rec.map(|r| r.spec.nat),
-            partial: rec.is_none() || bridge.is_none(),
+            partial: !rec.is_some_and(|r| r.complete) || bridge.is_none(),
             name: lab,
         });
     }
@@ -791,11 +986,11 @@ mod tests {
     #[test]
     fn rollback_undoes_newest_first() {
         let mut l = Ledger::default();
+        l.push(Created::Record("/run/ctnet/labs/t.json".into()));
         l.push(Created::Bridge("t-br".into()));
         l.push(Created::Netns("t-c1".into()));
         l.push(Created::Veth("t-v1".into()));
         l.push(Created::Rules {
-            rules: Vec::new(),
             tables_before: Vec::new(),
         });
         l.push(Created::IpForward { before: "0".into() });
@@ -805,12 +1000,12 @@ mod tests {
             vec![
                 Created::IpForward { before: "0".into() },
                 Created::Rules {
-                    rules: Vec::new(),
                     tables_before: Vec::new()
                 },
                 Created::Veth("t-v1".into()),
                 Created::Netns("t-c1".into()),
                 Created::Bridge("t-br".into()),
+                Created::Record("/run/ctnet/labs/t.json".into()),
             ]
         );
     }
@@ -821,14 +1016,22 @@ mod tests {
     }
 
     #[test]
-    fn record_round_trips() {
-        let rec = LabRecord {
-            schema: "ctnet.lab-record/v1".into(),
-            spec: LabSpec::new("t"),
-            ip_forward_before: Some("0".into()),
-            iptables_tables_before: Some(vec!["nat".into()]),
-        };
+    fn record_round_trips_and_names_every_object() {
+        let mut spec = LabSpec::new("t");
+        spec.containers = 2;
+        let plan = LabPlan::new(&spec).unwrap();
+        let rec = LabRecord::new(&plan, NetnsKey { dev: 4, ino: 9 });
+        assert_eq!(rec.netns, ["t-c1", "t-c2"]);
+        assert_eq!(rec.veths, ["t-v1", "t-v2"]);
+        assert!(!rec.complete);
         let text = serde_json::to_string(&rec).unwrap();
         assert_eq!(serde_json::from_str::<LabRecord>(&text).unwrap(), rec);
+    }
+
+    #[test]
+    fn sorts_objects_by_their_number() {
+        let mut v = vec!["t-v10".to_string(), "t-v2".into(), "t-v1".into()];
+        v.sort_by_key(|n| index_of(n));
+        assert_eq!(v, ["t-v1", "t-v2", "t-v10"]);
     }
 }

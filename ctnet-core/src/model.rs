@@ -64,7 +64,16 @@ impl Snapshot {
     /// Read a snapshot file.
     pub fn load(path: impl AsRef<std::path::Path>) -> Result<Self> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io("reading snapshot", path, e))?;
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                Error::Invalid(format!(
+                    "{}: no such file (write a snapshot with `ctnet-diag snapshot -o FILE`)",
+                    path.display()
+                ))
+            } else {
+                Error::io("reading snapshot", path, e)
+            }
+        })?;
         Self::from_json(&text).map_err(|e| match e {
             Error::Invalid(m) => Error::Invalid(format!("{}: {m}", path.display())),
             other => other,

@@ -73,31 +73,35 @@ impl World {
     /// # Safety
     /// The process must be single-threaded (a child between `fork` and `exec`, or a
     /// `main` before any thread or runtime starts). Only raw system calls are made.
-    pub unsafe fn enter(&self) -> io::Result<()> {
+    pub unsafe fn enter(&self) -> Result<(), (&'static str, io::Error)> {
+        let step = |name: &'static str| move |e: io::Error| (name, e);
         // SAFETY: every pointer below comes from a CString owned by self and outlives
         // the call; the caller guarantees a single-threaded process.
         unsafe {
             check(libc::unshare(
                 libc::CLONE_NEWUSER | libc::CLONE_NEWNET | libc::CLONE_NEWNS,
-            ))?;
-            write_file(&self.setgroups, &self.deny)?;
-            write_file(&self.uid_map_path, &self.uid_map)?;
-            write_file(&self.gid_map_path, &self.gid_map)?;
+            ))
+            .map_err(step("creating user, network and mount namespaces (unshare)"))?;
+            write_file(&self.setgroups, &self.deny).map_err(step("writing /proc/self/setgroups"))?;
+            write_file(&self.uid_map_path, &self.uid_map).map_err(step("writing /proc/self/uid_map"))?;
+            write_file(&self.gid_map_path, &self.gid_map).map_err(step("writing /proc/self/gid_map"))?;
             check(libc::mount(
                 std::ptr::null(),
                 self.root.as_ptr(),
                 std::ptr::null(),
                 libc::MS_REC | libc::MS_PRIVATE,
                 std::ptr::null(),
-            ))?;
+            ))
+            .map_err(step("making mounts private"))?;
             check(libc::mount(
                 self.tmpfs.as_ptr(),
                 self.run.as_ptr(),
                 self.tmpfs.as_ptr(),
                 libc::MS_NOSUID | libc::MS_NODEV,
                 self.run_opts.as_ptr().cast(),
-            ))?;
-            check(libc::mkdir(self.netns_dir.as_ptr(), 0o755))?;
+            ))
+            .map_err(step("mounting a tmpfs on /run"))?;
+            check(libc::mkdir(self.netns_dir.as_ptr(), 0o755)).map_err(step("creating /run/netns"))?;
             // sysfs must show this netns's interfaces (`ip` reads /sys/class/net for some
             // commands); mounting it is allowed because the world owns the netns.
             check(libc::mount(
@@ -106,8 +110,9 @@ impl World {
                 self.sysfs.as_ptr(),
                 libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
                 std::ptr::null(),
-            ))?;
-            self.loopback_up()
+            ))
+            .map_err(step("mounting sysfs on /sys (refused inside some containers)"))?;
+            self.loopback_up().map_err(step("setting lo up"))
         }
     }
 
@@ -146,7 +151,12 @@ unsafe fn write_file(path: &CString, data: &CString) -> io::Result<()> {
         let fd = check(libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC))?;
         let bytes = data.as_bytes();
         let n = libc::write(fd, bytes.as_ptr().cast(), bytes.len());
-        let err = io::Error::last_os_error();
+        // Read errno before close() can change it; a short write has none of its own.
+        let err = if n < 0 {
+            io::Error::last_os_error()
+        } else {
+            io::Error::from_raw_os_error(libc::EIO)
+        };
         libc::close(fd);
         if n != bytes.len() as isize {
             return Err(err);
@@ -161,7 +171,7 @@ pub fn command_in_new_world(cmd: &mut Command) -> &mut Command {
     let world = World::prepare();
     // SAFETY: the hook runs in the forked child, which is single-threaded, and
     // World::enter only makes raw system calls on data prepared above.
-    unsafe { cmd.pre_exec(move || world.enter()) }
+    unsafe { cmd.pre_exec(move || world.enter().map_err(|(_, e)| e)) }
 }
 
 /// Enter a fresh world in this process. Fails unless the process is single-threaded:
@@ -178,17 +188,22 @@ pub fn enter_current_process() -> Result<()> {
     }
     let world = World::prepare();
     // SAFETY: checked single-threaded just above.
-    unsafe { world.enter() }.map_err(world_error)
-}
-
-fn world_error(e: io::Error) -> Error {
-    Error::Netns {
-        op: "entering a rootless world (user+net+mount namespaces; is \
-             kernel.unprivileged_userns_clone or user.max_user_namespaces disabled?)"
-            .into(),
+    unsafe { world.enter() }.map_err(|(step, e)| Error::Netns {
+        op: format!("entering a rootless world: {step}"),
         path: "/proc/self/ns".into(),
         source: e,
-    }
+    })
+}
+
+/// Whether this run is CI (`CI` set to anything but empty, `0` or `false`).
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false")
+}
+
+/// Say loudly, past libtest's output capture, that a test did not run.
+pub fn report_skip(message: &str) {
+    use std::io::Write as _;
+    let _ = std::io::stderr().write_all(format!("SKIPPED {message}\n").as_bytes());
 }
 
 /// Environment variable that marks a test process already re-executed inside a world.
@@ -213,10 +228,10 @@ pub fn run_test_in_world(name: &str, body: impl FnOnce()) {
         Ok(out) => out,
         Err(e) => {
             let why = format!("test {name} needs a rootless world (user+net+mount namespaces): {e}");
-            if std::env::var("CI").as_deref() == Ok("true") {
-                panic!("{why}; CI=true, so this is a failure, not a skip");
+            if in_ci() {
+                panic!("{why}; under CI this is a failure, not a skip");
             }
-            eprintln!("SKIPPED {why}");
+            report_skip(&why);
             return;
         }
     };

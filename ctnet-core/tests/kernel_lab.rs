@@ -99,6 +99,29 @@ fn host_state() -> HostState {
     }
 }
 
+/// Assert two states are equal, showing only the lines that differ.
+#[track_caller]
+fn assert_same(now: &HostState, then: &HostState, what: &str) {
+    if now == then {
+        return;
+    }
+    let show = |s: &HostState| {
+        format!(
+            "{}\nnetns: {}\nrules:\n{}\nip_forward: {}",
+            serde_json::to_string_pretty(&s.links).unwrap(),
+            s.netns,
+            s.rules,
+            s.ip_forward
+        )
+    };
+    let (a, b) = (show(now), show(then));
+    let a: Vec<&str> = a.lines().collect();
+    let b: Vec<&str> = b.lines().collect();
+    let only_now: Vec<&&str> = a.iter().filter(|l| !b.contains(l)).collect();
+    let only_then: Vec<&&str> = b.iter().filter(|l| !a.contains(l)).collect();
+    panic!("{what}: state differs\n now only: {only_now:#?}\n then only: {only_then:#?}");
+}
+
 fn ping(netns: &str, ip: &str) -> bool {
     Command::new("ip")
         .args(["netns", "exec", netns, "ping", "-c1", "-W2", "-n", ip])
@@ -226,7 +249,7 @@ fn lab_up_builds_what_iproute2_sees_and_down_restores_everything() {
             assert_eq!(report.netns, ["t-c1", "t-c2", "t-c3"]);
             assert_eq!(report.rules.len(), 3);
             assert_eq!(report.ip_forward_restored.as_deref(), Some("0"));
-            assert_eq!(host_state(), before);
+            assert_same(&host_state(), &before, "state");
 
             let again = rt.block_on(lab::down("t", &env)).unwrap();
             assert!(again.nothing_found() && again.failures.is_empty(), "{again:?}");
@@ -236,8 +259,8 @@ fn lab_up_builds_what_iproute2_sees_and_down_restores_everything() {
 }
 
 #[test]
-fn lab_up_failing_midway_leaves_nothing_behind() {
-    run_test_in_world("lab_up_failing_midway_leaves_nothing_behind", || {
+fn lab_up_refuses_taken_names_before_creating_anything() {
+    run_test_in_world("lab_up_refuses_taken_names_before_creating_anything", || {
         let rt = rt();
         let env = LabEnv::default();
         // Someone else's interface holds the name container 3's veth needs.
@@ -250,15 +273,33 @@ fn lab_up_failing_midway_leaves_nothing_behind() {
         spec.nat = true;
         let err = rt.block_on(lab::up(&spec, &env)).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::AlreadyExists, "{err}");
-        assert!(err.to_string().contains("t-v3"), "{err}");
-        assert_eq!(host_state(), before, "rollback left something behind");
+        let text = err.to_string();
         assert!(
-            !std::path::Path::new("/run/ctnet/labs/t.json").exists(),
-            "lab record left behind"
+            text.contains("interface t-v3 already exists") && text.contains("not a ctnet lab's"),
+            "{text}"
         );
+        assert_same(&host_state(), &before, "state");
         // The foreign interface is untouched, and lab down leaves it alone too.
         let report = rt.block_on(lab::down("t", &env)).unwrap();
         assert!(report.nothing_found(), "{report:?}");
+        sh(&["ip", "link", "del", "t-v3"]);
+
+        // A netns with a lab's name: refused, named, nothing made.
+        sh(&["ip", "netns", "add", "t-c2"]);
+        let before = host_state();
+        let err = rt.block_on(lab::up(&spec, &env)).unwrap_err();
+        assert!(err.to_string().contains("netns t-c2 already exists"), "{err}");
+        assert_same(&host_state(), &before, "state");
+
+        // A subnet that overlaps a route here.
+        sh(&["ip", "netns", "del", "t-c2"]);
+        sh(&["ip", "addr", "add", "10.77.9.1/16", "dev", "lo"]);
+        let err = rt.block_on(lab::up(&spec, &env)).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+        assert!(
+            err.to_string().contains("overlaps the route 10.77.0.0/16"),
+            "{err}"
+        );
     });
 }
 
@@ -266,17 +307,108 @@ fn lab_up_failing_midway_leaves_nothing_behind() {
 fn lab_up_failing_at_the_firewall_rolls_back_the_containers() {
     run_test_in_world("lab_up_failing_at_the_firewall_rolls_back_the_containers", || {
         let before = host_state();
-        // No iptables-restore on PATH: the NAT step fails after every container exists.
-        // SAFETY: set before the runtime (and any other thread) starts.
-        unsafe { std::env::set_var("PATH", "/nonexistent") };
         let rt = rt();
+        // No iptables tools where the lab looks: the NAT step fails after the bridge and
+        // every container exist, and all of it must go again.
+        let env = LabEnv {
+            tool_path: "/nonexistent".into(),
+            ..LabEnv::default()
+        };
         let mut spec = LabSpec::new("t");
+        spec.containers = 5;
         spec.nat = true;
-        let err = rt.block_on(lab::up(&spec, &LabEnv::default())).unwrap_err();
-        unsafe { std::env::set_var("PATH", "/usr/sbin:/usr/bin:/sbin:/bin") };
-        assert!(err.to_string().contains("iptables"), "{err}");
+        let err = rt.block_on(lab::up(&spec, &env)).unwrap_err();
+        assert!(err.to_string().contains("iptables-restore"), "{err}");
         assert_eq!(err.kind(), ErrorKind::MissingTool, "{err}");
-        assert_eq!(host_state(), before);
+        assert_same(&host_state(), &before, "state");
+        assert!(
+            !std::path::Path::new("/run/ctnet/labs/t.json").exists(),
+            "lab record left behind"
+        );
+    });
+}
+
+#[test]
+fn lab_down_removes_only_what_it_can_prove_is_the_labs() {
+    run_test_in_world("lab_down_removes_only_what_it_can_prove_is_the_labs", || {
+        let rt = rt();
+        let env = LabEnv::default();
+        let before = host_state();
+        let mut spec = LabSpec::new("t");
+        spec.containers = 2;
+        rt.block_on(lab::up(&spec, &env)).unwrap();
+        // A stranger named like the lab's netns, and the lab's record lost.
+        sh(&["ip", "netns", "add", "t-c9"]);
+        std::fs::remove_file("/run/ctnet/labs/t.json").unwrap();
+        let report = rt.block_on(lab::down("t", &env)).unwrap();
+        assert!(report.failures.is_empty(), "{:?}", report.failures);
+        // Without a record the lab's netns are still proven by their veths.
+        assert_eq!(report.netns, ["t-c1", "t-c2"]);
+        assert_eq!(report.veths, ["t-v1", "t-v2"]);
+        assert!(report.left_alone.iter().any(|l| l.contains("t-c9")), "{report:?}");
+        assert_eq!(sh(&["ip", "netns", "list"]).trim(), "t-c9");
+        sh(&["ip", "netns", "del", "t-c9"]);
+        assert_same(&host_state(), &before, "state");
+    });
+}
+
+#[test]
+fn ip_forward_goes_back_only_when_the_last_nat_lab_goes() {
+    run_test_in_world("ip_forward_goes_back_only_when_the_last_nat_lab_goes", || {
+        let rt = rt();
+        let env = LabEnv::default();
+        let before = host_state();
+        let fwd = || {
+            std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward")
+                .unwrap()
+                .trim()
+                .to_string()
+        };
+        assert_eq!(fwd(), "0");
+        let mut a = LabSpec::new("a");
+        a.nat = true;
+        let mut b = LabSpec::new("b");
+        b.nat = true;
+        b.subnet = "10.78.0.0/24".parse().unwrap();
+        rt.block_on(lab::up(&a, &env)).unwrap();
+        rt.block_on(lab::up(&b, &env)).unwrap();
+        let ra = rt.block_on(lab::down("a", &env)).unwrap();
+        assert!(ra.failures.is_empty(), "{:?}", ra.failures);
+        assert_eq!(fwd(), "1", "lab b still forwards");
+        assert!(ping("b-c1", "10.78.0.3"));
+        let rb = rt.block_on(lab::down("b", &env)).unwrap();
+        assert!(rb.failures.is_empty(), "{:?}", rb.failures);
+        assert_eq!(rb.ip_forward_restored.as_deref(), Some("0"));
+        assert_same(&host_state(), &before, "state");
+    });
+}
+
+#[test]
+fn lab_down_refuses_a_lab_built_in_another_netns() {
+    run_test_in_world("lab_down_refuses_a_lab_built_in_another_netns", || {
+        let rt = rt();
+        let env = LabEnv::default();
+        rt.block_on(lab::up(&LabSpec::new("t"), &env)).unwrap();
+        let other = netns::create_named("/run/netns", "elsewhere").unwrap();
+        let during = host_state();
+        let report = other
+            .run(|| {
+                let local = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                local.block_on(lab::down("t", &LabEnv::default())).unwrap()
+            })
+            .unwrap();
+        assert!(
+            report
+                .failures
+                .iter()
+                .any(|f| f.contains("another network namespace")),
+            "{report:?}"
+        );
+        assert!(report.nothing_found());
+        assert_same(&host_state(), &during, "nothing touched");
     });
 }
 
@@ -297,14 +429,14 @@ fn lab_up_refuses_a_lab_that_exists_and_leaves_it_alone() {
         let err = rt.block_on(lab::up(&spec, &env)).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::AlreadyExists);
         assert!(err.to_string().contains("lab down --name t"), "{err}");
-        assert_eq!(host_state(), during);
+        assert_same(&host_state(), &during, "state");
         // A second lab with another name coexists, and down removes only its own.
         let mut other = LabSpec::new("u");
         other.subnet = "10.78.0.0/24".parse().unwrap();
         rt.block_on(lab::up(&other, &env)).unwrap();
         let report = rt.block_on(lab::down("u", &env)).unwrap();
         assert_eq!(report.netns, ["u-c1", "u-c2", "u-c3"]);
-        assert_eq!(host_state(), during);
+        assert_same(&host_state(), &during, "state");
         assert!(ping("t-c1", "10.77.0.4"));
     });
 }

@@ -4,6 +4,8 @@ use std::process::ExitCode;
 
 use ctnet_core::{Error, ErrorKind};
 
+/// A check failed (or a probe did not get through).
+pub const CHECK_FAILED: u8 = 1;
 /// Usage error, unknown target, or a name that is already taken.
 pub const USAGE: u8 = 2;
 /// Missing privilege or environment (no netlink, missing tool).
@@ -82,13 +84,33 @@ pub fn require_lab_caps(what: &str) -> Result<(), Missing> {
     if missing.is_empty() {
         return Ok(());
     }
+    // SAFETY: geteuid cannot fail.
+    let root = unsafe { libc::geteuid() } == 0;
+    let first = if root {
+        "you are root but without them (a container started without \
+         --cap-add NET_ADMIN --cap-add SYS_ADMIN?): grant them to this container"
+            .to_string()
+    } else {
+        format!("run it as root: sudo ctnet-diag {what} ...")
+    };
     Err(Missing {
         message: format!(
             "{what} needs {} (to create interfaces and network namespaces), which this \
-             process does not have.\n  - run it as root: sudo ctnet-diag {what} ...\n  - or rootless, \
+             process does not have.\n  - {first}\n  - or rootless, \
              in a private world that touches nothing on this host: \
              ctnet-diag world -- ctnet-diag {what} ...\n  - or see a lab at once: ctnet-diag demo",
             missing.join(" and ")
+        ),
+    })
+}
+
+/// Enter a rootless world in this (still single-threaded) process, or explain why not.
+pub fn enter_world() -> Result<(), Missing> {
+    ctnet_core::world::enter_current_process().map_err(|e| Missing {
+        message: format!(
+            "{e}\nA rootless world needs unprivileged user namespaces (sysctl \
+             user.max_user_namespaces > 0; on Debian kernels kernel.unprivileged_userns_clone=1; \
+             inside a container, one allowed to create namespaces)."
         ),
     })
 }

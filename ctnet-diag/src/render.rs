@@ -35,6 +35,26 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
+/// Sort key that orders `veth2` before `veth10`.
+pub fn natural_key(name: &str) -> Vec<(String, u64)> {
+    let mut out = Vec::new();
+    let mut text = String::new();
+    let mut num = String::new();
+    for c in name.chars() {
+        if c.is_ascii_digit() {
+            num.push(c);
+        } else {
+            if !num.is_empty() {
+                out.push((std::mem::take(&mut text), num.parse().unwrap_or(u64::MAX)));
+                num.clear();
+            }
+            text.push(c);
+        }
+    }
+    out.push((text, num.parse().unwrap_or(0)));
+    out
+}
+
 fn dash(v: Option<&str>) -> String {
     v.filter(|s| !s.is_empty()).unwrap_or("-").to_string()
 }
@@ -89,9 +109,10 @@ pub fn veths_table(t: &Topology) -> String {
     if t.veths.is_empty() {
         return "no veth interfaces in the host netns\n".into();
     }
-    let rows: Vec<Vec<String>> = t
-        .veths
-        .iter()
+    let mut veths: Vec<_> = t.veths.iter().collect();
+    veths.sort_by_key(|v| natural_key(&v.host.name));
+    let rows: Vec<Vec<String>> = veths
+        .into_iter()
         .map(|v| {
             let [pidx, netns, pif, pmac, pips] = peer_cells(&v.peer);
             vec![
@@ -302,6 +323,13 @@ mod tests {
             ],
         );
         assert_eq!(t, "A    BB  C\nxxx  y   z\n1    22\n");
+    }
+
+    #[test]
+    fn sorts_names_naturally() {
+        let mut v = vec!["veth10", "veth2", "br0", "veth1a", "veth1"];
+        v.sort_by_key(|n| natural_key(n));
+        assert_eq!(v, ["br0", "veth1", "veth1a", "veth2", "veth10"]);
     }
 
     #[test]

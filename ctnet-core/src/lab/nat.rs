@@ -113,9 +113,18 @@ pub fn find_tagged(save: &str, tag: &str) -> Vec<Rule> {
     out
 }
 
-/// Run `program args` with `input` on stdin; stdout on success.
-async fn run_tool(program: &str, args: &[&str], input: Option<&str>) -> Result<String> {
-    let mut child = tokio::process::Command::new(program)
+/// Run `program args` with `input` on stdin; stdout on success. The program is looked
+/// up in `path` (so a non-root shell without /usr/sbin on `PATH` still finds iptables).
+async fn run_tool(program: &str, args: &[&str], input: Option<&str>, path: &str) -> Result<String> {
+    let Some(exe) = crate::source::firewall::find_tool(program, path) else {
+        let package = if program == "nft" { "nftables" } else { "iptables" };
+        return Err(Error::Tool {
+            program: program.into(),
+            detail: format!("not installed (looked in {path}): install the {package} package"),
+            kind: ErrorKind::MissingTool,
+        });
+    };
+    let mut child = tokio::process::Command::new(&exe)
         .args(args)
         .stdin(if input.is_some() {
             Stdio::piped()
@@ -132,18 +141,20 @@ async fn run_tool(program: &str, args: &[&str], input: Option<&str>) -> Result<S
             } else {
                 e.to_string()
             },
-            kind: if e.kind() == std::io::ErrorKind::NotFound {
-                ErrorKind::MissingTool
-            } else {
-                ErrorKind::of_io(&e)
-            },
+            kind: ErrorKind::of_io(&e),
         })?;
     if let (Some(text), Some(mut stdin)) = (input, child.stdin.take()) {
-        stdin.write_all(text.as_bytes()).await.map_err(|e| Error::Tool {
-            program: program.into(),
-            detail: format!("writing rules to stdin: {e}"),
-            kind: ErrorKind::Other,
-        })?;
+        // A tool that exits early closes its stdin: its own message (below) says why,
+        // so a broken pipe here is not the error to report.
+        if let Err(e) = stdin.write_all(text.as_bytes()).await
+            && e.kind() != std::io::ErrorKind::BrokenPipe
+        {
+            return Err(Error::Tool {
+                program: program.into(),
+                detail: format!("writing rules to stdin: {e}"),
+                kind: ErrorKind::Other,
+            });
+        }
     }
     let out = child.wait_with_output().await.map_err(|e| Error::Tool {
         program: program.into(),
@@ -167,7 +178,7 @@ async fn run_tool(program: &str, args: &[&str], input: Option<&str>) -> Result<S
 }
 
 /// Add or delete `rules` in one `iptables-restore --noflush` run.
-pub async fn apply(rules: &[Rule], op: Op) -> Result<()> {
+pub async fn apply(rules: &[Rule], op: Op, path: &str) -> Result<()> {
     if rules.is_empty() {
         return Ok(());
     }
@@ -175,6 +186,7 @@ pub async fn apply(rules: &[Rule], op: Op) -> Result<()> {
         "iptables-restore",
         &["--noflush", "-w", "5"],
         Some(&restore_input(rules, op)),
+        path,
     )
     .await
     .map(|_| ())
@@ -182,8 +194,8 @@ pub async fn apply(rules: &[Rule], op: Op) -> Result<()> {
 
 /// The rules currently tagged `tag` (`iptables-save`). A missing `iptables-save` means
 /// no rules can exist that this lab added through it: returns none.
-pub async fn current_tagged(tag: &str) -> Result<Vec<Rule>> {
-    match run_tool("iptables-save", &[], None).await {
+pub async fn current_tagged(tag: &str, path: &str) -> Result<Vec<Rule>> {
+    match run_tool("iptables-save", &[], None, path).await {
         Ok(save) => Ok(find_tagged(&save, tag)),
         Err(Error::Tool {
             kind: ErrorKind::MissingTool,
@@ -231,8 +243,8 @@ pub fn table_is_pristine(save: &str, table: &str) -> bool {
 }
 
 /// Tables `iptables-save` shows now.
-pub async fn present_tables() -> Result<Vec<String>> {
-    match run_tool("iptables-save", &[], None).await {
+pub async fn present_tables(path: &str) -> Result<Vec<String>> {
+    match run_tool("iptables-save", &[], None, path).await {
         Ok(save) => Ok(tables_in(&save)),
         Err(Error::Tool {
             kind: ErrorKind::MissingTool,
@@ -242,11 +254,15 @@ pub async fn present_tables() -> Result<Vec<String>> {
     }
 }
 
-/// Remove the iptables-nft tables that did not exist in `before` and are pristine
-/// again, so the ruleset reads exactly as before the lab. Legacy tables cannot be
-/// removed from a netns; they are left (empty) and not reported. Returns what was removed.
-pub async fn remove_tables_created(before: &[String]) -> Result<Vec<String>> {
-    let save = match run_tool("iptables-save", &[], None).await {
+/// Tables a lab writes rules into.
+const LAB_TABLES: [&str; 2] = ["nat", "filter"];
+
+/// Remove the iptables-nft tables a lab brought into being (`nat`/`filter` absent from
+/// `before`) once they hold nothing again, so the ruleset reads as before the lab.
+/// Legacy tables cannot be removed from a netns; they are left (empty) and not reported.
+/// Keeps going past a failure and reports them all. Returns what was removed.
+pub async fn remove_tables_created(before: &[String], path: &str) -> Result<Vec<String>> {
+    let save = match run_tool("iptables-save", &[], None, path).await {
         Ok(s) => s,
         Err(Error::Tool {
             kind: ErrorKind::MissingTool,
@@ -256,21 +272,28 @@ pub async fn remove_tables_created(before: &[String]) -> Result<Vec<String>> {
     };
     let new: Vec<String> = tables_in(&save)
         .into_iter()
-        .filter(|t| !before.contains(t) && table_is_pristine(&save, t))
+        .filter(|t| LAB_TABLES.contains(&t.as_str()) && !before.contains(t) && table_is_pristine(&save, t))
         .collect();
     if new.is_empty() {
         return Ok(new);
     }
-    let version = run_tool("iptables", &["-V"], None).await?;
+    let version = run_tool("iptables", &["-V"], None, path).await?;
     if !version.contains("nf_tables") {
         return Ok(Vec::new());
     }
     let mut removed = Vec::new();
+    let mut errors = Vec::new();
     for t in new {
-        run_tool("nft", &["delete", "table", "ip", &t], None).await?;
-        removed.push(t);
+        match run_tool("nft", &["delete", "table", "ip", &t], None, path).await {
+            Ok(_) => removed.push(t),
+            Err(e) => errors.push(e),
+        }
     }
-    Ok(removed)
+    match errors.len() {
+        0 => Ok(removed),
+        1 => Err(errors.remove(0)),
+        _ => Err(Error::Many(errors)),
+    }
 }
 
 #[cfg(test)]

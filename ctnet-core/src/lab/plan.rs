@@ -155,6 +155,27 @@ impl LabPlan {
                 net.trunc()
             )));
         }
+        // Ranges with a meaning of their own: never a lab's.
+        const RESERVED: [(&str, &str); 5] = [
+            ("0.0.0.0/8", "\"this network\""),
+            ("127.0.0.0/8", "loopback"),
+            ("169.254.0.0/16", "link-local"),
+            ("224.0.0.0/4", "multicast"),
+            ("240.0.0.0/4", "reserved"),
+        ];
+        for (range, what) in RESERVED {
+            let r: Ipv4Net = range.parse().expect("valid range");
+            if r.contains(&net.network()) || net.contains(&r.network()) {
+                return Err(Error::Invalid(format!(
+                    "subnet {net} overlaps {range} ({what}): use a private range such as 10.77.0.0/24"
+                )));
+            }
+        }
+        if net.prefix_len() < 8 {
+            return Err(Error::Invalid(format!(
+                "subnet {net} is too large: use a prefix of /8 or longer (e.g. /24)"
+            )));
+        }
         if net.prefix_len() > 30 {
             return Err(Error::Invalid(format!(
                 "subnet {net} is too small: use a prefix of /30 or shorter (e.g. /24)"
@@ -259,6 +280,11 @@ mod tests {
             (spec("t", 1, "10.0.0.0/31"), "too small"),
             (spec("t", 0, "10.0.0.0/24"), "between 1 and"),
             (spec("t", 254, "10.0.0.0/24"), "room for 253 containers"),
+            (spec("t", 1, "0.0.0.0/0"), "overlaps 0.0.0.0/8"),
+            (spec("t", 1, "127.0.0.0/24"), "loopback"),
+            (spec("t", 1, "169.254.1.0/24"), "link-local"),
+            (spec("t", 1, "224.1.0.0/16"), "multicast"),
+            (spec("t", 1, "8.0.0.0/7"), "too large"),
         ];
         for (s, want) in cases {
             let err = LabPlan::new(&s).unwrap_err().to_string();

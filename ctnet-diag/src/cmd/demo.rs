@@ -10,12 +10,7 @@ use crate::cmd::lab::{render_down, render_up};
 
 /// Enter a world, build the lab, ping across it, optionally open a shell, tear down.
 pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
-    ctnet_core::world::enter_current_process().map_err(|e| crate::exit::Missing {
-        message: format!(
-            "the demo runs in a private rootless world, which this kernel refused: {e}\n\
-             It needs unprivileged user namespaces (sysctl user.max_user_namespaces > 0)."
-        ),
-    })?;
+    crate::exit::enter_world()?;
     let rt = crate::runtime()?;
     let env = LabEnv::default();
     let mut spec = LabSpec::new("demo");
@@ -36,10 +31,12 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let report = rt.block_on(lab::down(&spec.name, &env))?;
     println!();
     print!("{}", render_down(&report));
-    Ok(if all_ok && report.failures.is_empty() {
-        ExitCode::SUCCESS
-    } else {
+    Ok(if !report.failures.is_empty() {
         ExitCode::from(crate::exit::INTERNAL)
+    } else if !all_ok {
+        ExitCode::from(crate::exit::CHECK_FAILED)
+    } else {
+        ExitCode::SUCCESS
     })
 }
 

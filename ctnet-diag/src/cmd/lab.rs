@@ -22,7 +22,17 @@ pub async fn run(cmd: LabCommand) -> anyhow::Result<ExitCode> {
             // Usage errors first: they need no privilege to report.
             lab::LabPlan::new(&spec)?;
             exit::require_lab_caps("lab up")?;
-            let built = lab::up(&spec, &env).await?;
+            // An interrupted `up` would leave half a lab: finish (or roll back) first.
+            let guard = tokio::spawn(async {
+                while tokio::signal::ctrl_c().await.is_ok() {
+                    eprintln!(
+                        "ctnet-diag: lab up is finishing (or rolling back) so nothing is left half-built"
+                    );
+                }
+            });
+            let built = lab::up(&spec, &env).await;
+            guard.abort();
+            let built = built?;
             print!("{}", if a.json { json(&built)? } else { render_up(&built) });
             Ok(ExitCode::SUCCESS)
         }
@@ -40,7 +50,7 @@ pub async fn run(cmd: LabCommand) -> anyhow::Result<ExitCode> {
             );
             Ok(match report.failure_kind {
                 None => ExitCode::SUCCESS,
-                Some(kind) => ExitCode::from(exit::code_for(kind).max(exit::ENV)),
+                Some(kind) => ExitCode::from(exit::code_for(kind)),
             })
         }
         LabCommand::List(a) => {

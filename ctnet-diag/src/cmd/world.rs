@@ -13,12 +13,15 @@ pub fn run(args: WorldArgs) -> anyhow::Result<ExitCode> {
     if argv.is_empty() {
         argv.push(std::env::var("SHELL").unwrap_or_else(|_| "/bin/sh".into()));
     }
-    ctnet_core::world::enter_current_process().map_err(|e| crate::exit::Missing {
-        message: format!(
-            "{e}\nA rootless world needs unprivileged user namespaces \
-             (sysctl user.max_user_namespaces > 0, kernel.unprivileged_userns_clone=1)."
-        ),
-    })?;
+    crate::exit::enter_world()?;
     let err = std::process::Command::new(&argv[0]).args(&argv[1..]).exec();
+    // exec only returns on failure.
+    if matches!(
+        err.kind(),
+        std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied
+    ) {
+        eprintln!("ctnet-diag: cannot run {:?} inside the world: {err}", argv[0]);
+        return Ok(ExitCode::from(crate::exit::USAGE));
+    }
     Err(err).with_context(|| format!("starting {:?} inside the world", argv[0]))
 }
