@@ -3,13 +3,16 @@
 # Sourced by scripts/run and scripts/test; safe to run on its own.
 set -euo pipefail
 
-# Debian packages: build (pkg-config, libpcap-dev for capture), and the real peers the
-# tests compare against (iproute2, iptables, nftables, tcpdump, ping), tmux for the
-# terminal tests, util-linux for setpriv/unshare.
+# Debian packages: build (pkg-config, libpcap-dev for capture), the real peers the
+# tests compare against (iproute2, iptables, nftables, tcpdump, ping, ethtool), tmux for
+# the terminal tests, util-linux for setpriv/unshare/nsenter, and a real Docker engine
+# with a busybox to import as its image (the tests start it in private namespaces; the
+# package's own service is not needed).
 CTNET_DEBS=(
   build-essential pkg-config libpcap-dev
-  iproute2 iptables nftables tcpdump iputils-ping
+  iproute2 iptables nftables tcpdump iputils-ping ethtool
   tmux util-linux procps
+  docker.io busybox-static
 )
 
 ctnet_install_debs() {

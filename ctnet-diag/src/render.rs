@@ -55,6 +55,21 @@ pub fn natural_key(name: &str) -> Vec<(String, u64)> {
     out
 }
 
+/// Addresses for text output: IPv6 link-local ones (every interface has one) are left
+/// to the JSON unless they are all there is.
+pub fn shown_ips(ips: &[String]) -> String {
+    let useful: Vec<&str> = ips
+        .iter()
+        .map(String::as_str)
+        .filter(|ip| !ip.to_ascii_lowercase().starts_with("fe80:"))
+        .collect();
+    match (useful.is_empty(), ips.is_empty()) {
+        (_, true) => "-".into(),
+        (true, false) => ips.join(","),
+        (false, false) => useful.join(","),
+    }
+}
+
 fn dash(v: Option<&str>) -> String {
     v.filter(|s| !s.is_empty()).unwrap_or("-").to_string()
 }
@@ -77,7 +92,7 @@ fn peer_cells(p: &Peer) -> [String; 5] {
             },
             iface.name.clone(),
             dash(mac.as_deref()),
-            if ips.is_empty() { "-".into() } else { ips.join(",") },
+            shown_ips(ips),
         ],
         Peer::SameNetns { ifindex, name } => [
             ifindex.to_string(),
@@ -169,7 +184,7 @@ fn peer_summary(p: &Peer) -> String {
             iface.netns_label,
             iface.name,
             iface.ifindex,
-            if ips.is_empty() { "-".into() } else { ips.join(",") },
+            shown_ips(ips),
             dash(mac.as_deref()),
             operstate
         ),
@@ -181,10 +196,10 @@ fn peer_summary(p: &Peer) -> String {
 }
 
 fn netns_line(n: &NetnsView) -> String {
-    let names = if n.names.is_empty() {
-        n.key.to_string()
-    } else {
-        n.names.join(", ")
+    let names = match n.names.len() {
+        0 => n.key.to_string(),
+        1..=3 => n.names.join(", "),
+        more => format!("{} and {} more", n.names[..3].join(", "), more - 3),
     };
     let ifaces: Vec<String> = n
         .ifaces
@@ -195,7 +210,7 @@ fn netns_line(n: &NetnsView) -> String {
                 let _ = write!(s, " on host {p}");
             }
             if !i.ips.is_empty() {
-                let _ = write!(s, " {}", i.ips.join(","));
+                let _ = write!(s, " {}", shown_ips(&i.ips));
             }
             if let Some(p) = &i.peer {
                 let _ = write!(s, " -> {}", peer_summary(p));
@@ -239,11 +254,7 @@ pub fn show_tree(snap: &Snapshot, t: &Topology) -> String {
             out,
             "bridge {}  {}  {}  stp {}  {}  fdb {}",
             b.iface.name,
-            if b.ips.is_empty() {
-                "-".into()
-            } else {
-                b.ips.join(",")
-            },
+            shown_ips(&b.ips),
             if b.up {
                 b.operstate.as_str()
             } else {
@@ -312,6 +323,28 @@ pub fn show_tree(snap: &Snapshot, t: &Topology) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn fixture(name: &str) -> Snapshot {
+        Snapshot::load(format!("{}/../fixtures/{name}.json", env!("CARGO_MANIFEST_DIR"))).unwrap()
+    }
+
+    #[test]
+    fn renders_each_fixture_the_same_as_last_time() {
+        for name in ["lab-healthy", "lab-faults", "docker-host"] {
+            let snap = fixture(name);
+            let topo = Topology::build(&snap);
+            insta::assert_snapshot!(format!("veths-{name}"), veths_table(&topo));
+            insta::assert_snapshot!(format!("show-{name}"), show_tree(&snap, &topo));
+        }
+    }
+
+    #[test]
+    fn hides_link_local_addresses_unless_alone() {
+        let v = |s: &[&str]| s.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        assert_eq!(shown_ips(&v(&["10.0.0.2/24", "fe80::1/64"])), "10.0.0.2/24");
+        assert_eq!(shown_ips(&v(&["fe80::1/64"])), "fe80::1/64");
+        assert_eq!(shown_ips(&[]), "-");
+    }
 
     #[test]
     fn table_aligns_columns_and_trims_the_last() {

@@ -1,0 +1,240 @@
+//! Runtime tests: ctnet-diag on a host running a real Docker engine (started by the
+//! harness in its own namespaces), checked against `docker inspect` and `nsenter ... ip`.
+
+#[path = "support/docker.rs"]
+mod engine;
+
+use std::collections::BTreeSet;
+
+use ctnet_core::model::Snapshot;
+use ctnet_core::netns::NetnsRef;
+use ctnet_core::topology::{NetnsView, Role, Topology};
+use engine::{Engine, IMAGE, engine_or_skip};
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_ctnet-diag");
+
+fn run_inside(e: &Engine, args: &[&str]) -> String {
+    let mut argv = vec![BIN];
+    argv.extend_from_slice(args);
+    let o = e.inside(&argv);
+    assert!(
+        o.status.success(),
+        "ctnet-diag {args:?} inside the engine: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn inspect(e: &Engine, name: &str) -> Value {
+    let text = e.docker_ok(&["inspect", name]);
+    serde_json::from_str::<Value>(&text).unwrap()[0].clone()
+}
+
+fn netns_of_pid(topo: &Topology, pid: u64) -> Option<&NetnsView> {
+    topo.netns.iter().find(|n| {
+        n.names
+            .iter()
+            .any(|x| x.starts_with(&format!("pid:{pid}(")) || x == &format!("pid:{pid}"))
+    })
+}
+
+/// The containers every runtime test uses: default bridge, user network with a
+/// published port (also on the default bridge), none, container:, host, stopped.
+fn start_containers(e: &Engine) {
+    e.docker_ok(&["run", "-d", "--name", "web1", IMAGE, "sleep", "3600"]);
+    e.docker_ok(&["network", "create", "--subnet", "172.30.0.0/24", "usernet"]);
+    e.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "api1",
+        "--network",
+        "usernet",
+        "-p",
+        "8080:80",
+        IMAGE,
+        "sleep",
+        "3600",
+    ]);
+    e.docker_ok(&["network", "connect", "bridge", "api1"]);
+    e.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "none1",
+        "--network",
+        "none",
+        IMAGE,
+        "sleep",
+        "3600",
+    ]);
+    e.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "side1",
+        "--network",
+        "container:web1",
+        IMAGE,
+        "sleep",
+        "3600",
+    ]);
+    e.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "host1",
+        "--network",
+        "host",
+        IMAGE,
+        "sleep",
+        "3600",
+    ]);
+    e.docker_ok(&["create", "--name", "stopped1", IMAGE, "sleep", "1"]);
+    // Traffic, so the bridge has learned the MACs.
+    e.docker_ok(&["exec", "web1", "ping", "-c1", "-W2", "172.17.0.1"]);
+    e.docker_ok(&["exec", "api1", "ping", "-c1", "-W2", "172.30.0.1"]);
+}
+
+#[test]
+fn every_docker_container_is_found_with_its_host_veth_ip_and_mac() {
+    let Some(e) = engine_or_skip("every_docker_container_is_found_with_its_host_veth_ip_and_mac") else {
+        return;
+    };
+    start_containers(&e);
+    let snap = Snapshot::from_json(&run_inside(&e, &["snapshot"])).unwrap();
+    if let Ok(dir) = std::env::var("CTNET_RECORD_FIXTURES") {
+        std::fs::write(format!("{dir}/docker-host.json"), snap.to_json() + "\n").unwrap();
+    }
+    let topo = Topology::build(&snap);
+    let host_links: Value = serde_json::from_slice(&e.inside(&["ip", "-j", "link"]).stdout).unwrap();
+    let usernet_id = e.docker_ok(&["network", "inspect", "-f", "{{.Id}}", "usernet"]);
+    let mut seen_veths = BTreeSet::new();
+
+    for name in ["web1", "api1"] {
+        let c = inspect(&e, name);
+        let pid = c["State"]["Pid"].as_u64().unwrap();
+        let view = netns_of_pid(&topo, pid).unwrap_or_else(|| panic!("{name}: netns of pid {pid} not found"));
+        assert_eq!(view.role, Role::Container, "{name}");
+        let in_ns: Value = serde_json::from_slice(
+            &e.inside(&["nsenter", "-t", &pid.to_string(), "-n", "ip", "-j", "link"])
+                .stdout,
+        )
+        .unwrap();
+        let networks = c["NetworkSettings"]["Networks"].as_object().unwrap();
+        assert_eq!(networks.len(), if name == "api1" { 2 } else { 1 });
+        for (net, cfg) in networks {
+            let mac = cfg["MacAddress"].as_str().unwrap();
+            let ip = format!("{}/{}", cfg["IPAddress"].as_str().unwrap(), cfg["IPPrefixLen"]);
+            let iface = view
+                .ifaces
+                .iter()
+                .find(|i| i.mac.as_deref() == Some(mac))
+                .unwrap_or_else(|| panic!("{name}/{net}: no interface with MAC {mac}"));
+            assert!(
+                iface.ips.contains(&ip),
+                "{name}/{net}: {ip} not in {:?}",
+                iface.ips
+            );
+            let host_veth = iface
+                .host_veth
+                .as_ref()
+                .unwrap_or_else(|| panic!("{name}/{net}: no host veth"));
+            let want_bridge = if net == "bridge" {
+                "docker0".to_string()
+            } else {
+                format!("br-{}", &usernet_id[..12])
+            };
+            assert_eq!(
+                iface.bridge.as_deref(),
+                Some(want_bridge.as_str()),
+                "{name}/{net}"
+            );
+            assert_eq!(iface.port_state.as_deref(), Some("forwarding"));
+            // nsenter's view: the container interface's peer ifindex is our host veth,
+            // which has the name we report.
+            let theirs = in_ns
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|l| l["address"] == mac)
+                .unwrap();
+            assert_eq!(theirs["ifname"], iface.iface.name.as_str());
+            assert_eq!(
+                theirs["link_index"].as_u64(),
+                Some(u64::from(host_veth.ifindex)),
+                "{name}/{net}"
+            );
+            let host_side = host_links
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|l| l["ifindex"].as_u64() == Some(u64::from(host_veth.ifindex)))
+                .unwrap();
+            assert_eq!(host_side["ifname"], host_veth.name.as_str());
+            seen_veths.insert(host_veth.name.clone());
+            if name == "web1" {
+                assert!(iface.fdb.is_some(), "web1's MAC learned on {}", host_veth.name);
+            }
+        }
+    }
+    // Every host veth belongs to one of those containers.
+    let all: BTreeSet<String> = topo.veths.iter().map(|v| v.host.name.clone()).collect();
+    assert_eq!(all, seen_veths);
+
+    // container:web1 shares web1's netns; none has only lo; host is in the host netns.
+    let web1 = inspect(&e, "web1")["State"]["Pid"].as_u64().unwrap();
+    let side1 = inspect(&e, "side1")["State"]["Pid"].as_u64().unwrap();
+    let shared = netns_of_pid(&topo, web1).unwrap();
+    assert!(
+        netns_of_pid(&topo, side1).is_some_and(|n| n.key == shared.key),
+        "side1 shares web1's netns"
+    );
+    let none1 = inspect(&e, "none1")["State"]["Pid"].as_u64().unwrap();
+    assert_eq!(netns_of_pid(&topo, none1).unwrap().role, Role::Isolated);
+    let host1 = inspect(&e, "host1")["State"]["Pid"].as_u64().unwrap();
+    assert!(netns_of_pid(&topo, host1).is_none(), "host1 is in the host netns");
+    assert_eq!(inspect(&e, "stopped1")["State"]["Pid"].as_u64(), Some(0));
+    let pids: Vec<u32> = snap
+        .netns
+        .iter()
+        .flat_map(|n| n.refs.iter())
+        .filter_map(|r| match r {
+            NetnsRef::Pid { pid, .. } => Some(*pid),
+            _ => None,
+        })
+        .collect();
+    assert!(!pids.contains(&(host1 as u32)));
+
+    // Docker's firewall, classified.
+    let fw = snap.firewall.as_ref().unwrap();
+    let rules: Vec<_> = fw
+        .iptables
+        .iter()
+        .flat_map(|d| d.tables.iter())
+        .flat_map(|t| t.rules.iter())
+        .collect();
+    assert!(
+        rules
+            .iter()
+            .any(|r| r.target.as_deref() == Some("DNAT") && r.spec.contains("--dport 8080")),
+        "the -p 8080:80 DNAT rule"
+    );
+    assert!(
+        rules
+            .iter()
+            .filter(|r| r.chain.starts_with("DOCKER"))
+            .all(|r| r.owner == ctnet_core::model::Owner::Docker)
+    );
+
+    // The table users asked for: every host veth with its container's IP.
+    let table = run_inside(&e, &["veths"]);
+    for v in &seen_veths {
+        assert!(table.contains(v.as_str()), "{v} missing from:\n{table}");
+    }
+    assert!(
+        table.contains("172.17.0.2/16") && table.contains("172.30.0.2/24"),
+        "{table}"
+    );
+}

@@ -1,0 +1,219 @@
+//! A real Docker engine (Debian `docker.io`) for tests, started inside its own
+//! network, mount and pid namespaces, with a busybox image imported from
+//! `busybox-static` (no registry). Torn down (containers, daemon, namespaces, state) on
+//! drop. Needs root; under CI a test that cannot start it fails.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// The image every test container runs.
+pub const IMAGE: &str = "ctnet/busybox:test";
+
+/// A running private Docker engine.
+pub struct Engine {
+    dir: PathBuf,
+    unshare: Child,
+    /// Outer pid of the namespace's init (a shell): `nsenter -t` target.
+    pub init: u32,
+}
+
+fn outer_child_of(pid: u32) -> Option<u32> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).ok()?;
+    text.split_whitespace().next()?.parse().ok()
+}
+
+impl Engine {
+    /// Start an engine, or say why it cannot run here (`Err`).
+    pub fn start() -> Result<Self, String> {
+        // SAFETY: geteuid cannot fail.
+        if unsafe { libc::geteuid() } != 0 {
+            return Err("a real Docker engine needs root".into());
+        }
+        for tool in [
+            "/usr/sbin/dockerd",
+            "/bin/busybox",
+            "/usr/bin/nsenter",
+            "/usr/bin/unshare",
+        ] {
+            if !Path::new(tool).exists() {
+                return Err(format!(
+                    "{tool} is missing (install docker.io, busybox-static, util-linux)"
+                ));
+            }
+        }
+        // Short: containerd's socket lives below it, and unix socket paths stop at 107
+        // bytes.
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let id = format!("{}x{n}", std::process::id());
+        let dir = PathBuf::from(format!("/tmp/ctd{id}"));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+        let d = dir.display();
+        let script = format!(
+            "set -e\n\
+             hostname docker-host\n\
+             mount -t tmpfs tmpfs /run\n\
+             mkdir -p /run/netns\n\
+             ip link set lo up\n\
+             dockerd --data-root {d}/root --exec-root {d}/exec --pidfile {d}/docker.pid \\\n\
+               -H unix://{d}/docker.sock --containerd-namespace ctnet{id} \\\n\
+               --containerd-plugins-namespace ctnet{id}p >{d}/dockerd.log 2>&1 &\n\
+             wait\n"
+        );
+        std::fs::write(dir.join("start.sh"), script).map_err(|e| e.to_string())?;
+        let unshare = Command::new("unshare")
+            .args([
+                "--net",
+                "--mount",
+                "--pid",
+                "--uts",
+                "--fork",
+                "--mount-proc",
+                "--propagation",
+                "private",
+                "sh",
+            ])
+            .arg(dir.join("start.sh"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("unshare: {e}"))?;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let init = loop {
+            if let Some(p) = outer_child_of(unshare.id()) {
+                break p;
+            }
+            if Instant::now() > deadline {
+                return Err("the engine's namespace never started".into());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let engine = Self { dir, unshare, init };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if engine.dir.join("docker.sock").exists() && engine.docker(&["version"]).status.success() {
+                break;
+            }
+            if Instant::now() > deadline {
+                let log = std::fs::read_to_string(engine.dir.join("dockerd.log")).unwrap_or_default();
+                return Err(format!("dockerd did not come up in 60 s:\n{log}"));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        engine.import_busybox()?;
+        Ok(engine)
+    }
+
+    fn import_busybox(&self) -> Result<(), String> {
+        let root = self.dir.join("rootfs");
+        std::fs::create_dir_all(root.join("bin")).map_err(|e| e.to_string())?;
+        std::fs::copy("/bin/busybox", root.join("bin/busybox")).map_err(|e| e.to_string())?;
+        for applet in [
+            "sh", "ping", "ip", "sleep", "httpd", "nc", "arp", "cat", "ls", "ifconfig", "route",
+        ] {
+            let _ = std::os::unix::fs::symlink("busybox", root.join("bin").join(applet));
+        }
+        let tar = Command::new("tar")
+            .args(["-C"])
+            .arg(&root)
+            .args(["-c", "."])
+            .stdout(Stdio::piped())
+            .spawn()
+            .map_err(|e| e.to_string())?;
+        let out = Command::new("docker")
+            .env("DOCKER_HOST", self.host())
+            .args(["import", "-", IMAGE])
+            .stdin(tar.stdout.expect("piped"))
+            .output()
+            .map_err(|e| e.to_string())?;
+        if !out.status.success() {
+            return Err(format!("docker import: {}", String::from_utf8_lossy(&out.stderr)));
+        }
+        Ok(())
+    }
+
+    /// `DOCKER_HOST` of this engine.
+    pub fn host(&self) -> String {
+        format!("unix://{}/docker.sock", self.dir.display())
+    }
+
+    /// The engine's socket path.
+    pub fn socket(&self) -> PathBuf {
+        self.dir.join("docker.sock")
+    }
+
+    /// Run the docker CLI against this engine.
+    pub fn docker(&self, args: &[&str]) -> Output {
+        Command::new("docker")
+            .env("DOCKER_HOST", self.host())
+            .args(args)
+            .output()
+            .expect("docker CLI")
+    }
+
+    /// Run the docker CLI and return stdout, failing the test on error.
+    pub fn docker_ok(&self, args: &[&str]) -> String {
+        let o = self.docker(args);
+        assert!(
+            o.status.success(),
+            "docker {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).trim().to_string()
+    }
+
+    /// Run a command inside the engine's network, mount and pid namespaces.
+    pub fn inside(&self, argv: &[&str]) -> Output {
+        Command::new("nsenter")
+            .args(["-t", &self.init.to_string(), "-n", "-m", "-p", "-u"])
+            .args(argv)
+            .output()
+            .expect("nsenter")
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        let ids = self.docker(&["ps", "-aq"]);
+        let ids = String::from_utf8_lossy(&ids.stdout).to_string();
+        let ids: Vec<&str> = ids.split_whitespace().collect();
+        if !ids.is_empty() {
+            let mut args = vec!["rm", "-f"];
+            args.extend(ids);
+            let _ = self.docker(&args);
+        }
+        // Stop the daemon cleanly, then end the namespace: killing its init kills
+        // every process left in it, and the netns and mounts go with them.
+        let pidfile = self.dir.join("docker.pid");
+        let _ = self.inside(&["sh", "-c", &format!("kill $(cat {})", pidfile.display())]);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while pidfile.exists() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        // SAFETY: kill(2) on the pid of the namespace init this harness started.
+        unsafe {
+            libc::kill(self.init as i32, libc::SIGKILL);
+        }
+        let _ = self.unshare.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Start an engine or decide what the test does without one: `None` means "skipped"
+/// (reported loudly); under CI it panics instead.
+pub fn engine_or_skip(test: &str) -> Option<Engine> {
+    match Engine::start() {
+        Ok(e) => Some(e),
+        Err(why) => {
+            assert!(
+                !ctnet_core::world::in_ci(),
+                "{test} needs a real Docker engine: {why}; under CI this is a failure"
+            );
+            ctnet_core::world::report_skip(&format!("{test}: {why}"));
+            None
+        }
+    }
+}
