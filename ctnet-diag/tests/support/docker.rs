@@ -140,11 +140,6 @@ impl Engine {
         format!("unix://{}/docker.sock", self.dir.display())
     }
 
-    /// The engine's socket path.
-    pub fn socket(&self) -> PathBuf {
-        self.dir.join("docker.sock")
-    }
-
     /// Run the docker CLI against this engine.
     pub fn docker(&self, args: &[&str]) -> Output {
         Command::new("docker")
