@@ -20,6 +20,9 @@ printf '%-6s %12s %12s %8s\n' N "ctnet (ms)" "script (ms)" ratio
 for n in "${sizes[@]}"; do
   "$bin" lab up --name s --containers "$n" --subnet 10.88.0.0/16 --nat >/dev/null
   for i in 2 3; do ip netns exec s-c1 ping -c1 -W1 "10.88.0.$i" >/dev/null || true; done
+  # The kernel tears destroyed netns down in the background for seconds after a large
+  # `lab down`; let it finish so it does not slow the next size.
+  sleep "${SETTLE:-5}"
   c=(); p=()
   for r in $(seq 1 "$ROUNDS"); do
     t0=$(now); "$bin" snapshot -o /tmp/ctnet-bench.json 2>/dev/null; t1=$(now)

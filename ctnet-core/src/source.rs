@@ -236,22 +236,14 @@ fn read_sysctls(has_bridge: bool) -> Sysctls {
     s
 }
 
-/// Which nsids to ask for while the netlink socket of a netns is open.
-enum NsidQuery<'a> {
-    /// From the host: the id it gives each of these netns (fds).
-    Others(&'a [i32]),
-    /// From another netns: the id it gives the host (fd).
-    Host(i32),
-}
-
-/// Read everything about the calling thread's netns (which must be `ns`); also answer
-/// `query`, returning the host's ids for the others when asked.
+/// Read everything about the calling thread's netns (which must be `ns`). For a netns
+/// other than the host, also ask the id it gives the host (`host_fd`).
 fn read_one(
     ns: &Netns,
     opts: &ScanOptions,
-    query: NsidQuery<'_>,
+    host_fd: Option<i32>,
     status: &mut Vec<SourceStatus>,
-) -> (NetnsState, Vec<Option<i32>>) {
+) -> NetnsState {
     let label = ns.label();
     let at = || Some(label.clone());
     let mut st = NetnsState {
@@ -268,7 +260,7 @@ fn read_one(
                 "failed",
                 format!("opening a netlink socket: {e}"),
             ));
-            return (st, Vec::new());
+            return st;
         }
     };
     let mut note = |what: &str, r: std::io::Result<usize>| match r {
@@ -329,13 +321,11 @@ fn read_one(
         );
     }
     // Asked after the link dump, which makes the kernel assign the ids it reports.
-    let nsids = match query {
-        NsidQuery::Others(fds) => fds.iter().map(|fd| rt.nsid_of_fd(*fd).ok().flatten()).collect(),
-        NsidQuery::Host(fd) => {
-            st.host_nsid = rt.nsid_of_fd(fd).ok().flatten();
-            Vec::new()
-        }
-    };
+    // This direction is cheap: the kernel finds an id by walking the asking netns's
+    // own id table, which in a container holds one or two entries.
+    if let Some(fd) = host_fd {
+        st.host_nsid = rt.nsid_of_fd(fd).ok().flatten();
+    }
     let has_bridge = st.links.iter().any(|l| l.kind.as_deref() == Some("bridge"));
     st.sysctls = read_sysctls(has_bridge);
     for (l, conf) in st.links.iter().zip(if_conf) {
@@ -363,7 +353,32 @@ fn read_one(
             Err(e) => status.push(SourceStatus::problem("ethtool", at(), "failed", e.to_string())),
         }
     }
-    (st, nsids)
+    st
+}
+
+/// The ids the host gives every other netns, from the links themselves: a container veth
+/// whose peer is in the host (its `link_netnsid` is the container's id for the host)
+/// names a host veth, and that host veth's `link_netnsid` is the host's id for the
+/// container. Asking the host with RTM_GETNSID instead costs a walk of the host's whole
+/// id table per netns in the kernel: quadratic on a host with hundreds of containers.
+/// Returns, per netns in `states[1..]`, the id found (or `None`).
+fn nsids_from_links(states: &[NetnsState]) -> Vec<Option<i32>> {
+    let host = &states[0];
+    states[1..]
+        .iter()
+        .map(|c| {
+            let h = c.host_nsid?;
+            c.links
+                .iter()
+                .filter(|l| l.link_netnsid == Some(h))
+                .find_map(|l| {
+                    let peer = host.link(l.link?)?;
+                    (peer.link == Some(l.ifindex))
+                        .then_some(peer.link_netnsid)
+                        .flatten()
+                })
+        })
+        .collect()
 }
 
 fn now_ms() -> u64 {
@@ -402,7 +417,6 @@ pub fn collect(disc: Discovery, opts: &ScanOptions, taken_at_unix_ms: u64) -> Re
     let mut spaces: Vec<&Netns> = vec![&disc.host];
     spaces.extend(disc.others.iter());
     let host_fd = disc.host.fd().as_raw_fd();
-    let other_fds: Vec<i32> = disc.others.iter().map(|n| n.fd().as_raw_fd()).collect();
 
     let (results, firewall) = std::thread::scope(|s| {
         let fw = opts.firewall.then(|| {
@@ -413,26 +427,17 @@ pub fn collect(disc: Discovery, opts: &ScanOptions, taken_at_unix_ms: u64) -> Re
         });
         let results = netns::run_each(&spaces, opts.workers, |i, ns| {
             let mut status = Vec::new();
-            let query = if i == 0 {
-                NsidQuery::Others(&other_fds)
-            } else {
-                NsidQuery::Host(host_fd)
-            };
-            let (st, nsids) = read_one(ns, opts, query, &mut status);
-            (st, status, nsids)
+            let st = read_one(ns, opts, (i > 0).then_some(host_fd), &mut status);
+            (st, status)
         });
         let firewall = fw.map(|h| h.join());
         (results, firewall)
     });
 
     let mut netns_states = Vec::with_capacity(results.len());
-    let mut host_nsids: Vec<Option<i32>> = Vec::new();
     for (i, r) in results.into_iter().enumerate() {
         match r {
-            Ok((st, status, nsids)) => {
-                if i == 0 {
-                    host_nsids = nsids;
-                }
+            Ok((st, status)) => {
                 sources.extend(status);
                 netns_states.push(st);
             }
@@ -451,8 +456,40 @@ pub fn collect(disc: Discovery, opts: &ScanOptions, taken_at_unix_ms: u64) -> Re
             }
         }
     }
-    for (st, nsid) in netns_states.iter_mut().skip(1).zip(host_nsids) {
+    let derived = nsids_from_links(&netns_states);
+    for (st, nsid) in netns_states.iter_mut().skip(1).zip(derived) {
         st.nsid = nsid;
+    }
+    // Host links that still point at an unknown id: ask the host about the netns that
+    // got none (few: macvlan-only, or veths between two non-host netns).
+    let known: Vec<i32> = netns_states.iter().filter_map(|n| n.nsid).collect();
+    let unmapped = netns_states[0]
+        .links
+        .iter()
+        .filter_map(|l| l.link_netnsid)
+        .any(|id| !known.contains(&id));
+    if unmapped {
+        let missing: Vec<(usize, i32)> = netns_states
+            .iter()
+            .enumerate()
+            .skip(1)
+            .filter(|(_, n)| n.nsid.is_none())
+            .map(|(i, _)| (i, spaces[i].fd().as_raw_fd()))
+            .collect();
+        let asked = disc.host.run(|| {
+            let mut rt = rtnl::Rtnl::open().ok()?;
+            Some(
+                missing
+                    .iter()
+                    .map(|(i, fd)| (*i, rt.nsid_of_fd(*fd).ok().flatten()))
+                    .collect::<Vec<_>>(),
+            )
+        });
+        if let Ok(Some(answers)) = asked {
+            for (i, id) in answers {
+                netns_states[i].nsid = id;
+            }
+        }
     }
     // Host first, then the rest in a stable order.
     netns_states[1..].sort_by_key(|n| (n.label(), n.key));
