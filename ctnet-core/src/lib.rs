@@ -26,7 +26,9 @@ pub mod error;
 pub mod lab;
 pub mod model;
 pub mod netns;
+pub mod runtime;
 pub mod source;
+pub mod target;
 pub mod topology;
 pub mod world;
 

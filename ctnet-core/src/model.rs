@@ -38,6 +38,84 @@ pub struct Snapshot {
     /// What each source read, or why it could not.
     #[serde(default)]
     pub sources: Vec<SourceStatus>,
+    /// Containers known to the runtimes (and, without a daemon, found through cgroups),
+    /// each tied to its netns.
+    #[serde(default)]
+    pub containers: Vec<Container>,
+}
+
+/// A container as its runtime describes it, tied to the netns it uses.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Container {
+    /// Who runs it: `docker`, `podman`, `containerd`, `cri-o`, `kubernetes` (from a
+    /// cgroup when no daemon answered).
+    pub runtime: String,
+    /// Full id.
+    pub id: String,
+    /// Name (without Docker's leading `/`); the short id when unknown.
+    pub name: String,
+    /// Image.
+    pub image: Option<String>,
+    /// `running`, `exited`, `created`, `paused`, ...
+    pub state: String,
+    /// Main process (in the runtime's pid namespace), when running.
+    pub pid: Option<u32>,
+    /// The runtime's path of its netns (Docker's `SandboxKey`).
+    pub sandbox_key: Option<std::path::PathBuf>,
+    /// `default`/`bridge`, a network name, `host`, `none`, or `container:<id>`.
+    pub network_mode: String,
+    /// Its endpoints on each network.
+    pub networks: Vec<ContainerNetwork>,
+    /// Published ports.
+    pub ports: Vec<PublishedPort>,
+    /// Kubernetes pod (or podman pod) it belongs to, from its cgroup.
+    pub pod: Option<String>,
+    /// The netns it uses, once tied to one.
+    pub netns: Option<NetnsKey>,
+    /// For `container:<other>`: the name of the container whose netns it shares.
+    pub shares_netns_of: Option<String>,
+}
+
+impl Container {
+    /// Whether its main process is running.
+    pub fn is_running(&self) -> bool {
+        self.state == "running" || self.state == "paused"
+    }
+
+    /// The first 12 characters of the id.
+    pub fn short_id(&self) -> &str {
+        &self.id[..self.id.len().min(12)]
+    }
+}
+
+/// A container's endpoint on one network.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContainerNetwork {
+    /// Network name (`bridge`, a user network).
+    pub name: String,
+    /// The Linux bridge behind it (`docker0`, `br-<id12>`), for bridge networks.
+    pub bridge: Option<String>,
+    /// Its IPv4 address.
+    pub ip: Option<IpAddr>,
+    /// Prefix length.
+    pub prefix_len: u8,
+    /// Its MAC.
+    pub mac: Option<String>,
+    /// The network's gateway.
+    pub gateway: Option<IpAddr>,
+}
+
+/// One published port (`-p host_ip:host_port:container_port/proto`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublishedPort {
+    /// Port inside the container.
+    pub container_port: u16,
+    /// `tcp`, `udp`, `sctp`.
+    pub protocol: String,
+    /// Host address it is bound to.
+    pub host_ip: Option<String>,
+    /// Host port.
+    pub host_port: Option<u16>,
 }
 
 impl Snapshot {
@@ -93,6 +171,11 @@ impl Snapshot {
     /// A netns by identity.
     pub fn netns_by_key(&self, key: NetnsKey) -> Option<&NetnsState> {
         self.netns.iter().find(|n| n.key == key)
+    }
+
+    /// Containers that use netns `key`.
+    pub fn containers_in(&self, key: NetnsKey) -> impl Iterator<Item = &Container> {
+        self.containers.iter().filter(move |c| c.netns == Some(key))
     }
 }
 

@@ -47,6 +47,8 @@ pub struct ScanOptions {
     pub workers: usize,
     /// Where to find `iptables-*-save` and `nft` (a `PATH`-style list).
     pub tool_path: String,
+    /// Which container runtimes to ask (`None`: none, and no cgroup attribution).
+    pub runtime: Option<crate::runtime::RuntimeOptions>,
 }
 
 /// `$PATH` plus the sbin directories a non-root shell on Debian leaves out, where
@@ -76,6 +78,7 @@ impl Default for ScanOptions {
                 .map_or(2, |n| n.get())
                 .clamp(2, 8),
             tool_path: default_tool_path(),
+            runtime: Some(crate::runtime::RuntimeOptions::default()),
         }
     }
 }
@@ -406,8 +409,40 @@ fn uname() -> (String, String) {
 /// firewall. Never fails for a single source: see [`Snapshot::sources`].
 pub fn snapshot(opts: &ScanOptions) -> Result<Snapshot> {
     let taken = now_ms();
-    let disc = discover(opts)?;
-    collect(disc, opts, taken)
+    // Runtimes first: their sandbox keys are netns paths discovery must follow (an
+    // engine's exec-root is not always /var/run/docker).
+    let (containers, rt_status) = match &opts.runtime {
+        Some(r) => crate::runtime::discover(r),
+        None => (Vec::new(), Vec::new()),
+    };
+    let keys: Vec<PathBuf> = containers.iter().filter_map(|c| c.sandbox_key.clone()).collect();
+    let mut disc = discover(opts)?;
+    add_paths(&mut disc, &keys);
+    let mut snap = collect(disc, opts, taken)?;
+    snap.sources.extend(rt_status);
+    if opts.runtime.is_some() {
+        crate::runtime::attach(&mut snap, containers);
+    }
+    Ok(snap)
+}
+
+/// Add runtime-provided netns paths to a discovery: a name for a netns already found,
+/// a new netns otherwise.
+fn add_paths(disc: &mut Discovery, paths: &[PathBuf]) {
+    for p in paths {
+        let Ok(key) = NetnsKey::of_path(p) else { continue };
+        if key.dev != disc.host.key().dev {
+            continue;
+        }
+        let r = NetnsRef::Path { path: p.clone() };
+        if key == disc.host.key() {
+            disc.host.add_ref(r);
+        } else if let Some(ns) = disc.others.iter_mut().find(|n| n.key() == key) {
+            ns.add_ref(r);
+        } else if let Ok(ns) = Netns::open(p) {
+            disc.others.push(ns);
+        }
+    }
 }
 
 /// Read the netns of an existing [`Discovery`].
@@ -528,6 +563,7 @@ pub fn collect(disc: Discovery, opts: &ScanOptions, taken_at_unix_ms: u64) -> Re
         netns: netns_states,
         firewall,
         sources,
+        containers: Vec::new(),
     })
 }
 

@@ -95,6 +95,9 @@ pub struct VethView {
     pub ethtool_peer_ifindex: Option<u64>,
     /// The other end.
     pub peer: Peer,
+    /// Names of the running containers using the peer's netns.
+    #[serde(default)]
+    pub containers: Vec<String>,
 }
 
 /// A bridge port.
@@ -214,6 +217,9 @@ pub struct NetnsView {
     pub names: Vec<String>,
     /// Relation to the host.
     pub role: Role,
+    /// Names of the running containers using this netns.
+    #[serde(default)]
+    pub containers: Vec<String>,
     /// Interfaces other than `lo`.
     pub ifaces: Vec<NetnsIface>,
 }
@@ -236,6 +242,13 @@ fn iface_ref(ns: &NetnsState, l: &Link) -> IfaceRef {
         ifindex: l.ifindex,
         name: l.name.clone(),
     }
+}
+
+fn running_in(snap: &Snapshot, key: NetnsKey) -> Vec<String> {
+    snap.containers_in(key)
+        .filter(|c| c.is_running())
+        .map(|c| c.name.clone())
+        .collect()
 }
 
 fn names_of(ns: &NetnsState) -> Vec<String> {
@@ -322,6 +335,13 @@ impl Topology {
                 port_state: l.port.as_ref().map(|p| p.state.clone()),
                 ethtool_peer_ifindex: l.ethtool.as_ref().and_then(|e| e.peer_ifindex()),
                 peer: resolve(snap, host, l, &host_ids),
+                containers: Vec::new(),
+            })
+            .map(|mut v| {
+                if let Peer::Resolved { iface, .. } = &v.peer {
+                    v.containers = running_in(snap, iface.netns);
+                }
+                v
             })
             .collect();
 
@@ -480,6 +500,7 @@ impl Topology {
             label: ns.label(),
             names: names_of(ns),
             role,
+            containers: running_in(snap, ns.key),
             ifaces,
         }
     }

@@ -31,7 +31,12 @@ pub enum Command {
     /// and IPs: which container is behind `vethXXXX`.
     Veths(VethsArgs),
     /// A readable tree: bridge -> ports -> netns eth0 with IP/MAC (`brctl show` joined
-    /// with `ip addr`), then netns that are isolated or orphaned.
+    /// with `ip addr`), then netns that are isolated or orphaned. With a TARGET, that
+    /// container or netns alone: its interfaces, host veths, bridge, FDB, gateway.
+    #[command(
+        after_help = "TARGET is, in this order: a container name or id prefix (Docker/Podman), \
+                            a netns name, a netns path, pid:<PID>, or a host interface name."
+    )]
     Show(ShowArgs),
     /// Read everything (links, addresses, routes, neighbours, FDB, sysctls, ethtool -S,
     /// iptables/nft counters) from the host and every netns, as JSON.
@@ -69,6 +74,14 @@ pub struct SourceArgs {
     /// Treat this netns as the host (nested setups: docker-in-docker, kind nodes).
     #[arg(long, value_name = "PATH")]
     pub host_netns: Option<PathBuf>,
+    /// The Docker engine's socket (unix:///path) [default: unix:///var/run/docker.sock
+    /// when it exists]; Podman's compatible socket is found at /run/podman/podman.sock or
+    /// $XDG_RUNTIME_DIR/podman/podman.sock.
+    #[arg(long, env = "DOCKER_HOST", value_name = "URL")]
+    pub docker_host: Option<String>,
+    /// Ask no container daemon: find containers through their processes' cgroups only.
+    #[arg(long)]
+    pub no_daemon: bool,
 }
 
 /// Arguments of `veths`.
@@ -85,6 +98,8 @@ pub struct VethsArgs {
 /// Arguments of `show`.
 #[derive(Debug, Args)]
 pub struct ShowArgs {
+    /// A container, netns, pid:<PID> or host interface to show alone.
+    pub target: Option<String>,
     /// Where to read.
     #[command(flatten)]
     pub source: SourceArgs,

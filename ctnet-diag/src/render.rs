@@ -4,6 +4,7 @@
 use std::fmt::Write as _;
 
 use ctnet_core::model::Snapshot;
+use ctnet_core::target::Resolved;
 use ctnet_core::topology::{NetnsView, Peer, Role, Topology};
 
 /// Left-aligned columns, two spaces apart, the last one not padded.
@@ -137,6 +138,11 @@ pub fn veths_table(t: &Topology) -> String {
                 v.operstate.clone(),
                 dash(v.port_state.as_deref()),
                 pidx,
+                if v.containers.is_empty() {
+                    "-".into()
+                } else {
+                    v.containers.join(",")
+                },
                 netns,
                 pif,
                 pmac,
@@ -152,6 +158,7 @@ pub fn veths_table(t: &Topology) -> String {
             "STATE",
             "PORT",
             "PEER IFINDEX",
+            "CONTAINER",
             "PEER NETNS",
             "PEER IF",
             "PEER MAC",
@@ -222,7 +229,12 @@ fn netns_line(n: &NetnsView) -> String {
         Role::Isolated => "only lo".to_string(),
         _ => ifaces.join("; "),
     };
-    format!("{names}: {what}")
+    let who = if n.containers.is_empty() {
+        String::new()
+    } else {
+        format!(" [{}]", n.containers.join(","))
+    };
+    format!("{names}{who}: {what}")
 }
 
 /// `ctnet-diag show`: bridges with their ports and the netns behind each, then veths
@@ -274,10 +286,16 @@ pub fn show_tree(snap: &Snapshot, t: &Topology) -> String {
                 "├──"
             };
             let state = p.state.as_deref().unwrap_or("-");
+            let who = t
+                .veths
+                .iter()
+                .find(|v| v.host.ifindex == p.ifindex && !v.containers.is_empty())
+                .map(|v| format!(" [{}]", v.containers.join(",")))
+                .unwrap_or_default();
             let peer = p
                 .peer
                 .as_ref()
-                .map(|x| format!(" ═ {}", peer_summary(x)))
+                .map(|x| format!(" ═ {}{who}", peer_summary(x)))
                 .unwrap_or_else(|| format!(" ({})", p.kind.as_deref().unwrap_or("device")));
             let _ = writeln!(out, "{branch} {} if{} {state}{peer}", p.name, p.ifindex);
         }
@@ -315,6 +333,175 @@ pub fn show_tree(snap: &Snapshot, t: &Topology) -> String {
         let _ = writeln!(out, "{title}:");
         for n in list {
             let _ = writeln!(out, "  {}", netns_line(n));
+        }
+    }
+    out
+}
+
+/// `ctnet-diag show TARGET`: one container or netns, everything about its networking.
+///
+/// ```text
+/// container web1 (docker abc123def456, image bb:t): running, network mode default
+/// netns /var/run/docker/netns/e325, pid:147(sleep)   containers: web1, side1
+///   eth0  172.17.0.2/16  02:42:ac:11:00:02  up  mtu 1500
+///         host veth veth8ed48b0 if5 on docker0 (forwarding); FDB: learned on veth8ed48b0
+///         gateway 172.17.0.1
+/// ```
+pub fn target_view(snap: &Snapshot, t: &Topology, r: &Resolved) -> String {
+    let mut out = String::new();
+    if let Some(c) = &r.container {
+        let _ = writeln!(
+            out,
+            "container {} ({} {}{}): {}, network mode {}",
+            c.name,
+            c.runtime,
+            c.short_id(),
+            c.image
+                .as_ref()
+                .map(|i| format!(", image {i}"))
+                .unwrap_or_default(),
+            c.state,
+            if c.network_mode.is_empty() {
+                "-"
+            } else {
+                c.network_mode.as_str()
+            }
+        );
+        for n in &c.networks {
+            let _ = writeln!(
+                out,
+                "  network {}: {}{} {}{}",
+                n.name,
+                n.ip.map(|ip| format!("{ip}/{}", n.prefix_len))
+                    .unwrap_or_else(|| "-".into()),
+                n.gateway.map(|g| format!(" via {g}")).unwrap_or_default(),
+                dash(n.mac.as_deref()),
+                n.bridge.as_ref().map(|b| format!(" on {b}")).unwrap_or_default()
+            );
+        }
+        if !c.ports.is_empty() {
+            let ports: Vec<String> = c
+                .ports
+                .iter()
+                .map(|p| match p.host_port {
+                    Some(h) => format!(
+                        "{}:{h}->{}/{}",
+                        p.host_ip.as_deref().unwrap_or("*"),
+                        p.container_port,
+                        p.protocol
+                    ),
+                    None => format!("{}/{}", p.container_port, p.protocol),
+                })
+                .collect();
+            let _ = writeln!(out, "  ports: {}", ports.join(", "));
+        }
+    }
+    if let Some(note) = &r.note {
+        let _ = writeln!(out, "note: {note}");
+    }
+    let Some(key) = r.netns else {
+        return out;
+    };
+    if key == snap.host {
+        let host = snap.host_netns().map(|h| h.label()).unwrap_or_default();
+        if let (Some(idx), Some(h)) = (r.ifindex, snap.host_netns()) {
+            if let Some(v) = t.veths.iter().find(|v| v.host.ifindex == idx) {
+                let who = if v.containers.is_empty() {
+                    String::new()
+                } else {
+                    format!(" [{}]", v.containers.join(","))
+                };
+                let _ = writeln!(
+                    out,
+                    "host veth {} if{} {} on {} ({}) ═ {}{who}",
+                    v.host.name,
+                    idx,
+                    v.operstate,
+                    dash(v.bridge.as_deref()),
+                    dash(v.port_state.as_deref()),
+                    peer_summary(&v.peer)
+                );
+            } else if let Some(l) = h.link(idx) {
+                let _ = writeln!(
+                    out,
+                    "host interface {} if{idx} ({}) {} {}",
+                    l.name,
+                    l.kind.as_deref().unwrap_or("device"),
+                    l.operstate,
+                    shown_ips(&h.addrs_of(idx))
+                );
+            }
+        } else {
+            let _ = writeln!(out, "netns: the host netns ({host})");
+        }
+        return out;
+    }
+    let Some(view) = t.netns.iter().find(|n| n.key == key) else {
+        let _ = writeln!(out, "netns {key}: not in this snapshot");
+        return out;
+    };
+    let names = match view.names.len() {
+        0 => key.to_string(),
+        1..=3 => view.names.join(", "),
+        more => format!("{} and {} more", view.names[..3].join(", "), more - 3),
+    };
+    let _ = writeln!(
+        out,
+        "netns {names}{}",
+        if view.containers.is_empty() {
+            String::new()
+        } else {
+            format!("   containers: {}", view.containers.join(", "))
+        }
+    );
+    if view.ifaces.is_empty() {
+        let _ = writeln!(out, "  only lo: no interface to the host");
+    }
+    for i in &view.ifaces {
+        let _ = writeln!(
+            out,
+            "  {}  {}  {}  {}{}",
+            i.iface.name,
+            shown_ips(&i.ips),
+            dash(i.mac.as_deref()),
+            if i.up {
+                i.operstate.as_str()
+            } else {
+                "DOWN (admin)"
+            },
+            i.mtu.map(|m| format!("  mtu {m}")).unwrap_or_default()
+        );
+        match (&i.host_veth, &i.parent) {
+            (Some(hv), _) => {
+                let fdb = match &i.fdb {
+                    Some(f) if f.port == hv.name => format!("learned on {}", f.port),
+                    Some(f) => format!("learned on {} (not its own port {})", f.port, hv.name),
+                    None => "not learned".into(),
+                };
+                let _ = writeln!(
+                    out,
+                    "        host veth {} if{} on {} ({}); FDB: {fdb}",
+                    hv.name,
+                    hv.ifindex,
+                    dash(i.bridge.as_deref()),
+                    dash(i.port_state.as_deref())
+                );
+            }
+            (None, Some(parent)) => {
+                let _ = writeln!(
+                    out,
+                    "        {} on host device {parent}",
+                    i.kind.as_deref().unwrap_or("link")
+                );
+            }
+            (None, None) => {
+                if let Some(p) = &i.peer {
+                    let _ = writeln!(out, "        peer: {}", peer_summary(p));
+                }
+            }
+        }
+        if let Some(g) = i.gateway {
+            let _ = writeln!(out, "        gateway {g}");
         }
     }
     out

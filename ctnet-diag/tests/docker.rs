@@ -238,3 +238,135 @@ fn every_docker_container_is_found_with_its_host_veth_ip_and_mac() {
         "{table}"
     );
 }
+
+fn show_json(e: &Engine, extra: &[&str], target: &str) -> (Option<i32>, Value, String) {
+    let mut argv = vec![BIN, "show", target, "--json"];
+    argv.extend_from_slice(extra);
+    let o = e.inside(&argv);
+    let stderr = String::from_utf8_lossy(&o.stderr).into_owned();
+    let doc = serde_json::from_slice(&o.stdout).unwrap_or(Value::Null);
+    (o.status.code(), doc, stderr)
+}
+
+#[test]
+fn containers_resolve_by_name_and_id_prefix_with_and_without_the_daemon() {
+    let Some(e) = engine_or_skip("containers_resolve_by_name_and_id_prefix_with_and_without_the_daemon")
+    else {
+        return;
+    };
+    start_containers(&e);
+    let host = e.host();
+    let api = ["--docker-host", host.as_str()];
+    let mut netns_of = std::collections::BTreeMap::new();
+    for name in ["web1", "api1", "none1", "side1", "host1", "stopped1"] {
+        let c = inspect(&e, name);
+        let id = c["Id"].as_str().unwrap();
+        let (code, by_name, err) = show_json(&e, &api, name);
+        assert_eq!(code, Some(0), "{name}: {err}");
+        let (code, by_id, err) = show_json(&e, &api, &id[..8]);
+        assert_eq!(code, Some(0), "{name} by id prefix: {err}");
+        assert_eq!(
+            by_name["target"]["netns"], by_id["target"]["netns"],
+            "{name}: name and id agree"
+        );
+        let t = &by_name["target"];
+        assert_eq!(t["kind"], "container");
+        assert_eq!(t["container"]["name"], name);
+        assert_eq!(t["container"]["id"], id);
+        assert_eq!(t["container"]["runtime"], "docker");
+        netns_of.insert(name, t["netns"].clone());
+        let note = t["note"].as_str().unwrap_or("");
+        match name {
+            "web1" | "api1" => {
+                // Every network: the interface with its MAC holds its IP, behind a host
+                // veth on the right bridge.
+                for (net, cfg) in c["NetworkSettings"]["Networks"].as_object().unwrap() {
+                    let mac = cfg["MacAddress"].as_str().unwrap();
+                    let iface = by_name["netns"]["ifaces"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .find(|i| i["mac"] == mac)
+                        .unwrap_or_else(|| panic!("{name}/{net}: no {mac}"));
+                    let ip = format!("{}/{}", cfg["IPAddress"].as_str().unwrap(), cfg["IPPrefixLen"]);
+                    assert!(
+                        iface["ips"].as_array().unwrap().iter().any(|x| x == ip.as_str()),
+                        "{name}/{net}"
+                    );
+                    assert!(
+                        iface["host_veth"]["name"].as_str().unwrap().starts_with("veth"),
+                        "{name}/{net}"
+                    );
+                    let endpoint = t["container"]["networks"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .find(|n| n["name"] == net.as_str())
+                        .unwrap();
+                    assert_eq!(
+                        iface["bridge"], endpoint["bridge"],
+                        "{name}/{net}: bridge from the API and the kernel"
+                    );
+                }
+                if name == "api1" {
+                    let ports = t["container"]["ports"].as_array().unwrap();
+                    assert!(
+                        ports
+                            .iter()
+                            .any(|p| p["host_port"] == 8080 && p["container_port"] == 80)
+                    );
+                }
+            }
+            "none1" => {
+                assert!(note.contains("--network none"), "{note}");
+                assert_eq!(by_name["netns"]["role"], "isolated");
+            }
+            "side1" => assert!(note.contains("shares the netns of container web1"), "{note}"),
+            "host1" => assert!(note.contains("shares the host netns"), "{note}"),
+            "stopped1" => {
+                assert!(note.contains("not running"), "{note}");
+                assert!(t["netns"].is_null());
+            }
+            _ => unreachable!(),
+        }
+    }
+    assert_eq!(netns_of["side1"], netns_of["web1"]);
+
+    // Unknown: exit 2 with what is close.
+    let (code, _, err) = show_json(&e, &api, "web");
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("did you mean web1"), "{err}");
+
+    // The daemon unreachable: names cannot be known (exit 3, with the reason), but ids,
+    // pids and sandbox keys still resolve, to the same netns, through cgroups and /proc.
+    let down = ["--docker-host", "unix:///nonexistent/docker.sock"];
+    let (code, _, err) = show_json(&e, &down, "web1");
+    assert_eq!(code, Some(3), "{err}");
+    assert!(
+        err.contains("/nonexistent/docker.sock") && err.contains("cgroups"),
+        "{err}"
+    );
+    for name in ["web1", "api1", "none1"] {
+        let c = inspect(&e, name);
+        let id = c["Id"].as_str().unwrap();
+        let pid = c["State"]["Pid"].to_string();
+        let key = c["NetworkSettings"]["SandboxKey"].as_str().unwrap().to_string();
+        for target in [id[..12].to_string(), format!("pid:{pid}"), key] {
+            let (code, doc, err) = show_json(&e, &down, &target);
+            assert_eq!(code, Some(0), "{name} as {target}: {err}");
+            assert_eq!(doc["target"]["netns"], netns_of[name], "{name} as {target}");
+        }
+        let (_, doc, _) = show_json(&e, &down, &id[..12]);
+        assert_eq!(
+            doc["target"]["container"]["runtime"], "docker",
+            "found through its cgroup"
+        );
+        assert_eq!(doc["target"]["container"]["id"], id);
+    }
+    // `veths` prints container names.
+    let o = e.inside(&[BIN, "veths", "--docker-host", host.as_str()]);
+    let table = String::from_utf8_lossy(&o.stdout);
+    for name in ["web1", "api1"] {
+        assert!(table.contains(name), "{name} missing from:\n{table}");
+    }
+}

@@ -23,6 +23,10 @@ pub fn load(args: &SourceArgs) -> anyhow::Result<Snapshot> {
         opts.netns_dirs.push(dir.clone());
     }
     opts.host_netns = args.host_netns.clone();
+    opts.runtime = Some(ctnet_core::runtime::RuntimeOptions {
+        docker_host: args.docker_host.clone(),
+        no_daemon: args.no_daemon,
+    });
     let snap = source::snapshot(&opts)?;
     warn_partial(&snap);
     Ok(snap)
@@ -34,6 +38,15 @@ fn warn_partial(snap: &Snapshot) {
     let failed: Vec<_> = snap.sources.iter().filter(|s| s.status == "failed").collect();
     if failed.is_empty() {
         return;
+    }
+    for s in failed
+        .iter()
+        .filter(|s| matches!(s.source.as_str(), "docker" | "podman"))
+    {
+        eprintln!(
+            "ctnet-diag: note: {}",
+            s.detail.as_deref().unwrap_or("container daemon unreachable")
+        );
     }
     let denied = failed
         .iter()
@@ -90,10 +103,26 @@ pub fn veths(args: VethsArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `ctnet-diag show [--json]`.
+/// `ctnet-diag show [TARGET] [--json]`.
 pub fn show(args: ShowArgs) -> anyhow::Result<ExitCode> {
     let snap = load(&args.source)?;
     let topo = Topology::build(&snap);
+    if let Some(t) = &args.target {
+        let resolved = match resolve_target(&snap, t) {
+            Ok(r) => r,
+            Err(code) => return Ok(code),
+        };
+        if args.json {
+            let view = resolved
+                .netns
+                .and_then(|k| topo.netns.iter().find(|n| n.key == k));
+            let doc = serde_json::json!({ "schema": "ctnet.target/v1", "target": resolved, "netns": view });
+            println!("{}", serde_json::to_string_pretty(&doc)?);
+        } else {
+            print!("{}", render::target_view(&snap, &topo, &resolved));
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     if args.json {
         let doc = serde_json::json!({ "schema": "ctnet.topology/v1", "topology": topo });
         println!("{}", serde_json::to_string_pretty(&doc)?);
@@ -101,4 +130,33 @@ pub fn show(args: ShowArgs) -> anyhow::Result<ExitCode> {
         print!("{}", render::show_tree(&snap, &topo));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Resolve a target or print why not: exit 2 for an unknown or ambiguous target, 3
+/// when a container daemon that could have known it did not answer.
+pub fn resolve_target(snap: &Snapshot, target: &str) -> Result<ctnet_core::target::Resolved, ExitCode> {
+    match ctnet_core::target::resolve(snap, target) {
+        Ok(r) => Ok(r),
+        Err(e) => {
+            eprintln!("ctnet-diag: {e}");
+            let daemon_down: Vec<_> = snap
+                .sources
+                .iter()
+                .filter(|s| matches!(s.source.as_str(), "docker" | "podman") && s.status == "failed")
+                .collect();
+            if matches!(e, ctnet_core::target::TargetError::Unknown { .. }) && !daemon_down.is_empty() {
+                for s in daemon_down {
+                    eprintln!(
+                        "ctnet-diag: {}",
+                        s.detail.as_deref().unwrap_or("container daemon unreachable")
+                    );
+                }
+                eprintln!(
+                    "hint: containers were looked up through cgroups only; fix access to the daemon, or name the netns or pid:<PID>"
+                );
+                return Err(ExitCode::from(crate::exit::ENV));
+            }
+            Err(ExitCode::from(crate::exit::USAGE))
+        }
+    }
 }

@@ -1,0 +1,217 @@
+//! Container runtimes: who runs the containers, and which netns each one uses.
+//!
+//! - Docker Engine API over its unix socket (`DOCKER_HOST`, `--docker-host`, default
+//!   `/var/run/docker.sock`): a small typed HTTP/1.1 client, no `docker` CLI parsing.
+//! - Podman through its Docker-compatible API socket (`/run/podman/podman.sock`, or the
+//!   user's `$XDG_RUNTIME_DIR/podman/podman.sock`).
+//! - Without any daemon: container ids read from `/proc/<pid>/cgroup` of the processes
+//!   in each netns (Docker, containerd/Kubernetes incl. pause sandboxes, CRI-O, Podman).
+//!
+//! A runtime that cannot be reached is recorded with the reason; the others and the
+//! daemon-less path are still used.
+
+pub mod cgroup;
+pub mod docker;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use crate::error::Result;
+use crate::model::{Container, Snapshot, SourceStatus};
+use crate::netns::{NetnsKey, NetnsRef};
+
+/// A source of containers.
+pub trait Runtime {
+    /// `docker`, `podman`, ...
+    fn kind(&self) -> &'static str;
+    /// Where it is reached (a socket path).
+    fn endpoint(&self) -> String;
+    /// Every container it knows, running or not.
+    fn containers(&self) -> Result<Vec<Container>>;
+}
+
+/// Which runtimes to ask.
+#[derive(Debug, Clone, Default)]
+pub struct RuntimeOptions {
+    /// The Docker endpoint (`unix:///path` or a path); by default `/var/run/docker.sock`
+    /// when it exists (the CLI fills this from `DOCKER_HOST`).
+    pub docker_host: Option<String>,
+    /// Do not ask any daemon (cgroups only).
+    pub no_daemon: bool,
+}
+
+/// The socket path of a `DOCKER_HOST`-style endpoint.
+pub fn socket_of(endpoint: &str) -> std::result::Result<PathBuf, String> {
+    if let Some(p) = endpoint.strip_prefix("unix://") {
+        return Ok(PathBuf::from(p));
+    }
+    if endpoint.starts_with('/') {
+        return Ok(PathBuf::from(endpoint));
+    }
+    Err(format!(
+        "docker host {endpoint:?} is not supported: ctnet talks to the engine on this host \
+         over its unix socket (unix:///var/run/docker.sock)"
+    ))
+}
+
+/// The runtimes to ask, by the options and what exists on this host.
+pub fn runtimes(opts: &RuntimeOptions) -> (Vec<Box<dyn Runtime + Send + Sync>>, Vec<SourceStatus>) {
+    let mut out: Vec<Box<dyn Runtime + Send + Sync>> = Vec::new();
+    let mut status = Vec::new();
+    if opts.no_daemon {
+        return (out, status);
+    }
+    let explicit = opts.docker_host.clone();
+    match explicit.as_deref().map(socket_of) {
+        Some(Ok(p)) => out.push(Box::new(docker::DockerApi::new(p, "docker"))),
+        Some(Err(e)) => status.push(SourceStatus::problem("docker", None, "failed", e)),
+        None => {
+            let p = PathBuf::from("/var/run/docker.sock");
+            if p.exists() {
+                out.push(Box::new(docker::DockerApi::new(p, "docker")));
+            }
+        }
+    }
+    let mut podman = vec![PathBuf::from("/run/podman/podman.sock")];
+    if let Ok(dir) = std::env::var("XDG_RUNTIME_DIR") {
+        podman.push(Path::new(&dir).join("podman/podman.sock"));
+    }
+    for p in podman {
+        if p.exists() {
+            out.push(Box::new(docker::DockerApi::new(p, "podman")));
+        }
+    }
+    (out, status)
+}
+
+/// Ask every runtime for its containers; failures become statuses (the kind of the
+/// first failure is returned too, so a command can exit 3 when it needed a daemon).
+pub fn discover(opts: &RuntimeOptions) -> (Vec<Container>, Vec<SourceStatus>) {
+    let (rts, mut status) = runtimes(opts);
+    let mut all = Vec::new();
+    for rt in rts {
+        match rt.containers() {
+            Ok(c) => all.extend(c),
+            Err(e) => status.push(SourceStatus::problem(
+                rt.kind(),
+                None,
+                "failed",
+                format!("{e}; containers are found through cgroups instead"),
+            )),
+        }
+    }
+    (all, status)
+}
+
+/// Tie every container to the netns it uses, and add the containers that only the
+/// cgroups of netns processes reveal (no daemon answered for them).
+///
+/// A container is tied by: `host` mode to the host netns; its endpoints' MACs to the
+/// netns holding an interface with that MAC; its pid to the netns that pid is in; its
+/// sandbox key to that netns; `container:<id>` to the netns of `<id>`.
+pub fn attach(snap: &mut Snapshot, mut containers: Vec<Container>) {
+    let host = snap.host;
+    let mut by_mac: HashMap<String, NetnsKey> = HashMap::new();
+    let mut by_pid: HashMap<u32, NetnsKey> = HashMap::new();
+    let mut by_path: HashMap<PathBuf, NetnsKey> = HashMap::new();
+    for ns in snap.netns.iter().filter(|n| n.key != host) {
+        for l in &ns.links {
+            if let Some(m) = &l.mac {
+                by_mac.insert(m.to_ascii_lowercase(), ns.key);
+            }
+        }
+        for r in &ns.refs {
+            match r {
+                NetnsRef::Pid { pid, .. } => {
+                    by_pid.insert(*pid, ns.key);
+                }
+                NetnsRef::Named { path, .. } | NetnsRef::Path { path } => {
+                    by_path.insert(path.clone(), ns.key);
+                }
+                NetnsRef::Current => {}
+            }
+        }
+    }
+    for c in containers.iter_mut() {
+        if !c.is_running() {
+            continue;
+        }
+        c.netns = if c.network_mode == "host" {
+            Some(host)
+        } else {
+            c.networks
+                .iter()
+                .filter_map(|n| n.mac.as_ref())
+                .find_map(|m| by_mac.get(&m.to_ascii_lowercase()).copied())
+                .or_else(|| c.pid.and_then(|p| by_pid.get(&p).copied()))
+                .or_else(|| c.sandbox_key.as_ref().and_then(|k| by_path.get(k).copied()))
+                .or_else(|| {
+                    c.sandbox_key
+                        .as_ref()
+                        .and_then(|k| NetnsKey::of_path(k).ok())
+                        .filter(|k| snap.netns_by_key(*k).is_some())
+                })
+        };
+    }
+    // container:<id> shares another's netns.
+    let owners: Vec<(String, String, Option<NetnsKey>)> = containers
+        .iter()
+        .map(|c| (c.id.clone(), c.name.clone(), c.netns))
+        .collect();
+    for c in containers.iter_mut() {
+        if let Some(other) = c.network_mode.strip_prefix("container:") {
+            if let Some((_, name, key)) = owners
+                .iter()
+                .find(|(id, name, _)| id.starts_with(other) || name == other)
+            {
+                c.shares_netns_of = Some(name.clone());
+                if c.is_running() && c.netns.is_none() {
+                    c.netns = *key;
+                }
+            }
+        }
+    }
+    // What no daemon told us: containers seen only through their processes' cgroups.
+    let known: Vec<String> = containers.iter().map(|c| c.id.clone()).collect();
+    for ns in snap.netns.iter().filter(|n| n.key != host) {
+        for r in &ns.refs {
+            let NetnsRef::Pid { pid, .. } = r else { continue };
+            let Some(found) = cgroup::container_of_pid(*pid) else {
+                continue;
+            };
+            if known.iter().any(|k| k == &found.id) || containers.iter().any(|c| c.id == found.id) {
+                continue;
+            }
+            containers.push(Container {
+                runtime: found.runtime.to_string(),
+                name: found.id[..found.id.len().min(12)].to_string(),
+                id: found.id,
+                state: "running".into(),
+                pid: Some(*pid),
+                network_mode: "unknown (no daemon answered)".into(),
+                pod: found.pod,
+                netns: Some(ns.key),
+                ..Container::default()
+            });
+        }
+    }
+    containers
+        .sort_by(|a, b| (a.runtime.as_str(), a.name.as_str()).cmp(&(b.runtime.as_str(), b.name.as_str())));
+    snap.containers = containers;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_unix_endpoints_and_explains_the_rest() {
+        assert_eq!(
+            socket_of("unix:///run/docker.sock").unwrap(),
+            PathBuf::from("/run/docker.sock")
+        );
+        assert_eq!(socket_of("/tmp/d.sock").unwrap(), PathBuf::from("/tmp/d.sock"));
+        let e = socket_of("tcp://10.0.0.1:2375").unwrap_err();
+        assert!(e.contains("unix socket"), "{e}");
+    }
+}

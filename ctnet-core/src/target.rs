@@ -1,0 +1,365 @@
+//! Target resolution: what a user means by `web-1`, `3f2a`, `cni-1234`, `/run/netns/x`,
+//! `pid:4242` or `veth3f2a1b`, resolved against a [`Snapshot`] in the order DESIGN.md
+//! gives: container name or id prefix, netns name, netns path, `pid:<PID>`, host
+//! interface name.
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::{Container, Snapshot};
+use crate::netns::{NetnsKey, NetnsRef};
+
+/// What a target turned out to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TargetKind {
+    /// A container, by name or id prefix.
+    Container,
+    /// A named netns (`ip netns` name).
+    NetnsName,
+    /// An nsfs path.
+    NetnsPath,
+    /// `pid:<PID>`.
+    Pid,
+    /// An interface of the host netns.
+    HostInterface,
+}
+
+/// A resolved target.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Resolved {
+    /// What the user typed.
+    pub target: String,
+    /// What it is.
+    pub kind: TargetKind,
+    /// Its netns; `None` for a container that is not running.
+    pub netns: Option<NetnsKey>,
+    /// The container, when the target is one (or the netns belongs to one).
+    pub container: Option<Container>,
+    /// For a host interface: its ifindex in the host netns.
+    pub ifindex: Option<u32>,
+    /// What a reader must know about this target's networking (`--network host`,
+    /// `none`, `container:`, not running), in one sentence.
+    pub note: Option<String>,
+}
+
+/// Why a target could not be resolved.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TargetError {
+    /// Nothing has that name.
+    #[error("unknown target {target:?}{}", hint(.close))]
+    Unknown {
+        /// What the user typed.
+        target: String,
+        /// Close matches, best first.
+        close: Vec<String>,
+    },
+    /// An id prefix that matches several containers.
+    #[error("ambiguous target {target:?}: it is the start of the ids of {}", .candidates.join(", "))]
+    Ambiguous {
+        /// What the user typed.
+        target: String,
+        /// `name (id)` of each container it matches.
+        candidates: Vec<String>,
+    },
+}
+
+fn hint(close: &[String]) -> String {
+    if close.is_empty() {
+        "; `ctnet-diag show` lists containers, netns and interfaces".into()
+    } else {
+        format!("; did you mean {}?", close.join(", "))
+    }
+}
+
+/// Levenshtein distance, for suggestions.
+fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur[j + 1] = (prev[j] + usize::from(ca != *cb))
+                .min(prev[j + 1] + 1)
+                .min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// Names worth suggesting for `target`, best first (at most five).
+pub fn close_matches<'a>(target: &str, names: impl Iterator<Item = &'a str>) -> Vec<String> {
+    let t = target.to_ascii_lowercase();
+    let mut scored: Vec<(usize, String)> = names
+        .filter(|n| !n.is_empty())
+        .filter_map(|n| {
+            let l = n.to_ascii_lowercase();
+            let d = distance(&t, &l);
+            let related = l.contains(&t) || t.contains(&l) || d <= (t.len().max(3) / 3).max(2);
+            related.then(|| (if l.contains(&t) { 0 } else { d }, n.to_string()))
+        })
+        .collect();
+    scored.sort();
+    scored.dedup_by(|a, b| a.1 == b.1);
+    scored.into_iter().take(5).map(|(_, n)| n).collect()
+}
+
+fn container_note(c: &Container) -> Option<String> {
+    if !c.is_running() {
+        return Some(format!(
+            "container {} is not running ({}): it has no netns",
+            c.name, c.state
+        ));
+    }
+    if c.network_mode == "host" {
+        return Some(format!(
+            "container {} shares the host netns (--network host): no veth",
+            c.name
+        ));
+    }
+    if c.network_mode == "none" {
+        return Some(format!("container {} has --network none: only lo", c.name));
+    }
+    c.shares_netns_of.as_ref().map(|o| {
+        format!(
+            "container {} shares the netns of container {o} (--network container:{o})",
+            c.name
+        )
+    })
+}
+
+fn container_target(target: &str, c: &Container) -> Resolved {
+    Resolved {
+        target: target.into(),
+        kind: TargetKind::Container,
+        netns: c.netns,
+        container: Some(c.clone()),
+        ifindex: None,
+        note: container_note(c),
+    }
+}
+
+/// Resolve `target` against `snap`.
+pub fn resolve(snap: &Snapshot, target: &str) -> Result<Resolved, TargetError> {
+    // 1. container name, then id prefix.
+    if let Some(c) = snap.containers.iter().find(|c| c.name == target) {
+        return Ok(container_target(target, c));
+    }
+    let lower = target.to_ascii_lowercase();
+    if !lower.is_empty() && lower.bytes().all(|b| b.is_ascii_hexdigit()) {
+        let by_id: Vec<&Container> = snap
+            .containers
+            .iter()
+            .filter(|c| c.id.starts_with(&lower))
+            .collect();
+        match by_id.as_slice() {
+            [c] => return Ok(container_target(target, c)),
+            [] => {}
+            many => {
+                return Err(TargetError::Ambiguous {
+                    target: target.into(),
+                    candidates: many
+                        .iter()
+                        .map(|c| format!("{} ({})", c.name, c.short_id()))
+                        .collect(),
+                });
+            }
+        }
+    }
+    let found = |kind, key: NetnsKey| {
+        // A netns that belongs to a container names it; the host netns belongs to none.
+        let container = (key != snap.host)
+            .then(|| snap.containers_in(key).find(|c| c.is_running()).cloned())
+            .flatten();
+        Ok(Resolved {
+            target: target.into(),
+            kind,
+            netns: Some(key),
+            container,
+            ifindex: None,
+            note: None,
+        })
+    };
+    // 2. netns name.
+    for ns in &snap.netns {
+        if ns
+            .refs
+            .iter()
+            .any(|r| matches!(r, NetnsRef::Named { name, .. } if name == target))
+        {
+            return found(TargetKind::NetnsName, ns.key);
+        }
+    }
+    // 3. netns path: a name we know, or (live) the identity of that file.
+    if target.starts_with('/') {
+        for ns in &snap.netns {
+            if ns.refs.iter().any(|r| {
+                matches!(r, NetnsRef::Named { path, .. } | NetnsRef::Path { path } if path.as_os_str() == target)
+            }) {
+                return found(TargetKind::NetnsPath, ns.key);
+            }
+        }
+        if let Ok(key) = NetnsKey::of_path(std::path::Path::new(target))
+            && snap.netns_by_key(key).is_some()
+        {
+            return found(TargetKind::NetnsPath, key);
+        }
+    }
+    // 4. pid:<PID>.
+    if let Some(pid) = target.strip_prefix("pid:").and_then(|p| p.parse::<u32>().ok()) {
+        for ns in &snap.netns {
+            if ns
+                .refs
+                .iter()
+                .any(|r| matches!(r, NetnsRef::Pid { pid: p, .. } if *p == pid))
+            {
+                return found(TargetKind::Pid, ns.key);
+            }
+        }
+        if let Ok(key) = NetnsKey::of_path(std::path::Path::new(&format!("/proc/{pid}/ns/net")))
+            && snap.netns_by_key(key).is_some()
+        {
+            return found(TargetKind::Pid, key);
+        }
+    }
+    // 5. host interface.
+    if let Some(host) = snap.host_netns()
+        && let Some(l) = host.link_by_name(target)
+    {
+        return Ok(Resolved {
+            target: target.into(),
+            kind: TargetKind::HostInterface,
+            netns: Some(host.key),
+            container: None,
+            ifindex: Some(l.ifindex),
+            note: None,
+        });
+    }
+    let mut names: Vec<&str> = snap.containers.iter().map(|c| c.name.as_str()).collect();
+    for ns in &snap.netns {
+        for r in &ns.refs {
+            if let NetnsRef::Named { name, .. } = r {
+                names.push(name);
+            }
+        }
+    }
+    if let Some(host) = snap.host_netns() {
+        names.extend(host.links.iter().map(|l| l.name.as_str()));
+    }
+    Err(TargetError::Unknown {
+        target: target.into(),
+        close: close_matches(target, names.into_iter()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Link, NetnsState};
+
+    fn snap() -> Snapshot {
+        let host = NetnsKey { dev: 4, ino: 1 };
+        let ns = |ino, refs| NetnsState {
+            key: NetnsKey { dev: 4, ino },
+            refs,
+            ..NetnsState::default()
+        };
+        let container = |name: &str, id: &str, mode: &str, state: &str, netns| Container {
+            runtime: "docker".into(),
+            id: id.into(),
+            name: name.into(),
+            state: state.into(),
+            network_mode: mode.into(),
+            netns,
+            ..Container::default()
+        };
+        let mut h = ns(1, vec![NetnsRef::Current]);
+        h.links = vec![Link {
+            ifindex: 5,
+            name: "veth3f2a".into(),
+            ..Link::default()
+        }];
+        Snapshot {
+            schema: crate::model::SNAPSHOT_SCHEMA.into(),
+            taken_at_unix_ms: 0,
+            hostname: "h".into(),
+            kernel: "k".into(),
+            host,
+            netns: vec![
+                h,
+                ns(2, vec![NetnsRef::Pid { pid: 42, comm: None }]),
+                ns(
+                    3,
+                    vec![NetnsRef::Named {
+                        name: "cni-77".into(),
+                        path: "/run/netns/cni-77".into(),
+                    }],
+                ),
+            ],
+            firewall: None,
+            sources: Vec::new(),
+            containers: vec![
+                container(
+                    "web-1",
+                    "abc123",
+                    "default",
+                    "running",
+                    Some(NetnsKey { dev: 4, ino: 2 }),
+                ),
+                container("web-2", "abd456", "default", "running", None),
+                container("db", "ff00ee", "host", "running", Some(host)),
+                container("old", "ee11", "default", "exited", None),
+            ],
+        }
+    }
+
+    #[test]
+    fn resolves_in_the_documented_order() {
+        let s = snap();
+        let cases = [
+            ("web-1", TargetKind::Container),
+            ("abc", TargetKind::Container),
+            ("cni-77", TargetKind::NetnsName),
+            ("/run/netns/cni-77", TargetKind::NetnsPath),
+            ("pid:42", TargetKind::Pid),
+            ("veth3f2a", TargetKind::HostInterface),
+        ];
+        for (t, kind) in cases {
+            assert_eq!(resolve(&s, t).unwrap().kind, kind, "{t}");
+        }
+        // pid 42's netns belongs to web-1.
+        assert_eq!(resolve(&s, "pid:42").unwrap().container.unwrap().name, "web-1");
+    }
+
+    #[test]
+    fn special_modes_are_told_truthfully() {
+        let s = snap();
+        assert!(
+            resolve(&s, "db")
+                .unwrap()
+                .note
+                .unwrap()
+                .contains("shares the host netns")
+        );
+        let old = resolve(&s, "old").unwrap();
+        assert!(old.netns.is_none());
+        assert!(old.note.unwrap().contains("not running"));
+    }
+
+    #[test]
+    fn unknown_and_ambiguous_targets_say_what_is_close() {
+        let s = snap();
+        match resolve(&s, "web1").unwrap_err() {
+            TargetError::Unknown { close, .. } => assert_eq!(close[..2], ["web-1", "web-2"]),
+            other => panic!("{other:?}"),
+        }
+        let e = resolve(&s, "ab").unwrap_err();
+        assert!(matches!(e, TargetError::Ambiguous { .. }));
+        assert!(
+            e.to_string().contains("web-1 (abc123)") && e.to_string().contains("web-2 (abd456)"),
+            "{e}"
+        );
+        let e = resolve(&s, "zzzzzz").unwrap_err().to_string();
+        assert!(e.contains("ctnet-diag show"), "{e}");
+    }
+}
