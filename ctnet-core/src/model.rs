@@ -46,6 +46,7 @@ pub struct Snapshot {
 
 /// A container as its runtime describes it, tied to the netns it uses.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Container {
     /// Who runs it: `docker`, `podman`, `containerd`, `cri-o`, `kubernetes` (from a
     /// cgroup when no daemon answered).
@@ -90,6 +91,7 @@ impl Container {
 
 /// A container's endpoint on one network.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ContainerNetwork {
     /// Network name (`bridge`, a user network).
     pub name: String,
@@ -107,6 +109,7 @@ pub struct ContainerNetwork {
 
 /// One published port (`-p host_ip:host_port:container_port/proto`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct PublishedPort {
     /// Port inside the container.
     pub container_port: u16,
@@ -181,6 +184,7 @@ impl Snapshot {
 
 /// One network namespace and what was read inside it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct NetnsState {
     /// Identity.
     pub key: NetnsKey,
@@ -191,6 +195,11 @@ pub struct NetnsState {
     pub nsid: Option<i32>,
     /// The id this netns gives the host netns.
     pub host_nsid: Option<i32>,
+    /// The ids this netns gives other (non-host) netns its links point into, asked with
+    /// RTM_GETNSID inside it: resolves veths between two containers.
+    pub peer_ids: BTreeMap<i32, NetnsKey>,
+    /// Why this netns could not be read (its other fields are then empty, not "only lo").
+    pub read_error: Option<String>,
     /// Links (`ip -d link`), with stats64, bridge/port attributes and ethtool counters.
     pub links: Vec<Link>,
     /// Addresses (`ip addr`).
@@ -206,13 +215,10 @@ pub struct NetnsState {
 }
 
 impl NetnsState {
-    /// A short label: the first name, else the first path or pid, else the inode.
+    /// A short label: `host`, else the first name, else the first path or pid, else
+    /// the inode (the same rule as [`crate::netns::Netns::label`]).
     pub fn label(&self) -> String {
-        let named = self.refs.iter().find(|r| matches!(r, NetnsRef::Named { .. }));
-        named
-            .or(self.refs.first())
-            .map(ToString::to_string)
-            .unwrap_or_else(|| self.key.to_string())
+        crate::netns::label_of(&self.refs, self.key)
     }
 
     /// A link by ifindex.
@@ -237,6 +243,7 @@ impl NetnsState {
 
 /// One network interface.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Link {
     /// Interface index (unique within its netns).
     pub ifindex: u32,
@@ -280,6 +287,7 @@ impl Link {
 
 /// Interface counters (stats64).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Stats {
     /// Packets received.
     pub rx_packets: u64,
@@ -305,6 +313,7 @@ pub struct Stats {
 
 /// Attributes of a bridge device.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct BridgeAttrs {
     /// STP state: 0 off, 1 kernel STP, 2 user STP.
     pub stp_state: u32,
@@ -322,6 +331,7 @@ pub struct BridgeAttrs {
 
 /// Attributes of a bridge port.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct BridgePortAttrs {
     /// STP state: `disabled`, `listening`, `learning`, `forwarding`, `blocking`.
     pub state: String,
@@ -347,6 +357,7 @@ pub struct BridgePortAttrs {
 
 /// `ethtool -S` of one interface.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct EthtoolStats {
     /// Driver name (`ethtool -i`).
     pub driver: String,
@@ -378,6 +389,7 @@ pub struct Address {
 
 /// One route.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Route {
     /// `inet` or `inet6`.
     pub family: String,
@@ -405,6 +417,7 @@ pub struct Route {
 
 /// One next hop of a multipath route.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct NextHop {
     /// Gateway.
     pub gateway: Option<IpAddr>,
@@ -467,6 +480,7 @@ impl FdbEntry {
 
 /// Network sysctls of one netns.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Sysctls {
     /// `net.ipv4.ip_forward`.
     pub ip_forward: Option<u8>,
@@ -482,6 +496,7 @@ pub struct Sysctls {
 
 /// Per-interface IPv4 sysctls.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct IfSysctls {
     /// `rp_filter`: 0 off, 1 strict, 2 loose.
     pub rp_filter: Option<u8>,
@@ -497,6 +512,7 @@ pub struct IfSysctls {
 
 /// Firewall state of a netns: iptables (both backends, v4 and v6) and native nftables.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Firewall {
     /// `iptables-save -c` dumps, one per backend and family that has tables.
     pub iptables: Vec<IptablesDump>,
@@ -526,6 +542,7 @@ pub enum Owner {
 
 /// One `iptables-save -c` dump.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct IptablesDump {
     /// `nft` or `legacy`.
     pub backend: String,
@@ -537,6 +554,7 @@ pub struct IptablesDump {
 
 /// One iptables table.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct IptTable {
     /// `filter`, `nat`, `mangle`, `raw`, `security`.
     pub name: String,
@@ -582,6 +600,7 @@ pub struct IptRule {
 
 /// One native nftables table.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct NftTable {
     /// `ip`, `ip6`, `inet`, `arp`, `bridge`, `netdev`.
     pub family: String,
@@ -597,6 +616,7 @@ pub struct NftTable {
 
 /// One nftables chain.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct NftChain {
     /// Name.
     pub name: String,

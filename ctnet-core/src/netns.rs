@@ -150,12 +150,16 @@ impl Netns {
         let meta = file
             .metadata()
             .map_err(|e| Error::netns("reading identity of", path, e))?;
-        if meta.is_dir() {
-            return Err(Error::netns(
-                "opening netns",
-                path,
-                io::Error::new(io::ErrorKind::InvalidInput, "is a directory, not a netns file"),
-            ));
+        // NS_GET_NSTYPE answers only on nsfs files: anything else is not a netns.
+        const NS_GET_NSTYPE: libc::c_ulong = 0xb703;
+        // SAFETY: an ioctl without argument on an fd we own.
+        let nstype = unsafe { libc::ioctl(std::os::fd::AsRawFd::as_raw_fd(&file), NS_GET_NSTYPE) };
+        if nstype != libc::CLONE_NEWNET {
+            return Err(Error::Invalid(format!(
+                "{} is not a network namespace (expected /run/netns/NAME, /proc/PID/ns/net or \
+                 a runtime's sandbox key)",
+                path.display()
+            )));
         }
         Ok(Self {
             key: NetnsKey {
@@ -184,12 +188,10 @@ impl Netns {
         }
     }
 
-    /// A short human label: the first known name, else the key.
+    /// A short human label: `host`, else the first name, else the first path or pid,
+    /// else the key.
     pub fn label(&self) -> String {
-        self.refs
-            .first()
-            .map(ToString::to_string)
-            .unwrap_or_else(|| self.key.to_string())
+        label_of(&self.refs, self.key)
     }
 
     /// The open nsfs fd (keeps the netns alive while this handle lives).
@@ -290,6 +292,17 @@ where
                 })
         })
         .collect()
+}
+
+/// The label of a netns known by `refs`: `host` wins, then a name, then whatever
+/// comes first, then the inode.
+pub fn label_of(refs: &[NetnsRef], key: NetnsKey) -> String {
+    refs.iter()
+        .find(|r| matches!(r, NetnsRef::Current))
+        .or_else(|| refs.iter().find(|r| matches!(r, NetnsRef::Named { .. })))
+        .or(refs.first())
+        .map(ToString::to_string)
+        .unwrap_or_else(|| key.to_string())
 }
 
 /// The command name of a process (`/proc/PID/comm`).

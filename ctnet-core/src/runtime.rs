@@ -172,14 +172,13 @@ pub fn attach(snap: &mut Snapshot, mut containers: Vec<Container>) {
         }
     }
     // What no daemon told us: containers seen only through their processes' cgroups.
-    let known: Vec<String> = containers.iter().map(|c| c.id.clone()).collect();
-    for ns in snap.netns.iter().filter(|n| n.key != host) {
+    for ns in &snap.netns {
         for r in &ns.refs {
             let NetnsRef::Pid { pid, .. } = r else { continue };
             let Some(found) = cgroup::container_of_pid(*pid) else {
                 continue;
             };
-            if known.iter().any(|k| k == &found.id) || containers.iter().any(|c| c.id == found.id) {
+            if containers.iter().any(|c| c.id == found.id) {
                 continue;
             }
             containers.push(Container {
@@ -188,7 +187,11 @@ pub fn attach(snap: &mut Snapshot, mut containers: Vec<Container>) {
                 id: found.id,
                 state: "running".into(),
                 pid: Some(*pid),
-                network_mode: "unknown (no daemon answered)".into(),
+                network_mode: if ns.key == host {
+                    "host".into()
+                } else {
+                    "unknown (no daemon answered)".into()
+                },
                 pod: found.pod,
                 netns: Some(ns.key),
                 ..Container::default()

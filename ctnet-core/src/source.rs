@@ -108,7 +108,18 @@ pub fn discover(opts: &ScanOptions) -> Result<Discovery> {
     let mut found: HashMap<NetnsKey, Netns> = HashMap::new();
     let mut order: Vec<NetnsKey> = Vec::new();
     let mut status = Vec::new();
-    for dir in &opts.netns_dirs {
+    // /var/run is a symlink to /run on most systems: read each real directory once.
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    for d in &opts.netns_dirs {
+        let real = std::fs::canonicalize(d).unwrap_or_else(|_| d.clone());
+        if !dirs
+            .iter()
+            .any(|x| std::fs::canonicalize(x).unwrap_or_else(|_| x.clone()) == real)
+        {
+            dirs.push(d.clone());
+        }
+    }
+    for dir in &dirs {
         let names = match netns::list_named(dir) {
             Ok(n) => n,
             Err(e) => {
@@ -182,6 +193,13 @@ pub fn discover(opts: &ScanOptions) -> Result<Discovery> {
                 }
             };
             if key == host.key() {
+                // Host-network containers: a process here whose cgroup names a container.
+                if crate::runtime::cgroup::container_of_pid(pid).is_some() {
+                    host.add_ref(NetnsRef::Pid {
+                        pid,
+                        comm: comm_of(pid),
+                    });
+                }
                 continue;
             }
             if let Some(ns) = found.get_mut(&key) {
@@ -245,6 +263,7 @@ fn read_one(
     ns: &Netns,
     opts: &ScanOptions,
     host_fd: Option<i32>,
+    all: &[(NetnsKey, i32)],
     status: &mut Vec<SourceStatus>,
 ) -> NetnsState {
     let label = ns.label();
@@ -266,14 +285,25 @@ fn read_one(
             return st;
         }
     };
-    let mut note = |what: &str, r: std::io::Result<usize>| match r {
-        Ok(0) => {}
-        Ok(n) => status.push(SourceStatus::problem(
-            "netlink",
-            at(),
-            "partial",
-            format!("{what}: {n} message(s) this version cannot decode"),
-        )),
+    let mut note = |what: &str, r: std::io::Result<rtnl::Quality>| match r {
+        Ok(q) => {
+            if q.undecodable > 0 {
+                status.push(SourceStatus::problem(
+                    "netlink",
+                    at(),
+                    "partial",
+                    format!("{what}: {} message(s) this version cannot decode", q.undecodable),
+                ));
+            }
+            if q.interrupted {
+                status.push(SourceStatus::problem(
+                    "netlink",
+                    at(),
+                    "partial",
+                    format!("{what}: changed while being read (the kernel flagged the dump); read again"),
+                ));
+            }
+        }
         Err(e) => status.push(SourceStatus::problem(
             "netlink",
             at(),
@@ -327,7 +357,33 @@ fn read_one(
     // This direction is cheap: the kernel finds an id by walking the asking netns's
     // own id table, which in a container holds one or two entries.
     if let Some(fd) = host_fd {
-        st.host_nsid = rt.nsid_of_fd(fd).ok().flatten();
+        match rt.nsid_of_fd(fd) {
+            Ok(id) => st.host_nsid = id,
+            Err(e) => status.push(SourceStatus::problem(
+                "netlink",
+                at(),
+                "partial",
+                format!("nsid of the host: {e}"),
+            )),
+        }
+        // Links into other non-host netns (a veth between two containers): ask this
+        // netns which id it gives each discovered netns. Rare, so the cost of asking
+        // about every netns is paid only where needed.
+        let foreign: Vec<i32> = st
+            .links
+            .iter()
+            .filter_map(|l| l.link_netnsid)
+            .filter(|id| Some(*id) != st.host_nsid)
+            .collect();
+        if !foreign.is_empty() {
+            for (key, fd) in all.iter().filter(|(k, _)| *k != st.key) {
+                if let Ok(Some(id)) = rt.nsid_of_fd(*fd)
+                    && foreign.contains(&id)
+                {
+                    st.peer_ids.insert(id, *key);
+                }
+            }
+        }
     }
     let has_bridge = st.links.iter().any(|l| l.kind.as_deref() == Some("bridge"));
     st.sysctls = read_sysctls(has_bridge);
@@ -435,10 +491,20 @@ fn add_paths(disc: &mut Discovery, paths: &[PathBuf]) {
             continue;
         }
         let r = NetnsRef::Path { path: p.clone() };
+        // Already known under that path (as a name in a netns directory): nothing new.
+        let known = |ns: &Netns| {
+            ns.refs()
+                .iter()
+                .any(|x| matches!(x, NetnsRef::Named { path, .. } | NetnsRef::Path { path } if path == p))
+        };
         if key == disc.host.key() {
-            disc.host.add_ref(r);
+            if !known(&disc.host) {
+                disc.host.add_ref(r);
+            }
         } else if let Some(ns) = disc.others.iter_mut().find(|n| n.key() == key) {
-            ns.add_ref(r);
+            if !known(ns) {
+                ns.add_ref(r);
+            }
         } else if let Ok(ns) = Netns::open(p) {
             disc.others.push(ns);
         }
@@ -452,6 +518,7 @@ pub fn collect(disc: Discovery, opts: &ScanOptions, taken_at_unix_ms: u64) -> Re
     let mut spaces: Vec<&Netns> = vec![&disc.host];
     spaces.extend(disc.others.iter());
     let host_fd = disc.host.fd().as_raw_fd();
+    let all_fds: Vec<(NetnsKey, i32)> = spaces.iter().map(|n| (n.key(), n.fd().as_raw_fd())).collect();
 
     let (results, firewall) = std::thread::scope(|s| {
         let fw = opts.firewall.then(|| {
@@ -462,7 +529,7 @@ pub fn collect(disc: Discovery, opts: &ScanOptions, taken_at_unix_ms: u64) -> Re
         });
         let results = netns::run_each(&spaces, opts.workers, |i, ns| {
             let mut status = Vec::new();
-            let st = read_one(ns, opts, (i > 0).then_some(host_fd), &mut status);
+            let st = read_one(ns, opts, (i > 0).then_some(host_fd), &all_fds, &mut status);
             (st, status)
         });
         let firewall = fw.map(|h| h.join());
@@ -486,6 +553,7 @@ pub fn collect(disc: Discovery, opts: &ScanOptions, taken_at_unix_ms: u64) -> Re
                 netns_states.push(NetnsState {
                     key: spaces[i].key(),
                     refs: spaces[i].refs().to_vec(),
+                    read_error: Some(format!("{e}{}", permission_hint(&e))),
                     ..NetnsState::default()
                 });
             }

@@ -63,6 +63,13 @@ pub enum Peer {
         /// The peer's ifindex there.
         ifindex: u32,
     },
+    /// The peer's netns was found but could not be read (no privilege, vanished).
+    NetnsUnread {
+        /// Label of that netns.
+        netns_label: String,
+        /// Why it could not be read.
+        reason: String,
+    },
     /// The peer's netns was found but has no such interface.
     Missing {
         /// Label of the netns searched.
@@ -204,6 +211,8 @@ pub enum Role {
     Orphan,
     /// Interfaces, but none tied to the host.
     Detached,
+    /// Could not be read (see the snapshot's sources): nothing is known inside.
+    Unread,
 }
 
 /// A netns and its interfaces, joined.
@@ -283,6 +292,12 @@ fn resolve(snap: &Snapshot, from: &NetnsState, l: &Link, ids: &HashMap<i32, Netn
             }
         },
     };
+    if let Some(reason) = &target.read_error {
+        return Peer::NetnsUnread {
+            netns_label: target.label(),
+            reason: reason.clone(),
+        };
+    }
     match target.link(peer_idx) {
         Some(p) => Peer::Resolved {
             iface: iface_ref(target, p),
@@ -400,8 +415,8 @@ impl Topology {
         veths: &[VethView],
         bridges: &[BridgeView],
     ) -> NetnsView {
-        // This netns's id for the host, to recognise links whose peer is a host device.
-        let mut ids: HashMap<i32, NetnsKey> = HashMap::new();
+        // This netns's ids: the host's, and those of other netns its links point into.
+        let mut ids: HashMap<i32, NetnsKey> = ns.peer_ids.iter().map(|(id, k)| (*id, *k)).collect();
         if let Some(h) = ns.host_nsid {
             ids.insert(h, host.key);
         }
@@ -465,9 +480,8 @@ impl Topology {
                                 });
                         }
                     } else {
-                        // Otherwise a veth to another non-host netns: find the link that
-                        // points back at this one.
-                        v.peer = Some(Self::resolve_between(snap, ns, l, &ids));
+                        // Otherwise a veth to another non-host netns, by this netns's ids.
+                        v.peer = Some(resolve(snap, ns, l, &ids));
                     }
                 }
                 Some("macvlan" | "ipvlan" | "macvtap" | "ipvtap") => {
@@ -481,14 +495,21 @@ impl Topology {
             }
             ifaces.push(v);
         }
-        let role = if ifaces.is_empty() {
+        let role = if ns.read_error.is_some() {
+            Role::Unread
+        } else if ifaces.is_empty() {
             Role::Isolated
         } else if ifaces.iter().any(|i| i.host_veth.is_some() || i.parent.is_some()) {
             Role::Container
         } else if ifaces.iter().any(|i| {
             matches!(
                 i.peer,
-                Some(Peer::NetnsNotFound { .. } | Peer::Missing { .. } | Peer::Unknown)
+                Some(
+                    Peer::NetnsNotFound { .. }
+                        | Peer::Missing { .. }
+                        | Peer::NetnsUnread { .. }
+                        | Peer::Unknown
+                )
             )
         }) {
             Role::Orphan
@@ -504,40 +525,55 @@ impl Topology {
             ifaces,
         }
     }
+}
 
-    /// Resolve a veth between two non-host netns: the kernel ids are relative to each
-    /// side, so match the pair from both ends (`IFLA_LINK` pointing at each other).
-    fn resolve_between(snap: &Snapshot, ns: &NetnsState, l: &Link, ids: &HashMap<i32, NetnsKey>) -> Peer {
-        let direct = resolve(snap, ns, l, ids);
-        if !matches!(direct, Peer::NetnsNotFound { .. }) {
-            return direct;
-        }
-        let Some(peer_idx) = l.link else {
-            return Peer::Unknown;
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Link, NetnsState, SNAPSHOT_SCHEMA};
+
+    #[test]
+    fn a_netns_that_could_not_be_read_is_unread_not_isolated() {
+        let host = NetnsKey { dev: 1, ino: 1 };
+        let other = NetnsKey { dev: 1, ino: 2 };
+        let snap = Snapshot {
+            schema: SNAPSHOT_SCHEMA.into(),
+            taken_at_unix_ms: 0,
+            hostname: String::new(),
+            kernel: String::new(),
+            host,
+            netns: vec![
+                NetnsState {
+                    key: host,
+                    refs: vec![NetnsRef::Current],
+                    links: vec![Link {
+                        ifindex: 7,
+                        name: "veth1".into(),
+                        kind: Some("veth".into()),
+                        link: Some(2),
+                        link_netnsid: Some(0),
+                        ..Link::default()
+                    }],
+                    ..NetnsState::default()
+                },
+                NetnsState {
+                    key: other,
+                    refs: vec![NetnsRef::Pid { pid: 9, comm: None }],
+                    nsid: Some(0),
+                    read_error: Some("entering netns: Operation not permitted".into()),
+                    ..NetnsState::default()
+                },
+            ],
+            firewall: None,
+            sources: Vec::new(),
+            containers: Vec::new(),
         };
-        let candidates: Vec<(&NetnsState, &Link)> = snap
-            .netns
-            .iter()
-            .filter(|o| o.key != ns.key)
-            .flat_map(|o| o.links.iter().map(move |x| (o, x)))
-            .filter(|(_, x)| {
-                x.kind.as_deref() == Some("veth")
-                    && x.ifindex == peer_idx
-                    && x.link == Some(l.ifindex)
-                    && x.link_netnsid.is_some()
-            })
-            .collect();
-        match candidates.as_slice() {
-            [(o, x)] => Peer::Resolved {
-                iface: iface_ref(o, x),
-                netns_names: names_of(o),
-                mac: x.mac.clone(),
-                ips: o.addrs_of(x.ifindex),
-                operstate: x.operstate.clone(),
-                mtu: x.mtu,
-                confirmed: true,
-            },
-            _ => direct,
-        }
+        let t = Topology::build(&snap);
+        assert_eq!(t.netns[0].role, Role::Unread);
+        assert!(
+            matches!(t.veths[0].peer, Peer::NetnsUnread { .. }),
+            "{:?}",
+            t.veths[0].peer
+        );
     }
 }

@@ -111,8 +111,25 @@ fn docker_host_shows_containers_networks_and_docker_rules() {
     let mut on: Vec<&str> = multi.ifaces.iter().filter_map(|i| i.bridge.as_deref()).collect();
     on.sort();
     assert_eq!(on.len(), 2);
-    assert_eq!(on[0], "br-e1d9cc39953b");
+    assert!(on[0].starts_with("br-"), "{on:?}");
     assert_eq!(on[1], "docker0");
+    assert_eq!(multi.containers, ["api1"]);
+    // Every container the engine knew, tied to the netns it uses.
+    let names: Vec<&str> = snap.containers.iter().map(|c| c.name.as_str()).collect();
+    for want in ["api1", "host1", "none1", "side1", "stopped1", "web1"] {
+        assert!(names.contains(&want), "{names:?}");
+    }
+    let by = |n: &str| snap.containers.iter().find(|c| c.name == n).unwrap();
+    assert_eq!(by("side1").netns, by("web1").netns);
+    assert_eq!(by("side1").shares_netns_of.as_deref(), Some("web1"));
+    assert_eq!(by("host1").netns, Some(snap.host));
+    assert_eq!(by("stopped1").netns, None);
+    assert!(
+        by("api1")
+            .ports
+            .iter()
+            .any(|p| p.host_port == Some(8080) && p.container_port == 80)
+    );
     // --network none: only lo.
     assert_eq!(topo.netns.iter().filter(|n| n.role == Role::Isolated).count(), 1);
     // container:web1 shares web1's netns: one netns, two pids.

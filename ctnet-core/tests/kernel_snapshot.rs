@@ -526,6 +526,38 @@ fn unnamed_leftover_and_unfindable_netns_are_reported_not_dropped() {
 }
 
 #[test]
+fn veths_between_containers_resolve_by_nsid_even_with_equal_ifindexes() {
+    run_test_in_world(
+        "veths_between_containers_resolve_by_nsid_even_with_equal_ifindexes",
+        || {
+            // Two pairs of netns joined by a veth each: in fresh netns both ends get the same
+            // ifindex, so only the nsids tell the pairs apart.
+            sh("for n in a1 a2 b1 b2; do ip netns add $n; done\n\
+            ip -n a1 link add name x type veth peer name y netns a2\n\
+            ip -n b1 link add name x type veth peer name y netns b2");
+            let home = ctnet_core::netns::NetnsKey::of_current_thread().unwrap();
+            let snap = source::snapshot(&ScanOptions::default()).unwrap();
+            let topo = Topology::build(&snap);
+            for (from, to) in [("a1", "a2"), ("a2", "a1"), ("b1", "b2"), ("b2", "b1")] {
+                let view = topo.netns.iter().find(|n| n.label == from).unwrap();
+                assert_eq!(view.ifaces.len(), 1);
+                match view.ifaces[0].peer.as_ref().unwrap() {
+                    Peer::Resolved { iface, confirmed, .. } => {
+                        assert_eq!(iface.netns_label, to, "peer of {from}");
+                        assert!(confirmed);
+                    }
+                    other => panic!("{from}: {other:?}"),
+                }
+            }
+            // The scan moved no thread of this process out of its netns.
+            for (tid, key) in ctnet_core::netns::thread_netns_keys().unwrap() {
+                assert_eq!(key, home, "thread {tid}");
+            }
+        },
+    );
+}
+
+#[test]
 fn snapshot_round_trips_through_json() {
     run_test_in_world("snapshot_round_trips_through_json", || {
         build_lab_with_iproute2();

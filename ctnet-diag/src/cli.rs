@@ -65,7 +65,7 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct SourceArgs {
     /// Read a snapshot file (from `ctnet-diag snapshot -o FILE`) instead of this host.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["netns_dirs", "host_netns", "no_daemon"])]
     pub from: Option<PathBuf>,
     /// Another directory of netns bind mounts to scan (repeatable); /run/netns and
     /// /var/run/docker/netns are always scanned.

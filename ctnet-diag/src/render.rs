@@ -36,6 +36,18 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
+/// A netns's names for a table cell: the first (paths before pids) and how many more,
+/// so a container with fifty processes stays one short cell. JSON has them all.
+pub fn compact_names(names: &[String], label: &str) -> String {
+    let mut sorted: Vec<&String> = names.iter().collect();
+    sorted.sort_by_key(|n| n.starts_with("pid:"));
+    match sorted.as_slice() {
+        [] => label.to_string(),
+        [one] => one.replace(' ', "_"),
+        [first, rest @ ..] => format!("{}+{}", first.replace(' ', "_"), rest.len()),
+    }
+}
+
 /// Sort key that orders `veth2` before `veth10`.
 pub fn natural_key(name: &str) -> Vec<(String, u64)> {
     let mut out = Vec::new();
@@ -86,11 +98,7 @@ fn peer_cells(p: &Peer) -> [String; 5] {
             ..
         } => [
             iface.ifindex.to_string(),
-            if netns_names.is_empty() {
-                iface.netns_label.clone()
-            } else {
-                netns_names.join(",")
-            },
+            compact_names(netns_names, &iface.netns_label),
             iface.name.clone(),
             dash(mac.as_deref()),
             shown_ips(ips),
@@ -105,6 +113,13 @@ fn peer_cells(p: &Peer) -> [String; 5] {
         Peer::NetnsNotFound { nsid, ifindex } => [
             ifindex.to_string(),
             format!("nsid {nsid}: netns not found"),
+            "?".into(),
+            "?".into(),
+            "?".into(),
+        ],
+        Peer::NetnsUnread { netns_label, .. } => [
+            "?".into(),
+            format!("{netns_label}: not read"),
             "?".into(),
             "?".into(),
             "?".into(),
@@ -197,6 +212,7 @@ fn peer_summary(p: &Peer) -> String {
         ),
         Peer::SameNetns { ifindex, name } => format!("{} if{ifindex} (same netns)", dash(name.as_deref())),
         Peer::NetnsNotFound { nsid, ifindex } => format!("if{ifindex} in nsid {nsid}: netns not found"),
+        Peer::NetnsUnread { netns_label, reason } => format!("{netns_label}: not read ({reason})"),
         Peer::Missing { netns_label, ifindex } => format!("{netns_label}: no if{ifindex}"),
         Peer::Unknown => "peer unknown".into(),
     }
@@ -208,6 +224,9 @@ fn netns_line(n: &NetnsView) -> String {
         1..=3 => n.names.join(", "),
         more => format!("{} and {} more", n.names[..3].join(", "), more - 3),
     };
+    if n.role == Role::Unread {
+        return format!("{names}: not read (see `sources` in `ctnet-diag snapshot`)");
+    }
     let ifaces: Vec<String> = n
         .ifaces
         .iter()
@@ -319,13 +338,15 @@ pub fn show_tree(snap: &Snapshot, t: &Topology) -> String {
         (Role::Detached, "netns not tied to the host"),
         (Role::Orphan, "netns with veths whose peer is missing"),
         (Role::Isolated, "isolated netns (only lo)"),
+        (Role::Unread, "netns that could not be read"),
     ] {
         let list: Vec<&NetnsView> = t
             .netns
             .iter()
             .filter(|n| n.role == role)
-            // Containers on a bridge were shown under it.
-            .filter(|n| role != Role::Container || n.ifaces.iter().all(|i| i.bridge.is_none()))
+            // Interfaces on a bridge were shown under it; list a container here only for
+            // the others (a veth off any bridge, a macvlan).
+            .filter(|n| role != Role::Container || n.ifaces.iter().any(|i| i.bridge.is_none()))
             .collect();
         if list.is_empty() {
             continue;

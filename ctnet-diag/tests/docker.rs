@@ -103,7 +103,8 @@ fn every_docker_container_is_found_with_its_host_veth_ip_and_mac() {
         return;
     };
     start_containers(&e);
-    let snap = Snapshot::from_json(&run_inside(&e, &["snapshot"])).unwrap();
+    let host = e.host();
+    let snap = Snapshot::from_json(&run_inside(&e, &["snapshot", "--docker-host", &host])).unwrap();
     if let Ok(dir) = std::env::var("CTNET_RECORD_FIXTURES") {
         std::fs::write(format!("{dir}/docker-host.json"), snap.to_json() + "\n").unwrap();
     }
@@ -194,18 +195,33 @@ fn every_docker_container_is_found_with_its_host_veth_ip_and_mac() {
     let none1 = inspect(&e, "none1")["State"]["Pid"].as_u64().unwrap();
     assert_eq!(netns_of_pid(&topo, none1).unwrap().role, Role::Isolated);
     let host1 = inspect(&e, "host1")["State"]["Pid"].as_u64().unwrap();
-    assert!(netns_of_pid(&topo, host1).is_none(), "host1 is in the host netns");
+    assert!(
+        netns_of_pid(&topo, host1).is_none(),
+        "host1 is in the host netns, not another"
+    );
     assert_eq!(inspect(&e, "stopped1")["State"]["Pid"].as_u64(), Some(0));
-    let pids: Vec<u32> = snap
-        .netns
+    // The host netns lists host1's process (its cgroup names a container), and the
+    // container is tied to the host netns.
+    let host_pids: Vec<u32> = snap
+        .host_netns()
+        .unwrap()
+        .refs
         .iter()
-        .flat_map(|n| n.refs.iter())
         .filter_map(|r| match r {
             NetnsRef::Pid { pid, .. } => Some(*pid),
             _ => None,
         })
         .collect();
-    assert!(!pids.contains(&(host1 as u32)));
+    assert!(host_pids.contains(&(host1 as u32)), "{host_pids:?}");
+    let h1 = snap.containers.iter().find(|c| c.name == "host1").unwrap();
+    assert_eq!(h1.netns, Some(snap.host));
+    // Docker's sandbox keys are found where Docker keeps them.
+    let key = inspect(&e, "web1")["NetworkSettings"]["SandboxKey"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(key.starts_with("/var/run/docker/netns/"), "{key}");
+    assert!(shared.names.iter().any(|n| n == &key), "{:?}", shared.names);
 
     // Docker's firewall, classified.
     let fw = snap.firewall.as_ref().unwrap();

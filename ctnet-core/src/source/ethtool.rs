@@ -14,8 +14,11 @@ const ETHTOOL_GSTRINGS: u32 = 0x1b;
 const ETHTOOL_GSTATS: u32 = 0x1d;
 const ETH_SS_STATS: u32 = 1;
 const ETH_GSTRING_LEN: usize = 32;
-/// Drivers with more counters than this are read only partly (veth has ~10 per queue).
+/// Drivers with more counters than this are skipped (veth has ~10 per queue).
 const MAX_STATS: u32 = 4096;
+/// Extra room in the buffers: the kernel writes as many entries as the driver has *now*,
+/// whatever length we pass, so a queue added since GDRVINFO must not overrun them.
+const SLACK: usize = 256;
 
 #[repr(C)]
 struct DrvInfo {
@@ -67,7 +70,7 @@ impl Ethtool {
         }
         req.ifr_ifru.ifru_data = data.cast();
         // SAFETY: req points at a valid ifreq whose ifru_data points at a buffer sized
-        // for the command written in its first u32, as the ethtool ABI requires.
+        // for the command written in its first u32, with room to spare (see SLACK).
         let r = unsafe { libc::ioctl(self.fd.as_raw_fd(), libc::SIOCETHTOOL, &mut req) };
         if r < 0 {
             Err(io::Error::last_os_error())
@@ -84,25 +87,35 @@ impl Ethtool {
         info.cmd = ETHTOOL_GDRVINFO;
         self.ioctl(ifname, (&mut info as *mut DrvInfo).cast())?;
         let driver = c_string(&info.driver);
-        let n = info.n_stats.min(MAX_STATS);
-        if n == 0 {
+        let n = info.n_stats;
+        if n == 0 || n > MAX_STATS {
             return Ok(None);
         }
+        let room = n as usize + SLACK;
         // struct ethtool_gstrings { u32 cmd; u32 string_set; u32 len; u8 data[]; }
-        let mut strings = vec![0u8; 12 + n as usize * ETH_GSTRING_LEN];
+        let mut strings = vec![0u8; 12 + room * ETH_GSTRING_LEN];
         strings[0..4].copy_from_slice(&ETHTOOL_GSTRINGS.to_ne_bytes());
         strings[4..8].copy_from_slice(&ETH_SS_STATS.to_ne_bytes());
         strings[8..12].copy_from_slice(&n.to_ne_bytes());
         self.ioctl(ifname, strings.as_mut_ptr().cast())?;
         // struct ethtool_stats { u32 cmd; u32 n_stats; u64 data[]; }: a u64 buffer keeps
         // the data aligned.
-        let mut stats = vec![0u64; 1 + n as usize];
-        stats[0] = u64::from(ETHTOOL_GSTATS) | (u64::from(n) << 32);
-        if cfg!(target_endian = "big") {
-            stats[0] = (u64::from(ETHTOOL_GSTATS) << 32) | u64::from(n);
-        }
+        let mut stats = vec![0u64; 1 + room];
+        let mut head = [0u8; 8];
+        head[0..4].copy_from_slice(&ETHTOOL_GSTATS.to_ne_bytes());
+        head[4..8].copy_from_slice(&n.to_ne_bytes());
+        stats[0] = u64::from_ne_bytes(head);
         self.ioctl(ifname, stats.as_mut_ptr().cast())?;
-        let got = u32::from_ne_bytes(strings[8..12].try_into().expect("4 bytes")).min(n) as usize;
+        // Names and values must describe the same counters: both calls report how many
+        // they wrote; a driver that changed in between is read again next time.
+        let names = u32::from_ne_bytes(strings[8..12].try_into().expect("4 bytes")) as usize;
+        let values = u32::from_ne_bytes(stats[0].to_ne_bytes()[4..8].try_into().expect("4 bytes")) as usize;
+        if names != values || names > room {
+            return Err(io::Error::other(format!(
+                "counters changed while being read ({names} names, {values} values)"
+            )));
+        }
+        let got = names;
         let mut counters = BTreeMap::new();
         for i in 0..got {
             let off = 12 + i * ETH_GSTRING_LEN;

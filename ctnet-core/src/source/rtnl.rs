@@ -39,11 +39,34 @@ pub(crate) struct Rtnl {
     buf: Vec<u8>,
 }
 
-/// What a dump returned: the messages, and those that could not be decoded.
+/// What a dump returned: the messages, those that could not be decoded, and whether
+/// the kernel flagged it inconsistent (the table changed while it was being dumped).
 pub(crate) struct Dump {
     pub messages: Vec<RouteNetlinkMessage>,
     pub undecodable: usize,
+    pub interrupted: bool,
 }
+
+/// How trustworthy a dump is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Quality {
+    /// Messages this version could not decode (skipped).
+    pub undecodable: usize,
+    /// The kernel flagged the dump inconsistent.
+    pub interrupted: bool,
+}
+
+impl Dump {
+    fn quality(&self) -> Quality {
+        Quality {
+            undecodable: self.undecodable,
+            interrupted: self.interrupted,
+        }
+    }
+}
+
+/// NLM_F_DUMP_INTR: the dump was interrupted by a change and may be inconsistent.
+const NLM_F_DUMP_INTR: u16 = 0x10;
 
 impl Rtnl {
     /// Open a socket in the calling thread's netns.
@@ -77,6 +100,7 @@ impl Rtnl {
         let mut out = Dump {
             messages: Vec::new(),
             undecodable: 0,
+            interrupted: false,
         };
         loop {
             // SAFETY: buf is a valid writable buffer of buf.len() bytes.
@@ -97,8 +121,7 @@ impl Rtnl {
             }
             let n = n as usize;
             if n > self.buf.len() {
-                // The datagram did not fit: grow and ask again (the kernel resends a
-                // dump chunk that was truncated? no: it is lost), so fail loudly.
+                // A truncated datagram is lost for good: say so rather than return half.
                 self.buf.resize(n.next_power_of_two(), 0);
                 return Err(io::Error::other("netlink answer larger than the receive buffer"));
             }
@@ -114,9 +137,17 @@ impl Rtnl {
                 if msg_seq != seq {
                     continue;
                 }
+                let flags = u16::from_ne_bytes(chunk[6..8].try_into().expect("2 bytes"));
+                out.interrupted |= flags & NLM_F_DUMP_INTR != 0;
                 match NetlinkMessage::<RouteNetlinkMessage>::deserialize(chunk) {
                     Ok(m) => match m.payload {
-                        NetlinkPayload::Done(_) => return Ok(out),
+                        NetlinkPayload::Done(done) => {
+                            // A dump that failed mid-way ends with a negative code.
+                            if done.code < 0 {
+                                return Err(io::Error::from_raw_os_error(-done.code));
+                            }
+                            return Ok(out);
+                        }
                         NetlinkPayload::Error(e) => {
                             if e.code.is_none() {
                                 return Ok(out);
@@ -171,8 +202,9 @@ impl Rtnl {
 
     /// All links with stats64, and each link's IPv4 sysctls (`net.ipv4.conf.<if>.*`,
     /// which the kernel reports in IFLA_AF_SPEC: no /proc reads per interface).
-    pub fn links(&mut self) -> io::Result<(Vec<LinkWithConf>, usize)> {
+    pub fn links(&mut self) -> io::Result<(Vec<LinkWithConf>, Quality)> {
         let d = self.dump(RouteNetlinkMessage::GetLink(LinkMessage::default()))?;
+        let q = d.quality();
         let links = d
             .messages
             .into_iter()
@@ -184,12 +216,13 @@ impl Rtnl {
                 _ => None,
             })
             .collect();
-        Ok((links, d.undecodable))
+        Ok((links, q))
     }
 
     /// All addresses, IPv4 and IPv6.
-    pub fn addresses(&mut self) -> io::Result<(Vec<Address>, usize)> {
+    pub fn addresses(&mut self) -> io::Result<(Vec<Address>, Quality)> {
         let d = self.dump(RouteNetlinkMessage::GetAddress(AddressMessage::default()))?;
+        let q = d.quality();
         let v = d
             .messages
             .into_iter()
@@ -198,12 +231,13 @@ impl Rtnl {
                 _ => None,
             })
             .collect();
-        Ok((v, d.undecodable))
+        Ok((v, q))
     }
 
     /// Routes of every table, IPv4 and IPv6 (non-strict socket: no header filters).
-    pub fn routes(&mut self) -> io::Result<(Vec<Route>, usize)> {
+    pub fn routes(&mut self) -> io::Result<(Vec<Route>, Quality)> {
         let d = self.dump(RouteNetlinkMessage::GetRoute(RouteMessage::default()))?;
+        let q = d.quality();
         let v = d
             .messages
             .into_iter()
@@ -212,12 +246,13 @@ impl Rtnl {
                 _ => None,
             })
             .collect();
-        Ok((v, d.undecodable))
+        Ok((v, q))
     }
 
     /// ARP and NDP entries.
-    pub fn neighbours(&mut self) -> io::Result<(Vec<Neighbour>, usize)> {
+    pub fn neighbours(&mut self) -> io::Result<(Vec<Neighbour>, Quality)> {
         let d = self.dump(RouteNetlinkMessage::GetNeighbour(NeighbourMessage::default()))?;
+        let q = d.quality();
         let v = d
             .messages
             .into_iter()
@@ -226,14 +261,15 @@ impl Rtnl {
                 _ => None,
             })
             .collect();
-        Ok((v, d.undecodable))
+        Ok((v, q))
     }
 
     /// The bridge FDB (AF_BRIDGE neighbours).
-    pub fn fdb(&mut self) -> io::Result<(Vec<FdbEntry>, usize)> {
+    pub fn fdb(&mut self) -> io::Result<(Vec<FdbEntry>, Quality)> {
         let mut req = NeighbourMessage::default();
         req.header.family = AddressFamily::Bridge;
         let d = self.dump(RouteNetlinkMessage::GetNeighbour(req))?;
+        let q = d.quality();
         let v = d
             .messages
             .into_iter()
@@ -242,7 +278,7 @@ impl Rtnl {
                 _ => None,
             })
             .collect();
-        Ok((v, d.undecodable))
+        Ok((v, q))
     }
 }
 

@@ -15,7 +15,10 @@ use crate::render;
 /// Load the snapshot the arguments ask for: the file, or a live scan of this host.
 pub fn load(args: &SourceArgs) -> anyhow::Result<Snapshot> {
     if let Some(path) = &args.from {
-        return Ok(Snapshot::load(path)?);
+        let snap = Snapshot::load(path)?;
+        // A partial snapshot read offline must still say it is partial.
+        warn_partial(&snap);
+        return Ok(snap);
     }
     let mut opts = ScanOptions::default();
     for dir in &args.netns_dirs {

@@ -1,7 +1,9 @@
 //! A real Docker engine (Debian `docker.io`) for tests, started inside its own
-//! network, mount and pid namespaces, with a busybox image imported from
-//! `busybox-static` (no registry). Torn down (containers, daemon, namespaces, state) on
-//! drop. Needs root; under CI a test that cannot start it fails.
+//! network, mount, pid and uts namespaces, with a busybox image imported from
+//! `busybox-static` (no registry). Its exec-root stays the default `/var/run/docker` on a
+//! private tmpfs, so sandbox keys live where they do on a real host
+//! (`/var/run/docker/netns`). Torn down (containers, daemon, namespaces, state) on drop.
+//! Needs root; under CI a test that cannot start it fails.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -57,7 +59,7 @@ impl Engine {
              mount -t tmpfs tmpfs /run\n\
              mkdir -p /run/netns\n\
              ip link set lo up\n\
-             dockerd --data-root {d}/root --exec-root {d}/exec --pidfile {d}/docker.pid \\\n\
+             dockerd --data-root {d}/root --pidfile {d}/docker.pid \\\n\
                -H unix://{d}/docker.sock --containerd-namespace ctnet{id} \\\n\
                --containerd-plugins-namespace ctnet{id}p >{d}/dockerd.log 2>&1 &\n\
              wait\n"
