@@ -22,6 +22,7 @@
 //! # }
 //! ```
 
+pub mod capture;
 pub mod error;
 pub mod lab;
 pub mod model;

@@ -171,6 +171,34 @@ impl Netns {
         })
     }
 
+    /// Open a netns by whichever of `refs` still works (a name, a path, a live pid, or
+    /// the current netns), checking it is still the netns `key` names.
+    pub fn open_any(refs: &[NetnsRef], key: NetnsKey) -> Result<Self> {
+        let mut last = None;
+        for r in refs {
+            let opened = match r {
+                NetnsRef::Named { path, .. } | NetnsRef::Path { path } => Self::open(path),
+                NetnsRef::Pid { pid, .. } => Self::of_pid(*pid),
+                NetnsRef::Current => Self::current(),
+            };
+            match opened {
+                Ok(mut ns) if ns.key == key => {
+                    ns.refs = refs.to_vec();
+                    return Ok(ns);
+                }
+                Ok(_) => {}
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| {
+            Error::netns(
+                "opening netns",
+                key.to_string(),
+                io::Error::from_raw_os_error(libc::ENOENT),
+            )
+        }))
+    }
+
     /// The identity of this netns.
     pub fn key(&self) -> NetnsKey {
         self.key

@@ -19,6 +19,10 @@ use crate::error::{Error, Result};
 /// makes raw system calls (no allocation between `fork` and `exec`).
 #[derive(Debug)]
 pub struct World {
+    /// Whether a user namespace is needed: only for an unprivileged caller. Real root
+    /// gets net + mount namespaces alone, so tools that switch users (tcpdump drops to
+    /// its own user, which a one-id user namespace cannot map) work as on a host.
+    userns: bool,
     setgroups: CString,
     deny: CString,
     uid_map_path: CString,
@@ -48,6 +52,7 @@ impl World {
         lo[0] = b'l' as libc::c_char;
         lo[1] = b'o' as libc::c_char;
         Self {
+            userns: uid != 0,
             setgroups: cstr("/proc/self/setgroups"),
             deny: cstr("deny"),
             uid_map_path: cstr("/proc/self/uid_map"),
@@ -65,7 +70,8 @@ impl World {
         }
     }
 
-    /// Enter the world: new user, net and mount namespaces; uid/gid mapped to root;
+    /// Enter the world: new user (unless already root), net and mount namespaces;
+    /// uid/gid mapped to root;
     /// mounts made private; a fresh tmpfs on `/run` (so `/run/netns` and
     /// `/run/xtables.lock` are the world's own); sysfs remounted for the new netns;
     /// `lo` up.
@@ -78,13 +84,18 @@ impl World {
         // SAFETY: every pointer below comes from a CString owned by self and outlives
         // the call; the caller guarantees a single-threaded process.
         unsafe {
-            check(libc::unshare(
-                libc::CLONE_NEWUSER | libc::CLONE_NEWNET | libc::CLONE_NEWNS,
-            ))
-            .map_err(step("creating user, network and mount namespaces (unshare)"))?;
-            write_file(&self.setgroups, &self.deny).map_err(step("writing /proc/self/setgroups"))?;
-            write_file(&self.uid_map_path, &self.uid_map).map_err(step("writing /proc/self/uid_map"))?;
-            write_file(&self.gid_map_path, &self.gid_map).map_err(step("writing /proc/self/gid_map"))?;
+            if self.userns {
+                check(libc::unshare(
+                    libc::CLONE_NEWUSER | libc::CLONE_NEWNET | libc::CLONE_NEWNS,
+                ))
+                .map_err(step("creating user, network and mount namespaces (unshare)"))?;
+                write_file(&self.setgroups, &self.deny).map_err(step("writing /proc/self/setgroups"))?;
+                write_file(&self.uid_map_path, &self.uid_map).map_err(step("writing /proc/self/uid_map"))?;
+                write_file(&self.gid_map_path, &self.gid_map).map_err(step("writing /proc/self/gid_map"))?;
+            } else {
+                check(libc::unshare(libc::CLONE_NEWNET | libc::CLONE_NEWNS))
+                    .map_err(step("creating network and mount namespaces (unshare)"))?;
+            }
             check(libc::mount(
                 std::ptr::null(),
                 self.root.as_ptr(),

@@ -41,6 +41,15 @@ pub enum Command {
     /// Read everything (links, addresses, routes, neighbours, FDB, sysctls, ethtool -S,
     /// iptables/nft counters) from the host and every netns, as JSON.
     Snapshot(SnapshotArgs),
+    /// Capture packets on interfaces in any netns at once (like tcpdump -nn -e), merged in
+    /// time order; Ctrl-C prints the statistics.
+    #[command(
+        after_help = "TARGET is a host interface (veth3f2a1b, docker0) or a container, netns or pid:<PID>, \
+                            which captures each of its interfaces inside its netns (add --both for their host veths).\n\
+                            Examples:\n  ctnet-diag capture web1 --both -f icmp\n  \
+                            ctnet-diag capture web1 api1 --follow -c 20\n  ctnet-diag capture veth3f2a1b -w /tmp/x.pcap"
+    )]
+    Capture(CaptureArgs),
     /// Build, list and remove throwaway labs (bridge + veths + netns "containers").
     #[command(subcommand)]
     Lab(LabCommand),
@@ -106,6 +115,41 @@ pub struct ShowArgs {
     /// Print the joined topology as JSON (schema ctnet.topology/v1).
     #[arg(long)]
     pub json: bool,
+}
+
+/// Arguments of `capture`.
+#[derive(Debug, Args)]
+pub struct CaptureArgs {
+    /// Interfaces, containers, netns or pid:<PID> to capture on.
+    #[arg(required = true, value_name = "TARGET")]
+    pub targets: Vec<String>,
+    /// A BPF filter, as tcpdump takes it (e.g. "icmp or arp").
+    #[arg(long, short = 'f', value_name = "BPF")]
+    pub filter: Option<String>,
+    /// Stop after N packets in all.
+    #[arg(long, short = 'c', value_name = "N")]
+    pub count: Option<u64>,
+    /// Write the packets to a pcap file (mode 0600) instead of printing them.
+    #[arg(long, short = 'w', value_name = "FILE")]
+    pub write: Option<PathBuf>,
+    /// Print one JSON object per packet (schema ctnet.packet/v1).
+    #[arg(long)]
+    pub json: bool,
+    /// For a container or netns: also capture the host veth of each interface.
+    #[arg(long)]
+    pub both: bool,
+    /// At the end, list each packet and every interface it was seen on.
+    #[arg(long)]
+    pub follow: bool,
+    /// Bytes kept of each packet.
+    #[arg(long, default_value_t = 262_144)]
+    pub snaplen: i32,
+    /// Deliver each packet at once (interactive use; drops under load).
+    #[arg(long)]
+    pub immediate: bool,
+    /// Where to read the host from.
+    #[command(flatten)]
+    pub source: SourceArgs,
 }
 
 /// Arguments of `snapshot`.

@@ -1,5 +1,6 @@
 //! One module per command; each returns the exit code or an error.
 
+pub mod capture;
 pub mod demo;
 pub mod lab;
 pub mod read;

@@ -22,6 +22,7 @@ fn main() -> ExitCode {
         Command::Veths(args) => cmd::read::veths(args),
         Command::Show(args) => cmd::read::show(args),
         Command::Snapshot(args) => cmd::read::snapshot(args),
+        Command::Capture(args) => cmd::capture::run(args),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,320 @@
+//! `ctnet-diag capture TARGET... [-f BPF] [-c N] [-w FILE] [--json] [--both] [--follow]`:
+//! tcpdump on any interface in any netns, several at once, merged in time order.
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context;
+use ctnet_core::capture::{self, CaptureOptions, Control, Endpoint, Frame, LineFormat, Ring, Sink, follow};
+use ctnet_core::model::Snapshot;
+use ctnet_core::netns::Netns;
+use ctnet_core::target::TargetKind;
+use ctnet_core::topology::Topology;
+use nix::sys::signal::{SigSet, Signal};
+
+use crate::cli::CaptureArgs;
+use crate::cmd::read::{load, resolve_target};
+
+/// Frames a merging or following capture keeps in memory at most.
+const RING_FRAMES: usize = 200_000;
+
+/// Turn targets into endpoints: a host interface as it is; a container or netns as
+/// each of its interfaces (and, with `--both`, the host veth of each).
+fn endpoints(snap: &Snapshot, args: &CaptureArgs) -> Result<Vec<Endpoint>, ExitCode> {
+    let topo = Topology::build(snap);
+    let host_state = snap.host_netns().ok_or(ExitCode::from(crate::exit::INTERNAL))?;
+    let host = Netns::open_any(&host_state.refs, host_state.key).map_err(|e| {
+        eprintln!("ctnet-diag: {e}");
+        ExitCode::from(crate::exit::INTERNAL)
+    })?;
+    let mut out = Vec::new();
+    for t in &args.targets {
+        let r = resolve_target(snap, t)?;
+        if r.kind == TargetKind::HostInterface {
+            // A host veth: its container's MAC tells in from out.
+            let peer_mac = topo
+                .veths
+                .iter()
+                .find(|v| &v.host.name == t)
+                .and_then(|v| match &v.peer {
+                    ctnet_core::topology::Peer::Resolved { mac, .. } => mac.as_deref().and_then(parse_mac),
+                    _ => None,
+                });
+            out.push(Endpoint {
+                netns: host.clone(),
+                iface: t.clone(),
+                label: t.clone(),
+                peer_mac,
+            });
+            continue;
+        }
+        let Some(key) = r.netns else {
+            eprintln!(
+                "ctnet-diag: {}",
+                r.note.unwrap_or_else(|| format!("{t} has no netns"))
+            );
+            return Err(ExitCode::from(crate::exit::USAGE));
+        };
+        if key == snap.host {
+            eprintln!(
+                "ctnet-diag: {t} is in the host netns ({}): capture one of its host interfaces by name",
+                r.note.unwrap_or_default()
+            );
+            return Err(ExitCode::from(crate::exit::USAGE));
+        }
+        let (Some(view), Some(state)) = (topo.netns.iter().find(|n| n.key == key), snap.netns_by_key(key))
+        else {
+            eprintln!("ctnet-diag: the netns of {t} is not in the snapshot");
+            return Err(ExitCode::from(crate::exit::INTERNAL));
+        };
+        if view.ifaces.is_empty() {
+            eprintln!("ctnet-diag: {t} has only lo: nothing to capture between it and anything");
+            return Err(ExitCode::from(crate::exit::USAGE));
+        }
+        let ns = Netns::open_any(&state.refs, key).map_err(|e| {
+            eprintln!("ctnet-diag: opening the netns of {t}: {e}");
+            ExitCode::from(crate::exit::ENV)
+        })?;
+        let name = r
+            .container
+            .as_ref()
+            .map(|c| c.name.clone())
+            .unwrap_or_else(|| view.label.clone());
+        for i in &view.ifaces {
+            out.push(Endpoint {
+                netns: ns.clone(),
+                iface: i.iface.name.clone(),
+                label: format!("{}@{name}", i.iface.name),
+                peer_mac: None,
+            });
+            if args.both
+                && let Some(hv) = &i.host_veth
+            {
+                out.push(Endpoint {
+                    netns: host.clone(),
+                    iface: hv.name.clone(),
+                    label: hv.name.clone(),
+                    peer_mac: i.mac.as_deref().and_then(parse_mac),
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn parse_mac(s: &str) -> Option<[u8; 6]> {
+    let b: Vec<u8> = s
+        .split(':')
+        .filter_map(|x| u8::from_str_radix(x, 16).ok())
+        .collect();
+    b.try_into().ok()
+}
+
+/// Print merged frames older than the hold-back window (all of them at the end).
+struct Merger {
+    pending: Vec<Frame>,
+    labels: Vec<String>,
+    own: Vec<capture::DirectionHint>,
+    format: LineFormat,
+}
+
+impl Merger {
+    fn flush(&mut self, all: bool, out: &mut impl Write) {
+        self.pending.sort_by_key(|f| f.ts_us);
+        // A reader hands over a batch up to one buffer timeout late: hold back what is
+        // newer than that behind the newest frame, so lines come out in time order.
+        let newest = self.pending.last().map_or(0, |f| f.ts_us);
+        let cut = if all {
+            self.pending.len()
+        } else {
+            self.pending.partition_point(|f| f.ts_us < newest - 300_000)
+        };
+        for f in self.pending.drain(..cut) {
+            let line = capture::format_line(
+                &self.labels[f.session],
+                f.ts_us,
+                f.len,
+                &f.data,
+                self.own[f.session],
+                self.format,
+            );
+            let _ = writeln!(out, "{line}");
+        }
+        let _ = out.flush();
+    }
+}
+
+/// `ctnet-diag capture`.
+pub fn run(args: CaptureArgs) -> anyhow::Result<ExitCode> {
+    // Ctrl-C and SIGTERM are taken by one thread (sigwait), which stops every reader;
+    // blocked here first so every thread inherits the mask.
+    let mut signals = SigSet::empty();
+    signals.add(Signal::SIGINT);
+    signals.add(Signal::SIGTERM);
+    signals.thread_block().context("blocking SIGINT/SIGTERM")?;
+
+    let snap = load(&args.source)?;
+    let eps = match endpoints(&snap, &args) {
+        Ok(e) => e,
+        Err(code) => return Ok(code),
+    };
+    let opts = CaptureOptions {
+        snaplen: args.snaplen,
+        immediate: args.immediate,
+        filter: args.filter.clone(),
+        ..CaptureOptions::default()
+    };
+    let control = Control::new(args.count);
+    let merging = eps.len() > 1 || args.follow;
+    let ring = Arc::new(Ring::new(RING_FRAMES));
+    let format = if args.json {
+        LineFormat::Json
+    } else {
+        LineFormat::Text
+    };
+    let sink = match &args.write {
+        Some(path) => Sink::Pcap(Arc::new(Mutex::new(capture::pcap_file(path, args.snaplen)?))),
+        None if merging => Sink::Ring(ring.clone()),
+        None => Sink::Lines {
+            out: Arc::new(Mutex::new(Box::new(std::io::BufWriter::with_capacity(
+                1 << 16,
+                std::io::stdout(),
+            )))),
+            format,
+        },
+    };
+    let mut sessions = Vec::new();
+    for (i, ep) in eps.iter().enumerate() {
+        match capture::start(i, ep, &opts, sink.clone(), control.clone()) {
+            Ok(s) => sessions.push(s),
+            Err(e) => {
+                control.stop();
+                for s in sessions {
+                    let _ = s.join();
+                }
+                return Err(e.into());
+            }
+        }
+    }
+    let labels: Vec<String> = eps.iter().map(|e| e.label.clone()).collect();
+    eprintln!(
+        "ctnet-diag: capturing on {}{} (Ctrl-C to stop)",
+        labels.join(", "),
+        args.write
+            .as_ref()
+            .map(|p| format!(", writing {}", p.display()))
+            .unwrap_or_default()
+    );
+    {
+        let control = control.clone();
+        std::thread::Builder::new()
+            .name("ctnet-signals".into())
+            .spawn(move || {
+                if signals.wait().is_ok() {
+                    control.stop();
+                }
+            })
+            .context("starting the signal thread")?;
+    }
+
+    let mut merger = Merger {
+        pending: Vec::new(),
+        labels: labels.clone(),
+        own: eps
+            .iter()
+            .map(|e| capture::DirectionHint {
+                own: capture::iface_mac(e),
+                peer: e.peer_mac,
+            })
+            .collect(),
+        format,
+    };
+    let mut followed: Vec<Frame> = Vec::new();
+    let mut stdout = std::io::BufWriter::new(std::io::stdout());
+    let mut finished: Vec<capture::SessionStats> = Vec::new();
+    let mut running = sessions;
+    while !running.is_empty() {
+        std::thread::sleep(Duration::from_millis(100));
+        if merging && args.write.is_none() {
+            let batch = ring.drain();
+            if args.follow {
+                followed.extend(batch.iter().cloned());
+            }
+            merger.pending.extend(batch);
+            merger.flush(false, &mut stdout);
+        }
+        let (done, still): (Vec<_>, Vec<_>) = running.into_iter().partition(|s| s.is_finished());
+        running = still;
+        for s in done {
+            let st = s.join();
+            if let Some(why) = &st.ended {
+                // Others go on: say so now, not only at the end.
+                eprintln!("ctnet-diag: {why}");
+            }
+            finished.push(st);
+        }
+    }
+    if merging && args.write.is_none() {
+        let batch = ring.drain();
+        if args.follow {
+            followed.extend(batch.iter().cloned());
+        }
+        merger.pending.extend(batch);
+        merger.flush(true, &mut stdout);
+    }
+    if args.follow {
+        let tracks = follow::follow(&followed, 1_000_000);
+        let _ = writeln!(
+            stdout,
+            "-- where each packet was seen ({} packets) --",
+            tracks.len()
+        );
+        for t in &tracks {
+            let hops: Vec<String> = t
+                .hops
+                .iter()
+                .map(|(s, _, n)| {
+                    if *n > 1 {
+                        format!("{} x{n}", labels[*s])
+                    } else {
+                        labels[*s].clone()
+                    }
+                })
+                .collect();
+            let missing: Vec<&str> = labels
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| !t.hops.iter().any(|h| h.0 == *i))
+                .map(|(_, l)| l.as_str())
+                .collect();
+            let _ = writeln!(
+                stdout,
+                "{}: {}{}",
+                t.packet,
+                hops.join(" -> "),
+                if missing.is_empty() {
+                    String::new()
+                } else {
+                    format!("  (not seen on {})", missing.join(", "))
+                }
+            );
+        }
+        let _ = stdout.flush();
+    }
+    finished.sort_by_key(|s| labels.iter().position(|l| *l == s.label));
+    for s in &finished {
+        eprintln!(
+            "{}: {} packets captured, {} received by filter, {} dropped by kernel, {} dropped by interface",
+            s.label, s.captured, s.received, s.dropped_by_kernel, s.dropped_by_interface
+        );
+    }
+    if ring.evicted() > 0 {
+        eprintln!(
+            "{} packets dropped by ctnet (output slower than the traffic)",
+            ring.evicted()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
