@@ -334,19 +334,6 @@ pub fn iface_mac(ep: &Endpoint) -> Option<[u8; 6]> {
         .flatten()
 }
 
-/// A JSON line for one frame.
-#[derive(Serialize)]
-struct JsonLine<'a> {
-    schema: &'static str,
-    ts: f64,
-    iface: &'a str,
-    dir: &'static str,
-    len: u32,
-    caplen: usize,
-    #[serde(flatten)]
-    decoded: &'a decode::Decoded,
-}
-
 /// `in` or `out` of the interface. libpcap's Ethernet link type carries no direction,
 /// so it is read from the MACs: on the host end of a veth, frames from the container's
 /// MAC came in and all others (its own and what the bridge forwards) go out; elsewhere a
@@ -390,16 +377,12 @@ pub fn format_line(
             decode::clock(ts_us),
             decode::summary(&d, len)
         ),
-        LineFormat::Json => serde_json::to_string(&JsonLine {
-            schema: "ctnet.packet/v1",
-            ts: ts_us as f64 / 1e6,
-            iface: label,
-            dir,
-            len,
-            caplen: data.len(),
-            decoded: &d,
-        })
-        .unwrap_or_default(),
+        LineFormat::Json => {
+            let mut buf = Vec::with_capacity(256);
+            decode::fast::json_line(&mut buf, label, ts_us, len, data, hint);
+            buf.pop();
+            String::from_utf8(buf).unwrap_or_default()
+        }
     }
 }
 
@@ -442,7 +425,8 @@ fn read_loop(
         label: label.to_string(),
         ..SessionStats::default()
     };
-    let mut line = Vec::with_capacity(256);
+    // Lines are formatted into one buffer per batch and written with one lock.
+    let mut batch: Vec<u8> = Vec::with_capacity(1 << 16);
     while !control.stopped() {
         let mut captured = 0u64;
         let r = cap.dispatch(None, |p| {
@@ -453,13 +437,21 @@ fn read_loop(
             let ts_us = p.header.ts.tv_sec * 1_000_000 + p.header.ts.tv_usec;
             match sink {
                 Sink::Pcap(file) => file.lock().unwrap_or_else(|e| e.into_inner()).write(&p),
-                Sink::Lines { out, format } => {
-                    line.clear();
-                    line.extend_from_slice(
-                        format_line(label, ts_us, p.header.len, p.data, own, *format).as_bytes(),
-                    );
-                    line.push(b'\n');
-                    let _ = out.lock().unwrap_or_else(|e| e.into_inner()).write_all(&line);
+                Sink::Lines { format, out } => {
+                    match format {
+                        LineFormat::Json => {
+                            decode::fast::json_line(&mut batch, label, ts_us, p.header.len, p.data, own)
+                        }
+                        LineFormat::Text => {
+                            decode::fast::text_line(&mut batch, label, ts_us, p.header.len, p.data, own)
+                        }
+                    }
+                    // A dispatch under a flood may run on for many blocks: write out as
+                    // it goes, so the buffer stays small.
+                    if batch.len() >= 1 << 18 {
+                        let _ = out.lock().unwrap_or_else(|e| e.into_inner()).write_all(&batch);
+                        batch.clear();
+                    }
                 }
                 Sink::Ring(ring) => ring.push(Frame {
                     session: index,
@@ -470,6 +462,12 @@ fn read_loop(
             }
         });
         stats.captured += captured;
+        if let Sink::Lines { out, .. } = sink
+            && !batch.is_empty()
+        {
+            let _ = out.lock().unwrap_or_else(|e| e.into_inner()).write_all(&batch);
+            batch.clear();
+        }
         match r {
             Ok(_) | Err(pcap::Error::TimeoutExpired) => {}
             Err(_) if control.stopped() => break,

@@ -238,11 +238,17 @@ impl Netns {
         T: Send,
     {
         let fd = self.fd();
+        // A new thread starts in its creator's netns: entering that one again needs no
+        // setns (and no CAP_SYS_ADMIN, which an unprivileged reader of its own netns
+        // does not have).
+        let same = NetnsKey::of_current_thread().is_ok_and(|k| k == self.key);
         std::thread::scope(|s| {
             let worker = std::thread::Builder::new()
                 .name("ctnet-netns".into())
                 .spawn_scoped(s, move || {
-                    nix::sched::setns(fd, CloneFlags::CLONE_NEWNET).map_err(io::Error::from)?;
+                    if !same {
+                        nix::sched::setns(fd, CloneFlags::CLONE_NEWNET).map_err(io::Error::from)?;
+                    }
                     Ok::<T, io::Error>(f())
                 })
                 .map_err(|e| Error::netns("spawning a thread for", self.label(), e))?;
@@ -285,6 +291,9 @@ where
     use std::sync::atomic::{AtomicUsize, Ordering};
     let next = AtomicUsize::new(0);
     let slots: Vec<Mutex<Option<Result<T>>>> = spaces.iter().map(|_| Mutex::new(None)).collect();
+    // Scan threads start in the caller's netns: no setns (and no CAP_SYS_ADMIN) is
+    // needed to read that one, as long as the thread has not moved yet.
+    let home = NetnsKey::of_current_thread().ok();
     let workers = workers.clamp(1, spaces.len().max(1));
     std::thread::scope(|s| {
         for _ in 0..workers {
@@ -293,11 +302,27 @@ where
             let _ = std::thread::Builder::new()
                 .name("ctnet-netns-scan".into())
                 .spawn_scoped(s, || {
+                    let mut here = home;
                     loop {
                         let i = next.fetch_add(1, Ordering::Relaxed);
                         let Some(ns) = spaces.get(i) else { break };
-                        let r = match nix::sched::setns(ns.fd(), CloneFlags::CLONE_NEWNET) {
-                            Ok(()) => Ok(f(i, ns)),
+                        let entered = if here == Some(ns.key()) {
+                            Ok(())
+                        } else {
+                            here = None;
+                            nix::sched::setns(ns.fd(), CloneFlags::CLONE_NEWNET)
+                                .inspect(|_| here = Some(ns.key()))
+                        };
+                        let r = match entered {
+                            // One netns whose reading panics must not take the scan down.
+                            Ok(()) => std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(i, ns)))
+                                .map_err(|_| {
+                                    Error::netns(
+                                        "reading netns (the reader panicked; please report it)",
+                                        ns.label(),
+                                        io::Error::other("panic"),
+                                    )
+                                }),
                             Err(e) => Err(Error::netns("entering netns", ns.label(), e.into())),
                         };
                         *slots[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(r);

@@ -367,3 +367,90 @@ fn bad_snapshot_files_are_usage_errors_that_say_what_is_wrong() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Capture through the CLI: -c, --json, -w read back by tcpdump, an invalid filter,
+/// Ctrl-C printing the statistics.
+const CAPTURE: &str = r#"
+set -u
+d=$(mktemp -d)
+"$BIN" lab up --name k --containers 2 > /dev/null
+"$BIN" capture k-c1 --both -f icmp -c 4 --json > "$d/json" 2> "$d/json.err" &
+cap=$!
+sleep 1
+ip netns exec k-c1 ping -c1 -W2 10.77.0.3 > /dev/null
+wait $cap; echo "json rc=$?"
+grep -c '"what":"echo-request"' "$d/json"
+grep -c '"iface":"k-v1"' "$d/json"
+"$BIN" capture k-v1 -f icmp -c 6 -w "$d/x.pcap" 2> /dev/null &
+cap=$!
+sleep 1
+ip netns exec k-c1 ping -c3 -i0.2 -W2 10.77.0.3 > /dev/null
+wait $cap; echo "pcap rc=$?"
+echo "read back: $(tcpdump -n -r "$d/x.pcap" 2>/dev/null | wc -l)"
+"$BIN" capture k-v1 -f 'icmp and' 2> "$d/bad.err"; echo "bad rc=$?"
+cat "$d/bad.err"
+"$BIN" capture k-v1 > /dev/null 2> "$d/int.err" &
+cap=$!
+sleep 1
+kill -INT $cap; wait $cap; echo "sigint rc=$?"
+cat "$d/int.err"
+"$BIN" capture nosuch 2> "$d/unknown.err"; echo "unknown rc=$?"
+rm -rf "$d"
+"#;
+
+#[test]
+fn capture_command_counts_writes_and_stops_like_tcpdump() {
+    if !worlds_available("capture_command_counts_writes_and_stops_like_tcpdump") {
+        return;
+    }
+    let o = Command::new(BIN)
+        .args(["world", "--", "sh", "-c", CAPTURE])
+        .env("BIN", BIN)
+        .output()
+        .unwrap();
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{out}\n{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "json rc=0", "{out}");
+    assert_eq!(lines[1], "2", "one echo request, on eth0 and on k-v1: {out}");
+    assert_eq!(lines[2], "2", "k-v1 saw the request and the reply: {out}");
+    assert_eq!(lines[3], "pcap rc=0", "{out}");
+    assert_eq!(lines[4], "read back: 6", "{out}");
+    assert_eq!(lines[5], "bad rc=2", "{out}");
+    assert!(
+        lines[6].contains("invalid capture filter") && lines[6].contains("syntax error"),
+        "{out}"
+    );
+    assert_eq!(lines[7], "sigint rc=0", "Ctrl-C ends a capture normally: {out}");
+    assert!(
+        out.contains("k-v1: ") && out.contains("dropped by kernel"),
+        "stats printed: {out}"
+    );
+    assert!(out.contains("unknown rc=2"), "{out}");
+}
+
+#[test]
+fn capture_without_cap_net_raw_exits_3_and_says_what_to_do() {
+    if !is_root() {
+        let o = run(&["capture", "lo", "-c", "1"]);
+        assert_eq!(o.status.code(), Some(3), "{}", text(&o).1);
+        return;
+    }
+    // Root with no capabilities at all (an empty bounding set): the socket is refused
+    // before any packet could be seen.
+    let o = Command::new("setpriv")
+        .args([
+            "--inh-caps=-all",
+            "--bounding-set=-all",
+            BIN,
+            "capture",
+            "lo",
+            "-c",
+            "1",
+        ])
+        .output()
+        .unwrap();
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(3), "{err}");
+    assert!(err.contains("CAP_NET_RAW"), "{err}");
+}

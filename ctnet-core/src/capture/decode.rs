@@ -416,8 +416,533 @@ mod tests {
     }
 
     #[test]
+    fn the_fast_json_line_says_what_decode_says() {
+        let mut frames = vec![echo(5), echo(6)[..40].to_vec(), vec![1, 2, 3]];
+        let mut udp = Vec::new();
+        PacketBuilder::ethernet2(A, B)
+            .ipv4([10, 0, 0, 2], [10, 0, 0, 3], 64)
+            .udp(5000, 9)
+            .write(&mut udp, &[0; 18])
+            .unwrap();
+        frames.push(udp);
+        let mut tcp = Vec::new();
+        PacketBuilder::ethernet2(A, B)
+            .ipv6([0xfd; 16], [0xfe; 16], 64)
+            .tcp(40000, 80, 7, 100)
+            .syn()
+            .write(&mut tcp, &[])
+            .unwrap();
+        frames.push(tcp);
+        for f in frames {
+            let mut buf = Vec::new();
+            fast::json_line(
+                &mut buf,
+                "v\"1",
+                1_000_000_123_456,
+                f.len() as u32,
+                &f,
+                Default::default(),
+            );
+            assert_eq!(buf.last(), Some(&b'\n'));
+            let v: serde_json::Value = serde_json::from_slice(&buf).unwrap();
+            let d = decode(&f);
+            assert_eq!(v["iface"], "v\"1");
+            assert_eq!(v["ts"].as_f64().unwrap(), 1_000_000.123456);
+            assert_eq!(v["src_mac"].as_str(), d.src_mac.as_deref());
+            assert_eq!(v["ethertype"].as_u64(), d.ethertype.map(u64::from));
+            assert_eq!(
+                serde_json::from_value::<Option<Net>>(v["net"].clone()).unwrap(),
+                d.net
+            );
+            assert_eq!(
+                serde_json::from_value::<Option<Transport>>(v["transport"].clone()).unwrap(),
+                d.transport
+            );
+            assert_eq!(v["malformed"].is_null(), d.malformed.is_none());
+        }
+    }
+
+    #[test]
+    fn the_fast_text_line_matches_the_summary() {
+        let f = echo(4);
+        let mut buf = Vec::new();
+        fast::text_line(
+            &mut buf,
+            "eth0@c1",
+            1_795_807_692_123_456,
+            f.len() as u32,
+            &f,
+            Default::default(),
+        );
+        let d = decode(&f);
+        let want = format!(
+            "{} eth0@c1 ?   {}\n",
+            clock(1_795_807_692_123_456),
+            summary(&d, f.len() as u32)
+        );
+        assert_eq!(String::from_utf8(buf).unwrap(), want);
+    }
+
+    #[test]
     fn prints_utc_clock_without_time_zone_lookups() {
         assert_eq!(clock(1_795_807_692_123_456), "19:28:12.123456");
         assert_eq!(clock(0), "00:00:00.000000");
+    }
+}
+
+/// Fast paths for the capture hot loop: the same line as [`summary`] / the JSON of
+/// [`crate::capture::format_line`], written straight into a reused buffer from the
+/// etherparse slices, with no allocation per packet.
+pub mod fast {
+    use super::*;
+
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+
+    fn mac(buf: &mut Vec<u8>, m: &[u8]) {
+        for (i, b) in m.iter().enumerate() {
+            if i > 0 {
+                buf.push(b':');
+            }
+            buf.push(HEX[(b >> 4) as usize]);
+            buf.push(HEX[(b & 15) as usize]);
+        }
+    }
+
+    fn num(buf: &mut Vec<u8>, mut n: u64) {
+        let mut tmp = [0u8; 20];
+        let mut i = tmp.len();
+        loop {
+            i -= 1;
+            tmp[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        buf.extend_from_slice(&tmp[i..]);
+    }
+
+    fn ip4(buf: &mut Vec<u8>, a: [u8; 4]) {
+        for (i, o) in a.iter().enumerate() {
+            if i > 0 {
+                buf.push(b'.');
+            }
+            num(buf, u64::from(*o));
+        }
+    }
+
+    fn ip(buf: &mut Vec<u8>, a: &IpAddr) {
+        match a {
+            IpAddr::V4(v) => ip4(buf, v.octets()),
+            IpAddr::V6(v) => {
+                use std::io::Write as _;
+                let _ = write!(buf, "{v}");
+            }
+        }
+    }
+
+    fn proto_ip(buf: &mut Vec<u8>, b: &[u8]) {
+        match b.len() {
+            4 => ip4(buf, [b[0], b[1], b[2], b[3]]),
+            _ => buf.extend_from_slice(ip_of(b).as_bytes()),
+        }
+    }
+
+    /// A JSON string, escaped.
+    pub fn json_str(buf: &mut Vec<u8>, s: &str) {
+        buf.push(b'"');
+        for c in s.bytes() {
+            match c {
+                b'"' => buf.extend_from_slice(b"\\\""),
+                b'\\' => buf.extend_from_slice(b"\\\\"),
+                0..=0x1f => {
+                    buf.extend_from_slice(b"\\u00");
+                    buf.push(HEX[(c >> 4) as usize]);
+                    buf.push(HEX[(c & 15) as usize]);
+                }
+                _ => buf.push(c),
+            }
+        }
+        buf.push(b'"');
+    }
+
+    /// The parts of a frame the hot loop prints, borrowed from the frame.
+    struct View<'a> {
+        src: Option<[u8; 6]>,
+        dst: Option<[u8; 6]>,
+        vlan: Option<u16>,
+        ethertype: Option<u16>,
+        p: Option<LaxSlicedPacket<'a>>,
+    }
+
+    fn view(frame: &[u8]) -> View<'_> {
+        let p = LaxSlicedPacket::from_ethernet(frame).ok();
+        let mut v = View {
+            src: None,
+            dst: None,
+            vlan: None,
+            ethertype: None,
+            p: None,
+        };
+        if let Some(p) = &p {
+            if let Some(LinkSlice::Ethernet2(e)) = &p.link {
+                v.src = Some(e.source());
+                v.dst = Some(e.destination());
+                v.ethertype = Some(e.ether_type().0);
+            }
+            v.vlan = p.vlan_ids().first().map(|x| x.value());
+            if let Some(ep) = p.ether_payload() {
+                v.ethertype = Some(ep.ether_type.0);
+            }
+        }
+        v.p = p;
+        v
+    }
+
+    /// `in`/`out`/`?` from the source MAC and the hint, without formatting the MAC.
+    pub fn direction(src: Option<[u8; 6]>, hint: crate::capture::DirectionHint) -> &'static str {
+        match (src, hint.peer, hint.own) {
+            (None, _, _) => "?",
+            (Some(s), Some(p), _) => {
+                if s == p {
+                    "in"
+                } else {
+                    "out"
+                }
+            }
+            (Some(s), None, Some(o)) => {
+                if s == o {
+                    "out"
+                } else {
+                    "in"
+                }
+            }
+            _ => "?",
+        }
+    }
+
+    /// What an ICMP message is: its name, echo id and sequence, type and code.
+    type IcmpFields = (&'static str, Option<(u16, u16)>, u8, u8);
+
+    fn icmp_fields(t: &TransportSlice<'_>) -> Option<IcmpFields> {
+        match t {
+            TransportSlice::Icmpv4(i) => Some(match i.icmp_type() {
+                Icmpv4Type::EchoRequest(e) => ("echo-request", Some((e.id, e.seq)), 0, 0),
+                Icmpv4Type::EchoReply(e) => ("echo-reply", Some((e.id, e.seq)), 0, 0),
+                Icmpv4Type::DestinationUnreachable(_) => ("dest-unreachable", None, 3, i.code_u8()),
+                Icmpv4Type::TimeExceeded(_) => ("time-exceeded", None, 11, i.code_u8()),
+                _ => ("other", None, i.type_u8(), i.code_u8()),
+            }),
+            TransportSlice::Icmpv6(i) => Some(match i.icmp_type() {
+                Icmpv6Type::EchoRequest(e) => ("echo-request", Some((e.id, e.seq)), 0, 0),
+                Icmpv6Type::EchoReply(e) => ("echo-reply", Some((e.id, e.seq)), 0, 0),
+                Icmpv6Type::NeighborSolicitation => ("neighbor-solicitation", None, 135, 0),
+                Icmpv6Type::NeighborAdvertisement(_) => ("neighbor-advertisement", None, 136, 0),
+                _ => ("other", None, i.type_u8(), i.code_u8()),
+            }),
+            _ => None,
+        }
+    }
+
+    /// One text line like `tcpdump -nn -e` for a frame, appended to `buf` with `\n`.
+    pub fn text_line(
+        buf: &mut Vec<u8>,
+        label: &str,
+        ts_us: i64,
+        len: u32,
+        frame: &[u8],
+        hint: crate::capture::DirectionHint,
+    ) {
+        let v = view(frame);
+        let secs = ts_us.div_euclid(1_000_000).rem_euclid(86_400) as u64;
+        let us = ts_us.rem_euclid(1_000_000) as u64;
+        for (i, (n, w)) in [(secs / 3600, 2), (secs / 60 % 60, 2), (secs % 60, 2), (us, 6)]
+            .into_iter()
+            .enumerate()
+        {
+            if i == 3 {
+                buf.push(b'.');
+            } else if i > 0 {
+                buf.push(b':');
+            }
+            let mut d = [b'0'; 6];
+            let mut x = n;
+            for c in d[..w].iter_mut().rev() {
+                *c = b'0' + (x % 10) as u8;
+                x /= 10;
+            }
+            buf.extend_from_slice(&d[..w]);
+        }
+        buf.push(b' ');
+        buf.extend_from_slice(label.as_bytes());
+        buf.push(b' ');
+        let dir = direction(v.src, hint);
+        buf.extend_from_slice(dir.as_bytes());
+        buf.extend_from_slice(&b"    "[..4 - dir.len()]);
+        match (v.src, v.dst) {
+            (Some(s), Some(d)) => {
+                mac(buf, &s);
+                buf.extend_from_slice(b" > ");
+                mac(buf, &d);
+            }
+            _ => buf.extend_from_slice(b"? > ?"),
+        }
+        if let Some(x) = v.vlan {
+            buf.extend_from_slice(b", vlan ");
+            num(buf, u64::from(x));
+        }
+        if let Some(t) = v.ethertype {
+            buf.extend_from_slice(b", ethertype ");
+            buf.extend_from_slice(ethertype_name(t).as_bytes());
+        }
+        buf.extend_from_slice(b", length ");
+        num(buf, u64::from(len));
+        buf.extend_from_slice(b": ");
+        let p = v.p.as_ref();
+        let (src, dst): (Option<IpAddr>, Option<IpAddr>) = match p.and_then(|p| p.net.as_ref()) {
+            Some(LaxNetSlice::Arp(a)) => {
+                let op = a.operation();
+                if op == ArpOperation::REQUEST {
+                    buf.extend_from_slice(b"Request who-has ");
+                    proto_ip(buf, a.target_protocol_addr());
+                    buf.extend_from_slice(b" tell ");
+                    proto_ip(buf, a.sender_protocol_addr());
+                } else if op == ArpOperation::REPLY {
+                    buf.extend_from_slice(b"Reply ");
+                    proto_ip(buf, a.sender_protocol_addr());
+                    buf.extend_from_slice(b" is-at ");
+                    mac(buf, a.sender_hw_addr());
+                } else {
+                    buf.extend_from_slice(b"ARP op ");
+                    num(buf, u64::from(op.0));
+                }
+                (None, None)
+            }
+            Some(LaxNetSlice::Ipv4(x)) => (
+                Some(IpAddr::V4(x.header().source_addr())),
+                Some(IpAddr::V4(x.header().destination_addr())),
+            ),
+            Some(LaxNetSlice::Ipv6(x)) => (
+                Some(IpAddr::V6(x.header().source_addr())),
+                Some(IpAddr::V6(x.header().destination_addr())),
+            ),
+            None => {
+                buf.extend_from_slice(b"(payload not decoded)");
+                (None, None)
+            }
+        };
+        if let (Some(s), Some(d)) = (src, dst) {
+            match p.and_then(|p| p.transport.as_ref()) {
+                Some(TransportSlice::Udp(u)) => {
+                    ip(buf, &s);
+                    buf.push(b'.');
+                    num(buf, u64::from(u.source_port()));
+                    buf.extend_from_slice(b" > ");
+                    ip(buf, &d);
+                    buf.push(b'.');
+                    num(buf, u64::from(u.destination_port()));
+                    buf.extend_from_slice(b": UDP, length ");
+                    num(buf, u64::from(u.length().saturating_sub(8)));
+                }
+                Some(TransportSlice::Tcp(t)) => {
+                    ip(buf, &s);
+                    buf.push(b'.');
+                    num(buf, u64::from(t.source_port()));
+                    buf.extend_from_slice(b" > ");
+                    ip(buf, &d);
+                    buf.push(b'.');
+                    num(buf, u64::from(t.destination_port()));
+                    buf.extend_from_slice(b": Flags [");
+                    buf.extend_from_slice(tcp_flags(t).as_bytes());
+                    buf.extend_from_slice(b"], seq ");
+                    num(buf, u64::from(t.sequence_number()));
+                }
+                Some(t @ (TransportSlice::Icmpv4(_) | TransportSlice::Icmpv6(_))) => {
+                    let (what, echo, ty, code) = icmp_fields(t).expect("icmp");
+                    ip(buf, &s);
+                    buf.extend_from_slice(b" > ");
+                    ip(buf, &d);
+                    buf.extend_from_slice(if s.is_ipv6() { b": ICMP6 " } else { b": ICMP " });
+                    if what == "other" {
+                        let _ = std::io::Write::write_fmt(buf, format_args!("type {ty} code {code}"));
+                    } else {
+                        buf.extend_from_slice(what.replace('-', " ").as_bytes());
+                    }
+                    if let Some((id, seq)) = echo {
+                        buf.extend_from_slice(b", id ");
+                        num(buf, u64::from(id));
+                        buf.extend_from_slice(b", seq ");
+                        num(buf, u64::from(seq));
+                    }
+                }
+                _ => {
+                    ip(buf, &s);
+                    buf.extend_from_slice(b" > ");
+                    ip(buf, &d);
+                    buf.extend_from_slice(b": ip-proto");
+                }
+            }
+        }
+        match p.map(|p| &p.stop_err) {
+            None => buf.extend_from_slice(b" [malformed: not an Ethernet frame]"),
+            Some(Some((err, layer))) => {
+                let _ = std::io::Write::write_fmt(buf, format_args!(" [malformed: {layer:?}: {err}]"));
+            }
+            Some(None) => {}
+        }
+        buf.push(b'\n');
+    }
+
+    /// One JSON object (`ctnet.packet/v1`) for a frame, appended to `buf` with `\n`.
+    pub fn json_line(
+        buf: &mut Vec<u8>,
+        label: &str,
+        ts_us: i64,
+        len: u32,
+        frame: &[u8],
+        hint: crate::capture::DirectionHint,
+    ) {
+        let v = view(frame);
+        buf.extend_from_slice(b"{\"schema\":\"ctnet.packet/v1\",\"ts\":");
+        num(buf, ts_us.div_euclid(1_000_000) as u64);
+        buf.push(b'.');
+        let us = ts_us.rem_euclid(1_000_000) as u64;
+        let mut frac = [b'0'; 6];
+        let mut x = us;
+        for d in frac.iter_mut().rev() {
+            *d = b'0' + (x % 10) as u8;
+            x /= 10;
+        }
+        buf.extend_from_slice(&frac);
+        buf.extend_from_slice(b",\"iface\":");
+        json_str(buf, label);
+        buf.extend_from_slice(b",\"dir\":\"");
+        buf.extend_from_slice(direction(v.src, hint).as_bytes());
+        buf.extend_from_slice(b"\",\"len\":");
+        num(buf, u64::from(len));
+        buf.extend_from_slice(b",\"caplen\":");
+        num(buf, frame.len() as u64);
+        for (key, m) in [(&b",\"src_mac\":"[..], v.src), (&b",\"dst_mac\":"[..], v.dst)] {
+            buf.extend_from_slice(key);
+            match m {
+                Some(m) => {
+                    buf.push(b'"');
+                    mac(buf, &m);
+                    buf.push(b'"');
+                }
+                None => buf.extend_from_slice(b"null"),
+            }
+        }
+        buf.extend_from_slice(b",\"vlan\":");
+        match v.vlan {
+            Some(x) => num(buf, u64::from(x)),
+            None => buf.extend_from_slice(b"null"),
+        }
+        buf.extend_from_slice(b",\"ethertype\":");
+        match v.ethertype {
+            Some(x) => num(buf, u64::from(x)),
+            None => buf.extend_from_slice(b"null"),
+        }
+        buf.extend_from_slice(b",\"net\":");
+        let p = v.p.as_ref();
+        match p.and_then(|p| p.net.as_ref()) {
+            Some(LaxNetSlice::Arp(a)) => {
+                let op = a.operation();
+                buf.extend_from_slice(b"{\"kind\":\"arp\",\"op\":\"");
+                if op == ArpOperation::REQUEST {
+                    buf.extend_from_slice(b"request");
+                } else if op == ArpOperation::REPLY {
+                    buf.extend_from_slice(b"reply");
+                } else {
+                    num(buf, u64::from(op.0));
+                }
+                buf.extend_from_slice(b"\",\"sender_mac\":\"");
+                mac(buf, a.sender_hw_addr());
+                buf.extend_from_slice(b"\",\"sender_ip\":\"");
+                proto_ip(buf, a.sender_protocol_addr());
+                buf.extend_from_slice(b"\",\"target_mac\":\"");
+                mac(buf, a.target_hw_addr());
+                buf.extend_from_slice(b"\",\"target_ip\":\"");
+                proto_ip(buf, a.target_protocol_addr());
+                buf.extend_from_slice(b"\"}");
+            }
+            Some(LaxNetSlice::Ipv4(v4)) => {
+                let h = v4.header();
+                buf.extend_from_slice(b"{\"kind\":\"ip\",\"src\":\"");
+                ip4(buf, h.source());
+                buf.extend_from_slice(b"\",\"dst\":\"");
+                ip4(buf, h.destination());
+                buf.extend_from_slice(b"\",\"proto\":");
+                num(buf, u64::from(h.protocol().0));
+                buf.extend_from_slice(b",\"ttl\":");
+                num(buf, u64::from(h.ttl()));
+                buf.extend_from_slice(b",\"id\":");
+                num(buf, u64::from(h.identification()));
+                buf.push(b'}');
+            }
+            Some(LaxNetSlice::Ipv6(v6)) => {
+                let h = v6.header();
+                buf.extend_from_slice(b"{\"kind\":\"ip\",\"src\":\"");
+                ip(buf, &IpAddr::V6(h.source_addr()));
+                buf.extend_from_slice(b"\",\"dst\":\"");
+                ip(buf, &IpAddr::V6(h.destination_addr()));
+                buf.extend_from_slice(b"\",\"proto\":");
+                num(buf, u64::from(v6.payload().ip_number.0));
+                buf.extend_from_slice(b",\"ttl\":");
+                num(buf, u64::from(h.hop_limit()));
+                buf.extend_from_slice(b",\"id\":null}");
+            }
+            None => buf.extend_from_slice(b"null"),
+        }
+        buf.extend_from_slice(b",\"transport\":");
+        match p.and_then(|p| p.transport.as_ref()) {
+            Some(TransportSlice::Udp(u)) => {
+                buf.extend_from_slice(b"{\"kind\":\"udp\",\"sport\":");
+                num(buf, u64::from(u.source_port()));
+                buf.extend_from_slice(b",\"dport\":");
+                num(buf, u64::from(u.destination_port()));
+                buf.extend_from_slice(b",\"length\":");
+                num(buf, u64::from(u.length()));
+                buf.push(b'}');
+            }
+            Some(TransportSlice::Tcp(t)) => {
+                buf.extend_from_slice(b"{\"kind\":\"tcp\",\"sport\":");
+                num(buf, u64::from(t.source_port()));
+                buf.extend_from_slice(b",\"dport\":");
+                num(buf, u64::from(t.destination_port()));
+                buf.extend_from_slice(b",\"flags\":\"");
+                buf.extend_from_slice(tcp_flags(t).as_bytes());
+                buf.extend_from_slice(b"\",\"seq\":");
+                num(buf, u64::from(t.sequence_number()));
+                buf.push(b'}');
+            }
+            Some(t @ (TransportSlice::Icmpv4(_) | TransportSlice::Icmpv6(_))) => {
+                let (what, echo, ty, code) = icmp_fields(t).expect("icmp");
+                buf.extend_from_slice(b"{\"kind\":\"icmp\",\"what\":\"");
+                if what == "other" || what == "dest-unreachable" && code != 0 {
+                    let _ = std::io::Write::write_fmt(buf, format_args!("type {ty} code {code}"));
+                } else {
+                    buf.extend_from_slice(what.as_bytes());
+                }
+                buf.extend_from_slice(b"\",\"id\":");
+                match echo {
+                    Some((id, seq)) => {
+                        num(buf, u64::from(id));
+                        buf.extend_from_slice(b",\"seq\":");
+                        num(buf, u64::from(seq));
+                    }
+                    None => buf.extend_from_slice(b"null,\"seq\":null"),
+                }
+                buf.push(b'}');
+            }
+            _ => buf.extend_from_slice(b"null"),
+        }
+        buf.extend_from_slice(b",\"malformed\":");
+        match p.map(|p| &p.stop_err) {
+            None => json_str(buf, "not an Ethernet frame"),
+            Some(Some((err, layer))) => json_str(buf, &format!("{layer:?}: {err}")),
+            Some(None) => buf.extend_from_slice(b"null"),
+        }
+        buf.extend_from_slice(b"}\n");
     }
 }
