@@ -147,6 +147,12 @@ pub struct CaptureArgs {
     /// Deliver each packet at once (interactive use; drops under load).
     #[arg(long)]
     pub immediate: bool,
+    /// Promiscuous mode (a veth sees its pair's traffic without it).
+    #[arg(long)]
+    pub promisc: bool,
+    /// Kernel capture buffer per interface, in KiB.
+    #[arg(long, value_name = "KIB", default_value_t = 4096)]
+    pub buffer_size: i32,
     /// Where to read the host from.
     #[command(flatten)]
     pub source: SourceArgs,

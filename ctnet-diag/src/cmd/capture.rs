@@ -163,6 +163,8 @@ pub fn run(args: CaptureArgs) -> anyhow::Result<ExitCode> {
     let opts = CaptureOptions {
         snaplen: args.snaplen,
         immediate: args.immediate,
+        promisc: args.promisc,
+        buffer_size: args.buffer_size.saturating_mul(1024),
         filter: args.filter.clone(),
         ..CaptureOptions::default()
     };
