@@ -93,35 +93,43 @@ pub struct Frame {
 /// oldest frame goes and is counted.
 #[derive(Debug)]
 pub struct Ring {
-    frames: Mutex<VecDeque<Frame>>,
+    frames: Mutex<(VecDeque<Frame>, usize)>,
     capacity: usize,
+    max_bytes: usize,
     evicted: AtomicU64,
 }
 
 impl Ring {
-    /// A ring holding at most `capacity` frames.
+    /// A ring holding at most `capacity` frames and 256 MiB of frame bytes (a veth
+    /// hands over 64 KiB GSO frames).
     pub fn new(capacity: usize) -> Self {
         Self {
-            frames: Mutex::new(VecDeque::with_capacity(capacity.min(65_536))),
+            frames: Mutex::new((VecDeque::with_capacity(capacity.min(65_536)), 0)),
             capacity: capacity.max(1),
+            max_bytes: 256 << 20,
             evicted: AtomicU64::new(0),
         }
     }
 
     /// Add a frame, evicting the oldest when full.
     pub fn push(&self, f: Frame) {
-        let mut q = self.frames.lock().unwrap_or_else(|p| p.into_inner());
-        if q.len() >= self.capacity {
-            q.pop_front();
-            self.evicted.fetch_add(1, Ordering::Relaxed);
-        }
+        let mut g = self.frames.lock().unwrap_or_else(|p| p.into_inner());
+        let (q, bytes) = &mut *g;
+        *bytes += f.data.len();
         q.push_back(f);
+        while q.len() > self.capacity || (*bytes > self.max_bytes && q.len() > 1) {
+            if let Some(old) = q.pop_front() {
+                *bytes -= old.data.len();
+                self.evicted.fetch_add(1, Ordering::Relaxed);
+            }
+        }
     }
 
     /// Take every frame held now.
     pub fn drain(&self) -> Vec<Frame> {
-        let mut q = self.frames.lock().unwrap_or_else(|p| p.into_inner());
-        q.drain(..).collect()
+        let mut g = self.frames.lock().unwrap_or_else(|p| p.into_inner());
+        g.1 = 0;
+        g.0.drain(..).collect()
     }
 
     /// Frames dropped because the consumer was slower than the traffic.
@@ -131,7 +139,7 @@ impl Ring {
 
     /// Frames held now.
     pub fn len(&self) -> usize {
-        self.frames.lock().unwrap_or_else(|p| p.into_inner()).len()
+        self.frames.lock().unwrap_or_else(|p| p.into_inner()).0.len()
     }
 
     /// Whether the ring is empty.
@@ -338,29 +346,12 @@ pub fn iface_mac(ep: &Endpoint) -> Option<[u8; 6]> {
 /// so it is read from the MACs: on the host end of a veth, frames from the container's
 /// MAC came in and all others (its own and what the bridge forwards) go out; elsewhere a
 /// frame with the interface's own MAC as source goes out, the rest came in.
-pub fn direction(src: Option<&str>, hint: DirectionHint) -> &'static str {
-    let is = |m: [u8; 6]| src == Some(crate::source::rtnl::mac_string(&m).as_str());
-    match (src, hint.peer, hint.own) {
-        (None, _, _) => "?",
-        (Some(_), Some(p), _) => {
-            if is(p) {
-                "in"
-            } else {
-                "out"
-            }
-        }
-        (Some(_), None, Some(o)) => {
-            if is(o) {
-                "out"
-            } else {
-                "in"
-            }
-        }
-        _ => "?",
-    }
+pub fn direction(src: Option<[u8; 6]>, hint: DirectionHint) -> &'static str {
+    decode::fast::direction(src, hint)
 }
 
-/// Format one frame as a line (no newline).
+/// Format one frame as a line (no newline), with the same formatter as the reader's
+/// hot loop, so a merged capture prints exactly what a single one does.
 pub fn format_line(
     label: &str,
     ts_us: i64,
@@ -369,21 +360,13 @@ pub fn format_line(
     hint: DirectionHint,
     format: LineFormat,
 ) -> String {
-    let d = decode::decode(data);
-    let dir = direction(d.src_mac.as_deref(), hint);
+    let mut buf = Vec::with_capacity(256);
     match format {
-        LineFormat::Text => format!(
-            "{} {label} {dir:<3} {}",
-            decode::clock(ts_us),
-            decode::summary(&d, len)
-        ),
-        LineFormat::Json => {
-            let mut buf = Vec::with_capacity(256);
-            decode::fast::json_line(&mut buf, label, ts_us, len, data, hint);
-            buf.pop();
-            String::from_utf8(buf).unwrap_or_default()
-        }
+        LineFormat::Text => decode::fast::text_line(&mut buf, label, ts_us, len, data, hint),
+        LineFormat::Json => decode::fast::json_line(&mut buf, label, ts_us, len, data, hint),
     }
+    buf.pop();
+    String::from_utf8(buf).unwrap_or_default()
 }
 
 /// Open and start a session on `ep`, feeding `sink`, under `control`.
@@ -434,7 +417,9 @@ fn read_loop(
                 return;
             }
             captured += 1;
-            let ts_us = p.header.ts.tv_sec * 1_000_000 + p.header.ts.tv_usec;
+            // time_t and suseconds_t are i64 on every 64-bit Linux; widen where not.
+            #[allow(clippy::useless_conversion)]
+            let ts_us = i64::from(p.header.ts.tv_sec) * 1_000_000 + i64::from(p.header.ts.tv_usec);
             match sink {
                 Sink::Pcap(file) => file.lock().unwrap_or_else(|e| e.into_inner()).write(&p),
                 Sink::Lines { format, out } => {
@@ -449,7 +434,14 @@ fn read_loop(
                     // A dispatch under a flood may run on for many blocks: write out as
                     // it goes, so the buffer stays small.
                     if batch.len() >= 1 << 18 {
-                        let _ = out.lock().unwrap_or_else(|e| e.into_inner()).write_all(&batch);
+                        if out
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .write_all(&batch)
+                            .is_err()
+                        {
+                            control.stop();
+                        }
                         batch.clear();
                     }
                 }
@@ -465,7 +457,12 @@ fn read_loop(
         if let Sink::Lines { out, .. } = sink
             && !batch.is_empty()
         {
-            let _ = out.lock().unwrap_or_else(|e| e.into_inner()).write_all(&batch);
+            // Each batch reaches the reader at once (a ping is seen as it happens); a
+            // reader that went away (`| head`) ends the capture.
+            let mut w = out.lock().unwrap_or_else(|e| e.into_inner());
+            if w.write_all(&batch).and_then(|_| w.flush()).is_err() {
+                control.stop();
+            }
             batch.clear();
         }
         match r {
@@ -495,21 +492,45 @@ fn read_loop(
     stats
 }
 
-/// Create (mode 0600) and open a pcap file for Ethernet frames.
-pub fn pcap_file(path: &Path, snaplen: i32) -> Result<pcap::Savefile> {
-    use std::os::unix::fs::OpenOptionsExt;
-    // Created first with 0600 so libpcap's fopen("w") keeps that mode: a capture can
-    // hold anything that crossed the wire.
-    std::fs::OpenOptions::new()
+/// The snaplen a pcap file gets (libpcap's dead handles write 65535 in the header):
+/// captures meant for a file keep at most this much of each frame, so every record
+/// fits what the header promises.
+pub const FILE_SNAPLEN: i32 = 65_535;
+
+/// Check a BPF filter without opening a live capture (before creating files).
+pub fn check_filter(filter: &str) -> Result<()> {
+    let dead = pcap::Capture::dead(pcap::Linktype::ETHERNET)
+        .map_err(|e| pcap_error("preparing a filter check for", filter, e))?;
+    dead.compile(filter, true)
+        .map(|_| ())
+        .map_err(|e| Error::Invalid(format!("invalid capture filter {filter:?}: {e}")))
+}
+
+/// Create (mode 0600) and open a pcap file for Ethernet frames (snaplen
+/// [`FILE_SNAPLEN`]).
+pub fn pcap_file(path: &Path) -> Result<pcap::Savefile> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    if path.to_str().is_none() {
+        return Err(Error::Invalid(format!(
+            "capture file {}: use a UTF-8 path (libpcap takes a C string)",
+            path.display()
+        )));
+    }
+    // 0600 before libpcap reopens it (fopen "w" keeps the mode of an existing file): a
+    // capture can hold anything that crossed the wire, and an old 0644 file must not
+    // keep its mode.
+    let f = std::fs::OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(true)
         .mode(0o600)
         .open(path)
         .map_err(|e| Error::io("creating capture file", path, e))?;
+    f.set_permissions(std::fs::Permissions::from_mode(0o600))
+        .map_err(|e| Error::io("restricting capture file", path, e))?;
+    drop(f);
     let dead = pcap::Capture::dead_with_precision(pcap::Linktype::ETHERNET, pcap::Precision::Micro)
         .map_err(|e| pcap_error("preparing", &path.display().to_string(), e))?;
-    let _ = snaplen;
     dead.savefile(path)
         .map_err(|e| pcap_error("writing", &path.display().to_string(), e))
 }
@@ -555,17 +576,17 @@ mod tests {
             own: Some([2, 0, 0, 0, 0, 1]),
             peer: None,
         };
-        assert_eq!(direction(Some("02:00:00:00:00:01"), inside), "out");
-        assert_eq!(direction(Some("02:00:00:00:00:09"), inside), "in");
+        assert_eq!(direction(Some([2, 0, 0, 0, 0, 1]), inside), "out");
+        assert_eq!(direction(Some([2, 0, 0, 0, 0, 9]), inside), "in");
         assert_eq!(direction(None, inside), "?");
         // Host end of a veth: only the container (peer) sends into it.
         let host_end = DirectionHint {
             own: Some([2, 0, 0, 0, 0, 7]),
             peer: Some([2, 0, 0, 0, 0, 1]),
         };
-        assert_eq!(direction(Some("02:00:00:00:00:01"), host_end), "in");
+        assert_eq!(direction(Some([2, 0, 0, 0, 0, 1]), host_end), "in");
         assert_eq!(
-            direction(Some("02:00:00:00:00:09"), host_end),
+            direction(Some([2, 0, 0, 0, 0, 9]), host_end),
             "out",
             "forwarded by the bridge"
         );

@@ -85,7 +85,7 @@ impl Container {
 
     /// The first 12 characters of the id.
     pub fn short_id(&self) -> &str {
-        &self.id[..self.id.len().min(12)]
+        self.id.get(..12).unwrap_or(&self.id)
     }
 }
 

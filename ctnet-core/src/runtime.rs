@@ -62,13 +62,23 @@ pub fn runtimes(opts: &RuntimeOptions) -> (Vec<Box<dyn Runtime + Send + Sync>>, 
         return (out, status);
     }
     let explicit = opts.docker_host.clone();
+    // The same socket under two names (podman-docker links docker.sock to podman's)
+    // is asked once.
+    let mut seen: Vec<PathBuf> = Vec::new();
+    let mut add = |p: PathBuf, kind: &'static str, out: &mut Vec<Box<dyn Runtime + Send + Sync>>| {
+        let real = std::fs::canonicalize(&p).unwrap_or_else(|_| p.clone());
+        if !seen.contains(&real) {
+            seen.push(real);
+            out.push(Box::new(docker::DockerApi::new(p, kind)));
+        }
+    };
     match explicit.as_deref().map(socket_of) {
-        Some(Ok(p)) => out.push(Box::new(docker::DockerApi::new(p, "docker"))),
+        Some(Ok(p)) => add(p, "docker", &mut out),
         Some(Err(e)) => status.push(SourceStatus::problem("docker", None, "failed", e)),
         None => {
             let p = PathBuf::from("/var/run/docker.sock");
             if p.exists() {
-                out.push(Box::new(docker::DockerApi::new(p, "docker")));
+                add(p, "docker", &mut out);
             }
         }
     }
@@ -78,20 +88,26 @@ pub fn runtimes(opts: &RuntimeOptions) -> (Vec<Box<dyn Runtime + Send + Sync>>, 
     }
     for p in podman {
         if p.exists() {
-            out.push(Box::new(docker::DockerApi::new(p, "podman")));
+            add(p, "podman", &mut out);
         }
     }
     (out, status)
 }
 
-/// Ask every runtime for its containers; failures become statuses (the kind of the
-/// first failure is returned too, so a command can exit 3 when it needed a daemon).
+/// Ask every runtime for its containers (each id once); failures become statuses, so a
+/// command can tell "not found" from "the daemon did not answer".
 pub fn discover(opts: &RuntimeOptions) -> (Vec<Container>, Vec<SourceStatus>) {
     let (rts, mut status) = runtimes(opts);
-    let mut all = Vec::new();
+    let mut all: Vec<Container> = Vec::new();
     for rt in rts {
         match rt.containers() {
-            Ok(c) => all.extend(c),
+            Ok(c) => {
+                for c in c {
+                    if !all.iter().any(|x| x.id == c.id) {
+                        all.push(c);
+                    }
+                }
+            }
             Err(e) => status.push(SourceStatus::problem(
                 rt.kind(),
                 None,
@@ -111,13 +127,22 @@ pub fn discover(opts: &RuntimeOptions) -> (Vec<Container>, Vec<SourceStatus>) {
 /// sandbox key to that netns; `container:<id>` to the netns of `<id>`.
 pub fn attach(snap: &mut Snapshot, mut containers: Vec<Container>) {
     let host = snap.host;
-    let mut by_mac: HashMap<String, NetnsKey> = HashMap::new();
+    // A MAC ties a container to a netns only when one netns has it: engines that
+    // derive MACs from IPs (Docker < 25) repeat them across nested engines.
+    let mut by_mac: HashMap<String, Option<NetnsKey>> = HashMap::new();
     let mut by_pid: HashMap<u32, NetnsKey> = HashMap::new();
     let mut by_path: HashMap<PathBuf, NetnsKey> = HashMap::new();
     for ns in snap.netns.iter().filter(|n| n.key != host) {
         for l in &ns.links {
             if let Some(m) = &l.mac {
-                by_mac.insert(m.to_ascii_lowercase(), ns.key);
+                by_mac
+                    .entry(m.to_ascii_lowercase())
+                    .and_modify(|k| {
+                        if *k != Some(ns.key) {
+                            *k = None;
+                        }
+                    })
+                    .or_insert(Some(ns.key));
             }
         }
         for r in &ns.refs {
@@ -139,12 +164,16 @@ pub fn attach(snap: &mut Snapshot, mut containers: Vec<Container>) {
         c.netns = if c.network_mode == "host" {
             Some(host)
         } else {
-            c.networks
-                .iter()
-                .filter_map(|n| n.mac.as_ref())
-                .find_map(|m| by_mac.get(&m.to_ascii_lowercase()).copied())
-                .or_else(|| c.pid.and_then(|p| by_pid.get(&p).copied()))
+            // The engine's own facts first (pid, sandbox key), then a unique MAC.
+            c.pid
+                .and_then(|p| by_pid.get(&p).copied())
                 .or_else(|| c.sandbox_key.as_ref().and_then(|k| by_path.get(k).copied()))
+                .or_else(|| {
+                    c.networks
+                        .iter()
+                        .filter_map(|n| n.mac.as_ref())
+                        .find_map(|m| by_mac.get(&m.to_ascii_lowercase()).copied().flatten())
+                })
                 .or_else(|| {
                     c.sandbox_key
                         .as_ref()
@@ -183,7 +212,7 @@ pub fn attach(snap: &mut Snapshot, mut containers: Vec<Container>) {
             }
             containers.push(Container {
                 runtime: found.runtime.to_string(),
-                name: found.id[..found.id.len().min(12)].to_string(),
+                name: found.id.get(..12).unwrap_or(&found.id).to_string(),
                 id: found.id,
                 state: "running".into(),
                 pid: Some(*pid),

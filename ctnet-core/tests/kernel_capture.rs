@@ -92,6 +92,62 @@ fn stop_tcpdump(mut c: Child) {
     c.wait().unwrap();
 }
 
+/// Wait (with a deadline) until `ring` holds at least `n` frames of session `session`.
+fn wait_for(ring: &Ring, held: &mut Vec<capture::Frame>, session: usize, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        held.extend(ring.drain());
+        if held.iter().filter(|f| f.session == session).count() >= n {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "only {} of {n} frames arrived",
+            held.len()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Wait (with a deadline) until `ring` holds at least `n` ICMP frames of `session`.
+fn wait_for_icmp(ring: &Ring, held: &mut Vec<capture::Frame>, session: usize, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        held.extend(ring.drain());
+        let icmp = held
+            .iter()
+            .filter(|f| f.session == session)
+            .filter(|f| {
+                matches!(
+                    capture::decode::decode(&f.data).transport,
+                    Some(capture::decode::Transport::Icmp { .. })
+                )
+            })
+            .count();
+        if icmp >= n {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "only {icmp} of {n} ICMP frames arrived"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Wait (with a deadline) until tcpdump has written `n` packets to `file` (it hands
+/// packets over a buffer timeout late, and drops what it holds when interrupted).
+fn wait_file(file: &str, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while tcpdump_count(file) < n {
+        assert!(
+            Instant::now() < deadline,
+            "tcpdump never wrote {n} packets to {file}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 fn tcpdump_count(file: &str) -> usize {
     sh(&format!("tcpdump -n -r {file} 2>/dev/null | wc -l"))
         .trim()
@@ -121,13 +177,17 @@ fn both_ends_of_a_veth_see_exactly_what_tcpdump_sees() {
         sh(&format!(
             "ip netns exec c1 ping -c{n} -i0.2 -W2 10.60.0.3 >/dev/null"
         ));
-        // Let the last batch reach both (100 ms buffer timeout), then stop.
-        std::thread::sleep(Duration::from_millis(400));
+        // The last batch reaches the ring within one buffer timeout.
+        let mut frames = Vec::new();
+        wait_for(&ring, &mut frames, 0, 2 * n);
+        wait_for(&ring, &mut frames, 1, 2 * n);
+        wait_file("/tmp/host.pcap", 2 * n);
+        wait_file("/tmp/c1.pcap", 2 * n);
         control.stop();
         let stats: Vec<_> = sessions.into_iter().map(|s| s.join()).collect();
         stop_tcpdump(td_host);
         stop_tcpdump(td_c1);
-        let frames = ring.drain();
+        frames.extend(ring.drain());
         for (i, file) in [(0, "/tmp/host.pcap"), (1, "/tmp/c1.pcap")] {
             let ours = frames.iter().filter(|f| f.session == i).count();
             assert_eq!(ours, 2 * n, "{}: echo requests and replies", stats[i].label);
@@ -136,14 +196,20 @@ fn both_ends_of_a_veth_see_exactly_what_tcpdump_sees() {
             assert_eq!(stats[i].dropped_by_kernel, 0);
             assert!(stats[i].ended.is_none(), "{:?}", stats[i].ended);
         }
-        // The same echo, hop by hop: every request seen on eth0@c1 then on v1.
+        // The same echo, hop by hop: both hops saw every packet (their order can tie
+        // within a microsecond, so it is checked only where the times differ).
         let tracks = capture::follow::follow(&frames, 1_000_000);
         assert_eq!(tracks.len(), 2 * n);
-        for t in tracks
-            .iter()
-            .filter(|t| t.packet.starts_with("icmp echo-request"))
-        {
-            assert_eq!(t.hops.iter().map(|h| h.0).collect::<Vec<_>>(), [1, 0], "{t:?}");
+        for t in &tracks {
+            let mut hops: Vec<usize> = t.hops.iter().map(|h| h.0).collect();
+            hops.sort();
+            assert_eq!(hops, [0, 1], "{t:?}");
+            let at = |s: usize| t.hops.iter().find(|h| h.0 == s).unwrap().1;
+            if t.packet.starts_with("icmp echo-request") {
+                assert!(at(1) <= at(0), "a request leaves c1 before it crosses v1: {t:?}");
+            } else {
+                assert!(at(0) <= at(1), "a reply crosses v1 before it reaches c1: {t:?}");
+            }
         }
     });
 }
@@ -156,16 +222,27 @@ fn pcap_files_read_back_with_tcpdump_and_json_lines_decode_arp_and_icmp() {
             lab();
             let n = 4;
             let file = std::path::Path::new("/tmp/ours.pcap");
-            let sink = Sink::Pcap(Arc::new(std::sync::Mutex::new(
-                capture::pcap_file(file, 262_144).unwrap(),
-            )));
+            let sink = Sink::Pcap(Arc::new(std::sync::Mutex::new(capture::pcap_file(file).unwrap())));
             let ring = Arc::new(Ring::new(1000));
             let control = Control::new(None);
             let opts = CaptureOptions {
                 filter: Some("icmp or arp".into()),
                 ..CaptureOptions::default()
             };
-            let to_file = capture::start(0, &host_ep("v1"), &opts, sink, control.clone()).unwrap();
+            // The file session stops by itself after the echoes (a budget), so the
+            // file is complete when it ends.
+            let file_opts = CaptureOptions {
+                filter: Some("icmp".into()),
+                ..CaptureOptions::default()
+            };
+            let to_file = capture::start(
+                0,
+                &host_ep("v1"),
+                &file_opts,
+                sink,
+                Control::new(Some(2 * n as u64)),
+            )
+            .unwrap();
             let to_ring = capture::start(
                 1,
                 &host_ep("v1"),
@@ -179,11 +256,13 @@ fn pcap_files_read_back_with_tcpdump_and_json_lines_decode_arp_and_icmp() {
             sh(&format!(
                 "ip netns exec c1 ping -c{n} -i0.2 -W2 10.60.0.3 >/dev/null"
             ));
-            std::thread::sleep(Duration::from_millis(400));
+            let mut frames = Vec::new();
+            wait_for_icmp(&ring, &mut frames, 1, 2 * n);
             control.stop();
             let file_stats = to_file.join();
+            assert_eq!(file_stats.captured, 2 * n as u64);
             let _ = to_ring.join();
-            let frames = ring.drain();
+            frames.extend(ring.drain());
             assert_eq!(tcpdump_count("/tmp/ours.pcap"), file_stats.captured as usize);
             assert_eq!(
                 sh("tcpdump -n -r /tmp/ours.pcap icmp 2>/dev/null | wc -l").trim(),
@@ -271,18 +350,20 @@ fn an_interface_deleted_during_capture_ends_only_its_own_session() {
             }
             let gone = s2.join();
             let why = gone.ended.expect("a reason");
-            assert!(why.contains("v2"), "{why}");
+            // The label, and what libpcap said about the interface.
+            let reason = why.split_once("ended: ").map(|(_, r)| r).unwrap_or("");
+            assert!(
+                why.starts_with("capture on v2 ended: ") && !reason.is_empty(),
+                "{why}"
+            );
             assert!(!s1.is_finished(), "the other session goes on");
             ring.drain();
             sh("ip netns exec c1 ping -c2 -i0.2 -W2 10.60.0.1 >/dev/null");
-            std::thread::sleep(Duration::from_millis(400));
+            let mut frames = Vec::new();
+            wait_for(&ring, &mut frames, 0, 4);
             control.stop();
             let alive = s1.join();
             assert!(alive.ended.is_none());
-            assert!(
-                ring.drain().iter().filter(|f| f.session == 0).count() >= 4,
-                "pings seen after the deletion"
-            );
         },
     );
 }
@@ -292,15 +373,19 @@ fn a_quiet_capture_stops_at_once() {
     run_test_in_world("a_quiet_capture_stops_at_once", || {
         lab();
         let control = Control::new(None);
+        // A buffer timeout far longer than the test: only breakloop can end the read.
+        let opts = CaptureOptions {
+            timeout_ms: 600_000,
+            ..CaptureOptions::default()
+        };
         let s = capture::start(
             0,
             &c1_eth0(),
-            &CaptureOptions::default(),
+            &opts,
             Sink::Ring(Arc::new(Ring::new(10))),
             control.clone(),
         )
         .unwrap();
-        std::thread::sleep(Duration::from_millis(200));
         control.stop();
         // breakloop wakes a read blocked on a link with no traffic at all; without it the
         // reader would sit there forever.

@@ -127,10 +127,10 @@ pub struct CaptureArgs {
     #[arg(long, short = 'f', value_name = "BPF")]
     pub filter: Option<String>,
     /// Stop after N packets in all.
-    #[arg(long, short = 'c', value_name = "N")]
+    #[arg(long, short = 'c', value_name = "N", value_parser = clap::value_parser!(u64).range(1..=i64::MAX as u64))]
     pub count: Option<u64>,
     /// Write the packets to a pcap file (mode 0600) instead of printing them.
-    #[arg(long, short = 'w', value_name = "FILE")]
+    #[arg(long, short = 'w', value_name = "FILE", conflicts_with_all = ["json", "follow"])]
     pub write: Option<PathBuf>,
     /// Print one JSON object per packet (schema ctnet.packet/v1).
     #[arg(long)]
@@ -139,10 +139,10 @@ pub struct CaptureArgs {
     #[arg(long)]
     pub both: bool,
     /// At the end, list each packet and every interface it was seen on.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "json")]
     pub follow: bool,
-    /// Bytes kept of each packet.
-    #[arg(long, default_value_t = 262_144)]
+    /// Bytes kept of each packet (65535 at most with -w).
+    #[arg(long, default_value_t = 262_144, value_parser = clap::value_parser!(i32).range(64..=262_144))]
     pub snaplen: i32,
     /// Deliver each packet at once (interactive use; drops under load).
     #[arg(long)]
@@ -151,7 +151,7 @@ pub struct CaptureArgs {
     #[arg(long)]
     pub promisc: bool,
     /// Kernel capture buffer per interface, in KiB.
-    #[arg(long, value_name = "KIB", default_value_t = 4096)]
+    #[arg(long, value_name = "KIB", default_value_t = 4096, value_parser = clap::value_parser!(i32).range(64..=1_048_576))]
     pub buffer_size: i32,
     /// Where to read the host from.
     #[command(flatten)]

@@ -280,6 +280,13 @@ d=$(mktemp -d)
 "$BIN" lab up --name r --containers 3 --nat > /dev/null
 ip netns exec r-c1 ping -c1 -W2 10.77.0.3 > /dev/null
 ip netns add lonely
+# A new lab settles for a moment (bridge carrier, IPv6 DAD): wait, with a deadline,
+# so two reads a few ms apart see the same state.
+for _ in $(seq 1 400); do
+  busy=$(ip -br link show r-br | grep -v ' UP ' ; for n in "" r-c1 r-c2 r-c3; do ip ${n:+-n $n} -6 addr show tentative; done)
+  [ -z "$busy" ] && break
+  sleep 0.05
+done
 "$BIN" snapshot -o "$d/s.json"
 # The bridge keeps learning (IPv6 multicast from the new netns) between two reads:
 # `show` is compared without its FDB count, and `show --json` (FDB ages) not at all.
@@ -373,17 +380,19 @@ fn bad_snapshot_files_are_usage_errors_that_say_what_is_wrong() {
 const CAPTURE: &str = r#"
 set -u
 d=$(mktemp -d)
+# Wait (at most 10 s) until the capture whose stderr is $1 says it is capturing.
+ready() { for _ in $(seq 1 200); do grep -q 'capturing on' "$1" 2>/dev/null && return 0; sleep 0.05; done; echo "never ready: $1"; }
 "$BIN" lab up --name k --containers 2 > /dev/null
 "$BIN" capture k-c1 --both -f icmp -c 4 --json > "$d/json" 2> "$d/json.err" &
 cap=$!
-sleep 1
+ready "$d/json.err"
 ip netns exec k-c1 ping -c1 -W2 10.77.0.3 > /dev/null
 wait $cap; echo "json rc=$?"
 grep -c '"what":"echo-request"' "$d/json"
 grep -c '"iface":"k-v1"' "$d/json"
-"$BIN" capture k-v1 -f icmp -c 6 -w "$d/x.pcap" 2> /dev/null &
+"$BIN" capture k-v1 -f icmp -c 6 -w "$d/x.pcap" 2> "$d/pcap.err" &
 cap=$!
-sleep 1
+ready "$d/pcap.err"
 ip netns exec k-c1 ping -c3 -i0.2 -W2 10.77.0.3 > /dev/null
 wait $cap; echo "pcap rc=$?"
 echo "read back: $(tcpdump -n -r "$d/x.pcap" 2>/dev/null | wc -l)"
@@ -391,7 +400,7 @@ echo "read back: $(tcpdump -n -r "$d/x.pcap" 2>/dev/null | wc -l)"
 cat "$d/bad.err"
 "$BIN" capture k-v1 > /dev/null 2> "$d/int.err" &
 cap=$!
-sleep 1
+ready "$d/int.err"
 kill -INT $cap; wait $cap; echo "sigint rc=$?"
 cat "$d/int.err"
 "$BIN" capture nosuch 2> "$d/unknown.err"; echo "unknown rc=$?"

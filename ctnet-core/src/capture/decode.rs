@@ -147,8 +147,8 @@ pub fn decode(frame: &[u8]) -> Decoded {
     };
     let p = match LaxSlicedPacket::from_ethernet(frame) {
         Ok(p) => p,
-        Err(e) => {
-            d.malformed = Some(format!("not an Ethernet frame: {e}"));
+        Err(_) => {
+            d.malformed = Some("not an Ethernet frame".into());
             return d;
         }
     };
@@ -203,26 +203,7 @@ pub fn decode(frame: &[u8]) -> Decoded {
         None => {}
     }
     d.transport = match &p.transport {
-        Some(TransportSlice::Icmpv4(i)) => Some(match i.icmp_type() {
-            Icmpv4Type::EchoRequest(e) => icmp("echo-request", Some(e.id), Some(e.seq)),
-            Icmpv4Type::EchoReply(e) => icmp("echo-reply", Some(e.id), Some(e.seq)),
-            Icmpv4Type::DestinationUnreachable(_) => {
-                icmp(&format!("dest-unreachable code {}", i.code_u8()), None, None)
-            }
-            Icmpv4Type::TimeExceeded(_) => icmp("time-exceeded", None, None),
-            Icmpv4Type::Redirect(_) => icmp("redirect", None, None),
-            _ => icmp(&format!("type {} code {}", i.type_u8(), i.code_u8()), None, None),
-        }),
-        Some(TransportSlice::Icmpv6(i)) => Some(match i.icmp_type() {
-            Icmpv6Type::EchoRequest(e) => icmp("echo-request", Some(e.id), Some(e.seq)),
-            Icmpv6Type::EchoReply(e) => icmp("echo-reply", Some(e.id), Some(e.seq)),
-            Icmpv6Type::NeighborSolicitation => icmp("neighbor-solicitation", None, None),
-            Icmpv6Type::NeighborAdvertisement(_) => icmp("neighbor-advertisement", None, None),
-            Icmpv6Type::RouterSolicitation => icmp("router-solicitation", None, None),
-            Icmpv6Type::RouterAdvertisement(_) => icmp("router-advertisement", None, None),
-            Icmpv6Type::DestinationUnreachable(_) => icmp("dest-unreachable", None, None),
-            _ => icmp(&format!("type {} code {}", i.type_u8(), i.code_u8()), None, None),
-        }),
+        Some(t @ (TransportSlice::Icmpv4(_) | TransportSlice::Icmpv6(_))) => icmp_of(t),
         Some(TransportSlice::Tcp(t)) => Some(Transport::Tcp {
             sport: t.source_port(),
             dport: t.destination_port(),
@@ -240,6 +221,34 @@ pub fn decode(frame: &[u8]) -> Decoded {
         d.malformed = Some(format!("{layer:?}: {err}"));
     }
     d
+}
+
+/// The ICMP / ICMPv6 message of a transport slice, by name (one naming for every
+/// output).
+fn icmp_of(t: &TransportSlice<'_>) -> Option<Transport> {
+    Some(match t {
+        TransportSlice::Icmpv4(i) => match i.icmp_type() {
+            Icmpv4Type::EchoRequest(e) => icmp("echo-request", Some(e.id), Some(e.seq)),
+            Icmpv4Type::EchoReply(e) => icmp("echo-reply", Some(e.id), Some(e.seq)),
+            Icmpv4Type::DestinationUnreachable(_) => {
+                icmp(&format!("dest-unreachable code {}", i.code_u8()), None, None)
+            }
+            Icmpv4Type::TimeExceeded(_) => icmp("time-exceeded", None, None),
+            Icmpv4Type::Redirect(_) => icmp("redirect", None, None),
+            _ => icmp(&format!("type {} code {}", i.type_u8(), i.code_u8()), None, None),
+        },
+        TransportSlice::Icmpv6(i) => match i.icmp_type() {
+            Icmpv6Type::EchoRequest(e) => icmp("echo-request", Some(e.id), Some(e.seq)),
+            Icmpv6Type::EchoReply(e) => icmp("echo-reply", Some(e.id), Some(e.seq)),
+            Icmpv6Type::NeighborSolicitation => icmp("neighbor-solicitation", None, None),
+            Icmpv6Type::NeighborAdvertisement(_) => icmp("neighbor-advertisement", None, None),
+            Icmpv6Type::RouterSolicitation => icmp("router-solicitation", None, None),
+            Icmpv6Type::RouterAdvertisement(_) => icmp("router-advertisement", None, None),
+            Icmpv6Type::DestinationUnreachable(_) => icmp("dest-unreachable", None, None),
+            _ => icmp(&format!("type {} code {}", i.type_u8(), i.code_u8()), None, None),
+        },
+        _ => return None,
+    })
 }
 
 fn icmp(what: &str, id: Option<u16>, seq: Option<u16>) -> Transport {
@@ -621,25 +630,11 @@ pub mod fast {
         }
     }
 
-    /// What an ICMP message is: its name, echo id and sequence, type and code.
-    type IcmpFields = (&'static str, Option<(u16, u16)>, u8, u8);
-
-    fn icmp_fields(t: &TransportSlice<'_>) -> Option<IcmpFields> {
-        match t {
-            TransportSlice::Icmpv4(i) => Some(match i.icmp_type() {
-                Icmpv4Type::EchoRequest(e) => ("echo-request", Some((e.id, e.seq)), 0, 0),
-                Icmpv4Type::EchoReply(e) => ("echo-reply", Some((e.id, e.seq)), 0, 0),
-                Icmpv4Type::DestinationUnreachable(_) => ("dest-unreachable", None, 3, i.code_u8()),
-                Icmpv4Type::TimeExceeded(_) => ("time-exceeded", None, 11, i.code_u8()),
-                _ => ("other", None, i.type_u8(), i.code_u8()),
-            }),
-            TransportSlice::Icmpv6(i) => Some(match i.icmp_type() {
-                Icmpv6Type::EchoRequest(e) => ("echo-request", Some((e.id, e.seq)), 0, 0),
-                Icmpv6Type::EchoReply(e) => ("echo-reply", Some((e.id, e.seq)), 0, 0),
-                Icmpv6Type::NeighborSolicitation => ("neighbor-solicitation", None, 135, 0),
-                Icmpv6Type::NeighborAdvertisement(_) => ("neighbor-advertisement", None, 136, 0),
-                _ => ("other", None, i.type_u8(), i.code_u8()),
-            }),
+    /// What an ICMP message is (the same names as [`super::decode`]) and its echo id
+    /// and sequence.
+    fn icmp_fields(t: &TransportSlice<'_>) -> Option<(String, Option<(u16, u16)>)> {
+        match super::icmp_of(t)? {
+            Transport::Icmp { what, id, seq } => Some((what, id.zip(seq))),
             _ => None,
         }
     }
@@ -758,16 +753,12 @@ pub mod fast {
                     num(buf, u64::from(t.sequence_number()));
                 }
                 Some(t @ (TransportSlice::Icmpv4(_) | TransportSlice::Icmpv6(_))) => {
-                    let (what, echo, ty, code) = icmp_fields(t).expect("icmp");
+                    let (what, echo) = icmp_fields(t).expect("icmp");
                     ip(buf, &s);
                     buf.extend_from_slice(b" > ");
                     ip(buf, &d);
                     buf.extend_from_slice(if s.is_ipv6() { b": ICMP6 " } else { b": ICMP " });
-                    if what == "other" {
-                        let _ = std::io::Write::write_fmt(buf, format_args!("type {ty} code {code}"));
-                    } else {
-                        buf.extend_from_slice(what.replace('-', " ").as_bytes());
-                    }
+                    buf.extend_from_slice(what.replace('-', " ").as_bytes());
                     if let Some((id, seq)) = echo {
                         buf.extend_from_slice(b", id ");
                         num(buf, u64::from(id));
@@ -779,7 +770,13 @@ pub mod fast {
                     ip(buf, &s);
                     buf.extend_from_slice(b" > ");
                     ip(buf, &d);
-                    buf.extend_from_slice(b": ip-proto");
+                    buf.extend_from_slice(b": ip-proto-");
+                    let proto = match p.and_then(|p| p.net.as_ref()) {
+                        Some(LaxNetSlice::Ipv4(x)) => x.header().protocol().0,
+                        Some(LaxNetSlice::Ipv6(x)) => x.payload().ip_number.0,
+                        _ => 0,
+                    };
+                    num(buf, u64::from(proto));
                 }
             }
         }
@@ -804,9 +801,13 @@ pub mod fast {
     ) {
         let v = view(frame);
         buf.extend_from_slice(b"{\"schema\":\"ctnet.packet/v1\",\"ts\":");
-        num(buf, ts_us.div_euclid(1_000_000) as u64);
+        if ts_us < 0 {
+            buf.push(b'-');
+        }
+        let abs = ts_us.unsigned_abs();
+        num(buf, abs / 1_000_000);
         buf.push(b'.');
-        let us = ts_us.rem_euclid(1_000_000) as u64;
+        let us = abs % 1_000_000;
         let mut frac = [b'0'; 6];
         let mut x = us;
         for d in frac.iter_mut().rev() {
@@ -917,13 +918,9 @@ pub mod fast {
                 buf.push(b'}');
             }
             Some(t @ (TransportSlice::Icmpv4(_) | TransportSlice::Icmpv6(_))) => {
-                let (what, echo, ty, code) = icmp_fields(t).expect("icmp");
+                let (what, echo) = icmp_fields(t).expect("icmp");
                 buf.extend_from_slice(b"{\"kind\":\"icmp\",\"what\":\"");
-                if what == "other" || what == "dest-unreachable" && code != 0 {
-                    let _ = std::io::Write::write_fmt(buf, format_args!("type {ty} code {code}"));
-                } else {
-                    buf.extend_from_slice(what.as_bytes());
-                }
+                buf.extend_from_slice(what.as_bytes());
                 buf.extend_from_slice(b"\",\"id\":");
                 match echo {
                     Some((id, seq)) => {

@@ -66,12 +66,13 @@ pub fn fingerprint(d: &decode::Decoded) -> Option<String> {
 pub struct Track {
     /// What the packet is (the fingerprint).
     pub packet: String,
-    /// `(session index, first time seen there in Unix microseconds, times seen there)`.
+    /// `(session index, time seen there in Unix microseconds, times seen there)`.
     pub hops: Vec<(usize, i64, u32)>,
 }
 
-/// Group frames into tracks. Frames of one fingerprint more than `window_us` apart are
-/// different packets (ICMP sequence numbers wrap, ARP repeats).
+/// Group frames into tracks. A track spans at most `window_us` from the first time its
+/// packet was seen, and a second copy on a hop it already crossed starts a new track (a
+/// retransmission or a repeated ARP is another packet).
 pub fn follow(frames: &[Frame], window_us: i64) -> Vec<Track> {
     let mut sorted: Vec<&Frame> = frames.iter().collect();
     sorted.sort_by_key(|f| f.ts_us);
@@ -82,7 +83,12 @@ pub fn follow(frames: &[Frame], window_us: i64) -> Vec<Track> {
             continue;
         };
         let idx = match open.get(&key) {
-            Some(&i) if f.ts_us - tracks[i].1 <= window_us => i,
+            Some(&i)
+                if f.ts_us - tracks[i].1 <= window_us
+                    && !tracks[i].0.hops.iter().any(|h| h.0 == f.session) =>
+            {
+                i
+            }
             _ => {
                 tracks.push((
                     Track {
@@ -95,12 +101,7 @@ pub fn follow(frames: &[Frame], window_us: i64) -> Vec<Track> {
                 tracks.len() - 1
             }
         };
-        let (track, last) = &mut tracks[idx];
-        *last = f.ts_us;
-        match track.hops.iter_mut().find(|h| h.0 == f.session) {
-            Some(h) => h.2 += 1,
-            None => track.hops.push((f.session, f.ts_us, 1)),
-        }
+        tracks[idx].0.hops.push((f.session, f.ts_us, 1));
     }
     tracks.into_iter().map(|(t, _)| t).collect()
 }
@@ -118,6 +119,19 @@ mod tests {
             .write(&mut out, &[0; 8])
             .unwrap();
         out
+    }
+
+    #[test]
+    fn a_repeat_on_the_same_hop_is_another_packet() {
+        let f = |session, ts_us| Frame {
+            session,
+            ts_us,
+            len: 50,
+            data: echo(1, [2, 0, 0, 0, 0, 1]),
+        };
+        let t = follow(&[f(0, 10), f(1, 11), f(0, 500), f(0, 2_000_000)], 1_000_000);
+        let hops: Vec<Vec<usize>> = t.iter().map(|t| t.hops.iter().map(|h| h.0).collect()).collect();
+        assert_eq!(hops, [vec![0, 1], vec![0], vec![0]]);
     }
 
     #[test]

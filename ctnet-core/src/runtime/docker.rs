@@ -13,6 +13,9 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::model::{Container, ContainerNetwork, PublishedPort};
 use crate::runtime::Runtime;
 
+/// The largest answer read from a daemon (a list of thousands of containers is a few MB).
+const MAX_BODY: usize = 64 << 20;
+
 /// How long one API call may take before the daemon is called unresponsive.
 const TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -80,8 +83,11 @@ pub fn read_response(stream: impl Read) -> std::io::Result<(u16, Vec<u8>)> {
         loop {
             line.clear();
             r.read_line(&mut line)?;
-            let size = usize::from_str_radix(line.trim().split(';').next().unwrap_or("0"), 16)
+            let size = usize::from_str_radix(line.split(';').next().unwrap_or("0").trim(), 16)
                 .map_err(|_| std::io::Error::other(format!("bad chunk size {line:?}")))?;
+            if body.len() + size > MAX_BODY {
+                return Err(std::io::Error::other("answer larger than 64 MiB"));
+            }
             if size == 0 {
                 break;
             }
@@ -92,6 +98,9 @@ pub fn read_response(stream: impl Read) -> std::io::Result<(u16, Vec<u8>)> {
             r.read_line(&mut line)?;
         }
     } else if let Some(n) = length {
+        if n > MAX_BODY {
+            return Err(std::io::Error::other("answer larger than 64 MiB"));
+        }
         body.resize(n, 0);
         r.read_exact(&mut body)?;
     } else {
@@ -237,7 +246,7 @@ impl DockerApi {
                     .options
                     .as_ref()
                     .and_then(|o| o.get("com.docker.network.bridge.name").cloned())
-                    .unwrap_or_else(|| format!("br-{}", &n.id[..n.id.len().min(12)]));
+                    .unwrap_or_else(|| format!("br-{}", n.id.get(..12).unwrap_or(&n.id)));
                 (n.id, name)
             })
             .collect())
@@ -289,7 +298,7 @@ impl Runtime for DockerApi {
                     .names
                     .first()
                     .map(|n| n.trim_start_matches('/').to_string())
-                    .unwrap_or_else(|| e.id[..e.id.len().min(12)].to_string()),
+                    .unwrap_or_else(|| e.id.get(..12).unwrap_or(&e.id).to_string()),
                 image: (!e.image.is_empty()).then(|| e.image.clone()),
                 state: e.state.clone(),
                 pid: inspect.as_ref().map(|i| i.state.pid).filter(|p| *p > 0),

@@ -19,6 +19,8 @@ use crate::cmd::read::{load, resolve_target};
 
 /// Frames a merging or following capture keeps in memory at most.
 const RING_FRAMES: usize = 200_000;
+/// Frames `--follow` keeps for its summary at most (the oldest go first).
+const FOLLOW_FRAMES: usize = 200_000;
 
 /// Turn targets into endpoints: a host interface as it is; a container or netns as
 /// each of its interfaces (and, with `--both`, the host veth of each).
@@ -154,21 +156,51 @@ pub fn run(args: CaptureArgs) -> anyhow::Result<ExitCode> {
     signals.add(Signal::SIGINT);
     signals.add(Signal::SIGTERM);
     signals.thread_block().context("blocking SIGINT/SIGTERM")?;
+    let control = Control::new(args.count);
+    {
+        // Taken from the start (the scan and the daemon calls too). A second Ctrl-C
+        // ends the process even if a reader is stuck writing to a blocked pipe.
+        let control = control.clone();
+        std::thread::Builder::new()
+            .name("ctnet-signals".into())
+            .spawn(move || {
+                let mut seen = 0;
+                while signals.wait().is_ok() {
+                    seen += 1;
+                    if seen > 1 {
+                        std::process::exit(130);
+                    }
+                    control.stop();
+                }
+            })
+            .context("starting the signal thread")?;
+    }
 
+    if let Some(f) = &args.filter {
+        // Before anything is created (a -w file is truncated on open).
+        capture::check_filter(f)?;
+    }
     let snap = load(&args.source)?;
+    if control.stopped() {
+        return Ok(ExitCode::SUCCESS);
+    }
     let eps = match endpoints(&snap, &args) {
         Ok(e) => e,
         Err(code) => return Ok(code),
     };
     let opts = CaptureOptions {
-        snaplen: args.snaplen,
+        // A pcap file's header promises 65535 bytes at most per record.
+        snaplen: if args.write.is_some() {
+            args.snaplen.min(capture::FILE_SNAPLEN)
+        } else {
+            args.snaplen
+        },
         immediate: args.immediate,
         promisc: args.promisc,
         buffer_size: args.buffer_size.saturating_mul(1024),
         filter: args.filter.clone(),
         ..CaptureOptions::default()
     };
-    let control = Control::new(args.count);
     let merging = eps.len() > 1 || args.follow;
     let ring = Arc::new(Ring::new(RING_FRAMES));
     let format = if args.json {
@@ -177,7 +209,7 @@ pub fn run(args: CaptureArgs) -> anyhow::Result<ExitCode> {
         LineFormat::Text
     };
     let sink = match &args.write {
-        Some(path) => Sink::Pcap(Arc::new(Mutex::new(capture::pcap_file(path, args.snaplen)?))),
+        Some(path) => Sink::Pcap(Arc::new(Mutex::new(capture::pcap_file(path)?))),
         None if merging => Sink::Ring(ring.clone()),
         None => Sink::Lines {
             out: Arc::new(Mutex::new(Box::new(std::io::BufWriter::with_capacity(
@@ -209,18 +241,6 @@ pub fn run(args: CaptureArgs) -> anyhow::Result<ExitCode> {
             .map(|p| format!(", writing {}", p.display()))
             .unwrap_or_default()
     );
-    {
-        let control = control.clone();
-        std::thread::Builder::new()
-            .name("ctnet-signals".into())
-            .spawn(move || {
-                if signals.wait().is_ok() {
-                    control.stop();
-                }
-            })
-            .context("starting the signal thread")?;
-    }
-
     let mut merger = Merger {
         pending: Vec::new(),
         labels: labels.clone(),
@@ -234,6 +254,7 @@ pub fn run(args: CaptureArgs) -> anyhow::Result<ExitCode> {
         format,
     };
     let mut followed: Vec<Frame> = Vec::new();
+    let mut follow_dropped = 0u64;
     let mut stdout = std::io::BufWriter::new(std::io::stdout());
     let mut finished: Vec<capture::SessionStats> = Vec::new();
     let mut running = sessions;
@@ -243,6 +264,11 @@ pub fn run(args: CaptureArgs) -> anyhow::Result<ExitCode> {
             let batch = ring.drain();
             if args.follow {
                 followed.extend(batch.iter().cloned());
+                if followed.len() > FOLLOW_FRAMES {
+                    let extra = followed.len() - FOLLOW_FRAMES;
+                    followed.drain(..extra);
+                    follow_dropped += extra as u64;
+                }
             }
             merger.pending.extend(batch);
             merger.flush(false, &mut stdout);
@@ -267,6 +293,14 @@ pub fn run(args: CaptureArgs) -> anyhow::Result<ExitCode> {
         merger.flush(true, &mut stdout);
     }
     if args.follow {
+        let lost: u64 =
+            finished.iter().map(|s| s.dropped_by_kernel).sum::<u64>() + ring.evicted() + follow_dropped;
+        if lost > 0 {
+            let _ = writeln!(
+                stdout,
+                "note: {lost} packets were dropped before they could be followed: \"not seen\" below may be wrong"
+            );
+        }
         let tracks = follow::follow(&followed, 1_000_000);
         let _ = writeln!(
             stdout,
