@@ -283,7 +283,7 @@ ip netns add lonely
 # A new lab settles for a moment (bridge carrier, IPv6 DAD): wait, with a deadline,
 # so two reads a few ms apart see the same state.
 for _ in $(seq 1 400); do
-  busy=$(ip -br link show r-br | grep -v ' UP ' ; for n in "" r-c1 r-c2 r-c3; do ip ${n:+-n $n} -6 addr show tentative; done)
+  busy=$( (ip -br link show r-br | grep -v ' UP ') || true; for n in "" r-c1 r-c2 r-c3; do ip ${n:+-n $n} -6 addr show tentative; done)
   [ -z "$busy" ] && break
   sleep 0.05
 done
