@@ -48,6 +48,15 @@ pub fn compact_names(names: &[String], label: &str) -> String {
     }
 }
 
+/// A netns's names for a line: up to three, then how many more.
+fn names_line(names: &[String], key: ctnet_core::netns::NetnsKey) -> String {
+    match names.len() {
+        0 => key.to_string(),
+        1..=3 => names.join(", "),
+        more => format!("{} and {} more", names[..3].join(", "), more - 3),
+    }
+}
+
 /// Sort key that orders `veth2` before `veth10`.
 pub fn natural_key(name: &str) -> Vec<(String, u64)> {
     let mut out = Vec::new();
@@ -219,11 +228,7 @@ fn peer_summary(p: &Peer) -> String {
 }
 
 fn netns_line(n: &NetnsView) -> String {
-    let names = match n.names.len() {
-        0 => n.key.to_string(),
-        1..=3 => n.names.join(", "),
-        more => format!("{} and {} more", n.names[..3].join(", "), more - 3),
-    };
+    let names = names_line(&n.names, n.key);
     if n.role == Role::Unread {
         return format!("{names}: not read (see `sources` in `ctnet-diag snapshot`)");
     }
@@ -461,11 +466,7 @@ pub fn target_view(snap: &Snapshot, t: &Topology, r: &Resolved) -> String {
         let _ = writeln!(out, "netns {key}: not in this snapshot");
         return out;
     };
-    let names = match view.names.len() {
-        0 => key.to_string(),
-        1..=3 => view.names.join(", "),
-        more => format!("{} and {} more", view.names[..3].join(", "), more - 3),
-    };
+    let names = names_line(&view.names, key);
     let _ = writeln!(
         out,
         "netns {names}{}",

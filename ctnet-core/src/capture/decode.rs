@@ -550,6 +550,17 @@ pub mod fast {
         }
     }
 
+    /// `src.sport > dst.dport`, as tcpdump prints a TCP/UDP flow.
+    fn endpoints(buf: &mut Vec<u8>, s: &IpAddr, sport: u16, d: &IpAddr, dport: u16) {
+        ip(buf, s);
+        buf.push(b'.');
+        num(buf, u64::from(sport));
+        buf.extend_from_slice(b" > ");
+        ip(buf, d);
+        buf.push(b'.');
+        num(buf, u64::from(dport));
+    }
+
     fn proto_ip(buf: &mut Vec<u8>, b: &[u8]) {
         match b.len() {
             4 => ip4(buf, [b[0], b[1], b[2], b[3]]),
@@ -729,24 +740,12 @@ pub mod fast {
         if let (Some(s), Some(d)) = (src, dst) {
             match p.and_then(|p| p.transport.as_ref()) {
                 Some(TransportSlice::Udp(u)) => {
-                    ip(buf, &s);
-                    buf.push(b'.');
-                    num(buf, u64::from(u.source_port()));
-                    buf.extend_from_slice(b" > ");
-                    ip(buf, &d);
-                    buf.push(b'.');
-                    num(buf, u64::from(u.destination_port()));
+                    endpoints(buf, &s, u.source_port(), &d, u.destination_port());
                     buf.extend_from_slice(b": UDP, length ");
                     num(buf, u64::from(u.length().saturating_sub(8)));
                 }
                 Some(TransportSlice::Tcp(t)) => {
-                    ip(buf, &s);
-                    buf.push(b'.');
-                    num(buf, u64::from(t.source_port()));
-                    buf.extend_from_slice(b" > ");
-                    ip(buf, &d);
-                    buf.push(b'.');
-                    num(buf, u64::from(t.destination_port()));
+                    endpoints(buf, &s, t.source_port(), &d, t.destination_port());
                     buf.extend_from_slice(b": Flags [");
                     buf.extend_from_slice(tcp_flags(t).as_bytes());
                     buf.extend_from_slice(b"], seq ");
