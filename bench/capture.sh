@@ -64,8 +64,9 @@ run() {
 
 printf '%-36s %9s %10s %9s %7s %6s %7s %13s\n' "capture ($SECS s flood, 2 senders)" sent captured dropped drop% cpu_s cpu% per_packet
 # tcpdump gets the same 4 MiB kernel buffer as ctnet-diag (-B 4096).
-run "tcpdump -w /dev/null" tcpdump -B 4096 -i v1 -n -w /dev/null
+# -Z root: tcpdump would otherwise chown its output (here /dev/null) to its own user.
+run "tcpdump -w /dev/null" tcpdump -Z root -B 4096 -i v1 -n -w /dev/null
 run "ctnet-diag capture -w /dev/null" "$bin" capture v1 -w /dev/null
-run "TZ=UTC tcpdump -nn -e > /dev/null" env TZ=UTC tcpdump -B 4096 -i v1 -nn -e
+run "TZ=UTC tcpdump -nn -e > /dev/null" env TZ=UTC tcpdump -Z root -B 4096 -i v1 -nn -e
 run "ctnet-diag capture --json > /dev/null" "$bin" capture v1 --json
 run "ctnet-diag capture (text) > /dev/null" "$bin" capture v1

@@ -526,8 +526,15 @@ pub fn pcap_file(path: &Path) -> Result<pcap::Savefile> {
         .mode(0o600)
         .open(path)
         .map_err(|e| Error::io("creating capture file", path, e))?;
-    f.set_permissions(std::fs::Permissions::from_mode(0o600))
-        .map_err(|e| Error::io("restricting capture file", path, e))?;
+    // Only a regular file is ours to restrict: `-w /dev/null` (or a FIFO) must keep
+    // the mode its owner gave it.
+    let meta = f
+        .metadata()
+        .map_err(|e| Error::io("inspecting capture file", path, e))?;
+    if meta.is_file() && meta.permissions().mode() & 0o777 != 0o600 {
+        f.set_permissions(std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| Error::io("restricting capture file", path, e))?;
+    }
     drop(f);
     let dead = pcap::Capture::dead_with_precision(pcap::Linktype::ETHERNET, pcap::Precision::Micro)
         .map_err(|e| pcap_error("preparing", &path.display().to_string(), e))?;
@@ -558,6 +565,31 @@ mod tests {
         let got: Vec<i64> = r.drain().iter().map(|f| f.ts_us).collect();
         assert_eq!(got, [2, 3, 4]);
         assert!(r.is_empty());
+    }
+
+    #[test]
+    fn capture_files_are_0600_but_devices_keep_their_mode() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("ctnet-pcap-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let old = dir.join("old.pcap");
+        std::fs::write(&old, b"x").unwrap();
+        std::fs::set_permissions(&old, std::fs::Permissions::from_mode(0o644)).unwrap();
+        drop(pcap_file(&old).unwrap());
+        assert_eq!(
+            std::fs::metadata(&old).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+        // Writing to /dev/null must not touch its mode (it is everyone's).
+        let before = std::fs::metadata("/dev/null").unwrap().permissions().mode();
+        if let Ok(f) = pcap_file(Path::new("/dev/null")) {
+            drop(f);
+        }
+        assert_eq!(
+            std::fs::metadata("/dev/null").unwrap().permissions().mode(),
+            before
+        );
     }
 
     #[test]

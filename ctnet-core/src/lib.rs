@@ -23,6 +23,7 @@
 //! ```
 
 pub mod capture;
+pub mod check;
 pub mod error;
 pub mod lab;
 pub mod model;

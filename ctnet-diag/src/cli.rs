@@ -41,6 +41,17 @@ pub enum Command {
     /// Read everything (links, addresses, routes, neighbours, FDB, sysctls, ethtool -S,
     /// iptables/nft counters) from the host and every netns, as JSON.
     Snapshot(SnapshotArgs),
+    /// Run the guided checks for a container (and a peer): link, veth, bridge port,
+    /// addresses, routes, ARP, FDB, MTU, drops, forwarding, NAT, firewall. Prints a
+    /// verdict, the evidence and the manual commands that confirm each finding.
+    #[command(
+        after_help = "Exit codes: 0 no failure (warnings allowed unless --strict), 1 a check failed, \
+                            2 unknown target, 3 missing privilege or environment.\n\
+                            Examples:\n  ctnet-diag check web1\n  ctnet-diag check web1 --peer api1 --json"
+    )]
+    Check(CheckArgs),
+    /// List every check: id, category and what it looks at.
+    Checks(JsonArg),
     /// Capture packets on interfaces in any netns at once (like tcpdump -nn -e), merged in
     /// time order; Ctrl-C prints the statistics.
     #[command(
@@ -115,6 +126,25 @@ pub struct ShowArgs {
     /// Print the joined topology as JSON (schema ctnet.topology/v1).
     #[arg(long)]
     pub json: bool,
+}
+
+/// Arguments of `check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The container, netns or pid:<PID> to check.
+    pub target: String,
+    /// A second container: also check the path between the two.
+    #[arg(long, value_name = "TARGET")]
+    pub peer: Option<String>,
+    /// Print JSON (schema ctnet.check/v1).
+    #[arg(long)]
+    pub json: bool,
+    /// Exit 1 on warnings too.
+    #[arg(long)]
+    pub strict: bool,
+    /// Where to read the host from.
+    #[command(flatten)]
+    pub source: SourceArgs,
 }
 
 /// Arguments of `capture`.

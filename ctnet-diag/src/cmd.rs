@@ -1,6 +1,7 @@
 //! One module per command; each returns the exit code or an error.
 
 pub mod capture;
+pub mod check;
 pub mod demo;
 pub mod lab;
 pub mod read;

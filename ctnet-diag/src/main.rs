@@ -23,6 +23,8 @@ fn main() -> ExitCode {
         Command::Show(args) => cmd::read::show(args),
         Command::Snapshot(args) => cmd::read::snapshot(args),
         Command::Capture(args) => cmd::capture::run(args),
+        Command::Check(args) => cmd::check::run(args),
+        Command::Checks(args) => cmd::check::catalog(args),
     };
     match result {
         Ok(code) => code,

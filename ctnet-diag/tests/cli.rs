@@ -463,3 +463,39 @@ fn capture_without_cap_net_raw_exits_3_and_says_what_to_do() {
     assert_eq!(o.status.code(), Some(3), "{err}");
     assert!(err.contains("CAP_NET_RAW"), "{err}");
 }
+
+/// `check` on a real lab: healthy, then one veth down (exit 1, link category).
+const CHECK: &str = r#"
+set -u
+"$BIN" lab up --name h --containers 2 --nat > /dev/null
+ip netns exec h-c1 ping -c1 -W2 10.77.0.3 > /dev/null
+"$BIN" check h-c1 --peer h-c2 > /dev/null; echo "healthy rc=$?"
+ip link set h-v2 down
+"$BIN" check h-c2 --json > /tmp/check.json; echo "down rc=$?"
+grep -o '"verdict": "[a-z]*"' /tmp/check.json
+"$BIN" check nosuch > /dev/null 2>&1; echo "unknown rc=$?"
+"#;
+
+#[test]
+fn check_exits_0_on_a_healthy_lab_and_1_when_a_veth_is_down() {
+    if !worlds_available("check_exits_0_on_a_healthy_lab_and_1_when_a_veth_is_down") {
+        return;
+    }
+    let o = Command::new(BIN)
+        .args(["world", "--", "sh", "-c", CHECK])
+        .env("BIN", BIN)
+        .output()
+        .unwrap();
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{out}\n{err}");
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        [
+            "healthy rc=0",
+            "down rc=1",
+            "\"verdict\": \"fail\"",
+            "unknown rc=2"
+        ],
+        "{out}\n{err}"
+    );
+}

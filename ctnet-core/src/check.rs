@@ -1,0 +1,1084 @@
+//! Guided checks: the container-networking runbook as pure functions of a [`Snapshot`],
+//! its [`Topology`] and the resolved target (and peer). Each check yields a [`Finding`]
+//! with the evidence it read, where it read it, and the manual commands that show the
+//! same on a live host. A check that cannot run says `skip` and why, never `pass`.
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use ipnet::Ipv4Net;
+use serde::{Deserialize, Serialize};
+
+use crate::model::{NetnsState, Snapshot};
+use crate::netns::NetnsRef;
+use crate::target::Resolved;
+use crate::topology::{NetnsIface, Topology};
+
+/// Schema of a check report.
+pub const CHECK_SCHEMA: &str = "ctnet.check/v1";
+
+/// Outcome of one check, worst last.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Could not run (and says why).
+    Skip,
+    /// Fine.
+    Pass,
+    /// Works, but something is off.
+    Warn,
+    /// Broken.
+    Fail,
+}
+
+/// One finding.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Finding {
+    /// Stable dotted id, e.g. `fdb.own_mac`.
+    pub id: String,
+    /// One of `resolve link bridge address route arp fdb mtu firewall nat sysctl stats path`.
+    pub category: String,
+    /// Outcome.
+    pub status: Status,
+    /// One sentence.
+    pub summary: String,
+    /// The facts read, each with the interface/netns it came from.
+    pub evidence: Vec<String>,
+    /// Manual commands that show the same on a live host.
+    pub commands: Vec<String>,
+    /// What to do.
+    pub hint: Option<String>,
+}
+
+/// A check run: verdict first, then every finding, failures first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Report {
+    /// Always [`CHECK_SCHEMA`].
+    pub schema: String,
+    /// The target as given.
+    pub target: String,
+    /// The peer as given.
+    pub peer: Option<String>,
+    /// `pass`, `warn` or `fail`: the worst finding (skips do not count).
+    pub verdict: Status,
+    /// Findings, worst first.
+    pub checks: Vec<Finding>,
+}
+
+/// The catalog: every check id, its category and what it looks at.
+pub const CATALOG: &[(&str, &str, &str)] = &[
+    (
+        "resolve.netns",
+        "resolve",
+        "the target has a netns with an interface toward the host",
+    ),
+    (
+        "link.iface_up",
+        "link",
+        "the container interface is administratively and operationally up",
+    ),
+    (
+        "link.peer_found",
+        "link",
+        "the veth's other end is found (IFLA_LINK + link-netnsid)",
+    ),
+    ("link.host_veth_up", "link", "the host end of the veth is up"),
+    ("bridge.attached", "bridge", "the host veth is a port of a bridge"),
+    (
+        "bridge.port_forwarding",
+        "bridge",
+        "the bridge port is in STP state forwarding",
+    ),
+    ("bridge.up", "bridge", "the bridge is up"),
+    (
+        "bridge.ageing",
+        "bridge",
+        "the bridge remembers learned MACs (ageing time above 0)",
+    ),
+    ("address.ipv4", "address", "the interface has an IPv4 address"),
+    (
+        "route.default",
+        "route",
+        "the netns has a default route through the interface",
+    ),
+    (
+        "route.gateway_reachable",
+        "route",
+        "the default gateway is inside a subnet of the interface",
+    ),
+    (
+        "address.gateway_on_bridge",
+        "address",
+        "the gateway is an address of the bridge",
+    ),
+    (
+        "arp.gateway",
+        "arp",
+        "the ARP entry for the gateway is resolved to the bridge's MAC",
+    ),
+    (
+        "fdb.own_mac",
+        "fdb",
+        "the bridge learned the interface's MAC on its own port",
+    ),
+    (
+        "mtu.path",
+        "mtu",
+        "interface, host veth and bridge agree on the MTU",
+    ),
+    (
+        "stats.drops",
+        "stats",
+        "no packets dropped on the interface or the host veth",
+    ),
+    (
+        "sysctl.ip_forward",
+        "sysctl",
+        "the host forwards IPv4 (needed for traffic leaving the bridge)",
+    ),
+    (
+        "nat.masquerade",
+        "nat",
+        "traffic from the container's subnet is masqueraded on egress",
+    ),
+    (
+        "firewall.forward",
+        "firewall",
+        "the host FORWARD chain lets the bridge's traffic through",
+    ),
+    (
+        "path.same_bridge",
+        "path",
+        "target and peer sit on the same bridge",
+    ),
+    (
+        "address.same_subnet",
+        "address",
+        "the peer's address is in the target's subnet",
+    ),
+    (
+        "address.duplicate_ip",
+        "address",
+        "no other interface holds the peer's or the target's address",
+    ),
+    (
+        "arp.peer_entry",
+        "arp",
+        "the target's ARP entry for the peer has the peer's MAC (and back)",
+    ),
+    (
+        "fdb.peer_mac",
+        "fdb",
+        "the bridge learned the peer's MAC on the peer's port",
+    ),
+    (
+        "firewall.bridged",
+        "firewall",
+        "with br_netfilter on, FORWARD does not drop bridged traffic",
+    ),
+];
+
+fn category(id: &str) -> &'static str {
+    CATALOG.iter().find(|c| c.0 == id).map_or("path", |c| c.1)
+}
+
+fn finding(id: &str, status: Status, summary: impl Into<String>) -> Finding {
+    Finding {
+        id: id.into(),
+        category: category(id).into(),
+        status,
+        summary: summary.into(),
+        evidence: Vec::new(),
+        commands: Vec::new(),
+        hint: None,
+    }
+}
+
+impl Finding {
+    fn ev(mut self, e: impl Into<String>) -> Self {
+        self.evidence.push(e.into());
+        self
+    }
+
+    fn cmd(mut self, c: impl Into<String>) -> Self {
+        self.commands.push(c.into());
+        self
+    }
+
+    fn hint(mut self, h: impl Into<String>) -> Self {
+        self.hint = Some(h.into());
+        self
+    }
+}
+
+/// How to run a command inside a netns by hand: `ip -n NAME`, or `nsenter -t PID -n`.
+fn in_ns(ns: &NetnsState, cmd: &str) -> String {
+    for r in &ns.refs {
+        if let NetnsRef::Named { name, .. } = r
+            && let Some(rest) = cmd.strip_prefix("ip ")
+        {
+            return format!("ip -n {name} {rest}");
+        }
+    }
+    match ns.refs.first() {
+        Some(NetnsRef::Named { path, .. } | NetnsRef::Path { path }) => {
+            format!("nsenter --net={} {cmd}", path.display())
+        }
+        Some(NetnsRef::Pid { pid, .. }) => format!("nsenter -t {pid} -n {cmd}"),
+        Some(NetnsRef::Current) | None => cmd.to_string(),
+    }
+}
+
+fn v4_nets(ips: &[String]) -> Vec<Ipv4Net> {
+    ips.iter().filter_map(|s| s.parse::<Ipv4Net>().ok()).collect()
+}
+
+/// The container-side interface a check looks at: the one the default route leaves
+/// through, else the first with a host veth, else the first at all.
+fn main_iface(view: &crate::topology::NetnsView) -> Option<&NetnsIface> {
+    view.ifaces
+        .iter()
+        .find(|i| i.gateway.is_some() && i.host_veth.is_some())
+        .or_else(|| view.ifaces.iter().find(|i| i.host_veth.is_some()))
+        .or(view.ifaces.first())
+}
+
+fn firewall_rules(snap: &Snapshot) -> Vec<(&str, &crate::model::IptRule)> {
+    snap.firewall
+        .iter()
+        .flat_map(|f| f.iptables.iter().filter(|d| d.family == "ip"))
+        .flat_map(|d| d.tables.iter())
+        .flat_map(|t| t.rules.iter().map(move |r| (t.name.as_str(), r)))
+        .collect()
+}
+
+fn forward_policy(snap: &Snapshot) -> Option<String> {
+    snap.firewall
+        .iter()
+        .flat_map(|f| f.iptables.iter().filter(|d| d.family == "ip"))
+        .flat_map(|d| d.tables.iter().filter(|t| t.name == "filter"))
+        .flat_map(|t| t.chains.iter())
+        .find(|c| c.name == "FORWARD")
+        .and_then(|c| c.policy.clone())
+}
+
+/// Whether FORWARD (or a chain it jumps to) accepts traffic in or out of `bridge`.
+fn forward_accepts(snap: &Snapshot, bridge: &str) -> bool {
+    firewall_rules(snap).iter().any(|(table, r)| {
+        *table == "filter"
+            && r.target.as_deref() == Some("ACCEPT")
+            && (r.spec.contains(&format!("-i {bridge} ")) || r.spec.contains(&format!("-o {bridge} ")))
+    })
+}
+
+/// Whether FORWARD drops something (a DROP policy or a DROP/REJECT rule in FORWARD).
+fn forward_drops(snap: &Snapshot) -> Option<String> {
+    if forward_policy(snap).as_deref() == Some("DROP") {
+        return Some("FORWARD policy DROP".into());
+    }
+    firewall_rules(snap)
+        .iter()
+        .find(|(table, r)| {
+            *table == "filter"
+                && r.chain == "FORWARD"
+                && matches!(r.target.as_deref(), Some("DROP" | "REJECT"))
+                && !r.spec.contains(" -i ")
+                && !r.spec.contains(" -o ")
+        })
+        .map(|(_, r)| format!("rule `-A FORWARD {}` ({} packets)", r.spec, r.packets))
+}
+
+/// Run the runbook for `target` (and `peer`).
+pub fn run(snap: &Snapshot, topo: &Topology, target: &Resolved, peer: Option<&Resolved>) -> Report {
+    let mut checks = single(snap, topo, target);
+    if let Some(p) = peer {
+        checks.extend(pair(snap, topo, target, p));
+    }
+    checks.sort_by_key(|c| std::cmp::Reverse(c.status));
+    let verdict = checks
+        .iter()
+        .map(|c| c.status)
+        .filter(|s| *s != Status::Skip)
+        .max()
+        .unwrap_or(Status::Pass);
+    Report {
+        schema: CHECK_SCHEMA.into(),
+        target: target.target.clone(),
+        peer: peer.map(|p| p.target.clone()),
+        verdict,
+        checks,
+    }
+}
+
+fn single(snap: &Snapshot, topo: &Topology, t: &Resolved) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let Some(key) = t.netns else {
+        out.push(
+            finding(
+                "resolve.netns",
+                Status::Fail,
+                t.note
+                    .clone()
+                    .unwrap_or_else(|| format!("{} has no netns", t.target)),
+            )
+            .hint("start the container, or check the name with `ctnet-diag show`"),
+        );
+        return out;
+    };
+    if key == snap.host {
+        out.push(finding(
+            "resolve.netns",
+            Status::Skip,
+            t.note
+                .clone()
+                .unwrap_or_else(|| format!("{} is in the host netns: no container path to check", t.target)),
+        ));
+        return out;
+    }
+    let (Some(view), Some(ns), Some(host)) = (
+        topo.netns.iter().find(|n| n.key == key),
+        snap.netns_by_key(key),
+        snap.host_netns(),
+    ) else {
+        out.push(finding(
+            "resolve.netns",
+            Status::Fail,
+            "the target's netns is not in the snapshot",
+        ));
+        return out;
+    };
+    let Some(i) = main_iface(view) else {
+        out.push(
+            finding(
+                "resolve.netns",
+                Status::Fail,
+                format!("{} has only lo: no interface toward anything", view.label),
+            )
+            .ev(format!("netns {}: only lo", view.label))
+            .cmd(in_ns(ns, "ip link"))
+            .hint(
+                t.note
+                    .clone()
+                    .unwrap_or_else(|| "attach the container to a network".into()),
+            ),
+        );
+        return out;
+    };
+    let name = &i.iface.name;
+    out.push(finding(
+        "resolve.netns",
+        Status::Pass,
+        format!("{} uses netns {} ({name})", t.target, view.label),
+    ));
+
+    // link
+    let up = i.up && i.operstate != "down" && i.operstate != "lowerlayerdown";
+    out.push(
+        finding(
+            "link.iface_up",
+            if up { Status::Pass } else { Status::Fail },
+            if up {
+                format!("{name} is up")
+            } else {
+                format!(
+                    "{name} is {}{}",
+                    if i.up { "" } else { "administratively down, " },
+                    i.operstate
+                )
+            },
+        )
+        .ev(format!(
+            "{name} in {}: admin {}, operstate {}",
+            view.label,
+            if i.up { "up" } else { "down" },
+            i.operstate
+        ))
+        .cmd(in_ns(ns, &format!("ip link show {name}")))
+        .hint(if i.up {
+            "the other end of the veth is down: bring the host veth up".to_string()
+        } else {
+            format!("{} set {name} up", in_ns(ns, "ip link"))
+        }),
+    );
+    let Some(hv) = &i.host_veth else {
+        let f = match &i.peer {
+            Some(p) => finding(
+                "link.peer_found",
+                Status::Fail,
+                format!("the peer of {name} is not a host veth: {p:?}"),
+            ),
+            None => finding(
+                "link.peer_found",
+                if i.parent.is_some() {
+                    Status::Skip
+                } else {
+                    Status::Fail
+                },
+                match &i.parent {
+                    Some(parent) => format!(
+                        "{name} is a {} on host device {parent}: no veth or bridge",
+                        i.kind.as_deref().unwrap_or("link")
+                    ),
+                    None => format!("{name} has no peer in the host netns"),
+                },
+            ),
+        };
+        out.push(f.cmd(in_ns(ns, &format!("ip -d link show {name}"))));
+        return out;
+    };
+    out.push(
+        finding(
+            "link.peer_found",
+            Status::Pass,
+            format!("{name} is one end of a veth whose host end is {}", hv.name),
+        )
+        .ev(format!(
+            "{name} @if{} in {}; host {} if{}",
+            hv.ifindex, view.label, hv.name, hv.ifindex
+        ))
+        .cmd(in_ns(ns, &format!("ip -d link show {name}")))
+        .cmd(format!("ip -d link show {}", hv.name)),
+    );
+    let hl = host.link(hv.ifindex);
+    let host_up = hl.is_some_and(|l| l.is_up());
+    out.push(
+        finding(
+            "link.host_veth_up",
+            if host_up { Status::Pass } else { Status::Fail },
+            if host_up {
+                format!("host veth {} is up", hv.name)
+            } else {
+                format!("host veth {} is down: nothing crosses it", hv.name)
+            },
+        )
+        .ev(format!(
+            "{} in host: operstate {}",
+            hv.name,
+            hl.map_or("missing", |l| l.operstate.as_str())
+        ))
+        .cmd(format!("ip link show {}", hv.name))
+        .hint(format!("ip link set {} up", hv.name)),
+    );
+
+    // bridge
+    let Some(br) = &i.bridge else {
+        out.push(
+            finding(
+                "bridge.attached",
+                Status::Fail,
+                format!("host veth {} is on no bridge: frames go nowhere", hv.name),
+            )
+            .ev(format!("{} has no master", hv.name))
+            .cmd(format!("ip -d link show {}", hv.name))
+            .cmd("bridge link show")
+            .hint(format!("ip link set {} master <bridge>", hv.name)),
+        );
+        return out;
+    };
+    out.push(
+        finding(
+            "bridge.attached",
+            Status::Pass,
+            format!("{} is a port of {br}", hv.name),
+        )
+        .ev(format!("{} master {br}", hv.name))
+        .cmd(format!("bridge link show dev {}", hv.name)),
+    );
+    let port = i.port_state.as_deref().unwrap_or("unknown");
+    out.push(
+        finding(
+            "bridge.port_forwarding",
+            if port == "forwarding" {
+                Status::Pass
+            } else {
+                Status::Fail
+            },
+            format!("port {} on {br} is {port}", hv.name),
+        )
+        .ev(format!("{} state {port}", hv.name))
+        .cmd(format!("bridge link show dev {}", hv.name))
+        .hint("a port is disabled while it is down and blocking when STP blocks it: bring it up, check STP"),
+    );
+    let bv = topo.bridges.iter().find(|b| &b.iface.name == br);
+    if let Some(b) = bv {
+        let bup = b.up && b.operstate != "down";
+        out.push(
+            finding(
+                "bridge.up",
+                if bup { Status::Pass } else { Status::Fail },
+                format!("bridge {br} is {}", if bup { "up" } else { "down" }),
+            )
+            .ev(format!(
+                "{br}: admin {}, operstate {}",
+                if b.up { "up" } else { "down" },
+                b.operstate
+            ))
+            .cmd(format!("ip link show {br}"))
+            .hint(format!("ip link set {br} up")),
+        );
+        out.push(
+            finding(
+                "bridge.ageing",
+                if b.ageing_time_cs == 0 {
+                    Status::Warn
+                } else {
+                    Status::Pass
+                },
+                if b.ageing_time_cs == 0 {
+                    format!("{br} has ageing time 0: it forgets every MAC at once and floods every frame")
+                } else {
+                    format!("{br} keeps learned MACs for {} s", b.ageing_time_cs / 100)
+                },
+            )
+            .ev(format!("{br} ageing_time {} cs", b.ageing_time_cs))
+            .cmd(format!("ip -d link show {br} | grep -o 'ageing_time [0-9]*'"))
+            .hint(format!("ip link set {br} type bridge ageing_time 30000")),
+        );
+    }
+
+    // address and route
+    let nets = v4_nets(&i.ips);
+    out.push(
+        finding(
+            "address.ipv4",
+            if nets.is_empty() {
+                Status::Fail
+            } else {
+                Status::Pass
+            },
+            if nets.is_empty() {
+                format!("{name} has no IPv4 address")
+            } else {
+                format!(
+                    "{name} has {}",
+                    nets.iter().map(|n| n.to_string()).collect::<Vec<_>>().join(", ")
+                )
+            },
+        )
+        .ev(format!("{name} addresses: {}", i.ips.join(", ")))
+        .cmd(in_ns(ns, &format!("ip addr show {name}"))),
+    );
+    let default = ns
+        .routes
+        .iter()
+        .find(|r| r.dst == "default" && r.family == "inet" && r.table == 254);
+    match (default, i.gateway) {
+        (None, _) => out.push(
+            finding(
+                "route.default",
+                Status::Warn,
+                "no IPv4 default route: only the local subnet is reachable",
+            )
+            .cmd(in_ns(ns, "ip route"))
+            .hint("add one via the bridge's address: ip route add default via <gateway>"),
+        ),
+        (Some(r), None) => out.push(
+            finding(
+                "route.default",
+                Status::Warn,
+                format!("the default route does not leave through {name}"),
+            )
+            .ev(format!("default via {:?} dev if{:?}", r.gateway, r.oif))
+            .cmd(in_ns(ns, "ip route")),
+        ),
+        (Some(_), Some(gw)) => {
+            out.push(
+                finding(
+                    "route.default",
+                    Status::Pass,
+                    format!("default via {gw} dev {name}"),
+                )
+                .cmd(in_ns(ns, "ip route")),
+            );
+            let inside = match gw {
+                IpAddr::V4(g) => nets.iter().any(|n| n.contains(&g)),
+                IpAddr::V6(_) => true,
+            };
+            out.push(
+                finding(
+                    "route.gateway_reachable",
+                    if inside { Status::Pass } else { Status::Fail },
+                    if inside {
+                        format!("gateway {gw} is in {name}'s subnet")
+                    } else {
+                        format!("gateway {gw} is outside every subnet of {name}: the route cannot be used")
+                    },
+                )
+                .ev(format!("{name}: {}; gateway {gw}", i.ips.join(", ")))
+                .cmd(in_ns(ns, &format!("ip route get {gw}")))
+                .hint("give the interface an address in the gateway's subnet"),
+            );
+            if let (Some(b), IpAddr::V4(g)) = (bv, gw) {
+                let on_bridge = v4_nets(&b.ips).iter().any(|n| n.addr() == g);
+                out.push(
+                    finding(
+                        "address.gateway_on_bridge",
+                        if on_bridge { Status::Pass } else { Status::Warn },
+                        if on_bridge {
+                            format!("gateway {gw} is {br}'s address")
+                        } else {
+                            format!(
+                                "gateway {gw} is not an address of {br} (a router elsewhere on the bridge?)"
+                            )
+                        },
+                    )
+                    .ev(format!("{br}: {}", b.ips.join(", ")))
+                    .cmd(format!("ip addr show {br}")),
+                );
+                // ARP for the gateway.
+                let entry = ns
+                    .neighbours
+                    .iter()
+                    .find(|n| n.ip == gw && Some(n.ifindex) == Some(i.iface.ifindex));
+                let f = match entry {
+                    None => finding(
+                        "arp.gateway",
+                        Status::Pass,
+                        format!("no ARP entry for {gw} yet (resolved on first use)"),
+                    ),
+                    Some(n) if n.state == "failed" || n.state == "incomplete" => finding(
+                        "arp.gateway",
+                        Status::Fail,
+                        format!("ARP for gateway {gw} is {}: no answer from it", n.state),
+                    )
+                    .ev(format!("{name}: {gw} {}", n.state))
+                    .hint(
+                        "the gateway does not answer ARP: check the bridge, the port and the gateway address",
+                    ),
+                    Some(n) if on_bridge && n.mac.is_some() && n.mac != b.mac => finding(
+                        "arp.gateway",
+                        Status::Fail,
+                        format!(
+                            "ARP entry for gateway {gw} has MAC {} but {br} has {}: stale",
+                            n.mac.as_deref().unwrap_or("?"),
+                            b.mac.as_deref().unwrap_or("?")
+                        ),
+                    )
+                    .ev(format!(
+                        "{name}: {gw} lladdr {} {}",
+                        n.mac.as_deref().unwrap_or("?"),
+                        n.state
+                    ))
+                    .hint(in_ns(ns, &format!("ip neigh del {gw} dev {name}"))),
+                    Some(n) => finding(
+                        "arp.gateway",
+                        Status::Pass,
+                        format!("{gw} is at {} ({})", n.mac.as_deref().unwrap_or("?"), n.state),
+                    ),
+                };
+                out.push(f.cmd(in_ns(ns, &format!("ip neigh show {gw}"))));
+            }
+        }
+    }
+
+    // FDB: the interface's own MAC on its own port.
+    if let Some(mac) = &i.mac {
+        let f = match (&i.fdb, bv) {
+            (_, Some(b)) if b.ageing_time_cs == 0 => finding(
+                "fdb.own_mac",
+                Status::Skip,
+                format!("{br} keeps no learned MAC (ageing 0)"),
+            ),
+            (Some(hit), _) if hit.port == hv.name => finding(
+                "fdb.own_mac",
+                Status::Pass,
+                format!("{br} learned {mac} on {}", hit.port),
+            ),
+            (Some(hit), _) => finding(
+                "fdb.own_mac",
+                Status::Fail,
+                format!(
+                    "{br} learned {mac} on {}, not on {}: frames for it go to the wrong port",
+                    hit.port, hv.name
+                ),
+            )
+            .hint(format!("bridge fdb del {mac} dev {} master", hit.port)),
+            (None, _) => finding(
+                "fdb.own_mac",
+                Status::Warn,
+                format!("{br} has not learned {mac}: no traffic from it lately (or learning is off)"),
+            )
+            .hint("send traffic from the container, then check again"),
+        };
+        out.push(
+            f.ev(format!("MAC {mac} of {name}"))
+                .cmd(format!("bridge fdb show br {br} | grep -i {mac}")),
+        );
+    }
+
+    // MTU along the path.
+    let mtus = [
+        (name.clone(), i.mtu),
+        (hv.name.clone(), hl.and_then(|l| l.mtu)),
+        (
+            br.clone(),
+            bv.and_then(|b| host.link(b.iface.ifindex)).and_then(|l| l.mtu),
+        ),
+    ];
+    let known: Vec<u32> = mtus.iter().filter_map(|m| m.1).collect();
+    let same = known.windows(2).all(|w| w[0] == w[1]);
+    out.push(
+        finding(
+            "mtu.path",
+            if same { Status::Pass } else { Status::Warn },
+            if same {
+                format!(
+                    "MTU {} along {name} -> {} -> {br}",
+                    known.first().copied().unwrap_or(0),
+                    hv.name
+                )
+            } else {
+                "MTUs differ along the path: large packets are dropped or fragmented".to_string()
+            },
+        )
+        .ev(mtus
+            .iter()
+            .map(|(n, m)| format!("{n} mtu {}", m.map_or("?".into(), |m| m.to_string())))
+            .collect::<Vec<_>>()
+            .join(", "))
+        .cmd(in_ns(ns, &format!("ip link show {name}")))
+        .cmd(format!("ip link show {}", hv.name))
+        .hint("set one MTU on the container interface, its veth and the bridge"),
+    );
+
+    // Drops.
+    let c_stats = ns.link(i.iface.ifindex).and_then(|l| l.stats);
+    let h_stats = hl.and_then(|l| l.stats);
+    let drops = |s: Option<crate::model::Stats>| s.map_or(0, |s| s.rx_dropped + s.tx_dropped);
+    let total = drops(c_stats) + drops(h_stats);
+    out.push(
+        finding(
+            "stats.drops",
+            if total > 0 { Status::Warn } else { Status::Pass },
+            if total > 0 {
+                format!("{total} packets dropped on {name} / {}", hv.name)
+            } else {
+                format!("no drops on {name} or {}", hv.name)
+            },
+        )
+        .ev(format!(
+            "{name}: rx_dropped {} tx_dropped {}; {}: rx_dropped {} tx_dropped {}",
+            c_stats.map_or(0, |s| s.rx_dropped),
+            c_stats.map_or(0, |s| s.tx_dropped),
+            hv.name,
+            h_stats.map_or(0, |s| s.rx_dropped),
+            h_stats.map_or(0, |s| s.tx_dropped)
+        ))
+        .cmd(in_ns(ns, &format!("ip -s link show {name}")))
+        .cmd(format!("ethtool -S {}", hv.name)),
+    );
+
+    // Egress: forwarding, NAT, FORWARD chain.
+    if default.is_some() {
+        let fwd = host.sysctls.ip_forward;
+        // Forwarding off breaks egress that the host set up (a MASQUERADE for the
+        // subnet); without one it may be on purpose (an internal network).
+        let subnet = nets.first().map(|n| n.trunc());
+        let egress_intended = firewall_rules(snap).iter().any(|(table, r)| {
+            *table == "nat"
+                && r.target.as_deref() == Some("MASQUERADE")
+                && subnet.is_some_and(|s| r.spec.contains(&s.to_string()))
+        });
+        out.push(
+            finding(
+                "sysctl.ip_forward",
+                match fwd {
+                    Some(1) => Status::Pass,
+                    Some(_) if egress_intended => Status::Fail,
+                    Some(_) => Status::Warn,
+                    None => Status::Skip,
+                },
+                match fwd {
+                    Some(1) => "the host forwards IPv4".to_string(),
+                    Some(_) if egress_intended => {
+                        "net.ipv4.ip_forward is 0 although the subnet is masqueraded: nothing leaves the bridge".to_string()
+                    }
+                    Some(_) => "net.ipv4.ip_forward is 0: the containers reach nothing beyond the bridge".to_string(),
+                    None => "net.ipv4.ip_forward could not be read".to_string(),
+                },
+            )
+            .ev(format!("host net.ipv4.ip_forward = {}", fwd.map_or("?".into(), |v| v.to_string())))
+            .cmd("sysctl net.ipv4.ip_forward")
+            .hint("sysctl -w net.ipv4.ip_forward=1"),
+        );
+        if snap.firewall.is_some() {
+            let masq = firewall_rules(snap).into_iter().find(|(table, r)| {
+                *table == "nat"
+                    && r.target.as_deref() == Some("MASQUERADE")
+                    && subnet.is_some_and(|s| {
+                        r.spec
+                            .split_whitespace()
+                            .skip_while(|w| *w != "-s")
+                            .nth(1)
+                            .and_then(|src| src.parse::<Ipv4Net>().ok())
+                            .is_some_and(|src| src.contains(&s.network()))
+                    })
+            });
+            let nft_masq = snap
+                .firewall
+                .iter()
+                .flat_map(|f| f.nft.iter())
+                .flat_map(|t| t.rules.iter())
+                .any(|r| r.verdict.as_deref() == Some("masquerade"));
+            out.push(
+                finding(
+                    "nat.masquerade",
+                    if masq.is_some() || nft_masq {
+                        Status::Pass
+                    } else {
+                        Status::Warn
+                    },
+                    match (&masq, nft_masq) {
+                        (Some((_, r)), _) => format!(
+                            "masqueraded by `-A POSTROUTING {}` ({} packets)",
+                            r.spec, r.packets
+                        ),
+                        (None, true) => "a native nftables masquerade rule exists".to_string(),
+                        (None, false) => format!(
+                            "nothing masquerades {}: replies from outside cannot find their way back",
+                            subnet.map_or("the subnet".into(), |s| s.to_string())
+                        ),
+                    },
+                )
+                .cmd("iptables -t nat -S POSTROUTING -v")
+                .hint(format!(
+                    "iptables -t nat -A POSTROUTING -s {} ! -o {br} -j MASQUERADE",
+                    subnet.map_or("<subnet>".into(), |s| s.to_string())
+                )),
+            );
+            let drops = forward_drops(snap);
+            let accepts = forward_accepts(snap, br);
+            out.push(
+                finding(
+                    "firewall.forward",
+                    match (&drops, accepts) {
+                        (Some(_), false) => Status::Fail,
+                        _ => Status::Pass,
+                    },
+                    match (&drops, accepts) {
+                        (Some(d), false) => format!(
+                            "{d} and no ACCEPT for {br}: forwarded traffic of the container is dropped"
+                        ),
+                        (Some(d), true) => format!("{d}, but {br} is accepted before it"),
+                        (None, _) => "FORWARD drops nothing".to_string(),
+                    },
+                )
+                .ev(format!(
+                    "FORWARD policy {}",
+                    forward_policy(snap).unwrap_or_else(|| "?".into())
+                ))
+                .cmd("iptables -S FORWARD -v")
+                .hint(format!(
+                    "iptables -I FORWARD -i {br} -j ACCEPT; iptables -I FORWARD -o {br} -j ACCEPT"
+                )),
+            );
+        }
+    }
+    out
+}
+
+fn pair(snap: &Snapshot, topo: &Topology, t: &Resolved, p: &Resolved) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let get = |r: &Resolved| {
+        let key = r.netns?;
+        let view = topo.netns.iter().find(|n| n.key == key)?;
+        Some((view, snap.netns_by_key(key)?, main_iface(view)?))
+    };
+    let (Some((tv, tns, mut ti)), Some((pv, pns, mut pi))) = (get(t), get(p)) else {
+        out.push(finding(
+            "path.same_bridge",
+            Status::Skip,
+            "target or peer has no interface to compare",
+        ));
+        return out;
+    };
+    // Containers on several networks: compare the interfaces that share a bridge.
+    if let Some((a, b)) = tv.ifaces.iter().find_map(|a| {
+        pv.ifaces
+            .iter()
+            .find(|b| a.bridge.is_some() && a.bridge == b.bridge)
+            .map(|b| (a, b))
+    }) {
+        ti = a;
+        pi = b;
+    }
+    let same = ti.bridge.is_some() && ti.bridge == pi.bridge;
+    out.push(
+        finding(
+            "path.same_bridge",
+            if same { Status::Pass } else { Status::Warn },
+            if same {
+                format!("both on {}", ti.bridge.as_deref().unwrap_or("?"))
+            } else {
+                format!(
+                    "{} is on {} and {} on {}: traffic is routed, not bridged",
+                    tv.label,
+                    ti.bridge.as_deref().unwrap_or("no bridge"),
+                    pv.label,
+                    pi.bridge.as_deref().unwrap_or("no bridge")
+                )
+            },
+        )
+        .cmd("bridge link show"),
+    );
+    let t_nets = v4_nets(&ti.ips);
+    let p_ips: Vec<Ipv4Addr> = v4_nets(&pi.ips).iter().map(|n| n.addr()).collect();
+    if let (Some(tn), Some(pip)) = (t_nets.first(), p_ips.first()) {
+        let inside = tn.contains(pip);
+        out.push(
+            finding(
+                "address.same_subnet",
+                if inside || !same {
+                    Status::Pass
+                } else {
+                    Status::Fail
+                },
+                if inside {
+                    format!("{pip} is in {tn}")
+                } else if same {
+                    format!("{pip} is outside {tn} although both share a bridge: they cannot talk directly")
+                } else {
+                    format!("{pip} is outside {tn}: reached through the gateway")
+                },
+            )
+            .ev(format!(
+                "{} {}: {}; {} {}: {}",
+                tv.label,
+                ti.iface.name,
+                ti.ips.join(","),
+                pv.label,
+                pi.iface.name,
+                pi.ips.join(",")
+            ))
+            .cmd(in_ns(tns, &format!("ip addr show {}", ti.iface.name)))
+            .cmd(in_ns(pns, &format!("ip addr show {}", pi.iface.name)))
+            .hint("put both in the bridge's subnet"),
+        );
+        // Duplicate addresses anywhere.
+        let holders: Vec<String> = snap
+            .netns
+            .iter()
+            .flat_map(|n| n.addresses.iter().map(move |a| (n, a)))
+            .filter(|(_, a)| a.address == IpAddr::V4(*pip) || Some(a.address) == Some(IpAddr::V4(tn.addr())))
+            .map(|(n, a)| format!("{} in {}", a.address, n.label()))
+            .collect();
+        let dup = holders.len() > 2 || tn.addr() == *pip;
+        out.push(
+            finding(
+                "address.duplicate_ip",
+                if dup { Status::Fail } else { Status::Pass },
+                if dup {
+                    "an address of the pair is held more than once: ARP answers come from the wrong host"
+                        .to_string()
+                } else {
+                    "each address is held once".to_string()
+                },
+            )
+            .ev(holders.join("; "))
+            .cmd("ip -br addr (in each netns)"),
+        );
+        // ARP both ways.
+        for (from_ns, from_i, from_label, to_ip, to_mac, id_dir) in [
+            (
+                tns,
+                ti,
+                &tv.label,
+                IpAddr::V4(*pip),
+                pi.mac.clone(),
+                "target -> peer",
+            ),
+            (
+                pns,
+                pi,
+                &pv.label,
+                IpAddr::V4(tn.addr()),
+                ti.mac.clone(),
+                "peer -> target",
+            ),
+        ] {
+            let entry = from_ns
+                .neighbours
+                .iter()
+                .find(|n| n.ip == to_ip && n.ifindex == from_i.iface.ifindex);
+            let f = match entry {
+                None => finding("arp.peer_entry", Status::Pass, format!("{id_dir}: no ARP entry for {to_ip} yet")),
+                Some(n) if n.state == "failed" || n.state == "incomplete" => {
+                    finding("arp.peer_entry", Status::Fail, format!("{id_dir}: ARP for {to_ip} is {}", n.state))
+                }
+                Some(n) if n.mac.is_some() && n.mac != to_mac => finding(
+                    "arp.peer_entry",
+                    Status::Fail,
+                    format!(
+                        "{id_dir}: ARP says {to_ip} is at {}, but its interface has {}: stale entry, frames go to the wrong MAC",
+                        n.mac.as_deref().unwrap_or("?"),
+                        to_mac.as_deref().unwrap_or("?")
+                    ),
+                )
+                .hint(in_ns(from_ns, &format!("ip neigh del {to_ip} dev {}", from_i.iface.name))),
+                Some(n) => finding("arp.peer_entry", Status::Pass, format!("{id_dir}: {to_ip} is at {} ({})", n.mac.as_deref().unwrap_or("?"), n.state)),
+            };
+            out.push(
+                f.ev(format!("in {from_label}"))
+                    .cmd(in_ns(from_ns, &format!("ip neigh show {to_ip}"))),
+            );
+        }
+    }
+    if same {
+        let br = ti.bridge.clone().unwrap_or_default();
+        let f = match (&pi.fdb, &pi.host_veth) {
+            (Some(hit), Some(hv)) if hit.port == hv.name => finding(
+                "fdb.peer_mac",
+                Status::Pass,
+                format!("{br} learned the peer's MAC on {}", hit.port),
+            ),
+            (Some(hit), Some(hv)) => finding(
+                "fdb.peer_mac",
+                Status::Fail,
+                format!("{br} learned the peer's MAC on {}, not on {}", hit.port, hv.name),
+            ),
+            _ => finding(
+                "fdb.peer_mac",
+                Status::Warn,
+                format!("{br} has not learned the peer's MAC (no recent traffic, or ageing 0)"),
+            ),
+        };
+        out.push(f.cmd(format!("bridge fdb show br {br}")));
+        // br_netfilter: bridged frames cross iptables FORWARD.
+        let host = snap.host_netns();
+        let nf = host.and_then(|h| h.sysctls.bridge_nf_call_iptables) == Some(1)
+            || topo
+                .bridges
+                .iter()
+                .find(|b| b.iface.name == br)
+                .and_then(|b| host.and_then(|h| h.link(b.iface.ifindex)))
+                .and_then(|l| l.bridge.as_ref())
+                .is_some_and(|b| b.nf_call_iptables);
+        if nf {
+            let drops = forward_drops(snap);
+            let accepts = forward_accepts(snap, &br);
+            out.push(
+                finding(
+                    "firewall.bridged",
+                    if drops.is_some() && !accepts { Status::Fail } else { Status::Pass },
+                    match (&drops, accepts) {
+                        (Some(d), false) => format!("br_netfilter sends bridged traffic through FORWARD, and {d}: the pair cannot talk"),
+                        _ => "br_netfilter is on and FORWARD lets the bridge through".to_string(),
+                    },
+                )
+                .ev(format!(
+                    "net.bridge.bridge-nf-call-iptables = {}",
+                    host.and_then(|h| h.sysctls.bridge_nf_call_iptables).map_or("?".into(), |v| v.to_string())
+                ))
+                .cmd("sysctl net.bridge.bridge-nf-call-iptables")
+                .cmd("iptables -S FORWARD -v")
+                .hint(format!("iptables -I FORWARD -i {br} -o {br} -j ACCEPT")),
+            );
+        } else {
+            out.push(finding(
+                "firewall.bridged",
+                Status::Pass,
+                "br_netfilter is off: bridged traffic does not cross iptables",
+            ));
+        }
+    }
+    out
+}

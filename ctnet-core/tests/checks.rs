@@ -1,0 +1,122 @@
+//! Pure tests of the guided checks, from snapshots recorded on real kernels: a healthy
+//! lab, the same lab with faults, and a real Docker host.
+
+use ctnet_core::check::{self, CATALOG, Report, Status};
+use ctnet_core::model::Snapshot;
+use ctnet_core::target;
+use ctnet_core::topology::Topology;
+
+fn fixture(name: &str) -> Snapshot {
+    Snapshot::load(format!("{}/../fixtures/{name}.json", env!("CARGO_MANIFEST_DIR"))).unwrap()
+}
+
+fn report(snap: &Snapshot, t: &str, peer: Option<&str>) -> Report {
+    let topo = Topology::build(snap);
+    let t = target::resolve(snap, t).unwrap();
+    let p = peer.map(|p| target::resolve(snap, p).unwrap());
+    check::run(snap, &topo, &t, p.as_ref())
+}
+
+fn status(r: &Report, id: &str) -> Status {
+    r.checks
+        .iter()
+        .find(|c| c.id == id)
+        .unwrap_or_else(|| panic!("no {id} in {:#?}", r.checks))
+        .status
+}
+
+#[test]
+fn a_healthy_lab_has_no_failure_for_any_container_or_pair() {
+    let snap = fixture("lab-healthy");
+    for t in ["c1", "c2", "c3", "c4"] {
+        let r = report(&snap, t, None);
+        assert_eq!(r.verdict, Status::Pass, "{t}: {:#?}", r.checks);
+    }
+    let r = report(&snap, "c1", Some("c3"));
+    assert_eq!(r.verdict, Status::Pass, "{:#?}", r.checks);
+    assert_eq!(status(&r, "arp.peer_entry"), Status::Pass);
+    assert_eq!(status(&r, "fdb.peer_mac"), Status::Pass);
+}
+
+#[test]
+fn each_recorded_fault_fails_the_right_category() {
+    let snap = fixture("lab-faults");
+    // vc2 down: the host end and the port.
+    let r = report(&snap, "c2", None);
+    assert_eq!(r.verdict, Status::Fail);
+    assert_eq!(status(&r, "link.host_veth_up"), Status::Fail);
+    assert_eq!(status(&r, "bridge.port_forwarding"), Status::Fail);
+    // vc3 off the bridge.
+    let r = report(&snap, "c3", None);
+    let f = r.checks.iter().find(|c| c.status == Status::Fail).unwrap();
+    assert_eq!(
+        (f.id.as_str(), f.category.as_str()),
+        ("bridge.attached", "bridge")
+    );
+    assert!(f.commands.iter().any(|c| c.contains("vc3")), "{f:?}");
+    // ageing 0: works, but floods.
+    let r = report(&snap, "c4", None);
+    assert_eq!(status(&r, "bridge.ageing"), Status::Warn);
+    // A stale ARP entry in c1 for c4.
+    let r = report(&snap, "c1", Some("c4"));
+    let arp = r
+        .checks
+        .iter()
+        .find(|c| c.id == "arp.peer_entry" && c.status == Status::Fail)
+        .expect("the stale entry is found");
+    assert_eq!(arp.category, "arp");
+    assert!(arp.summary.contains("02:00:00:00:de:ad"), "{}", arp.summary);
+    assert!(
+        arp.hint
+            .as_deref()
+            .unwrap()
+            .contains("ip -n c1 neigh del 10.50.0.5")
+    );
+    // Failures come first.
+    assert_eq!(r.checks[0].status, Status::Fail);
+}
+
+#[test]
+fn a_healthy_docker_host_has_no_failure() {
+    let snap = fixture("docker-host");
+    for t in ["web1", "api1", "side1"] {
+        let r = report(&snap, t, None);
+        assert_ne!(r.verdict, Status::Fail, "{t}: {:#?}", r.checks);
+    }
+    let r = report(&snap, "web1", Some("api1"));
+    assert_ne!(r.verdict, Status::Fail, "{:#?}", r.checks);
+    assert_eq!(status(&r, "path.same_bridge"), Status::Pass, "they share docker0");
+    // Special modes say what they are instead of failing.
+    let r = report(&snap, "host1", None);
+    assert_eq!(r.checks[0].status, Status::Skip);
+    assert!(r.checks[0].summary.contains("host netns"));
+    let r = report(&snap, "stopped1", None);
+    assert_eq!(r.verdict, Status::Fail);
+    assert!(r.checks[0].summary.contains("not running"));
+    let r = report(&snap, "none1", None);
+    assert!(r.checks[0].summary.contains("only lo"), "{:?}", r.checks[0]);
+}
+
+#[test]
+fn every_finding_is_in_the_catalog_with_its_category_and_json_is_versioned() {
+    let snap = fixture("lab-faults");
+    let r = report(&snap, "c1", Some("c4"));
+    for c in &r.checks {
+        let (_, cat, _) = CATALOG
+            .iter()
+            .find(|x| x.0 == c.id)
+            .unwrap_or_else(|| panic!("{} not in the catalog", c.id));
+        assert_eq!(&c.category, cat);
+        assert!(!c.summary.is_empty());
+    }
+    let json: serde_json::Value = serde_json::to_value(&r).unwrap();
+    assert_eq!(json["schema"], "ctnet.check/v1");
+    assert_eq!(json["verdict"], "fail");
+    assert!(
+        json["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["status"].is_string())
+    );
+}

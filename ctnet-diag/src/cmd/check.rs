@@ -1,0 +1,155 @@
+//! `ctnet-diag check TARGET [--peer TARGET] [--json] [--strict]` and `ctnet-diag checks`.
+
+use std::fmt::Write as _;
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use ctnet_core::check::{self, CATALOG, Report, Status};
+use ctnet_core::topology::Topology;
+
+use crate::cli::{CheckArgs, JsonArg};
+use crate::cmd::read::{load, resolve_target};
+
+fn word(s: Status) -> &'static str {
+    match s {
+        Status::Pass => "PASS",
+        Status::Warn => "WARN",
+        Status::Fail => "FAIL",
+        Status::Skip => "SKIP",
+    }
+}
+
+/// Text for people: the verdict first, then each finding, worst first, with its
+/// evidence, the commands that show the same by hand, and what to do.
+///
+/// ```text
+/// verdict: FAIL (2 failed, 1 warning, 14 passed) for web1
+/// FAIL link.host_veth_up  host veth vethab12 is down: nothing crosses it
+///      evidence: vethab12 in host: operstate down
+///      check:    ip link show vethab12
+///      fix:      ip link set vethab12 up
+/// ```
+pub fn render(r: &Report, color: bool) -> String {
+    let paint = |s: Status, text: &str| {
+        if !color {
+            return text.to_string();
+        }
+        let code = match s {
+            Status::Fail => "31",
+            Status::Warn => "33",
+            Status::Pass => "32",
+            Status::Skip => "90",
+        };
+        format!("\x1b[{code}m{text}\x1b[0m")
+    };
+    let count = |s: Status| r.checks.iter().filter(|c| c.status == s).count();
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "verdict: {} ({} failed, {} warning(s), {} passed, {} skipped) for {}{}",
+        paint(r.verdict, word(r.verdict)),
+        count(Status::Fail),
+        count(Status::Warn),
+        count(Status::Pass),
+        count(Status::Skip),
+        r.target,
+        r.peer.as_ref().map(|p| format!(" and {p}")).unwrap_or_default()
+    );
+    for c in &r.checks {
+        let _ = writeln!(
+            out,
+            "{} {:<26} {}",
+            paint(c.status, word(c.status)),
+            c.id,
+            c.summary
+        );
+        if matches!(c.status, Status::Fail | Status::Warn) {
+            for e in &c.evidence {
+                let _ = writeln!(out, "     evidence: {e}");
+            }
+            for cmd in &c.commands {
+                let _ = writeln!(out, "     check:    {cmd}");
+            }
+            if let Some(h) = &c.hint {
+                let _ = writeln!(out, "     fix:      {h}");
+            }
+        }
+    }
+    out
+}
+
+/// `ctnet-diag check`.
+pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
+    let snap = load(&args.source)?;
+    let topo = Topology::build(&snap);
+    let target = match resolve_target(&snap, &args.target) {
+        Ok(t) => t,
+        Err(code) => return Ok(code),
+    };
+    let peer = match args.peer.as_deref().map(|p| resolve_target(&snap, p)) {
+        Some(Ok(p)) => Some(p),
+        Some(Err(code)) => return Ok(code),
+        None => None,
+    };
+    let report = check::run(&snap, &topo, &target, peer.as_ref());
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+        print!("{}", render(&report, color));
+    }
+    Ok(match report.verdict {
+        Status::Fail => ExitCode::from(crate::exit::CHECK_FAILED),
+        Status::Warn if args.strict => ExitCode::from(crate::exit::CHECK_FAILED),
+        _ => ExitCode::SUCCESS,
+    })
+}
+
+/// `ctnet-diag checks`.
+pub fn catalog(args: JsonArg) -> anyhow::Result<ExitCode> {
+    if args.json {
+        let list: Vec<_> = CATALOG
+            .iter()
+            .map(|(id, cat, what)| serde_json::json!({ "id": id, "category": cat, "checks": what }))
+            .collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &serde_json::json!({ "schema": "ctnet.checks/v1", "checks": list })
+            )?
+        );
+    } else {
+        for (id, cat, what) in CATALOG {
+            println!("{id:<26} {cat:<9} {what}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ctnet_core::model::Snapshot;
+
+    #[test]
+    fn text_report_puts_the_verdict_and_failures_first() {
+        let snap = Snapshot::load(format!(
+            "{}/../fixtures/lab-faults.json",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap();
+        let topo = Topology::build(&snap);
+        let t = ctnet_core::target::resolve(&snap, "c1").unwrap();
+        let p = ctnet_core::target::resolve(&snap, "c4").unwrap();
+        let r = check::run(&snap, &topo, &t, Some(&p));
+        let text = render(&r, false);
+        assert!(text.starts_with("verdict: FAIL"), "{text}");
+        assert!(!text.contains('\x1b'), "no colour unless asked");
+        assert!(render(&r, true).contains("\x1b[31mFAIL"));
+        insta::assert_snapshot!("check-c1-c4-faults", text);
+        insta::assert_snapshot!(
+            "check-c1-c4-faults-json",
+            serde_json::to_string_pretty(&r).unwrap()
+        );
+    }
+}
