@@ -172,8 +172,8 @@ fn both_ends_of_a_veth_see_exactly_what_tcpdump_sees() {
             .enumerate()
             .map(|(i, ep)| capture::start(i, ep, &opts, Sink::Ring(ring.clone()), control.clone()).unwrap())
             .collect();
-        let td_host = tcpdump(None, "v1", "icmp", "/tmp/host.pcap");
-        let td_c1 = tcpdump(Some("c1"), "eth0", "icmp", "/tmp/c1.pcap");
+        let td_host = tcpdump(None, "v1", "icmp", "/tmp/ctnet-kc-host.pcap");
+        let td_c1 = tcpdump(Some("c1"), "eth0", "icmp", "/tmp/ctnet-kc-c1.pcap");
         sh(&format!(
             "ip netns exec c1 ping -c{n} -i0.2 -W2 10.60.0.3 >/dev/null"
         ));
@@ -181,19 +181,20 @@ fn both_ends_of_a_veth_see_exactly_what_tcpdump_sees() {
         let mut frames = Vec::new();
         wait_for(&ring, &mut frames, 0, 2 * n);
         wait_for(&ring, &mut frames, 1, 2 * n);
-        wait_file("/tmp/host.pcap", 2 * n);
-        wait_file("/tmp/c1.pcap", 2 * n);
+        wait_file("/tmp/ctnet-kc-host.pcap", 2 * n);
+        wait_file("/tmp/ctnet-kc-c1.pcap", 2 * n);
         control.stop();
         let stats: Vec<_> = sessions.into_iter().map(|s| s.join()).collect();
         stop_tcpdump(td_host);
         stop_tcpdump(td_c1);
         frames.extend(ring.drain());
-        for (i, file) in [(0, "/tmp/host.pcap"), (1, "/tmp/c1.pcap")] {
+        for (i, file) in [(0, "/tmp/ctnet-kc-host.pcap"), (1, "/tmp/ctnet-kc-c1.pcap")] {
             let ours = frames.iter().filter(|f| f.session == i).count();
             assert_eq!(ours, 2 * n, "{}: echo requests and replies", stats[i].label);
             assert_eq!(ours, tcpdump_count(file), "{} vs tcpdump", stats[i].label);
             assert_eq!(stats[i].captured as usize, ours);
             assert_eq!(stats[i].dropped_by_kernel, 0);
+            let _ = std::fs::remove_file(file);
             assert!(stats[i].ended.is_none(), "{:?}", stats[i].ended);
         }
         // The same echo, hop by hop: both hops saw every packet (their order can tie
@@ -221,7 +222,7 @@ fn pcap_files_read_back_with_tcpdump_and_json_lines_decode_arp_and_icmp() {
         || {
             lab();
             let n = 4;
-            let file = std::path::Path::new("/tmp/ours.pcap");
+            let file = std::path::Path::new("/tmp/ctnet-kc-ours.pcap");
             let sink = Sink::Pcap(Arc::new(std::sync::Mutex::new(capture::pcap_file(file).unwrap())));
             let ring = Arc::new(Ring::new(1000));
             let control = Control::new(None);
@@ -263,9 +264,12 @@ fn pcap_files_read_back_with_tcpdump_and_json_lines_decode_arp_and_icmp() {
             assert_eq!(file_stats.captured, 2 * n as u64);
             let _ = to_ring.join();
             frames.extend(ring.drain());
-            assert_eq!(tcpdump_count("/tmp/ours.pcap"), file_stats.captured as usize);
             assert_eq!(
-                sh("tcpdump -n -r /tmp/ours.pcap icmp 2>/dev/null | wc -l").trim(),
+                tcpdump_count("/tmp/ctnet-kc-ours.pcap"),
+                file_stats.captured as usize
+            );
+            assert_eq!(
+                sh("tcpdump -n -r /tmp/ctnet-kc-ours.pcap icmp 2>/dev/null | wc -l").trim(),
                 (2 * n).to_string()
             );
             use std::os::unix::fs::PermissionsExt;
@@ -310,6 +314,7 @@ fn pcap_files_read_back_with_tcpdump_and_json_lines_decode_arp_and_icmp() {
                     .iter()
                     .all(|l| l["schema"] == "ctnet.packet/v1" && l["malformed"].is_null())
             );
+            let _ = std::fs::remove_file(file);
         },
     );
 }

@@ -471,8 +471,10 @@ set -u
 ip netns exec h-c1 ping -c1 -W2 10.77.0.3 > /dev/null
 "$BIN" check h-c1 --peer h-c2 > /dev/null; echo "healthy rc=$?"
 ip link set h-v2 down
-"$BIN" check h-c2 --json > /tmp/check.json; echo "down rc=$?"
-grep -o '"verdict": "[a-z]*"' /tmp/check.json
+d=$(mktemp -d)
+"$BIN" check h-c2 --json > "$d/check.json"; echo "down rc=$?"
+grep -o '"verdict": "[a-z]*"' "$d/check.json"
+rm -rf "$d"
 "$BIN" check nosuch > /dev/null 2>&1; echo "unknown rc=$?"
 "#;
 
