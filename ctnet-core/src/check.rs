@@ -261,30 +261,99 @@ fn forward_policy(snap: &Snapshot) -> Option<String> {
         .and_then(|c| c.policy.clone())
 }
 
-/// Whether FORWARD (or a chain it jumps to) accepts traffic in or out of `bridge`.
-fn forward_accepts(snap: &Snapshot, bridge: &str) -> bool {
-    firewall_rules(snap).iter().any(|(table, r)| {
-        *table == "filter"
-            && r.target.as_deref() == Some("ACCEPT")
-            && (r.spec.contains(&format!("-i {bridge} ")) || r.spec.contains(&format!("-o {bridge} ")))
-    })
+/// The name used for "any interface but the bridge" when evaluating egress.
+const UPLINK: &str = "(uplink)";
+
+fn iface_matches(pattern: &str, name: &str) -> bool {
+    match pattern.strip_suffix('+') {
+        Some(prefix) => name.starts_with(prefix) && name != UPLINK,
+        None => pattern == name,
+    }
 }
 
-/// Whether FORWARD drops something (a DROP policy or a DROP/REJECT rule in FORWARD).
-fn forward_drops(snap: &Snapshot) -> Option<String> {
-    if forward_policy(snap).as_deref() == Some("DROP") {
-        return Some("FORWARD policy DROP".into());
+/// Whether a rule's interface matches (`-i`/`-o`, with `!`) hold for `(inp, out)`.
+/// `None` when the rule also matches on something this evaluation does not model
+/// (addresses, protocols, ports, conntrack state, marks): such a rule is passed over.
+fn rule_applies(spec: &str, inp: &str, out: &str) -> Option<bool> {
+    let words: Vec<&str> = spec.split_whitespace().collect();
+    let mut i = 0;
+    let mut applies = true;
+    while i < words.len() {
+        let neg = words[i] == "!";
+        if neg {
+            i += 1;
+        }
+        match words.get(i).copied() {
+            Some("-i") | Some("-o") => {
+                let name = words.get(i + 1).copied().unwrap_or("");
+                let actual = if words[i] == "-i" { inp } else { out };
+                applies &= iface_matches(name, actual) != neg;
+                i += 2;
+            }
+            Some("-j") | Some("-g") => i += 2,
+            Some("-m") if words.get(i + 1) == Some(&"comment") => {
+                // `-m comment --comment X`: X may be quoted, with spaces.
+                let mut j = i + 3;
+                if words.get(j).is_some_and(|w| w.starts_with('"')) {
+                    while j < words.len() && !(words[j].ends_with('"') && (j > i + 3 || words[j].len() > 1)) {
+                        j += 1;
+                    }
+                }
+                i = j + 1;
+            }
+            Some(_) => return None,
+            None => break,
+        }
     }
-    firewall_rules(snap)
+    Some(applies)
+}
+
+/// What FORWARD does with a new packet from interface `inp` to interface `out`: the
+/// first rule (in order, following jumps and RETURN) whose interface matches hold and
+/// that matches on nothing else decides; else the chain policy. Returns the verdict and
+/// the rule (or policy) that gave it.
+fn forward_verdict(snap: &Snapshot, inp: &str, out: &str) -> Option<(String, String)> {
+    let filter = snap
+        .firewall
         .iter()
-        .find(|(table, r)| {
-            *table == "filter"
-                && r.chain == "FORWARD"
-                && matches!(r.target.as_deref(), Some("DROP" | "REJECT"))
-                && !r.spec.contains(" -i ")
-                && !r.spec.contains(" -o ")
-        })
-        .map(|(_, r)| format!("rule `-A FORWARD {}` ({} packets)", r.spec, r.packets))
+        .flat_map(|f| f.iptables.iter().filter(|d| d.family == "ip"))
+        .flat_map(|d| d.tables.iter().filter(|t| t.name == "filter"))
+        .collect::<Vec<_>>();
+    if filter.is_empty() {
+        return None;
+    }
+    fn walk(
+        tables: &[&crate::model::IptTable],
+        chain: &str,
+        inp: &str,
+        out: &str,
+        depth: usize,
+    ) -> Option<(String, String)> {
+        if depth > 16 {
+            return None;
+        }
+        for t in tables {
+            for r in t.rules.iter().filter(|r| r.chain == chain) {
+                if rule_applies(&r.spec, inp, out) != Some(true) {
+                    continue;
+                }
+                let why = format!("`-A {chain} {}` ({} packets)", r.spec, r.packets);
+                match r.target.as_deref() {
+                    Some(v @ ("ACCEPT" | "DROP" | "REJECT")) => return Some((v.to_string(), why)),
+                    Some("RETURN") => return None,
+                    Some(next) if tables.iter().any(|t| t.chains.iter().any(|c| c.name == next)) => {
+                        if let Some(v) = walk(tables, next, inp, out, depth + 1) {
+                            return Some(v);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        None
+    }
+    walk(&filter, "FORWARD", inp, out, 0)
+        .or_else(|| forward_policy(snap).map(|p| (p.clone(), format!("FORWARD policy {p}"))))
 }
 
 /// Run the runbook for `target` (and `peer`).
@@ -845,21 +914,18 @@ fn single(snap: &Snapshot, topo: &Topology, t: &Resolved) -> Vec<Finding> {
                     subnet.map_or("<subnet>".into(), |s| s.to_string())
                 )),
             );
-            let drops = forward_drops(snap);
-            let accepts = forward_accepts(snap, br);
+            let verdict = forward_verdict(snap, br, UPLINK);
+            let dropped = verdict.as_ref().is_some_and(|(v, _)| v != "ACCEPT");
             out.push(
                 finding(
                     "firewall.forward",
-                    match (&drops, accepts) {
-                        (Some(_), false) => Status::Fail,
-                        _ => Status::Pass,
-                    },
-                    match (&drops, accepts) {
-                        (Some(d), false) => format!(
-                            "{d} and no ACCEPT for {br}: forwarded traffic of the container is dropped"
-                        ),
-                        (Some(d), true) => format!("{d}, but {br} is accepted before it"),
-                        (None, _) => "FORWARD drops nothing".to_string(),
+                    if dropped { Status::Fail } else { Status::Pass },
+                    match &verdict {
+                        Some((v, why)) if v != "ACCEPT" => {
+                            format!("FORWARD {v}s the container's traffic leaving {br}: {why}")
+                        }
+                        Some((_, why)) => format!("FORWARD accepts traffic leaving {br}: {why}"),
+                        None => "no iptables FORWARD rules".to_string(),
                     },
                 )
                 .ev(format!(
@@ -1053,20 +1119,26 @@ fn pair(snap: &Snapshot, topo: &Topology, t: &Resolved, p: &Resolved) -> Vec<Fin
                 .and_then(|l| l.bridge.as_ref())
                 .is_some_and(|b| b.nf_call_iptables);
         if nf {
-            let drops = forward_drops(snap);
-            let accepts = forward_accepts(snap, &br);
+            let verdict = forward_verdict(snap, &br, &br);
+            let dropped = verdict.as_ref().is_some_and(|(v, _)| v != "ACCEPT");
             out.push(
                 finding(
                     "firewall.bridged",
-                    if drops.is_some() && !accepts { Status::Fail } else { Status::Pass },
-                    match (&drops, accepts) {
-                        (Some(d), false) => format!("br_netfilter sends bridged traffic through FORWARD, and {d}: the pair cannot talk"),
-                        _ => "br_netfilter is on and FORWARD lets the bridge through".to_string(),
+                    if dropped { Status::Fail } else { Status::Pass },
+                    match &verdict {
+                        Some((v, why)) if v != "ACCEPT" => {
+                            format!(
+                                "br_netfilter sends bridged traffic through FORWARD, which {v}s it: {why}"
+                            )
+                        }
+                        Some((_, why)) => format!("br_netfilter is on and FORWARD accepts the bridge: {why}"),
+                        None => "br_netfilter is on; FORWARD has no rules".to_string(),
                     },
                 )
                 .ev(format!(
                     "net.bridge.bridge-nf-call-iptables = {}",
-                    host.and_then(|h| h.sysctls.bridge_nf_call_iptables).map_or("?".into(), |v| v.to_string())
+                    host.and_then(|h| h.sysctls.bridge_nf_call_iptables)
+                        .map_or("?".into(), |v| v.to_string())
                 ))
                 .cmd("sysctl net.bridge.bridge-nf-call-iptables")
                 .cmd("iptables -S FORWARD -v")
@@ -1081,4 +1153,68 @@ fn pair(snap: &Snapshot, topo: &Topology, t: &Resolved, p: &Resolved) -> Vec<Fin
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rule_interface_matches_follow_iptables() {
+        let cases = [
+            ("-i br0 -o br0 -j ACCEPT", "br0", "br0", Some(true)),
+            ("-i br0 ! -o br0 -j ACCEPT", "br0", "br0", Some(false)),
+            ("-i br0 ! -o br0 -j ACCEPT", "br0", UPLINK, Some(true)),
+            ("-o docker0 -j DOCKER", "docker0", "docker0", Some(true)),
+            ("-i br+ -j DROP", "br-12ab", UPLINK, Some(true)),
+            ("-j DOCKER-USER", "br0", "br0", Some(true)),
+            (
+                "-i t-br -m comment --comment \"ctnet-lab:t\" -j ACCEPT",
+                "t-br",
+                UPLINK,
+                Some(true),
+            ),
+            (
+                "-o docker0 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
+                "docker0",
+                "docker0",
+                None,
+            ),
+            (
+                "-d 172.17.0.2/32 ! -i docker0 -o docker0 -p tcp -m tcp --dport 80 -j ACCEPT",
+                "x",
+                "docker0",
+                None,
+            ),
+        ];
+        for (spec, i, o, want) in cases {
+            assert_eq!(rule_applies(spec, i, o), want, "{spec}");
+        }
+    }
+
+    #[test]
+    fn forward_is_evaluated_in_order_through_jumps() {
+        let snap = Snapshot::from_json(&format!(
+            r#"{{"schema":"ctnet.snapshot/v1","taken_at_unix_ms":0,"hostname":"","kernel":"","host":{{"dev":1,"ino":1}},"netns":[],
+            "firewall":{{"iptables":[{{"backend":"nft","family":"ip","tables":[{{"name":"filter",
+              "chains":[{{"name":"FORWARD","policy":"DROP","packets":0,"bytes":0,"owner":"other"}},
+                        {{"name":"DOCKER-USER","policy":null,"packets":0,"bytes":0,"owner":"docker"}}],
+              "rules":[
+                {{"chain":"FORWARD","position":1,"spec":"-j DOCKER-USER","target":"DOCKER-USER","packets":0,"bytes":0,"owner":"docker"}},
+                {{"chain":"DOCKER-USER","position":1,"spec":"-i br0 -o br0 -j DROP","target":"DROP","packets":3,"bytes":0,"owner":"docker"}},
+                {{"chain":"DOCKER-USER","position":2,"spec":"-j RETURN","target":"RETURN","packets":0,"bytes":0,"owner":"docker"}},
+                {{"chain":"FORWARD","position":2,"spec":"-i br0 -j ACCEPT","target":"ACCEPT","packets":0,"bytes":0,"owner":"other"}}
+              ]}}]}}],"nft":[],"warnings":[]}}}}"#
+        ))
+        .unwrap();
+        let (v, why) = forward_verdict(&snap, "br0", "br0").unwrap();
+        assert_eq!(v, "DROP");
+        assert!(why.contains("DOCKER-USER -i br0 -o br0 -j DROP"), "{why}");
+        assert_eq!(forward_verdict(&snap, "br0", UPLINK).unwrap().0, "ACCEPT");
+        assert_eq!(
+            forward_verdict(&snap, "eth9", UPLINK).unwrap().0,
+            "DROP",
+            "the policy"
+        );
+    }
 }

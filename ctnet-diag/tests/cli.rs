@@ -476,6 +476,11 @@ d=$(mktemp -d)
 grep -o '"verdict": "[a-z]*"' "$d/check.json"
 rm -rf "$d"
 "$BIN" check nosuch > /dev/null 2>&1; echo "unknown rc=$?"
+iptables -I FORWARD 1 -i h-br ! -o h-br -j DROP
+"$BIN" check h-c1 --json > "$d.fw"; echo "forward-drop rc=$?"
+grep -o '"id": "firewall.forward",' "$d.fw" | head -1
+grep -A2 '"id": "firewall.forward",' "$d.fw" | grep -o '"status": "[a-z]*"'
+rm -f "$d.fw"
 "#;
 
 #[test]
@@ -496,7 +501,10 @@ fn check_exits_0_on_a_healthy_lab_and_1_when_a_veth_is_down() {
             "healthy rc=0",
             "down rc=1",
             "\"verdict\": \"fail\"",
-            "unknown rc=2"
+            "unknown rc=2",
+            "forward-drop rc=1",
+            "\"id\": \"firewall.forward\",",
+            "\"status\": \"fail\""
         ],
         "{out}\n{err}"
     );
