@@ -1194,18 +1194,16 @@ mod tests {
 
     #[test]
     fn forward_is_evaluated_in_order_through_jumps() {
-        let snap = Snapshot::from_json(&format!(
-            r#"{{"schema":"ctnet.snapshot/v1","taken_at_unix_ms":0,"hostname":"","kernel":"","host":{{"dev":1,"ino":1}},"netns":[],
-            "firewall":{{"iptables":[{{"backend":"nft","family":"ip","tables":[{{"name":"filter",
-              "chains":[{{"name":"FORWARD","policy":"DROP","packets":0,"bytes":0,"owner":"other"}},
-                        {{"name":"DOCKER-USER","policy":null,"packets":0,"bytes":0,"owner":"docker"}}],
+        let snap = Snapshot::from_json(r#"{"schema":"ctnet.snapshot/v1","taken_at_unix_ms":0,"hostname":"","kernel":"","host":{"dev":1,"ino":1},"netns":[],
+            "firewall":{"iptables":[{"backend":"nft","family":"ip","tables":[{"name":"filter",
+              "chains":[{"name":"FORWARD","policy":"DROP","packets":0,"bytes":0,"owner":"other"},
+                        {"name":"DOCKER-USER","policy":null,"packets":0,"bytes":0,"owner":"docker"}],
               "rules":[
-                {{"chain":"FORWARD","position":1,"spec":"-j DOCKER-USER","target":"DOCKER-USER","packets":0,"bytes":0,"owner":"docker"}},
-                {{"chain":"DOCKER-USER","position":1,"spec":"-i br0 -o br0 -j DROP","target":"DROP","packets":3,"bytes":0,"owner":"docker"}},
-                {{"chain":"DOCKER-USER","position":2,"spec":"-j RETURN","target":"RETURN","packets":0,"bytes":0,"owner":"docker"}},
-                {{"chain":"FORWARD","position":2,"spec":"-i br0 -j ACCEPT","target":"ACCEPT","packets":0,"bytes":0,"owner":"other"}}
-              ]}}]}}],"nft":[],"warnings":[]}}}}"#
-        ))
+                {"chain":"FORWARD","position":1,"spec":"-j DOCKER-USER","target":"DOCKER-USER","packets":0,"bytes":0,"owner":"docker"},
+                {"chain":"DOCKER-USER","position":1,"spec":"-i br0 -o br0 -j DROP","target":"DROP","packets":3,"bytes":0,"owner":"docker"},
+                {"chain":"DOCKER-USER","position":2,"spec":"-j RETURN","target":"RETURN","packets":0,"bytes":0,"owner":"docker"},
+                {"chain":"FORWARD","position":2,"spec":"-i br0 -j ACCEPT","target":"ACCEPT","packets":0,"bytes":0,"owner":"other"}
+              ]}]}],"nft":[],"warnings":[]}}"#)
         .unwrap();
         let (v, why) = forward_verdict(&snap, "br0", "br0").unwrap();
         assert_eq!(v, "DROP");
