@@ -251,6 +251,20 @@ fn firewall_rules(snap: &Snapshot) -> Vec<(&str, &crate::model::IptRule)> {
         .collect()
 }
 
+/// Whether an iptables MASQUERADE rule's `-s` covers `subnet`.
+fn subnet_masqueraded(snap: &Snapshot, subnet: Ipv4Net) -> bool {
+    firewall_rules(snap).iter().any(|(table, r)| {
+        *table == "nat"
+            && r.target.as_deref() == Some("MASQUERADE")
+            && r.spec
+                .split_whitespace()
+                .skip_while(|w| *w != "-s")
+                .nth(1)
+                .and_then(|src| src.parse::<Ipv4Net>().ok())
+                .is_some_and(|src| src.contains(&subnet.network()))
+    })
+}
+
 fn forward_policy(snap: &Snapshot) -> Option<String> {
     snap.firewall
         .iter()
@@ -631,10 +645,16 @@ fn single(snap: &Snapshot, topo: &Topology, t: &Resolved) -> Vec<Finding> {
         .iter()
         .find(|r| r.dst == "default" && r.family == "inet" && r.table == 254);
     match (default, i.gateway) {
+        // Without a default route only the subnet is reachable: a failure when the host
+        // masquerades the subnet (egress was meant to work), else maybe on purpose.
         (None, _) => out.push(
             finding(
                 "route.default",
-                Status::Warn,
+                if nets.first().is_some_and(|n| subnet_masqueraded(snap, n.trunc())) {
+                    Status::Fail
+                } else {
+                    Status::Warn
+                },
                 "no IPv4 default route: only the local subnet is reachable",
             )
             .cmd(in_ns(ns, "ip route"))
@@ -842,11 +862,7 @@ fn single(snap: &Snapshot, topo: &Topology, t: &Resolved) -> Vec<Finding> {
         // Forwarding off breaks egress that the host set up (a MASQUERADE for the
         // subnet); without one it may be on purpose (an internal network).
         let subnet = nets.first().map(|n| n.trunc());
-        let egress_intended = firewall_rules(snap).iter().any(|(table, r)| {
-            *table == "nat"
-                && r.target.as_deref() == Some("MASQUERADE")
-                && subnet.is_some_and(|s| r.spec.contains(&s.to_string()))
-        });
+        let egress_intended = subnet.is_some_and(|s| subnet_masqueraded(snap, s));
         out.push(
             finding(
                 "sysctl.ip_forward",

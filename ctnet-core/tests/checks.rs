@@ -120,3 +120,42 @@ fn every_finding_is_in_the_catalog_with_its_category_and_json_is_versioned() {
             .all(|c| c["status"].is_string())
     );
 }
+
+#[test]
+fn every_fault_is_planned_from_recorded_state_with_its_undo() {
+    use ctnet_core::lab::fault::{self, Fault};
+    let snap = fixture("lab-healthy");
+    let topo = Topology::build(&snap);
+    let t = target::resolve(&snap, "c1").unwrap();
+    let p = target::resolve(&snap, "c3").unwrap();
+    let mut lines = Vec::new();
+    for f in Fault::ALL {
+        let inj = fault::plan(f, &snap, &topo, &t, Some(&p)).unwrap();
+        assert!(!inj.apply.is_empty() && !inj.undo.is_empty(), "{f:?}");
+        for s in &inj.apply {
+            lines.push(format!("{:<15} break {}", f.name(), s.command()));
+        }
+        for s in &inj.undo {
+            lines.push(format!("{:<15} undo  {}", f.name(), s.command()));
+        }
+    }
+    let text = lines.join("\n");
+    // The sysctl of br_netfilter is read from the machine running the test; drop it.
+    let text: String = text
+        .lines()
+        .filter(|l| !l.contains("bridge-nf-call-iptables"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    insta::assert_snapshot!("fault-plans-lab-healthy", text);
+}
+
+#[test]
+fn faults_that_need_what_the_target_lacks_say_so() {
+    use ctnet_core::lab::fault::{self, Fault};
+    // In the recorded faults, c3's host veth is off the bridge.
+    let snap = fixture("lab-faults");
+    let topo = Topology::build(&snap);
+    let t = target::resolve(&snap, "c3").unwrap();
+    let e = fault::plan(Fault::BridgeDown, &snap, &topo, &t, None).unwrap_err();
+    assert!(e.to_string().contains("is on no bridge"), "{e}");
+}

@@ -214,6 +214,69 @@ pub enum LabCommand {
     Down(LabDownArgs),
     /// List labs found in this network namespace.
     List(JsonArg),
+    /// Inject a fault into a container's networking, to drill `check` and runbooks.
+    ///
+    /// The fault is planned from live state (any bridge/veth/netns container, ours or
+    /// not), printed as the commands that apply and undo it, applied, and recorded so
+    /// `lab fix` restores what was there. Only the target's path changes, and for
+    /// forward-drop and ip-forward-off the host's forwarding settings.
+    #[command(after_help = FAULT_HELP)]
+    Break(LabBreakArgs),
+    /// Undo faults injected by `lab break`, newest first (all of them by default).
+    Fix(LabFixArgs),
+}
+
+/// The fault list under `lab break --help`.
+const FAULT_HELP: &str = "Faults:
+  veth-down       sets the host veth down: nothing crosses it
+  eth0-down       sets the container's interface down: it loses its link and routes
+  detach          takes the host veth off the bridge
+  bridge-down     sets the bridge down: every container on it is cut off
+  ageing-zero     FDB ageing 0 (brctl setageing 0): nothing learned, every frame floods
+  wrong-subnet    moves the container's address to 192.0.2.0/24
+  no-route        removes the container's default route
+  stale-arp       pins a wrong MAC for --peer (or the gateway) in the container's ARP table
+  forward-drop    bridge-nf-call-iptables=1 (when br_netfilter is loaded) + FORWARD DROP first
+  no-masquerade   removes the subnet's MASQUERADE rule
+  mtu             raises the container's MTU to 9000, above the path's
+  ip-forward-off  net.ipv4.ip_forward=0
+
+Examples:
+  ctnet-diag lab break veth-down lab-c1 && ctnet-diag check lab-c1
+  ctnet-diag lab break stale-arp lab-c1 --peer lab-c2
+  ctnet-diag lab fix";
+
+/// Arguments of `lab break`.
+#[derive(Debug, Args)]
+pub struct LabBreakArgs {
+    /// The fault (see the list below).
+    pub fault: String,
+    /// The container, netns or pid:<PID> whose path to break.
+    pub target: String,
+    /// The peer, for stale-arp (default: the gateway).
+    #[arg(long, value_name = "TARGET")]
+    pub peer: Option<String>,
+    /// Print the commands only; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print JSON (schema ctnet.fault/v1) instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Where to read the host from.
+    #[command(flatten)]
+    pub source: SourceArgs,
+}
+
+/// Arguments of `lab fix`.
+#[derive(Debug, Args)]
+pub struct LabFixArgs {
+    /// Only this fault.
+    pub fault: Option<String>,
+    /// Only faults on this target (as given to `lab break`).
+    pub target: Option<String>,
+    /// Print JSON (schema ctnet.fault-fix/v1) instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Arguments of `lab up`.

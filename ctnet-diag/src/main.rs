@@ -18,6 +18,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::World(args) => cmd::world::run(args),
         Command::Demo(args) => cmd::demo::run(args),
+        Command::Lab(cli::LabCommand::Break(args)) => cmd::fault::apply(args),
+        Command::Lab(cli::LabCommand::Fix(args)) => cmd::fault::fix(args),
         Command::Lab(lab) => runtime().and_then(|rt| rt.block_on(cmd::lab::run(lab))),
         Command::Veths(args) => cmd::read::veths(args),
         Command::Show(args) => cmd::read::show(args),

@@ -77,6 +77,9 @@ fn bad_input_is_a_usage_error_naming_what_would_be_right() {
         (&["lab", "up", "--subnet", "not-a-cidr"], "--subnet"),
         (&["lab", "down"], "--name"),
         (&["lab", "frobnicate"], "unrecognized subcommand"),
+        (&["lab", "break", "cable-cut", "c1"], "expected one of veth-down"),
+        (&["lab", "break", "veth-down"], "<TARGET>"),
+        (&["lab", "fix", "cable-cut"], "expected one of veth-down"),
     ];
     for (args, want) in cases {
         let o = run(args);
@@ -505,6 +508,52 @@ fn check_exits_0_on_a_healthy_lab_and_1_when_a_veth_is_down() {
             "forward-drop rc=1",
             "\"id\": \"firewall.forward\",",
             "\"status\": \"fail\""
+        ],
+        "{out}\n{err}"
+    );
+}
+
+/// Break a lab's path with `lab break`, see `check` fail on it, `lab fix`, see it pass.
+const BREAK_FIX: &str = r#"
+set -e
+$BIN lab up --name t --containers 2 --nat >/dev/null
+ip netns exec t-c1 ping -c1 -W2 10.77.0.3 >/dev/null
+ip netns exec t-c2 ping -c1 -W2 10.77.0.2 >/dev/null
+$BIN lab break stale-arp t-c1 --peer t-c2 --dry-run | head -2 | tail -1
+$BIN check t-c1 --peer t-c2 >/dev/null && echo "dry-run changed nothing"
+$BIN lab break stale-arp t-c1 --peer t-c2 >/dev/null
+rc=0; $BIN check t-c1 --peer t-c2 --json >/tmp/ctnet-breakfix.$$ || rc=$?
+echo "broken rc=$rc"
+grep -c '"status": "fail"' /tmp/ctnet-breakfix.$$
+rm -f /tmp/ctnet-breakfix.$$
+$BIN lab fix | head -1
+$BIN check t-c1 --peer t-c2 >/dev/null && echo "fixed rc=0"
+$BIN lab fix
+$BIN lab down --name t >/dev/null
+"#;
+
+#[test]
+fn lab_break_makes_check_fail_and_lab_fix_heals_it() {
+    if !worlds_available("lab_break_makes_check_fail_and_lab_fix_heals_it") {
+        return;
+    }
+    let o = Command::new(BIN)
+        .args(["world", "--", "sh", "-c", BREAK_FIX])
+        .env("BIN", BIN)
+        .output()
+        .unwrap();
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{out}\n{err}");
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        [
+            "  run:  ip -n t-c1 neigh replace 10.77.0.3 lladdr 02:00:00:00:de:ad dev eth0 nud permanent",
+            "dry-run changed nothing",
+            "broken rc=1",
+            "1",
+            "fixed stale-arp on t-c1",
+            "fixed rc=0",
+            "no faults recorded: nothing to fix",
         ],
         "{out}\n{err}"
     );

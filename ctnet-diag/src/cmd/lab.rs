@@ -63,6 +63,9 @@ pub async fn run(cmd: LabCommand) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        // Synchronous: they scan the host like `check` does (see main).
+        LabCommand::Break(a) => crate::cmd::fault::apply(a),
+        LabCommand::Fix(a) => crate::cmd::fault::fix(a),
     }
 }
 

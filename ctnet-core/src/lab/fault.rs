@@ -1,0 +1,810 @@
+//! Fault injection for labs and drills: `lab break FAULT TARGET [--peer PEER]` and
+//! `lab fix`.
+//!
+//! A fault is planned from live state (a [`Snapshot`] and its [`Topology`]), never from
+//! lab records or names, so it works on any bridge/veth/netns setup, ours or one built
+//! by hand. A plan is a list of steps, each an iproute2/iptables command or a sysctl
+//! write, plus the steps that undo it with the values read before the break. Applied
+//! faults are recorded in the state directory so `lab fix` undoes them, newest first.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::model::Snapshot;
+use crate::netns::{Netns, NetnsRef};
+use crate::target::Resolved;
+use crate::topology::{NetnsIface, Topology};
+
+use super::LabEnv;
+
+/// A wrong MAC no real interface has (locally administered).
+pub const STALE_MAC: &str = "02:00:00:00:de:ad";
+
+/// The comment on the FORWARD DROP rule `forward-drop` inserts.
+pub const FAULT_COMMENT: &str = "ctnet-fault";
+
+/// A fault `lab break` can inject.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Fault {
+    /// The host end of the container's veth is set down.
+    VethDown,
+    /// The container's own interface is set down (its routes go with it).
+    Eth0Down,
+    /// The host veth is taken off its bridge.
+    Detach,
+    /// The bridge is set down.
+    BridgeDown,
+    /// The bridge's FDB ageing time is set to 0 (`brctl setageing 0`).
+    AgeingZero,
+    /// The container's address is moved to another subnet.
+    WrongSubnet,
+    /// The container's default route is removed.
+    NoRoute,
+    /// A permanent ARP entry with a wrong MAC for the peer (or the gateway).
+    StaleArp,
+    /// `bridge-nf-call-iptables` on and a FORWARD DROP at the top.
+    ForwardDrop,
+    /// The MASQUERADE rule for the container's subnet is removed.
+    NoMasquerade,
+    /// The container's interface MTU is raised above the path's.
+    Mtu,
+    /// `net.ipv4.ip_forward` is set to 0.
+    IpForwardOff,
+}
+
+impl Fault {
+    /// Every fault, in the order `lab break --help` lists them.
+    pub const ALL: [Fault; 12] = [
+        Fault::VethDown,
+        Fault::Eth0Down,
+        Fault::Detach,
+        Fault::BridgeDown,
+        Fault::AgeingZero,
+        Fault::WrongSubnet,
+        Fault::NoRoute,
+        Fault::StaleArp,
+        Fault::ForwardDrop,
+        Fault::NoMasquerade,
+        Fault::Mtu,
+        Fault::IpForwardOff,
+    ];
+
+    /// Its name on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Fault::VethDown => "veth-down",
+            Fault::Eth0Down => "eth0-down",
+            Fault::Detach => "detach",
+            Fault::BridgeDown => "bridge-down",
+            Fault::AgeingZero => "ageing-zero",
+            Fault::WrongSubnet => "wrong-subnet",
+            Fault::NoRoute => "no-route",
+            Fault::StaleArp => "stale-arp",
+            Fault::ForwardDrop => "forward-drop",
+            Fault::NoMasquerade => "no-masquerade",
+            Fault::Mtu => "mtu",
+            Fault::IpForwardOff => "ip-forward-off",
+        }
+    }
+
+    /// What it breaks, in one sentence.
+    pub fn breaks(self) -> &'static str {
+        match self {
+            Fault::VethDown => "sets the host veth down: nothing crosses it, the bridge port is disabled",
+            Fault::Eth0Down => "sets the container's interface down: it loses its link and its routes",
+            Fault::Detach => "takes the host veth off the bridge: the container is cut off from it",
+            Fault::BridgeDown => "sets the bridge down: every container on it is cut off",
+            Fault::AgeingZero => {
+                "sets FDB ageing to 0: nothing is learned, every frame floods (works, slowly)"
+            }
+            Fault::WrongSubnet => {
+                "moves the container's address to 192.0.2.0/24: no peer or gateway is on-link"
+            }
+            Fault::NoRoute => "removes the container's default route: nothing beyond the subnet",
+            Fault::StaleArp => "pins a wrong MAC for the peer (or gateway) in the container's ARP table",
+            Fault::ForwardDrop => {
+                "bridge-nf-call-iptables=1 and FORWARD DROP first: forwarded (and, with br_netfilter, bridged) traffic dies"
+            }
+            Fault::NoMasquerade => {
+                "removes the subnet's MASQUERADE: egress leaves with private source addresses"
+            }
+            Fault::Mtu => "raises the container's MTU to 9000 above the path's: large packets die",
+            Fault::IpForwardOff => "net.ipv4.ip_forward=0: nothing is routed off the bridge",
+        }
+    }
+
+    /// Parse a name from [`Fault::name`].
+    pub fn parse(s: &str) -> Result<Self> {
+        Self::ALL.into_iter().find(|f| f.name() == s).ok_or_else(|| {
+            Error::Invalid(format!(
+                "unknown fault {s:?}: expected one of {}",
+                Self::ALL.map(|f| f.name()).join(", ")
+            ))
+        })
+    }
+}
+
+/// Where a step runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepNetns {
+    /// Its `ip netns` name, when it has one.
+    pub name: Option<String>,
+    /// An nsfs path to enter it.
+    pub path: PathBuf,
+}
+
+/// What a step does.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Action {
+    /// Run a program (looked up in the tool path).
+    Run {
+        /// Program and arguments.
+        argv: Vec<String>,
+    },
+    /// Write a sysctl under /proc/sys.
+    Sysctl {
+        /// Dotted key, e.g. `net.ipv4.ip_forward`.
+        key: String,
+        /// The value to write.
+        value: String,
+    },
+}
+
+/// One step of a break or its undo.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Step {
+    /// `None`: the host (the caller's) netns.
+    pub netns: Option<StepNetns>,
+    /// What it does.
+    pub action: Action,
+}
+
+impl Step {
+    fn host(argv: &[&str]) -> Self {
+        Self {
+            netns: None,
+            action: Action::Run {
+                argv: argv.iter().map(|s| s.to_string()).collect(),
+            },
+        }
+    }
+
+    fn inside(ns: &StepNetns, argv: &[&str]) -> Self {
+        Self {
+            netns: Some(ns.clone()),
+            action: Action::Run {
+                argv: argv.iter().map(|s| s.to_string()).collect(),
+            },
+        }
+    }
+
+    fn sysctl(key: &str, value: impl ToString) -> Self {
+        Self {
+            netns: None,
+            action: Action::Sysctl {
+                key: key.into(),
+                value: value.to_string(),
+            },
+        }
+    }
+
+    /// The same step as a shell command a person can run.
+    pub fn command(&self) -> String {
+        let body = match &self.action {
+            Action::Run { argv } => argv.iter().map(|a| quote(a)).collect::<Vec<_>>().join(" "),
+            Action::Sysctl { key, value } => format!("sysctl -w {key}={value}"),
+        };
+        match &self.netns {
+            None => body,
+            Some(StepNetns { name: Some(n), .. }) if body.starts_with("ip ") => {
+                format!("ip -n {n} {}", &body[3..])
+            }
+            Some(StepNetns { name: Some(n), .. }) => format!("ip netns exec {n} {body}"),
+            Some(ns) => format!("nsenter --net={} {body}", ns.path.display()),
+        }
+    }
+}
+
+/// `arg` as a shell word: single-quoted when it holds anything but plain characters.
+fn quote(arg: &str) -> String {
+    let plain = !arg.is_empty()
+        && arg
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:=,@%+!".contains(c));
+    if plain {
+        arg.to_string()
+    } else {
+        format!("'{}'", arg.replace('\'', r"'\''"))
+    }
+}
+
+/// A planned (or applied) fault.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Injection {
+    /// The fault.
+    pub fault: Fault,
+    /// The target as given.
+    pub target: String,
+    /// The peer as given.
+    pub peer: Option<String>,
+    /// What it breaks.
+    pub breaks: String,
+    /// The steps that break.
+    pub apply: Vec<Step>,
+    /// The steps that restore what was there, in order.
+    pub undo: Vec<Step>,
+}
+
+/// The container interface facing a bridge (or any veth with a host end), and its netns.
+struct Side<'a> {
+    ns: StepNetns,
+    iface: &'a NetnsIface,
+}
+
+fn side<'a>(snap: &Snapshot, topo: &'a Topology, r: &Resolved) -> Result<Side<'a>> {
+    let key = r.netns.ok_or_else(|| {
+        Error::Invalid(format!(
+            "{} has no network namespace to break (is it running?)",
+            r.target
+        ))
+    })?;
+    let view = topo.netns.iter().find(|n| n.key == key).ok_or_else(|| {
+        Error::Invalid(format!(
+            "{} is the host network namespace, not a container",
+            r.target
+        ))
+    })?;
+    let iface = view
+        .ifaces
+        .iter()
+        .find(|i| i.host_veth.is_some() && i.bridge.is_some())
+        .or_else(|| view.ifaces.iter().find(|i| i.host_veth.is_some()))
+        .ok_or_else(|| {
+            Error::Invalid(format!(
+                "{} has no veth to the host: faults need a bridge/veth container",
+                r.target
+            ))
+        })?;
+    let state = snap.netns.iter().find(|n| n.key == key);
+    let refs = state.map(|s| s.refs.as_slice()).unwrap_or_default();
+    let name = refs.iter().find_map(|r| match r {
+        NetnsRef::Named { name, path }
+            if path.starts_with("/run/netns") || path.starts_with("/var/run/netns") =>
+        {
+            Some(name.clone())
+        }
+        _ => None,
+    });
+    let path = refs
+        .iter()
+        .find_map(|r| match r {
+            NetnsRef::Named { path, .. } | NetnsRef::Path { path } => Some(path.clone()),
+            NetnsRef::Pid { pid, .. } => Some(PathBuf::from(format!("/proc/{pid}/ns/net"))),
+            _ => None,
+        })
+        .ok_or_else(|| Error::Invalid(format!("no path to enter the netns of {}", r.target)))?;
+    Ok(Side {
+        ns: StepNetns { name, path },
+        iface,
+    })
+}
+
+fn first_v4(iface: &NetnsIface) -> Option<ipnet::Ipv4Net> {
+    iface.ips.iter().find_map(|s| s.parse::<ipnet::Ipv4Net>().ok())
+}
+
+fn read_sysctl(key: &str) -> Option<String> {
+    let path = Path::new("/proc/sys").join(key.replace('.', "/"));
+    std::fs::read_to_string(path).ok().map(|s| s.trim().to_string())
+}
+
+/// Plan `fault` on `target` (and `peer`, for the faults that use one) from live state.
+pub fn plan(
+    fault: Fault,
+    snap: &Snapshot,
+    topo: &Topology,
+    target: &Resolved,
+    peer: Option<&Resolved>,
+) -> Result<Injection> {
+    let me = side(snap, topo, target)?;
+    let ifname = me.iface.iface.name.as_str();
+    let host_veth = me
+        .iface
+        .host_veth
+        .as_ref()
+        .map(|h| h.name.clone())
+        .unwrap_or_default();
+    let need_bridge = || {
+        me.iface.bridge.clone().ok_or_else(|| {
+            Error::Invalid(format!(
+                "host veth {host_veth} of {} is on no bridge: {} needs one",
+                target.target,
+                fault.name()
+            ))
+        })
+    };
+    let need_addr = || {
+        first_v4(me.iface)
+            .ok_or_else(|| Error::Invalid(format!("{} has no IPv4 address on {ifname}", target.target)))
+    };
+    let host = snap.netns.iter().find(|n| n.key == snap.host);
+    let (apply, undo) = match fault {
+        Fault::VethDown => (
+            vec![Step::host(&["ip", "link", "set", &host_veth, "down"])],
+            vec![Step::host(&["ip", "link", "set", &host_veth, "up"])],
+        ),
+        Fault::Eth0Down => {
+            let mut undo = vec![Step::inside(&me.ns, &["ip", "link", "set", ifname, "up"])];
+            if let Some(gw) = me.iface.gateway {
+                let gw = gw.to_string();
+                undo.push(Step::inside(
+                    &me.ns,
+                    &["ip", "route", "replace", "default", "via", &gw, "dev", ifname],
+                ));
+            }
+            (
+                vec![Step::inside(&me.ns, &["ip", "link", "set", ifname, "down"])],
+                undo,
+            )
+        }
+        Fault::Detach => {
+            let br = need_bridge()?;
+            (
+                vec![Step::host(&["ip", "link", "set", &host_veth, "nomaster"])],
+                vec![Step::host(&["ip", "link", "set", &host_veth, "master", &br])],
+            )
+        }
+        Fault::BridgeDown => {
+            let br = need_bridge()?;
+            (
+                vec![Step::host(&["ip", "link", "set", &br, "down"])],
+                vec![Step::host(&["ip", "link", "set", &br, "up"])],
+            )
+        }
+        Fault::AgeingZero => {
+            let br = need_bridge()?;
+            let was = topo
+                .bridges
+                .iter()
+                .find(|b| b.iface.name == br)
+                .map_or(30000, |b| b.ageing_time_cs)
+                .to_string();
+            (
+                vec![Step::host(&[
+                    "ip",
+                    "link",
+                    "set",
+                    &br,
+                    "type",
+                    "bridge",
+                    "ageing_time",
+                    "0",
+                ])],
+                vec![Step::host(&[
+                    "ip",
+                    "link",
+                    "set",
+                    &br,
+                    "type",
+                    "bridge",
+                    "ageing_time",
+                    &was,
+                ])],
+            )
+        }
+        Fault::WrongSubnet => {
+            let net = need_addr()?;
+            let host_part = u32::from(net.addr()) & !u32::from(net.netmask());
+            let wrong = format!("192.0.2.{}/24", (host_part % 253) + 1);
+            let old = net.to_string();
+            let mut undo = vec![
+                Step::inside(&me.ns, &["ip", "addr", "del", &wrong, "dev", ifname]),
+                Step::inside(&me.ns, &["ip", "addr", "add", &old, "dev", ifname]),
+            ];
+            if let Some(gw) = me.iface.gateway {
+                let gw = gw.to_string();
+                undo.push(Step::inside(
+                    &me.ns,
+                    &["ip", "route", "replace", "default", "via", &gw, "dev", ifname],
+                ));
+            }
+            (
+                vec![
+                    Step::inside(&me.ns, &["ip", "addr", "del", &old, "dev", ifname]),
+                    Step::inside(&me.ns, &["ip", "addr", "add", &wrong, "dev", ifname]),
+                ],
+                undo,
+            )
+        }
+        Fault::NoRoute => {
+            let gw = me
+                .iface
+                .gateway
+                .ok_or_else(|| Error::Invalid(format!("{} has no default route to remove", target.target)))?
+                .to_string();
+            (
+                vec![Step::inside(&me.ns, &["ip", "route", "del", "default"])],
+                vec![Step::inside(
+                    &me.ns,
+                    &["ip", "route", "replace", "default", "via", &gw, "dev", ifname],
+                )],
+            )
+        }
+        Fault::StaleArp => {
+            let ip = match peer {
+                Some(p) => {
+                    let other = side(snap, topo, p)?;
+                    first_v4(other.iface)
+                        .ok_or_else(|| Error::Invalid(format!("{} has no IPv4 address", p.target)))?
+                        .addr()
+                        .to_string()
+                }
+                None => me
+                    .iface
+                    .gateway
+                    .ok_or_else(|| {
+                        Error::Invalid(format!(
+                            "{} has no gateway: name the peer whose entry to corrupt with --peer",
+                            target.target
+                        ))
+                    })?
+                    .to_string(),
+            };
+            (
+                vec![Step::inside(
+                    &me.ns,
+                    &[
+                        "ip",
+                        "neigh",
+                        "replace",
+                        &ip,
+                        "lladdr",
+                        STALE_MAC,
+                        "dev",
+                        ifname,
+                        "nud",
+                        "permanent",
+                    ],
+                )],
+                vec![Step::inside(&me.ns, &["ip", "neigh", "del", &ip, "dev", ifname])],
+            )
+        }
+        Fault::ForwardDrop => {
+            let rule = ["-m", "comment", "--comment", FAULT_COMMENT, "-j", "DROP"];
+            let mut apply = Vec::new();
+            let mut undo = vec![Step::host(
+                &[&["iptables", "-D", "FORWARD"][..], &rule[..]].concat(),
+            )];
+            // Only when br_netfilter is loaded: ctnet loads no kernel modules.
+            if let Some(was) = read_sysctl("net.bridge.bridge-nf-call-iptables") {
+                apply.push(Step::sysctl("net.bridge.bridge-nf-call-iptables", 1));
+                undo.push(Step::sysctl("net.bridge.bridge-nf-call-iptables", was));
+            }
+            apply.push(Step::host(
+                &[&["iptables", "-I", "FORWARD", "1"][..], &rule[..]].concat(),
+            ));
+            (apply, undo)
+        }
+        Fault::NoMasquerade => {
+            let net = need_addr()?.trunc();
+            let rule = snap
+                .firewall
+                .iter()
+                .flat_map(|f| f.iptables.iter().filter(|d| d.family == "ip"))
+                .flat_map(|d| d.tables.iter().filter(|t| t.name == "nat"))
+                .flat_map(|t| t.rules.iter())
+                .find(|r| {
+                    r.chain == "POSTROUTING"
+                        && r.target.as_deref() == Some("MASQUERADE")
+                        && r.spec.split_whitespace().any(|w| w == net.to_string())
+                })
+                .ok_or_else(|| {
+                    Error::Invalid(format!(
+                        "no iptables MASQUERADE rule for {net} in nat POSTROUTING to remove"
+                    ))
+                })?;
+            let spec = shell_words(&rule.spec);
+            let spec: Vec<&str> = spec.iter().map(String::as_str).collect();
+            (
+                vec![Step::host(
+                    &[&["iptables", "-t", "nat", "-D", "POSTROUTING"][..], &spec[..]].concat(),
+                )],
+                vec![Step::host(
+                    &[&["iptables", "-t", "nat", "-A", "POSTROUTING"][..], &spec[..]].concat(),
+                )],
+            )
+        }
+        Fault::Mtu => {
+            let was = me.iface.mtu.unwrap_or(1500).to_string();
+            (
+                vec![Step::inside(
+                    &me.ns,
+                    &["ip", "link", "set", ifname, "mtu", "9000"],
+                )],
+                vec![Step::inside(&me.ns, &["ip", "link", "set", ifname, "mtu", &was])],
+            )
+        }
+        Fault::IpForwardOff => {
+            let was = host.and_then(|h| h.sysctls.ip_forward).unwrap_or(1);
+            (
+                vec![Step::sysctl("net.ipv4.ip_forward", 0)],
+                vec![Step::sysctl("net.ipv4.ip_forward", was)],
+            )
+        }
+    };
+    Ok(Injection {
+        fault,
+        target: target.target.clone(),
+        peer: peer.map(|p| p.target.clone()),
+        breaks: fault.breaks().to_string(),
+        apply,
+        undo,
+    })
+}
+
+/// Split an `iptables -S` rule spec into words, keeping `"quoted strings"` whole.
+fn shell_words(spec: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    let mut any = false;
+    for ch in spec.chars() {
+        match ch {
+            '"' => {
+                quoted = !quoted;
+                any = true;
+            }
+            c if c.is_whitespace() && !quoted => {
+                if any {
+                    out.push(std::mem::take(&mut cur));
+                    any = false;
+                }
+            }
+            c => {
+                cur.push(c);
+                any = true;
+            }
+        }
+    }
+    if any {
+        out.push(cur);
+    }
+    out
+}
+
+fn run_step(step: &Step, tool_path: &str) -> Result<()> {
+    let exec = || -> Result<()> {
+        match &step.action {
+            Action::Sysctl { key, value } => {
+                let path = Path::new("/proc/sys").join(key.replace('.', "/"));
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(&path)
+                    .and_then(|mut f| f.write_all(value.as_bytes()))
+                    .map_err(|e| Error::Io {
+                        op: format!("setting {key}={value}"),
+                        path: path.clone(),
+                        source: e,
+                    })
+            }
+            Action::Run { argv } => {
+                let program = &argv[0];
+                let exe =
+                    crate::source::firewall::find_tool(program, tool_path).ok_or_else(|| Error::Tool {
+                        program: program.clone(),
+                        detail: format!("not installed (looked in {tool_path})"),
+                        kind: ErrorKind::MissingTool,
+                    })?;
+                let out = Command::new(exe)
+                    .args(&argv[1..])
+                    .output()
+                    .map_err(|e| Error::Tool {
+                        program: program.clone(),
+                        detail: e.to_string(),
+                        kind: ErrorKind::of_io(&e),
+                    })?;
+                if out.status.success() {
+                    Ok(())
+                } else {
+                    Err(Error::Tool {
+                        program: program.clone(),
+                        detail: format!(
+                            "`{}` failed: {}",
+                            step.command(),
+                            String::from_utf8_lossy(&out.stderr).trim()
+                        ),
+                        kind: ErrorKind::Other,
+                    })
+                }
+            }
+        }
+    };
+    match &step.netns {
+        None => exec(),
+        Some(ns) => Netns::open(&ns.path)?.run(exec)?,
+    }
+}
+
+fn faults_path(env: &LabEnv) -> PathBuf {
+    env.state_dir.join("faults.json")
+}
+
+/// The faults applied and not fixed yet, oldest first.
+pub fn applied(env: &LabEnv) -> Result<Vec<Injection>> {
+    let path = faults_path(env);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => serde_json::from_str(&text).map_err(|e| {
+            Error::Invalid(format!(
+                "{} is not a fault record ({e}); remove it once the faults it held are fixed by hand",
+                path.display()
+            ))
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(Error::Io {
+            op: "reading".into(),
+            path,
+            source: e,
+        }),
+    }
+}
+
+fn save(env: &LabEnv, list: &[Injection]) -> Result<()> {
+    let path = faults_path(env);
+    let io = |e| Error::Io {
+        op: "writing".into(),
+        path: path.clone(),
+        source: e,
+    };
+    std::fs::create_dir_all(&env.state_dir).map_err(io)?;
+    if list.is_empty() {
+        return match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io(e)),
+            _ => Ok(()),
+        };
+    }
+    let text = serde_json::to_string_pretty(list).map_err(|e| Error::Invalid(e.to_string()))?;
+    std::fs::write(&path, text).map_err(io)
+}
+
+/// Apply a planned fault and record it. When a step fails, the steps already done are
+/// undone and the error says what failed.
+pub fn apply(inj: &Injection, env: &LabEnv) -> Result<()> {
+    let mut list = applied(env)?;
+    for (n, step) in inj.apply.iter().enumerate() {
+        if let Err(cause) = run_step(step, &env.tool_path) {
+            if n == 0 {
+                return Err(cause);
+            }
+            // Best effort: the undo of a partly applied fault may fail on the parts that
+            // were never applied; report only when nothing could be restored.
+            let failures: Vec<Error> = inj
+                .undo
+                .iter()
+                .filter_map(|s| run_step(s, &env.tool_path).err())
+                .collect();
+            return Err(if failures.len() == inj.undo.len() {
+                Error::RolledBack {
+                    cause: Box::new(cause),
+                    undo_failures: failures,
+                }
+            } else {
+                cause
+            });
+        }
+    }
+    list.push(inj.clone());
+    save(env, &list)
+}
+
+/// Undo recorded faults, newest first: those matching `fault` and `target` when given,
+/// else all. Returns what was fixed; a fault whose undo failed stays recorded.
+pub fn fix(env: &LabEnv, fault: Option<Fault>, target: Option<&str>) -> Result<(Vec<Injection>, Vec<Error>)> {
+    let list = applied(env)?;
+    let mut keep = Vec::new();
+    let mut fixed = Vec::new();
+    let mut errors = Vec::new();
+    for inj in list.into_iter().rev() {
+        let wanted = fault.is_none_or(|f| f == inj.fault) && target.is_none_or(|t| t == inj.target);
+        if !wanted {
+            keep.push(inj);
+            continue;
+        }
+        let failed: Vec<Error> = inj
+            .undo
+            .iter()
+            .filter_map(|s| run_step(s, &env.tool_path).err())
+            .collect();
+        if failed.is_empty() {
+            fixed.push(inj);
+        } else {
+            errors.extend(failed);
+            keep.push(inj);
+        }
+    }
+    keep.reverse();
+    save(env, &keep)?;
+    Ok((fixed, errors))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_fault_name_round_trips() {
+        for f in Fault::ALL {
+            assert_eq!(Fault::parse(f.name()).unwrap(), f);
+        }
+        let e = Fault::parse("cable-cut").unwrap_err().to_string();
+        assert!(e.contains("veth-down") && e.contains("ip-forward-off"), "{e}");
+    }
+
+    #[test]
+    fn splits_iptables_specs_with_quoted_comments() {
+        assert_eq!(
+            shell_words(r#"-s 10.50.0.0/24 ! -o br0 -m comment --comment "ctnet lab t" -j MASQUERADE"#),
+            [
+                "-s",
+                "10.50.0.0/24",
+                "!",
+                "-o",
+                "br0",
+                "-m",
+                "comment",
+                "--comment",
+                "ctnet lab t",
+                "-j",
+                "MASQUERADE"
+            ]
+        );
+    }
+
+    #[test]
+    fn commands_quote_words_a_shell_would_split() {
+        let s = Step::host(&[
+            "iptables",
+            "-D",
+            "POSTROUTING",
+            "--comment",
+            "ctnet lab t",
+            "!",
+            "-o",
+            "br0",
+        ]);
+        assert_eq!(
+            s.command(),
+            "iptables -D POSTROUTING --comment 'ctnet lab t' ! -o br0"
+        );
+        assert_eq!(quote("it's"), r"'it'\''s'");
+    }
+
+    #[test]
+    fn steps_print_as_the_commands_a_person_would_type() {
+        let ns = StepNetns {
+            name: Some("c1".into()),
+            path: "/run/netns/c1".into(),
+        };
+        assert_eq!(
+            Step::inside(&ns, &["ip", "route", "del", "default"]).command(),
+            "ip -n c1 route del default"
+        );
+        let anon = StepNetns {
+            name: None,
+            path: "/var/run/docker/netns/abc".into(),
+        };
+        assert_eq!(
+            Step::inside(&anon, &["ip", "link", "set", "eth0", "down"]).command(),
+            "nsenter --net=/var/run/docker/netns/abc ip link set eth0 down"
+        );
+        assert_eq!(
+            Step::sysctl("net.ipv4.ip_forward", 0).command(),
+            "sysctl -w net.ipv4.ip_forward=0"
+        );
+    }
+}

@@ -1,0 +1,179 @@
+//! The fault matrix on real kernels: for every fault `lab break` knows, on a fresh lab,
+//! the guided check reports the right category (fail, or warn where connectivity
+//! survives), and `lab fix` brings the lab back to no failure. Run twice: on a lab
+//! built by ctnet, and on one built with plain iproute2 commands with other names, so
+//! nothing relies on ctnet's naming or records.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use ctnet_core::check::{self, Report, Status};
+use ctnet_core::lab::fault::{self, Fault};
+use ctnet_core::lab::{self, LabEnv, LabSpec};
+use ctnet_core::source::{self, ScanOptions};
+use ctnet_core::target;
+use ctnet_core::topology::Topology;
+use ctnet_core::world::run_test_in_world;
+
+fn sh(script: &str) {
+    let out = Command::new("sh").args(["-ec", script]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "script failed: {script}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// What each fault must produce: whether it uses the peer, the status and category of
+/// the finding that names it.
+const MATRIX: [(Fault, bool, Status, &str); 12] = [
+    (Fault::VethDown, false, Status::Fail, "link"),
+    (Fault::Eth0Down, false, Status::Fail, "link"),
+    (Fault::Detach, false, Status::Fail, "bridge"),
+    (Fault::BridgeDown, false, Status::Fail, "bridge"),
+    (Fault::AgeingZero, false, Status::Warn, "bridge"),
+    (Fault::WrongSubnet, true, Status::Fail, "address"),
+    (Fault::NoRoute, false, Status::Fail, "route"),
+    (Fault::StaleArp, true, Status::Fail, "arp"),
+    (Fault::ForwardDrop, false, Status::Fail, "firewall"),
+    (Fault::NoMasquerade, false, Status::Warn, "nat"),
+    (Fault::Mtu, false, Status::Warn, "mtu"),
+    (Fault::IpForwardOff, false, Status::Fail, "sysctl"),
+];
+
+fn check_now(t: &str, peer: Option<&str>) -> Report {
+    let snap = source::snapshot(&ScanOptions::default()).unwrap();
+    let topo = Topology::build(&snap);
+    let tr = target::resolve(&snap, t).unwrap();
+    let pr = peer.map(|p| target::resolve(&snap, p).unwrap());
+    check::run(&snap, &topo, &tr, pr.as_ref())
+}
+
+fn summary(r: &Report) -> String {
+    r.checks
+        .iter()
+        .filter(|c| matches!(c.status, Status::Fail | Status::Warn))
+        .map(|c| format!("{:?} {} ({}): {}", c.status, c.id, c.category, c.summary))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Break, check, fix, check again, on a lab whose containers are `t` and `peer`.
+/// `build` makes a fresh lab and `teardown` removes it.
+fn run_matrix(t: &str, peer: &str, build: &dyn Fn(), teardown: &dyn Fn()) {
+    let env = LabEnv::default();
+    for (fault, with_peer, want, category) in MATRIX {
+        build();
+        let p = with_peer.then_some(peer);
+        let before = check_now(t, Some(peer));
+        assert_ne!(
+            before.verdict,
+            Status::Fail,
+            "healthy lab fails:\n{}",
+            summary(&before)
+        );
+
+        let snap = source::snapshot(&ScanOptions::default()).unwrap();
+        let topo = Topology::build(&snap);
+        let tr = target::resolve(&snap, t).unwrap();
+        let pr = p.map(|p| target::resolve(&snap, p).unwrap());
+        let inj = fault::plan(fault, &snap, &topo, &tr, pr.as_ref()).unwrap();
+        fault::apply(&inj, &env).unwrap();
+
+        let r = check_now(t, p);
+        let name = fault.name();
+        assert_eq!(r.verdict, want, "{name}: verdict\n{}", summary(&r));
+        assert!(
+            r.checks
+                .iter()
+                .any(|c| c.status == want && c.category == category),
+            "{name}: no {want:?} finding in category {category}\n{}",
+            summary(&r)
+        );
+
+        let (fixed, errors) = fault::fix(&env, None, None).unwrap();
+        assert!(errors.is_empty(), "{name}: fix failed: {errors:?}");
+        assert_eq!(fixed.len(), 1, "{name}");
+        assert!(fault::applied(&env).unwrap().is_empty());
+        // Links report their operstate through the kernel's linkwatch, a moment later.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let r = check_now(t, Some(peer));
+            if r.verdict != Status::Fail {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{name}: not healed by lab fix:\n{}",
+                summary(&r)
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        teardown();
+    }
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn every_fault_on_a_ctnet_lab_is_found_and_fixed() {
+    run_test_in_world("every_fault_on_a_ctnet_lab_is_found_and_fixed", || {
+        let env = LabEnv::default();
+        let spec = LabSpec {
+            containers: 3,
+            nat: true,
+            ..LabSpec::new("f")
+        };
+        let build = || {
+            let built = rt().block_on(lab::up(&spec, &env)).unwrap();
+            let ip2 = built.containers[1].ip.split('/').next().unwrap().to_string();
+            let ip1 = built.containers[0].ip.split('/').next().unwrap().to_string();
+            sh(&format!(
+                "ip netns exec f-c1 ping -c1 -W2 {ip2} >/dev/null\nip netns exec f-c2 ping -c1 -W2 {ip1} >/dev/null"
+            ));
+        };
+        let teardown = || {
+            rt().block_on(lab::down("f", &env)).unwrap();
+        };
+        run_matrix("f-c1", "f-c2", &build, &teardown);
+    });
+}
+
+#[test]
+fn every_fault_on_an_iproute2_lab_is_found_and_fixed() {
+    run_test_in_world("every_fault_on_an_iproute2_lab_is_found_and_fixed", || {
+        let build = || {
+            sh("ip link add name lan0 type bridge\n\
+                ip addr add 172.31.9.1/24 dev lan0\n\
+                ip link set lan0 up\n\
+                echo 1 > /proc/sys/net/ipv4/ip_forward\n\
+                iptables -A FORWARD -i lan0 -j ACCEPT\n\
+                iptables -A FORWARD -o lan0 -j ACCEPT\n\
+                iptables -t nat -A POSTROUTING -s 172.31.9.0/24 ! -o lan0 -j MASQUERADE\n\
+                for n in web db; do\n\
+                  ip netns add $n\n\
+                  ip link add name h-$n type veth peer name if0 netns $n\n\
+                  ip link set h-$n master lan0 up\n\
+                  ip -n $n link set lo up\n\
+                  ip -n $n link set if0 up\n\
+                done\n\
+                ip -n web addr add 172.31.9.20/24 dev if0\n\
+                ip -n db addr add 172.31.9.30/24 dev if0\n\
+                ip -n web route add default via 172.31.9.1\n\
+                ip -n db route add default via 172.31.9.1\n\
+                ip netns exec web ping -c1 -W2 172.31.9.30 >/dev/null\n\
+                ip netns exec db ping -c1 -W2 172.31.9.20 >/dev/null");
+        };
+        let teardown = || {
+            sh("ip netns del web; ip netns del db; ip link del lan0\n\
+                iptables -F FORWARD; iptables -t nat -F POSTROUTING\n\
+                echo 0 > /proc/sys/net/ipv4/ip_forward");
+        };
+        run_matrix("web", "db", &build, &teardown);
+    });
+}
