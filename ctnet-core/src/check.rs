@@ -1035,14 +1035,31 @@ fn pair(snap: &Snapshot, topo: &Topology, t: &Resolved, p: &Resolved) -> Vec<Fin
             .cmd(in_ns(pns, &format!("ip addr show {}", pi.iface.name)))
             .hint("put both in the bridge's subnet"),
         );
-        // Duplicate addresses anywhere.
-        let holders: Vec<String> = snap
-            .netns
-            .iter()
-            .flat_map(|n| n.addresses.iter().map(move |a| (n, a)))
-            .filter(|(_, a)| a.address == IpAddr::V4(*pip) || Some(a.address) == Some(IpAddr::V4(tn.addr())))
-            .map(|(n, a)| format!("{} in {}", a.address, n.label()))
-            .collect();
+        // Duplicate addresses on the pair's L2 segment: every interface behind a port
+        // of the same bridge, and the bridge itself. The same address in a netns that
+        // is on no shared segment (another lab, another world, a nested host) cannot
+        // answer ARP here, so it is no conflict.
+        let wanted = |ip: Ipv4Addr| ip == *pip || ip == tn.addr();
+        let segments: Vec<&String> = [&ti.bridge, &pi.bridge].into_iter().flatten().collect();
+        let mut holders: Vec<String> = Vec::new();
+        for v in &topo.netns {
+            for i in &v.ifaces {
+                let on_segment = match &i.bridge {
+                    Some(b) => segments.contains(&b),
+                    None => i.iface == ti.iface || i.iface == pi.iface,
+                };
+                if on_segment {
+                    for n in v4_nets(&i.ips).into_iter().filter(|n| wanted(n.addr())) {
+                        holders.push(format!("{} on {} in {}", n.addr(), i.iface.name, v.label));
+                    }
+                }
+            }
+        }
+        for b in topo.bridges.iter().filter(|b| segments.contains(&&b.iface.name)) {
+            for n in v4_nets(&b.ips).into_iter().filter(|n| wanted(n.addr())) {
+                holders.push(format!("{} on bridge {} in host", n.addr(), b.iface.name));
+            }
+        }
         let dup = holders.len() > 2 || tn.addr() == *pip;
         out.push(
             finding(
@@ -1056,7 +1073,7 @@ fn pair(snap: &Snapshot, topo: &Topology, t: &Resolved, p: &Resolved) -> Vec<Fin
                 },
             )
             .ev(holders.join("; "))
-            .cmd("ip -br addr (in each netns)"),
+            .cmd("ip -br addr (in each netns on the bridge)"),
         );
         // ARP both ways.
         for (from_ns, from_i, from_label, to_ip, to_mac, id_dir) in [

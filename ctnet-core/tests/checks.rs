@@ -159,3 +159,43 @@ fn faults_that_need_what_the_target_lacks_say_so() {
     let e = fault::plan(Fault::BridgeDown, &snap, &topo, &t, None).unwrap_err();
     assert!(e.to_string().contains("is on no bridge"), "{e}");
 }
+
+/// The same snapshot with `ip` added to the first non-lo interface of netns `ns`.
+fn with_address(mut snap: Snapshot, ns: &str, ip: &str) -> Snapshot {
+    let n = snap
+        .netns
+        .iter_mut()
+        .find(|n| n.label() == ns)
+        .unwrap_or_else(|| panic!("no netns {ns}"));
+    let ifindex = n.links.iter().find(|l| l.name != "lo").unwrap().ifindex;
+    n.addresses.push(ctnet_core::model::Address {
+        ifindex,
+        address: ip.parse().unwrap(),
+        prefix_len: 24,
+        scope: "global".into(),
+        label: None,
+    });
+    snap
+}
+
+#[test]
+fn a_duplicate_address_counts_on_the_bridge_only() {
+    // c2 also holds c3's address, on the same bridge: a conflict.
+    let snap = with_address(fixture("lab-healthy"), "c2", "10.50.0.4");
+    let r = report(&snap, "c1", Some("c3"));
+    let dup = r.checks.iter().find(|c| c.id == "address.duplicate_ip").unwrap();
+    assert_eq!(dup.status, Status::Fail, "{dup:#?}");
+    assert!(dup.evidence[0].contains("10.50.0.4 on eth0 in c2"), "{dup:#?}");
+    // The same address in a netns on no shared segment (another lab, another world)
+    // cannot answer ARP on this bridge.
+    let snap = fixture("lab-healthy");
+    let elsewhere = snap
+        .netns
+        .iter()
+        .find(|n| n.key != snap.host && !n.label().starts_with('c') && n.links.iter().any(|l| l.name != "lo"))
+        .map(|n| n.label());
+    let elsewhere = elsewhere.expect("the recorded lab has a netns off the bridge");
+    let snap = with_address(snap, &elsewhere, "10.50.0.4");
+    let r = report(&snap, "c1", Some("c3"));
+    assert_eq!(status(&r, "address.duplicate_ip"), Status::Pass);
+}

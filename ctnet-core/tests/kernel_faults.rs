@@ -170,7 +170,9 @@ fn every_fault_on_an_iproute2_lab_is_found_and_fixed() {
                 ip netns exec db ping -c1 -W2 172.31.9.20 >/dev/null");
         };
         let teardown = || {
-            sh("ip netns del web; ip netns del db; ip link del lan0\n\
+            // Deleting a veth takes both ends at once; a netns is cleaned up later.
+            sh("ip link del h-web; ip link del h-db; ip link del lan0\n\
+                ip netns del web; ip netns del db\n\
                 iptables -F FORWARD; iptables -t nat -F POSTROUTING\n\
                 echo 0 > /proc/sys/net/ipv4/ip_forward");
         };

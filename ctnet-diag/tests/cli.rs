@@ -520,7 +520,7 @@ $BIN lab up --name t --containers 2 --nat >/dev/null
 ip netns exec t-c1 ping -c1 -W2 10.77.0.3 >/dev/null
 ip netns exec t-c2 ping -c1 -W2 10.77.0.2 >/dev/null
 $BIN lab break stale-arp t-c1 --peer t-c2 --dry-run | head -2 | tail -1
-$BIN check t-c1 --peer t-c2 >/dev/null && echo "dry-run changed nothing"
+$BIN check t-c1 --peer t-c2 >&2 && echo "dry-run changed nothing"
 $BIN lab break stale-arp t-c1 --peer t-c2 >/dev/null
 rc=0; $BIN check t-c1 --peer t-c2 --json >/tmp/ctnet-breakfix.$$ || rc=$?
 echo "broken rc=$rc"
