@@ -175,6 +175,11 @@ pub const CATALOG: &[(&str, &str, &str)] = &[
         "firewall",
         "with br_netfilter on, FORWARD does not drop bridged traffic",
     ),
+    (
+        "probe.path",
+        "probe",
+        "with --probe: pings from the target reach the peer (or gateway) and come back; names the last hop that saw them",
+    ),
 ];
 
 fn category(id: &str) -> &'static str {
@@ -211,7 +216,7 @@ impl Finding {
 }
 
 /// How to run a command inside a netns by hand: `ip -n NAME`, or `nsenter -t PID -n`.
-fn in_ns(ns: &NetnsState, cmd: &str) -> String {
+pub(crate) fn in_ns(ns: &NetnsState, cmd: &str) -> String {
     for r in &ns.refs {
         if let NetnsRef::Named { name, .. } = r
             && let Some(rest) = cmd.strip_prefix("ip ")
@@ -376,19 +381,34 @@ pub fn run(snap: &Snapshot, topo: &Topology, target: &Resolved, peer: Option<&Re
     if let Some(p) = peer {
         checks.extend(pair(snap, topo, target, p));
     }
-    checks.sort_by_key(|c| std::cmp::Reverse(c.status));
-    let verdict = checks
-        .iter()
-        .map(|c| c.status)
-        .filter(|s| *s != Status::Skip)
-        .max()
-        .unwrap_or(Status::Pass);
-    Report {
+    let mut r = Report {
         schema: CHECK_SCHEMA.into(),
         target: target.target.clone(),
         peer: peer.map(|p| p.target.clone()),
-        verdict,
+        verdict: Status::Pass,
         checks,
+    };
+    r.settle();
+    r
+}
+
+impl Report {
+    /// Add a finding (the probe's) and settle order and verdict again.
+    pub fn add(&mut self, f: Finding) {
+        self.checks.push(f);
+        self.settle();
+    }
+
+    /// Worst first (stable), and the verdict is the worst status that is not a skip.
+    fn settle(&mut self) {
+        self.checks.sort_by_key(|c| std::cmp::Reverse(c.status));
+        self.verdict = self
+            .checks
+            .iter()
+            .map(|c| c.status)
+            .filter(|s| *s != Status::Skip)
+            .max()
+            .unwrap_or(Status::Pass);
     }
 }
 

@@ -28,6 +28,7 @@ pub mod error;
 pub mod lab;
 pub mod model;
 pub mod netns;
+pub mod probe;
 pub mod runtime;
 pub mod source;
 pub mod target;

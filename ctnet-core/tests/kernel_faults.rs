@@ -179,3 +179,95 @@ fn every_fault_on_an_iproute2_lab_is_found_and_fixed() {
         run_matrix("web", "db", &build, &teardown);
     });
 }
+
+fn probe_now(t: &str, peer: &str) -> (Report, ctnet_core::probe::ProbeResult) {
+    let snap = source::snapshot(&ScanOptions::default()).unwrap();
+    let topo = Topology::build(&snap);
+    let tr = target::resolve(&snap, t).unwrap();
+    let pr = target::resolve(&snap, peer).unwrap();
+    let mut r = check::run(&snap, &topo, &tr, Some(&pr));
+    let rescan = || source::snapshot(&ScanOptions::default());
+    let p = ctnet_core::probe::run(&snap, &topo, &tr, Some(&pr), &rescan).unwrap();
+    r.add(ctnet_core::probe::finding(&p));
+    (r, p)
+}
+
+#[test]
+fn the_probe_names_the_hop_where_the_packet_dies() {
+    run_test_in_world("the_probe_names_the_hop_where_the_packet_dies", || {
+        let env = LabEnv::default();
+        let spec = LabSpec {
+            containers: 2,
+            nat: true,
+            ..LabSpec::new("p")
+        };
+        let built = rt().block_on(lab::up(&spec, &env)).unwrap();
+        let ip2 = built.containers[1].ip.split('/').next().unwrap().to_string();
+        let mac2 = built.containers[1].mac.clone();
+        sh(&format!("ip netns exec p-c1 ping -c1 -W2 {ip2} >/dev/null"));
+        let (r, p) = probe_now("p-c1", "p-c2");
+        let f = r.checks.iter().find(|c| c.id == "probe.path").unwrap();
+        assert_eq!(f.status, Status::Pass, "{f:#?}");
+        assert_eq!(p.answered, ctnet_core::probe::PROBES);
+        // Every hop saw every request and every reply.
+        for h in &p.hops {
+            assert_eq!((h.requests, h.replies), (3, 3), "{p:#?}");
+        }
+        assert_eq!(
+            p.hops.iter().map(|h| h.hop.as_str()).collect::<Vec<_>>(),
+            ["eth0@p-c1", "p-v1", "p-br", "p-v2", "eth0@p-c2"]
+        );
+
+        let br_netfilter = std::path::Path::new("/proc/sys/net/bridge/bridge-nf-call-iptables").exists();
+        let cases: [(Fault, &str); 4] = [
+            (Fault::VethDown, "no echo request to"),
+            (Fault::Detach, "seen on eth0@p-c1, p-v1, not on p-v2"),
+            (
+                Fault::ForwardDrop,
+                if br_netfilter {
+                    "seen on eth0@p-c1, p-v1, p-br, not on p-v2"
+                } else {
+                    // Without br_netfilter iptables never sees bridged frames.
+                    "3/3 echo replies"
+                },
+            ),
+            (Fault::StaleArp, "reached eth0@p-c2 addressed to another MAC"),
+        ];
+        for (fault, want) in cases {
+            let snap = source::snapshot(&ScanOptions::default()).unwrap();
+            let topo = Topology::build(&snap);
+            let tr = target::resolve(&snap, "p-c1").unwrap();
+            let pr = target::resolve(&snap, "p-c2").unwrap();
+            let inj = fault::plan(fault, &snap, &topo, &tr, Some(&pr)).unwrap();
+            fault::apply(&inj, &env).unwrap();
+            let (r, p) = probe_now("p-c1", "p-c2");
+            let f = r.checks.iter().find(|c| c.id == "probe.path").unwrap();
+            assert!(f.summary.contains(want), "{}: {f:#?}", fault.name());
+            match fault {
+                Fault::VethDown => {
+                    assert!(f.summary.contains("left eth0@p-c1"), "{f:#?}");
+                    assert_eq!(p.hops[0].requests, 0);
+                }
+                Fault::ForwardDrop if br_netfilter => assert!(
+                    p.moved.iter().any(|m| m.contains("ctnet-fault -j DROP` +3")),
+                    "the DROP rule's counter moved by the three probes: {p:#?}"
+                ),
+                Fault::StaleArp => {
+                    assert_eq!(p.hops[4].misaddressed, 3, "{p:#?}");
+                    assert_ne!(p.dst_mac.as_deref(), Some(fault::STALE_MAC));
+                    assert_eq!(p.dst_mac.as_deref(), Some(mac2.as_str()));
+                }
+                _ => {}
+            }
+            let (_, errors) = fault::fix(&env, None, None).unwrap();
+            assert!(errors.is_empty(), "{errors:?}");
+            // Links report their operstate a moment later (linkwatch).
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while check_now("p-c1", Some("p-c2")).verdict == Status::Fail {
+                assert!(Instant::now() < deadline, "{} not healed", fault.name());
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+        rt().block_on(lab::down("p", &env)).unwrap();
+    });
+}

@@ -142,6 +142,11 @@ pub struct CheckArgs {
     /// Exit 1 on warnings too.
     #[arg(long)]
     pub strict: bool,
+    /// Also ping the peer (or the gateway) from inside the target, capturing on every
+    /// hop and diffing drop and firewall counters: names the last hop that saw the
+    /// packets. Needs CAP_NET_ADMIN and CAP_NET_RAW; traffic stays on the path.
+    #[arg(long, conflicts_with = "from")]
+    pub probe: bool,
     /// Where to read the host from.
     #[command(flatten)]
     pub source: SourceArgs,

@@ -91,7 +91,13 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
         Some(Err(code)) => return Ok(code),
         None => None,
     };
-    let report = check::run(&snap, &topo, &target, peer.as_ref());
+    let mut report = check::run(&snap, &topo, &target, peer.as_ref());
+    if args.probe {
+        crate::exit::require_lab_caps("check --probe")?;
+        let rescan = || ctnet_core::source::snapshot(&crate::cmd::read::scan_options(&args.source));
+        let found = ctnet_core::probe::run(&snap, &topo, &target, peer.as_ref(), &rescan)?;
+        report.add(ctnet_core::probe::finding(&found));
+    }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {

@@ -20,19 +20,24 @@ pub fn load(args: &SourceArgs) -> anyhow::Result<Snapshot> {
         warn_partial(&snap);
         return Ok(snap);
     }
-    let mut opts = ScanOptions::default();
     for dir in &args.netns_dirs {
         source::check_netns_dir(dir)?;
-        opts.netns_dirs.push(dir.clone());
     }
+    let snap = source::snapshot(&scan_options(args))?;
+    warn_partial(&snap);
+    Ok(snap)
+}
+
+/// The scan options `args` ask for (directories already checked by [`load`]).
+pub fn scan_options(args: &SourceArgs) -> ScanOptions {
+    let mut opts = ScanOptions::default();
+    opts.netns_dirs.extend(args.netns_dirs.iter().cloned());
     opts.host_netns = args.host_netns.clone();
     opts.runtime = Some(ctnet_core::runtime::RuntimeOptions {
         docker_host: args.docker_host.clone(),
         no_daemon: args.no_daemon,
     });
-    let snap = source::snapshot(&opts)?;
-    warn_partial(&snap);
-    Ok(snap)
+    opts
 }
 
 /// One line on stderr when some sources could not be read, so a partial view is never

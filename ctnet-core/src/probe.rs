@@ -1,0 +1,452 @@
+//! The active probe of `check --probe`: from inside the target's netns, ping the peer
+//! (or the gateway) while capturing on every hop of the path (eth0 -> host veth ->
+//! bridge -> peer host veth -> peer eth0), and diff drop and firewall counters across
+//! it. The result names the last hop that saw the echo requests and the counters that
+//! moved. Traffic stays between the namespaces of the path.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::capture::{self, CaptureOptions, Control, Endpoint, Ring, Sink, decode};
+use crate::check::{Finding, Status};
+use crate::error::{Error, Result};
+use crate::model::Snapshot;
+use crate::netns::Netns;
+use crate::target::Resolved;
+use crate::topology::{NetnsIface, Topology};
+
+/// Echo requests sent per probe.
+pub const PROBES: u32 = 3;
+
+/// What one hop saw.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HopSeen {
+    /// `eth0@web1`, `vethab12`, `docker0`.
+    pub hop: String,
+    /// Echo requests to the destination.
+    pub requests: u32,
+    /// Echo replies from it.
+    pub replies: u32,
+    /// ARP requests for it.
+    pub arp_requests: u32,
+    /// ARP replies from it.
+    pub arp_replies: u32,
+    /// Echo requests whose destination MAC is not the destination's.
+    pub misaddressed: u32,
+    /// Why this hop could not be watched.
+    pub error: Option<String>,
+    /// How to watch this hop by hand.
+    pub command: String,
+}
+
+/// What a probe found.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProbeResult {
+    /// Who was pinged.
+    pub dst: Ipv4Addr,
+    /// The MAC it has (the peer's interface, or the bridge for the gateway).
+    pub dst_mac: Option<String>,
+    /// Echo replies `ping` got.
+    pub answered: u32,
+    /// Each hop in path order.
+    pub hops: Vec<HopSeen>,
+    /// Counters that moved during the probe (drops, firewall rules).
+    pub moved: Vec<String>,
+}
+
+struct Hop {
+    ep: Endpoint,
+    /// How to watch this hop by hand.
+    command: String,
+}
+
+fn iface_in(topo: &Topology, r: &Resolved) -> Result<NetnsIface> {
+    let key = r
+        .netns
+        .ok_or_else(|| Error::Invalid(format!("{} has no network namespace to probe from", r.target)))?;
+    topo.netns
+        .iter()
+        .find(|n| n.key == key)
+        .and_then(|v| v.ifaces.iter().find(|i| i.host_veth.is_some()).cloned())
+        .ok_or_else(|| Error::Invalid(format!("{} has no veth to the host to probe along", r.target)))
+}
+
+fn open_ns(snap: &Snapshot, key: crate::netns::NetnsKey) -> Result<Netns> {
+    let refs = snap
+        .netns
+        .iter()
+        .find(|n| n.key == key)
+        .map(|n| n.refs.clone())
+        .unwrap_or_default();
+    Netns::open_any(&refs, key)
+}
+
+fn v4(i: &NetnsIface) -> Option<Ipv4Addr> {
+    i.ips
+        .iter()
+        .find_map(|s| s.parse::<ipnet::Ipv4Net>().ok())
+        .map(|n| n.addr())
+}
+
+/// Probe the path from `target` to `peer` (or to its gateway). `rescan` takes a fresh
+/// snapshot for the counter diff.
+pub fn run(
+    snap: &Snapshot,
+    topo: &Topology,
+    target: &Resolved,
+    peer: Option<&Resolved>,
+    rescan: &dyn Fn() -> Result<Snapshot>,
+) -> Result<ProbeResult> {
+    let src = iface_in(topo, target)?;
+    let src_ns = open_ns(snap, src.iface.netns)?;
+    let host_ns = open_ns(snap, snap.host)?;
+    let bridge = src.bridge.clone();
+    let bridge_view = bridge
+        .as_ref()
+        .and_then(|b| topo.bridges.iter().find(|v| &v.iface.name == b));
+    let watch = |key: crate::netns::NetnsKey, iface: &str| {
+        let cmd = format!("tcpdump -nn -e -i {iface} 'icmp or arp'");
+        match snap.netns.iter().find(|n| n.key == key) {
+            Some(ns) if key != snap.host => crate::check::in_ns(ns, &cmd),
+            _ => cmd,
+        }
+    };
+    let mut hops = vec![Hop {
+        ep: Endpoint {
+            netns: src_ns.clone(),
+            iface: src.iface.name.clone(),
+            label: format!("{}@{}", src.iface.name, src.iface.netns_label),
+            peer_mac: None,
+        },
+        command: watch(src.iface.netns, &src.iface.name),
+    }];
+    let hv = src
+        .host_veth
+        .clone()
+        .expect("iface_in picks one with a host veth");
+    hops.push(Hop {
+        ep: Endpoint {
+            netns: host_ns.clone(),
+            iface: hv.name.clone(),
+            label: hv.name.clone(),
+            peer_mac: None,
+        },
+        command: watch(snap.host, &hv.name),
+    });
+    if let Some(b) = &bridge {
+        hops.push(Hop {
+            ep: Endpoint {
+                netns: host_ns.clone(),
+                iface: b.clone(),
+                label: b.clone(),
+                peer_mac: None,
+            },
+            command: watch(snap.host, b),
+        });
+    }
+    let (dst, dst_mac) = match peer {
+        Some(p) => {
+            let pi = iface_in(topo, p)?;
+            let ip =
+                v4(&pi).ok_or_else(|| Error::Invalid(format!("{} has no IPv4 address to ping", p.target)))?;
+            if let Some(phv) = &pi.host_veth {
+                hops.push(Hop {
+                    ep: Endpoint {
+                        netns: host_ns.clone(),
+                        iface: phv.name.clone(),
+                        label: phv.name.clone(),
+                        peer_mac: None,
+                    },
+                    command: watch(snap.host, &phv.name),
+                });
+            }
+            hops.push(Hop {
+                ep: Endpoint {
+                    netns: open_ns(snap, pi.iface.netns)?,
+                    iface: pi.iface.name.clone(),
+                    label: format!("{}@{}", pi.iface.name, pi.iface.netns_label),
+                    peer_mac: None,
+                },
+                command: watch(pi.iface.netns, &pi.iface.name),
+            });
+            (ip, pi.mac.clone())
+        }
+        None => match src.gateway {
+            Some(IpAddr::V4(g)) => (g, bridge_view.and_then(|b| b.mac.clone())),
+            _ => {
+                return Err(Error::Invalid(format!(
+                    "{} has no IPv4 gateway to probe: name a peer with --peer",
+                    target.target
+                )));
+            }
+        },
+    };
+
+    // Capture like tcpdump does (promiscuous: a bridge device sees frames it forwards
+    // between ports only so), as soon as each packet comes.
+    let opts = CaptureOptions {
+        promisc: true,
+        immediate: true,
+        timeout_ms: 10,
+        buffer_size: 1 << 20,
+        snaplen: 256,
+        filter: Some(format!("arp or (icmp and host {dst})")),
+    };
+    let ring = Arc::new(Ring::new(10_000));
+    let control = Control::new(None);
+    let mut sessions = Vec::new();
+    let mut seen: Vec<HopSeen> = Vec::new();
+    for (n, h) in hops.iter().enumerate() {
+        let error = match capture::start(n, &h.ep, &opts, Sink::Ring(ring.clone()), control.clone()) {
+            Ok(s) => {
+                sessions.push(s);
+                None
+            }
+            Err(e) => Some(e.to_string()),
+        };
+        seen.push(HopSeen {
+            hop: h.ep.label.clone(),
+            requests: 0,
+            replies: 0,
+            arp_requests: 0,
+            arp_replies: 0,
+            misaddressed: 0,
+            error,
+            command: h.command.clone(),
+        });
+    }
+
+    let before = rescan().ok();
+    let dst_s = dst.to_string();
+    let ping = src_ns.run(move || {
+        Command::new("ping")
+            .args(["-n", "-c", &PROBES.to_string(), "-i", "0.2", "-W", "1", &dst_s])
+            .output()
+    })?;
+    let answered = match ping {
+        Ok(o) => String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .filter(|l| l.contains("bytes from"))
+            .count() as u32,
+        Err(e) => {
+            control.stop();
+            return Err(Error::Tool {
+                program: "ping".into(),
+                detail: format!("{e}: install iputils-ping"),
+                kind: crate::error::ErrorKind::of_io(&e),
+            });
+        }
+    };
+    std::thread::sleep(Duration::from_millis(150));
+    control.stop();
+    for s in sessions {
+        let stats = s.join();
+        if let Some(why) = stats.ended
+            && let Some(h) = seen.iter_mut().find(|h| h.hop == stats.label)
+        {
+            h.error.get_or_insert(why);
+        }
+    }
+    let last = seen.len() - 1;
+    for f in ring.drain() {
+        let d = decode::decode(&f.data);
+        let h = &mut seen[f.session];
+        match (&d.net, &d.transport) {
+            (Some(decode::Net::Ip { src, dst: to, .. }), Some(decode::Transport::Icmp { what, .. })) => {
+                if what == "echo-request" && *to == IpAddr::V4(dst) {
+                    h.requests += 1;
+                    if f.session == last
+                        && let (Some(want), Some(got)) = (&dst_mac, &d.dst_mac)
+                        && !want.eq_ignore_ascii_case(got)
+                    {
+                        h.misaddressed += 1;
+                    }
+                } else if what == "echo-reply" && *src == IpAddr::V4(dst) {
+                    h.replies += 1;
+                }
+            }
+            (
+                Some(decode::Net::Arp {
+                    op,
+                    sender_ip,
+                    target_ip,
+                    ..
+                }),
+                _,
+            ) => {
+                if op == "request" && *target_ip == dst.to_string() {
+                    h.arp_requests += 1;
+                } else if op == "reply" && *sender_ip == dst.to_string() {
+                    h.arp_replies += 1;
+                }
+            }
+            _ => {}
+        }
+    }
+    let moved = match (before, rescan().ok()) {
+        (Some(a), Some(b)) => counters_moved(&a, &b, &hops),
+        _ => Vec::new(),
+    };
+    Ok(ProbeResult {
+        dst,
+        dst_mac,
+        answered,
+        hops: seen,
+        moved,
+    })
+}
+
+/// Drop counters of the path's links and firewall rules that dropped, which grew.
+fn counters_moved(a: &Snapshot, b: &Snapshot, hops: &[Hop]) -> Vec<String> {
+    let mut out = Vec::new();
+    for h in hops {
+        let key = h.ep.netns.key();
+        let find = |s: &Snapshot| {
+            s.netns
+                .iter()
+                .find(|n| n.key == key)
+                .and_then(|n| n.links.iter().find(|l| l.name == h.ep.iface))
+                .and_then(|l| l.stats)
+        };
+        if let (Some(x), Some(y)) = (find(a), find(b)) {
+            for (what, d) in [
+                ("rx_dropped", y.rx_dropped.saturating_sub(x.rx_dropped)),
+                ("tx_dropped", y.tx_dropped.saturating_sub(x.tx_dropped)),
+            ] {
+                if d > 0 {
+                    out.push(format!("{} {what} +{d}", h.ep.label));
+                }
+            }
+        }
+    }
+    let rules = |s: &Snapshot| -> Vec<(String, String, String, u64)> {
+        s.firewall
+            .iter()
+            .flat_map(|f| f.iptables.iter().filter(|d| d.family == "ip"))
+            .flat_map(|d| d.tables.iter())
+            .flat_map(|t| {
+                t.rules
+                    .iter()
+                    .map(move |r| (t.name.clone(), r.chain.clone(), r.spec.clone(), r.packets))
+            })
+            .collect()
+    };
+    let old = rules(a);
+    for (table, chain, spec, packets) in rules(b) {
+        let was = old
+            .iter()
+            .find(|(t, c, s, _)| *t == table && *c == chain && *s == spec)
+            .map_or(0, |r| r.3);
+        let dropping = spec.contains("-j DROP") || spec.contains("-j REJECT");
+        if dropping && packets > was {
+            out.push(format!("rule `-t {table} -A {chain} {spec}` +{}", packets - was));
+        }
+    }
+    out
+}
+
+/// The probe's finding: `probe.path`, failing when no reply came back, naming the last
+/// hop that saw the requests and why they went no further when it can tell.
+pub fn finding(p: &ProbeResult) -> Finding {
+    let last_seen = p.hops.iter().rposition(|h| h.requests > 0);
+    let final_hop = p.hops.len() - 1;
+    let (status, summary) = if p.answered > 0 {
+        (
+            Status::Pass,
+            format!("{}/{PROBES} echo replies from {}", p.answered, p.dst),
+        )
+    } else {
+        let s = match last_seen {
+            None => {
+                let first = &p.hops[0];
+                let dropped: Vec<&str> = p
+                    .moved
+                    .iter()
+                    .filter(|m| m.starts_with(&format!("{} tx_dropped", first.hop)))
+                    .map(String::as_str)
+                    .collect();
+                let unwatched: Vec<String> = p
+                    .hops
+                    .iter()
+                    .filter_map(|h| h.error.as_ref().map(|e| format!("{}: {e}", h.hop)))
+                    .collect();
+                let mut s = if first.arp_requests > 0 && p.hops.iter().all(|h| h.arp_replies == 0) {
+                    format!(
+                        "no echo request to {} left {}: its ARP requests got no answer",
+                        p.dst, first.hop
+                    )
+                } else {
+                    format!("no echo request to {} left {}", p.dst, first.hop)
+                };
+                if !dropped.is_empty() {
+                    s.push_str(&format!(
+                        " ({}: nothing takes frames off the link)",
+                        dropped.join(", ")
+                    ));
+                }
+                if !unwatched.is_empty() {
+                    s.push_str(&format!("; {}", unwatched.join("; ")));
+                }
+                s
+            }
+            Some(i) if i < final_hop => format!(
+                "echo request to {} seen on {}, not on {}: it dies between them",
+                p.dst,
+                p.hops[..=i]
+                    .iter()
+                    .map(|h| h.hop.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                p.hops[i + 1].hop
+            ),
+            Some(i) if p.hops[i].misaddressed > 0 => format!(
+                "echo requests reached {} addressed to another MAC than its {}: dropped as not for it (a stale ARP entry at the sender)",
+                p.hops[i].hop,
+                p.dst_mac.as_deref().unwrap_or("?")
+            ),
+            Some(i) => format!("echo requests reached {} but no reply came back", p.hops[i].hop),
+        };
+        (Status::Fail, s)
+    };
+    let mut f = Finding {
+        id: "probe.path".into(),
+        category: "probe".into(),
+        status,
+        summary,
+        evidence: Vec::new(),
+        commands: Vec::new(),
+        hint: None,
+    };
+    for h in &p.hops {
+        f.evidence.push(match &h.error {
+            Some(e) => format!("{}: not watched ({e})", h.hop),
+            None => format!(
+                "{}: {} echo request(s), {} reply(ies), {} ARP request(s), {} ARP reply(ies){}",
+                h.hop,
+                h.requests,
+                h.replies,
+                h.arp_requests,
+                h.arp_replies,
+                if h.misaddressed > 0 {
+                    format!(", {} to a wrong MAC", h.misaddressed)
+                } else {
+                    String::new()
+                }
+            ),
+        });
+    }
+    for m in &p.moved {
+        f.evidence.push(format!("moved: {m}"));
+    }
+    for h in &p.hops {
+        f.commands.push(h.command.clone());
+    }
+    if status == Status::Fail {
+        f.hint = Some("look at the failing checks above for the hop where the probe stops".into());
+    }
+    f
+}
