@@ -386,3 +386,79 @@ fn containers_resolve_by_name_and_id_prefix_with_and_without_the_daemon() {
         assert!(table.contains(name), "{name} missing from:\n{table}");
     }
 }
+
+/// `check` on a healthy Docker host (default bridge and a user network) has no failure,
+/// the probe gets its replies through docker0, and `lab break` / `lab fix` work on a
+/// Docker container (found from live state, no ctnet names).
+#[test]
+fn check_passes_on_a_healthy_docker_host_and_sees_a_broken_container() {
+    let Some(e) = engine_or_skip("check_passes_on_a_healthy_docker_host_and_sees_a_broken_container") else {
+        return;
+    };
+    start_containers(&e);
+    e.docker_ok(&["run", "-d", "--name", "web2", IMAGE, "sleep", "3600"]);
+    let web2 = inspect(&e, "web2");
+    let ip2 = web2["NetworkSettings"]["Networks"]["bridge"]["IPAddress"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    e.docker_ok(&["exec", "web1", "ping", "-c1", "-W2", &ip2]);
+    let host = e.host();
+    let check = |args: &[&str]| {
+        let mut argv = vec![BIN, "check"];
+        argv.extend_from_slice(args);
+        argv.extend_from_slice(&["--docker-host", host.as_str()]);
+        let o = e.inside(&argv);
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    for args in [
+        &["web1", "--peer", "web2", "--probe"][..],
+        &["api1"][..],
+        &["web2"][..],
+    ] {
+        let (code, out, err) = check(args);
+        assert_eq!(code, Some(0), "check {args:?}:\n{out}\n{err}");
+        assert!(
+            out.starts_with("verdict: PASS") || out.starts_with("verdict: WARN"),
+            "{out}"
+        );
+    }
+    let (_, out, _) = check(&["web1", "--peer", "web2", "--probe"]);
+    assert!(out.contains("PASS probe.path"), "{out}");
+    assert!(out.contains("3/3 echo replies"), "{out}");
+
+    let o = e.inside(&[
+        BIN,
+        "lab",
+        "break",
+        "veth-down",
+        "web1",
+        "--docker-host",
+        host.as_str(),
+    ]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(text.contains("ran:  ip link set veth"), "{text}");
+    let (code, out, _) = check(&["web1"]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("FAIL link.host_veth_up"), "{out}");
+    let o = e.inside(&[BIN, "lab", "fix"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let (code, out, _) = check(&["web1"]);
+        if code == Some(0) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "not healed:\n{out}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
