@@ -217,11 +217,15 @@ impl Finding {
 
 /// How to run a command inside a netns by hand: `ip -n NAME`, or `nsenter -t PID -n`.
 pub(crate) fn in_ns(ns: &NetnsState, cmd: &str) -> String {
+    // `ip -n` and `ip netns exec` know /run/netns only (not Docker's netns directory).
     for r in &ns.refs {
-        if let NetnsRef::Named { name, .. } = r
-            && let Some(rest) = cmd.strip_prefix("ip ")
+        if let NetnsRef::Named { name, path } = r
+            && (path.starts_with("/run/netns") || path.starts_with("/var/run/netns"))
         {
-            return format!("ip -n {name} {rest}");
+            return match cmd.strip_prefix("ip ") {
+                Some(rest) => format!("ip -n {name} {rest}"),
+                None => format!("ip netns exec {name} {cmd}"),
+            };
         }
     }
     match ns.refs.first() {

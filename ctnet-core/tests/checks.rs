@@ -199,3 +199,44 @@ fn a_duplicate_address_counts_on_the_bridge_only() {
     let r = report(&snap, "c1", Some("c3"));
     assert_eq!(status(&r, "address.duplicate_ip"), Status::Pass);
 }
+
+/// Probe results recorded on a real lab (`kernel_faults`), healthy and with each fault
+/// the probe must place, rendered into the `probe.path` finding.
+#[test]
+fn the_probe_finding_names_the_hop_from_recorded_results() {
+    use ctnet_core::probe::{self, ProbeResult};
+    let path = format!("{}/../fixtures/probe-lab.json", env!("CARGO_MANIFEST_DIR"));
+    let all: std::collections::BTreeMap<String, ProbeResult> =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let want = [
+        ("healthy", Status::Pass, "3/3 echo replies from 10.77.0.3"),
+        (
+            "veth-down",
+            Status::Fail,
+            "no echo request to 10.77.0.3 left eth0@p-c1",
+        ),
+        ("detach", Status::Fail, "seen on eth0@p-c1, p-v1, not on p-v2"),
+        (
+            "forward-drop",
+            Status::Fail,
+            "seen on eth0@p-c1, p-v1, p-br, not on p-v2",
+        ),
+        (
+            "stale-arp",
+            Status::Fail,
+            "reached eth0@p-c2 addressed to another MAC",
+        ),
+    ];
+    let mut text = String::new();
+    for (name, status, summary) in want {
+        let f = probe::finding(&all[name]);
+        assert_eq!((f.id.as_str(), f.category.as_str()), ("probe.path", "probe"));
+        assert_eq!(f.status, status, "{name}: {f:#?}");
+        assert!(f.summary.contains(summary), "{name}: {f:#?}");
+        text.push_str(&format!(
+            "== {name}\n{}\n",
+            serde_json::to_string_pretty(&f).unwrap()
+        ));
+    }
+    insta::assert_snapshot!("probe-findings", text);
+}

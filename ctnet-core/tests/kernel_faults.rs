@@ -205,7 +205,9 @@ fn the_probe_names_the_hop_where_the_packet_dies() {
         let ip2 = built.containers[1].ip.split('/').next().unwrap().to_string();
         let mac2 = built.containers[1].mac.clone();
         sh(&format!("ip netns exec p-c1 ping -c1 -W2 {ip2} >/dev/null"));
+        let mut recorded = Vec::new();
         let (r, p) = probe_now("p-c1", "p-c2");
+        recorded.push(("healthy".to_string(), p.clone()));
         let f = r.checks.iter().find(|c| c.id == "probe.path").unwrap();
         assert_eq!(f.status, Status::Pass, "{f:#?}");
         assert_eq!(p.answered, ctnet_core::probe::PROBES);
@@ -241,6 +243,7 @@ fn the_probe_names_the_hop_where_the_packet_dies() {
             let inj = fault::plan(fault, &snap, &topo, &tr, Some(&pr)).unwrap();
             fault::apply(&inj, &env).unwrap();
             let (r, p) = probe_now("p-c1", "p-c2");
+            recorded.push((fault.name().to_string(), p.clone()));
             let f = r.checks.iter().find(|c| c.id == "probe.path").unwrap();
             assert!(f.summary.contains(want), "{}: {f:#?}", fault.name());
             match fault {
@@ -269,5 +272,17 @@ fn the_probe_names_the_hop_where_the_packet_dies() {
             }
         }
         rt().block_on(lab::down("p", &env)).unwrap();
+        // CTNET_RECORD_FIXTURES=$PWD/fixtures: keep these results for the pure tests.
+        if let Ok(dir) = std::env::var("CTNET_RECORD_FIXTURES") {
+            let doc: serde_json::Map<String, serde_json::Value> = recorded
+                .into_iter()
+                .map(|(k, v)| (k, serde_json::to_value(v).unwrap()))
+                .collect();
+            std::fs::write(
+                format!("{dir}/probe-lab.json"),
+                serde_json::to_string_pretty(&doc).unwrap() + "\n",
+            )
+            .unwrap();
+        }
     });
 }
