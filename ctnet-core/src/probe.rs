@@ -228,6 +228,15 @@ pub fn run(
             .output()
     })?;
     let answered = match ping {
+        // 0: replies, 1: none; anything else is ping failing, not the path.
+        Ok(o) if !matches!(o.status.code(), Some(0 | 1)) => {
+            control.stop();
+            return Err(Error::Tool {
+                program: "ping".into(),
+                detail: format!("{}: {}", o.status, String::from_utf8_lossy(&o.stderr).trim()),
+                kind: crate::error::ErrorKind::Other,
+            });
+        }
         Ok(o) => String::from_utf8_lossy(&o.stdout)
             .lines()
             .filter(|l| l.contains("bytes from"))
@@ -349,6 +358,19 @@ fn counters_moved(a: &Snapshot, b: &Snapshot, hops: &[Hop]) -> Vec<String> {
     out
 }
 
+/// The `probe.path` finding when the probe could not run: a skip saying why.
+pub fn skipped(why: &str) -> Finding {
+    Finding {
+        id: "probe.path".into(),
+        category: "probe".into(),
+        status: Status::Skip,
+        summary: format!("the probe could not run: {why}"),
+        evidence: Vec::new(),
+        commands: Vec::new(),
+        hint: None,
+    }
+}
+
 /// The probe's finding: `probe.path`, failing when no reply came back, naming the last
 /// hop that saw the requests and why they went no further when it can tell.
 pub fn finding(p: &ProbeResult) -> Finding {
@@ -374,7 +396,12 @@ pub fn finding(p: &ProbeResult) -> Finding {
                     .iter()
                     .filter_map(|h| h.error.as_ref().map(|e| format!("{}: {e}", h.hop)))
                     .collect();
-                let mut s = if first.arp_requests > 0 && p.hops.iter().all(|h| h.arp_replies == 0) {
+                let mut s = if first.error.is_some() {
+                    format!(
+                        "no echo request to {} was seen: {} could not be watched",
+                        p.dst, first.hop
+                    )
+                } else if first.arp_requests > 0 && p.hops.iter().all(|h| h.arp_replies == 0) {
                     format!(
                         "no echo request to {} left {}: its ARP requests got no answer",
                         p.dst, first.hop
@@ -393,16 +420,24 @@ pub fn finding(p: &ProbeResult) -> Finding {
                 }
                 s
             }
-            Some(i) if i < final_hop => format!(
-                "echo request to {} seen on {}, not on {}: it dies between them",
-                p.dst,
-                p.hops[..=i]
-                    .iter()
-                    .map(|h| h.hop.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                p.hops[i + 1].hop
-            ),
+            Some(i) if i < final_hop => {
+                let next = &p.hops[i + 1];
+                format!(
+                    "echo request to {} seen on {}, not on {}{}",
+                    p.dst,
+                    p.hops[..=i]
+                        .iter()
+                        .map(|h| h.hop.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    next.hop,
+                    match &next.error {
+                        // Not watched: it may have passed there unseen.
+                        Some(e) => format!(" (not watched: {e})"),
+                        None => ": it dies between them".to_string(),
+                    }
+                )
+            }
             Some(i) if p.hops[i].misaddressed > 0 => format!(
                 "echo requests reached {} addressed to another MAC than its {}: dropped as not for it (a stale ARP entry at the sender)",
                 p.hops[i].hop,

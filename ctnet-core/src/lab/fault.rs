@@ -373,7 +373,13 @@ pub fn plan(
                 .bridges
                 .iter()
                 .find(|b| b.iface.name == br)
-                .map_or(30000, |b| b.ageing_time_cs)
+                .map(|b| b.ageing_time_cs)
+                .filter(|cs| *cs > 0)
+                .ok_or_else(|| {
+                    Error::Invalid(format!(
+                        "bridge {br} already has ageing time 0 (or it could not be read): nothing to break"
+                    ))
+                })?
                 .to_string();
             (
                 vec![Step::host(&[
@@ -509,6 +515,8 @@ pub fn plan(
                         "no iptables MASQUERADE rule for {net} in nat POSTROUTING to remove"
                     ))
                 })?;
+            // Put back where it was: an earlier rule could otherwise win.
+            let pos = rule.position.max(1).to_string();
             let spec = shell_words(&rule.spec);
             let spec: Vec<&str> = spec.iter().map(String::as_str).collect();
             (
@@ -516,7 +524,11 @@ pub fn plan(
                     &[&["iptables", "-t", "nat", "-D", "POSTROUTING"][..], &spec[..]].concat(),
                 )],
                 vec![Step::host(
-                    &[&["iptables", "-t", "nat", "-A", "POSTROUTING"][..], &spec[..]].concat(),
+                    &[
+                        &["iptables", "-t", "nat", "-I", "POSTROUTING", &pos][..],
+                        &spec[..],
+                    ]
+                    .concat(),
                 )],
             )
         }
@@ -669,7 +681,10 @@ fn save(env: &LabEnv, list: &[Injection]) -> Result<()> {
         };
     }
     let text = serde_json::to_string_pretty(list).map_err(|e| Error::Invalid(e.to_string()))?;
-    std::fs::write(&path, text).map_err(io)
+    // Whole or not at all: a reader never sees half a record.
+    let tmp = path.with_extension(format!("json.{}", std::process::id()));
+    std::fs::write(&tmp, text).map_err(io)?;
+    std::fs::rename(&tmp, &path).map_err(io)
 }
 
 /// Apply a planned fault and record it. When a step fails, the steps already done are

@@ -95,8 +95,13 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     if args.probe {
         crate::exit::require_lab_caps("check --probe")?;
         let rescan = || ctnet_core::source::snapshot(&crate::cmd::read::scan_options(&args.source));
-        let found = ctnet_core::probe::run(&snap, &topo, &target, peer.as_ref(), &rescan)?;
-        report.add(ctnet_core::probe::finding(&found));
+        report.add(
+            match ctnet_core::probe::run(&snap, &topo, &target, peer.as_ref(), &rescan) {
+                Ok(found) => ctnet_core::probe::finding(&found),
+                // The rest of the report stands; the probe says why it did not run.
+                Err(e) => ctnet_core::probe::skipped(&e.to_string()),
+            },
+        );
     }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
