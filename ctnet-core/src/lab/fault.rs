@@ -334,6 +334,14 @@ pub fn plan(
             .ok_or_else(|| Error::Invalid(format!("{} has no IPv4 address on {ifname}", target.target)))
     };
     let host = snap.netns.iter().find(|n| n.key == snap.host);
+    // The kernel drops the default route with the link or the address; put it back.
+    let restore_default = |gw: std::net::IpAddr| {
+        let gw = gw.to_string();
+        Step::inside(
+            &me.ns,
+            &["ip", "route", "replace", "default", "via", &gw, "dev", ifname],
+        )
+    };
     let (apply, undo) = match fault {
         Fault::VethDown => (
             vec![Step::host(&["ip", "link", "set", &host_veth, "down"])],
@@ -341,13 +349,7 @@ pub fn plan(
         ),
         Fault::Eth0Down => {
             let mut undo = vec![Step::inside(&me.ns, &["ip", "link", "set", ifname, "up"])];
-            if let Some(gw) = me.iface.gateway {
-                let gw = gw.to_string();
-                undo.push(Step::inside(
-                    &me.ns,
-                    &["ip", "route", "replace", "default", "via", &gw, "dev", ifname],
-                ));
-            }
+            undo.extend(me.iface.gateway.map(restore_default));
             (
                 vec![Step::inside(&me.ns, &["ip", "link", "set", ifname, "down"])],
                 undo,
@@ -381,28 +383,9 @@ pub fn plan(
                     ))
                 })?
                 .to_string();
-            (
-                vec![Step::host(&[
-                    "ip",
-                    "link",
-                    "set",
-                    &br,
-                    "type",
-                    "bridge",
-                    "ageing_time",
-                    "0",
-                ])],
-                vec![Step::host(&[
-                    "ip",
-                    "link",
-                    "set",
-                    &br,
-                    "type",
-                    "bridge",
-                    "ageing_time",
-                    &was,
-                ])],
-            )
+            let ageing =
+                |cs: &str| Step::host(&["ip", "link", "set", &br, "type", "bridge", "ageing_time", cs]);
+            (vec![ageing("0")], vec![ageing(&was)])
         }
         Fault::WrongSubnet => {
             let net = need_addr()?;
@@ -413,13 +396,7 @@ pub fn plan(
                 Step::inside(&me.ns, &["ip", "addr", "del", &wrong, "dev", ifname]),
                 Step::inside(&me.ns, &["ip", "addr", "add", &old, "dev", ifname]),
             ];
-            if let Some(gw) = me.iface.gateway {
-                let gw = gw.to_string();
-                undo.push(Step::inside(
-                    &me.ns,
-                    &["ip", "route", "replace", "default", "via", &gw, "dev", ifname],
-                ));
-            }
+            undo.extend(me.iface.gateway.map(restore_default));
             (
                 vec![
                     Step::inside(&me.ns, &["ip", "addr", "del", &old, "dev", ifname]),
@@ -432,14 +409,10 @@ pub fn plan(
             let gw = me
                 .iface
                 .gateway
-                .ok_or_else(|| Error::Invalid(format!("{} has no default route to remove", target.target)))?
-                .to_string();
+                .ok_or_else(|| Error::Invalid(format!("{} has no default route to remove", target.target)))?;
             (
                 vec![Step::inside(&me.ns, &["ip", "route", "del", "default"])],
-                vec![Step::inside(
-                    &me.ns,
-                    &["ip", "route", "replace", "default", "via", &gw, "dev", ifname],
-                )],
+                vec![restore_default(gw)],
             )
         }
         Fault::StaleArp => {

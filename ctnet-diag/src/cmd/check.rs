@@ -8,7 +8,7 @@ use ctnet_core::check::{self, CATALOG, Report, Status};
 use ctnet_core::topology::Topology;
 
 use crate::cli::{CheckArgs, JsonArg};
-use crate::cmd::read::{load, resolve_target};
+use crate::cmd::read::{load, resolve_pair};
 
 fn word(s: Status) -> &'static str {
     match s {
@@ -82,14 +82,9 @@ pub fn render(r: &Report, color: bool) -> String {
 pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     let snap = load(&args.source)?;
     let topo = Topology::build(&snap);
-    let target = match resolve_target(&snap, &args.target) {
-        Ok(t) => t,
+    let (target, peer) = match resolve_pair(&snap, &args.target, args.peer.as_deref()) {
+        Ok(pair) => pair,
         Err(code) => return Ok(code),
-    };
-    let peer = match args.peer.as_deref().map(|p| resolve_target(&snap, p)) {
-        Some(Ok(p)) => Some(p),
-        Some(Err(code)) => return Ok(code),
-        None => None,
     };
     let mut report = check::run(&snap, &topo, &target, peer.as_ref());
     if args.probe {

@@ -8,7 +8,7 @@ use ctnet_core::lab::fault::{self, Fault, Injection};
 use ctnet_core::topology::Topology;
 
 use crate::cli::{LabBreakArgs, LabFixArgs};
-use crate::cmd::read::{load, resolve_target};
+use crate::cmd::read::{load, resolve_pair};
 use crate::exit;
 
 /// Text for people: what breaks, the commands run, and how to undo them.
@@ -63,14 +63,9 @@ pub fn apply(args: LabBreakArgs) -> anyhow::Result<ExitCode> {
     }
     let snap = load(&args.source)?;
     let topo = Topology::build(&snap);
-    let target = match resolve_target(&snap, &args.target) {
-        Ok(t) => t,
+    let (target, peer) = match resolve_pair(&snap, &args.target, args.peer.as_deref()) {
+        Ok(pair) => pair,
         Err(code) => return Ok(code),
-    };
-    let peer = match args.peer.as_deref().map(|p| resolve_target(&snap, p)) {
-        Some(Ok(p)) => Some(p),
-        Some(Err(code)) => return Ok(code),
-        None => None,
     };
     let inj = fault::plan(which, &snap, &topo, &target, peer.as_ref())?;
     if !args.dry_run {

@@ -140,6 +140,18 @@ pub fn show(args: ShowArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Resolve a target and an optional peer, or print why not (exit codes as for
+/// [`resolve_target`]).
+pub fn resolve_pair(
+    snap: &Snapshot,
+    target: &str,
+    peer: Option<&str>,
+) -> Result<(ctnet_core::target::Resolved, Option<ctnet_core::target::Resolved>), ExitCode> {
+    let t = resolve_target(snap, target)?;
+    let p = peer.map(|p| resolve_target(snap, p)).transpose()?;
+    Ok((t, p))
+}
+
 /// Resolve a target or print why not: exit 2 for an unknown or ambiguous target, 3
 /// when a container daemon that could have known it did not answer.
 pub fn resolve_target(snap: &Snapshot, target: &str) -> Result<ctnet_core::target::Resolved, ExitCode> {
