@@ -579,21 +579,23 @@ fn run_step(step: &Step, tool_path: &str) -> Result<()> {
                     })
             }
             Action::Run { argv } => {
-                let program = &argv[0];
+                // A hand-edited record may hold an empty command: say so, never panic.
+                let Some((program, args)) = argv.split_first() else {
+                    return Err(Error::Invalid(
+                        "a fault record step has an empty command: fix or remove faults.json".into(),
+                    ));
+                };
                 let exe =
                     crate::source::firewall::find_tool(program, tool_path).ok_or_else(|| Error::Tool {
                         program: program.clone(),
                         detail: format!("not installed (looked in {tool_path})"),
                         kind: ErrorKind::MissingTool,
                     })?;
-                let out = Command::new(exe)
-                    .args(&argv[1..])
-                    .output()
-                    .map_err(|e| Error::Tool {
-                        program: program.clone(),
-                        detail: e.to_string(),
-                        kind: ErrorKind::of_io(&e),
-                    })?;
+                let out = Command::new(exe).args(args).output().map_err(|e| Error::Tool {
+                    program: program.clone(),
+                    detail: e.to_string(),
+                    kind: ErrorKind::of_io(&e),
+                })?;
                 if out.status.success() {
                     Ok(())
                 } else {
