@@ -15,18 +15,54 @@ use ipnet::Ipv4Net;
                   namespaces, the bridge FDB, ARP, routes, NAT and firewall counters.\n\n\
                   Start with `ctnet-diag demo`: it builds a throwaway lab inside a private, \
                   rootless world and shows it, touching nothing on this host.",
-    after_help = "Exit codes: 0 done, 1 a check failed, 2 usage or unknown target, \
-                  3 missing privilege or environment, 4 internal error."
+    after_help = "With no command, opens the dashboard on this host (the same as `ctnet-diag tui`).\n\
+                  Exit codes: 0 done, 1 a check failed, 2 usage or unknown target, \
+                  3 missing privilege or environment, 4 internal error.",
+    args_conflicts_with_subcommands = true
 )]
 pub struct Cli {
-    /// What to do.
+    /// Dashboard options, when no command is given.
+    #[command(flatten)]
+    pub dashboard: TuiArgs,
+    /// What to do (default: the dashboard).
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
+}
+
+/// Arguments of the dashboard.
+#[derive(Debug, Args)]
+pub struct TuiArgs {
+    /// Seconds between scans of the host (rates and counters are per interval).
+    #[arg(long, value_name = "SECS", default_value_t = 2.0, value_parser = parse_interval)]
+    pub interval: f64,
+    /// Where to read.
+    #[command(flatten)]
+    pub source: SourceArgs,
+}
+
+/// A scan interval: 0.2 s to an hour.
+fn parse_interval(s: &str) -> Result<f64, String> {
+    let v: f64 = s
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number of seconds (e.g. 2 or 0.5)"))?;
+    if (0.2..=3600.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!("{s} s is out of range: use 0.2 to 3600 seconds"))
+    }
 }
 
 /// Top-level commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// The dashboard: topology tree, links and rates, FDB, ARP, routes, firewall
+    /// counters, live capture on any veth and the guided checks. Press ? inside for keys.
+    #[command(
+        after_help = "Keys: q quit, ? help, Tab panes, arrows/j/k move, Enter fold, p capture, / filter, \
+                            w write pcap, c checks, C pair checks, s save snapshot, r refresh.\n\
+                            Offline: ctnet-diag tui --from snapshot.json (everything but capture)."
+    )]
+    Tui(TuiArgs),
     /// Every host veth with its bridge, port state, peer ifindex, peer netns, peer MAC
     /// and IPs: which container is behind `vethXXXX`.
     Veths(VethsArgs),
@@ -64,10 +100,17 @@ pub enum Command {
     /// Build, list and remove throwaway labs (bridge + veths + netns "containers").
     #[command(subcommand)]
     Lab(LabCommand),
-    /// Build a lab in a private rootless world, show it and ping across it, then remove it.
+    /// The dashboard on a throwaway lab with traffic, in a private rootless world;
+    /// removed on exit.
     ///
     /// Needs no root: it runs in fresh user, network and mount namespaces, so nothing is
-    /// changed on this host.
+    /// changed on this host. The containers ping each other, so a capture (p) shows
+    /// packets at once; --fault breaks something first for the checks (c) to find.
+    /// Without a terminal (or with --no-tui) it prints the lab and a ping matrix instead.
+    #[command(
+        after_help = "Examples:\n  ctnet-diag demo\n  ctnet-diag demo --fault stale-arp   \
+                            (then select demo-c1, press C and pick demo-c2)\n  ctnet-diag demo --no-tui"
+    )]
     Demo(DemoArgs),
     /// Run a command (default: your shell) inside a fresh rootless world.
     ///
@@ -333,6 +376,17 @@ pub struct DemoArgs {
     /// `ip`, `bridge`, `iptables`; the lab is removed when the shell exits.
     #[arg(long)]
     pub shell: bool,
+    /// Break this first, on demo-c1 (peer demo-c2): veth-down, eth0-down, detach,
+    /// bridge-down, ageing-zero, wrong-subnet, no-route, stale-arp, forward-drop,
+    /// no-masquerade, mtu, ip-forward-off.
+    #[arg(long, value_name = "FAULT")]
+    pub fault: Option<String>,
+    /// Print the lab and a ping matrix instead of opening the dashboard.
+    #[arg(long)]
+    pub no_tui: bool,
+    /// Seconds between scans in the dashboard.
+    #[arg(long, value_name = "SECS", default_value_t = 1.0, value_parser = parse_interval)]
+    pub interval: f64,
 }
 
 /// Arguments of `world`.

@@ -6,4 +6,5 @@ pub mod demo;
 pub mod fault;
 pub mod lab;
 pub mod read;
+pub mod tui;
 pub mod world;

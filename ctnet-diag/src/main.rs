@@ -16,6 +16,18 @@ fn main() -> ExitCode {
     // Worlds must be entered while this process is still single-threaded, so these
     // two run before any runtime starts.
     let result = match cli.command {
+        None => cmd::tui::run(cli.dashboard),
+        Some(command) => dispatch(command),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => exit::report(&err),
+    }
+}
+
+fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Tui(args) => cmd::tui::run(args),
         Command::World(args) => cmd::world::run(args),
         Command::Demo(args) => cmd::demo::run(args),
         Command::Lab(cli::LabCommand::Break(args)) => cmd::fault::apply(args),
@@ -27,10 +39,6 @@ fn main() -> ExitCode {
         Command::Capture(args) => cmd::capture::run(args),
         Command::Check(args) => cmd::check::run(args),
         Command::Checks(args) => cmd::check::catalog(args),
-    };
-    match result {
-        Ok(code) => code,
-        Err(err) => exit::report(&err),
     }
 }
 

@@ -1,4 +1,35 @@
-//! ctnet-tui: the ratatui dashboard of ctnet (topology, tables, live capture, checks).
+//! `ctnet-tui`: the dashboard of `ctnet-diag`. A topology tree (bridges → ports →
+//! containers, then every other netns), detail tabs (Link, FDB, ARP, Routes, Firewall,
+//! Checks), a live capture pane and a status bar, drawn with ratatui.
 //!
-//! The dashboard itself arrives with its own issue; this crate holds the workspace slot
-//! so the dependency direction `ctnet-diag -> ctnet-tui -> ctnet-core` is fixed now.
+//! State lives in [`app::App`] and changes only through [`app::App::on_event`] and
+//! [`app::App::update`], so it is tested without a terminal; [`ui::draw`] is a pure
+//! function of it; [`run::run`] owns the terminal and the workers.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use ctnet_core::source::ScanOptions;
+//! use ctnet_tui::run::{self, Options, Source};
+//!
+//! run::run(Options { source: Source::Live(ScanOptions::default()), interval: Duration::from_secs(2) })
+//!     .expect("dashboard");
+//! ```
+
+pub mod app;
+pub mod run;
+pub mod tree;
+pub mod ui;
+
+/// What can go wrong running the dashboard.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The terminal could not be set up or drawn on.
+    #[error("terminal: {0}")]
+    Terminal(std::io::Error),
+    /// The core library failed.
+    #[error(transparent)]
+    Core(#[from] ctnet_core::Error),
+}
+
+/// Result of this crate.
+pub type Result<T> = std::result::Result<T, Error>;

@@ -1,6 +1,9 @@
-//! `ctnet-diag demo`: a lab in a private rootless world, shown, pinged across, removed.
+//! `ctnet-diag demo`: a lab in a private rootless world with traffic, shown in the
+//! dashboard (or printed with a ping matrix), removed on exit.
 
-use std::process::{Command, ExitCode};
+use std::io::IsTerminal;
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::time::Duration;
 
 use ctnet_core::lab::{self, LabEnv, LabSpec, LabSummary};
 use ctnet_core::netns::Netns;
@@ -8,8 +11,21 @@ use ctnet_core::netns::Netns;
 use crate::cli::DemoArgs;
 use crate::cmd::lab::{render_down, render_up};
 
-/// Enter a world, build the lab, ping across it, optionally open a shell, tear down.
+/// Enter a world, build the lab, then the dashboard with traffic (or a printed ping
+/// matrix and optionally a shell), tear down.
 pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
+    let fault = args
+        .fault
+        .as_deref()
+        .map(ctnet_core::lab::fault::Fault::parse)
+        .transpose()?;
+    if fault.is_some() && args.containers < 2 {
+        anyhow::bail!(ctnet_core::error::Error::Invalid(
+            "--fault needs at least 2 containers (it breaks demo-c1 with demo-c2 as its peer)".into()
+        ));
+    }
+    let dashboard =
+        !args.no_tui && !args.shell && std::io::stdout().is_terminal() && std::io::stdin().is_terminal();
     crate::exit::enter_world()?;
     let rt = crate::runtime()?;
     let env = LabEnv::default();
@@ -17,6 +33,9 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     spec.containers = args.containers;
     spec.nat = true;
     let built = rt.block_on(lab::up(&spec, &env))?;
+    if dashboard {
+        return dashboard_run(&args, fault, &built, &spec, &env, &rt);
+    }
     println!("In a private world (user+net+mount namespaces); nothing on this host is touched.\n");
     print!("{}", render_up(&built));
     println!();
@@ -89,4 +108,80 @@ fn ping_matrix(built: &LabSummary, env: &LabEnv) -> bool {
         println!("ping {} -> {label} {ip}: {line}", first.netns);
     }
     ok
+}
+
+/// Background traffic: each container pings the next one (the last pings the first),
+/// once a second. Only between the lab's own netns.
+fn start_traffic(built: &LabSummary, env: &LabEnv) -> Vec<Child> {
+    let n = built.containers.len();
+    if n < 2 {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for (i, c) in built.containers.iter().enumerate() {
+        let next = &built.containers[(i + 1) % n];
+        let ip = next.ip.split('/').next().unwrap_or_default().to_string();
+        let Ok(ns) = Netns::named(&env.netns_dir, &c.netns) else {
+            continue;
+        };
+        let child = ns.run(move || {
+            Command::new("ping")
+                .args(["-n", "-q", "-i", "1", &ip])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+        });
+        if let Ok(Ok(child)) = child {
+            out.push(child);
+        }
+    }
+    out
+}
+
+/// The dashboard on the lab: traffic, the fault if asked, then tear down whatever
+/// happened in between.
+fn dashboard_run(
+    args: &DemoArgs,
+    fault: Option<ctnet_core::lab::fault::Fault>,
+    built: &LabSummary,
+    spec: &LabSpec,
+    env: &LabEnv,
+    rt: &tokio::runtime::Runtime,
+) -> anyhow::Result<ExitCode> {
+    let mut traffic = start_traffic(built, env);
+    let result = (|| -> anyhow::Result<()> {
+        if let Some(f) = fault {
+            let snap = ctnet_core::source::snapshot(&ctnet_core::source::ScanOptions::default())?;
+            let topo = ctnet_core::topology::Topology::build(&snap);
+            let (t, p) = crate::cmd::read::resolve_pair(&snap, "demo-c1", Some("demo-c2"))
+                .map_err(|_| anyhow::anyhow!("the demo lab's containers were not found"))?;
+            let inj = ctnet_core::lab::fault::plan(f, &snap, &topo, &t, p.as_ref())?;
+            ctnet_core::lab::fault::apply(&inj, env)?;
+        }
+        ctnet_tui::run::run(ctnet_tui::run::Options {
+            // The lab's netns are named; /proc would also show netns of this host
+            // outside the world (of pid 2, say), which are no part of the demo.
+            source: ctnet_tui::run::Source::Live(ctnet_core::source::ScanOptions {
+                scan_proc: false,
+                ..ctnet_core::source::ScanOptions::default()
+            }),
+            interval: Duration::from_secs_f64(args.interval),
+        })?;
+        Ok(())
+    })();
+    for child in &mut traffic {
+        // Our own children, by handle (pid).
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let _ = ctnet_core::lab::fault::fix(env, None, None);
+    let report = rt.block_on(lab::down(&spec.name, env))?;
+    print!("{}", render_down(&report));
+    result?;
+    Ok(if report.failures.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(crate::exit::INTERNAL)
+    })
 }

@@ -1,0 +1,1020 @@
+//! Dashboard state and what changes it: [`Event`]s from the world, [`Action`]s from
+//! keys, and [`Effect`]s asked of the runner. Nothing here does I/O, so every path is
+//! testable without a terminal.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::path::PathBuf;
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ctnet_core::check::{self, Report};
+use ctnet_core::model::{Snapshot, Stats};
+use ctnet_core::netns::NetnsKey;
+use ctnet_core::target::{Resolved, TargetKind};
+use ctnet_core::topology::{Peer, Topology};
+
+use crate::tree::{self, Item, Row};
+
+/// Packets the capture pane keeps (the oldest go first).
+pub const PANE_PACKETS: usize = 2000;
+/// Samples of rate history kept per interface (sparklines).
+pub const HISTORY: usize = 60;
+
+/// Input from the world.
+#[derive(Debug)]
+pub enum Event {
+    /// A key was pressed.
+    Key(KeyEvent),
+    /// The terminal was resized.
+    Resize,
+    /// A fresh snapshot, and how long the scan took.
+    Snapshot(Box<Snapshot>, u64),
+    /// A scan failed.
+    ScanFailed(String),
+    /// Captured packets, decoded.
+    Packets(Vec<Packet>),
+    /// Packets the pane could not take in time (the UI was busy): counted, not shown.
+    PacketsLost(u64),
+    /// Capture sessions started on these labels.
+    CaptureStarted(Vec<String>),
+    /// Starting or running a capture failed.
+    CaptureFailed(String),
+    /// Capture sessions ended, with one line of statistics each.
+    CaptureEnded(Vec<String>),
+    /// Something the runner wants to say (file written, error).
+    Message(String),
+    /// Time passed (ages, spinners).
+    Tick,
+}
+
+/// One decoded packet for the capture pane.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Packet {
+    /// Capture time, Unix microseconds.
+    pub ts_us: i64,
+    /// Length on the wire.
+    pub len: u32,
+    /// The bytes kept.
+    pub data: Vec<u8>,
+    /// `HH:MM:SS.us label dir summary`, like `ctnet-diag capture`.
+    pub line: String,
+}
+
+/// Intent, from a key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Leave.
+    Quit,
+    /// Show or hide the key help.
+    ToggleHelp,
+    /// Next pane.
+    FocusNext,
+    /// Previous pane.
+    FocusPrev,
+    /// Move up in the focused pane.
+    Up,
+    /// Move down in the focused pane.
+    Down,
+    /// A page up.
+    PageUp,
+    /// A page down.
+    PageDown,
+    /// Fold or unfold the selected bridge; on anything else, show its Link tab.
+    Enter,
+    /// Next detail tab.
+    NextTab,
+    /// Previous detail tab.
+    PrevTab,
+    /// This detail tab.
+    ShowTab(Tab),
+    /// Start a capture on the selection, or stop the running one.
+    ToggleCapture,
+    /// Ask for a BPF filter.
+    EditFilter,
+    /// Ask where to write the captured packets.
+    WritePcap,
+    /// Run the guided checks for the selection.
+    RunChecks,
+    /// Pick a peer, then run the pair checks.
+    PickPeer,
+    /// Ask where to save the snapshot.
+    SaveSnapshot,
+    /// Scan now.
+    Refresh,
+    /// A character typed into a prompt.
+    Type(char),
+    /// Erase in a prompt.
+    Backspace,
+    /// Confirm a prompt or a pick.
+    Submit,
+    /// Close a prompt, a pick or the help.
+    Cancel,
+}
+
+/// What the runner must do for the app.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    /// Scan now.
+    Refresh,
+    /// Stop any capture and start one on these endpoints.
+    StartCapture {
+        /// Where.
+        endpoints: Vec<CaptureSpec>,
+        /// BPF filter.
+        filter: Option<String>,
+    },
+    /// Stop the capture.
+    StopCapture,
+    /// Write the pane's packets to a pcap file.
+    WritePcap(PathBuf),
+    /// Save the snapshot as JSON.
+    SaveSnapshot(PathBuf),
+}
+
+/// One interface to capture on, as the snapshot names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaptureSpec {
+    /// Its netns.
+    pub netns: NetnsKey,
+    /// Interface name in that netns.
+    pub iface: String,
+    /// Label in the pane (`eth0@web1`, `veth1a2b`).
+    pub label: String,
+    /// For a host veth: the MAC of the container end (tells in from out).
+    pub peer_mac: Option<String>,
+    /// Capture promiscuously (a bridge, to see what it forwards).
+    pub promisc: bool,
+}
+
+/// Which pane has the keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Focus {
+    /// The topology tree.
+    Tree,
+    /// The detail tabs.
+    Detail,
+    /// The capture pane.
+    Capture,
+}
+
+/// Detail tabs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tab {
+    /// Flags, MTU, peer, stats and rates.
+    Link,
+    /// The bridge's forwarding database.
+    Fdb,
+    /// Neighbours (ARP/NDP).
+    Arp,
+    /// Routes.
+    Routes,
+    /// Firewall rules with counters and rates.
+    Firewall,
+    /// Guided check findings.
+    Checks,
+}
+
+impl Tab {
+    /// Every tab, in order.
+    pub const ALL: [Tab; 6] = [
+        Tab::Link,
+        Tab::Fdb,
+        Tab::Arp,
+        Tab::Routes,
+        Tab::Firewall,
+        Tab::Checks,
+    ];
+
+    /// Its title.
+    pub fn title(self) -> &'static str {
+        match self {
+            Tab::Link => "Link",
+            Tab::Fdb => "FDB",
+            Tab::Arp => "ARP",
+            Tab::Routes => "Routes",
+            Tab::Firewall => "Firewall",
+            Tab::Checks => "Checks",
+        }
+    }
+
+    fn index(self) -> usize {
+        Tab::ALL.iter().position(|t| *t == self).unwrap_or(0)
+    }
+}
+
+/// What a prompt asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PromptKind {
+    /// A BPF filter.
+    Filter,
+    /// Where to write a pcap file.
+    PcapPath,
+    /// Where to save the snapshot.
+    SnapshotPath,
+}
+
+/// A one-line text prompt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prompt {
+    /// What for.
+    pub kind: PromptKind,
+    /// Text so far.
+    pub text: String,
+}
+
+/// The peer picker for pair checks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Picker {
+    /// Candidate netns and their names.
+    pub choices: Vec<(NetnsKey, String)>,
+    /// Highlighted choice.
+    pub index: usize,
+}
+
+/// Where the data comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mode {
+    /// This host, scanned every interval.
+    Live,
+    /// A snapshot file: no capture, no refresh.
+    Offline(PathBuf),
+}
+
+/// Rates of one interface.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Rate {
+    /// Packets per second received.
+    pub rx_pps: f64,
+    /// Packets per second sent.
+    pub tx_pps: f64,
+    /// Bits per second received.
+    pub rx_bps: f64,
+    /// Bits per second sent.
+    pub tx_bps: f64,
+    /// Recent total pps (rx + tx), oldest first.
+    pub history: VecDeque<u64>,
+}
+
+/// A firewall rule's counter and its rate.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct RuleRate {
+    /// Packets counted.
+    pub packets: u64,
+    /// Packets per second over the last interval.
+    pub pps: f64,
+}
+
+/// The capture pane's state.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CaptureView {
+    /// Labels being captured now.
+    pub active: Vec<String>,
+    /// The filter for the next capture.
+    pub filter: Option<String>,
+    /// The latest packets.
+    pub packets: VecDeque<Packet>,
+    /// Packets seen since the capture started.
+    pub seen: u64,
+    /// Packets that could not be shown (the pane was slower than the traffic).
+    pub lost: u64,
+    /// How the last sessions ended.
+    pub ended: Vec<String>,
+    /// Lines scrolled back from the newest (0 follows the newest).
+    pub scroll: usize,
+}
+
+/// The dashboard.
+#[derive(Debug)]
+pub struct App {
+    /// Live or offline.
+    pub mode: Mode,
+    /// The latest snapshot.
+    pub snap: Option<Snapshot>,
+    /// Its join.
+    pub topo: Option<Topology>,
+    /// The tree as shown.
+    pub rows: Vec<Row>,
+    /// Selected row.
+    pub selected: usize,
+    /// Folded bridges and headings.
+    pub folded: HashSet<String>,
+    /// Focused pane.
+    pub focus: Focus,
+    /// Detail tab shown.
+    pub tab: Tab,
+    /// Detail lines scrolled.
+    pub detail_scroll: usize,
+    /// Help shown.
+    pub help: bool,
+    /// An open prompt.
+    pub prompt: Option<Prompt>,
+    /// An open peer picker.
+    pub picker: Option<Picker>,
+    /// The capture pane.
+    pub capture: CaptureView,
+    /// The last check report and the netns keys it was for.
+    pub report: Option<(Vec<NetnsKey>, Report)>,
+    /// Rates per (netns, interface).
+    pub rates: HashMap<(NetnsKey, String), Rate>,
+    /// Rates per firewall rule (keyed by its text and position).
+    pub rule_rates: HashMap<String, RuleRate>,
+    /// Warnings shown above everything (missing privilege, partial scans).
+    pub banner: Vec<String>,
+    /// The last message (bottom line).
+    pub message: Option<String>,
+    /// Scan time of the latest snapshot, ms.
+    pub scan_ms: Option<u64>,
+    /// Seconds between scans (for the status bar).
+    pub interval_s: f64,
+    /// Whether the process can enter other netns and capture (root or CAP_SYS_ADMIN).
+    pub privileged: bool,
+    /// Set by [`Action::Quit`].
+    pub quit: bool,
+    prev_stats: HashMap<(NetnsKey, String), (Stats, u64)>,
+    prev_rules: HashMap<String, (u64, u64)>,
+}
+
+impl App {
+    /// An empty dashboard waiting for its first snapshot.
+    pub fn new(mode: Mode, interval_s: f64, privileged: bool) -> Self {
+        let mut banner = Vec::new();
+        if !privileged && mode == Mode::Live {
+            banner.push(
+                "Not root: netns you do not own stay unread and capture needs CAP_NET_RAW. \
+                 What works: your own netns, the host's links, FDB and routes. Run with sudo \
+                 (or try `ctnet-diag demo`) for everything."
+                    .to_string(),
+            );
+        }
+        Self {
+            mode,
+            snap: None,
+            topo: None,
+            rows: Vec::new(),
+            selected: 0,
+            folded: HashSet::new(),
+            focus: Focus::Tree,
+            tab: Tab::Link,
+            detail_scroll: 0,
+            help: false,
+            prompt: None,
+            picker: None,
+            capture: CaptureView::default(),
+            report: None,
+            rates: HashMap::new(),
+            rule_rates: HashMap::new(),
+            banner,
+            message: None,
+            scan_ms: None,
+            interval_s,
+            privileged,
+            quit: false,
+            prev_stats: HashMap::new(),
+            prev_rules: HashMap::new(),
+        }
+    }
+
+    /// The item selected in the tree.
+    pub fn selected_item(&self) -> Option<&Item> {
+        self.rows.get(self.selected).map(|r| &r.item)
+    }
+
+    /// The netns the selection is about (a port's container, a netns row).
+    pub fn selected_netns(&self) -> Option<NetnsKey> {
+        match self.selected_item()? {
+            Item::Port { netns, .. } => *netns,
+            Item::Netns(k) => Some(*k),
+            Item::HostVeth(name) => self.topo.as_ref().and_then(|t| {
+                t.veths
+                    .iter()
+                    .find(|v| &v.host.name == name)
+                    .and_then(|v| match &v.peer {
+                        Peer::Resolved { iface, .. } => Some(iface.netns),
+                        _ => None,
+                    })
+            }),
+            _ => None,
+        }
+    }
+
+    /// Take in an event; keys become actions. Returns what the runner must do.
+    pub fn on_event(&mut self, ev: Event) -> Vec<Effect> {
+        match ev {
+            Event::Key(k) => match self.keymap(k) {
+                Some(a) => self.update(a),
+                None => Vec::new(),
+            },
+            Event::Resize | Event::Tick => Vec::new(),
+            Event::Snapshot(snap, ms) => {
+                self.scan_ms = Some(ms);
+                self.set_snapshot(*snap);
+                Vec::new()
+            }
+            Event::ScanFailed(e) => {
+                self.message = Some(format!("scan failed: {e}"));
+                Vec::new()
+            }
+            Event::Packets(p) => {
+                self.capture.seen += p.len() as u64;
+                for pkt in p {
+                    if self.capture.packets.len() == PANE_PACKETS {
+                        self.capture.packets.pop_front();
+                    }
+                    self.capture.packets.push_back(pkt);
+                    if self.capture.scroll > 0 {
+                        // Keep the lines being read in place while new ones arrive.
+                        self.capture.scroll = (self.capture.scroll + 1).min(PANE_PACKETS - 1);
+                    }
+                }
+                Vec::new()
+            }
+            Event::PacketsLost(n) => {
+                self.capture.lost += n;
+                Vec::new()
+            }
+            Event::CaptureStarted(labels) => {
+                self.message = Some(format!("capturing on {}", labels.join(", ")));
+                self.capture.active = labels;
+                self.capture.ended.clear();
+                Vec::new()
+            }
+            Event::CaptureFailed(e) => {
+                self.capture.active.clear();
+                self.message = Some(format!("capture: {e}"));
+                Vec::new()
+            }
+            Event::CaptureEnded(stats) => {
+                self.capture.active.clear();
+                self.capture.ended = stats;
+                Vec::new()
+            }
+            Event::Message(m) => {
+                self.message = Some(m);
+                Vec::new()
+            }
+        }
+    }
+
+    /// The action a key means here (prompts and pickers take keys first).
+    pub fn keymap(&self, k: KeyEvent) -> Option<Action> {
+        if k.modifiers.contains(KeyModifiers::CONTROL) && k.code == KeyCode::Char('c') {
+            return Some(Action::Quit);
+        }
+        if self.prompt.is_some() {
+            return match k.code {
+                KeyCode::Enter => Some(Action::Submit),
+                KeyCode::Esc => Some(Action::Cancel),
+                KeyCode::Backspace => Some(Action::Backspace),
+                KeyCode::Char(c) => Some(Action::Type(c)),
+                _ => None,
+            };
+        }
+        if self.picker.is_some() {
+            return match k.code {
+                KeyCode::Enter => Some(Action::Submit),
+                KeyCode::Esc | KeyCode::Char('q') => Some(Action::Cancel),
+                KeyCode::Up | KeyCode::Char('k') => Some(Action::Up),
+                KeyCode::Down | KeyCode::Char('j') => Some(Action::Down),
+                _ => None,
+            };
+        }
+        if self.help {
+            return match k.code {
+                KeyCode::Char('q') => Some(Action::Quit),
+                _ => Some(Action::Cancel),
+            };
+        }
+        Some(match k.code {
+            KeyCode::Char('q') => Action::Quit,
+            KeyCode::Char('?') => Action::ToggleHelp,
+            KeyCode::Tab => Action::FocusNext,
+            KeyCode::BackTab => Action::FocusPrev,
+            KeyCode::Up | KeyCode::Char('k') => Action::Up,
+            KeyCode::Down | KeyCode::Char('j') => Action::Down,
+            KeyCode::PageUp => Action::PageUp,
+            KeyCode::PageDown => Action::PageDown,
+            KeyCode::Enter => Action::Enter,
+            KeyCode::Right | KeyCode::Char('l') | KeyCode::Char(']') => Action::NextTab,
+            KeyCode::Left | KeyCode::Char('h') | KeyCode::Char('[') => Action::PrevTab,
+            KeyCode::Char(c @ '1'..='6') => Action::ShowTab(Tab::ALL[(c as u8 - b'1') as usize]),
+            KeyCode::Char('p') => Action::ToggleCapture,
+            KeyCode::Char('/') => Action::EditFilter,
+            KeyCode::Char('w') => Action::WritePcap,
+            KeyCode::Char('c') => Action::RunChecks,
+            KeyCode::Char('C') => Action::PickPeer,
+            KeyCode::Char('s') => Action::SaveSnapshot,
+            KeyCode::Char('r') => Action::Refresh,
+            KeyCode::Esc => Action::Cancel,
+            _ => return None,
+        })
+    }
+
+    /// Apply an action.
+    pub fn update(&mut self, a: Action) -> Vec<Effect> {
+        if a != Action::Refresh {
+            self.message = None;
+        }
+        if let Some(p) = self.prompt.as_mut() {
+            match a {
+                Action::Type(c) => p.text.push(c),
+                Action::Backspace => {
+                    p.text.pop();
+                }
+                Action::Cancel => self.prompt = None,
+                Action::Submit => {
+                    let p = self.prompt.take().unwrap_or(Prompt {
+                        kind: PromptKind::Filter,
+                        text: String::new(),
+                    });
+                    return self.submit(p);
+                }
+                Action::Quit => self.quit = true,
+                _ => {}
+            }
+            return Vec::new();
+        }
+        if let Some(pk) = self.picker.as_mut() {
+            match a {
+                Action::Up => pk.index = pk.index.saturating_sub(1),
+                Action::Down => pk.index = (pk.index + 1).min(pk.choices.len().saturating_sub(1)),
+                Action::Cancel => self.picker = None,
+                Action::Submit => {
+                    let choice = pk.choices.get(pk.index).map(|c| c.0);
+                    self.picker = None;
+                    if let (Some(me), Some(peer)) = (self.selected_netns(), choice) {
+                        self.run_checks(me, Some(peer));
+                    }
+                }
+                Action::Quit => self.quit = true,
+                _ => {}
+            }
+            return Vec::new();
+        }
+        match a {
+            Action::Quit => self.quit = true,
+            Action::ToggleHelp => self.help = !self.help,
+            Action::Cancel => self.help = false,
+            Action::FocusNext => {
+                self.focus = match self.focus {
+                    Focus::Tree => Focus::Detail,
+                    Focus::Detail => Focus::Capture,
+                    Focus::Capture => Focus::Tree,
+                }
+            }
+            Action::FocusPrev => {
+                self.focus = match self.focus {
+                    Focus::Tree => Focus::Capture,
+                    Focus::Detail => Focus::Tree,
+                    Focus::Capture => Focus::Detail,
+                }
+            }
+            Action::Up => self.move_by(-1),
+            Action::Down => self.move_by(1),
+            Action::PageUp => self.move_by(-10),
+            Action::PageDown => self.move_by(10),
+            Action::Enter => {
+                let key = self.selected_item().and_then(tree::fold_key);
+                if let Some(key) = key {
+                    if !self.folded.remove(&key) {
+                        self.folded.insert(key);
+                    }
+                    self.rebuild_rows();
+                } else {
+                    self.tab = Tab::Link;
+                    self.detail_scroll = 0;
+                }
+            }
+            Action::NextTab => {
+                self.tab = Tab::ALL[(self.tab.index() + 1) % Tab::ALL.len()];
+                self.detail_scroll = 0;
+            }
+            Action::PrevTab => {
+                self.tab = Tab::ALL[(self.tab.index() + Tab::ALL.len() - 1) % Tab::ALL.len()];
+                self.detail_scroll = 0;
+            }
+            Action::ShowTab(t) => {
+                self.tab = t;
+                self.detail_scroll = 0;
+            }
+            Action::ToggleCapture => return self.toggle_capture(),
+            Action::EditFilter => {
+                self.prompt = Some(Prompt {
+                    kind: PromptKind::Filter,
+                    text: self.capture.filter.clone().unwrap_or_default(),
+                })
+            }
+            Action::WritePcap => {
+                if self.capture.packets.is_empty() {
+                    self.message = Some("nothing captured yet: press p to capture first".into());
+                } else {
+                    self.prompt = Some(Prompt {
+                        kind: PromptKind::PcapPath,
+                        text: format!("ctnet-{}.pcap", self.stamp()),
+                    });
+                }
+            }
+            Action::SaveSnapshot => {
+                if self.snap.is_some() {
+                    self.prompt = Some(Prompt {
+                        kind: PromptKind::SnapshotPath,
+                        text: format!("ctnet-snapshot-{}.json", self.stamp()),
+                    });
+                }
+            }
+            Action::RunChecks => match self.selected_netns() {
+                Some(k) => self.run_checks(k, None),
+                None => {
+                    self.message =
+                        Some("select a container or netns to check (a port row or a netns row)".into())
+                }
+            },
+            Action::PickPeer => match self.selected_netns() {
+                Some(me) => {
+                    let choices: Vec<(NetnsKey, String)> = self
+                        .rows
+                        .iter()
+                        .filter_map(|r| match &r.item {
+                            Item::Port { netns: Some(k), .. } | Item::Netns(k) => Some((*k, r.label.clone())),
+                            _ => None,
+                        })
+                        .filter(|(k, _)| *k != me)
+                        .collect();
+                    if choices.is_empty() {
+                        self.message = Some("no other container or netns to pair with".into());
+                    } else {
+                        self.picker = Some(Picker { choices, index: 0 });
+                    }
+                }
+                None => self.message = Some("select a container first, then press C to pick its peer".into()),
+            },
+            Action::Refresh => {
+                if self.mode == Mode::Live {
+                    self.message = Some("scanning…".into());
+                    return vec![Effect::Refresh];
+                }
+                self.message = Some("offline: showing a snapshot file, nothing to refresh".into());
+            }
+            Action::Type(_) | Action::Backspace | Action::Submit => {}
+        }
+        Vec::new()
+    }
+
+    fn stamp(&self) -> String {
+        let ms = self.snap.as_ref().map_or(0, |s| s.taken_at_unix_ms);
+        (ms / 1000).to_string()
+    }
+
+    fn submit(&mut self, p: Prompt) -> Vec<Effect> {
+        let text = p.text.trim().to_string();
+        match p.kind {
+            PromptKind::Filter => {
+                if let Err(e) = ctnet_core::capture::check_filter(&text)
+                    .map(|_| ())
+                    .or_else(|e| if text.is_empty() { Ok(()) } else { Err(e) })
+                {
+                    self.message = Some(e.to_string());
+                    return Vec::new();
+                }
+                self.capture.filter = (!text.is_empty()).then_some(text);
+                self.message = Some(format!(
+                    "filter {}; {}",
+                    self.capture.filter.as_deref().unwrap_or("off"),
+                    if self.capture.active.is_empty() {
+                        "press p to capture"
+                    } else {
+                        "capture restarted with it"
+                    }
+                ));
+                if !self.capture.active.is_empty() {
+                    return self.start_capture();
+                }
+                Vec::new()
+            }
+            PromptKind::PcapPath if !text.is_empty() => vec![Effect::WritePcap(PathBuf::from(text))],
+            PromptKind::SnapshotPath if !text.is_empty() => vec![Effect::SaveSnapshot(PathBuf::from(text))],
+            _ => Vec::new(),
+        }
+    }
+
+    fn move_by(&mut self, d: isize) {
+        match self.focus {
+            Focus::Tree => {
+                if self.rows.is_empty() {
+                    return;
+                }
+                let last = self.rows.len() as isize - 1;
+                self.selected = (self.selected as isize + d).clamp(0, last) as usize;
+                self.detail_scroll = 0;
+            }
+            Focus::Detail => self.detail_scroll = (self.detail_scroll as isize + d).max(0) as usize,
+            Focus::Capture => {
+                let max = self.capture.packets.len().saturating_sub(1) as isize;
+                // Up goes back in time.
+                self.capture.scroll = (self.capture.scroll as isize - d).clamp(0, max) as usize;
+            }
+        }
+    }
+
+    fn toggle_capture(&mut self) -> Vec<Effect> {
+        if !self.capture.active.is_empty() {
+            return vec![Effect::StopCapture];
+        }
+        if let Mode::Offline(path) = &self.mode {
+            self.message = Some(format!(
+                "offline ({}): capture needs the live host; run ctnet-diag without --from",
+                path.display()
+            ));
+            return Vec::new();
+        }
+        self.start_capture()
+    }
+
+    fn start_capture(&mut self) -> Vec<Effect> {
+        let endpoints = self.capture_endpoints();
+        if endpoints.is_empty() {
+            self.message =
+                Some("nothing to capture here: select a bridge, a port or a netns with interfaces".into());
+            return Vec::new();
+        }
+        self.capture.packets.clear();
+        self.capture.seen = 0;
+        self.capture.lost = 0;
+        self.capture.scroll = 0;
+        vec![Effect::StartCapture {
+            endpoints,
+            filter: self.capture.filter.clone(),
+        }]
+    }
+
+    /// Where `p` captures: a bridge itself; both ends of a port's veth; every interface
+    /// of a netns (and the host veth of each).
+    pub fn capture_endpoints(&self) -> Vec<CaptureSpec> {
+        let (Some(snap), Some(topo), Some(item)) = (&self.snap, &self.topo, self.selected_item()) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        let host_veth = |name: &str, out: &mut Vec<CaptureSpec>| {
+            let peer_mac = topo
+                .veths
+                .iter()
+                .find(|v| v.host.name == name)
+                .and_then(|v| match &v.peer {
+                    Peer::Resolved { mac, .. } => mac.clone(),
+                    _ => None,
+                });
+            out.push(CaptureSpec {
+                netns: snap.host,
+                iface: name.to_string(),
+                label: name.to_string(),
+                peer_mac,
+                promisc: false,
+            });
+        };
+        let netns_ifaces = |key: NetnsKey, out: &mut Vec<CaptureSpec>| {
+            if let Some(view) = topo.netns.iter().find(|n| n.key == key) {
+                let who = tree::netns_name(view);
+                for i in &view.ifaces {
+                    out.push(CaptureSpec {
+                        netns: key,
+                        iface: i.iface.name.clone(),
+                        label: format!("{}@{who}", i.iface.name),
+                        peer_mac: None,
+                        promisc: false,
+                    });
+                }
+            }
+        };
+        match item {
+            Item::Heading(_) => {}
+            Item::Bridge(b) => out.push(CaptureSpec {
+                netns: snap.host,
+                iface: b.clone(),
+                label: b.clone(),
+                peer_mac: None,
+                promisc: true,
+            }),
+            Item::Port { port, netns, .. } => {
+                host_veth(port, &mut out);
+                if let Some(k) = netns {
+                    // Only the container end of this port, not the container's other links.
+                    if let Some(view) = topo.netns.iter().find(|n| n.key == *k) {
+                        let who = tree::netns_name(view);
+                        for i in view
+                            .ifaces
+                            .iter()
+                            .filter(|i| i.host_veth.as_ref().is_some_and(|h| &h.name == port))
+                        {
+                            out.push(CaptureSpec {
+                                netns: *k,
+                                iface: i.iface.name.clone(),
+                                label: format!("{}@{who}", i.iface.name),
+                                peer_mac: None,
+                                promisc: false,
+                            });
+                        }
+                    }
+                }
+            }
+            Item::HostVeth(name) => host_veth(name, &mut out),
+            Item::Netns(k) if *k == snap.host => {}
+            Item::Netns(k) => {
+                netns_ifaces(*k, &mut out);
+                if let Some(view) = topo.netns.iter().find(|n| n.key == *k) {
+                    for h in view.ifaces.iter().filter_map(|i| i.host_veth.as_ref()) {
+                        host_veth(&h.name, &mut out);
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// A target for the checks, built from the snapshot (no name lookup).
+    fn resolved(&self, key: NetnsKey) -> Option<Resolved> {
+        let snap = self.snap.as_ref()?;
+        let topo = self.topo.as_ref()?;
+        let container = snap.containers_in(key).find(|c| c.is_running()).cloned();
+        let label = match &container {
+            Some(c) => c.name.clone(),
+            None if key == snap.host => "host".into(),
+            None => topo
+                .netns
+                .iter()
+                .find(|n| n.key == key)
+                .map_or_else(|| format!("netns {}", key.ino), tree::netns_name),
+        };
+        Some(Resolved {
+            target: label,
+            kind: if container.is_some() {
+                TargetKind::Container
+            } else {
+                TargetKind::NetnsName
+            },
+            netns: Some(key),
+            container,
+            ifindex: None,
+            note: None,
+        })
+    }
+
+    fn run_checks(&mut self, me: NetnsKey, peer: Option<NetnsKey>) {
+        let (Some(t), Some(snap), Some(topo)) = (self.resolved(me), &self.snap, &self.topo) else {
+            return;
+        };
+        let p = peer.and_then(|k| self.resolved(k));
+        let report = check::run(snap, topo, &t, p.as_ref());
+        let fails = report
+            .checks
+            .iter()
+            .filter(|f| f.status == check::Status::Fail)
+            .count();
+        self.message = Some(format!(
+            "checks for {}{}: {:?}{}",
+            report.target,
+            report
+                .peer
+                .as_deref()
+                .map(|p| format!(" ↔ {p}"))
+                .unwrap_or_default(),
+            report.verdict,
+            if fails > 0 {
+                format!(", {fails} failing")
+            } else {
+                String::new()
+            }
+        ));
+        let mut keys = vec![me];
+        keys.extend(peer);
+        self.report = Some((keys, report));
+        self.tab = Tab::Checks;
+        self.detail_scroll = 0;
+    }
+
+    /// Take a new snapshot: rates, rule counters, the tree (keeping the selection).
+    pub fn set_snapshot(&mut self, snap: Snapshot) {
+        let now = snap.taken_at_unix_ms;
+        for ns in &snap.netns {
+            for l in &ns.links {
+                let Some(s) = &l.stats else { continue };
+                let key = (ns.key, l.name.clone());
+                let rate = self.rates.entry(key.clone()).or_default();
+                if let Some((old, then)) = self.prev_stats.get(&key)
+                    && now > *then
+                {
+                    let dt = (now - then) as f64 / 1000.0;
+                    let d = |a: u64, b: u64| a.saturating_sub(b) as f64 / dt;
+                    rate.rx_pps = d(s.rx_packets, old.rx_packets);
+                    rate.tx_pps = d(s.tx_packets, old.tx_packets);
+                    rate.rx_bps = d(s.rx_bytes, old.rx_bytes) * 8.0;
+                    rate.tx_bps = d(s.tx_bytes, old.tx_bytes) * 8.0;
+                    if rate.history.len() == HISTORY {
+                        rate.history.pop_front();
+                    }
+                    rate.history.push_back((rate.rx_pps + rate.tx_pps).round() as u64);
+                }
+                self.prev_stats.insert(key, (s.clone(), now));
+            }
+        }
+        // Interfaces gone from the host stop taking memory.
+        let live: HashSet<(NetnsKey, String)> = snap
+            .netns
+            .iter()
+            .flat_map(|n| n.links.iter().map(move |l| (n.key, l.name.clone())))
+            .collect();
+        self.prev_stats.retain(|k, _| live.contains(k));
+        self.rates.retain(|k, _| live.contains(k));
+        let mut seen = HashSet::new();
+        for (key, packets) in rule_counters(&snap) {
+            let entry = self.rule_rates.entry(key.clone()).or_default();
+            entry.packets = packets;
+            entry.pps = match self.prev_rules.get(&key) {
+                Some((old, then)) if now > *then => {
+                    packets.saturating_sub(*old) as f64 * 1000.0 / (now - then) as f64
+                }
+                _ => 0.0,
+            };
+            self.prev_rules.insert(key.clone(), (packets, now));
+            seen.insert(key);
+        }
+        self.rule_rates.retain(|k, _| seen.contains(k));
+        self.prev_rules.retain(|k, _| seen.contains(k));
+        self.banner.retain(|b| !b.starts_with("Partial view"));
+        let failed = snap.sources.iter().filter(|s| s.status == "failed").count();
+        if failed > 0 {
+            self.banner.push(format!(
+                "Partial view: {failed} source(s) could not be read (`ctnet-diag snapshot` lists them under \"sources\")."
+            ));
+        }
+        let before = self.selected_item().cloned();
+        self.topo = Some(Topology::build(&snap));
+        self.snap = Some(snap);
+        self.rebuild_rows();
+        if let Some(item) = before {
+            match self.rows.iter().position(|r| r.item == item) {
+                Some(i) => self.selected = i,
+                None => {
+                    self.message = Some(format!("{} is gone from the host", item_name(&item)));
+                }
+            }
+        }
+        self.selected = self.selected.min(self.rows.len().saturating_sub(1));
+    }
+
+    fn rebuild_rows(&mut self) {
+        if let (Some(s), Some(t)) = (&self.snap, &self.topo) {
+            self.rows = tree::rows(s, t, &self.folded);
+        }
+        self.selected = self.selected.min(self.rows.len().saturating_sub(1));
+    }
+}
+
+/// A readable name for an item (messages).
+pub fn item_name(item: &Item) -> String {
+    match item {
+        Item::Heading(h) => h.clone(),
+        Item::Bridge(b) => format!("bridge {b}"),
+        Item::Port { port, .. } => format!("port {port}"),
+        Item::Netns(k) => format!("netns {}", k.ino),
+        Item::HostVeth(v) => format!("veth {v}"),
+    }
+}
+
+/// The key a firewall rule's counter is tracked under.
+pub fn ipt_rule_key(
+    backend: &str,
+    family: &str,
+    table: &str,
+    chain: &str,
+    position: u32,
+    spec: &str,
+) -> String {
+    format!("ipt {backend} {family} {table} {chain} {position} {spec}")
+}
+
+/// The key an nft rule's counter is tracked under.
+pub fn nft_rule_key(family: &str, table: &str, handle: u64) -> String {
+    format!("nft {family} {table} {handle}")
+}
+
+/// Every rule counter of the snapshot, by key.
+fn rule_counters(snap: &Snapshot) -> Vec<(String, u64)> {
+    let mut out = Vec::new();
+    let Some(fw) = &snap.firewall else { return out };
+    for d in &fw.iptables {
+        for t in &d.tables {
+            for r in &t.rules {
+                out.push((
+                    ipt_rule_key(&d.backend, &d.family, &t.name, &r.chain, r.position, &r.spec),
+                    r.packets,
+                ));
+            }
+        }
+    }
+    for t in &fw.nft {
+        for r in &t.rules {
+            if let Some(p) = r.packets {
+                out.push((nft_rule_key(&t.family, &t.name, r.handle), p));
+            }
+        }
+    }
+    out
+}

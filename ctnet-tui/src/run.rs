@@ -1,0 +1,525 @@
+//! The runner: terminal set-up and restore, the event loop (generic over ratatui's
+//! `Backend`), and the workers that feed it: keys, the snapshot poller and capture
+//! pumps. Workers send [`Event`]s over bounded channels; the loop never blocks on I/O.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossterm::event::{self as ct, Event as CtEvent, KeyEventKind};
+use crossterm::execute;
+use crossterm::terminal::{EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode};
+use ctnet_core::capture::{
+    self, CaptureOptions, Control, DirectionHint, Endpoint, LineFormat, Ring, Session, Sink,
+};
+use ctnet_core::model::Snapshot;
+use ctnet_core::netns::Netns;
+use ctnet_core::source::{self, ScanOptions};
+use ratatui::Terminal;
+use ratatui::backend::{Backend, CrosstermBackend};
+
+use crate::app::{App, CaptureSpec, Effect, Event, Mode, Packet};
+use crate::{Error, Result};
+
+/// Bytes kept of each captured frame (headers and then some; `w` writes these).
+pub const SNAPLEN: i32 = 2048;
+/// Frames held between the capture readers and the pane.
+const RING_FRAMES: usize = 20_000;
+/// Events waiting for the loop at most.
+const QUEUE: usize = 256;
+
+/// Where the dashboard reads from, and how often.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// A live scan of this host, or a file.
+    pub source: Source,
+    /// Seconds between scans.
+    pub interval: Duration,
+}
+
+/// Live or from a snapshot file.
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// Scan this host with these options.
+    Live(ScanOptions),
+    /// A snapshot loaded from this file.
+    File(PathBuf, Box<Snapshot>),
+}
+
+/// Whether this process may enter any netns and capture: effective CAP_SYS_ADMIN and
+/// CAP_NET_RAW (bits 21 and 13 of `CapEff`).
+pub fn privileged() -> bool {
+    let Ok(text) = std::fs::read_to_string("/proc/self/status") else {
+        return false;
+    };
+    text.lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        .is_some_and(|caps| caps & (1 << 21) != 0 && caps & (1 << 13) != 0)
+}
+
+fn restore_terminal() {
+    let _ = disable_raw_mode();
+    let _ = execute!(std::io::stdout(), LeaveAlternateScreen, crossterm::cursor::Show);
+}
+
+/// Restores the terminal when dropped (normal return and errors).
+struct TerminalGuard;
+
+impl Drop for TerminalGuard {
+    fn drop(&mut self) {
+        restore_terminal();
+    }
+}
+
+/// Open the dashboard on this terminal until the user quits.
+pub fn run(opts: Options) -> Result<()> {
+    // The hook goes in before raw mode, so a panic anywhere leaves a usable terminal.
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        restore_terminal();
+        previous(info);
+    }));
+    enable_raw_mode().map_err(Error::Terminal)?;
+    let _guard = TerminalGuard;
+    execute!(std::io::stdout(), EnterAlternateScreen).map_err(Error::Terminal)?;
+    let mut terminal = Terminal::new(CrosstermBackend::new(std::io::stdout())).map_err(Error::Terminal)?;
+    terminal.clear().map_err(Error::Terminal)?;
+
+    let (tx, rx) = mpsc::sync_channel::<Event>(QUEUE);
+    let stop = Arc::new(AtomicBool::new(false));
+    let keys = spawn_keys(tx.clone(), stop.clone());
+    let mode = match &opts.source {
+        Source::Live(_) => Mode::Live,
+        Source::File(p, _) => Mode::Offline(p.clone()),
+    };
+    let mut app = App::new(mode, opts.interval.as_secs_f64(), privileged());
+    let mut runner = Runner {
+        tx: tx.clone(),
+        refresh: None,
+        capture: None,
+        snapshot_for_capture: None,
+    };
+    let poller = match opts.source {
+        Source::Live(scan) => {
+            let (rtx, rrx) = mpsc::sync_channel::<()>(1);
+            runner.refresh = Some(rtx);
+            Some(spawn_poller(scan, opts.interval, tx.clone(), rrx, stop.clone()))
+        }
+        Source::File(_, snap) => {
+            app.set_snapshot(*snap);
+            None
+        }
+    };
+    let result = event_loop(&mut terminal, &mut app, &rx, &mut runner);
+    stop.store(true, Ordering::SeqCst);
+    runner.stop_capture();
+    drop(runner);
+    drop(tx);
+    // Drain so no worker waits on a full queue while it is being joined.
+    let drain = std::thread::spawn(move || while rx.recv_timeout(Duration::from_millis(50)).is_ok() {});
+    let _ = keys.join();
+    if let Some(p) = poller {
+        let _ = p.join();
+    }
+    let _ = drain.join();
+    let _ = std::panic::take_hook();
+    result
+}
+
+/// Draw, wait for an event, apply it, run its effects; until the app quits. Drawing is
+/// skipped while nothing changed.
+pub fn event_loop<B: Backend>(
+    terminal: &mut Terminal<B>,
+    app: &mut App,
+    rx: &Receiver<Event>,
+    effects: &mut dyn Executor,
+) -> Result<()> {
+    let mut dirty = true;
+    let mut last_tick = Instant::now();
+    while !app.quit {
+        if dirty {
+            terminal
+                .draw(|f| crate::ui::draw(f, app))
+                .map_err(Error::Terminal)?;
+            dirty = false;
+        }
+        match rx.recv_timeout(Duration::from_millis(500)) {
+            Ok(ev) => {
+                let mut batch = vec![ev];
+                // Take what is already waiting, so a burst costs one frame.
+                while batch.len() < 64 {
+                    match rx.try_recv() {
+                        Ok(e) => batch.push(e),
+                        Err(_) => break,
+                    }
+                }
+                for ev in batch {
+                    if let Event::Snapshot(s, _) = &ev {
+                        effects.snapshot(s);
+                    }
+                    for e in app.on_event(ev) {
+                        effects.run(e, app);
+                    }
+                }
+                dirty = true;
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+        if last_tick.elapsed() >= Duration::from_secs(1) {
+            last_tick = Instant::now();
+            if effects.tick(app) {
+                dirty = true;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// What carries out [`Effect`]s (the real one touches the host; tests record them).
+pub trait Executor {
+    /// Carry out one effect.
+    fn run(&mut self, e: Effect, app: &mut App);
+    /// A snapshot arrived (captures open their netns from it).
+    fn snapshot(&mut self, _snap: &Snapshot) {}
+    /// Once a second; true when the app changed.
+    fn tick(&mut self, _app: &mut App) -> bool {
+        false
+    }
+}
+
+struct CaptureRun {
+    control: Arc<Control>,
+    sessions: Vec<Session>,
+    pump_stop: Arc<AtomicBool>,
+    pump: JoinHandle<()>,
+}
+
+struct Runner {
+    tx: SyncSender<Event>,
+    refresh: Option<SyncSender<()>>,
+    capture: Option<CaptureRun>,
+    snapshot_for_capture: Option<Snapshot>,
+}
+
+impl Runner {
+    fn stop_capture(&mut self) -> Vec<String> {
+        let Some(run) = self.capture.take() else {
+            return Vec::new();
+        };
+        run.control.stop();
+        let stats: Vec<String> = run
+            .sessions
+            .into_iter()
+            .map(|s| {
+                let st = s.join();
+                format!(
+                    "{}: {} captured, {} dropped by kernel{}",
+                    st.label,
+                    st.captured,
+                    st.dropped_by_kernel,
+                    st.ended.map(|e| format!(" ({e})")).unwrap_or_default()
+                )
+            })
+            .collect();
+        run.pump_stop.store(true, Ordering::SeqCst);
+        let _ = run.pump.join();
+        stats
+    }
+
+    fn start_capture(&mut self, endpoints: Vec<CaptureSpec>, filter: Option<String>, app: &mut App) {
+        let ended = self.stop_capture();
+        if !ended.is_empty() {
+            app.capture.ended = ended;
+        }
+        let Some(snap) = &self.snapshot_for_capture else {
+            app.on_event(Event::CaptureFailed("no snapshot yet".into()));
+            return;
+        };
+        let control = Control::new(None);
+        let ring = Arc::new(Ring::new(RING_FRAMES));
+        let mut sessions = Vec::new();
+        let mut labels = Vec::new();
+        let mut hints = Vec::new();
+        let mut errors = Vec::new();
+        for (i, spec) in endpoints.iter().enumerate() {
+            let Some(state) = snap.netns_by_key(spec.netns) else {
+                errors.push(format!("{}: its netns is gone", spec.label));
+                continue;
+            };
+            let ns = match Netns::open_any(&state.refs, spec.netns) {
+                Ok(ns) => ns,
+                Err(e) => {
+                    errors.push(format!("{}: {e}", spec.label));
+                    continue;
+                }
+            };
+            let ep = Endpoint {
+                netns: ns,
+                iface: spec.iface.clone(),
+                label: spec.label.clone(),
+                peer_mac: spec.peer_mac.as_deref().and_then(parse_mac),
+            };
+            let opts = CaptureOptions {
+                snaplen: SNAPLEN,
+                promisc: spec.promisc,
+                immediate: false,
+                buffer_size: 2 << 20,
+                timeout_ms: 100,
+                filter: filter.clone(),
+            };
+            hints.push(DirectionHint {
+                own: capture::iface_mac(&ep),
+                peer: ep.peer_mac,
+            });
+            match capture::start(i, &ep, &opts, Sink::Ring(ring.clone()), control.clone()) {
+                Ok(s) => {
+                    labels.push(spec.label.clone());
+                    sessions.push(s);
+                }
+                Err(e) => {
+                    hints.pop();
+                    errors.push(e.to_string());
+                }
+            }
+            // Keep session indices and hints aligned even when one fails to open.
+            while hints.len() < i + 1 {
+                hints.push(DirectionHint::default());
+            }
+        }
+        if sessions.is_empty() {
+            app.on_event(Event::CaptureFailed(errors.join("; ")));
+            return;
+        }
+        let names: Vec<String> = endpoints.iter().map(|e| e.label.clone()).collect();
+        let pump_stop = Arc::new(AtomicBool::new(false));
+        let pump = spawn_pump(ring, names, hints, self.tx.clone(), pump_stop.clone());
+        app.on_event(Event::CaptureStarted(labels));
+        if !errors.is_empty() {
+            app.message = Some(format!("not captured: {}", errors.join("; ")));
+        }
+        self.capture = Some(CaptureRun {
+            control,
+            sessions,
+            pump_stop,
+            pump,
+        });
+    }
+}
+
+impl Executor for Runner {
+    fn run(&mut self, e: Effect, app: &mut App) {
+        match e {
+            Effect::Refresh => {
+                if let Some(r) = &self.refresh {
+                    let _ = r.try_send(());
+                }
+            }
+            Effect::StartCapture { endpoints, filter } => self.start_capture(endpoints, filter, app),
+            Effect::StopCapture => {
+                let stats = self.stop_capture();
+                app.on_event(Event::CaptureEnded(stats));
+            }
+            Effect::WritePcap(path) => {
+                app.message = Some(match write_pcap(&path, app) {
+                    Ok(n) => format!("wrote {n} packet(s) to {}", path.display()),
+                    Err(e) => format!("could not write {}: {e}", path.display()),
+                });
+            }
+            Effect::SaveSnapshot(path) => {
+                app.message = Some(match save_snapshot(&path, app) {
+                    Ok(()) => format!(
+                        "saved to {} (open it with ctnet-diag --from {})",
+                        path.display(),
+                        path.display()
+                    ),
+                    Err(e) => format!("could not save {}: {e}", path.display()),
+                });
+            }
+        }
+    }
+
+    fn snapshot(&mut self, snap: &Snapshot) {
+        self.snapshot_for_capture = Some(snap.clone());
+    }
+
+    fn tick(&mut self, app: &mut App) -> bool {
+        // A session ends on its own when its interface is deleted.
+        let done = self
+            .capture
+            .as_ref()
+            .is_some_and(|c| c.sessions.iter().all(|s| s.is_finished()));
+        if done {
+            let stats = self.stop_capture();
+            app.on_event(Event::CaptureEnded(stats));
+            return true;
+        }
+        false
+    }
+}
+
+fn write_pcap(path: &std::path::Path, app: &App) -> ctnet_core::Result<usize> {
+    let mut file = capture::pcap_file(path)?;
+    let mut n = 0;
+    for p in &app.capture.packets {
+        let header = pcap::PacketHeader {
+            ts: libc::timeval {
+                tv_sec: p.ts_us.div_euclid(1_000_000) as libc::time_t,
+                tv_usec: p.ts_us.rem_euclid(1_000_000) as libc::suseconds_t,
+            },
+            caplen: p.data.len() as u32,
+            len: p.len,
+        };
+        file.write(&pcap::Packet::new(&header, &p.data));
+        n += 1;
+    }
+    file.flush()
+        .map_err(|e| ctnet_core::error::Error::Invalid(format!("flushing {}: {e}", path.display())))?;
+    Ok(n)
+}
+
+fn save_snapshot(path: &std::path::Path, app: &App) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let Some(s) = &app.snap else {
+        return Err(std::io::Error::other("no snapshot yet"));
+    };
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all((s.to_json() + "\n").as_bytes())
+}
+
+/// Parse `aa:bb:cc:dd:ee:ff`.
+pub fn parse_mac(s: &str) -> Option<[u8; 6]> {
+    let mut out = [0u8; 6];
+    let mut parts = s.split(':');
+    for b in &mut out {
+        *b = u8::from_str_radix(parts.next()?, 16).ok()?;
+    }
+    parts.next().is_none().then_some(out)
+}
+
+fn spawn_keys(tx: SyncSender<Event>, stop: Arc<AtomicBool>) -> JoinHandle<()> {
+    std::thread::spawn(move || {
+        while !stop.load(Ordering::SeqCst) {
+            match ct::poll(Duration::from_millis(200)) {
+                Ok(true) => {}
+                Ok(false) => continue,
+                Err(_) => break,
+            }
+            let ev = match ct::read() {
+                Ok(CtEvent::Key(k)) if k.kind != KeyEventKind::Release => Event::Key(k),
+                Ok(CtEvent::Resize(..)) => Event::Resize,
+                Ok(_) => continue,
+                Err(_) => break,
+            };
+            if tx.send(ev).is_err() {
+                break;
+            }
+        }
+    })
+}
+
+fn spawn_poller(
+    opts: ScanOptions,
+    interval: Duration,
+    tx: SyncSender<Event>,
+    refresh: Receiver<()>,
+    stop: Arc<AtomicBool>,
+) -> JoinHandle<()> {
+    std::thread::spawn(move || {
+        while !stop.load(Ordering::SeqCst) {
+            let t0 = Instant::now();
+            let ev = match source::snapshot(&opts) {
+                Ok(s) => Event::Snapshot(Box::new(s), t0.elapsed().as_millis() as u64),
+                Err(e) => Event::ScanFailed(e.to_string()),
+            };
+            if tx.send(ev).is_err() {
+                break;
+            }
+            // Wake every 200 ms to notice a stop; a refresh request ends the wait.
+            let deadline = Instant::now() + interval;
+            while !stop.load(Ordering::SeqCst) && Instant::now() < deadline {
+                match refresh.recv_timeout(Duration::from_millis(200)) {
+                    Ok(()) => break,
+                    Err(mpsc::RecvTimeoutError::Timeout) => {}
+                    Err(mpsc::RecvTimeoutError::Disconnected) => {
+                        std::thread::sleep(Duration::from_millis(200));
+                    }
+                }
+            }
+        }
+    })
+}
+
+/// Move frames from the ring to the loop every 100 ms, formatted off the UI thread.
+/// When the loop is behind, the batch is counted as lost instead of queued.
+fn spawn_pump(
+    ring: Arc<Ring>,
+    labels: Vec<String>,
+    hints: Vec<DirectionHint>,
+    tx: SyncSender<Event>,
+    stop: Arc<AtomicBool>,
+) -> JoinHandle<()> {
+    let evicted_seen = Mutex::new(0u64);
+    std::thread::spawn(move || {
+        loop {
+            let last = stop.load(Ordering::SeqCst);
+            let mut frames = ring.drain();
+            frames.sort_by_key(|f| f.ts_us);
+            let mut lost = {
+                let mut seen = evicted_seen.lock().unwrap_or_else(|p| p.into_inner());
+                let now = ring.evicted();
+                let d = now - *seen;
+                *seen = now;
+                d
+            };
+            if !frames.is_empty() {
+                // Only the newest frames can be shown; older ones are counted.
+                let keep = frames.len().min(crate::app::PANE_PACKETS);
+                lost += (frames.len() - keep) as u64;
+                let packets: Vec<Packet> = frames[frames.len() - keep..]
+                    .iter()
+                    .map(|f| {
+                        let label = labels.get(f.session).map_or("?", String::as_str);
+                        let hint = hints.get(f.session).copied().unwrap_or_default();
+                        Packet {
+                            ts_us: f.ts_us,
+                            len: f.len,
+                            line: capture::format_line(
+                                label,
+                                f.ts_us,
+                                f.len,
+                                &f.data,
+                                hint,
+                                LineFormat::Text,
+                            ),
+                            data: f.data.clone(),
+                        }
+                    })
+                    .collect();
+                let n = packets.len() as u64;
+                match tx.try_send(Event::Packets(packets)) {
+                    Ok(()) => {}
+                    Err(TrySendError::Full(_)) => lost += n,
+                    Err(TrySendError::Disconnected(_)) => return,
+                }
+            }
+            if lost > 0 {
+                let _ = tx.try_send(Event::PacketsLost(lost));
+            }
+            if last {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    })
+}

@@ -1,0 +1,913 @@
+//! Drawing: a pure function of [`App`] onto a ratatui frame.
+//!
+//! ```text
+//! ┌ banner (missing privilege, partial scan) ──────────────────────────┐
+//! ┌ Topology ──────────────┐┌ Link │ FDB │ ARP │ Routes │ Firewall │ Checks ┐
+//! │▾ ● demo-br 10.77.0.1/24││ demo-v1 (host) veth UP mtu 1500 …       │
+//! │  ● demo-v1 → demo-c1 … ││   rx 2 pps 1.6 kbit/s ▁▂▃                │
+//! └────────────────────────┘└─────────────────────────────────────────┘
+//! ┌ Capture: demo-v1, eth0@demo-c1 · filter icmp · 12 seen ───────────┐
+//! │21:30:01.123456 demo-v1 in 02:… > 02:…, ethertype IPv4 …            │
+//! └────────────────────────────────────────────────────────────────────┘
+//!  message or counts                                    key hints
+//! ```
+
+use ctnet_core::check::Status;
+use ctnet_core::model::{Link, NetnsState, Snapshot};
+use ctnet_core::netns::NetnsKey;
+use ctnet_core::topology::{Peer, Topology};
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, List, ListItem, ListState, Paragraph, Tabs, Wrap};
+
+use crate::app::{App, Focus, Mode, PromptKind, Tab, ipt_rule_key, nft_rule_key};
+use crate::tree::{Badge, Item};
+
+/// Every key, for `?`.
+pub const KEYS: &[(&str, &str)] = &[
+    ("q, Ctrl-C", "quit (the terminal is restored)"),
+    ("?", "this help (any key closes it)"),
+    (
+        "Tab, Shift-Tab",
+        "next / previous pane: topology, detail, capture",
+    ),
+    (
+        "↑ ↓, j k, PgUp PgDn",
+        "move in the focused pane (scrolls detail, capture)",
+    ),
+    ("Enter", "fold/unfold a bridge; on a port or netns, its Link tab"),
+    ("← →, h l, 1-6", "detail tab: Link FDB ARP Routes Firewall Checks"),
+    (
+        "p",
+        "capture on the selection (a port: both veth ends); again stops",
+    ),
+    ("/", "set the BPF filter (tcpdump syntax; empty clears it)"),
+    ("w", "write the captured packets to a pcap file"),
+    ("c", "guided checks for the selected container or netns"),
+    ("C", "pick a peer, then run the pair checks"),
+    ("s", "save the snapshot as JSON (open it with --from FILE)"),
+    ("r", "refresh now"),
+    ("Esc", "close a prompt, picker or help"),
+];
+
+const OK: Color = Color::Green;
+const WARN: Color = Color::Yellow;
+const BAD: Color = Color::Red;
+const DIM: Color = Color::DarkGray;
+
+/// Draw the whole screen.
+pub fn draw(f: &mut Frame, app: &App) {
+    let area = f.area();
+    let banner_h = if app.banner.is_empty() || area.height < 12 {
+        0
+    } else {
+        (app.banner.len() as u16 + 1).min(3)
+    };
+    let capture_h = match area.height {
+        h if h >= 40 => 12,
+        h if h >= 20 => 7,
+        _ => 4,
+    };
+    let [banner, main, capture, status] = Layout::vertical([
+        Constraint::Length(banner_h),
+        Constraint::Min(3),
+        Constraint::Length(capture_h),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+    if banner_h > 0 {
+        let text: Vec<Line> = app
+            .banner
+            .iter()
+            .map(|b| Line::styled(format!("⚠ {b}"), Style::new().fg(Color::Black).bg(WARN)))
+            .collect();
+        f.render_widget(Paragraph::new(text).wrap(Wrap { trim: true }), banner);
+    }
+    let tree_w = (area.width * 2 / 5).clamp(24, 60);
+    let [left, right] = Layout::horizontal([Constraint::Length(tree_w), Constraint::Min(10)]).areas(main);
+    draw_tree(f, app, left);
+    draw_detail(f, app, right);
+    draw_capture(f, app, capture);
+    draw_status(f, app, status);
+    if let Some(p) = &app.picker {
+        let h = (p.choices.len() as u16 + 2)
+            .min(area.height.saturating_sub(4))
+            .max(3);
+        let r = centered(area, 50.min(area.width), h);
+        let items: Vec<ListItem> = p
+            .choices
+            .iter()
+            .map(|(_, name)| ListItem::new(name.clone()))
+            .collect();
+        let mut st = ListState::default().with_selected(Some(p.index));
+        f.render_widget(Clear, r);
+        f.render_stateful_widget(
+            List::new(items)
+                .block(Block::bordered().title(" Peer for the pair checks (Enter, Esc) "))
+                .highlight_style(Style::new().add_modifier(Modifier::REVERSED)),
+            r,
+            &mut st,
+        );
+    }
+    if app.help {
+        let h = (KEYS.len() as u16 + 4).min(area.height);
+        let r = centered(area, 92.min(area.width), h);
+        let mut lines: Vec<Line> = KEYS
+            .iter()
+            .map(|(k, what)| {
+                Line::from(vec![
+                    Span::styled(format!("{k:>20}  "), Style::new().add_modifier(Modifier::BOLD)),
+                    Span::raw(*what),
+                ])
+            })
+            .collect();
+        lines.push(Line::styled(
+            "Badges: ● green up/forwarding, yellow something off, red down/unresolved",
+            Style::new().fg(DIM),
+        ));
+        f.render_widget(Clear, r);
+        f.render_widget(Paragraph::new(lines).block(Block::bordered().title(" Keys ")), r);
+    }
+}
+
+fn centered(area: Rect, w: u16, h: u16) -> Rect {
+    Rect {
+        x: area.x + area.width.saturating_sub(w) / 2,
+        y: area.y + area.height.saturating_sub(h) / 2,
+        width: w.min(area.width),
+        height: h.min(area.height),
+    }
+}
+
+fn pane(title: String, focused: bool) -> Block<'static> {
+    let b = Block::new().borders(Borders::ALL).title(title);
+    if focused {
+        b.border_style(Style::new().fg(Color::Cyan))
+    } else {
+        b
+    }
+}
+
+fn badge_color(b: Badge) -> Color {
+    match b {
+        Badge::Ok => OK,
+        Badge::Warn => WARN,
+        Badge::Bad => BAD,
+        Badge::None => DIM,
+    }
+}
+
+fn draw_tree(f: &mut Frame, app: &App, area: Rect) {
+    let title = match &app.mode {
+        Mode::Live => " Topology ".to_string(),
+        Mode::Offline(p) => format!(" Topology (file {}) ", p.display()),
+    };
+    let block = pane(title, app.focus == Focus::Tree);
+    if app.snap.is_none() {
+        f.render_widget(Paragraph::new("scanning this host…").block(block), area);
+        return;
+    }
+    if app.rows.is_empty() {
+        f.render_widget(
+            Paragraph::new("no bridge, veth or other netns on this host")
+                .wrap(Wrap { trim: true })
+                .block(block),
+            area,
+        );
+        return;
+    }
+    let items: Vec<ListItem> = app
+        .rows
+        .iter()
+        .map(|r| {
+            let fold = match r.fold {
+                Some(true) => "▸ ",
+                Some(false) => "▾ ",
+                None => "  ",
+            };
+            let mut spans = vec![Span::raw("  ".repeat(r.depth as usize)), Span::raw(fold)];
+            if r.badge != Badge::None || matches!(r.item, Item::Bridge(_) | Item::Port { .. }) {
+                spans.push(Span::styled("● ", Style::new().fg(badge_color(r.badge))));
+            }
+            let label_style = match r.item {
+                Item::Heading(_) => Style::new().add_modifier(Modifier::BOLD | Modifier::ITALIC),
+                Item::Bridge(_) => Style::new().add_modifier(Modifier::BOLD),
+                _ => Style::new(),
+            };
+            spans.push(Span::styled(r.label.clone(), label_style));
+            if !r.detail.is_empty() {
+                spans.push(Span::styled(format!(" {}", r.detail), Style::new().fg(DIM)));
+            }
+            ListItem::new(Line::from(spans))
+        })
+        .collect();
+    let mut st = ListState::default().with_selected(Some(app.selected));
+    f.render_stateful_widget(
+        List::new(items)
+            .block(block)
+            .highlight_style(Style::new().add_modifier(Modifier::REVERSED)),
+        area,
+        &mut st,
+    );
+}
+
+fn draw_detail(f: &mut Frame, app: &App, area: Rect) {
+    let block = pane(String::new(), app.focus == Focus::Detail);
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    let [tabs_area, body] = Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(inner);
+    let titles: Vec<String> = Tab::ALL
+        .iter()
+        .enumerate()
+        .map(|(i, t)| format!("{} {}", i + 1, t.title()))
+        .collect();
+    let index = Tab::ALL.iter().position(|t| *t == app.tab).unwrap_or(0);
+    f.render_widget(
+        Tabs::new(titles)
+            .select(index)
+            .highlight_style(Style::new().add_modifier(Modifier::BOLD | Modifier::REVERSED))
+            .divider("│")
+            .padding("", ""),
+        tabs_area,
+    );
+    let lines = match (&app.snap, &app.topo) {
+        (Some(s), Some(t)) => match app.tab {
+            Tab::Link => link_tab(app, s, t),
+            Tab::Fdb => fdb_tab(app, s, t),
+            Tab::Arp => arp_tab(app, s),
+            Tab::Routes => routes_tab(app, s),
+            Tab::Firewall => firewall_tab(app, s),
+            Tab::Checks => checks_tab(app),
+        },
+        _ => vec![Line::raw("waiting for the first scan…")],
+    };
+    let max = lines.len().saturating_sub(body.height as usize);
+    let scroll = app.detail_scroll.min(max) as u16;
+    f.render_widget(Paragraph::new(lines).scroll((scroll, 0)), body);
+}
+
+fn human_bits(bps: f64) -> String {
+    match bps {
+        b if b >= 1e9 => format!("{:.1} Gbit/s", b / 1e9),
+        b if b >= 1e6 => format!("{:.1} Mbit/s", b / 1e6),
+        b if b >= 1e3 => format!("{:.1} kbit/s", b / 1e3),
+        b => format!("{b:.0} bit/s"),
+    }
+}
+
+fn human_bytes(b: u64) -> String {
+    match b {
+        b if b >= 1 << 30 => format!("{:.1} GiB", b as f64 / (1u64 << 30) as f64),
+        b if b >= 1 << 20 => format!("{:.1} MiB", b as f64 / (1u64 << 20) as f64),
+        b if b >= 1 << 10 => format!("{:.1} KiB", b as f64 / 1024.0),
+        b => format!("{b} B"),
+    }
+}
+
+/// A sparkline as text, scaled to the largest sample.
+pub fn spark(samples: impl Iterator<Item = u64> + Clone, width: usize) -> String {
+    const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+    let v: Vec<u64> = samples.collect();
+    let v = &v[v.len().saturating_sub(width)..];
+    let max = v.iter().copied().max().unwrap_or(0);
+    v.iter()
+        .map(|&x| {
+            if max == 0 {
+                BARS[0]
+            } else {
+                BARS[((x as f64 / max as f64) * 7.0).round() as usize]
+            }
+        })
+        .collect()
+}
+
+/// The netns the selection's tables come from: a port's or netns's own, else the host.
+fn table_netns<'a>(app: &App, snap: &'a Snapshot) -> &'a NetnsState {
+    app.selected_netns()
+        .and_then(|k| snap.netns_by_key(k))
+        .or_else(|| snap.host_netns())
+        .unwrap_or(&snap.netns[0])
+}
+
+fn ns_name(topo: &Topology, snap: &Snapshot, key: NetnsKey) -> String {
+    if key == snap.host {
+        return "host".into();
+    }
+    topo.netns
+        .iter()
+        .find(|n| n.key == key)
+        .map_or_else(|| format!("netns {}", key.ino), crate::tree::netns_name)
+}
+
+fn link_block(app: &App, topo: &Topology, snap: &Snapshot, ns: &NetnsState, l: &Link) -> Vec<Line<'static>> {
+    let mut out = Vec::new();
+    let up = l.is_up();
+    let state_style = Style::new().fg(if up && l.operstate != "down" { OK } else { BAD });
+    out.push(Line::from(vec![
+        Span::styled(l.name.clone(), Style::new().add_modifier(Modifier::BOLD)),
+        Span::raw(format!(" ({}) ", ns_name(topo, snap, ns.key))),
+        Span::raw(format!("{} ", l.kind.as_deref().unwrap_or("device"))),
+        Span::styled(
+            format!(
+                "{}{}",
+                if up { "UP" } else { "DOWN" },
+                if l.operstate != "up" {
+                    format!("/{}", l.operstate)
+                } else {
+                    String::new()
+                }
+            ),
+            state_style,
+        ),
+        Span::raw(format!(
+            " mtu {} {} if{}",
+            l.mtu.map_or("?".into(), |m| m.to_string()),
+            l.mac.as_deref().unwrap_or("-"),
+            l.ifindex
+        )),
+    ]));
+    let mut rel = Vec::new();
+    if let Some(m) = l.master.and_then(|m| ns.link(m)) {
+        rel.push(format!("master {}", m.name));
+    }
+    if let Some(p) = &l.port {
+        rel.push(format!(
+            "port {}{}",
+            p.state,
+            if p.learning { "" } else { ", learning OFF" }
+        ));
+    }
+    if let Some(b) = &l.bridge {
+        rel.push(format!(
+            "stp {} ageing {}s nf_call_iptables {}",
+            if b.stp_state == 0 { "off" } else { "on" },
+            b.ageing_time_cs / 100,
+            if b.nf_call_iptables { "on" } else { "off" }
+        ));
+    }
+    if l.kind.as_deref() == Some("veth") {
+        let peer = if ns.key == snap.host {
+            topo.veths
+                .iter()
+                .find(|v| v.host.ifindex == l.ifindex)
+                .map(|v| &v.peer)
+        } else {
+            topo.netns
+                .iter()
+                .find(|n| n.key == ns.key)
+                .and_then(|n| n.ifaces.iter().find(|i| i.iface.ifindex == l.ifindex))
+                .and_then(|i| i.peer.as_ref())
+        };
+        match peer {
+            Some(Peer::Resolved { iface, confirmed, .. }) => rel.push(format!(
+                "peer {}@{} (if{}){}",
+                iface.name,
+                ns_name(topo, snap, iface.netns),
+                iface.ifindex,
+                if *confirmed { "" } else { ", not confirmed" }
+            )),
+            Some(p) => rel.push(format!("peer {}", crate::tree::peer_text(p))),
+            None => {}
+        }
+    }
+    let ips = ns.addrs_of(l.ifindex);
+    if !ips.is_empty() {
+        rel.push(ips.join(" "));
+    }
+    if !rel.is_empty() {
+        out.push(Line::raw(format!("  {}", rel.join("; "))));
+    }
+    if let Some(r) = app.rates.get(&(ns.key, l.name.clone())) {
+        out.push(Line::from(vec![
+            Span::raw(format!(
+                "  rx {:.1} pps {}  tx {:.1} pps {}  ",
+                r.rx_pps,
+                human_bits(r.rx_bps),
+                r.tx_pps,
+                human_bits(r.tx_bps)
+            )),
+            Span::styled(spark(r.history.iter().copied(), 24), Style::new().fg(Color::Cyan)),
+        ]));
+    }
+    if let Some(s) = &l.stats {
+        let drops = s.rx_dropped + s.tx_dropped + s.rx_errors + s.tx_errors;
+        out.push(Line::styled(
+            format!(
+                "  rx {} pkts {} err {} drop {} │ tx {} pkts {} err {} drop {}",
+                s.rx_packets,
+                human_bytes(s.rx_bytes),
+                s.rx_errors,
+                s.rx_dropped,
+                s.tx_packets,
+                human_bytes(s.tx_bytes),
+                s.tx_errors,
+                s.tx_dropped
+            ),
+            if drops > 0 {
+                Style::new().fg(WARN)
+            } else {
+                Style::new()
+            },
+        ));
+    }
+    if let Some(e) = &l.ethtool {
+        let nonzero: Vec<String> = e
+            .counters
+            .iter()
+            .filter(|(k, v)| **v > 0 && k.contains("drop"))
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect();
+        if !nonzero.is_empty() {
+            out.push(Line::styled(
+                format!("  ethtool -S: {}", nonzero.join(", ")),
+                Style::new().fg(WARN),
+            ));
+        }
+    }
+    out.push(Line::styled(
+        format!("  flags {}", l.flags.join(",")),
+        Style::new().fg(DIM),
+    ));
+    out
+}
+
+fn link_tab(app: &App, snap: &Snapshot, topo: &Topology) -> Vec<Line<'static>> {
+    let Some(host) = snap.host_netns() else {
+        return vec![Line::raw("the snapshot has no host netns")];
+    };
+    let mut pairs: Vec<(&NetnsState, &Link)> = Vec::new();
+    match app.selected_item() {
+        Some(Item::Bridge(b)) | Some(Item::HostVeth(b)) => {
+            if let Some(l) = host.link_by_name(b) {
+                pairs.push((host, l));
+            }
+        }
+        Some(Item::Port { port, netns, .. }) => {
+            if let Some(l) = host.link_by_name(port) {
+                pairs.push((host, l));
+                if let (Some(k), Some(idx)) = (netns, l.link)
+                    && let Some(ns) = snap.netns_by_key(*k)
+                    && let Some(p) = ns.link(idx)
+                {
+                    pairs.push((ns, p));
+                }
+            }
+        }
+        Some(Item::Netns(k)) => {
+            if let Some(ns) = snap.netns_by_key(*k) {
+                if let Some(err) = &ns.read_error {
+                    return vec![Line::styled(
+                        format!("this netns could not be read: {err}"),
+                        Style::new().fg(WARN),
+                    )];
+                }
+                if *k == snap.host {
+                    return vec![Line::raw(
+                        "Host-network containers use the host's own interfaces: select a bridge or veth.",
+                    )];
+                }
+                for l in ns.links.iter().filter(|l| l.name != "lo") {
+                    pairs.push((ns, l));
+                    if l.link_netnsid.is_some()
+                        && let Some(v) = topo.veths.iter().find(|v| {
+                            matches!(&v.peer, Peer::Resolved { iface, .. } if iface.netns == *k && iface.ifindex == l.ifindex)
+                        })
+                        && let Some(h) = host.link(v.host.ifindex)
+                    {
+                        pairs.push((host, h));
+                    }
+                }
+                if pairs.is_empty() {
+                    return vec![Line::raw("only lo: this netns has no network (--network none)")];
+                }
+            }
+        }
+        Some(Item::Heading(_)) | None => {
+            return vec![
+                Line::raw(format!("host {} · kernel {}", snap.hostname, snap.kernel)),
+                Line::raw(format!(
+                    "{} bridge(s), {} veth(s), {} other netns, {} container(s)",
+                    topo.bridges.len(),
+                    topo.veths.len(),
+                    topo.netns.len(),
+                    snap.containers.len()
+                )),
+                Line::raw("Select a bridge, port or netns for its links."),
+            ];
+        }
+    }
+    let mut out = Vec::new();
+    for (ns, l) in pairs {
+        out.extend(link_block(app, topo, snap, ns, l));
+    }
+    out
+}
+
+fn bridge_of(app: &App, topo: &Topology) -> Option<String> {
+    match app.selected_item()? {
+        Item::Bridge(b) => Some(b.clone()),
+        Item::Port { bridge, .. } => Some(bridge.clone()),
+        Item::Netns(k) => topo
+            .netns
+            .iter()
+            .find(|n| n.key == *k)
+            .and_then(|n| n.ifaces.iter().find_map(|i| i.bridge.clone())),
+        Item::HostVeth(_) | Item::Heading(_) => None,
+    }
+}
+
+fn fdb_tab(app: &App, snap: &Snapshot, topo: &Topology) -> Vec<Line<'static>> {
+    let Some(name) = bridge_of(app, topo) else {
+        return vec![Line::raw(
+            "Select a bridge, or a port or container on one, for its FDB.",
+        )];
+    };
+    let Some(b) = topo.bridges.iter().find(|b| b.iface.name == name) else {
+        return vec![Line::raw(format!("bridge {name} is gone"))];
+    };
+    let host = snap.host_netns();
+    let port_name = |i: u32| {
+        host.and_then(|h| h.link(i))
+            .map_or(format!("if{i}"), |l| l.name.clone())
+    };
+    let highlight: Option<String> = match app.selected_item() {
+        Some(Item::Port { port, .. }) => Some(port.clone()),
+        _ => None,
+    };
+    let mut out = vec![
+        Line::styled(
+            format!(
+                "{name}: {} entries, ageing {}s  (brctl showmacs {name}; bridge fdb show br {name})",
+                b.fdb.len(),
+                b.ageing_time_cs / 100
+            ),
+            Style::new().add_modifier(Modifier::BOLD),
+        ),
+        Line::styled(
+            format!(
+                "{:<16} {:<18} {:<6} {:<7} {}",
+                "port", "mac addr", "local", "static", "age"
+            ),
+            Style::new().fg(DIM),
+        ),
+    ];
+    let mut entries: Vec<_> = b.fdb.iter().collect();
+    entries.sort_by_key(|e| (crate::tree::natural_key(&port_name(e.ifindex)), e.mac.clone()));
+    for e in entries {
+        let port = port_name(e.ifindex);
+        let style = if highlight.as_deref() == Some(port.as_str()) {
+            Style::new().fg(Color::Cyan).add_modifier(Modifier::BOLD)
+        } else {
+            Style::new()
+        };
+        out.push(Line::styled(
+            format!(
+                "{:<16} {:<18} {:<6} {:<7} {}",
+                port,
+                e.mac,
+                if e.is_local { "yes" } else { "no" },
+                if e.is_static { "yes" } else { "no" },
+                e.age_s.map_or("-".into(), |a| format!("{a:.2}"))
+            ),
+            style,
+        ));
+    }
+    out
+}
+
+fn arp_tab(app: &App, snap: &Snapshot) -> Vec<Line<'static>> {
+    let ns = table_netns(app, snap);
+    let mut out = vec![
+        Line::styled(
+            format!("neighbours of {} (ip neigh)", ns.label()),
+            Style::new().add_modifier(Modifier::BOLD),
+        ),
+        Line::styled(
+            format!("{:<26} {:<18} {:<12} {}", "address", "lladdr", "dev", "state"),
+            Style::new().fg(DIM),
+        ),
+    ];
+    if ns.neighbours.is_empty() {
+        out.push(Line::raw("(none: nothing resolved yet)"));
+    }
+    for n in &ns.neighbours {
+        let bad = matches!(n.state.as_str(), "failed" | "incomplete");
+        out.push(Line::styled(
+            format!(
+                "{:<26} {:<18} {:<12} {}",
+                n.ip,
+                n.mac.as_deref().unwrap_or("-"),
+                ns.link(n.ifindex)
+                    .map_or(format!("if{}", n.ifindex), |l| l.name.clone()),
+                n.state
+            ),
+            if bad { Style::new().fg(BAD) } else { Style::new() },
+        ));
+    }
+    out
+}
+
+fn routes_tab(app: &App, snap: &Snapshot) -> Vec<Line<'static>> {
+    let ns = table_netns(app, snap);
+    let mut out = vec![Line::styled(
+        format!(
+            "routes of {} (ip route show table all, local table left out)",
+            ns.label()
+        ),
+        Style::new().add_modifier(Modifier::BOLD),
+    )];
+    let mut any = false;
+    for r in ns.routes.iter().filter(|r| r.table != 255 && r.kind != "local") {
+        any = true;
+        let mut s = r.dst.clone();
+        if let Some(g) = r.gateway {
+            s.push_str(&format!(" via {g}"));
+        }
+        if let Some(l) = r.oif.and_then(|i| ns.link(i)) {
+            s.push_str(&format!(" dev {}", l.name));
+        }
+        if r.protocol != "boot" && !r.protocol.is_empty() {
+            s.push_str(&format!(" proto {}", r.protocol));
+        }
+        if r.scope != "universe" && !r.scope.is_empty() {
+            s.push_str(&format!(" scope {}", r.scope));
+        }
+        if let Some(p) = r.prefsrc {
+            s.push_str(&format!(" src {p}"));
+        }
+        if let Some(m) = r.metric {
+            s.push_str(&format!(" metric {m}"));
+        }
+        if r.table != 254 {
+            s.push_str(&format!(" table {}", r.table));
+        }
+        let style = if r.dst == "default" {
+            Style::new().add_modifier(Modifier::BOLD)
+        } else {
+            Style::new()
+        };
+        out.push(Line::styled(s, style));
+    }
+    if !any {
+        out.push(Line::styled(
+            "(no routes: nothing leaves this netns)",
+            Style::new().fg(WARN),
+        ));
+    }
+    let fwd = ns.sysctls.ip_forward.map_or("?".into(), |v| v.to_string());
+    out.push(Line::styled(
+        format!("net.ipv4.ip_forward = {fwd}"),
+        Style::new().fg(DIM),
+    ));
+    out
+}
+
+fn firewall_tab(app: &App, snap: &Snapshot) -> Vec<Line<'static>> {
+    let Some(fw) = &snap.firewall else {
+        return vec![Line::raw(
+            "the firewall was not read (no iptables/nft, or no privilege)",
+        )];
+    };
+    let mut out = vec![Line::styled(
+        "host firewall: packets counted, +per second; rules counting now are highlighted",
+        Style::new().add_modifier(Modifier::BOLD),
+    )];
+    for w in &fw.warnings {
+        out.push(Line::styled(format!("⚠ {w}"), Style::new().fg(WARN)));
+    }
+    let rate_span = |key: &str, packets: u64| -> (String, bool) {
+        let pps = app.rule_rates.get(key).map_or(0.0, |r| r.pps);
+        (format!("{packets:>9} {:>9}", format!("+{pps:.0}/s")), pps > 0.0)
+    };
+    let hot = Style::new().fg(WARN).add_modifier(Modifier::BOLD);
+    for d in &fw.iptables {
+        for t in &d.tables {
+            if t.rules.is_empty() {
+                continue;
+            }
+            out.push(Line::styled(
+                format!("{} {} -t {}", d.backend, d.family, t.name),
+                Style::new().fg(Color::Cyan),
+            ));
+            for c in t.chains.iter().filter(|c| c.policy.is_some()) {
+                out.push(Line::styled(
+                    format!(
+                        "  :{} policy {} [{} pkts]",
+                        c.name,
+                        c.policy.as_deref().unwrap_or("-"),
+                        c.packets
+                    ),
+                    Style::new().fg(DIM),
+                ));
+            }
+            for r in &t.rules {
+                let key = ipt_rule_key(&d.backend, &d.family, &t.name, &r.chain, r.position, &r.spec);
+                let (count, counting) = rate_span(&key, r.packets);
+                out.push(Line::styled(
+                    format!("  {count}  -A {} {}", r.chain, r.spec),
+                    if counting { hot } else { Style::new() },
+                ));
+            }
+        }
+    }
+    for t in &fw.nft {
+        if t.rules.is_empty() {
+            continue;
+        }
+        out.push(Line::styled(
+            format!("nft table {} {}", t.family, t.name),
+            Style::new().fg(Color::Cyan),
+        ));
+        for r in &t.rules {
+            let key = nft_rule_key(&t.family, &t.name, r.handle);
+            let (count, counting) = match r.packets {
+                Some(p) => rate_span(&key, p),
+                None => (format!("{:>9} {:>9}", "-", ""), false),
+            };
+            out.push(Line::styled(
+                format!("  {count}  {}: {}", r.chain, r.text),
+                if counting { hot } else { Style::new() },
+            ));
+        }
+    }
+    out
+}
+
+fn status_style(s: Status) -> (Style, &'static str) {
+    match s {
+        Status::Fail => (Style::new().fg(BAD).add_modifier(Modifier::BOLD), "FAIL"),
+        Status::Warn => (Style::new().fg(WARN).add_modifier(Modifier::BOLD), "WARN"),
+        Status::Pass => (Style::new().fg(OK), "pass"),
+        Status::Skip => (Style::new().fg(DIM), "skip"),
+    }
+}
+
+fn checks_tab(app: &App) -> Vec<Line<'static>> {
+    let Some((keys, r)) = &app.report else {
+        return vec![
+            Line::raw("Press c to run the guided checks for the selected container or netns,"),
+            Line::raw("or C to pick a peer and run the pair checks (ARP both ways, FDB, firewall)."),
+        ];
+    };
+    let count = |s: Status| r.checks.iter().filter(|f| f.status == s).count();
+    let (vs, vt) = status_style(r.verdict);
+    let mut out = vec![Line::from(vec![
+        Span::raw(format!(
+            "{}{}: ",
+            r.target,
+            r.peer.as_deref().map(|p| format!(" ↔ {p}")).unwrap_or_default()
+        )),
+        Span::styled(vt.to_uppercase(), vs),
+        Span::raw(format!(
+            "  ({} fail, {} warn, {} pass, {} skip)",
+            count(Status::Fail),
+            count(Status::Warn),
+            count(Status::Pass),
+            count(Status::Skip)
+        )),
+    ])];
+    if app.selected_netns().is_some_and(|k| !keys.contains(&k)) {
+        out.push(Line::styled(
+            "(for an earlier selection: press c to check this one)",
+            Style::new().fg(DIM),
+        ));
+    }
+    for f in &r.checks {
+        let (st, word) = status_style(f.status);
+        out.push(Line::from(vec![
+            Span::styled(format!("{word:<4} "), st),
+            Span::styled(format!("{} ", f.id), Style::new().add_modifier(Modifier::BOLD)),
+            Span::raw(f.summary.clone()),
+        ]));
+        if matches!(f.status, Status::Fail | Status::Warn) {
+            for e in &f.evidence {
+                out.push(Line::raw(format!("     · {e}")));
+            }
+            for c in &f.commands {
+                out.push(Line::styled(format!("     $ {c}"), Style::new().fg(Color::Cyan)));
+            }
+            if let Some(h) = &f.hint {
+                out.push(Line::styled(format!("     hint: {h}"), Style::new().fg(WARN)));
+            }
+        }
+    }
+    out
+}
+
+fn draw_capture(f: &mut Frame, app: &App, area: Rect) {
+    let c = &app.capture;
+    let mut title = if c.active.is_empty() {
+        " Capture (stopped) ".to_string()
+    } else {
+        format!(" Capture: {} ", c.active.join(", "))
+    };
+    title.push_str(&format!(
+        "· filter {} · {} seen{} ",
+        c.filter.as_deref().unwrap_or("none"),
+        c.seen,
+        if c.lost > 0 {
+            format!(", {} not shown", c.lost)
+        } else {
+            String::new()
+        }
+    ));
+    let block = pane(title, app.focus == Focus::Capture);
+    let inner_h = area.height.saturating_sub(2) as usize;
+    let mut lines: Vec<Line> = Vec::new();
+    if c.packets.is_empty() {
+        if c.active.is_empty() {
+            lines.push(Line::styled(
+                "p: capture on the selection (a port: both ends of its veth) · /: BPF filter · w: write a pcap",
+                Style::new().fg(DIM),
+            ));
+        } else {
+            lines.push(Line::styled("waiting for packets…", Style::new().fg(DIM)));
+        }
+        for e in &c.ended {
+            lines.push(Line::styled(e.clone(), Style::new().fg(DIM)));
+        }
+    } else {
+        let end = c.packets.len() - c.scroll.min(c.packets.len() - 1);
+        let start = end.saturating_sub(inner_h);
+        for p in c.packets.range(start..end) {
+            let style = if p.line.contains("ICMP") {
+                Style::new().fg(Color::Cyan)
+            } else if p.line.contains("ARP") {
+                Style::new().fg(Color::Magenta)
+            } else {
+                Style::new()
+            };
+            lines.push(Line::styled(p.line.clone(), style));
+        }
+        if c.active.is_empty() && !c.ended.is_empty() && lines.len() >= inner_h {
+            lines.remove(0);
+            lines.push(Line::styled(c.ended.join("; "), Style::new().fg(DIM)));
+        }
+    }
+    f.render_widget(Paragraph::new(lines).block(block), area);
+}
+
+fn draw_status(f: &mut Frame, app: &App, area: Rect) {
+    if let Some(p) = &app.prompt {
+        let (what, help) = match p.kind {
+            PromptKind::Filter => ("BPF filter", "Enter apply, Esc cancel, empty clears"),
+            PromptKind::PcapPath => ("write pcap to", "Enter write, Esc cancel"),
+            PromptKind::SnapshotPath => ("save snapshot to", "Enter save, Esc cancel"),
+        };
+        let text = format!("{what}: {}", p.text);
+        let cursor_x = area.x + text.chars().count() as u16;
+        f.render_widget(
+            Paragraph::new(Line::from(vec![
+                Span::styled(text, Style::new().add_modifier(Modifier::BOLD)),
+                Span::styled(format!("   ({help})"), Style::new().fg(DIM)),
+            ])),
+            area,
+        );
+        f.set_cursor_position((cursor_x.min(area.right().saturating_sub(1)), area.y));
+        return;
+    }
+    let hints = match app.focus {
+        Focus::Tree => "↑↓ move ⏎ fold p capture c check C pair ? help q quit",
+        Focus::Detail => "←→ tab ↑↓ scroll Tab pane ? help q quit",
+        Focus::Capture => "↑↓ scroll p stop/start / filter w write ? help q quit",
+    };
+    let left = match (&app.message, &app.snap, &app.topo) {
+        (Some(m), _, _) => m.clone(),
+        (None, Some(s), Some(t)) => format!(
+            "{} · {} br · {} veth · {} netns · {} ctr · scan {} ms{}",
+            s.host_netns().map_or("host".into(), |h| h.label()),
+            t.bridges.len(),
+            t.veths.len(),
+            t.netns.len(),
+            s.containers.len(),
+            app.scan_ms.map_or("-".into(), |m| m.to_string()),
+            match app.mode {
+                Mode::Live => format!(" every {}s", app.interval_s),
+                Mode::Offline(_) => " (offline)".into(),
+            }
+        ),
+        _ => "scanning…".into(),
+    };
+    let width = area.width as usize;
+    let hint_w = hints.chars().count().min(width / 2);
+    let left_w = width.saturating_sub(hint_w + 1);
+    let left: String = if left.chars().count() > left_w {
+        left.chars()
+            .take(left_w.saturating_sub(1))
+            .chain(std::iter::once('…'))
+            .collect()
+    } else {
+        format!("{left:<left_w$}")
+    };
+    let hints: String = hints.chars().take(hint_w).collect();
+    f.render_widget(
+        Paragraph::new(Line::from(vec![
+            Span::styled(left, Style::new().add_modifier(Modifier::BOLD)),
+            Span::raw(" "),
+            Span::styled(hints, Style::new().fg(DIM)),
+        ])),
+        area,
+    );
+}
