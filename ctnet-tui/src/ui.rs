@@ -831,6 +831,7 @@ fn draw_capture(f: &mut Frame, app: &App, area: Rect) {
     } else {
         let end = c.packets.len() - c.scroll.min(c.packets.len() - 1);
         let start = end.saturating_sub(inner_h);
+        let narrow = area.width < 150;
         for p in c.packets.range(start..end) {
             let style = if p.line.contains("ICMP") {
                 Style::new().fg(Color::Cyan)
@@ -839,7 +840,8 @@ fn draw_capture(f: &mut Frame, app: &App, area: Rect) {
             } else {
                 Style::new()
             };
-            lines.push(Line::styled(p.line.clone(), style));
+            let text = if narrow { compact(&p.line) } else { p.line.clone() };
+            lines.push(Line::styled(text, style));
         }
         if c.active.is_empty() && !c.ended.is_empty() && lines.len() >= inner_h {
             lines.remove(0);
@@ -847,6 +849,23 @@ fn draw_capture(f: &mut Frame, app: &App, area: Rect) {
         }
     }
     f.render_widget(Paragraph::new(lines).block(block), area);
+}
+
+/// A capture line without the link layer (MACs, ethertype), for narrow screens:
+/// `12:00:01.000000 vc1 out 10.0.0.2 > 10.0.0.3: ICMP echo request, id 7, seq 1 (98)`.
+pub fn compact(line: &str) -> String {
+    let mut words = line.split_whitespace();
+    let (Some(time), Some(label), Some(dir)) = (words.next(), words.next(), words.next()) else {
+        return line.to_string();
+    };
+    let Some(at) = line.find(", length ") else {
+        return line.to_string();
+    };
+    let after = &line[at + ", length ".len()..];
+    match after.split_once(": ") {
+        Some((len, rest)) => format!("{time} {label} {dir:<3} {rest} ({len})"),
+        None => line.to_string(),
+    }
 }
 
 fn draw_status(f: &mut Frame, app: &App, area: Rect) {

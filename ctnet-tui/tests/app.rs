@@ -1,0 +1,247 @@
+//! `App` driven by actions and events, with no terminal: what each key asks of the
+//! runner, and how state follows new snapshots.
+
+mod common;
+
+use std::path::PathBuf;
+
+use common::{app_with, fixture, icmp_packets, later, select_port};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ctnet_core::check::Status;
+use ctnet_tui::app::{Action, App, Effect, Event, Focus, Mode, PANE_PACKETS, PromptKind, Tab};
+use ctnet_tui::tree::Item;
+
+fn key(c: char) -> Event {
+    Event::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE))
+}
+
+#[test]
+fn keys_map_to_actions_and_prompts_take_keys_first() {
+    let mut app = app_with(fixture("lab-healthy"));
+    let k = |c| KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE);
+    assert_eq!(app.keymap(k('q')), Some(Action::Quit));
+    assert_eq!(app.keymap(k('C')), Some(Action::PickPeer));
+    assert_eq!(app.keymap(k('4')), Some(Action::ShowTab(Tab::Routes)));
+    assert_eq!(
+        app.keymap(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)),
+        Some(Action::Quit)
+    );
+    app.update(Action::EditFilter);
+    assert_eq!(app.keymap(k('q')), Some(Action::Type('q')), "q is text in a prompt");
+    app.update(Action::Cancel);
+    assert!(app.prompt.is_none());
+    app.on_event(key('q'));
+    assert!(app.quit);
+}
+
+#[test]
+fn p_on_a_port_captures_both_ends_of_its_veth_and_again_stops() {
+    let mut app = app_with(fixture("lab-healthy"));
+    select_port(&mut app, "vc1");
+    let fx = app.on_event(key('p'));
+    let [Effect::StartCapture { endpoints, filter }] = fx.as_slice() else {
+        panic!("{fx:?}");
+    };
+    assert_eq!(filter, &None);
+    let labels: Vec<&str> = endpoints.iter().map(|e| e.label.as_str()).collect();
+    assert_eq!(labels, ["vc1", "eth0@c1"]);
+    let host_end = &endpoints[0];
+    assert_eq!(host_end.netns, app.snap.as_ref().unwrap().host);
+    assert!(host_end.peer_mac.is_some(), "the host end knows its container's MAC");
+    assert_ne!(endpoints[1].netns, host_end.netns);
+    app.on_event(Event::CaptureStarted(labels.iter().map(|s| s.to_string()).collect()));
+    assert_eq!(app.on_event(key('p')), vec![Effect::StopCapture]);
+}
+
+#[test]
+fn p_on_a_bridge_captures_it_promiscuously_and_offline_refuses() {
+    let mut app = app_with(fixture("lab-healthy"));
+    app.selected = 0;
+    assert!(matches!(app.selected_item(), Some(Item::Bridge(b)) if b == "br0"));
+    let fx = app.update(Action::ToggleCapture);
+    assert!(
+        matches!(fx.as_slice(), [Effect::StartCapture { endpoints, .. }] if endpoints.len() == 1 && endpoints[0].promisc)
+    );
+    let mut off = App::new(Mode::Offline(PathBuf::from("x.json")), 2.0, true);
+    off.on_event(Event::Snapshot(Box::new(fixture("lab-healthy")), 1));
+    assert!(off.update(Action::ToggleCapture).is_empty());
+    assert!(off.message.as_deref().unwrap().contains("offline"), "{:?}", off.message);
+    assert!(off.update(Action::Refresh).is_empty());
+}
+
+#[test]
+fn a_filter_is_checked_before_it_is_taken_and_restarts_a_running_capture() {
+    let mut app = app_with(fixture("lab-healthy"));
+    select_port(&mut app, "vc2");
+    app.update(Action::EditFilter);
+    for c in "icmp and".chars() {
+        app.update(Action::Type(c));
+    }
+    assert!(app.update(Action::Submit).is_empty());
+    assert_eq!(app.capture.filter, None, "an invalid filter is not taken");
+    assert!(app.message.as_deref().unwrap().contains("icmp and"), "{:?}", app.message);
+    app.on_event(Event::CaptureStarted(vec!["vc2".into()]));
+    app.update(Action::EditFilter);
+    for c in "icmp".chars() {
+        app.update(Action::Type(c));
+    }
+    let fx = app.update(Action::Submit);
+    assert_eq!(app.capture.filter.as_deref(), Some("icmp"));
+    assert!(matches!(fx.as_slice(), [Effect::StartCapture { filter: Some(f), .. }] if f == "icmp"));
+}
+
+#[test]
+fn c_runs_the_checks_for_the_selection_and_shows_the_failure() {
+    let mut app = app_with(fixture("lab-faults"));
+    select_port(&mut app, "vc2");
+    app.update(Action::RunChecks);
+    assert_eq!(app.tab, Tab::Checks);
+    let (_, report) = app.report.as_ref().expect("a report");
+    assert_eq!(report.verdict, Status::Fail);
+    assert!(
+        report
+            .checks
+            .iter()
+            .any(|f| f.id == "link.host_veth_up" && f.status == Status::Fail)
+    );
+    // A bridge is no container.
+    app.selected = 0;
+    app.update(Action::RunChecks);
+    assert!(app.message.as_deref().unwrap().contains("select a container"));
+}
+
+#[test]
+fn capital_c_picks_a_peer_and_runs_the_pair_checks() {
+    let mut app = app_with(fixture("lab-faults"));
+    select_port(&mut app, "vc1");
+    app.update(Action::PickPeer);
+    let picker = app.picker.clone().expect("a picker");
+    assert!(picker.choices.iter().all(|(k, _)| Some(*k) != app.selected_netns()));
+    let c4 = picker
+        .choices
+        .iter()
+        .position(|(_, name)| name.contains("c4"))
+        .expect("c4 is a choice");
+    for _ in 0..c4 {
+        app.update(Action::Down);
+    }
+    app.update(Action::Submit);
+    assert!(app.picker.is_none());
+    let (keys, report) = app.report.as_ref().expect("a pair report");
+    assert_eq!(keys.len(), 2);
+    assert_eq!(report.peer.as_deref(), Some("c4"));
+    assert!(
+        report
+            .checks
+            .iter()
+            .any(|f| f.id == "arp.peer_entry" && f.status == Status::Fail),
+        "the stale ARP entry for c4 is found"
+    );
+}
+
+#[test]
+fn enter_folds_a_bridge_and_selection_follows_new_snapshots() {
+    let snap = fixture("lab-healthy");
+    let mut app = app_with(snap.clone());
+    let all = app.rows.len();
+    app.selected = 0;
+    app.update(Action::Enter);
+    assert_eq!(app.rows.len(), all - 4, "br0's four ports are folded");
+    app.update(Action::Enter);
+    assert_eq!(app.rows.len(), all);
+    select_port(&mut app, "vc3");
+    let item = app.selected_item().cloned();
+    // A new scan keeps the selection on the same port, wherever its row moved.
+    app.on_event(Event::Snapshot(Box::new(later(&snap, 5)), 10));
+    assert_eq!(app.selected_item().cloned(), item);
+    // The port vanishes: the app says so and keeps a valid selection.
+    let mut gone = later(&snap, 5);
+    gone.taken_at_unix_ms += 1000;
+    let host = gone.host;
+    let ns = gone.netns.iter_mut().find(|n| n.key == host).unwrap();
+    ns.links.retain(|l| l.name != "vc3");
+    app.on_event(Event::Snapshot(Box::new(gone), 10));
+    assert!(app.message.as_deref().unwrap().contains("vc3 is gone"), "{:?}", app.message);
+    assert!(app.selected < app.rows.len());
+}
+
+#[test]
+fn rates_and_rule_counters_come_from_consecutive_snapshots() {
+    let snap = fixture("lab-healthy");
+    let mut app = app_with(snap.clone());
+    assert!(app.rates.values().all(|r| r.history.is_empty()));
+    app.on_event(Event::Snapshot(Box::new(later(&snap, 40)), 10));
+    let host = snap.host;
+    let r = &app.rates[&(host, "vc1".to_string())];
+    assert!((r.rx_pps - 40.0).abs() < 1e-9, "{r:?}");
+    assert!((r.tx_bps - 40.0 * 98.0 * 8.0).abs() < 1e-6, "{r:?}");
+    assert_eq!(r.history.iter().copied().collect::<Vec<_>>(), [80]);
+    assert!(
+        app.rule_rates.values().any(|r| (r.pps - 3.0).abs() < 1e-9),
+        "FORWARD rules count 3/s: {:?}",
+        app.rule_rates
+    );
+}
+
+#[test]
+fn the_pane_keeps_the_newest_packets_and_w_asks_for_a_file() {
+    let mut app = app_with(fixture("lab-healthy"));
+    assert!(app.update(Action::WritePcap).is_empty());
+    assert!(app.prompt.is_none(), "nothing to write yet");
+    let burst = icmp_packets("vc1", (PANE_PACKETS / 2 + 10) as u16);
+    let last = burst.last().cloned().unwrap();
+    app.on_event(Event::Packets(burst));
+    assert_eq!(app.capture.packets.len(), PANE_PACKETS);
+    assert_eq!(app.capture.packets.back(), Some(&last));
+    assert_eq!(app.capture.seen, (PANE_PACKETS + 20) as u64);
+    app.update(Action::WritePcap);
+    assert_eq!(app.prompt.as_ref().map(|p| p.kind), Some(PromptKind::PcapPath));
+    while app.prompt.as_ref().is_some_and(|p| !p.text.is_empty()) {
+        app.update(Action::Backspace);
+    }
+    for c in "/tmp/x.pcap".chars() {
+        app.update(Action::Type(c));
+    }
+    assert_eq!(app.update(Action::Submit), vec![Effect::WritePcap("/tmp/x.pcap".into())]);
+}
+
+#[test]
+fn tab_cycles_panes_and_arrows_scroll_the_focused_one() {
+    let mut app = app_with(fixture("lab-healthy"));
+    app.on_event(Event::Packets(icmp_packets("vc1", 20)));
+    assert_eq!(app.focus, Focus::Tree);
+    app.update(Action::FocusNext);
+    app.update(Action::Down);
+    assert_eq!((app.focus, app.detail_scroll, app.selected), (Focus::Detail, 1, 0));
+    app.update(Action::FocusNext);
+    app.update(Action::Up);
+    app.update(Action::Up);
+    assert_eq!((app.focus, app.capture.scroll), (Focus::Capture, 2));
+    app.update(Action::FocusPrev);
+    app.update(Action::FocusPrev);
+    assert_eq!(app.focus, Focus::Tree);
+    app.update(Action::NextTab);
+    assert_eq!(app.tab, Tab::Fdb);
+    app.update(Action::PrevTab);
+    app.update(Action::PrevTab);
+    assert_eq!(app.tab, Tab::Checks);
+}
+
+#[test]
+fn r_asks_for_a_scan_and_s_for_a_file() {
+    let mut app = app_with(fixture("lab-healthy"));
+    assert_eq!(app.update(Action::Refresh), vec![Effect::Refresh]);
+    app.update(Action::SaveSnapshot);
+    assert_eq!(app.prompt.as_ref().map(|p| p.kind), Some(PromptKind::SnapshotPath));
+    let fx = app.update(Action::Submit);
+    assert!(matches!(fx.as_slice(), [Effect::SaveSnapshot(p)] if p.to_string_lossy().starts_with("ctnet-snapshot-")));
+}
+
+#[test]
+fn an_unprivileged_live_view_says_what_works_and_what_needs_root() {
+    let app = App::new(Mode::Live, 2.0, false);
+    assert!(app.banner[0].contains("Not root"), "{:?}", app.banner);
+    assert!(app.banner[0].contains("sudo"));
+    let offline = App::new(Mode::Offline("f.json".into()), 2.0, false);
+    assert!(offline.banner.is_empty(), "a file needs no privilege");
+}

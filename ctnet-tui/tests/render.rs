@@ -1,0 +1,100 @@
+//! Whole screens drawn on ratatui's `TestBackend` from recorded snapshots, at 80x24
+//! and 160x48: every tab, the help, a capture pane with decoded packets, a checks view
+//! with a failing finding, the privilege banner.
+
+mod common;
+
+use common::{app_with, fixture, icmp_packets, later, select_port};
+use ctnet_tui::app::{Action, App, Event, Mode, Tab};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+
+fn screen(app: &App, w: u16, h: u16) -> String {
+    let mut t = Terminal::new(TestBackend::new(w, h)).expect("a test terminal");
+    t.draw(|f| ctnet_tui::ui::draw(f, app)).expect("draw");
+    t.backend().to_string()
+}
+
+/// The healthy lab, one second apart (so rates and counting rules show), port vc1.
+fn healthy_on_vc1() -> App {
+    let snap = fixture("lab-healthy");
+    let mut app = app_with(snap.clone());
+    app.on_event(Event::Snapshot(Box::new(later(&snap, 40)), 9));
+    select_port(&mut app, "vc1");
+    app
+}
+
+#[test]
+fn every_tab_at_both_sizes() {
+    let mut app = healthy_on_vc1();
+    for tab in Tab::ALL {
+        app.update(Action::ShowTab(tab));
+        if tab == Tab::Checks {
+            app.update(Action::RunChecks);
+        }
+        for (w, h) in [(80, 24), (160, 48)] {
+            insta::assert_snapshot!(format!("tab_{}_{w}x{h}", tab.title().to_lowercase()), screen(&app, w, h));
+        }
+    }
+}
+
+#[test]
+fn help_at_both_sizes() {
+    let mut app = healthy_on_vc1();
+    app.update(Action::ToggleHelp);
+    insta::assert_snapshot!("help_80x24", screen(&app, 80, 24));
+    insta::assert_snapshot!("help_160x48", screen(&app, 160, 48));
+}
+
+#[test]
+fn capture_pane_with_decoded_packets() {
+    let mut app = healthy_on_vc1();
+    app.on_event(Event::CaptureStarted(vec!["vc1".into(), "eth0@c1".into()]));
+    app.on_event(Event::Packets(icmp_packets("vc1", 6)));
+    let small = screen(&app, 80, 24);
+    assert!(small.contains("ICMP echo"), "{small}");
+    insta::assert_snapshot!("capture_80x24", small);
+    insta::assert_snapshot!("capture_160x48", screen(&app, 160, 48));
+}
+
+#[test]
+fn checks_view_with_a_failing_finding() {
+    let mut app = app_with(fixture("lab-faults"));
+    select_port(&mut app, "vc2");
+    app.update(Action::RunChecks);
+    let big = screen(&app, 160, 48);
+    assert!(big.contains("FAIL link.host_veth_up"), "{big}");
+    insta::assert_snapshot!("checks_fail_160x48", big);
+    insta::assert_snapshot!("checks_fail_80x24", screen(&app, 80, 24));
+}
+
+#[test]
+fn a_docker_host_and_the_pair_picker() {
+    let mut app = app_with(fixture("docker-host"));
+    insta::assert_snapshot!("docker_160x48", screen(&app, 160, 48));
+    select_port(&mut app, "veth8d6f617");
+    app.update(Action::PickPeer);
+    insta::assert_snapshot!("picker_80x24", screen(&app, 80, 24));
+}
+
+#[test]
+fn unprivileged_banner_and_a_prompt() {
+    let mut app = App::new(Mode::Live, 2.0, false);
+    app.on_event(Event::Snapshot(Box::new(fixture("lab-healthy")), 5));
+    app.update(Action::EditFilter);
+    for c in "icmp".chars() {
+        app.update(Action::Type(c));
+    }
+    insta::assert_snapshot!("banner_prompt_80x24", screen(&app, 80, 24));
+}
+
+#[test]
+fn tiny_and_empty_screens_do_not_panic() {
+    let mut app = healthy_on_vc1();
+    app.update(Action::ToggleHelp);
+    for (w, h) in [(1, 1), (10, 5), (40, 10), (80, 3)] {
+        screen(&app, w, h);
+    }
+    let waiting = App::new(Mode::Live, 2.0, true);
+    assert!(screen(&waiting, 80, 24).contains("scanning"));
+}
