@@ -868,14 +868,14 @@ impl App {
             .filter(|f| f.status == check::Status::Fail)
             .count();
         self.message = Some(format!(
-            "checks for {}{}: {:?}{}",
+            "checks for {}{}: {}{}",
             report.target,
             report
                 .peer
                 .as_deref()
                 .map(|p| format!(" ↔ {p}"))
                 .unwrap_or_default(),
-            report.verdict,
+            format!("{:?}", report.verdict).to_uppercase(),
             if fails > 0 {
                 format!(", {fails} failing")
             } else {
