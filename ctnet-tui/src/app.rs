@@ -911,7 +911,7 @@ impl App {
                     }
                     rate.history.push_back((rate.rx_pps + rate.tx_pps).round() as u64);
                 }
-                self.prev_stats.insert(key, (s.clone(), now));
+                self.prev_stats.insert(key, (*s, now));
             }
         }
         // Interfaces gone from the host stop taking memory.

@@ -27,7 +27,11 @@ fn keys_map_to_actions_and_prompts_take_keys_first() {
         Some(Action::Quit)
     );
     app.update(Action::EditFilter);
-    assert_eq!(app.keymap(k('q')), Some(Action::Type('q')), "q is text in a prompt");
+    assert_eq!(
+        app.keymap(k('q')),
+        Some(Action::Type('q')),
+        "q is text in a prompt"
+    );
     app.update(Action::Cancel);
     assert!(app.prompt.is_none());
     app.on_event(key('q'));
@@ -47,9 +51,14 @@ fn p_on_a_port_captures_both_ends_of_its_veth_and_again_stops() {
     assert_eq!(labels, ["vc1", "eth0@c1"]);
     let host_end = &endpoints[0];
     assert_eq!(host_end.netns, app.snap.as_ref().unwrap().host);
-    assert!(host_end.peer_mac.is_some(), "the host end knows its container's MAC");
+    assert!(
+        host_end.peer_mac.is_some(),
+        "the host end knows its container's MAC"
+    );
     assert_ne!(endpoints[1].netns, host_end.netns);
-    app.on_event(Event::CaptureStarted(labels.iter().map(|s| s.to_string()).collect()));
+    app.on_event(Event::CaptureStarted(
+        labels.iter().map(|s| s.to_string()).collect(),
+    ));
     assert_eq!(app.on_event(key('p')), vec![Effect::StopCapture]);
 }
 
@@ -65,7 +74,11 @@ fn p_on_a_bridge_captures_it_promiscuously_and_offline_refuses() {
     let mut off = App::new(Mode::Offline(PathBuf::from("x.json")), 2.0, true);
     off.on_event(Event::Snapshot(Box::new(fixture("lab-healthy")), 1));
     assert!(off.update(Action::ToggleCapture).is_empty());
-    assert!(off.message.as_deref().unwrap().contains("offline"), "{:?}", off.message);
+    assert!(
+        off.message.as_deref().unwrap().contains("offline"),
+        "{:?}",
+        off.message
+    );
     assert!(off.update(Action::Refresh).is_empty());
 }
 
@@ -79,7 +92,11 @@ fn a_filter_is_checked_before_it_is_taken_and_restarts_a_running_capture() {
     }
     assert!(app.update(Action::Submit).is_empty());
     assert_eq!(app.capture.filter, None, "an invalid filter is not taken");
-    assert!(app.message.as_deref().unwrap().contains("icmp and"), "{:?}", app.message);
+    assert!(
+        app.message.as_deref().unwrap().contains("icmp and"),
+        "{:?}",
+        app.message
+    );
     app.on_event(Event::CaptureStarted(vec!["vc2".into()]));
     app.update(Action::EditFilter);
     for c in "icmp".chars() {
@@ -116,7 +133,12 @@ fn capital_c_picks_a_peer_and_runs_the_pair_checks() {
     select_port(&mut app, "vc1");
     app.update(Action::PickPeer);
     let picker = app.picker.clone().expect("a picker");
-    assert!(picker.choices.iter().all(|(k, _)| Some(*k) != app.selected_netns()));
+    assert!(
+        picker
+            .choices
+            .iter()
+            .all(|(k, _)| Some(*k) != app.selected_netns())
+    );
     let c4 = picker
         .choices
         .iter()
@@ -161,7 +183,11 @@ fn enter_folds_a_bridge_and_selection_follows_new_snapshots() {
     let ns = gone.netns.iter_mut().find(|n| n.key == host).unwrap();
     ns.links.retain(|l| l.name != "vc3");
     app.on_event(Event::Snapshot(Box::new(gone), 10));
-    assert!(app.message.as_deref().unwrap().contains("vc3 is gone"), "{:?}", app.message);
+    assert!(
+        app.message.as_deref().unwrap().contains("vc3 is gone"),
+        "{:?}",
+        app.message
+    );
     assert!(app.selected < app.rows.len());
 }
 
@@ -202,7 +228,10 @@ fn the_pane_keeps_the_newest_packets_and_w_asks_for_a_file() {
     for c in "/tmp/x.pcap".chars() {
         app.update(Action::Type(c));
     }
-    assert_eq!(app.update(Action::Submit), vec![Effect::WritePcap("/tmp/x.pcap".into())]);
+    assert_eq!(
+        app.update(Action::Submit),
+        vec![Effect::WritePcap("/tmp/x.pcap".into())]
+    );
 }
 
 #[test]
@@ -212,7 +241,10 @@ fn tab_cycles_panes_and_arrows_scroll_the_focused_one() {
     assert_eq!(app.focus, Focus::Tree);
     app.update(Action::FocusNext);
     app.update(Action::Down);
-    assert_eq!((app.focus, app.detail_scroll, app.selected), (Focus::Detail, 1, 0));
+    assert_eq!(
+        (app.focus, app.detail_scroll, app.selected),
+        (Focus::Detail, 1, 0)
+    );
     app.update(Action::FocusNext);
     app.update(Action::Up);
     app.update(Action::Up);
@@ -232,9 +264,14 @@ fn r_asks_for_a_scan_and_s_for_a_file() {
     let mut app = app_with(fixture("lab-healthy"));
     assert_eq!(app.update(Action::Refresh), vec![Effect::Refresh]);
     app.update(Action::SaveSnapshot);
-    assert_eq!(app.prompt.as_ref().map(|p| p.kind), Some(PromptKind::SnapshotPath));
+    assert_eq!(
+        app.prompt.as_ref().map(|p| p.kind),
+        Some(PromptKind::SnapshotPath)
+    );
     let fx = app.update(Action::Submit);
-    assert!(matches!(fx.as_slice(), [Effect::SaveSnapshot(p)] if p.to_string_lossy().starts_with("ctnet-snapshot-")));
+    assert!(
+        matches!(fx.as_slice(), [Effect::SaveSnapshot(p)] if p.to_string_lossy().starts_with("ctnet-snapshot-"))
+    );
 }
 
 #[test]

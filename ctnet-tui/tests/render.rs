@@ -33,7 +33,10 @@ fn every_tab_at_both_sizes() {
             app.update(Action::RunChecks);
         }
         for (w, h) in [(80, 24), (160, 48)] {
-            insta::assert_snapshot!(format!("tab_{}_{w}x{h}", tab.title().to_lowercase()), screen(&app, w, h));
+            insta::assert_snapshot!(
+                format!("tab_{}_{w}x{h}", tab.title().to_lowercase()),
+                screen(&app, w, h)
+            );
         }
     }
 }

@@ -1,0 +1,176 @@
+//! The real binary in a real terminal: `ctnet-diag demo` inside tmux, driven by keys
+//! as a user would drive it, read back with `capture-pane`.
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_ctnet-diag");
+
+/// A tmux server of our own (its own socket), killed when the test ends.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn cmd(&self, args: &[&str]) -> Output {
+        Command::new("tmux")
+            .args(["-L", &self.socket])
+            .args(args)
+            .output()
+            .expect("run tmux")
+    }
+
+    fn screen(&self) -> String {
+        String::from_utf8_lossy(&self.cmd(&["capture-pane", "-p", "-t", "e2e"]).stdout).into_owned()
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", "e2e"];
+        args.extend_from_slice(keys);
+        assert!(self.cmd(&args).status.success(), "send-keys {keys:?}");
+    }
+
+    /// Poll the screen until `pred` holds, or fail with the last screen.
+    fn wait_for(&self, what: &str, secs: u64, pred: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let s = self.screen();
+            if pred(&s) {
+                return s;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}; the screen:\n{s}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.cmd(&["kill-server"]);
+    }
+}
+
+fn available(test: &str) -> bool {
+    let tmux = Command::new("tmux")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    let worlds = Command::new(BIN)
+        .args(["world", "--", "true"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !(tmux && worlds) {
+        let why = if tmux {
+            "this kernel refuses user namespaces"
+        } else {
+            "tmux is not installed (apt-get install tmux)"
+        };
+        assert!(
+            !ctnet_core::world::in_ci(),
+            "{test} needs tmux and rootless worlds: {why}; under CI this is a failure"
+        );
+        ctnet_core::world::report_skip(&format!("{test}: {why}"));
+        return false;
+    }
+    true
+}
+
+#[test]
+fn demo_dashboard_selects_captures_checks_and_restores_the_terminal() {
+    if !available("demo_dashboard_selects_captures_checks_and_restores_the_terminal") {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("ctnet-e2e-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let after = dir.join("after");
+    let tmux = Tmux {
+        socket: format!("ctnet-e2e-{}", std::process::id()),
+    };
+    // After the dashboard exits, record its exit code and the terminal modes.
+    let script = format!(
+        "stty -a > {after}.stty.before; {BIN} demo --interval 0.5; echo $? > {after}.rc; \
+         stty -a > {after}.stty; echo E2E-DONE; sleep 600",
+        after = after.display()
+    );
+    let o = tmux.cmd(&[
+        "new-session",
+        "-d",
+        "-s",
+        "e2e",
+        "-x",
+        "160",
+        "-y",
+        "48",
+        "sh",
+        "-c",
+        &script,
+    ]);
+    assert!(
+        o.status.success(),
+        "tmux new-session: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+
+    // The topology appears: the demo bridge and its three ports.
+    tmux.wait_for("the topology", 60, |s| {
+        s.contains("demo-br") && s.contains("demo-v3 → demo-c3")
+    });
+    // Select the first port (demo-c1 behind demo-v1) and capture both veth ends.
+    tmux.keys(&["j"]);
+    tmux.wait_for("demo-v1 selected", 10, |s| s.contains("demo-v1 (host) veth UP"));
+    tmux.keys(&["p"]);
+    let s = tmux.wait_for("ICMP in the capture pane", 20, |s| {
+        s.contains("Capture: demo-v1, eth0@demo-c1")
+            && s.contains("ICMP echo request")
+            && s.contains("ICMP echo reply")
+    });
+    assert!(s.contains("eth0@demo-c1 "), "both ends are captured:\n{s}");
+    // Run the guided checks for demo-c1.
+    tmux.keys(&["c"]);
+    let s = tmux.wait_for("the checks", 10, |s| s.contains("demo-c1: PASS"));
+    assert!(s.contains("pass fdb.own_mac"), "{s}");
+    // Help opens and closes.
+    tmux.keys(&["?"]);
+    tmux.wait_for("the help", 10, |s| {
+        s.contains(" Keys ") && s.contains("write the captured packets")
+    });
+    tmux.keys(&["Escape"]);
+    tmux.wait_for("help closed", 10, |s| !s.contains(" Keys "));
+    // Quit: the lab is removed and the shell gets its terminal back.
+    tmux.keys(&["q"]);
+    let s = tmux.wait_for("the exit", 60, |s| s.contains("E2E-DONE"));
+    assert!(
+        s.contains("lab demo: removed 3 veth(s), 1 bridge(s), 3 netns"),
+        "{s}"
+    );
+    let rc = std::fs::read_to_string(format!("{}.rc", after.display())).unwrap();
+    assert_eq!(rc.trim(), "0", "ctnet-diag demo exit code");
+    let before = std::fs::read_to_string(format!("{}.stty.before", after.display())).unwrap();
+    let stty = std::fs::read_to_string(format!("{}.stty", after.display())).unwrap();
+    assert_eq!(stty, before, "terminal modes are back to what they were");
+    assert!(
+        stty.contains(" icanon") && stty.contains(" echo "),
+        "cooked mode with echo:\n{stty}"
+    );
+    // No alternate screen left behind: the shell's output is on the normal screen.
+    assert!(!s.contains("┌ Topology"), "the dashboard's screen is gone:\n{s}");
+    let _ = std::fs::remove_dir_all(Path::new(&dir));
+}
+
+#[test]
+fn the_dashboard_without_a_terminal_says_what_to_use_instead() {
+    let o = Command::new(BIN)
+        .args(["tui", "--from", "/nonexistent.json"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{o:?}");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("needs a terminal") && err.contains("ctnet-diag show"),
+        "{err}"
+    );
+}
