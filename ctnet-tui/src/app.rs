@@ -28,6 +28,8 @@ pub enum Event {
     Resize,
     /// A fresh snapshot, and how long the scan took.
     Snapshot(Box<Snapshot>, u64),
+    /// A scan of the host netns and firewall only, between full scans.
+    HostUpdate(Box<Snapshot>, u64),
     /// A scan failed.
     ScanFailed(String),
     /// Captured packets, decoded.
@@ -86,8 +88,10 @@ pub enum Action {
     PrevTab,
     /// This detail tab.
     ShowTab(Tab),
-    /// Start a capture on the selection, or stop the running one.
+    /// Add the selection to the capture, or take it out when it is already in.
     ToggleCapture,
+    /// Stop every capture.
+    StopCapture,
     /// Ask for a BPF filter.
     EditFilter,
     /// Ask where to write the captured packets.
@@ -268,6 +272,8 @@ pub struct RuleRate {
 pub struct CaptureView {
     /// Labels being captured now.
     pub active: Vec<String>,
+    /// The endpoints asked for (several selections at once).
+    pub specs: Vec<CaptureSpec>,
     /// The filter for the next capture.
     pub filter: Option<String>,
     /// The latest packets.
@@ -321,8 +327,10 @@ pub struct App {
     pub banner: Vec<String>,
     /// The last message (bottom line).
     pub message: Option<String>,
-    /// Scan time of the latest snapshot, ms.
+    /// Scan time of the latest full snapshot, ms.
     pub scan_ms: Option<u64>,
+    /// Scan time of the latest host-only update, ms.
+    pub light_ms: Option<u64>,
     /// Seconds between scans (for the status bar).
     pub interval_s: f64,
     /// Whether the process can enter other netns and capture (root or CAP_SYS_ADMIN).
@@ -365,6 +373,7 @@ impl App {
             banner,
             message: None,
             scan_ms: None,
+            light_ms: None,
             interval_s,
             privileged,
             quit: false,
@@ -409,6 +418,15 @@ impl App {
                 self.set_snapshot(*snap);
                 Vec::new()
             }
+            Event::HostUpdate(host, ms) => {
+                if let Some(cur) = &self.snap {
+                    let mut merged = cur.clone();
+                    merge_host(&mut merged, &host);
+                    self.light_ms = Some(ms);
+                    self.set_snapshot(merged);
+                }
+                Vec::new()
+            }
             Event::ScanFailed(e) => {
                 self.message = Some(format!("scan failed: {e}"));
                 Vec::new()
@@ -439,11 +457,13 @@ impl App {
             }
             Event::CaptureFailed(e) => {
                 self.capture.active.clear();
+                self.capture.specs.clear();
                 self.message = Some(format!("capture: {e}"));
                 Vec::new()
             }
             Event::CaptureEnded(stats) => {
                 self.capture.active.clear();
+                self.capture.specs.clear();
                 self.capture.ended = stats;
                 Vec::new()
             }
@@ -497,6 +517,7 @@ impl App {
             KeyCode::Left | KeyCode::Char('h') | KeyCode::Char('[') => Action::PrevTab,
             KeyCode::Char(c @ '1'..='6') => Action::ShowTab(Tab::ALL[(c as u8 - b'1') as usize]),
             KeyCode::Char('p') => Action::ToggleCapture,
+            KeyCode::Char('P') => Action::StopCapture,
             KeyCode::Char('/') => Action::EditFilter,
             KeyCode::Char('w') => Action::WritePcap,
             KeyCode::Char('c') => Action::RunChecks,
@@ -596,6 +617,14 @@ impl App {
                 self.detail_scroll = 0;
             }
             Action::ToggleCapture => return self.toggle_capture(),
+            Action::StopCapture => {
+                if self.capture.specs.is_empty() && self.capture.active.is_empty() {
+                    self.message = Some("no capture is running".into());
+                    return Vec::new();
+                }
+                self.capture.specs.clear();
+                return vec![Effect::StopCapture];
+            }
             Action::EditFilter => {
                 self.prompt = Some(Prompt {
                     kind: PromptKind::Filter,
@@ -715,9 +744,6 @@ impl App {
     }
 
     fn toggle_capture(&mut self) -> Vec<Effect> {
-        if !self.capture.active.is_empty() {
-            return vec![Effect::StopCapture];
-        }
         if let Mode::Offline(path) = &self.mode {
             self.message = Some(format!(
                 "offline ({}): capture needs the live host; run ctnet-diag without --from",
@@ -725,22 +751,38 @@ impl App {
             ));
             return Vec::new();
         }
-        self.start_capture()
-    }
-
-    fn start_capture(&mut self) -> Vec<Effect> {
-        let endpoints = self.capture_endpoints();
-        if endpoints.is_empty() {
+        let here = self.capture_endpoints();
+        if here.is_empty() {
             self.message =
                 Some("nothing to capture here: select a bridge, a port or a netns with interfaces".into());
             return Vec::new();
         }
-        self.capture.packets.clear();
-        self.capture.seen = 0;
-        self.capture.lost = 0;
+        let same = |a: &CaptureSpec, b: &CaptureSpec| a.netns == b.netns && a.iface == b.iface;
+        let specs = &mut self.capture.specs;
+        if here.iter().all(|h| specs.iter().any(|s| same(s, h))) {
+            // Already captured: take it out.
+            specs.retain(|s| !here.iter().any(|h| same(s, h)));
+            if specs.is_empty() {
+                return vec![Effect::StopCapture];
+            }
+        } else {
+            for h in here {
+                if !specs.iter().any(|s| same(s, &h)) {
+                    specs.push(h);
+                }
+            }
+        }
+        self.start_capture()
+    }
+
+    /// (Re)start the capture on every endpoint asked for; the pane keeps its lines.
+    fn start_capture(&mut self) -> Vec<Effect> {
+        if self.capture.specs.is_empty() {
+            return Vec::new();
+        }
         self.capture.scroll = 0;
         vec![Effect::StartCapture {
-            endpoints,
+            endpoints: self.capture.specs.clone(),
             filter: self.capture.filter.clone(),
         }]
     }
@@ -965,6 +1007,30 @@ impl App {
         }
         self.selected = self.selected.min(self.rows.len().saturating_sub(1));
     }
+}
+
+/// Put a host-only scan into a full snapshot: the host netns, the firewall and the
+/// time; every other netns and the containers stay as the last full scan saw them.
+pub fn merge_host(full: &mut Snapshot, host: &Snapshot) {
+    let (Some(new), true) = (host.host_netns(), host.host == full.host) else {
+        return;
+    };
+    let key = full.host;
+    if let Some(old) = full.netns.iter_mut().find(|n| n.key == key) {
+        let mut fresh = new.clone();
+        // The host's ids for other netns are only known from a full scan, and so are
+        // the `ethtool -S` counters.
+        fresh.nsid = old.nsid;
+        fresh.peer_ids = std::mem::take(&mut old.peer_ids);
+        for l in &mut fresh.links {
+            if l.ethtool.is_none() {
+                l.ethtool = old.link(l.ifindex).and_then(|o| o.ethtool.clone());
+            }
+        }
+        *old = fresh;
+    }
+    full.firewall = host.firewall.clone();
+    full.taken_at_unix_ms = host.taken_at_unix_ms;
 }
 
 /// A readable name for an item (messages).

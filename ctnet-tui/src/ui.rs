@@ -43,6 +43,7 @@ pub const KEYS: &[(&str, &str)] = &[
         "p",
         "capture on the selection (a port: both veth ends); again stops",
     ),
+    ("P", "stop every capture"),
     ("/", "set the BPF filter (tcpdump syntax; empty clears it)"),
     ("w", "write the captured packets to a pcap file"),
     ("c", "guided checks for the selected container or netns"),
@@ -528,10 +529,12 @@ fn fdb_tab(app: &App, snap: &Snapshot, topo: &Topology) -> Vec<Line<'static>> {
         return vec![Line::raw(format!("bridge {name} is gone"))];
     };
     let host = snap.host_netns();
-    let port_name = |i: u32| {
-        host.and_then(|h| h.link(i))
-            .map_or(format!("if{i}"), |l| l.name.clone())
-    };
+    // One lookup per port, not per entry: a bridge with hundreds of ports has
+    // thousands of entries.
+    let names: std::collections::HashMap<u32, &str> = host
+        .map(|h| h.links.iter().map(|l| (l.ifindex, l.name.as_str())).collect())
+        .unwrap_or_default();
+    let port_name = |i: u32| names.get(&i).map_or(format!("if{i}"), |n| n.to_string());
     let highlight: Option<String> = match app.selected_item() {
         Some(Item::Port { port, .. }) => Some(port.clone()),
         _ => None,
@@ -553,10 +556,10 @@ fn fdb_tab(app: &App, snap: &Snapshot, topo: &Topology) -> Vec<Line<'static>> {
             Style::new().fg(DIM),
         ),
     ];
-    let mut entries: Vec<_> = b.fdb.iter().collect();
-    entries.sort_by_key(|e| (crate::tree::natural_key(&port_name(e.ifindex)), e.mac.clone()));
-    for e in entries {
-        let port = port_name(e.ifindex);
+    let entries: Vec<_> = b.fdb.iter().collect();
+    let mut entries: Vec<_> = entries.into_iter().map(|e| (port_name(e.ifindex), e)).collect();
+    entries.sort_by_cached_key(|(port, e)| (crate::tree::natural_key(port), e.mac.clone()));
+    for (port, e) in entries {
         let style = if highlight.as_deref() == Some(port.as_str()) {
             Style::new().fg(Color::Cyan).add_modifier(Modifier::BOLD)
         } else {
@@ -890,7 +893,7 @@ fn draw_status(f: &mut Frame, app: &App, area: Rect) {
     let hints = match app.focus {
         Focus::Tree => "↑↓ move ⏎ fold p capture c check C pair ? help q quit",
         Focus::Detail => "←→ tab ↑↓ scroll Tab pane ? help q quit",
-        Focus::Capture => "↑↓ scroll p stop/start / filter w write ? help q quit",
+        Focus::Capture => "↑↓ scroll p add/remove P stop / filter w write ? help q",
     };
     let left = match (&app.message, &app.snap, &app.topo) {
         (Some(m), _, _) => m.clone(),
@@ -901,7 +904,11 @@ fn draw_status(f: &mut Frame, app: &App, area: Rect) {
             t.veths.len(),
             t.netns.len(),
             s.containers.len(),
-            app.scan_ms.map_or("-".into(), |m| m.to_string()),
+            match (app.scan_ms, app.light_ms) {
+                (Some(f), Some(h)) => format!("{f}/{h}"),
+                (Some(f), None) => f.to_string(),
+                _ => "-".into(),
+            },
             match app.mode {
                 Mode::Live => format!(" every {}s", app.interval_s),
                 Mode::Offline(_) => " (offline)".into(),

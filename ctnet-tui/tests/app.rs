@@ -63,6 +63,28 @@ fn p_on_a_port_captures_both_ends_of_its_veth_and_again_stops() {
 }
 
 #[test]
+fn p_adds_selections_to_the_capture_and_takes_them_out_again() {
+    let mut app = app_with(fixture("lab-healthy"));
+    let labels = |fx: &[Effect]| -> Vec<String> {
+        match fx {
+            [Effect::StartCapture { endpoints, .. }] => endpoints.iter().map(|e| e.label.clone()).collect(),
+            other => panic!("{other:?}"),
+        }
+    };
+    select_port(&mut app, "vc1");
+    app.update(Action::ToggleCapture);
+    select_port(&mut app, "vc2");
+    let fx = app.update(Action::ToggleCapture);
+    assert_eq!(labels(&fx), ["vc1", "eth0@c1", "vc2", "eth0@c2"]);
+    select_port(&mut app, "vc1");
+    let fx = app.update(Action::ToggleCapture);
+    assert_eq!(labels(&fx), ["vc2", "eth0@c2"]);
+    assert_eq!(app.update(Action::StopCapture), vec![Effect::StopCapture]);
+    assert!(app.capture.specs.is_empty());
+    assert!(app.update(Action::StopCapture).is_empty(), "nothing left to stop");
+}
+
+#[test]
 fn p_on_a_bridge_captures_it_promiscuously_and_offline_refuses() {
     let mut app = app_with(fixture("lab-healthy"));
     app.selected = 0;
@@ -97,7 +119,8 @@ fn a_filter_is_checked_before_it_is_taken_and_restarts_a_running_capture() {
         "{:?}",
         app.message
     );
-    app.on_event(Event::CaptureStarted(vec!["vc2".into()]));
+    app.update(Action::ToggleCapture);
+    app.on_event(Event::CaptureStarted(vec!["vc2".into(), "eth0@c2".into()]));
     app.update(Action::EditFilter);
     for c in "icmp".chars() {
         app.update(Action::Type(c));
@@ -281,4 +304,36 @@ fn an_unprivileged_live_view_says_what_works_and_what_needs_root() {
     assert!(app.banner[0].contains("sudo"));
     let offline = App::new(Mode::Offline("f.json".into()), 2.0, false);
     assert!(offline.banner.is_empty(), "a file needs no privilege");
+}
+
+#[test]
+fn a_host_update_refreshes_the_host_and_keeps_every_other_netns() {
+    let snap = fixture("lab-healthy");
+    let mut app = app_with(snap.clone());
+    // A host-only scan: the host netns alone, counters moved, one second later.
+    let mut host_only = later(&snap, 10);
+    let host = host_only.host;
+    host_only.netns.retain(|n| n.key == host);
+    for l in &mut host_only.netns[0].links {
+        l.ethtool = None;
+    }
+    app.on_event(Event::HostUpdate(Box::new(host_only), 3));
+    let merged = app.snap.as_ref().unwrap();
+    assert_eq!(merged.netns.len(), snap.netns.len(), "other netns are kept");
+    assert_eq!(merged.taken_at_unix_ms, snap.taken_at_unix_ms + 1000);
+    let r = &app.rates[&(host, "vc1".to_string())];
+    assert!((r.rx_pps - 10.0).abs() < 1e-9, "{r:?}");
+    let vc1 = |s: &ctnet_core::model::Snapshot| {
+        s.host_netns()
+            .unwrap()
+            .link_by_name("vc1")
+            .unwrap()
+            .ethtool
+            .clone()
+    };
+    assert_eq!(vc1(merged), vc1(&snap), "ethtool counters come from full scans");
+    assert_eq!(app.light_ms, Some(3));
+    // The tree still resolves every port to its container.
+    select_port(&mut app, "vc4");
+    assert!(app.selected_netns().is_some());
 }

@@ -1,0 +1,78 @@
+//! Benchmark (not a test): how long the dashboard takes to take in a snapshot and to
+//! draw a frame, on ratatui's TestBackend, for a recorded host.
+//!
+//!   cargo run --release -p ctnet-tui --example render_bench -- SNAPSHOT.json [FRAMES]
+
+use std::time::{Duration, Instant};
+
+use ctnet_core::model::Snapshot;
+use ctnet_tui::app::{Action, App, Event, Mode, Tab};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+
+fn stats(mut v: Vec<Duration>) -> (f64, f64, f64) {
+    v.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let p = |q: f64| ms(v[((v.len() - 1) as f64 * q).round() as usize]);
+    (p(0.5), p(0.99), ms(*v.last().unwrap_or(&Duration::ZERO)))
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let Some(path) = args.next() else {
+        eprintln!("usage: render_bench SNAPSHOT.json [FRAMES]");
+        std::process::exit(2);
+    };
+    let frames: usize = args.next().and_then(|n| n.parse().ok()).unwrap_or(300);
+    let snap = match Snapshot::load(&path) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("render_bench: {e}");
+            std::process::exit(2);
+        }
+    };
+    let mut app = App::new(Mode::Live, 2.0, true);
+    // Taking in a snapshot: the topology join, the tree, rates and rule counters.
+    let mut takes = Vec::new();
+    for i in 0..20u64 {
+        let mut s = snap.clone();
+        s.taken_at_unix_ms += i * 2000;
+        let t0 = Instant::now();
+        app.on_event(Event::Snapshot(Box::new(s), 0));
+        takes.push(t0.elapsed());
+    }
+    let (p50, p99, max) = stats(takes);
+    println!(
+        "{} netns, {} tree rows; take in a snapshot: p50 {p50:.2} ms, p99 {p99:.2} ms, max {max:.2} ms",
+        snap.netns.len(),
+        app.rows.len()
+    );
+    println!(
+        "{:<10} {:>8} {:>10} {:>10} {:>10}",
+        "tab", "size", "p50 ms", "p99 ms", "max ms"
+    );
+    for tab in Tab::ALL {
+        for (w, h) in [(80u16, 24u16), (160, 48)] {
+            let mut term = Terminal::new(TestBackend::new(w, h)).expect("terminal");
+            app.selected = 1;
+            app.update(Action::ShowTab(tab));
+            if tab == Tab::Checks {
+                app.update(Action::RunChecks);
+            }
+            let mut times = Vec::with_capacity(frames);
+            for i in 0..frames {
+                // Walk the tree so every frame differs (scrolling, a new detail).
+                app.selected = 1 + i % app.rows.len().saturating_sub(1).max(1);
+                let t0 = Instant::now();
+                term.draw(|f| ctnet_tui::ui::draw(f, &app)).expect("draw");
+                times.push(t0.elapsed());
+            }
+            let (p50, p99, max) = stats(times);
+            println!(
+                "{:<10} {:>8} {p50:>10.3} {p99:>10.3} {max:>10.3}",
+                tab.title(),
+                format!("{w}x{h}")
+            );
+        }
+    }
+}
