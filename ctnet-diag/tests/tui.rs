@@ -162,6 +162,58 @@ fn demo_dashboard_selects_captures_checks_and_restores_the_terminal() {
 }
 
 #[test]
+fn a_sigterm_ends_the_demo_dashboard_and_still_removes_the_lab() {
+    if !available("a_sigterm_ends_the_demo_dashboard_and_still_removes_the_lab") {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("ctnet-e2e-term-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = |name: &str| dir.join(name).display().to_string();
+    let tmux = Tmux {
+        socket: format!("ctnet-e2e-term-{}", std::process::id()),
+    };
+    // The inner shell records its pid, then becomes the demo (same pid).
+    let script = format!(
+        "stty -a > {before}; sh -c 'echo $$ > {pid}; exec {BIN} demo --containers 2'; echo $? > {rc}; \
+         stty -a > {after}; echo E2E-DONE; sleep 600",
+        before = f("before"),
+        pid = f("pid"),
+        rc = f("rc"),
+        after = f("after"),
+    );
+    let o = tmux.cmd(&[
+        "new-session",
+        "-d",
+        "-s",
+        "e2e",
+        "-x",
+        "100",
+        "-y",
+        "30",
+        "sh",
+        "-c",
+        &script,
+    ]);
+    assert!(o.status.success());
+    tmux.wait_for("the topology", 60, |s| s.contains("demo-v2 → demo-c2"));
+    let pid: i32 = std::fs::read_to_string(f("pid")).unwrap().trim().parse().unwrap();
+    // Our own child, by pid.
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGTERM).unwrap();
+    let s = tmux.wait_for("the exit", 60, |s| s.contains("E2E-DONE"));
+    assert!(
+        s.contains("lab demo: removed 2 veth(s), 1 bridge(s), 2 netns"),
+        "{s}"
+    );
+    assert_eq!(std::fs::read_to_string(f("rc")).unwrap().trim(), "0");
+    assert_eq!(
+        std::fs::read_to_string(f("after")).unwrap(),
+        std::fs::read_to_string(f("before")).unwrap(),
+        "terminal modes restored"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn the_dashboard_without_a_terminal_says_what_to_use_instead() {
     let o = Command::new(BIN)
         .args(["tui", "--from", "/nonexistent.json"])

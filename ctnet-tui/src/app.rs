@@ -44,6 +44,8 @@ pub enum Event {
     CaptureEnded(Vec<String>),
     /// Something the runner wants to say (file written, error).
     Message(String),
+    /// A quit signal (SIGTERM, SIGHUP, SIGINT) arrived.
+    Signal(String),
     /// Time passed (ages, spinners).
     Tick,
 }
@@ -413,6 +415,11 @@ impl App {
                 None => Vec::new(),
             },
             Event::Resize | Event::Tick => Vec::new(),
+            Event::Signal(name) => {
+                self.message = Some(format!("{name}: quitting"));
+                self.quit = true;
+                Vec::new()
+            }
             Event::Snapshot(snap, ms) => {
                 self.scan_ms = Some(ms);
                 self.set_snapshot(*snap);

@@ -78,8 +78,29 @@ impl Drop for TerminalGuard {
     }
 }
 
-/// Open the dashboard on this terminal until the user quits.
+/// The signals that end the dashboard cleanly (terminal restored, captures stopped,
+/// a demo lab removed): SIGTERM, SIGHUP (the terminal went away), SIGINT.
+fn quit_signals() -> nix::sys::signal::SigSet {
+    use nix::sys::signal::{SigSet, Signal};
+    let mut set = SigSet::empty();
+    set.add(Signal::SIGTERM);
+    set.add(Signal::SIGHUP);
+    set.add(Signal::SIGINT);
+    set
+}
+
+/// Block the quit signals in this thread and every thread it starts from now on, so
+/// only the dashboard's signal thread takes them. Call it before starting threads
+/// (runtimes, workers) that would otherwise take the default action.
+pub fn block_quit_signals() -> Result<()> {
+    quit_signals()
+        .thread_block()
+        .map_err(|e| Error::Terminal(std::io::Error::from(e)))
+}
+
+/// Open the dashboard on this terminal until the user quits (or a quit signal).
 pub fn run(opts: Options) -> Result<()> {
+    block_quit_signals()?;
     // The hook goes in before raw mode, so a panic anywhere leaves a usable terminal.
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
@@ -95,6 +116,19 @@ pub fn run(opts: Options) -> Result<()> {
     let (tx, rx) = mpsc::sync_channel::<Event>(QUEUE);
     let stop = Arc::new(AtomicBool::new(false));
     let keys = spawn_keys(tx.clone(), stop.clone());
+    {
+        // Never joined: it waits in sigwait for the life of the process.
+        let tx = tx.clone();
+        let _ = std::thread::Builder::new()
+            .name("ctnet-tui-signals".into())
+            .spawn(move || {
+                while let Ok(sig) = quit_signals().wait() {
+                    if tx.send(Event::Signal(sig.as_str().to_string())).is_err() {
+                        return;
+                    }
+                }
+            });
+    }
     let mode = match &opts.source {
         Source::Live(_) => Mode::Live,
         Source::File(p, _) => Mode::Offline(p.clone()),
@@ -362,17 +396,34 @@ impl Executor for Runner {
     }
 
     fn tick(&mut self, app: &mut App) -> bool {
-        // A session ends on its own when its interface is deleted.
-        let done = self
-            .capture
-            .as_ref()
-            .is_some_and(|c| c.sessions.iter().all(|s| s.is_finished()));
-        if done {
+        // A session ends on its own when its interface is deleted (a container went
+        // away): say so, and end the capture when none is left.
+        let Some(run) = self.capture.as_mut() else {
+            return false;
+        };
+        if !run.sessions.iter().any(|s| s.is_finished()) {
+            return false;
+        }
+        if run.sessions.iter().all(|s| s.is_finished()) {
             let stats = self.stop_capture();
             app.on_event(Event::CaptureEnded(stats));
             return true;
         }
-        false
+        let (done, alive): (Vec<Session>, Vec<Session>) = std::mem::take(&mut run.sessions)
+            .into_iter()
+            .partition(|s| s.is_finished());
+        run.sessions = alive;
+        let mut ended = Vec::new();
+        for s in done {
+            let st = s.join();
+            app.capture.active.retain(|l| *l != st.label);
+            ended.push(
+                st.ended
+                    .unwrap_or_else(|| format!("capture on {} ended", st.label)),
+            );
+        }
+        app.message = Some(ended.join("; "));
+        true
     }
 }
 
@@ -441,8 +492,11 @@ fn spawn_keys(tx: SyncSender<Event>, stop: Arc<AtomicBool>) -> JoinHandle<()> {
     })
 }
 
+/// The host's links as (ifindex, name, master, peer netns id).
+type Shape = Vec<(u32, String, Option<u32>, Option<i32>)>;
+
 /// The shape of the host's links: what a new container or a removed veth changes.
-fn host_shape(s: &Snapshot) -> Vec<(u32, String, Option<u32>, Option<i32>)> {
+fn host_shape(s: &Snapshot) -> Shape {
     s.host_netns()
         .map(|h| {
             h.links
@@ -473,7 +527,7 @@ fn spawn_poller(
         ..opts.clone()
     };
     std::thread::spawn(move || {
-        let mut last_full: Option<(Instant, Vec<(u32, String, Option<u32>, Option<i32>)>)> = None;
+        let mut last_full: Option<(Instant, Shape)> = None;
         let mut forced = true;
         while !stop.load(Ordering::SeqCst) {
             let t0 = Instant::now();

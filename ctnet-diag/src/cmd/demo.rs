@@ -26,6 +26,11 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     }
     let dashboard =
         !args.no_tui && !args.shell && std::io::stdout().is_terminal() && std::io::stdin().is_terminal();
+    if dashboard {
+        // Before any thread exists, so a SIGTERM or SIGHUP ends the dashboard and the
+        // lab is still removed.
+        ctnet_tui::run::block_quit_signals()?;
+    }
     crate::exit::enter_world()?;
     let rt = crate::runtime()?;
     let env = LabEnv::default();
@@ -150,7 +155,9 @@ fn dashboard_run(
     rt: &tokio::runtime::Runtime,
 ) -> anyhow::Result<ExitCode> {
     let mut traffic = start_traffic(built, env);
-    let result = (|| -> anyhow::Result<()> {
+    // A panic in the dashboard (its hook restores the terminal) must still stop the
+    // traffic and remove the lab, then go on as a panic.
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| -> anyhow::Result<()> {
         if let Some(f) = fault {
             let snap = ctnet_core::source::snapshot(&ctnet_core::source::ScanOptions::default())?;
             let topo = ctnet_core::topology::Topology::build(&snap);
@@ -169,7 +176,7 @@ fn dashboard_run(
             interval: Duration::from_secs_f64(args.interval),
         })?;
         Ok(())
-    })();
+    }));
     for child in &mut traffic {
         // Our own children, by handle (pid).
         let _ = child.kill();
@@ -178,7 +185,10 @@ fn dashboard_run(
     let _ = ctnet_core::lab::fault::fix(env, None, None);
     let report = rt.block_on(lab::down(&spec.name, env))?;
     print!("{}", render_down(&report));
-    result?;
+    match result {
+        Ok(r) => r?,
+        Err(panic) => std::panic::resume_unwind(panic),
+    }
     Ok(if report.failures.is_empty() {
         ExitCode::SUCCESS
     } else {
