@@ -16,7 +16,7 @@ ROUNDS=${ROUNDS:-11}
 sizes=("$@"); [ ${#sizes[@]} -gt 0 ] || sizes=(200)
 now() { date +%s%N; }
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-printf '%-6s %12s %12s %8s\n' N "ctnet (ms)" "script (ms)" ratio
+printf '%-6s %12s %14s %8s %14s %8s\n' N "ctnet (ms)" "script (ms)" ratio "pair only (ms)" ratio
 for n in "${sizes[@]}"; do
   "$bin" lab up --name s --containers "$n" --subnet 10.88.0.0/16 --nat >/dev/null
   ip netns exec s-c1 ping -c1 -W1 10.88.0.3 >/dev/null
@@ -25,13 +25,16 @@ for n in "${sizes[@]}"; do
   # Both must see the same healthy pair before timing.
   "$bin" check s-c1 --peer s-c2 >/dev/null
   sh "$here/bench/check_baseline.sh" s-c1 s-c2 s-br >/dev/null
-  c=(); p=()
+  c=(); p=(); q=()
   for r in $(seq 1 "$ROUNDS"); do
     t0=$(now); "$bin" check s-c1 --peer s-c2 >/dev/null; t1=$(now)
-    sh "$here/bench/check_baseline.sh" s-c1 s-c2 s-br >/dev/null; t2=$(now)
-    c+=($(( (t1 - t0) / 1000 ))); p+=($(( (t2 - t1) / 1000 )))
+    sh "$here/bench/check_baseline.sh" s-c1 s-c2 s-br all >/dev/null; t2=$(now)
+    sh "$here/bench/check_baseline.sh" s-c1 s-c2 s-br pair >/dev/null; t3=$(now)
+    c+=($(( (t1 - t0) / 1000 ))); p+=($(( (t2 - t1) / 1000 ))); q+=($(( (t3 - t2) / 1000 )))
   done
   cm=$(printf '%s\n' "${c[@]}" | median); pm=$(printf '%s\n' "${p[@]}" | median)
-  awk -v n="$n" -v c="$cm" -v p="$pm" 'BEGIN { printf "%-6s %12.1f %12.1f %7.1fx\n", n, c/1000, p/1000, p/c }'
+  qm=$(printf '%s\n' "${q[@]}" | median)
+  awk -v n="$n" -v c="$cm" -v p="$pm" -v q="$qm" \
+    'BEGIN { printf "%-6s %12.1f %14.1f %7.1fx %14.1f %7.1fx\n", n, c/1000, p/1000, p/c, q/1000, q/c }'
   "$bin" lab down --name s >/dev/null
 done

@@ -1,8 +1,12 @@
 #!/bin/sh
 # The article's runbook for a pair of containers, by hand: what `ctnet-diag check A
 # --peer B` reads, gathered with the classic commands (bench/check.sh times it).
-#   bench/check_baseline.sh NETNS_A NETNS_B BRIDGE
-a=$1 b=$2 br=$3
+#   bench/check_baseline.sh NETNS_A NETNS_B BRIDGE [pair|all]
+# `pair` (the first version of this script) reads the two containers, the bridge and
+# the iptables chains; `all` (default) also gathers the rest of what the check reads:
+# every container's addresses, for duplicates on the bridge, and the native nft
+# ruleset (bridge family, non-iptables tables).
+a=$1 b=$2 br=$3 scope=${4:-all}
 for c in "$a" "$b"; do
   ip netns exec "$c" ip addr show eth0
   ip netns exec "$c" ip route
@@ -22,3 +26,9 @@ sysctl net.ipv4.ip_forward
 sysctl net.bridge.bridge-nf-call-iptables 2>/dev/null || true
 iptables -L FORWARD -n -v
 iptables -t nat -L POSTROUTING -n -v
+if [ "$scope" = all ]; then
+  nft list ruleset
+  for ns in $(ip netns list | awk '{print $1}'); do
+    ip -n "$ns" -4 -o addr show
+  done
+fi

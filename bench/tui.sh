@@ -24,7 +24,7 @@ if [ "${CTNET_BENCH_IN_WORLD:-}" != 1 ]; then
       sock="ctnet-bench-$$"; out=$(mktemp -d)
       trap 'tmux -L "$sock" kill-server 2>/dev/null || true; rm -rf "$out"' EXIT
       tmux -L "$sock" new-session -d -s b -x 160 -y 48 \
-        "env CTNET_BENCH_IN_WORLD=1 OUT=$out $bin world -- bash $0 $what-inner $n; sleep 1"
+        "env CTNET_BENCH_IN_WORLD=1 OUT=$out $bin world -- bash $0 $what-inner $n; sleep 5"
       # Wait for the dashboard's pid, then for its first frame.
       for _ in $(seq 1 600); do [ -s "$out/pid" ] && break; sleep 0.1; done
       pid=$(cat "$out/pid")
@@ -57,7 +57,9 @@ if [ "${CTNET_BENCH_IN_WORLD:-}" != 1 ]; then
           'BEGIN { printf "CPU with 4 captures: %.1f %% of one core\n", 100 * c / hz / s }'
       fi
       tmux -L "$sock" send-keys -t b q
-      sleep 1
+      # Let the world finish: the pings stopped and the lab removed.
+      for _ in $(seq 1 100); do [ -d "/proc/$pid" ] || break; sleep 0.1; done
+      sleep 2
       exit 0 ;;
     all)
       "$0" render "$n"; "$0" idle "$n"; "$0" memory 4; exit 0 ;;
@@ -74,17 +76,19 @@ case "$what" in
     "$here/target/release/examples/render_bench" "$snap" "${FRAMES:-300}"
     rm -f "$snap"
     "$bin" lab down --name t >/dev/null ;;
-  idle-inner)
+  idle-inner|memory-inner)
     "$bin" lab up --name t --containers "$n" --subnet 10.88.0.0/16 --nat >/dev/null
-    echo $$ > "$OUT/pid"
-    exec "$bin" tui ;;
-  memory-inner)
-    "$bin" lab up --name t --containers "$n" --subnet 10.88.0.0/16 --nat >/dev/null
-    # Each container pings the next, 20 times a second; killed with the world.
-    for i in $(seq 1 "$n"); do
-      j=$(( i % n + 1 ))
-      ip netns exec "t-c$i" ping -q -i 0.05 "10.88.0.$((j + 1))" >/dev/null 2>&1 &
-    done
-    echo $$ > "$OUT/pid"
-    exec "$bin" tui ;;
+    pings=()
+    if [ "$what" = memory-inner ]; then
+      # Each container pings the next, 20 times a second.
+      for i in $(seq 1 "$n"); do
+        j=$(( i % n + 1 ))
+        ip netns exec "t-c$i" ping -q -i 0.05 "10.88.0.$((j + 1))" >/dev/null 2>&1 &
+        pings+=($!)
+      done
+    fi
+    # The dashboard in the foreground (it needs the terminal), its pid for the meter.
+    sh -c 'echo $$ > "$1"; exec "$2" tui' sh "$OUT/pid" "$bin" || true
+    [ ${#pings[@]} -eq 0 ] || kill "${pings[@]}" 2>/dev/null || true
+    "$bin" lab down --name t >/dev/null ;;
 esac

@@ -49,6 +49,23 @@ pub struct ScanOptions {
     pub tool_path: String,
     /// Which container runtimes to ask (`None`: none, and no cgroup attribution).
     pub runtime: Option<crate::runtime::RuntimeOptions>,
+    /// How much is read of each netns other than the host.
+    pub others: Depth,
+}
+
+/// How much of a netns a scan reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Depth {
+    /// Everything: links, addresses, routes, neighbours, FDB, sysctls, `ethtool -S`.
+    #[default]
+    Full,
+    /// Links and addresses, and the ids that tie the netns to the host: what the
+    /// topology join, container attachment and duplicate-address checks need of every
+    /// netns. Routes, neighbours, FDB, sysctls and `ethtool -S` stay empty; read the
+    /// netns that matter in full afterwards with [`deepen`]. (Reading sysctls is what
+    /// grows fastest with the number of netns: every `/proc/sys/net` lookup walks the
+    /// entries of all of them.)
+    Links,
 }
 
 /// `$PATH` plus the sbin directories a non-root shell on Debian leaves out, where
@@ -79,6 +96,7 @@ impl Default for ScanOptions {
                 .clamp(2, 8),
             tool_path: default_tool_path(),
             runtime: Some(crate::runtime::RuntimeOptions::default()),
+            others: Depth::Full,
         }
     }
 }
@@ -233,15 +251,36 @@ fn read_u8(path: &str) -> Option<u8> {
     std::fs::read_to_string(path).ok()?.trim().parse().ok()
 }
 
+/// Read `name` under an open directory. Each name looked up under `/proc/sys/net`
+/// is compared with the entries of every netns on the host, so the directory is
+/// opened once and the files relative to it.
+fn read_u8_at(dir: &std::fs::File, name: &std::ffi::CStr) -> Option<u8> {
+    use std::io::Read as _;
+    use std::os::fd::{AsRawFd, FromRawFd};
+    // SAFETY: a valid directory fd and a NUL-terminated name; the result is checked.
+    let fd = unsafe { libc::openat(dir.as_raw_fd(), name.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: `fd` was just opened and is owned by nothing else.
+    let mut f = unsafe { std::fs::File::from_raw_fd(fd) };
+    let mut text = String::new();
+    f.read_to_string(&mut text).ok()?;
+    text.trim().parse().ok()
+}
+
 /// Netns-wide sysctls of the calling thread's netns (`/proc/sys/net` follows the
 /// thread's netns). Per-interface values come from the link dump instead.
 fn read_sysctls(has_bridge: bool) -> Sysctls {
-    let all = IfSysctls {
-        rp_filter: read_u8("/proc/sys/net/ipv4/conf/all/rp_filter"),
-        arp_ignore: read_u8("/proc/sys/net/ipv4/conf/all/arp_ignore"),
-        arp_filter: read_u8("/proc/sys/net/ipv4/conf/all/arp_filter"),
-        proxy_arp: read_u8("/proc/sys/net/ipv4/conf/all/proxy_arp"),
-        forwarding: read_u8("/proc/sys/net/ipv4/conf/all/forwarding"),
+    let all = match std::fs::File::open("/proc/sys/net/ipv4/conf/all") {
+        Ok(dir) => IfSysctls {
+            rp_filter: read_u8_at(&dir, c"rp_filter"),
+            arp_ignore: read_u8_at(&dir, c"arp_ignore"),
+            arp_filter: read_u8_at(&dir, c"arp_filter"),
+            proxy_arp: read_u8_at(&dir, c"proxy_arp"),
+            forwarding: read_u8_at(&dir, c"forwarding"),
+        },
+        Err(_) => IfSysctls::default(),
     };
     let mut s = Sysctls {
         // net.ipv4.ip_forward and conf.all.forwarding are one value.
@@ -268,6 +307,8 @@ fn read_one(
 ) -> NetnsState {
     let label = ns.label();
     let at = || Some(label.clone());
+    // The host is always read in full.
+    let full = host_fd.is_none() || opts.others == Depth::Full;
     let mut st = NetnsState {
         key: ns.key(),
         refs: ns.refs().to_vec(),
@@ -326,25 +367,27 @@ fn read_one(
             n
         }),
     );
-    note(
-        "routes",
-        rt.routes().map(|(v, n)| {
-            st.routes = v;
-            n
-        }),
-    );
-    note(
-        "neighbours",
-        rt.neighbours().map(|(v, n)| {
-            st.neighbours = v;
-            n
-        }),
-    );
+    if full {
+        note(
+            "routes",
+            rt.routes().map(|(v, n)| {
+                st.routes = v;
+                n
+            }),
+        );
+        note(
+            "neighbours",
+            rt.neighbours().map(|(v, n)| {
+                st.neighbours = v;
+                n
+            }),
+        );
+    }
     let has_bridge_fdb = st
         .links
         .iter()
         .any(|l| matches!(l.kind.as_deref(), Some("bridge" | "vxlan")));
-    if has_bridge_fdb {
+    if has_bridge_fdb && full {
         note(
             "fdb",
             rt.fdb().map(|(v, n)| {
@@ -384,6 +427,9 @@ fn read_one(
                 }
             }
         }
+    }
+    if !full {
+        return st;
     }
     let has_bridge = st.links.iter().any(|l| l.kind.as_deref() == Some("bridge"));
     st.sysctls = read_sysctls(has_bridge);
@@ -509,6 +555,67 @@ fn add_paths(disc: &mut Discovery, paths: &[PathBuf]) {
             disc.others.push(ns);
         }
     }
+}
+
+/// Read these netns of `snap` again, in full: after a [`Depth::Links`] scan, the few
+/// netns a check looks into beyond links and addresses. The ids that tie each to the
+/// host and its other peers are kept from the first read. A netns that cannot be read
+/// again keeps what was read of it, and a source says why.
+pub fn deepen(snap: &mut Snapshot, keys: &[NetnsKey], opts: &ScanOptions) -> Result<()> {
+    let host_state = snap
+        .host_netns()
+        .ok_or_else(|| Error::Invalid("the snapshot has no host netns".into()))?;
+    let host = Netns::open_any(&host_state.refs, snap.host)?;
+    let host_fd = host.fd().as_raw_fd();
+    let mut spaces = Vec::new();
+    for key in keys.iter().filter(|k| **k != snap.host) {
+        if spaces.iter().any(|n: &Netns| n.key() == *key) {
+            continue;
+        }
+        if let Some(st) = snap.netns_by_key(*key) {
+            match Netns::open_any(&st.refs, *key) {
+                Ok(ns) => spaces.push(ns),
+                Err(e) => snap.sources.push(SourceStatus::problem(
+                    "netns",
+                    Some(st.label()),
+                    "failed",
+                    format!("reading it again: {e}"),
+                )),
+            }
+        }
+    }
+    let full = ScanOptions {
+        others: Depth::Full,
+        ..opts.clone()
+    };
+    let refs: Vec<&Netns> = spaces.iter().collect();
+    let results = netns::run_each(&refs, refs.len().clamp(1, 2), |_, ns| {
+        let mut status = Vec::new();
+        let st = read_one(ns, &full, Some(host_fd), &[], &mut status);
+        (st, status)
+    });
+    for (ns, r) in spaces.iter().zip(results) {
+        match r {
+            Ok((mut st, status)) => {
+                snap.sources.extend(status);
+                if let Some(old) = snap.netns.iter_mut().find(|n| n.key == st.key) {
+                    st.nsid = old.nsid;
+                    st.host_nsid = st.host_nsid.or(old.host_nsid);
+                    if st.peer_ids.is_empty() {
+                        st.peer_ids = std::mem::take(&mut old.peer_ids);
+                    }
+                    *old = st;
+                }
+            }
+            Err(e) => snap.sources.push(SourceStatus::problem(
+                "netns",
+                Some(ns.label()),
+                "failed",
+                format!("reading it again: {e}{}", permission_hint(&e)),
+            )),
+        }
+    }
+    Ok(())
 }
 
 /// Read the netns of an existing [`Discovery`].

@@ -41,12 +41,45 @@ const MATRIX: [(Fault, bool, Status, &str); 12] = [
     (Fault::IpForwardOff, false, Status::Fail, "sysctl"),
 ];
 
+/// Check `t` (and `peer`) on a full scan, and as `ctnet-diag check` does: every netns
+/// read for links and addresses, then the pair's in full. Both must agree. The two
+/// scans are a moment apart and a fresh lab is still learning (the FDB, neighbours),
+/// so they are taken again until the state holds still, within a deadline.
 fn check_now(t: &str, peer: Option<&str>) -> Report {
-    let snap = source::snapshot(&ScanOptions::default()).unwrap();
-    let topo = Topology::build(&snap);
-    let tr = target::resolve(&snap, t).unwrap();
-    let pr = peer.map(|p| target::resolve(&snap, p).unwrap());
-    check::run(&snap, &topo, &tr, pr.as_ref())
+    let statuses =
+        |r: &Report| -> Vec<(String, Status)> { r.checks.iter().map(|c| (c.id.clone(), c.status)).collect() };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let snap = source::snapshot(&ScanOptions::default()).unwrap();
+        let topo = Topology::build(&snap);
+        let tr = target::resolve(&snap, t).unwrap();
+        let pr = peer.map(|p| target::resolve(&snap, p).unwrap());
+        let full = check::run(&snap, &topo, &tr, pr.as_ref());
+
+        let opts = ScanOptions {
+            others: source::Depth::Links,
+            ..ScanOptions::default()
+        };
+        let mut shallow = source::snapshot(&opts).unwrap();
+        let tr = target::resolve(&shallow, t).unwrap();
+        let pr = peer.map(|p| target::resolve(&shallow, p).unwrap());
+        let keys: Vec<_> = [tr.netns, pr.as_ref().and_then(|p| p.netns)]
+            .into_iter()
+            .flatten()
+            .collect();
+        source::deepen(&mut shallow, &keys, &opts).unwrap();
+        let quick = check::run(&shallow, &Topology::build(&shallow), &tr, pr.as_ref());
+        if statuses(&quick) == statuses(&full) {
+            return full;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "a links-only scan deepened for the pair disagrees with a full scan:\n{}\n--- full:\n{}",
+            summary(&quick),
+            summary(&full)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 fn summary(r: &Report) -> String {

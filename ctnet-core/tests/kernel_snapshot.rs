@@ -409,6 +409,15 @@ fn snapshot_of_an_iproute2_lab_equals_what_iproute2_sees() {
             .parse()
             .unwrap();
         assert_eq!(named(&snap, "c1").sysctls.conf["eth0"].rp_filter, Some(rp));
+        // Netns-wide values are each netns's own (read relative to a directory opened
+        // in that netns).
+        sh("ip netns exec c2 sysctl -qw net.ipv4.conf.all.arp_ignore=2 net.ipv4.conf.all.rp_filter=2");
+        let again = source::snapshot(&ScanOptions::default()).unwrap();
+        let all = |ns: &str| named(&again, ns).sysctls.conf["all"].clone();
+        assert_eq!((all("c2").arp_ignore, all("c2").rp_filter), (Some(2), Some(2)));
+        assert_ne!(all("c1").arp_ignore, Some(2));
+        let host_all = &again.host_netns().unwrap().sysctls.conf["all"];
+        assert_ne!(host_all.arp_ignore, Some(2));
 
         // Firewall counters equal `iptables-save -c` (no traffic since the snapshot).
         let save = sh("iptables-save -c");

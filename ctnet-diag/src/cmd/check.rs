@@ -8,7 +8,7 @@ use ctnet_core::check::{self, CATALOG, Report, Status};
 use ctnet_core::topology::Topology;
 
 use crate::cli::{CheckArgs, JsonArg};
-use crate::cmd::read::{load, resolve_pair};
+use crate::cmd::read::{load_with, resolve_pair, scan_options};
 
 fn word(s: Status) -> &'static str {
     match s {
@@ -80,12 +80,21 @@ pub fn render(r: &Report, color: bool) -> String {
 
 /// `ctnet-diag check`.
 pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
-    let snap = load(&args.source)?;
-    let topo = Topology::build(&snap);
+    // Every netns is read for links and addresses (the veth map, containers, duplicate
+    // addresses on the bridge); then the target's and the peer's in full.
+    let mut snap = load_with(&args.source, ctnet_core::source::Depth::Links)?;
     let (target, peer) = match resolve_pair(&snap, &args.target, args.peer.as_deref()) {
         Ok(pair) => pair,
         Err(code) => return Ok(code),
     };
+    if args.source.from.is_none() {
+        let keys: Vec<_> = [target.netns, peer.as_ref().and_then(|p| p.netns)]
+            .into_iter()
+            .flatten()
+            .collect();
+        ctnet_core::source::deepen(&mut snap, &keys, &scan_options(&args.source))?;
+    }
+    let topo = Topology::build(&snap);
     let mut report = check::run(&snap, &topo, &target, peer.as_ref());
     if args.probe {
         crate::exit::require_lab_caps("check --probe")?;

@@ -14,6 +14,11 @@ use crate::render;
 
 /// Load the snapshot the arguments ask for: the file, or a live scan of this host.
 pub fn load(args: &SourceArgs) -> anyhow::Result<Snapshot> {
+    load_with(args, source::Depth::Full)
+}
+
+/// [`load`], reading netns other than the host to `depth` when scanning live.
+pub fn load_with(args: &SourceArgs, depth: source::Depth) -> anyhow::Result<Snapshot> {
     if let Some(path) = &args.from {
         let snap = Snapshot::load(path)?;
         // A partial snapshot read offline must still say it is partial.
@@ -23,7 +28,9 @@ pub fn load(args: &SourceArgs) -> anyhow::Result<Snapshot> {
     for dir in &args.netns_dirs {
         source::check_netns_dir(dir)?;
     }
-    let snap = source::snapshot(&scan_options(args))?;
+    let mut opts = scan_options(args);
+    opts.others = depth;
+    let snap = source::snapshot(&opts)?;
     warn_partial(&snap);
     Ok(snap)
 }
