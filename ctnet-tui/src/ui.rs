@@ -244,6 +244,15 @@ fn draw_detail(f: &mut Frame, app: &App, area: Rect) {
         },
         _ => vec![Line::raw("waiting for the first scan…")],
     };
+    if app.tab == Tab::Checks {
+        // Findings are sentences: wrapped, so evidence and hints are read whole.
+        let scroll = app.detail_scroll.min(lines.len().saturating_sub(1)) as u16;
+        f.render_widget(
+            Paragraph::new(lines).wrap(Wrap { trim: false }).scroll((scroll, 0)),
+            body,
+        );
+        return;
+    }
     let max = lines.len().saturating_sub(body.height as usize);
     let scroll = app.detail_scroll.min(max) as u16;
     f.render_widget(Paragraph::new(lines).scroll((scroll, 0)), body);
@@ -898,7 +907,7 @@ fn draw_status(f: &mut Frame, app: &App, area: Rect) {
     let left = match (&app.message, &app.snap, &app.topo) {
         (Some(m), _, _) => m.clone(),
         (None, Some(s), Some(t)) => format!(
-            "{} · {} br · {} veth · {} netns · {} ctr · scan {} ms{}",
+            "{} · {} br · {} veth · {} netns · {} ctr · scan {} ms{}{}",
             s.host_netns().map_or("host".into(), |h| h.label()),
             t.bridges.len(),
             t.veths.len(),
@@ -912,6 +921,20 @@ fn draw_status(f: &mut Frame, app: &App, area: Rect) {
             match app.mode {
                 Mode::Live => format!(" every {}s", app.interval_s),
                 Mode::Offline(_) => " (offline)".into(),
+            },
+            if app.capture.active.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " · capture {} on {} if{}",
+                    app.capture.seen,
+                    app.capture.active.len(),
+                    if app.capture.lost > 0 {
+                        format!(", {} not shown", app.capture.lost)
+                    } else {
+                        String::new()
+                    }
+                )
             }
         ),
         _ => "scanning…".into(),
