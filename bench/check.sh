@@ -14,7 +14,8 @@ if [ "${CTNET_BENCH_IN_WORLD:-}" != 1 ]; then
 fi
 ROUNDS=${ROUNDS:-11}
 sizes=("$@"); [ ${#sizes[@]} -gt 0 ] || sizes=(200)
-now() { date +%s%N; }
+# Times are microseconds from bash itself (EPOCHREALTIME): `$(date)` would add a
+# fork and an exec to each measurement.
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 printf '%-6s %12s %14s %8s %14s %8s\n' N "ctnet (ms)" "script (ms)" ratio "pair only (ms)" ratio
 for n in "${sizes[@]}"; do
@@ -27,10 +28,10 @@ for n in "${sizes[@]}"; do
   sh "$here/bench/check_baseline.sh" s-c1 s-c2 s-br >/dev/null
   c=(); p=(); q=()
   for r in $(seq 1 "$ROUNDS"); do
-    t0=$(now); "$bin" check s-c1 --peer s-c2 >/dev/null; t1=$(now)
-    sh "$here/bench/check_baseline.sh" s-c1 s-c2 s-br all >/dev/null; t2=$(now)
-    sh "$here/bench/check_baseline.sh" s-c1 s-c2 s-br pair >/dev/null; t3=$(now)
-    c+=($(( (t1 - t0) / 1000 ))); p+=($(( (t2 - t1) / 1000 ))); q+=($(( (t3 - t2) / 1000 )))
+    t0=${EPOCHREALTIME/./}; "$bin" check s-c1 --peer s-c2 >/dev/null; t1=${EPOCHREALTIME/./}
+    sh "$here/bench/check_baseline.sh" s-c1 s-c2 s-br all >/dev/null; t2=${EPOCHREALTIME/./}
+    sh "$here/bench/check_baseline.sh" s-c1 s-c2 s-br pair >/dev/null; t3=${EPOCHREALTIME/./}
+    c+=($(( t1 - t0 ))); p+=($(( t2 - t1 ))); q+=($(( t3 - t2 )))
   done
   cm=$(printf '%s\n' "${c[@]}" | median); pm=$(printf '%s\n' "${p[@]}" | median)
   qm=$(printf '%s\n' "${q[@]}" | median)

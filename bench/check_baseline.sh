@@ -27,7 +27,7 @@ sysctl net.bridge.bridge-nf-call-iptables 2>/dev/null || true
 iptables -L FORWARD -n -v
 iptables -t nat -L POSTROUTING -n -v
 if [ "$scope" = all ]; then
-  nft list ruleset
+  nft list ruleset 2>/dev/null
   for ns in $(ip netns list | awk '{print $1}'); do
     ip -n "$ns" -4 -o addr show
   done

@@ -329,7 +329,7 @@ pub fn iface_mac(ep: &Endpoint) -> Option<[u8; 6]> {
     ep.netns
         .run(move || {
             let mut e = crate::source::rtnl::Rtnl::open().ok()?;
-            let (links, _) = e.links().ok()?;
+            let (links, _) = e.links(false).ok()?;
             let l = links.into_iter().find(|(l, _)| l.name == iface)?.0;
             let m = l.mac?;
             let bytes: Vec<u8> = m

@@ -41,6 +41,8 @@ pub struct ScanOptions {
     pub host_netns: Option<PathBuf>,
     /// Read iptables/nft in the host netns.
     pub firewall: bool,
+    /// With `firewall`, also dump the ip6tables rules (the checks read IPv4 rules only).
+    pub firewall_ipv6: bool,
     /// Read `ethtool -S` of every veth.
     pub ethtool: bool,
     /// Scan threads.
@@ -90,6 +92,7 @@ impl Default for ScanOptions {
             scan_proc: true,
             host_netns: None,
             firewall: true,
+            firewall_ipv6: true,
             ethtool: true,
             workers: std::thread::available_parallelism()
                 .map_or(2, |n| n.get())
@@ -355,7 +358,7 @@ fn read_one(
     let mut if_conf = Vec::new();
     note(
         "links",
-        rt.links().map(|(v, n)| {
+        rt.links(!full).map(|(v, n)| {
             (st.links, if_conf) = v.into_iter().unzip();
             n
         }),
@@ -511,6 +514,17 @@ fn uname() -> (String, String) {
 /// firewall. Never fails for a single source: see [`Snapshot::sources`].
 pub fn snapshot(opts: &ScanOptions) -> Result<Snapshot> {
     let taken = now_ms();
+    // The firewall tools take milliseconds to start: begin with them, so they run
+    // while the runtimes are asked and the netns are found and read.
+    let fw = if opts.firewall {
+        let host = match &opts.host_netns {
+            Some(p) => Netns::open(p)?,
+            None => Netns::current()?,
+        };
+        Some(start_firewall(host, opts))
+    } else {
+        None
+    };
     // Runtimes first: their sandbox keys are netns paths discovery must follow (an
     // engine's exec-root is not always /var/run/docker).
     let (containers, rt_status) = match &opts.runtime {
@@ -520,7 +534,7 @@ pub fn snapshot(opts: &ScanOptions) -> Result<Snapshot> {
     let keys: Vec<PathBuf> = containers.iter().filter_map(|c| c.sandbox_key.clone()).collect();
     let mut disc = discover(opts)?;
     add_paths(&mut disc, &keys);
-    let mut snap = collect(disc, opts, taken)?;
+    let mut snap = collect_with(disc, opts, taken, fw)?;
     snap.sources.extend(rt_status);
     if opts.runtime.is_some() {
         crate::runtime::attach(&mut snap, containers);
@@ -560,7 +574,9 @@ fn add_paths(disc: &mut Discovery, paths: &[PathBuf]) {
 /// Read these netns of `snap` again, in full: after a [`Depth::Links`] scan, the few
 /// netns a check looks into beyond links and addresses. The ids that tie each to the
 /// host and its other peers are kept from the first read. A netns that cannot be read
-/// again keeps what was read of it, and a source says why.
+/// again keeps what was read of it, and a source says why. With `opts.ethtool`, the
+/// host veths of these netns get their `ethtool -S` too (a scan for a check can leave
+/// it out for the hundreds of others).
 pub fn deepen(snap: &mut Snapshot, keys: &[NetnsKey], opts: &ScanOptions) -> Result<()> {
     let host_state = snap
         .host_netns()
@@ -594,12 +610,14 @@ pub fn deepen(snap: &mut Snapshot, keys: &[NetnsKey], opts: &ScanOptions) -> Res
         let st = read_one(ns, &full, Some(host_fd), &[], &mut status);
         (st, status)
     });
+    let mut nsids = Vec::new();
     for (ns, r) in spaces.iter().zip(results) {
         match r {
             Ok((mut st, status)) => {
                 snap.sources.extend(status);
                 if let Some(old) = snap.netns.iter_mut().find(|n| n.key == st.key) {
                     st.nsid = old.nsid;
+                    nsids.extend(old.nsid);
                     st.host_nsid = st.host_nsid.or(old.host_nsid);
                     if st.peer_ids.is_empty() {
                         st.peer_ids = std::mem::take(&mut old.peer_ids);
@@ -615,11 +633,64 @@ pub fn deepen(snap: &mut Snapshot, keys: &[NetnsKey], opts: &ScanOptions) -> Res
             )),
         }
     }
+    if opts.ethtool {
+        let key = snap.host;
+        let names: Vec<String> = snap
+            .host_netns()
+            .map(|h| {
+                h.links
+                    .iter()
+                    .filter(|l| l.ethtool.is_none() && l.link_netnsid.is_some_and(|id| nsids.contains(&id)))
+                    .map(|l| l.name.clone())
+                    .collect()
+            })
+            .unwrap_or_default();
+        if !names.is_empty() {
+            let read = host.run(move || {
+                let e = ethtool::Ethtool::open()?;
+                Ok::<_, std::io::Error>(names.into_iter().map(|n| (e.stats(&n), n)).collect::<Vec<_>>())
+            });
+            if let Ok(Ok(stats)) = read
+                && let Some(h) = snap.netns.iter_mut().find(|n| n.key == key)
+            {
+                for (s, name) in stats {
+                    if let (Ok(s), Some(l)) = (s, h.links.iter_mut().find(|l| l.name == name)) {
+                        l.ethtool = s;
+                    }
+                }
+            }
+        }
+    }
     Ok(())
+}
+
+/// What a firewall read gives back: the rules and the tools' statuses.
+type FirewallRead = std::thread::Result<Result<(crate::model::Firewall, Vec<SourceStatus>)>>;
+
+/// Start reading the firewall of `host` on its own thread.
+fn start_firewall(host: Netns, opts: &ScanOptions) -> std::thread::JoinHandle<FirewallRead> {
+    let (tool_path, ipv6) = (opts.tool_path.clone(), opts.firewall_ipv6);
+    std::thread::spawn(move || {
+        let label = host.label();
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            host.run(|| firewall::collect(&label, &tool_path, ipv6))
+        }))
+    })
 }
 
 /// Read the netns of an existing [`Discovery`].
 pub fn collect(disc: Discovery, opts: &ScanOptions, taken_at_unix_ms: u64) -> Result<Snapshot> {
+    let fw = opts.firewall.then(|| start_firewall(disc.host.clone(), opts));
+    collect_with(disc, opts, taken_at_unix_ms, fw)
+}
+
+/// [`collect`], with the firewall read already started (or not wanted).
+fn collect_with(
+    disc: Discovery,
+    opts: &ScanOptions,
+    taken_at_unix_ms: u64,
+    fw: Option<std::thread::JoinHandle<FirewallRead>>,
+) -> Result<Snapshot> {
     let (hostname, kernel) = uname();
     let mut sources = disc.status;
     let mut spaces: Vec<&Netns> = vec![&disc.host];
@@ -627,21 +698,12 @@ pub fn collect(disc: Discovery, opts: &ScanOptions, taken_at_unix_ms: u64) -> Re
     let host_fd = disc.host.fd().as_raw_fd();
     let all_fds: Vec<(NetnsKey, i32)> = spaces.iter().map(|n| (n.key(), n.fd().as_raw_fd())).collect();
 
-    let (results, firewall) = std::thread::scope(|s| {
-        let fw = opts.firewall.then(|| {
-            s.spawn(|| {
-                let label = disc.host.label();
-                disc.host.run(|| firewall::collect(&label, &opts.tool_path))
-            })
-        });
-        let results = netns::run_each(&spaces, opts.workers, |i, ns| {
-            let mut status = Vec::new();
-            let st = read_one(ns, opts, (i > 0).then_some(host_fd), &all_fds, &mut status);
-            (st, status)
-        });
-        let firewall = fw.map(|h| h.join());
-        (results, firewall)
+    let results = netns::run_each(&spaces, opts.workers, |i, ns| {
+        let mut status = Vec::new();
+        let st = read_one(ns, opts, (i > 0).then_some(host_fd), &all_fds, &mut status);
+        (st, status)
     });
+    let firewall = fw.map(|h| h.join().unwrap_or_else(Err));
 
     let mut netns_states = Vec::with_capacity(results.len());
     for (i, r) in results.into_iter().enumerate() {

@@ -58,6 +58,7 @@ fn check_now(t: &str, peer: Option<&str>) -> Report {
 
         let opts = ScanOptions {
             others: source::Depth::Links,
+            ethtool: false,
             ..ScanOptions::default()
         };
         let mut shallow = source::snapshot(&opts).unwrap();
@@ -67,8 +68,16 @@ fn check_now(t: &str, peer: Option<&str>) -> Report {
             .into_iter()
             .flatten()
             .collect();
-        source::deepen(&mut shallow, &keys, &opts).unwrap();
-        let quick = check::run(&shallow, &Topology::build(&shallow), &tr, pr.as_ref());
+        source::deepen(&mut shallow, &keys, &ScanOptions::default()).unwrap();
+        let quick_topo = Topology::build(&shallow);
+        let quick = check::run(&shallow, &quick_topo, &tr, pr.as_ref());
+        // `ethtool -S` is read for the pair's host veths only.
+        let host = shallow.host_netns().unwrap();
+        for v in &quick_topo.veths {
+            let of_pair = matches!(&v.peer, ctnet_core::topology::Peer::Resolved { iface, .. } if keys.contains(&iface.netns));
+            let read = host.link(v.host.ifindex).unwrap().ethtool.is_some();
+            assert_eq!(read, of_pair, "ethtool -S of {}", v.host.name);
+        }
         if statuses(&quick) == statuses(&full) {
             return full;
         }

@@ -248,7 +248,9 @@ fn draw_detail(f: &mut Frame, app: &App, area: Rect) {
         // Findings are sentences: wrapped, so evidence and hints are read whole.
         let scroll = app.detail_scroll.min(lines.len().saturating_sub(1)) as u16;
         f.render_widget(
-            Paragraph::new(lines).wrap(Wrap { trim: false }).scroll((scroll, 0)),
+            Paragraph::new(lines)
+                .wrap(Wrap { trim: false })
+                .scroll((scroll, 0)),
             body,
         );
         return;

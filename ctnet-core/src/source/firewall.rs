@@ -342,9 +342,10 @@ fn has_legacy_tables(proc_file: &str) -> bool {
     std::fs::read_to_string(proc_file).is_ok_and(|s| !s.trim().is_empty())
 }
 
-/// Read the firewall of the calling thread's netns. Each tool that is missing or fails
-/// is reported in the returned statuses; the rest is still read.
-pub fn collect(netns: &str, tool_path: &str) -> (Firewall, Vec<SourceStatus>) {
+/// Read the firewall of the calling thread's netns (`ipv6`: the ip6tables dumps too).
+/// Each tool that is missing or fails is reported in the returned statuses; the rest is
+/// still read.
+pub fn collect(netns: &str, tool_path: &str, ipv6: bool) -> (Firewall, Vec<SourceStatus>) {
     let mut fw = Firewall::default();
     let mut status = Vec::new();
     let at = Some(netns.to_string());
@@ -368,6 +369,9 @@ pub fn collect(netns: &str, tool_path: &str) -> (Firewall, Vec<SourceStatus>) {
         ),
     ];
     for (tool, backend, family, legacy_probe) in dumps {
+        if family == "ip6" && !ipv6 {
+            continue;
+        }
         if let Some(probe) = legacy_probe
             && !has_legacy_tables(probe)
         {

@@ -13,7 +13,7 @@ use rtnetlink::packet_core::{NLM_F_DUMP, NLM_F_REQUEST, NetlinkHeader, NetlinkMe
 use rtnetlink::packet_route::address::{AddressAttribute, AddressMessage, AddressScope};
 use rtnetlink::packet_route::link::{
     AfSpecInet, AfSpecUnspec, BridgePortState, InfoBridge, InfoBridgePort, InfoData, InfoKind, InfoPortData,
-    LinkAttribute, LinkFlags, LinkInfo, LinkMessage, State,
+    LinkAttribute, LinkExtentMask, LinkFlags, LinkInfo, LinkMessage, State,
 };
 use rtnetlink::packet_route::neighbour::{
     NeighbourAddress, NeighbourAttribute, NeighbourFlags, NeighbourMessage, NeighbourState,
@@ -37,6 +37,19 @@ pub(crate) struct Rtnl {
     sock: Socket,
     seq: u32,
     buf: Vec<u8>,
+}
+
+thread_local! {
+    /// The receive buffer of the last socket this thread closed: a scan thread reads
+    /// one netns after another, and a fresh 64 KiB buffer for each costs page faults.
+    static SPARE: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+impl Drop for Rtnl {
+    fn drop(&mut self) {
+        let buf = std::mem::take(&mut self.buf);
+        SPARE.with(|s| s.set(buf));
+    }
 }
 
 /// What a dump returned: the messages, those that could not be decoded, and whether
@@ -74,11 +87,11 @@ impl Rtnl {
         let mut sock = Socket::new(NETLINK_ROUTE)?;
         sock.bind_auto()?;
         sock.connect(&SocketAddr::new(0, 0))?;
-        Ok(Self {
-            sock,
-            seq: 0,
-            buf: vec![0; 1 << 16],
-        })
+        let mut buf = SPARE.with(|s| s.take());
+        if buf.len() < 1 << 16 {
+            buf = vec![0; 1 << 16];
+        }
+        Ok(Self { sock, seq: 0, buf })
     }
 
     fn send(&mut self, msg: RouteNetlinkMessage, flags: u16) -> io::Result<u32> {
@@ -200,10 +213,17 @@ impl Rtnl {
         Ok(None)
     }
 
-    /// All links with stats64, and each link's IPv4 sysctls (`net.ipv4.conf.<if>.*`,
-    /// which the kernel reports in IFLA_AF_SPEC: no /proc reads per interface).
-    pub fn links(&mut self) -> io::Result<(Vec<LinkWithConf>, Quality)> {
-        let d = self.dump(RouteNetlinkMessage::GetLink(LinkMessage::default()))?;
+    /// All links with stats64 (unless `skip_stats`: the kernel then leaves out the
+    /// link and IPv6 counters, most of each message), and each link's IPv4 sysctls
+    /// (`net.ipv4.conf.<if>.*`, which the kernel reports in IFLA_AF_SPEC: no /proc
+    /// reads per interface).
+    pub fn links(&mut self, skip_stats: bool) -> io::Result<(Vec<LinkWithConf>, Quality)> {
+        let mut req = LinkMessage::default();
+        if skip_stats {
+            req.attributes
+                .push(LinkAttribute::ExtMask(vec![LinkExtentMask::SkipStats]));
+        }
+        let d = self.dump(RouteNetlinkMessage::GetLink(req))?;
         let q = d.quality();
         let links = d
             .messages

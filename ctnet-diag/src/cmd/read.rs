@@ -30,6 +30,11 @@ pub fn load_with(args: &SourceArgs, depth: source::Depth) -> anyhow::Result<Snap
     }
     let mut opts = scan_options(args);
     opts.others = depth;
+    // A links-only scan is followed by `deepen`, which reads `ethtool -S` of the
+    // host veths that matter.
+    opts.ethtool = depth == source::Depth::Full;
+    // The checks evaluate IPv4 rules only.
+    opts.firewall_ipv6 = depth == source::Depth::Full;
     let snap = source::snapshot(&opts)?;
     warn_partial(&snap);
     Ok(snap)
