@@ -113,6 +113,10 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
         let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
         print!("{}", render(&report, color));
     }
+    // The process ends here: freeing hundreds of netns worth of snapshot and topology
+    // one allocation at a time would take longer than the checks did.
+    std::mem::forget(topo);
+    std::mem::forget(snap);
     Ok(match report.verdict {
         Status::Fail => ExitCode::from(crate::exit::CHECK_FAILED),
         Status::Warn if args.strict => ExitCode::from(crate::exit::CHECK_FAILED),
