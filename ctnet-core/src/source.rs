@@ -63,8 +63,9 @@ pub enum Depth {
     Full,
     /// Links and addresses, and the ids that tie the netns to the host: what the
     /// topology join, container attachment and duplicate-address checks need of every
-    /// netns. Routes, neighbours, FDB, sysctls and `ethtool -S` stay empty; read the
-    /// netns that matter in full afterwards with [`deepen`]. (Reading sysctls is what
+    /// netns. Routes, neighbours, FDB, sysctls and `ethtool -S` stay empty (and every
+    /// link dump, the host's too, leaves out the IPv6 counters); read the netns that
+    /// matter in full afterwards with [`deepen`]. (Reading sysctls is what
     /// grows fastest with the number of netns: every `/proc/sys/net` lookup walks the
     /// entries of all of them.)
     Links,
@@ -358,7 +359,7 @@ fn read_one(
     let mut if_conf = Vec::new();
     note(
         "links",
-        rt.links(!full).map(|(v, n)| {
+        rt.links(opts.others == Depth::Links).map(|(v, n)| {
             (st.links, if_conf) = v.into_iter().unzip();
             n
         }),
@@ -525,14 +526,30 @@ pub fn snapshot(opts: &ScanOptions) -> Result<Snapshot> {
     } else {
         None
     };
-    // Runtimes first: their sandbox keys are netns paths discovery must follow (an
-    // engine's exec-root is not always /var/run/docker).
-    let (containers, rt_status) = match &opts.runtime {
-        Some(r) => crate::runtime::discover(r),
-        None => (Vec::new(), Vec::new()),
-    };
+    // The runtimes are asked while the netns are found; their sandbox keys are netns
+    // paths discovery must follow too (an engine's exec-root is not always
+    // /var/run/docker).
+    let ((containers, rt_status), disc) = std::thread::scope(|s| {
+        let rt = s.spawn(|| match &opts.runtime {
+            Some(r) => crate::runtime::discover(r),
+            None => (Vec::new(), Vec::new()),
+        });
+        let disc = discover(opts);
+        let found = rt.join().unwrap_or_else(|_| {
+            (
+                Vec::new(),
+                vec![SourceStatus::problem(
+                    "runtime",
+                    None,
+                    "failed",
+                    "the runtime reader panicked",
+                )],
+            )
+        });
+        (found, disc)
+    });
+    let mut disc = disc?;
     let keys: Vec<PathBuf> = containers.iter().filter_map(|c| c.sandbox_key.clone()).collect();
-    let mut disc = discover(opts)?;
     add_paths(&mut disc, &keys);
     let mut snap = collect_with(disc, opts, taken, fw)?;
     snap.sources.extend(rt_status);

@@ -213,8 +213,8 @@ impl Rtnl {
         Ok(None)
     }
 
-    /// All links with stats64 (unless `skip_stats`: the kernel then leaves out the
-    /// link and IPv6 counters, most of each message), and each link's IPv4 sysctls
+    /// All links with stats64 (with `skip_stats` the kernel leaves out the IPv6 and VF
+    /// counters, a large part of each message), and each link's IPv4 sysctls
     /// (`net.ipv4.conf.<if>.*`, which the kernel reports in IFLA_AF_SPEC: no /proc
     /// reads per interface).
     pub fn links(&mut self, skip_stats: bool) -> io::Result<(Vec<LinkWithConf>, Quality)> {
