@@ -601,20 +601,22 @@ pub fn deepen(snap: &mut Snapshot, keys: &[NetnsKey], opts: &ScanOptions) -> Res
     let host = Netns::open_any(&host_state.refs, snap.host)?;
     let host_fd = host.fd().as_raw_fd();
     let mut spaces = Vec::new();
-    for key in keys.iter().filter(|k| **k != snap.host) {
+    let host_key = snap.host;
+    for key in keys.iter().filter(|k| **k != host_key) {
         if spaces.iter().any(|n: &Netns| n.key() == *key) {
             continue;
         }
-        if let Some(st) = snap.netns_by_key(*key) {
-            match Netns::open_any(&st.refs, *key) {
-                Ok(ns) => spaces.push(ns),
-                Err(e) => snap.sources.push(SourceStatus::problem(
-                    "netns",
-                    Some(st.label()),
-                    "failed",
-                    format!("reading it again: {e}"),
-                )),
-            }
+        let opened = match snap.netns_by_key(*key) {
+            Some(st) => Netns::open_any(&st.refs, *key),
+            None => continue,
+        };
+        match opened {
+            Ok(ns) => spaces.push(ns),
+            Err(e) => unread(
+                snap,
+                *key,
+                format!("reading it again: {e}{}", permission_hint(&e)),
+            ),
         }
     }
     let full = ScanOptions {
@@ -642,12 +644,11 @@ pub fn deepen(snap: &mut Snapshot, keys: &[NetnsKey], opts: &ScanOptions) -> Res
                     *old = st;
                 }
             }
-            Err(e) => snap.sources.push(SourceStatus::problem(
-                "netns",
-                Some(ns.label()),
-                "failed",
+            Err(e) => unread(
+                snap,
+                ns.key(),
                 format!("reading it again: {e}{}", permission_hint(&e)),
-            )),
+            ),
         }
     }
     if opts.ethtool {
@@ -679,6 +680,20 @@ pub fn deepen(snap: &mut Snapshot, keys: &[NetnsKey], opts: &ScanOptions) -> Res
         }
     }
     Ok(())
+}
+
+/// Mark a netns that [`deepen`] could not read: what a links-only scan left empty
+/// (routes, neighbours) must not be taken for an empty table.
+fn unread(snap: &mut Snapshot, key: NetnsKey, why: String) {
+    if let Some(st) = snap.netns.iter_mut().find(|n| n.key == key) {
+        snap.sources.push(SourceStatus::problem(
+            "netns",
+            Some(st.label()),
+            "failed",
+            why.clone(),
+        ));
+        st.read_error = Some(why);
+    }
 }
 
 /// What a firewall read gives back: the rules and the tools' statuses.

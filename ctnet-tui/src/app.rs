@@ -14,6 +14,9 @@ use ctnet_core::topology::{Peer, Topology};
 
 use crate::tree::{self, Item, Row};
 
+/// The status line while a refresh is asked for.
+const SCANNING: &str = "scanning…";
+
 /// Packets the capture pane keeps (the oldest go first).
 pub const PANE_PACKETS: usize = 2000;
 /// Samples of rate history kept per interface (sparklines).
@@ -280,7 +283,7 @@ pub struct CaptureView {
     pub filter: Option<String>,
     /// The latest packets.
     pub packets: VecDeque<Packet>,
-    /// Packets seen since the capture started.
+    /// Packets seen since the capture started (from none running).
     pub seen: u64,
     /// Packets that could not be shown (the pane was slower than the traffic).
     pub lost: u64,
@@ -422,6 +425,9 @@ impl App {
             }
             Event::Snapshot(snap, ms) => {
                 self.scan_ms = Some(ms);
+                if self.message.as_deref() == Some(SCANNING) {
+                    self.message = None;
+                }
                 self.set_snapshot(*snap);
                 Vec::new()
             }
@@ -430,7 +436,10 @@ impl App {
                     let mut merged = cur.clone();
                     merge_host(&mut merged, &host);
                     self.light_ms = Some(ms);
-                    self.set_snapshot(merged);
+                    // Only the host was read again: rates of the other netns wait for
+                    // the next full scan (their counters did not move in between).
+                    let host_key = merged.host;
+                    self.take_snapshot(merged, Some(host_key));
                 }
                 Vec::new()
             }
@@ -458,6 +467,8 @@ impl App {
             }
             Event::CaptureStarted(labels) => {
                 self.message = Some(format!("capturing on {}", labels.join(", ")));
+                // What could not be opened is not being captured: `p` on it tries again.
+                self.capture.specs.retain(|s| labels.contains(&s.label));
                 self.capture.active = labels;
                 self.capture.ended.clear();
                 Vec::new()
@@ -684,7 +695,7 @@ impl App {
             },
             Action::Refresh => {
                 if self.mode == Mode::Live {
-                    self.message = Some("scanning…".into());
+                    self.message = Some(SCANNING.into());
                     return vec![Effect::Refresh];
                 }
                 self.message = Some("offline: showing a snapshot file, nothing to refresh".into());
@@ -782,10 +793,15 @@ impl App {
         self.start_capture()
     }
 
-    /// (Re)start the capture on every endpoint asked for; the pane keeps its lines.
+    /// (Re)start the capture on every endpoint asked for; the pane keeps its lines,
+    /// and its counts while a capture runs on.
     fn start_capture(&mut self) -> Vec<Effect> {
         if self.capture.specs.is_empty() {
             return Vec::new();
+        }
+        if self.capture.active.is_empty() {
+            self.capture.seen = 0;
+            self.capture.lost = 0;
         }
         self.capture.scroll = 0;
         vec![Effect::StartCapture {
@@ -940,8 +956,13 @@ impl App {
 
     /// Take a new snapshot: rates, rule counters, the tree (keeping the selection).
     pub fn set_snapshot(&mut self, snap: Snapshot) {
+        self.take_snapshot(snap, None);
+    }
+
+    /// [`App::set_snapshot`], with rates taken only for netns `rates_of` when given.
+    fn take_snapshot(&mut self, snap: Snapshot, rates_of: Option<NetnsKey>) {
         let now = snap.taken_at_unix_ms;
-        for ns in &snap.netns {
+        for ns in snap.netns.iter().filter(|n| rates_of.is_none_or(|k| k == n.key)) {
             for l in &ns.links {
                 let Some(s) = &l.stats else { continue };
                 let key = (ns.key, l.name.clone());

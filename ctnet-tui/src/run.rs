@@ -69,12 +69,40 @@ fn restore_terminal() {
     let _ = execute!(std::io::stdout(), LeaveAlternateScreen, crossterm::cursor::Show);
 }
 
-/// Restores the terminal when dropped (normal return and errors).
-struct TerminalGuard;
+type Hook = Box<dyn Fn(&std::panic::PanicHookInfo<'_>) + Sync + Send + 'static>;
+
+/// Restores the terminal and the caller's panic hook when dropped (normal return,
+/// errors, unwinding).
+struct TerminalGuard {
+    previous: Arc<Hook>,
+}
 
 impl Drop for TerminalGuard {
     fn drop(&mut self) {
         restore_terminal();
+        let previous = self.previous.clone();
+        // Not from inside a panic: the panicking thread holds the hook lock.
+        if !std::thread::panicking() {
+            std::panic::set_hook(Box::new(move |info| previous(info)));
+        }
+    }
+}
+
+/// Stops the workers when dropped, also when the loop unwinds: no capture reader or
+/// pump outlives the dashboard.
+struct StopGuard {
+    stop: Arc<AtomicBool>,
+}
+
+impl Drop for StopGuard {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+impl Drop for Runner {
+    fn drop(&mut self) {
+        self.stop_capture();
     }
 }
 
@@ -101,20 +129,30 @@ pub fn block_quit_signals() -> Result<()> {
 /// Open the dashboard on this terminal until the user quits (or a quit signal).
 pub fn run(opts: Options) -> Result<()> {
     block_quit_signals()?;
-    // The hook goes in before raw mode, so a panic anywhere leaves a usable terminal.
-    let previous = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        restore_terminal();
-        previous(info);
-    }));
+    // The hook goes in before raw mode, so a panic of the dashboard leaves a usable
+    // terminal. Panics of other threads are caught where they happen (a netns reader,
+    // the firewall reader, a capture reader) and the dashboard goes on: those must not
+    // take the terminal away from it.
+    let previous: Arc<Hook> = Arc::new(std::panic::take_hook());
+    let ui_thread = std::thread::current().id();
+    {
+        let previous = previous.clone();
+        std::panic::set_hook(Box::new(move |info| {
+            if std::thread::current().id() == ui_thread {
+                restore_terminal();
+            }
+            previous(info);
+        }));
+    }
+    let _guard = TerminalGuard { previous };
     enable_raw_mode().map_err(Error::Terminal)?;
-    let _guard = TerminalGuard;
     execute!(std::io::stdout(), EnterAlternateScreen).map_err(Error::Terminal)?;
     let mut terminal = Terminal::new(CrosstermBackend::new(std::io::stdout())).map_err(Error::Terminal)?;
     terminal.clear().map_err(Error::Terminal)?;
 
     let (tx, rx) = mpsc::sync_channel::<Event>(QUEUE);
     let stop = Arc::new(AtomicBool::new(false));
+    let _stop_guard = StopGuard { stop: stop.clone() };
     let keys = spawn_keys(tx.clone(), stop.clone());
     {
         // Never joined: it waits in sigwait for the life of the process.
@@ -163,7 +201,6 @@ pub fn run(opts: Options) -> Result<()> {
         let _ = p.join();
     }
     let _ = drain.join();
-    let _ = std::panic::take_hook();
     result
 }
 
@@ -286,7 +323,8 @@ impl Runner {
         let ring = Arc::new(Ring::new(RING_FRAMES));
         let mut sessions = Vec::new();
         let mut labels = Vec::new();
-        let mut hints = Vec::new();
+        // Indexed by session number (the endpoint's index), whatever fails to open.
+        let mut hints = vec![DirectionHint::default(); endpoints.len()];
         let mut errors = Vec::new();
         for (i, spec) in endpoints.iter().enumerate() {
             let Some(state) = snap.netns_by_key(spec.netns) else {
@@ -314,23 +352,16 @@ impl Runner {
                 timeout_ms: 100,
                 filter: filter.clone(),
             };
-            hints.push(DirectionHint {
+            hints[i] = DirectionHint {
                 own: capture::iface_mac(&ep),
                 peer: ep.peer_mac,
-            });
+            };
             match capture::start(i, &ep, &opts, Sink::Ring(ring.clone()), control.clone()) {
                 Ok(s) => {
                     labels.push(spec.label.clone());
                     sessions.push(s);
                 }
-                Err(e) => {
-                    hints.pop();
-                    errors.push(e.to_string());
-                }
-            }
-            // Keep session indices and hints aligned even when one fails to open.
-            while hints.len() < i + 1 {
-                hints.push(DirectionHint::default());
+                Err(e) => errors.push(e.to_string()),
             }
         }
         if sessions.is_empty() {
@@ -417,6 +448,7 @@ impl Executor for Runner {
         for s in done {
             let st = s.join();
             app.capture.active.retain(|l| *l != st.label);
+            app.capture.specs.retain(|sp| sp.label != st.label);
             ended.push(
                 st.ended
                     .unwrap_or_else(|| format!("capture on {} ended", st.label)),

@@ -245,8 +245,11 @@ fn draw_detail(f: &mut Frame, app: &App, area: Rect) {
         _ => vec![Line::raw("waiting for the first scan…")],
     };
     if app.tab == Tab::Checks {
-        // Findings are sentences: wrapped, so evidence and hints are read whole.
-        let scroll = app.detail_scroll.min(lines.len().saturating_sub(1)) as u16;
+        // Findings are sentences: wrapped, so evidence and hints are read whole; the
+        // scroll counts wrapped rows.
+        let w = body.width.max(1) as usize;
+        let rows: usize = lines.iter().map(|l| l.width().max(1).div_ceil(w)).sum();
+        let scroll = app.detail_scroll.min(rows.saturating_sub(body.height as usize)) as u16;
         f.render_widget(
             Paragraph::new(lines)
                 .wrap(Wrap { trim: false })
@@ -296,11 +299,10 @@ pub fn spark(samples: impl Iterator<Item = u64> + Clone, width: usize) -> String
 }
 
 /// The netns the selection's tables come from: a port's or netns's own, else the host.
-fn table_netns<'a>(app: &App, snap: &'a Snapshot) -> &'a NetnsState {
+fn table_netns<'a>(app: &App, snap: &'a Snapshot) -> Option<&'a NetnsState> {
     app.selected_netns()
         .and_then(|k| snap.netns_by_key(k))
         .or_else(|| snap.host_netns())
-        .unwrap_or(&snap.netns[0])
 }
 
 fn ns_name(topo: &Topology, snap: &Snapshot, key: NetnsKey) -> String {
@@ -592,7 +594,9 @@ fn fdb_tab(app: &App, snap: &Snapshot, topo: &Topology) -> Vec<Line<'static>> {
 }
 
 fn arp_tab(app: &App, snap: &Snapshot) -> Vec<Line<'static>> {
-    let ns = table_netns(app, snap);
+    let Some(ns) = table_netns(app, snap) else {
+        return vec![Line::raw("the snapshot has no netns")];
+    };
     let mut out = vec![
         Line::styled(
             format!("neighbours of {} (ip neigh)", ns.label()),
@@ -624,7 +628,9 @@ fn arp_tab(app: &App, snap: &Snapshot) -> Vec<Line<'static>> {
 }
 
 fn routes_tab(app: &App, snap: &Snapshot) -> Vec<Line<'static>> {
-    let ns = table_netns(app, snap);
+    let Some(ns) = table_netns(app, snap) else {
+        return vec![Line::raw("the snapshot has no netns")];
+    };
     let mut out = vec![Line::styled(
         format!(
             "routes of {} (ip route show table all, local table left out)",
@@ -857,7 +863,7 @@ fn draw_capture(f: &mut Frame, app: &App, area: Rect) {
             let text = if narrow { compact(&p.line) } else { p.line.clone() };
             lines.push(Line::styled(text, style));
         }
-        if c.active.is_empty() && !c.ended.is_empty() && lines.len() >= inner_h {
+        if c.active.is_empty() && !c.ended.is_empty() && !lines.is_empty() && lines.len() >= inner_h {
             lines.remove(0);
             lines.push(Line::styled(c.ended.join("; "), Style::new().fg(DIM)));
         }

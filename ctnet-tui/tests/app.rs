@@ -337,3 +337,41 @@ fn a_host_update_refreshes_the_host_and_keeps_every_other_netns() {
     select_port(&mut app, "vc4");
     assert!(app.selected_netns().is_some());
 }
+
+#[test]
+fn container_rates_hold_between_full_scans() {
+    let snap = fixture("lab-healthy");
+    let mut app = app_with(snap.clone());
+    let second = later(&snap, 10);
+    app.on_event(Event::Snapshot(Box::new(second.clone()), 9));
+    let c1 = second
+        .netns
+        .iter()
+        .find(|n| n.label() == "c1")
+        .map(|n| n.key)
+        .unwrap();
+    let before = app.rates[&(c1, "eth0".to_string())].clone();
+    assert!((before.rx_pps - 10.0).abs() < 1e-9, "{before:?}");
+    // A host-only scan a second later: c1's counters in it are the old ones.
+    let mut host_only = later(&second, 30);
+    let host = host_only.host;
+    host_only.netns.retain(|n| n.key == host);
+    app.on_event(Event::HostUpdate(Box::new(host_only), 3));
+    assert_eq!(app.rates[&(c1, "eth0".to_string())], before, "container rates wait for a full scan");
+    assert!((app.rates[&(host, "vc1".to_string())].rx_pps - 30.0).abs() < 1e-9);
+}
+
+#[test]
+fn an_endpoint_that_did_not_open_is_tried_again_by_p() {
+    let mut app = app_with(fixture("lab-healthy"));
+    select_port(&mut app, "vc1");
+    app.update(Action::ToggleCapture);
+    // The container end could not be opened.
+    app.on_event(Event::CaptureStarted(vec!["vc1".into()]));
+    assert_eq!(app.capture.specs.len(), 1);
+    let fx = app.update(Action::ToggleCapture);
+    assert!(
+        matches!(fx.as_slice(), [Effect::StartCapture { endpoints, .. }] if endpoints.len() == 2),
+        "{fx:?}"
+    );
+}

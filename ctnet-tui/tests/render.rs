@@ -100,4 +100,20 @@ fn tiny_and_empty_screens_do_not_panic() {
     }
     let waiting = App::new(Mode::Live, 2.0, true);
     assert!(screen(&waiting, 80, 24).contains("scanning"));
+    // An ended capture with packets, squeezed.
+    let mut ended = healthy_on_vc1();
+    ended.on_event(Event::Packets(icmp_packets("vc1", 3)));
+    ended.on_event(Event::CaptureEnded(vec!["vc1: 6 captured".into()]));
+    for h in 1..12 {
+        screen(&ended, 80, h);
+    }
+    // A file with no netns at all.
+    let mut empty = fixture("lab-healthy");
+    empty.netns.clear();
+    let mut app = App::new(Mode::Offline("empty.json".into()), 2.0, true);
+    app.on_event(Event::Snapshot(Box::new(empty), 0));
+    for tab in Tab::ALL {
+        app.update(Action::ShowTab(tab));
+        screen(&app, 80, 24);
+    }
 }

@@ -93,6 +93,7 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
             .flatten()
             .collect();
         ctnet_core::source::deepen(&mut snap, &keys, &scan_options(&args.source))?;
+        crate::cmd::read::warn_partial(&snap);
     }
     let topo = Topology::build(&snap);
     let mut report = check::run(&snap, &topo, &target, peer.as_ref());

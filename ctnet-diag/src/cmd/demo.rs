@@ -183,12 +183,21 @@ fn dashboard_run(
         let _ = child.wait();
     }
     let _ = ctnet_core::lab::fault::fix(env, None, None);
-    let report = rt.block_on(lab::down(&spec.name, env))?;
-    print!("{}", render_down(&report));
+    let down = rt.block_on(lab::down(&spec.name, env));
+    if let Ok(report) = &down {
+        print!("{}", render_down(report));
+    }
+    // What went wrong in the dashboard comes first; then the teardown's own failure.
+    if !matches!(result, Ok(Ok(())))
+        && let Err(e) = &down
+    {
+        eprintln!("ctnet-diag: removing the demo lab: {e}");
+    }
     match result {
         Ok(r) => r?,
         Err(panic) => std::panic::resume_unwind(panic),
     }
+    let report = down?;
     Ok(if report.failures.is_empty() {
         ExitCode::SUCCESS
     } else {

@@ -36,7 +36,10 @@ pub fn load_with(args: &SourceArgs, depth: source::Depth) -> anyhow::Result<Snap
     // The checks evaluate IPv4 rules only.
     opts.firewall_ipv6 = depth == source::Depth::Full;
     let snap = source::snapshot(&opts)?;
-    warn_partial(&snap);
+    // A links-only scan is deepened next; its caller says what stayed unread after.
+    if depth == source::Depth::Full {
+        warn_partial(&snap);
+    }
     Ok(snap)
 }
 
@@ -54,7 +57,7 @@ pub fn scan_options(args: &SourceArgs) -> ScanOptions {
 
 /// One line on stderr when some sources could not be read, so a partial view is never
 /// mistaken for a complete one.
-fn warn_partial(snap: &Snapshot) {
+pub fn warn_partial(snap: &Snapshot) {
     let failed: Vec<_> = snap.sources.iter().filter(|s| s.status == "failed").collect();
     if failed.is_empty() {
         return;
