@@ -13,8 +13,9 @@ use ipnet::Ipv4Net;
     about,
     long_about = "Diagnose Linux container networking: bridges, veth pairs, network \
                   namespaces, the bridge FDB, ARP, routes, NAT and firewall counters.\n\n\
-                  Start with `ctnet-diag demo`: it builds a throwaway lab inside a private, \
-                  rootless world and shows it, touching nothing on this host.",
+                  With no command it opens the dashboard on this host. Start with \
+                  `ctnet-diag demo`: the dashboard on a throwaway lab with traffic, inside a \
+                  private, rootless world, touching nothing on this host.",
     after_help = "With no command, opens the dashboard on this host (the same as `ctnet-diag tui`).\n\
                   Exit codes: 0 done, 1 a check failed, 2 usage or unknown target, \
                   3 missing privilege or environment, 4 internal error.",

@@ -357,7 +357,11 @@ fn container_rates_hold_between_full_scans() {
     let host = host_only.host;
     host_only.netns.retain(|n| n.key == host);
     app.on_event(Event::HostUpdate(Box::new(host_only), 3));
-    assert_eq!(app.rates[&(c1, "eth0".to_string())], before, "container rates wait for a full scan");
+    assert_eq!(
+        app.rates[&(c1, "eth0".to_string())],
+        before,
+        "container rates wait for a full scan"
+    );
     assert!((app.rates[&(host, "vc1".to_string())].rx_pps - 30.0).abs() < 1e-9);
 }
 
