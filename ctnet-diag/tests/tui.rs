@@ -219,6 +219,73 @@ fn a_sigterm_ends_the_demo_dashboard_and_still_removes_the_lab() {
 }
 
 #[test]
+fn a_terminal_that_goes_away_ends_the_demo_instead_of_spinning() {
+    if !available("a_terminal_that_goes_away_ends_the_demo_instead_of_spinning") {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("ctnet-e2e-hup-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let pid_file = dir.join("pid");
+    let tmux = Tmux {
+        socket: format!("ctnet-e2e-hup-{}", std::process::id()),
+    };
+    // The shell ignores SIGHUP and stays: only the dead pty tells the demo.
+    let script = format!(
+        "trap '' HUP; sh -c 'echo $$ > {pid}; exec {BIN} demo --containers 2'; sleep 600",
+        pid = pid_file.display()
+    );
+    let o = tmux.cmd(&[
+        "new-session",
+        "-d",
+        "-s",
+        "e2e",
+        "-x",
+        "100",
+        "-y",
+        "30",
+        "sh",
+        "-c",
+        &script,
+    ]);
+    assert!(o.status.success());
+    tmux.wait_for("the topology", 60, |s| s.contains("demo-v2 → demo-c2"));
+    let pid: i32 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let stat = || std::fs::read_to_string(format!("/proc/{pid}/stat")).ok();
+    let cpu = |st: &str| -> u64 {
+        let f: Vec<&str> = st.rsplit(')').next().unwrap_or("").split_whitespace().collect();
+        f.get(11).and_then(|u| u.parse::<u64>().ok()).unwrap_or(0)
+            + f.get(12).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0)
+    };
+    let before = stat().map(|s| cpu(&s)).unwrap_or(0);
+    // Closing the terminal: the pty goes away under the demo.
+    let _ = tmux.cmd(&["kill-server"]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    // A zombie (state Z) has exited; its parent reaps it.
+    while let Some(st) = stat() {
+        if st
+            .rsplit(')')
+            .next()
+            .is_some_and(|rest| rest.trim_start().starts_with('Z'))
+        {
+            break;
+        }
+        if Instant::now() > deadline {
+            let spent = cpu(&st) - before;
+            // Our own process (started through tmux): do not leave it behind.
+            let _ =
+                nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+            panic!("the demo is still running 30 s after its terminal went away ({spent} ticks of CPU)");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn the_dashboard_without_a_terminal_says_what_to_use_instead() {
     let o = Command::new(BIN)
         .args(["tui", "--from", "/nonexistent.json"])

@@ -153,7 +153,7 @@ pub fn run(opts: Options) -> Result<()> {
     let (tx, rx) = mpsc::sync_channel::<Event>(QUEUE);
     let stop = Arc::new(AtomicBool::new(false));
     let _stop_guard = StopGuard { stop: stop.clone() };
-    let keys = spawn_keys(tx.clone(), stop.clone());
+    let keys = spawn_keys(tx.clone(), stop.clone()).map_err(Error::Terminal)?;
     {
         // Never joined: it waits in sigwait for the life of the process.
         let tx = tx.clone();
@@ -196,7 +196,9 @@ pub fn run(opts: Options) -> Result<()> {
     drop(tx);
     // Drain so no worker waits on a full queue while it is being joined.
     let drain = std::thread::spawn(move || while rx.recv_timeout(Duration::from_millis(50)).is_ok() {});
-    let _ = keys.join();
+    // Not joined: should crossterm be stuck on a terminal that vanished between two
+    // polls, the dashboard still ends (the thread goes with the process).
+    drop(keys);
     if let Some(p) = poller {
         let _ = p.join();
     }
@@ -503,25 +505,49 @@ pub fn parse_mac(s: &str) -> Option<[u8; 6]> {
     parts.next().is_none().then_some(out)
 }
 
-fn spawn_keys(tx: SyncSender<Event>, stop: Arc<AtomicBool>) -> JoinHandle<()> {
-    std::thread::spawn(move || {
-        while !stop.load(Ordering::SeqCst) {
-            match ct::poll(Duration::from_millis(200)) {
-                Ok(true) => {}
-                Ok(false) => continue,
-                Err(_) => break,
+/// Whether the terminal on stdin has hung up (its pty closed): `Some(true)` hung up,
+/// `Some(false)` input waiting, `None` nothing within `timeout_ms`.
+fn stdin_state(timeout_ms: i32) -> Option<bool> {
+    let mut pfd = libc::pollfd {
+        fd: libc::STDIN_FILENO,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd, its count, and a timeout.
+    let n = unsafe { libc::poll(&mut pfd, 1, timeout_ms) };
+    if n <= 0 {
+        return None;
+    }
+    Some(pfd.revents & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0)
+}
+
+/// Keys and resizes, read with crossterm. A terminal that goes away leaves stdin
+/// readable forever, and crossterm's reader then spins without returning
+/// (crossterm-rs/crossterm#793): so stdin is polled here first, a hangup ends the
+/// dashboard, and crossterm is only asked without waiting.
+fn spawn_keys(tx: SyncSender<Event>, stop: Arc<AtomicBool>) -> std::io::Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("ctnet-tui-keys".into())
+        .spawn(move || {
+            while !stop.load(Ordering::SeqCst) {
+                if stdin_state(200) == Some(true) {
+                    let _ = tx.send(Event::Signal("the terminal hung up".into()));
+                    return;
+                }
+                // Input, a resize, or nothing: take every event crossterm has now.
+                while matches!(ct::poll(Duration::ZERO), Ok(true)) {
+                    let ev = match ct::read() {
+                        Ok(CtEvent::Key(k)) if k.kind != KeyEventKind::Release => Event::Key(k),
+                        Ok(CtEvent::Resize(..)) => Event::Resize,
+                        Ok(_) => continue,
+                        Err(_) => return,
+                    };
+                    if tx.send(ev).is_err() {
+                        return;
+                    }
+                }
             }
-            let ev = match ct::read() {
-                Ok(CtEvent::Key(k)) if k.kind != KeyEventKind::Release => Event::Key(k),
-                Ok(CtEvent::Resize(..)) => Event::Resize,
-                Ok(_) => continue,
-                Err(_) => break,
-            };
-            if tx.send(ev).is_err() {
-                break;
-            }
-        }
-    })
+        })
 }
 
 /// The host's links as (ifindex, name, master, peer netns id).
