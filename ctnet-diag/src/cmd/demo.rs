@@ -2,7 +2,11 @@
 //! dashboard (or printed with a ping matrix), removed on exit.
 
 use std::io::IsTerminal;
-use std::process::{Child, Command, ExitCode, Stdio};
+use std::net::Ipv4Addr;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::process::{Command, ExitCode};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use ctnet_core::lab::{self, LabEnv, LabSpec, LabSummary};
@@ -115,33 +119,115 @@ fn ping_matrix(built: &LabSummary, env: &LabEnv) -> bool {
     ok
 }
 
-/// Background traffic: each container pings the next one (the last pings the first),
-/// once a second. Only between the lab's own netns.
-fn start_traffic(built: &LabSummary, env: &LabEnv) -> Vec<Child> {
-    let n = built.containers.len();
-    if n < 2 {
-        return Vec::new();
+/// Background traffic: each container sends the next one (the last, the first) an ICMP
+/// echo request once a second; the kernel of the other one answers. Sent from raw
+/// sockets made inside each container's netns, by a thread of this process: nothing
+/// outlives the demo, even a `kill -9`. Only between the lab's own netns.
+struct Traffic {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Traffic {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
     }
-    let mut out = Vec::new();
+}
+
+/// An ICMP echo request: type 8, code 0, checksum, id, seq, 56 bytes of payload.
+fn echo_request(id: u16, seq: u16) -> [u8; 64] {
+    let mut p = [0u8; 64];
+    p[0] = 8;
+    p[4..6].copy_from_slice(&id.to_be_bytes());
+    p[6..8].copy_from_slice(&seq.to_be_bytes());
+    for (i, b) in p[8..].iter_mut().enumerate() {
+        *b = i as u8;
+    }
+    let mut sum: u32 = p
+        .chunks(2)
+        .map(|w| u32::from(u16::from_be_bytes([w[0], w[1]])))
+        .sum();
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    p[2..4].copy_from_slice(&(!(sum as u16)).to_be_bytes());
+    p
+}
+
+fn start_traffic(built: &LabSummary, env: &LabEnv) -> Traffic {
+    let stop = Arc::new(AtomicBool::new(false));
+    let n = built.containers.len();
+    let mut senders: Vec<(OwnedFd, Ipv4Addr)> = Vec::new();
+    if n < 2 {
+        return Traffic { stop, thread: None };
+    }
     for (i, c) in built.containers.iter().enumerate() {
         let next = &built.containers[(i + 1) % n];
-        let ip = next.ip.split('/').next().unwrap_or_default().to_string();
+        let Ok(dst) = next.ip.split('/').next().unwrap_or_default().parse::<Ipv4Addr>() else {
+            continue;
+        };
         let Ok(ns) = Netns::named(&env.netns_dir, &c.netns) else {
             continue;
         };
-        let child = ns.run(move || {
-            Command::new("ping")
-                .args(["-n", "-q", "-i", "1", &ip])
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
+        // A socket keeps the netns it was made in.
+        let made = ns.run(|| {
+            // SAFETY: plain socket(2); the result is checked before use.
+            let fd = unsafe {
+                libc::socket(
+                    libc::AF_INET,
+                    libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+                    libc::IPPROTO_ICMP,
+                )
+            };
+            // SAFETY: a fresh descriptor owned by nothing else.
+            (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd) })
         });
-        if let Ok(Ok(child)) = child {
-            out.push(child);
+        if let Ok(Some(fd)) = made {
+            senders.push((fd, dst));
         }
     }
-    out
+    let thread = (!senders.is_empty()).then(|| {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut seq: u16 = 0;
+            while !stop.load(Ordering::SeqCst) {
+                seq = seq.wrapping_add(1);
+                for (i, (fd, dst)) in senders.iter().enumerate() {
+                    let pkt = echo_request(0x4354 + i as u16, seq);
+                    let addr = libc::sockaddr_in {
+                        sin_family: libc::AF_INET as libc::sa_family_t,
+                        sin_port: 0,
+                        sin_addr: libc::in_addr {
+                            s_addr: u32::from(*dst).to_be(),
+                        },
+                        sin_zero: [0; 8],
+                    };
+                    // SAFETY: a valid socket, buffer and address of the given sizes.
+                    unsafe {
+                        libc::sendto(
+                            fd.as_raw_fd(),
+                            pkt.as_ptr().cast(),
+                            pkt.len(),
+                            libc::MSG_DONTWAIT,
+                            (&addr as *const libc::sockaddr_in).cast(),
+                            std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+                        );
+                    }
+                }
+                // A second, in steps that notice a stop.
+                for _ in 0..10 {
+                    if stop.load(Ordering::SeqCst) {
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            }
+        })
+    });
+    Traffic { stop, thread }
 }
 
 /// The dashboard on the lab: traffic, the fault if asked, then tear down whatever
@@ -154,7 +240,7 @@ fn dashboard_run(
     env: &LabEnv,
     rt: &tokio::runtime::Runtime,
 ) -> anyhow::Result<ExitCode> {
-    let mut traffic = start_traffic(built, env);
+    let traffic = start_traffic(built, env);
     // A panic in the dashboard (its hook restores the terminal) must still stop the
     // traffic and remove the lab, then go on as a panic.
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| -> anyhow::Result<()> {
@@ -177,11 +263,7 @@ fn dashboard_run(
         })?;
         Ok(())
     }));
-    for child in &mut traffic {
-        // Our own children, by handle (pid).
-        let _ = child.kill();
-        let _ = child.wait();
-    }
+    drop(traffic);
     let _ = ctnet_core::lab::fault::fix(env, None, None);
     let down = rt.block_on(lab::down(&spec.name, env));
     if let Ok(report) = &down {
