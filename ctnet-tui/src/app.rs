@@ -314,6 +314,9 @@ pub struct App {
     pub tab: Tab,
     /// Detail lines scrolled.
     pub detail_scroll: usize,
+    /// How far the detail tab could scroll when it was last drawn (the draw knows the
+    /// content and the height; moving stops there).
+    pub detail_max: std::cell::Cell<usize>,
     /// Help shown.
     pub help: bool,
     /// An open prompt.
@@ -368,6 +371,7 @@ impl App {
             focus: Focus::Tree,
             tab: Tab::Link,
             detail_scroll: 0,
+            detail_max: std::cell::Cell::new(usize::MAX),
             help: false,
             prompt: None,
             picker: None,
@@ -752,7 +756,10 @@ impl App {
                 self.selected = (self.selected as isize + d).clamp(0, last) as usize;
                 self.detail_scroll = 0;
             }
-            Focus::Detail => self.detail_scroll = (self.detail_scroll as isize + d).max(0) as usize,
+            Focus::Detail => {
+                self.detail_scroll =
+                    ((self.detail_scroll as isize + d).max(0) as usize).min(self.detail_max.get())
+            }
             Focus::Capture => {
                 let max = self.capture.packets.len().saturating_sub(1) as isize;
                 // Up goes back in time.

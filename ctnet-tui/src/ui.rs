@@ -249,7 +249,9 @@ fn draw_detail(f: &mut Frame, app: &App, area: Rect) {
         // scroll counts wrapped rows.
         let w = body.width.max(1) as usize;
         let rows: usize = lines.iter().map(|l| l.width().max(1).div_ceil(w)).sum();
-        let scroll = app.detail_scroll.min(rows.saturating_sub(body.height as usize)) as u16;
+        let max = rows.saturating_sub(body.height as usize);
+        app.detail_max.set(max);
+        let scroll = app.detail_scroll.min(max) as u16;
         f.render_widget(
             Paragraph::new(lines)
                 .wrap(Wrap { trim: false })
@@ -259,6 +261,7 @@ fn draw_detail(f: &mut Frame, app: &App, area: Rect) {
         return;
     }
     let max = lines.len().saturating_sub(body.height as usize);
+    app.detail_max.set(max);
     let scroll = app.detail_scroll.min(max) as u16;
     f.render_widget(Paragraph::new(lines).scroll((scroll, 0)), body);
 }

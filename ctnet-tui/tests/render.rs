@@ -117,3 +117,17 @@ fn tiny_and_empty_screens_do_not_panic() {
         screen(&app, 80, 24);
     }
 }
+
+#[test]
+fn scrolling_the_detail_stops_at_the_end_and_comes_back_at_once() {
+    let mut app = healthy_on_vc1();
+    app.update(Action::FocusNext);
+    screen(&app, 80, 24);
+    for _ in 0..50 {
+        app.update(Action::PageDown);
+    }
+    let max = app.detail_max.get();
+    assert_eq!(app.detail_scroll, max, "stops where the content ends");
+    app.update(Action::Up);
+    assert_eq!(app.detail_scroll, max.saturating_sub(1));
+}
