@@ -369,6 +369,16 @@ pub fn format_line(
     String::from_utf8(buf).unwrap_or_default()
 }
 
+/// Parse a MAC written `aa:bb:cc:dd:ee:ff` (as the snapshot holds them).
+pub fn parse_mac(s: &str) -> Option<[u8; 6]> {
+    let mut out = [0u8; 6];
+    let mut parts = s.split(':');
+    for b in &mut out {
+        *b = u8::from_str_radix(parts.next()?, 16).ok()?;
+    }
+    parts.next().is_none().then_some(out)
+}
+
 /// Open and start a session on `ep`, feeding `sink`, under `control`.
 pub fn start(
     index: usize,
@@ -544,6 +554,21 @@ pub fn pcap_file(path: &Path) -> Result<pcap::Savefile> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn parses_macs_and_refuses_anything_else() {
+        assert_eq!(parse_mac("02:42:ac:11:00:02"), Some([2, 0x42, 0xac, 0x11, 0, 2]));
+        for bad in [
+            "",
+            "02:42:ac:11:00",
+            "02:42:ac:11:00:02:03",
+            "zz:42:ac:11:00:02",
+            "02:42:ac:11::02",
+        ] {
+            assert_eq!(parse_mac(bad), None, "{bad:?}");
+        }
+    }
+
     use super::*;
 
     fn frame(i: u8) -> Frame {

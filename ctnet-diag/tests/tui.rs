@@ -13,6 +13,33 @@ struct Tmux {
 }
 
 impl Tmux {
+    /// A tmux server of our own, running `script` under `sh -c` in a `w`x`h` session.
+    fn start(name: &str, w: u16, h: u16, script: &str) -> Self {
+        let tmux = Tmux {
+            socket: format!("ctnet-{name}-{}", std::process::id()),
+        };
+        let (w, h) = (w.to_string(), h.to_string());
+        let o = tmux.cmd(&[
+            "new-session",
+            "-d",
+            "-s",
+            "e2e",
+            "-x",
+            &w,
+            "-y",
+            &h,
+            "sh",
+            "-c",
+            script,
+        ]);
+        assert!(
+            o.status.success(),
+            "tmux new-session: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        tmux
+    }
+
     fn cmd(&self, args: &[&str]) -> Output {
         Command::new("tmux")
             .args(["-L", &self.socket])
@@ -87,33 +114,13 @@ fn demo_dashboard_selects_captures_checks_and_restores_the_terminal() {
     let dir = std::env::temp_dir().join(format!("ctnet-e2e-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let after = dir.join("after");
-    let tmux = Tmux {
-        socket: format!("ctnet-e2e-{}", std::process::id()),
-    };
     // After the dashboard exits, record its exit code and the terminal modes.
     let script = format!(
         "stty -a > {after}.stty.before; {BIN} demo --interval 0.5; echo $? > {after}.rc; \
          stty -a > {after}.stty; echo E2E-DONE; sleep 600",
         after = after.display()
     );
-    let o = tmux.cmd(&[
-        "new-session",
-        "-d",
-        "-s",
-        "e2e",
-        "-x",
-        "160",
-        "-y",
-        "48",
-        "sh",
-        "-c",
-        &script,
-    ]);
-    assert!(
-        o.status.success(),
-        "tmux new-session: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    let tmux = Tmux::start("e2e", 160, 48, &script);
 
     // The topology appears: the demo bridge and its three ports.
     tmux.wait_for("the topology", 60, |s| {
@@ -174,9 +181,6 @@ fn a_sigterm_ends_the_demo_dashboard_and_still_removes_the_lab() {
     let dir = std::env::temp_dir().join(format!("ctnet-e2e-term-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let f = |name: &str| dir.join(name).display().to_string();
-    let tmux = Tmux {
-        socket: format!("ctnet-e2e-term-{}", std::process::id()),
-    };
     // The inner shell records its pid, then becomes the demo (same pid).
     let script = format!(
         "stty -a > {before}; sh -c 'echo $$ > {pid}; exec {BIN} demo --containers 2'; echo $? > {rc}; \
@@ -186,20 +190,7 @@ fn a_sigterm_ends_the_demo_dashboard_and_still_removes_the_lab() {
         rc = f("rc"),
         after = f("after"),
     );
-    let o = tmux.cmd(&[
-        "new-session",
-        "-d",
-        "-s",
-        "e2e",
-        "-x",
-        "100",
-        "-y",
-        "30",
-        "sh",
-        "-c",
-        &script,
-    ]);
-    assert!(o.status.success());
+    let tmux = Tmux::start("e2e-term", 100, 30, &script);
     tmux.wait_for("the topology", 60, |s| s.contains("demo-v2 → demo-c2"));
     let pid: i32 = std::fs::read_to_string(f("pid")).unwrap().trim().parse().unwrap();
     // Our own child, by pid.
@@ -226,28 +217,12 @@ fn a_terminal_that_goes_away_ends_the_demo_instead_of_spinning() {
     let dir = std::env::temp_dir().join(format!("ctnet-e2e-hup-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let pid_file = dir.join("pid");
-    let tmux = Tmux {
-        socket: format!("ctnet-e2e-hup-{}", std::process::id()),
-    };
     // The shell ignores SIGHUP and stays: only the dead pty tells the demo.
     let script = format!(
         "trap '' HUP; sh -c 'echo $$ > {pid}; exec {BIN} demo --containers 2'; sleep 600",
         pid = pid_file.display()
     );
-    let o = tmux.cmd(&[
-        "new-session",
-        "-d",
-        "-s",
-        "e2e",
-        "-x",
-        "100",
-        "-y",
-        "30",
-        "sh",
-        "-c",
-        &script,
-    ]);
-    assert!(o.status.success());
+    let tmux = Tmux::start("e2e-hup", 100, 30, &script);
     tmux.wait_for("the topology", 60, |s| s.contains("demo-v2 → demo-c2"));
     let pid: i32 = std::fs::read_to_string(&pid_file)
         .unwrap()

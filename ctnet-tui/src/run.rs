@@ -344,7 +344,7 @@ impl Runner {
                 netns: ns,
                 iface: spec.iface.clone(),
                 label: spec.label.clone(),
-                peer_mac: spec.peer_mac.as_deref().and_then(parse_mac),
+                peer_mac: spec.peer_mac.as_deref().and_then(capture::parse_mac),
             };
             let opts = CaptureOptions {
                 snaplen: SNAPLEN,
@@ -493,16 +493,6 @@ fn save_snapshot(path: &std::path::Path, app: &App) -> std::io::Result<()> {
         .mode(0o600)
         .open(path)?;
     f.write_all((s.to_json() + "\n").as_bytes())
-}
-
-/// Parse `aa:bb:cc:dd:ee:ff`.
-pub fn parse_mac(s: &str) -> Option<[u8; 6]> {
-    let mut out = [0u8; 6];
-    let mut parts = s.split(':');
-    for b in &mut out {
-        *b = u8::from_str_radix(parts.next()?, 16).ok()?;
-    }
-    parts.next().is_none().then_some(out)
 }
 
 /// Whether the terminal on stdin has hung up (its pty closed): `Some(true)` hung up,

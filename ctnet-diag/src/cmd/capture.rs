@@ -41,7 +41,9 @@ fn endpoints(snap: &Snapshot, args: &CaptureArgs) -> Result<Vec<Endpoint>, ExitC
                 .iter()
                 .find(|v| &v.host.name == t)
                 .and_then(|v| match &v.peer {
-                    ctnet_core::topology::Peer::Resolved { mac, .. } => mac.as_deref().and_then(parse_mac),
+                    ctnet_core::topology::Peer::Resolved { mac, .. } => {
+                        mac.as_deref().and_then(capture::parse_mac)
+                    }
                     _ => None,
                 });
             out.push(Endpoint {
@@ -98,20 +100,12 @@ fn endpoints(snap: &Snapshot, args: &CaptureArgs) -> Result<Vec<Endpoint>, ExitC
                     netns: host.clone(),
                     iface: hv.name.clone(),
                     label: hv.name.clone(),
-                    peer_mac: i.mac.as_deref().and_then(parse_mac),
+                    peer_mac: i.mac.as_deref().and_then(capture::parse_mac),
                 });
             }
         }
     }
     Ok(out)
-}
-
-fn parse_mac(s: &str) -> Option<[u8; 6]> {
-    let b: Vec<u8> = s
-        .split(':')
-        .filter_map(|x| u8::from_str_radix(x, 16).ok())
-        .collect();
-    b.try_into().ok()
 }
 
 /// Print merged frames older than the hold-back window (all of them at the end).
