@@ -28,10 +28,12 @@ pub mod error;
 pub mod lab;
 pub mod model;
 pub mod netns;
+pub mod output;
 pub mod probe;
 pub mod runtime;
 pub mod source;
 pub mod target;
+pub mod text;
 pub mod topology;
 pub mod world;
 
