@@ -39,23 +39,59 @@ impl std::error::Error for Missing {}
 
 /// Print `err` with a hint on stderr and return its exit code.
 pub fn report(err: &anyhow::Error) -> ExitCode {
+    if err.downcast_ref::<crate::out::Closed>().is_some() {
+        // `| head -1`: the reader has what it wanted; say nothing.
+        return ExitCode::from(crate::out::CLOSED_STATUS);
+    }
     if let Some(m) = err.downcast_ref::<Missing>() {
-        eprintln!("ctnet-diag: {m}");
+        crate::say!("ctnet-diag: {m}");
         return ExitCode::from(ENV);
     }
-    let kind = err.downcast_ref::<Error>().map(Error::kind);
-    eprintln!("ctnet-diag: error: {err:#}");
-    let code = match kind {
-        Some(kind) => code_for(kind),
-        None => INTERNAL,
+    if err.downcast_ref::<crate::out::WriteFailed>().is_some() {
+        crate::say!("ctnet-diag: error: {}", message(err));
+        return ExitCode::from(ENV);
+    }
+    let core = err.downcast_ref::<Error>();
+    let kind = core.map(Error::kind);
+    crate::say!("ctnet-diag: error: {}", message(err));
+    let code = match (core, kind) {
+        (Some(Error::Io { source, .. }), _) if is_storage_error(source) => ENV,
+        (_, Some(kind)) => code_for(kind),
+        (_, None) => INTERNAL,
     };
     if kind == Some(ErrorKind::PermissionDenied) {
-        eprintln!(
+        crate::say!(
             "hint: this needs root (or CAP_NET_ADMIN + CAP_SYS_ADMIN); try sudo, or run rootless \
              in a private world: `ctnet-diag world -- ctnet-diag ...` or `ctnet-diag demo`"
         );
     }
     ExitCode::from(code)
+}
+
+/// A write that failed because of where it went (a full or read-only disk, a device
+/// error), not because of a bug: an environment problem.
+fn is_storage_error(e: &std::io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::ENOSPC | libc::EDQUOT | libc::EIO | libc::EROFS | libc::EFBIG | libc::EPIPE)
+    )
+}
+
+/// An error and its causes on one line, each cause said once: ctnet-core's errors
+/// already end with their OS error, which is also their `source()`.
+pub fn message(err: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if out.ends_with(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
 }
 
 /// Capabilities read from `/proc/self/status` (`CapEff`).
@@ -118,6 +154,21 @@ pub fn enter_world() -> Result<(), Missing> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn says_each_cause_once() {
+        let io = std::io::Error::from_raw_os_error(libc::EEXIST);
+        let e = anyhow::Error::new(Error::Io {
+            op: "creating".into(),
+            path: "/x".into(),
+            source: io,
+        })
+        .context("writing snapshot");
+        assert_eq!(
+            message(&e),
+            "writing snapshot: creating /x: File exists (os error 17)"
+        );
+    }
 
     #[test]
     fn maps_kinds_to_design_exit_codes() {

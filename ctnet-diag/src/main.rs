@@ -3,6 +3,7 @@
 mod cli;
 mod cmd;
 mod exit;
+mod out;
 mod render;
 
 use std::process::ExitCode;

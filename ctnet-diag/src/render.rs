@@ -7,10 +7,15 @@ use ctnet_core::model::Snapshot;
 use ctnet_core::target::Resolved;
 use ctnet_core::topology::{NetnsView, Peer, Role, Topology};
 
-/// Left-aligned columns, two spaces apart, the last one not padded.
+/// Left-aligned columns, two spaces apart, the last one not padded. A cell is one line
+/// whatever it holds: it is escaped, so a name with a newline cannot forge a row.
 pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
-    let mut width: Vec<usize> = header.iter().map(|h| h.len()).collect();
-    for r in rows {
+    let escaped: Vec<Vec<std::borrow::Cow<'_, str>>> = rows
+        .iter()
+        .map(|r| r.iter().map(|c| ctnet_core::text::escape(c)).collect())
+        .collect();
+    let mut width: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for r in &escaped {
         for (w, c) in width.iter_mut().zip(r) {
             *w = (*w).max(c.chars().count());
         }
@@ -18,20 +23,22 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     let mut out = String::new();
     let line = |cells: Vec<&str>, out: &mut String| {
         let last = cells.len().saturating_sub(1);
-        let mut s = String::new();
+        let start = out.len();
         for (i, c) in cells.iter().enumerate() {
-            if i == last {
-                s.push_str(c);
-            } else {
-                let _ = write!(s, "{c:<w$}  ", w = width[i]);
+            out.push_str(c);
+            if i != last {
+                // Padded by hand: `format!`'s width is a u16 and panics past 65 535.
+                let pad = width[i].saturating_sub(c.chars().count()) + 2;
+                out.extend(std::iter::repeat_n(' ', pad));
             }
         }
-        out.push_str(s.trim_end());
+        let kept = out[start..].trim_end().len();
+        out.truncate(start + kept);
         out.push('\n');
     };
     line(header.to_vec(), &mut out);
-    for r in rows {
-        line(r.iter().map(String::as_str).collect(), &mut out);
+    for r in &escaped {
+        line(r.iter().map(|c| c.as_ref()).collect(), &mut out);
     }
     out
 }
@@ -285,6 +292,14 @@ pub fn show_tree(snap: &Snapshot, t: &Topology) -> String {
         snap.kernel,
         snap.netns.len()
     );
+    // Each port's containers, found once (not by a scan of every veth per port).
+    let containers_of: std::collections::HashMap<u32, &Vec<String>> = t
+        .veths
+        .iter()
+        .rev()
+        .filter(|v| !v.containers.is_empty())
+        .map(|v| (v.host.ifindex, &v.containers))
+        .collect();
     for b in &t.bridges {
         let _ = writeln!(
             out,
@@ -310,11 +325,9 @@ pub fn show_tree(snap: &Snapshot, t: &Topology) -> String {
                 "├──"
             };
             let state = p.state.as_deref().unwrap_or("-");
-            let who = t
-                .veths
-                .iter()
-                .find(|v| v.host.ifindex == p.ifindex && !v.containers.is_empty())
-                .map(|v| format!(" [{}]", v.containers.join(",")))
+            let who = containers_of
+                .get(&p.ifindex)
+                .map(|c| format!(" [{}]", c.join(",")))
                 .unwrap_or_default();
             let peer = p
                 .peer

@@ -30,6 +30,10 @@ fn word(s: Status) -> &'static str {
 ///      fix:      ip link set vethab12 up
 /// ```
 pub fn render(r: &Report, color: bool) -> String {
+    // Names inside findings come from the kernel, a runtime or a file: escaped here,
+    // once, so the colours below are the only escape sequences in the text.
+    let escaped = ctnet_core::text::escaped(r);
+    let r = escaped.as_ref().unwrap_or(r);
     let paint = |s: Status, text: &str| {
         if !color {
             return text.to_string();
@@ -109,10 +113,10 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
         );
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        crate::out::json(&report)?;
     } else {
         let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-        print!("{}", render(&report, color));
+        crate::out::rendered(&render(&report, color))?;
     }
     // The process ends here: freeing hundreds of netns worth of snapshot and topology
     // one allocation at a time would take longer than the checks did.
@@ -132,16 +136,13 @@ pub fn catalog(args: JsonArg) -> anyhow::Result<ExitCode> {
             .iter()
             .map(|(id, cat, what)| serde_json::json!({ "id": id, "category": cat, "checks": what }))
             .collect();
-        println!(
-            "{}",
-            serde_json::to_string_pretty(
-                &serde_json::json!({ "schema": "ctnet.checks/v1", "checks": list })
-            )?
-        );
+        crate::out::json(&serde_json::json!({ "schema": "ctnet.checks/v1", "checks": list }))?;
     } else {
+        let mut text = String::new();
         for (id, cat, what) in CATALOG {
-            println!("{id:<26} {cat:<9} {what}");
+            let _ = writeln!(text, "{id:<26} {cat:<9} {what}");
         }
+        crate::out::text(&text)?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -1,10 +1,7 @@
 //! Read commands: `snapshot`, `veths`, `show`, live or `--from FILE`.
 
-use std::io::Write as _;
-use std::os::unix::fs::OpenOptionsExt;
 use std::process::ExitCode;
 
-use anyhow::Context;
 use ctnet_core::model::Snapshot;
 use ctnet_core::source::{self, ScanOptions};
 use ctnet_core::topology::Topology;
@@ -66,7 +63,7 @@ pub fn warn_partial(snap: &Snapshot) {
         .iter()
         .filter(|s| matches!(s.source.as_str(), "docker" | "podman"))
     {
-        eprintln!(
+        crate::say!(
             "ctnet-diag: note: {}",
             s.detail.as_deref().unwrap_or("container daemon unreachable")
         );
@@ -84,29 +81,20 @@ pub fn warn_partial(snap: &Snapshot) {
             "; {denied} netns could not be entered without CAP_SYS_ADMIN: run as root for the full picture"
         ));
     }
-    eprintln!("{msg}");
+    crate::say!("{msg}");
 }
 
 /// `ctnet-diag snapshot [-o FILE]`.
 pub fn snapshot(args: SnapshotArgs) -> anyhow::Result<ExitCode> {
     let snap = load(&args.source)?;
-    let text = snap.to_json() + "\n";
     match &args.output {
-        None => std::io::stdout().write_all(text.as_bytes())?,
+        None => crate::out::json(&snap)?,
         Some(path) => {
-            let mut f = std::fs::OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .mode(0o600)
-                .open(path)
-                .with_context(|| format!("writing snapshot to {}", path.display()))?;
-            f.write_all(text.as_bytes())?;
-            eprintln!(
-                "snapshot of {} netns written to {} (read it back with --from {})",
+            ctnet_core::output::OutputFile::write_all_at(path, (snap.to_json() + "\n").as_bytes())?;
+            let shown = ctnet_core::text::path(path);
+            crate::say!(
+                "snapshot of {} netns written to {shown} (read it back with --from {shown})",
                 snap.netns.len(),
-                path.display(),
-                path.display()
             );
         }
     }
@@ -116,12 +104,14 @@ pub fn snapshot(args: SnapshotArgs) -> anyhow::Result<ExitCode> {
 /// `ctnet-diag veths [--json]`.
 pub fn veths(args: VethsArgs) -> anyhow::Result<ExitCode> {
     let snap = load(&args.source)?;
-    let topo = Topology::build(&snap);
     if args.json {
+        let topo = Topology::build(&snap);
         let doc = serde_json::json!({ "schema": "ctnet.veths/v1", "veths": topo.veths });
-        println!("{}", serde_json::to_string_pretty(&doc)?);
+        crate::out::json(&doc)?;
     } else {
-        print!("{}", render::veths_table(&topo));
+        let shown = ctnet_core::text::escaped(&snap);
+        let topo = Topology::build(shown.as_ref().unwrap_or(&snap));
+        crate::out::text(&render::veths_table(&topo))?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -140,17 +130,29 @@ pub fn show(args: ShowArgs) -> anyhow::Result<ExitCode> {
                 .netns
                 .and_then(|k| topo.netns.iter().find(|n| n.key == k));
             let doc = serde_json::json!({ "schema": "ctnet.target/v1", "target": resolved, "netns": view });
-            println!("{}", serde_json::to_string_pretty(&doc)?);
+            crate::out::json(&doc)?;
         } else {
-            print!("{}", render::target_view(&snap, &topo, &resolved));
+            // Text shows every name escaped: resolved on the raw snapshot, drawn from
+            // an escaped copy (the join runs on identities, not names).
+            let shown = ctnet_core::text::escaped(&snap);
+            let shown_snap = shown.as_ref().unwrap_or(&snap);
+            let shown_topo = Topology::build(shown_snap);
+            let shown_target = ctnet_core::text::escaped(&resolved);
+            crate::out::text(&render::target_view(
+                shown_snap,
+                &shown_topo,
+                shown_target.as_ref().unwrap_or(&resolved),
+            ))?;
         }
         return Ok(ExitCode::SUCCESS);
     }
     if args.json {
         let doc = serde_json::json!({ "schema": "ctnet.topology/v1", "topology": topo });
-        println!("{}", serde_json::to_string_pretty(&doc)?);
+        crate::out::json(&doc)?;
     } else {
-        print!("{}", render::show_tree(&snap, &topo));
+        let shown = ctnet_core::text::escaped(&snap);
+        let shown_snap = shown.as_ref().unwrap_or(&snap);
+        crate::out::text(&render::show_tree(shown_snap, &Topology::build(shown_snap)))?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -173,7 +175,7 @@ pub fn resolve_target(snap: &Snapshot, target: &str) -> Result<ctnet_core::targe
     match ctnet_core::target::resolve(snap, target) {
         Ok(r) => Ok(r),
         Err(e) => {
-            eprintln!("ctnet-diag: {e}");
+            crate::say!("ctnet-diag: {e}");
             let daemon_down: Vec<_> = snap
                 .sources
                 .iter()
@@ -181,12 +183,12 @@ pub fn resolve_target(snap: &Snapshot, target: &str) -> Result<ctnet_core::targe
                 .collect();
             if matches!(e, ctnet_core::target::TargetError::Unknown { .. }) && !daemon_down.is_empty() {
                 for s in daemon_down {
-                    eprintln!(
+                    crate::say!(
                         "ctnet-diag: {}",
                         s.detail.as_deref().unwrap_or("container daemon unreachable")
                     );
                 }
-                eprintln!(
+                crate::say!(
                     "hint: containers were looked up through cgroups only; fix access to the daemon, or name the netns or pid:<PID>"
                 );
                 return Err(ExitCode::from(crate::exit::ENV));

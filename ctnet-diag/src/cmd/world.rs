@@ -20,7 +20,7 @@ pub fn run(args: WorldArgs) -> anyhow::Result<ExitCode> {
         err.kind(),
         std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied
     ) {
-        eprintln!("ctnet-diag: cannot run {:?} inside the world: {err}", argv[0]);
+        crate::say!("ctnet-diag: cannot run {:?} inside the world: {err}", argv[0]);
         return Ok(ExitCode::from(crate::exit::USAGE));
     }
     Err(err).with_context(|| format!("starting {:?} inside the world", argv[0]))

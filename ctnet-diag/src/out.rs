@@ -1,0 +1,150 @@
+//! Every byte ctnet-diag writes to its standard output and error goes through here.
+//!
+//! - Text is passed through [`ctnet_core::text::escape_keep_newlines`] as a last net:
+//!   the renderers escape each name already (so a newline cannot forge a row), and
+//!   nothing that slipped past them reaches the terminal raw. JSON is written exact.
+//! - A reader that went away (`| head -1`) ends the program quietly with the status a
+//!   shell shows for SIGPIPE ([`Closed`], 141); any other write error (`> /dev/full`)
+//!   is an error that says so ([`WriteFailed`]), never a panic and never exit 0.
+//! - Messages on stderr never fail the program: if stderr itself is gone there is
+//!   nobody left to tell.
+
+use std::io::{self, Write};
+
+use ctnet_core::text;
+
+/// The exit status of a program whose output pipe was closed (128 + SIGPIPE).
+pub const CLOSED_STATUS: u8 = 141;
+
+/// Standard output was closed by its reader.
+#[derive(Debug)]
+pub struct Closed;
+
+impl std::fmt::Display for Closed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("standard output was closed")
+    }
+}
+
+impl std::error::Error for Closed {}
+
+/// Writing an output (standard output or a file) failed.
+#[derive(Debug)]
+pub struct WriteFailed {
+    /// `standard output`, or the file's path.
+    pub what: String,
+    /// The OS error.
+    pub source: io::Error,
+}
+
+impl std::fmt::Display for WriteFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "writing {}: {}", self.what, self.source)
+    }
+}
+
+impl std::error::Error for WriteFailed {}
+
+/// The error for a failed write to standard output.
+pub fn stdout_error(e: io::Error) -> anyhow::Error {
+    if e.kind() == io::ErrorKind::BrokenPipe {
+        anyhow::Error::new(Closed)
+    } else {
+        anyhow::Error::new(WriteFailed {
+            what: "standard output".into(),
+            source: e,
+        })
+    }
+}
+
+/// Write text to standard output (escaped, newlines kept) and flush it.
+pub fn text(s: &str) -> anyhow::Result<()> {
+    raw(text::escape_keep_newlines(s).as_bytes())
+}
+
+/// Write text whose every name the renderer escaped already (so the only escape
+/// sequences in it are the renderer's own colours) to standard output.
+pub fn rendered(s: &str) -> anyhow::Result<()> {
+    raw(s.as_bytes())
+}
+
+/// Write a JSON document (exact) and a newline to standard output.
+pub fn json(doc: &impl serde::Serialize) -> anyhow::Result<()> {
+    let mut s = serde_json::to_string_pretty(doc)?;
+    s.push('\n');
+    raw(s.as_bytes())
+}
+
+fn raw(b: &[u8]) -> anyhow::Result<()> {
+    let mut o = io::stdout().lock();
+    o.write_all(b).and_then(|()| o.flush()).map_err(stdout_error)
+}
+
+/// Write one message line to standard error (escaped, newlines kept); errors ignored.
+pub fn stderr(s: &str) {
+    let mut line = text::escape_keep_newlines(s).into_owned();
+    line.push('\n');
+    let _ = io::stderr().lock().write_all(line.as_bytes());
+}
+
+/// `println!` that escapes, never panics, and turns a closed or full output into an
+/// error (`?` it).
+#[macro_export]
+macro_rules! outln {
+    ($($t:tt)*) => {
+        $crate::out::text(&format!("{}\n", format_args!($($t)*)))
+    };
+}
+
+/// `eprintln!` that escapes and never panics.
+#[macro_export]
+macro_rules! say {
+    ($($t:tt)*) => {
+        $crate::out::stderr(&format!($($t)*))
+    };
+}
+
+/// A writer that remembers its first error, for writers handed to threads that can
+/// only stop on an error, not return it.
+pub struct Latch<W> {
+    inner: W,
+    /// The first error a write or flush returned.
+    pub error: std::sync::Arc<std::sync::Mutex<Option<io::Error>>>,
+}
+
+impl<W> Latch<W> {
+    /// Wrap `inner`.
+    pub fn new(inner: W) -> Self {
+        Self {
+            inner,
+            error: Default::default(),
+        }
+    }
+}
+
+impl<W: Write> Latch<W> {
+    fn keep<T>(&mut self, r: io::Result<T>) -> io::Result<T> {
+        if let Err(e) = &r {
+            let mut slot = self.error.lock().unwrap_or_else(|p| p.into_inner());
+            if slot.is_none() {
+                *slot = Some(io::Error::new(e.kind(), e.to_string()));
+                if let Some(code) = e.raw_os_error() {
+                    *slot = Some(io::Error::from_raw_os_error(code));
+                }
+            }
+        }
+        r
+    }
+}
+
+impl<W: Write> Write for Latch<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let r = self.inner.write(buf);
+        self.keep(r)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        let r = self.inner.flush();
+        self.keep(r)
+    }
+}
