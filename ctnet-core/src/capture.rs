@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::netns::Netns;
+use crate::output::OutputFile;
 
 /// How to open a capture.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -161,7 +162,7 @@ pub enum LineFormat {
 #[derive(Clone)]
 pub enum Sink {
     /// Straight into a pcap file from the reader thread (shared by sessions).
-    Pcap(Arc<Mutex<pcap::Savefile>>),
+    Pcap(Arc<Mutex<PcapWriter>>),
     /// Decoded and written as lines from the reader thread.
     Lines {
         /// The writer (shared by sessions; one line is written whole).
@@ -189,9 +190,17 @@ impl Control {
         let c = Self::default();
         if let Some(n) = count {
             c.limited.store(true, Ordering::Relaxed);
-            c.remaining.store(n as i64, Ordering::Relaxed);
+            c.remaining
+                .store(n.min(i64::MAX as u64) as i64, Ordering::Relaxed);
         }
         Arc::new(c)
+    }
+
+    /// Stop after `count` more packets in all (set before the sessions start).
+    pub fn limit(&self, count: u64) {
+        self.remaining
+            .store(count.min(i64::MAX as u64) as i64, Ordering::SeqCst);
+        self.limited.store(true, Ordering::SeqCst);
     }
 
     /// Stop every session (from any thread).
@@ -431,7 +440,15 @@ fn read_loop(
             #[allow(clippy::useless_conversion)]
             let ts_us = i64::from(p.header.ts.tv_sec) * 1_000_000 + i64::from(p.header.ts.tv_usec);
             match sink {
-                Sink::Pcap(file) => file.lock().unwrap_or_else(|e| e.into_inner()).write(&p),
+                Sink::Pcap(file) => {
+                    let mut w = file.lock().unwrap_or_else(|e| e.into_inner());
+                    // A full disk stops every session: nothing is counted that was
+                    // not written.
+                    if !w.write(ts_us, p.header.len, p.data) {
+                        captured -= 1;
+                        control.stop();
+                    }
+                }
                 Sink::Lines { format, out } => {
                     match format {
                         LineFormat::Json => {
@@ -494,10 +511,8 @@ fn read_loop(
         Sink::Lines { out, .. } => {
             let _ = out.lock().unwrap_or_else(|e| e.into_inner()).flush();
         }
-        Sink::Pcap(file) => {
-            let _ = file.lock().unwrap_or_else(|e| e.into_inner()).flush();
-        }
-        Sink::Ring(_) => {}
+        // The file is finished once, by its owner, after every session ended.
+        Sink::Pcap(_) | Sink::Ring(_) => {}
     }
     stats
 }
@@ -516,40 +531,139 @@ pub fn check_filter(filter: &str) -> Result<()> {
         .map_err(|e| Error::Invalid(format!("invalid capture filter {filter:?}: {e}")))
 }
 
-/// Create (mode 0600) and open a pcap file for Ethernet frames (snaplen
-/// [`FILE_SNAPLEN`]).
-pub fn pcap_file(path: &Path) -> Result<pcap::Savefile> {
-    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-    if path.to_str().is_none() {
-        return Err(Error::Invalid(format!(
-            "capture file {}: use a UTF-8 path (libpcap takes a C string)",
-            path.display()
-        )));
+/// A pcap file (Ethernet, microseconds, snaplen [`FILE_SNAPLEN`]) written through an
+/// [`OutputFile`]: created safely, each error kept with the path, and a count of the
+/// records that are really in the file.
+#[derive(Debug)]
+pub struct PcapWriter {
+    file: OutputFile,
+    /// Records not yet handed to the kernel, and where each ends in `batch`.
+    batch: Vec<u8>,
+    ends: Vec<usize>,
+    /// Bytes and records the kernel has taken.
+    offset: u64,
+    written: u64,
+    error: Option<std::io::Error>,
+}
+
+/// How much a [`PcapWriter`] gathers before one `write(2)`.
+const PCAP_BATCH: usize = 1 << 16;
+
+impl PcapWriter {
+    /// Create `path` (see [`OutputFile`]) and write the file header.
+    pub fn create(path: &Path) -> Result<Self> {
+        let mut head = Vec::with_capacity(PCAP_BATCH + 256);
+        head.extend_from_slice(&0xa1b2_c3d4u32.to_ne_bytes());
+        head.extend_from_slice(&2u16.to_ne_bytes());
+        head.extend_from_slice(&4u16.to_ne_bytes());
+        head.extend_from_slice(&[0u8; 8]);
+        head.extend_from_slice(&(FILE_SNAPLEN as u32).to_ne_bytes());
+        head.extend_from_slice(&1u32.to_ne_bytes());
+        let mut w = Self {
+            file: OutputFile::create(path)?,
+            batch: head,
+            ends: Vec::new(),
+            offset: 0,
+            written: 0,
+            error: None,
+        };
+        w.drain();
+        match w.error.take() {
+            Some(e) => Err(Error::io("writing", path, e)),
+            None => Ok(w),
+        }
     }
-    // 0600 before libpcap reopens it (fopen "w" keeps the mode of an existing file): a
-    // capture can hold anything that crossed the wire, and an old 0644 file must not
-    // keep its mode.
-    let f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(|e| Error::io("creating capture file", path, e))?;
-    // Only a regular file is ours to restrict: `-w /dev/null` (or a FIFO) must keep
-    // the mode its owner gave it.
-    let meta = f
-        .metadata()
-        .map_err(|e| Error::io("inspecting capture file", path, e))?;
-    if meta.is_file() && meta.permissions().mode() & 0o777 != 0o600 {
-        f.set_permissions(std::fs::Permissions::from_mode(0o600))
-            .map_err(|e| Error::io("restricting capture file", path, e))?;
+
+    /// Hand the batch to the kernel; on an error keep only whole records in the file.
+    fn drain(&mut self) {
+        let mut done = 0;
+        while done < self.batch.len() {
+            match self.file.write(&self.batch[done..]) {
+                Ok(0) => {
+                    self.error = Some(std::io::Error::from(std::io::ErrorKind::WriteZero));
+                    break;
+                }
+                Ok(n) => done += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    self.error = Some(e);
+                    break;
+                }
+            }
+        }
+        let whole = self.ends.iter().take_while(|&&end| end <= done).count();
+        self.written += whole as u64;
+        if self.error.is_some() {
+            // A record cut in half would make the whole file unreadable to some
+            // readers: cut the file back to the last whole record.
+            let keep = if whole > 0 {
+                self.ends[whole - 1]
+            } else {
+                done.min(24)
+            };
+            let _ = self.file.truncate(self.offset + keep as u64);
+            self.offset += keep as u64;
+        } else {
+            self.offset += done as u64;
+        }
+        self.batch.clear();
+        self.ends.clear();
     }
-    drop(f);
-    let dead = pcap::Capture::dead_with_precision(pcap::Linktype::ETHERNET, pcap::Precision::Micro)
-        .map_err(|e| pcap_error("preparing", &path.display().to_string(), e))?;
-    dead.savefile(path)
-        .map_err(|e| pcap_error("writing", &path.display().to_string(), e))
+
+    /// Add one record (`data` cut to [`FILE_SNAPLEN`]); false once a write failed,
+    /// after which nothing more is written.
+    pub fn write(&mut self, ts_us: i64, len: u32, data: &[u8]) -> bool {
+        if self.error.is_some() {
+            return false;
+        }
+        let data = &data[..data.len().min(FILE_SNAPLEN as usize)];
+        self.batch
+            .extend_from_slice(&(ts_us.div_euclid(1_000_000) as u32).to_ne_bytes());
+        self.batch
+            .extend_from_slice(&(ts_us.rem_euclid(1_000_000) as u32).to_ne_bytes());
+        self.batch.extend_from_slice(&(data.len() as u32).to_ne_bytes());
+        self.batch
+            .extend_from_slice(&len.max(data.len() as u32).to_ne_bytes());
+        self.batch.extend_from_slice(data);
+        self.ends.push(self.batch.len());
+        if self.batch.len() >= PCAP_BATCH {
+            self.drain();
+        }
+        self.error.is_none()
+    }
+
+    /// Records in the file so far (those still gathered are not counted).
+    pub fn written(&self) -> u64 {
+        self.written
+    }
+
+    /// The first write error, if any.
+    pub fn failed(&self) -> Option<&std::io::Error> {
+        self.error.as_ref()
+    }
+
+    /// The path being written.
+    pub fn path(&self) -> &Path {
+        self.file.path()
+    }
+
+    /// Write what is gathered, sync, and put the file in place: the records in it, or
+    /// the error with the path and the records the file keeps. A capture cut short by a
+    /// full disk keeps its whole records: the file is put in place all the same.
+    pub fn finish(mut self) -> std::result::Result<u64, (u64, Error)> {
+        if self.error.is_none() && !self.batch.is_empty() {
+            self.drain();
+        }
+        let path = self.path().to_path_buf();
+        let written = self.written;
+        let first = self.error.take();
+        match (first, self.file.commit()) {
+            (None, Ok(())) => Ok(written),
+            (Some(e), Ok(())) => Err((written, Error::io("writing", &path, e))),
+            (Some(e), Err(_)) => Err((0, Error::io("writing", &path, e))),
+            (None, Err(e)) => Err((0, e)),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -600,21 +714,49 @@ mod tests {
         let old = dir.join("old.pcap");
         std::fs::write(&old, b"x").unwrap();
         std::fs::set_permissions(&old, std::fs::Permissions::from_mode(0o644)).unwrap();
-        drop(pcap_file(&old).unwrap());
+        let mut w = PcapWriter::create(&old).unwrap();
+        assert!(w.write(1_500_000, 60, &[0u8; 60]));
+        assert_eq!(w.finish().unwrap(), 1);
         assert_eq!(
             std::fs::metadata(&old).unwrap().permissions().mode() & 0o777,
             0o600
         );
+        // libpcap reads it back: one record, its time and length.
+        let mut cap = pcap::Capture::from_file(&old).unwrap();
+        let p = cap.next_packet().unwrap();
+        assert_eq!(
+            (p.header.ts.tv_sec, p.header.ts.tv_usec, p.header.len),
+            (1, 500_000, 60)
+        );
+        assert!(cap.next_packet().is_err());
         let _ = std::fs::remove_dir_all(&dir);
         // Writing to /dev/null must not touch its mode (it is everyone's).
         let before = std::fs::metadata("/dev/null").unwrap().permissions().mode();
-        if let Ok(f) = pcap_file(Path::new("/dev/null")) {
-            drop(f);
+        if let Ok(f) = PcapWriter::create(Path::new("/dev/null")) {
+            let _ = f.finish();
         }
         assert_eq!(
             std::fs::metadata("/dev/null").unwrap().permissions().mode(),
             before
         );
+    }
+
+    #[test]
+    fn a_full_disk_is_reported_and_never_counted() {
+        match PcapWriter::create(Path::new("/dev/full")) {
+            // The header alone may already fail, or only at the flush.
+            Err(e) => assert!(e.to_string().contains("/dev/full"), "{e}"),
+            Ok(mut w) => {
+                for _ in 0..10_000 {
+                    w.write(0, 1500, &[0u8; 1500]);
+                }
+                assert!(w.failed().is_some() || w.written() > 0);
+                let (kept, e) = w.finish().unwrap_err();
+                assert!(e.to_string().contains("/dev/full"), "{e}");
+                assert!(e.to_string().contains("No space left"), "{e}");
+                assert_eq!(kept, 0, "nothing reached /dev/full");
+            }
+        }
     }
 
     #[test]

@@ -215,6 +215,16 @@ fn both_ends_of_a_veth_see_exactly_what_tcpdump_sees() {
     });
 }
 
+/// Finish the file the sessions wrote (they are all joined: the last `Arc`).
+fn sink_done(writer: Arc<std::sync::Mutex<capture::PcapWriter>>) -> u64 {
+    let w = Arc::try_unwrap(writer)
+        .map_err(|_| "a session still holds the file")
+        .expect("every session joined")
+        .into_inner()
+        .unwrap();
+    w.finish().map_err(|(_, e)| e).unwrap()
+}
+
 #[test]
 fn pcap_files_read_back_with_tcpdump_and_json_lines_decode_arp_and_icmp() {
     run_test_in_world(
@@ -223,7 +233,8 @@ fn pcap_files_read_back_with_tcpdump_and_json_lines_decode_arp_and_icmp() {
             lab();
             let n = 4;
             let file = std::path::Path::new("/tmp/ctnet-kc-ours.pcap");
-            let sink = Sink::Pcap(Arc::new(std::sync::Mutex::new(capture::pcap_file(file).unwrap())));
+            let writer = Arc::new(std::sync::Mutex::new(capture::PcapWriter::create(file).unwrap()));
+            let sink = Sink::Pcap(writer.clone());
             let ring = Arc::new(Ring::new(1000));
             let control = Control::new(None);
             let opts = CaptureOptions {
@@ -262,6 +273,7 @@ fn pcap_files_read_back_with_tcpdump_and_json_lines_decode_arp_and_icmp() {
             control.stop();
             let file_stats = to_file.join();
             assert_eq!(file_stats.captured, 2 * n as u64);
+            assert_eq!(sink_done(writer), 2 * n as u64);
             let _ = to_ring.join();
             frames.extend(ring.drain());
             assert_eq!(

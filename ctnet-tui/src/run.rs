@@ -2,7 +2,6 @@
 //! `Backend`), and the workers that feed it: keys, the snapshot poller and capture
 //! pumps. Workers send [`Event`]s over bounded channels; the loop never blocks on I/O.
 
-use std::io::Write as _;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
@@ -402,7 +401,7 @@ impl Executor for Runner {
             Effect::WritePcap(path) => {
                 app.message = Some(match write_pcap(&path, app) {
                     Ok(n) => format!("wrote {n} packet(s) to {}", path.display()),
-                    Err(e) => format!("could not write {}: {e}", path.display()),
+                    Err(e) => format!("pcap not written: {e}"),
                 });
             }
             Effect::SaveSnapshot(path) => {
@@ -412,7 +411,7 @@ impl Executor for Runner {
                         path.display(),
                         path.display()
                     ),
-                    Err(e) => format!("could not save {}: {e}", path.display()),
+                    Err(e) => format!("snapshot not saved: {e}"),
                 });
             }
         }
@@ -461,38 +460,23 @@ impl Executor for Runner {
     }
 }
 
-fn write_pcap(path: &std::path::Path, app: &App) -> ctnet_core::Result<usize> {
-    let mut file = capture::pcap_file(path)?;
-    let mut n = 0;
+fn write_pcap(path: &std::path::Path, app: &App) -> ctnet_core::Result<u64> {
+    let mut file = capture::PcapWriter::create(path)?;
     for p in &app.capture.packets {
-        let header = pcap::PacketHeader {
-            ts: libc::timeval {
-                tv_sec: p.ts_us.div_euclid(1_000_000) as libc::time_t,
-                tv_usec: p.ts_us.rem_euclid(1_000_000) as libc::suseconds_t,
-            },
-            caplen: p.data.len() as u32,
-            len: p.len,
-        };
-        file.write(&pcap::Packet::new(&header, &p.data));
-        n += 1;
+        if !file.write(p.ts_us, p.len, &p.data) {
+            break;
+        }
     }
-    file.flush()
-        .map_err(|e| ctnet_core::error::Error::Invalid(format!("flushing {}: {e}", path.display())))?;
-    Ok(n)
+    file.finish().map_err(|(kept, e)| {
+        ctnet_core::Error::Invalid(format!("{e} (the file keeps the first {kept} packets)"))
+    })
 }
 
-fn save_snapshot(path: &std::path::Path, app: &App) -> std::io::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
+fn save_snapshot(path: &std::path::Path, app: &App) -> ctnet_core::Result<()> {
     let Some(s) = &app.snap else {
-        return Err(std::io::Error::other("no snapshot yet"));
+        return Err(ctnet_core::Error::Invalid("no snapshot yet".into()));
     };
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)?;
-    f.write_all((s.to_json() + "\n").as_bytes())
+    ctnet_core::output::OutputFile::write_all_at(path, (s.to_json() + "\n").as_bytes())
 }
 
 /// Whether the terminal on stdin has hung up (its pty closed): `Some(true)` hung up,

@@ -22,13 +22,18 @@ const RING_FRAMES: usize = 200_000;
 /// Frames `--follow` keeps for its summary at most (the oldest go first).
 const FOLLOW_FRAMES: usize = 200_000;
 
+/// A label as printed: interface and container names are the kernel's or a user's.
+fn esc(s: &str) -> String {
+    ctnet_core::text::escape(s).into_owned()
+}
+
 /// Turn targets into endpoints: a host interface as it is; a container or netns as
 /// each of its interfaces (and, with `--both`, the host veth of each).
 fn endpoints(snap: &Snapshot, args: &CaptureArgs) -> Result<Vec<Endpoint>, ExitCode> {
     let topo = Topology::build(snap);
     let host_state = snap.host_netns().ok_or(ExitCode::from(crate::exit::INTERNAL))?;
     let host = Netns::open_any(&host_state.refs, host_state.key).map_err(|e| {
-        eprintln!("ctnet-diag: {e}");
+        crate::say!("ctnet-diag: {e}");
         ExitCode::from(crate::exit::INTERNAL)
     })?;
     let mut out = Vec::new();
@@ -49,20 +54,20 @@ fn endpoints(snap: &Snapshot, args: &CaptureArgs) -> Result<Vec<Endpoint>, ExitC
             out.push(Endpoint {
                 netns: host.clone(),
                 iface: t.clone(),
-                label: t.clone(),
+                label: esc(t),
                 peer_mac,
             });
             continue;
         }
         let Some(key) = r.netns else {
-            eprintln!(
+            crate::say!(
                 "ctnet-diag: {}",
                 r.note.unwrap_or_else(|| format!("{t} has no netns"))
             );
             return Err(ExitCode::from(crate::exit::USAGE));
         };
         if key == snap.host {
-            eprintln!(
+            crate::say!(
                 "ctnet-diag: {t} is in the host netns ({}): capture one of its host interfaces by name",
                 r.note.unwrap_or_default()
             );
@@ -70,15 +75,15 @@ fn endpoints(snap: &Snapshot, args: &CaptureArgs) -> Result<Vec<Endpoint>, ExitC
         }
         let (Some(view), Some(state)) = (topo.netns.iter().find(|n| n.key == key), snap.netns_by_key(key))
         else {
-            eprintln!("ctnet-diag: the netns of {t} is not in the snapshot");
+            crate::say!("ctnet-diag: the netns of {t} is not in the snapshot");
             return Err(ExitCode::from(crate::exit::INTERNAL));
         };
         if view.ifaces.is_empty() {
-            eprintln!("ctnet-diag: {t} has only lo: nothing to capture between it and anything");
+            crate::say!("ctnet-diag: {t} has only lo: nothing to capture between it and anything");
             return Err(ExitCode::from(crate::exit::USAGE));
         }
         let ns = Netns::open_any(&state.refs, key).map_err(|e| {
-            eprintln!("ctnet-diag: opening the netns of {t}: {e}");
+            crate::say!("ctnet-diag: opening the netns of {t}: {e}");
             ExitCode::from(crate::exit::ENV)
         })?;
         let name = r
@@ -90,7 +95,7 @@ fn endpoints(snap: &Snapshot, args: &CaptureArgs) -> Result<Vec<Endpoint>, ExitC
             out.push(Endpoint {
                 netns: ns.clone(),
                 iface: i.iface.name.clone(),
-                label: format!("{}@{name}", i.iface.name),
+                label: esc(&format!("{}@{name}", i.iface.name)),
                 peer_mac: None,
             });
             if args.both
@@ -99,7 +104,7 @@ fn endpoints(snap: &Snapshot, args: &CaptureArgs) -> Result<Vec<Endpoint>, ExitC
                 out.push(Endpoint {
                     netns: host.clone(),
                     iface: hv.name.clone(),
-                    label: hv.name.clone(),
+                    label: esc(&hv.name),
                     peer_mac: i.mac.as_deref().and_then(capture::parse_mac),
                 });
             }
@@ -108,12 +113,17 @@ fn endpoints(snap: &Snapshot, args: &CaptureArgs) -> Result<Vec<Endpoint>, ExitC
     Ok(out)
 }
 
-/// Print merged frames older than the hold-back window (all of them at the end).
+/// Print merged frames older than the hold-back window (all of them at the end), at
+/// most `limit` in all: with `-c N` over several interfaces the first N in time order.
 struct Merger {
     pending: Vec<Frame>,
     labels: Vec<String>,
     own: Vec<capture::DirectionHint>,
     format: LineFormat,
+    limit: Option<u64>,
+    shown: u64,
+    /// The time of the last frame shown once the limit was reached.
+    cut_at: Option<i64>,
 }
 
 impl Merger {
@@ -128,6 +138,9 @@ impl Merger {
             self.pending.partition_point(|f| f.ts_us < newest - 300_000)
         };
         for f in self.pending.drain(..cut) {
+            if self.cut_at.is_some() {
+                continue;
+            }
             let line = capture::format_line(
                 &self.labels[f.session],
                 f.ts_us,
@@ -136,7 +149,13 @@ impl Merger {
                 self.own[f.session],
                 self.format,
             );
-            let _ = writeln!(out, "{line}");
+            if writeln!(out, "{line}").is_err() {
+                return;
+            }
+            self.shown += 1;
+            if self.limit.is_some_and(|n| self.shown >= n) {
+                self.cut_at = Some(f.ts_us);
+            }
         }
         let _ = out.flush();
     }
@@ -150,7 +169,8 @@ pub fn run(args: CaptureArgs) -> anyhow::Result<ExitCode> {
     signals.add(Signal::SIGINT);
     signals.add(Signal::SIGTERM);
     signals.thread_block().context("blocking SIGINT/SIGTERM")?;
-    let control = Control::new(args.count);
+    // The packet budget is set once the interfaces are known (see below).
+    let control = Control::new(None);
     {
         // Taken from the start (the scan and the daemon calls too). A second Ctrl-C
         // ends the process even if a reader is stuck writing to a blocked pipe.
@@ -171,8 +191,15 @@ pub fn run(args: CaptureArgs) -> anyhow::Result<ExitCode> {
     }
 
     if let Some(f) = &args.filter {
-        // Before anything is created (a -w file is truncated on open).
+        // Before anything is created.
         capture::check_filter(f)?;
+    }
+    if args.source.from.is_some() {
+        anyhow::bail!(ctnet_core::Error::Invalid(
+            "capture needs a live host: --from FILE holds no packets (open a pcap with tcpdump -r, \
+             or drop --from to capture here)"
+                .into()
+        ));
     }
     let snap = load(&args.source)?;
     if control.stopped() {
@@ -196,19 +223,34 @@ pub fn run(args: CaptureArgs) -> anyhow::Result<ExitCode> {
         ..CaptureOptions::default()
     };
     let merging = eps.len() > 1 || args.follow;
+    // Merged lines: `-c N` is the first N in time order, counted by the merger (readers
+    // racing for a shared budget would show whichever interface came first). A file or
+    // one interface: the readers count exactly.
+    let merger_counts = merging && args.write.is_none();
+    if let Some(n) = args.count
+        && !merger_counts
+    {
+        control.limit(n);
+    }
     let ring = Arc::new(Ring::new(RING_FRAMES));
     let format = if args.json {
         LineFormat::Json
     } else {
         LineFormat::Text
     };
-    let sink = match &args.write {
-        Some(path) => Sink::Pcap(Arc::new(Mutex::new(capture::pcap_file(path)?))),
+    let stdout_latch = crate::out::Latch::new(std::io::stdout());
+    let stdout_error = stdout_latch.error.clone();
+    let pcap = match &args.write {
+        Some(path) => Some(Arc::new(Mutex::new(capture::PcapWriter::create(path)?))),
+        None => None,
+    };
+    let sink = match &pcap {
+        Some(w) => Sink::Pcap(w.clone()),
         None if merging => Sink::Ring(ring.clone()),
         None => Sink::Lines {
             out: Arc::new(Mutex::new(Box::new(std::io::BufWriter::with_capacity(
                 1 << 16,
-                std::io::stdout(),
+                stdout_latch,
             )))),
             format,
         },
@@ -226,13 +268,14 @@ pub fn run(args: CaptureArgs) -> anyhow::Result<ExitCode> {
             }
         }
     }
+    drop(sink);
     let labels: Vec<String> = eps.iter().map(|e| e.label.clone()).collect();
-    eprintln!(
+    crate::say!(
         "ctnet-diag: capturing on {}{} (Ctrl-C to stop)",
         labels.join(", "),
         args.write
             .as_ref()
-            .map(|p| format!(", writing {}", p.display()))
+            .map(|p| format!(", writing {}", ctnet_core::text::path(p)))
             .unwrap_or_default()
     );
     let mut merger = Merger {
@@ -246,10 +289,17 @@ pub fn run(args: CaptureArgs) -> anyhow::Result<ExitCode> {
             })
             .collect(),
         format,
+        limit: if merger_counts { args.count } else { None },
+        shown: 0,
+        cut_at: None,
     };
     let mut followed: Vec<Frame> = Vec::new();
     let mut follow_dropped = 0u64;
-    let mut stdout = std::io::BufWriter::new(std::io::stdout());
+    let mut stdout = std::io::BufWriter::new(crate::out::Latch::new(std::io::stdout()));
+    let merged_error = stdout.get_ref().error.clone();
+    // Once `-c N` is reached, readers run on for one hold-back window, so the last
+    // packets' copies on the other interfaces are seen too (for --follow).
+    let mut stop_at: Option<std::time::Instant> = None;
     let mut finished: Vec<capture::SessionStats> = Vec::new();
     let mut running = sessions;
     while !running.is_empty() {
@@ -266,6 +316,15 @@ pub fn run(args: CaptureArgs) -> anyhow::Result<ExitCode> {
             }
             merger.pending.extend(batch);
             merger.flush(false, &mut stdout);
+            if merger.cut_at.is_some() && stop_at.is_none() {
+                stop_at = Some(std::time::Instant::now() + Duration::from_millis(400));
+            }
+            if stop_at.is_some_and(|t| std::time::Instant::now() >= t) {
+                control.stop();
+            }
+            if merged_error.lock().unwrap_or_else(|p| p.into_inner()).is_some() {
+                control.stop();
+            }
         }
         let (done, still): (Vec<_>, Vec<_>) = running.into_iter().partition(|s| s.is_finished());
         running = still;
@@ -273,7 +332,7 @@ pub fn run(args: CaptureArgs) -> anyhow::Result<ExitCode> {
             let st = s.join();
             if let Some(why) = &st.ended {
                 // Others go on: say so now, not only at the end.
-                eprintln!("ctnet-diag: {why}");
+                crate::say!("ctnet-diag: {why}");
             }
             finished.push(st);
         }
@@ -295,7 +354,11 @@ pub fn run(args: CaptureArgs) -> anyhow::Result<ExitCode> {
                 "note: {lost} packets were dropped before they could be followed: \"not seen\" below may be wrong"
             );
         }
-        let tracks = follow::follow(&followed, 1_000_000);
+        let mut tracks = follow::follow(&followed, 1_000_000);
+        if let Some(cut) = merger.cut_at {
+            // Packets first seen after the N-th were cut by the count, not lost.
+            tracks.retain(|t| t.hops.first().is_some_and(|h| h.1 <= cut));
+        }
         let _ = writeln!(
             stdout,
             "-- where each packet was seen ({} packets) --",
@@ -333,18 +396,47 @@ pub fn run(args: CaptureArgs) -> anyhow::Result<ExitCode> {
         }
         let _ = stdout.flush();
     }
+    let _ = stdout.flush();
     finished.sort_by_key(|s| labels.iter().position(|l| *l == s.label));
     for s in &finished {
-        eprintln!(
+        crate::say!(
             "{}: {} packets captured, {} received by filter, {} dropped by kernel, {} dropped by interface",
-            s.label, s.captured, s.received, s.dropped_by_kernel, s.dropped_by_interface
+            s.label,
+            s.captured,
+            s.received,
+            s.dropped_by_kernel,
+            s.dropped_by_interface
         );
     }
     if ring.evicted() > 0 {
-        eprintln!(
+        crate::say!(
             "{} packets dropped by ctnet (output slower than the traffic)",
             ring.evicted()
         );
+    }
+    for slot in [&stdout_error, &merged_error] {
+        if let Some(e) = slot.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            return Err(crate::out::stdout_error(e));
+        }
+    }
+    if let Some(w) = pcap {
+        let Ok(w) = Arc::try_unwrap(w) else {
+            anyhow::bail!("internal: a capture session still holds the pcap file");
+        };
+        let w = w.into_inner().unwrap_or_else(|p| p.into_inner());
+        let path = ctnet_core::text::path(w.path()).into_owned();
+        match w.finish() {
+            Ok(n) => crate::say!("{n} packets written to {path}"),
+            Err((kept, e)) => {
+                return Err(anyhow::Error::new(crate::out::WriteFailed {
+                    what: format!("{path} (the file keeps the first {kept} packets)"),
+                    source: match e {
+                        ctnet_core::Error::Io { source, .. } => source,
+                        other => std::io::Error::other(other.to_string()),
+                    },
+                }));
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
