@@ -121,16 +121,76 @@ pub struct PublishedPort {
     pub host_port: Option<u16>,
 }
 
+/// The largest snapshot file read (a host with 200 000 links writes about 150 MB).
+pub const MAX_SNAPSHOT_BYTES: u64 = 512 << 20;
+
+/// Read a whole regular file of at most `cap` bytes. It is opened without blocking (a
+/// FIFO would wait for a writer forever) and checked before a byte is read; the read
+/// stops at the cap even if the file grows meanwhile.
+pub fn read_regular_file(path: &std::path::Path, cap: u64) -> Result<Vec<u8>> {
+    use std::io::Read as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let shown = crate::text::path(path);
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| Error::io("reading", path, e))?;
+    let meta = f.metadata().map_err(|e| Error::io("reading", path, e))?;
+    if meta.is_dir() {
+        return Err(Error::Invalid(format!("{shown} is a directory, not a file")));
+    }
+    if !meta.is_file() {
+        return Err(Error::Invalid(format!(
+            "{shown} is not a regular file (a FIFO, device or socket): save it to a file first"
+        )));
+    }
+    if meta.len() > cap {
+        return Err(Error::Invalid(format!(
+            "{shown} is {} MiB, over the {} MiB a file may have",
+            meta.len() >> 20,
+            cap >> 20
+        )));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    f.take(cap + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::io("reading", path, e))?;
+    if bytes.len() as u64 > cap {
+        return Err(Error::Invalid(format!(
+            "{shown} grew past the {} MiB a file may have while it was read",
+            cap >> 20
+        )));
+    }
+    Ok(bytes)
+}
+
 impl Snapshot {
     /// Parse a snapshot document, checking its schema.
     pub fn from_json(text: &str) -> Result<Self> {
-        let value: serde_json::Value =
-            serde_json::from_str(text).map_err(|e| Error::Invalid(format!("not a JSON document: {e}")))?;
-        match value.get("schema").and_then(|s| s.as_str()) {
-            Some(SNAPSHOT_SCHEMA) => {}
+        Self::from_slice(text.as_bytes())
+    }
+
+    /// Parse a snapshot document from bytes, checking its schema first. The typed
+    /// model is read straight from the bytes (no intermediate JSON tree), so memory
+    /// stays a small multiple of the file.
+    pub fn from_slice(bytes: &[u8]) -> Result<Self> {
+        #[derive(Deserialize)]
+        struct Head {
+            schema: Option<serde_json::Value>,
+        }
+        let head: Head = serde_json::from_slice(bytes).map_err(|e| {
+            Error::Invalid(format!(
+                "not a JSON document: {}",
+                crate::text::escape(&e.to_string())
+            ))
+        })?;
+        match &head.schema {
+            Some(serde_json::Value::String(s)) if s == SNAPSHOT_SCHEMA => {}
             Some(other) => {
                 return Err(Error::Invalid(format!(
-                    "schema is {other:?}, expected {SNAPSHOT_SCHEMA:?} (write one with `ctnet-diag snapshot -o FILE`)"
+                    "schema is {}, expected {SNAPSHOT_SCHEMA:?} (write one with `ctnet-diag snapshot -o FILE`)",
+                    crate::text::escape(&other.to_string())
                 )));
             }
             None => {
@@ -139,28 +199,31 @@ impl Snapshot {
                 )));
             }
         }
-        serde_json::from_value(value).map_err(|e| Error::Invalid(format!("malformed snapshot: {e}")))
-    }
-
-    /// Read a snapshot file.
-    pub fn load(path: impl AsRef<std::path::Path>) -> Result<Self> {
-        let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            if e.kind() == std::io::ErrorKind::NotFound {
-                Error::Invalid(format!(
-                    "{}: no such file (write a snapshot with `ctnet-diag snapshot -o FILE`)",
-                    path.display()
-                ))
-            } else {
-                Error::io("reading snapshot", path, e)
-            }
-        })?;
-        Self::from_json(&text).map_err(|e| match e {
-            Error::Invalid(m) => Error::Invalid(format!("{}: {m}", path.display())),
-            other => other,
+        serde_json::from_slice(bytes).map_err(|e| {
+            Error::Invalid(format!(
+                "malformed snapshot: {}",
+                crate::text::escape(&e.to_string())
+            ))
         })
     }
 
+    /// Read a snapshot file: a regular file (not a FIFO, device or directory) of at
+    /// most [`MAX_SNAPSHOT_BYTES`].
+    pub fn load(path: impl AsRef<std::path::Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let shown = crate::text::path(path);
+        let bytes = read_regular_file(path, MAX_SNAPSHOT_BYTES).map_err(|e| match e {
+            Error::Invalid(m) => Error::Invalid(m),
+            Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => Error::Invalid(
+                format!("{shown}: no such file (write a snapshot with `ctnet-diag snapshot -o FILE`)"),
+            ),
+            other => other,
+        })?;
+        Self::from_slice(&bytes).map_err(|e| match e {
+            Error::Invalid(m) => Error::Invalid(format!("{shown}: {m}")),
+            other => other,
+        })
+    }
     /// Pretty JSON of this snapshot.
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).expect("snapshot serialises")

@@ -253,13 +253,6 @@ fn iface_ref(ns: &NetnsState, l: &Link) -> IfaceRef {
     }
 }
 
-fn running_in(snap: &Snapshot, key: NetnsKey) -> Vec<String> {
-    snap.containers_in(key)
-        .filter(|c| c.is_running())
-        .map(|c| c.name.clone())
-        .collect()
-}
-
 fn names_of(ns: &NetnsState) -> Vec<String> {
     ns.refs
         .iter()
@@ -270,8 +263,64 @@ fn names_of(ns: &NetnsState) -> Vec<String> {
         .collect()
 }
 
+/// The lookups the join makes once per link, built once. Without them a host of N
+/// containers costs O(N²): a file of 210 000 links took over a minute.
+struct Index<'a> {
+    host: NetnsKey,
+    netns: HashMap<NetnsKey, &'a NetnsState>,
+    host_links: HashMap<u32, &'a Link>,
+    host_addrs: HashMap<u32, Vec<String>>,
+    running: HashMap<NetnsKey, Vec<String>>,
+}
+
+impl<'a> Index<'a> {
+    fn new(snap: &'a Snapshot, host: &'a NetnsState) -> Self {
+        let mut host_addrs: HashMap<u32, Vec<String>> = HashMap::new();
+        for a in &host.addresses {
+            host_addrs
+                .entry(a.ifindex)
+                .or_default()
+                .push(format!("{}/{}", a.address, a.prefix_len));
+        }
+        let mut running: HashMap<NetnsKey, Vec<String>> = HashMap::new();
+        for c in snap.containers.iter().filter(|c| c.is_running()) {
+            if let Some(k) = c.netns {
+                running.entry(k).or_default().push(c.name.clone());
+            }
+        }
+        Self {
+            host: host.key,
+            // The first of a key wins, as `Snapshot::netns_by_key` finds it.
+            netns: snap.netns.iter().rev().map(|n| (n.key, n)).collect(),
+            host_links: host.links.iter().rev().map(|l| (l.ifindex, l)).collect(),
+            host_addrs,
+            running,
+        }
+    }
+
+    fn link(&self, ns: &'a NetnsState, ifindex: u32) -> Option<&'a Link> {
+        if ns.key == self.host {
+            self.host_links.get(&ifindex).copied()
+        } else {
+            ns.link(ifindex)
+        }
+    }
+
+    fn addrs_of(&self, ns: &NetnsState, ifindex: u32) -> Vec<String> {
+        if ns.key == self.host {
+            self.host_addrs.get(&ifindex).cloned().unwrap_or_default()
+        } else {
+            ns.addrs_of(ifindex)
+        }
+    }
+
+    fn running_in(&self, key: NetnsKey) -> Vec<String> {
+        self.running.get(&key).cloned().unwrap_or_default()
+    }
+}
+
 /// Resolve the peer of veth `l` seen from netns `from`, using the nsid map of `from`.
-fn resolve(snap: &Snapshot, from: &NetnsState, l: &Link, ids: &HashMap<i32, NetnsKey>) -> Peer {
+fn resolve<'a>(ix: &Index<'a>, from: &'a NetnsState, l: &Link, ids: &HashMap<i32, NetnsKey>) -> Peer {
     let Some(peer_idx) = l.link else {
         return Peer::Unknown;
     };
@@ -279,10 +328,10 @@ fn resolve(snap: &Snapshot, from: &NetnsState, l: &Link, ids: &HashMap<i32, Netn
         None => {
             return Peer::SameNetns {
                 ifindex: peer_idx,
-                name: from.link(peer_idx).map(|p| p.name.clone()),
+                name: ix.link(from, peer_idx).map(|p| p.name.clone()),
             };
         }
-        Some(id) => match ids.get(&id).and_then(|k| snap.netns_by_key(*k)) {
+        Some(id) => match ids.get(&id).and_then(|k| ix.netns.get(k).copied()) {
             Some(ns) => ns,
             None => {
                 return Peer::NetnsNotFound {
@@ -298,12 +347,12 @@ fn resolve(snap: &Snapshot, from: &NetnsState, l: &Link, ids: &HashMap<i32, Netn
             reason: reason.clone(),
         };
     }
-    match target.link(peer_idx) {
+    match ix.link(target, peer_idx) {
         Some(p) => Peer::Resolved {
             iface: iface_ref(target, p),
             netns_names: names_of(target),
             mac: p.mac.clone(),
-            ips: target.addrs_of(p.ifindex),
+            ips: ix.addrs_of(target, p.ifindex),
             operstate: p.operstate.clone(),
             mtu: p.mtu,
             confirmed: p.link == Some(l.ifindex),
@@ -313,6 +362,14 @@ fn resolve(snap: &Snapshot, from: &NetnsState, l: &Link, ids: &HashMap<i32, Netn
             ifindex: peer_idx,
         },
     }
+}
+
+/// What [`Topology::netns_view`] looks up, built once per join.
+struct Join<'a, 'b> {
+    ix: &'b Index<'a>,
+    veths: &'b [VethView],
+    by_peer: &'b HashMap<(NetnsKey, u32), usize>,
+    learned: &'b HashMap<(&'b str, &'b str), &'b FdbEntry>,
 }
 
 impl Topology {
@@ -331,7 +388,8 @@ impl Topology {
             .iter()
             .filter_map(|n| n.nsid.map(|id| (id, n.key)))
             .collect();
-        let name_of = |ifindex: u32| host.link(ifindex).map(|l| l.name.clone());
+        let ix = Index::new(snap, host);
+        let name_of = |ifindex: u32| ix.host_links.get(&ifindex).map(|l| l.name.clone());
 
         let veths: Vec<VethView> = host
             .links
@@ -345,20 +403,36 @@ impl Topology {
                 mtu: l.mtu,
                 bridge: l
                     .master
-                    .filter(|m| host.link(*m).is_some_and(|b| b.kind.as_deref() == Some("bridge")))
+                    .filter(|m| {
+                        ix.host_links
+                            .get(m)
+                            .is_some_and(|b| b.kind.as_deref() == Some("bridge"))
+                    })
                     .and_then(name_of),
                 port_state: l.port.as_ref().map(|p| p.state.clone()),
                 ethtool_peer_ifindex: l.ethtool.as_ref().and_then(|e| e.peer_ifindex()),
-                peer: resolve(snap, host, l, &host_ids),
+                peer: resolve(&ix, host, l, &host_ids),
                 containers: Vec::new(),
             })
             .map(|mut v| {
                 if let Peer::Resolved { iface, .. } = &v.peer {
-                    v.containers = running_in(snap, iface.netns);
+                    v.containers = ix.running_in(iface.netns);
                 }
                 v
             })
             .collect();
+        let mut ports_of: HashMap<u32, Vec<&Link>> = HashMap::new();
+        for l in &host.links {
+            if let Some(m) = l.master {
+                ports_of.entry(m).or_default().push(l);
+            }
+        }
+        let mut fdb_of: HashMap<u32, Vec<FdbEntry>> = HashMap::new();
+        for e in &host.fdb {
+            if let Some(m) = e.master {
+                fdb_of.entry(m).or_default().push(e.clone());
+            }
+        }
 
         let bridges = host
             .links
@@ -366,16 +440,16 @@ impl Topology {
             .filter(|l| l.kind.as_deref() == Some("bridge"))
             .map(|b| BridgeView {
                 iface: iface_ref(host, b),
-                ips: host.addrs_of(b.ifindex),
+                ips: ix.addrs_of(host, b.ifindex),
                 mac: b.mac.clone(),
                 up: b.is_up(),
                 operstate: b.operstate.clone(),
                 stp_state: b.bridge.as_ref().map_or(0, |a| a.stp_state),
                 ageing_time_cs: b.bridge.as_ref().map_or(0, |a| a.ageing_time_cs),
-                ports: host
-                    .links
+                ports: ports_of
+                    .get(&b.ifindex)
+                    .map_or(&[][..], Vec::as_slice)
                     .iter()
-                    .filter(|p| p.master == Some(b.ifindex))
                     .map(|p| PortView {
                         ifindex: p.ifindex,
                         name: p.name.clone(),
@@ -383,23 +457,40 @@ impl Topology {
                         state: p.port.as_ref().map(|x| x.state.clone()),
                         learning: p.port.as_ref().is_some_and(|x| x.learning),
                         operstate: p.operstate.clone(),
-                        peer: (p.kind.as_deref() == Some("veth")).then(|| resolve(snap, host, p, &host_ids)),
+                        peer: (p.kind.as_deref() == Some("veth")).then(|| resolve(&ix, host, p, &host_ids)),
                     })
                     .collect(),
-                fdb: host
-                    .fdb
-                    .iter()
-                    .filter(|e| e.master == Some(b.ifindex))
-                    .cloned()
-                    .collect(),
+                fdb: fdb_of.remove(&b.ifindex).unwrap_or_default(),
             })
             .collect::<Vec<_>>();
 
+        // Host veths by the container-side end they reach, and each bridge's learned
+        // (non-local) entries by MAC: the first of each, as a scan would find it.
+        let mut by_peer: HashMap<(NetnsKey, u32), usize> = HashMap::new();
+        for (i, hv) in veths.iter().enumerate() {
+            if let Peer::Resolved { iface, .. } = &hv.peer {
+                by_peer.entry((iface.netns, iface.ifindex)).or_insert(i);
+            }
+        }
+        let mut learned: HashMap<(&str, &str), &FdbEntry> = HashMap::new();
+        for b in &bridges {
+            for e in b.fdb.iter().filter(|e| !e.is_local) {
+                learned
+                    .entry((b.iface.name.as_str(), e.mac.as_str()))
+                    .or_insert(e);
+            }
+        }
+        let join = Join {
+            ix: &ix,
+            veths: &veths,
+            by_peer: &by_peer,
+            learned: &learned,
+        };
         let netns = snap
             .netns
             .iter()
             .filter(|n| n.key != snap.host)
-            .map(|ns| Self::netns_view(snap, host, ns, &veths, &bridges))
+            .map(|ns| Self::netns_view(&join, host, ns))
             .collect();
         Self {
             veths,
@@ -408,13 +499,7 @@ impl Topology {
         }
     }
 
-    fn netns_view(
-        snap: &Snapshot,
-        host: &NetnsState,
-        ns: &NetnsState,
-        veths: &[VethView],
-        bridges: &[BridgeView],
-    ) -> NetnsView {
+    fn netns_view<'a>(j: &Join<'a, '_>, host: &'a NetnsState, ns: &'a NetnsState) -> NetnsView {
         // This netns's ids: the host's, and those of other netns its links point into.
         let mut ids: HashMap<i32, NetnsKey> = ns.peer_ids.iter().map(|(id, k)| (*id, *k)).collect();
         if let Some(h) = ns.host_nsid {
@@ -449,16 +534,13 @@ impl Topology {
             match l.kind.as_deref() {
                 Some("veth") => {
                     // From the host side first: a host veth whose peer is this link.
-                    let from_host = veths.iter().find(|hv| {
-                        matches!(&hv.peer, Peer::Resolved { iface, .. }
-                            if iface.netns == ns.key && iface.ifindex == l.ifindex)
-                    });
+                    let from_host = j.by_peer.get(&(ns.key, l.ifindex)).map(|&i| &j.veths[i]);
                     if let Some(hv) = from_host {
                         v.peer = Some(Peer::Resolved {
                             iface: hv.host.clone(),
                             netns_names: names_of(host),
                             mac: hv.mac.clone(),
-                            ips: host.addrs_of(hv.host.ifindex),
+                            ips: j.ix.addrs_of(host, hv.host.ifindex),
                             operstate: hv.operstate.clone(),
                             mtu: hv.mtu,
                             confirmed: l.link == Some(hv.host.ifindex),
@@ -467,28 +549,28 @@ impl Topology {
                         v.bridge = hv.bridge.clone();
                         v.port_state = hv.port_state.clone();
                         if let (Some(br), Some(mac)) = (&hv.bridge, &l.mac) {
-                            v.fdb = bridges
-                                .iter()
-                                .find(|b| &b.iface.name == br)
-                                .and_then(|b| b.fdb.iter().find(|e| &e.mac == mac && !e.is_local))
-                                .map(|e| FdbHit {
-                                    port: host.link(e.ifindex).map(|p| p.name.clone()).unwrap_or_default(),
-                                    port_ifindex: e.ifindex,
-                                    is_local: e.is_local,
-                                    is_static: e.is_static,
-                                    age_s: e.age_s,
-                                });
+                            v.fdb = j.learned.get(&(br.as_str(), mac.as_str())).map(|e| FdbHit {
+                                port: j
+                                    .ix
+                                    .link(host, e.ifindex)
+                                    .map(|p| p.name.clone())
+                                    .unwrap_or_default(),
+                                port_ifindex: e.ifindex,
+                                is_local: e.is_local,
+                                is_static: e.is_static,
+                                age_s: e.age_s,
+                            });
                         }
                     } else {
                         // Otherwise a veth to another non-host netns, by this netns's ids.
-                        v.peer = Some(resolve(snap, ns, l, &ids));
+                        v.peer = Some(resolve(j.ix, ns, l, &ids));
                     }
                 }
                 Some("macvlan" | "ipvlan" | "macvtap" | "ipvtap") => {
                     if let (Some(parent), Some(id)) = (l.link, l.link_netnsid)
                         && ids.get(&id) == Some(&host.key)
                     {
-                        v.parent = host.link(parent).map(|p| p.name.clone());
+                        v.parent = j.ix.link(host, parent).map(|p| p.name.clone());
                     }
                 }
                 _ => {}
@@ -521,7 +603,7 @@ impl Topology {
             label: ns.label(),
             names: names_of(ns),
             role,
-            containers: running_in(snap, ns.key),
+            containers: j.ix.running_in(ns.key),
             ifaces,
         }
     }
