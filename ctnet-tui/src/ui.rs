@@ -58,8 +58,39 @@ const WARN: Color = Color::Yellow;
 const BAD: Color = Color::Red;
 const DIM: Color = Color::DarkGray;
 
+/// A name from the kernel, a runtime, a file or the keyboard, as the screen shows it
+/// (see `ctnet_core::text`).
+fn esc(s: &str) -> String {
+    ctnet_core::text::escape(s).into_owned()
+}
+
+/// Lines with every span escaped: they hold names whatever tab built them.
+fn esc_lines(mut lines: Vec<Line<'_>>) -> Vec<Line<'_>> {
+    for span in lines.iter_mut().flat_map(|l| l.spans.iter_mut()) {
+        if let std::borrow::Cow::Owned(e) = ctnet_core::text::escape(&span.content) {
+            span.content = e.into();
+        }
+    }
+    lines
+}
+
+/// The last net under every escape above: a cell that still holds an unsafe
+/// character is drawn as `?`, so nothing reaches the terminal raw.
+fn scrub(f: &mut Frame) {
+    for cell in f.buffer_mut().content.iter_mut() {
+        if cell.symbol().contains(ctnet_core::text::is_unsafe) {
+            cell.set_symbol("?");
+        }
+    }
+}
+
 /// Draw the whole screen.
 pub fn draw(f: &mut Frame, app: &App) {
+    draw_all(f, app);
+    scrub(f);
+}
+
+fn draw_all(f: &mut Frame, app: &App) {
     let area = f.area();
     let banner_h = if app.banner.is_empty() || area.height < 12 {
         0
@@ -82,7 +113,7 @@ pub fn draw(f: &mut Frame, app: &App) {
         let text: Vec<Line> = app
             .banner
             .iter()
-            .map(|b| Line::styled(format!("⚠ {b}"), Style::new().fg(Color::Black).bg(WARN)))
+            .map(|b| Line::styled(format!("⚠ {}", esc(b)), Style::new().fg(Color::Black).bg(WARN)))
             .collect();
         f.render_widget(Paragraph::new(text).wrap(Wrap { trim: true }), banner);
     }
@@ -100,7 +131,7 @@ pub fn draw(f: &mut Frame, app: &App) {
         let items: Vec<ListItem> = p
             .choices
             .iter()
-            .map(|(_, name)| ListItem::new(name.clone()))
+            .map(|(_, name)| ListItem::new(esc(name)))
             .collect();
         let mut st = ListState::default().with_selected(Some(p.index));
         f.render_widget(Clear, r);
@@ -163,7 +194,7 @@ fn badge_color(b: Badge) -> Color {
 fn draw_tree(f: &mut Frame, app: &App, area: Rect) {
     let title = match &app.mode {
         Mode::Live => " Topology ".to_string(),
-        Mode::Offline(p) => format!(" Topology (file {}) ", p.display()),
+        Mode::Offline(p) => format!(" Topology (file {}) ", ctnet_core::text::path(p)),
     };
     let block = pane(title, app.focus == Focus::Tree);
     if app.snap.is_none() {
@@ -197,9 +228,9 @@ fn draw_tree(f: &mut Frame, app: &App, area: Rect) {
                 Item::Bridge(_) => Style::new().add_modifier(Modifier::BOLD),
                 _ => Style::new(),
             };
-            spans.push(Span::styled(r.label.clone(), label_style));
+            spans.push(Span::styled(esc(&r.label), label_style));
             if !r.detail.is_empty() {
-                spans.push(Span::styled(format!(" {}", r.detail), Style::new().fg(DIM)));
+                spans.push(Span::styled(format!(" {}", esc(&r.detail)), Style::new().fg(DIM)));
             }
             ListItem::new(Line::from(spans))
         })
@@ -244,6 +275,7 @@ fn draw_detail(f: &mut Frame, app: &App, area: Rect) {
         },
         _ => vec![Line::raw("waiting for the first scan…")],
     };
+    let lines = esc_lines(lines);
     if app.tab == Tab::Checks {
         // Findings are sentences: wrapped, so evidence and hints are read whole; the
         // scroll counts wrapped rows.
@@ -836,7 +868,7 @@ fn draw_capture(f: &mut Frame, app: &App, area: Rect) {
             String::new()
         }
     ));
-    let block = pane(title, app.focus == Focus::Capture);
+    let block = pane(esc(&title), app.focus == Focus::Capture);
     let inner_h = area.height.saturating_sub(2) as usize;
     let mut lines: Vec<Line> = Vec::new();
     if c.packets.is_empty() {
@@ -864,11 +896,11 @@ fn draw_capture(f: &mut Frame, app: &App, area: Rect) {
                 Style::new()
             };
             let text = if narrow { compact(&p.line) } else { p.line.clone() };
-            lines.push(Line::styled(text, style));
+            lines.push(Line::styled(esc(&text), style));
         }
         if c.active.is_empty() && !c.ended.is_empty() && !lines.is_empty() && lines.len() >= inner_h {
             lines.remove(0);
-            lines.push(Line::styled(c.ended.join("; "), Style::new().fg(DIM)));
+            lines.push(Line::styled(esc(&c.ended.join("; ")), Style::new().fg(DIM)));
         }
     }
     f.render_widget(Paragraph::new(lines).block(block), area);
@@ -898,7 +930,7 @@ fn draw_status(f: &mut Frame, app: &App, area: Rect) {
             PromptKind::PcapPath => ("write pcap to", "Enter write, Esc cancel"),
             PromptKind::SnapshotPath => ("save snapshot to", "Enter save, Esc cancel"),
         };
-        let text = format!("{what}: {}", p.text);
+        let text = format!("{what}: {}", esc(&p.text));
         let cursor_x = area.x + text.chars().count() as u16;
         f.render_widget(
             Paragraph::new(Line::from(vec![
@@ -916,10 +948,10 @@ fn draw_status(f: &mut Frame, app: &App, area: Rect) {
         Focus::Capture => "↑↓ scroll p add/remove P stop / filter w write ? help q",
     };
     let left = match (&app.message, &app.snap, &app.topo) {
-        (Some(m), _, _) => m.clone(),
+        (Some(m), _, _) => esc(m),
         (None, Some(s), Some(t)) => format!(
             "{} · {} br · {} veth · {} netns · {} ctr · scan {} ms{}{}",
-            s.host_netns().map_or("host".into(), |h| h.label()),
+            s.host_netns().map_or("host".into(), |h| esc(&h.label())),
             t.bridges.len(),
             t.veths.len(),
             t.netns.len(),
