@@ -1032,10 +1032,40 @@ mod tests {
         ]
     }
 
+    /// Whole lines a hostile daemon would send where a size or a header belongs.
+    const LINES: &[&str] = &[
+        "0",
+        "fffffffffffffffd",
+        "ffffffffffffffff",
+        "7fffffffffffffff",
+        "1000000",
+        "Content-Length: 18446744073709551615",
+        "Content-Length: 16777216",
+    ];
+
     fn mutate(rng: &mut Rng, mut b: Vec<u8>) -> Vec<u8> {
         for _ in 0..1 + rng.below(4) {
             let at = rng.below(b.len() + 1);
-            match rng.below(6) {
+            match rng.below(7) {
+                6 => {
+                    // Replace the line after a random line break.
+                    let starts: Vec<usize> = b
+                        .windows(2)
+                        .enumerate()
+                        .filter(|(_, w)| w == b"\r\n")
+                        .map(|(i, _)| i + 2)
+                        .collect();
+                    if starts.is_empty() {
+                        continue;
+                    }
+                    let start = starts[rng.below(starts.len())];
+                    let end = b[start..]
+                        .windows(2)
+                        .position(|w| w == b"\r\n")
+                        .map_or(b.len(), |i| start + i);
+                    let line = LINES[rng.below(LINES.len())].as_bytes();
+                    b.splice(start..end, line.iter().copied());
+                }
                 0 if !b.is_empty() => {
                     let i = rng.below(b.len());
                     b[i] = rng.next() as u8;
