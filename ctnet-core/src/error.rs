@@ -102,6 +102,15 @@ pub enum Error {
     /// Several independent steps failed (teardown reports every failure).
     #[error("{} step(s) failed:\n  - {}", .0.len(), .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n  - "))]
     Many(Vec<Error>),
+    /// A worker thread panicked: a bug in ctnet, reported as an internal error rather
+    /// than passed off as a partial read.
+    #[error("{what}: a thread panicked ({message}); this is a bug in ctnet, please report it")]
+    Panic {
+        /// What the thread was doing, e.g. "reading the container runtimes".
+        what: String,
+        /// The panic message, when it was a string.
+        message: String,
+    },
 }
 
 impl Error {
@@ -121,6 +130,21 @@ impl Error {
                 .or_else(|| errs.first().map(Error::kind))
                 .unwrap_or(ErrorKind::Other),
             Error::RolledBack { cause, .. } => cause.kind(),
+            Error::Panic { .. } => ErrorKind::Other,
+        }
+    }
+
+    /// The error for a thread that panicked while doing `what`, from its panic payload
+    /// (what `JoinHandle::join` or `catch_unwind` hand back).
+    pub fn panic(what: impl Into<String>, payload: &(dyn std::any::Any + Send)) -> Self {
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "no message".into());
+        Error::Panic {
+            what: what.into(),
+            message,
         }
     }
 
@@ -186,6 +210,26 @@ mod tests {
                 "errno {errno}"
             );
         }
+    }
+
+    #[test]
+    fn a_panic_is_an_internal_error_that_keeps_its_message() {
+        fn overflow(n: u32) {
+            panic!("overflow at {n}")
+        }
+        fn fixed() {
+            panic!("fixed text")
+        }
+        let payload = std::thread::spawn(|| overflow(7)).join().unwrap_err();
+        let e = Error::panic("reading the container runtimes", &*payload);
+        assert_eq!(e.kind(), ErrorKind::Other);
+        let text = e.to_string();
+        assert!(
+            text.contains("reading the container runtimes") && text.contains("overflow at 7"),
+            "{text}"
+        );
+        let payload = std::thread::spawn(fixed).join().unwrap_err();
+        assert!(Error::panic("x", &*payload).to_string().contains("fixed text"));
     }
 
     #[test]

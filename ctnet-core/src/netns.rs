@@ -283,6 +283,8 @@ impl Netns {
 /// `workers`), and return the results in order. Each pool thread enters one netns after
 /// another and ends when the work is done; no other thread moves. This is the scan
 /// path: one thread per netns would spend more time being born than reading.
+///
+/// A panic of `f` is caught and its slot is an [`Error::Panic`].
 pub fn run_each<T, F>(spaces: &[&Netns], workers: usize, f: F) -> Vec<Result<T>>
 where
     F: Fn(usize, &Netns) -> T + Sync,
@@ -314,15 +316,11 @@ where
                                 .inspect(|_| here = Some(ns.key()))
                         };
                         let r = match entered {
-                            // One netns whose reading panics must not take the scan down.
+                            // A reader that panics leaves the other netns to this
+                            // worker; its slot holds `Error::Panic`, which callers must
+                            // not pass off as an unreadable netns.
                             Ok(()) => std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(i, ns)))
-                                .map_err(|_| {
-                                    Error::netns(
-                                        "reading netns (the reader panicked; please report it)",
-                                        ns.label(),
-                                        io::Error::other("panic"),
-                                    )
-                                }),
+                                .map_err(|p| Error::panic(format!("reading netns {}", ns.label()), &*p)),
                             Err(e) => Err(Error::netns("entering netns", ns.label(), e.into())),
                         };
                         *slots[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(r);
@@ -538,5 +536,27 @@ mod tests {
         let err = Netns::named("/nonexistent-ctnet-dir", "x").unwrap_err();
         assert_eq!(err.kind(), crate::ErrorKind::NotFound);
         assert!(err.to_string().contains("/nonexistent-ctnet-dir/x"), "{err}");
+    }
+
+    #[test]
+    fn a_panicking_reader_is_a_panic_error_and_the_others_still_run() {
+        // The current netns twice: no setns (no privilege) is needed to read it.
+        let here = Netns::current().unwrap();
+        let out = run_each(&[&here, &here, &here], 2, |i, _| {
+            assert_ne!(i, 1, "reader {i} failed");
+            i * 10
+        });
+        assert_eq!(out.len(), 3);
+        assert_eq!(*out[0].as_ref().unwrap(), 0);
+        assert_eq!(*out[2].as_ref().unwrap(), 20);
+        match &out[1] {
+            Err(Error::Panic { what, message }) => {
+                assert!(
+                    what.contains("host") && message.contains("reader 1 failed"),
+                    "{what}: {message}"
+                );
+            }
+            other => panic!("expected a panic error, got {other:?}"),
+        }
     }
 }

@@ -529,25 +529,20 @@ pub fn snapshot(opts: &ScanOptions) -> Result<Snapshot> {
     // The runtimes are asked while the netns are found; their sandbox keys are netns
     // paths discovery must follow too (an engine's exec-root is not always
     // /var/run/docker).
-    let ((containers, rt_status), disc) = std::thread::scope(|s| {
+    let (containers, disc) = std::thread::scope(|s| {
         let rt = s.spawn(|| match &opts.runtime {
             Some(r) => crate::runtime::discover(r),
             None => (Vec::new(), Vec::new()),
         });
         let disc = discover(opts);
-        let found = rt.join().unwrap_or_else(|_| {
-            (
-                Vec::new(),
-                vec![SourceStatus::problem(
-                    "runtime",
-                    None,
-                    "failed",
-                    "the runtime reader panicked",
-                )],
-            )
-        });
+        // A panic is a bug, not an unreachable daemon: the scan fails (exit 4) rather
+        // than going on without containers.
+        let found = rt
+            .join()
+            .map_err(|p| Error::panic("reading the container runtimes", &*p));
         (found, disc)
     });
+    let (containers, rt_status) = containers?;
     let mut disc = disc?;
     let keys: Vec<PathBuf> = containers.iter().filter_map(|c| c.sandbox_key.clone()).collect();
     add_paths(&mut disc, &keys);
@@ -629,6 +624,7 @@ pub fn deepen(snap: &mut Snapshot, keys: &[NetnsKey], opts: &ScanOptions) -> Res
         let st = read_one(ns, &full, Some(host_fd), &[], &mut status);
         (st, status)
     });
+    let results = no_panic(results)?;
     let mut nsids = Vec::new();
     for (ns, r) in spaces.iter().zip(results) {
         match r {
@@ -735,7 +731,12 @@ fn collect_with(
         let st = read_one(ns, opts, (i > 0).then_some(host_fd), &all_fds, &mut status);
         (st, status)
     });
-    let firewall = fw.map(|h| h.join().unwrap_or_else(Err));
+    let results = no_panic(results)?;
+    let firewall = match fw.map(|h| h.join().unwrap_or_else(Err)) {
+        Some(Err(p)) => return Err(Error::panic("reading the host firewall", &*p)),
+        Some(Ok(read)) => Some(read),
+        None => None,
+    };
 
     let mut netns_states = Vec::with_capacity(results.len());
     for (i, r) in results.into_iter().enumerate() {
@@ -799,25 +800,16 @@ fn collect_with(
     netns_states[1..].sort_by_key(|n| (n.label(), n.key));
 
     let firewall = match firewall {
-        Some(Ok(Ok((fw, status)))) => {
+        Some(Ok((fw, status))) => {
             sources.extend(status);
             Some(fw)
         }
-        Some(Ok(Err(e))) => {
+        Some(Err(e)) => {
             sources.push(SourceStatus::problem(
                 "firewall",
                 Some("host".into()),
                 "failed",
                 e.to_string(),
-            ));
-            None
-        }
-        Some(Err(_)) => {
-            sources.push(SourceStatus::problem(
-                "firewall",
-                Some("host".into()),
-                "failed",
-                "reader panicked",
             ));
             None
         }
@@ -834,6 +826,19 @@ fn collect_with(
         sources,
         containers: Vec::new(),
     })
+}
+
+/// The results of [`netns::run_each`], or the first panic among them: a reader that
+/// panicked is a bug, never reported as a netns that could not be read.
+fn no_panic<T>(results: Vec<Result<T>>) -> Result<Vec<Result<T>>> {
+    let mut out = Vec::with_capacity(results.len());
+    for r in results {
+        match r {
+            Err(e @ Error::Panic { .. }) => return Err(e),
+            r => out.push(r),
+        }
+    }
+    Ok(out)
 }
 
 fn permission_hint(e: &Error) -> &'static str {
@@ -853,5 +858,33 @@ pub fn check_netns_dir(dir: &Path) -> Result<()> {
             "--netns-dir {}: not a directory (it should hold netns bind mounts, like /run/netns)",
             dir.display()
         )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panicking_netns_reader_fails_the_scan_instead_of_marking_the_netns_unread() {
+        let here = Netns::current().unwrap();
+        let results = netns::run_each(&[&here, &here], 2, |i, _| {
+            assert_eq!(i, 0, "reader {i} overflowed");
+            i
+        });
+        let err = no_panic(results).unwrap_err();
+        assert!(matches!(err, Error::Panic { .. }), "{err:?}");
+        assert_eq!(err.kind(), crate::ErrorKind::Other);
+        assert!(err.to_string().contains("reader 1 overflowed"), "{err}");
+        // An unreadable netns is still a per-netns result, not a failed scan.
+        let denied: Vec<Result<u8>> = vec![
+            Ok(1),
+            Err(Error::netns(
+                "entering netns",
+                "/x",
+                std::io::Error::from_raw_os_error(libc::EPERM),
+            )),
+        ];
+        assert_eq!(no_panic(denied).unwrap().len(), 2);
     }
 }

@@ -16,10 +16,13 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     // Worlds must be entered while this process is still single-threaded, so these
     // two run before any runtime starts.
-    let result = match cli.command {
+    // A panic that reaches here (a worker's, resumed on this thread) is a bug: it exits
+    // 4 like any internal error, never 0 and never 101.
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match cli.command {
         None => cmd::tui::run(cli.dashboard),
         Some(command) => dispatch(command),
-    };
+    }))
+    .unwrap_or_else(|p| Err(ctnet_core::Error::panic("ctnet-diag", &*p).into()));
     match result {
         Ok(code) => code,
         Err(err) => exit::report(&err),
