@@ -851,8 +851,9 @@ fn checked_undo(fault: Fault, step: &Step) -> std::result::Result<Step, String> 
 /// Whether a netns file is on nsfs: checked before opening, so a recorded path to a
 /// FIFO or a device cannot block or touch anything.
 fn is_nsfs(path: &Path) -> bool {
-    const NSFS_MAGIC: i64 = 0x6e73_6673;
-    nix::sys::statfs::statfs(path).is_ok_and(|s| s.filesystem_type().0 as i64 == NSFS_MAGIC)
+    // NSFS_MAGIC from linux/magic.h.
+    let nsfs = nix::sys::statfs::FsType(0x6e73_6673);
+    nix::sys::statfs::statfs(path).is_ok_and(|s| s.filesystem_type() == nsfs)
 }
 
 fn run_step(step: &Step, tool_path: &str) -> Result<()> {
