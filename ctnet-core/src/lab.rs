@@ -319,12 +319,17 @@ async fn preflight(plan: &LabPlan, env: &LabEnv, h: &rtnetlink::Handle) -> Resul
 /// Build the lab described by `spec` in the calling thread's netns. Names are checked
 /// first; on a later failure everything created so far is removed again and the error
 /// says what failed (and what, if anything, could not be rolled back).
+///
+/// The checks and the build run under the state directory's lock (see [`StateLock`]):
+/// two `up` at once, in any processes, cannot both find the same subnet free.
 pub async fn up(spec: &LabSpec, env: &LabEnv) -> Result<LabSummary> {
     let plan = LabPlan::new(spec)?;
     let rt = tokio::runtime::Handle::current();
     let host = Netns::current()?;
     let h = host.rtnetlink(&rt, false)?;
+    let _lock = StateLock::acquire(env).await?;
     preflight(&plan, env, &h).await?;
+    overlapping_record(&plan, env, host.key())?;
     let ledger: SharedLedger = Arc::default();
     match build(&plan, env, host.key(), &h, &rt, &ledger).await {
         Ok(summary) => Ok(summary),
@@ -340,6 +345,69 @@ pub async fn up(spec: &LabSpec, env: &LabEnv) -> Result<LabSummary> {
             }
         }
     }
+}
+
+/// An exclusive `flock(2)` on `.lock` in the state directory, held while a lab is
+/// checked and built or removed; released when dropped (or when the process dies).
+#[derive(Debug)]
+pub struct StateLock {
+    _file: std::fs::File,
+}
+
+impl StateLock {
+    /// Wait for the lock of `env`'s state directory (creating both when missing).
+    pub async fn acquire(env: &LabEnv) -> Result<Self> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let dir = &env.state_dir;
+        std::fs::create_dir_all(dir).map_err(|e| Error::io("creating", dir, e))?;
+        let path = dir.join(".lock");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(&path)
+            .map_err(|e| Error::io("opening the lab lock", &path, e))?;
+        // Another `up` may hold it for as long as its build takes: wait off the runtime.
+        tokio::task::spawn_blocking(move || {
+            loop {
+                // SAFETY: flock on a descriptor this closure owns.
+                if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } == 0 {
+                    return Ok(Self { _file: file });
+                }
+                let e = std::io::Error::last_os_error();
+                if e.raw_os_error() != Some(libc::EINTR) {
+                    return Err(Error::io("locking", &path, e));
+                }
+            }
+        })
+        .await
+        .map_err(|e| Error::Invalid(format!("lab lock task failed: {e}")))?
+    }
+}
+
+/// Refuse a subnet that overlaps one recorded by another lab of this netns (a lab being
+/// removed, or half-built, may have no route left to show it).
+fn overlapping_record(plan: &LabPlan, env: &LabEnv, here: NetnsKey) -> Result<()> {
+    let mine = plan.spec.subnet;
+    for (path, rec) in list_records(env) {
+        let Ok(r) = rec else { continue };
+        let theirs = r.spec.subnet;
+        if r.spec.name != plan.spec.name
+            && r.host_netns == here
+            && (theirs.contains(&mine.network()) || mine.contains(&theirs.network()))
+        {
+            return Err(Error::Invalid(format!(
+                "subnet {mine} overlaps lab {}'s {theirs} (record {}); pick another --subnet \
+                 or remove that lab with `ctnet-diag lab down --name {}`",
+                r.spec.name,
+                path.display(),
+                r.spec.name
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn write_record(path: &Path, rec: &LabRecord) -> Result<()> {
@@ -617,9 +685,39 @@ fn write_sysctl(path: &Path, value: &str) -> Result<()> {
     std::fs::write(path, value).map_err(|e| Error::io(format!("writing {value} to"), path, e))
 }
 
-fn read_record(env: &LabEnv, name: &str) -> Option<LabRecord> {
-    let text = std::fs::read_to_string(record_path(env, name)).ok()?;
-    serde_json::from_str(&text).ok()
+/// Parse the record at `path` for lab `name`; the error says what is wrong with it.
+fn parse_record(path: &Path, name: &str) -> std::result::Result<LabRecord, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot be read ({e})"))?;
+    let rec: LabRecord = serde_json::from_str(&text).map_err(|e| format!("is not a lab record ({e})"))?;
+    if rec.spec.name != name {
+        return Err(format!("names lab {:?}, not {name:?}", rec.spec.name));
+    }
+    Ok(rec)
+}
+
+/// Lab `name`'s record: `None` when there is none; its path and what is wrong with it
+/// when it cannot be read or parsed.
+fn load_record(env: &LabEnv, name: &str) -> std::result::Result<Option<LabRecord>, (PathBuf, String)> {
+    let path = record_path(env, name);
+    match std::fs::symlink_metadata(&path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err((path, format!("cannot be read ({e})"))),
+        Ok(_) => parse_record(&path, name).map(Some).map_err(|why| (path, why)),
+    }
+}
+
+/// [`load_record`] as an error naming the file: nothing can be trusted to say what the
+/// lab changed.
+fn read_record(env: &LabEnv, name: &str) -> Result<Option<LabRecord>> {
+    load_record(env, name).map_err(|(path, why)| {
+        Error::Invalid(format!(
+            "lab record {} {why}: it is what says how ip_forward and the iptables tables \
+             were before lab {name}, so nothing was removed. `ctnet-diag lab down --name {name} \
+             --force` removes what the lab's tags and names prove is its own (bridge, veths, \
+             netns, tagged rules) and the record; check ip_forward and iptables-save by hand after",
+            path.display()
+        ))
+    })
 }
 
 /// What `lab down` removed, and every failure it met.
@@ -725,7 +823,24 @@ fn proven_by_veth(env: &LabEnv, candidates: &[String], tagged_nsids: &[i32]) -> 
 /// `NAME-vI` that carry its tag (or its record names), the bridge `NAME-br`, its netns,
 /// rules tagged `ctnet-lab:NAME`, tables it created, and `ip_forward` as it was.
 /// Idempotent; keeps going after a failure and reports all.
+///
+/// A record that cannot be read or parsed is an error naming it, and nothing is
+/// removed; see [`down_with`] to remove what the tags prove anyway.
 pub async fn down(name: &str, env: &LabEnv) -> Result<DownReport> {
+    down_with(name, env, DownOptions::default()).await
+}
+
+/// How [`down_with`] treats a lab whose record cannot be trusted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DownOptions {
+    /// With a corrupt (or unreadable) record, remove what the lab's tags and names prove
+    /// is its own, and the record; what only the record knew (ip_forward and the
+    /// iptables tables as they were) is left, and said so in `left_alone`.
+    pub force: bool,
+}
+
+/// [`down`], with options.
+pub async fn down_with(name: &str, env: &LabEnv, opts: DownOptions) -> Result<DownReport> {
     let names = LabNames::new(name)?;
     let rt = tokio::runtime::Handle::current();
     let here = Netns::current()?;
@@ -735,7 +850,20 @@ pub async fn down(name: &str, env: &LabEnv) -> Result<DownReport> {
         name: name.into(),
         ..DownReport::default()
     };
-    let rec = read_record(env, name);
+    let _lock = StateLock::acquire(env).await?;
+    let rec = match read_record(env, name) {
+        Ok(rec) => rec,
+        Err(e) if !opts.force => return Err(e),
+        Err(_) => {
+            let (path, why) = load_record(env, name).err().unwrap_or_default();
+            report.left_alone.push(format!(
+                "ip_forward and the iptables tables as they were before lab {name}: only its \
+                 record {} knew, and it {why}; set them back by hand if the lab changed them",
+                path.display()
+            ));
+            None
+        }
+    };
     if let Some(r) = &rec
         && r.host_netns != here.key()
     {
@@ -850,6 +978,7 @@ pub async fn down(name: &str, env: &LabEnv) -> Result<DownReport> {
     // put back (the state from before the first lab), and the last one restores it.
     let mut heir = list_records(env)
         .into_iter()
+        .filter_map(|(_, r)| r.ok())
         .find(|r| r.spec.name != name && r.spec.nat && r.host_netns == here.key());
     let mut heir_changed = false;
     if let Some(before) = rec.as_ref().and_then(|r| r.iptables_tables_before.as_ref()) {
@@ -893,14 +1022,25 @@ pub async fn down(name: &str, env: &LabEnv) -> Result<DownReport> {
     Ok(report)
 }
 
-fn list_records(env: &LabEnv) -> Vec<LabRecord> {
+/// Every lab record in the state directory (`NAME.json` for a valid lab name), parsed
+/// or with what is wrong with it, sorted by path.
+fn list_records(env: &LabEnv) -> Vec<(PathBuf, std::result::Result<LabRecord, String>)> {
     let Ok(dir) = std::fs::read_dir(&env.state_dir) else {
         return Vec::new();
     };
-    dir.filter_map(|e| e.ok())
-        .filter_map(|e| std::fs::read_to_string(e.path()).ok())
-        .filter_map(|t| serde_json::from_str::<LabRecord>(&t).ok())
-        .collect()
+    let mut out: Vec<_> = dir
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let file = e.file_name().into_string().ok()?;
+            let name = file.strip_suffix(".json")?.to_string();
+            validate_name(&name).ok()?;
+            let path = e.path();
+            let rec = parse_record(&path, &name);
+            Some((path, rec))
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
 }
 
 /// A lab found on the host.
@@ -923,6 +1063,10 @@ pub struct LabInfo {
     /// True when objects exist but the record is gone or incomplete, or the bridge is
     /// missing: a half-built or half-removed lab that `lab down` will clean.
     pub partial: bool,
+    /// What is wrong with its record, when it cannot be read or parsed (`lab down
+    /// --force` removes such a lab).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record_error: Option<String>,
 }
 
 /// Labs present in the calling thread's netns: bridges tagged `ctnet-lab:NAME` and
@@ -932,11 +1076,27 @@ pub async fn list(env: &LabEnv) -> Result<Vec<LabInfo>> {
     let here = Netns::current()?;
     let h = here.rtnetlink(&rt, false)?;
     let links = dump_links(&h, "host").await?;
-    let records: Vec<LabRecord> = list_records(env)
-        .into_iter()
+    let all = list_records(env);
+    let records: Vec<LabRecord> = all
+        .iter()
+        .filter_map(|(_, r)| r.as_ref().ok())
         .filter(|r| r.host_netns == here.key())
+        .cloned()
         .collect();
-    let mut labs: Vec<String> = records.iter().map(|r| r.spec.name.clone()).collect();
+    // A corrupt record cannot say where its lab lives: shown wherever `list` runs.
+    let corrupt: Vec<(String, String)> = all
+        .iter()
+        .filter_map(|(path, r)| {
+            let why = r.as_ref().err()?;
+            let name = path.file_stem()?.to_str()?.to_string();
+            Some((name, format!("record {} {why}", path.display())))
+        })
+        .collect();
+    let mut labs: Vec<String> = records
+        .iter()
+        .map(|r| r.spec.name.clone())
+        .chain(corrupt.iter().map(|(n, _)| n.clone()))
+        .collect();
     for l in &links {
         if let Some(lab) = link_alias(l).and_then(|a| a.strip_prefix("ctnet-lab:"))
             && validate_name(lab).is_ok()
@@ -974,6 +1134,7 @@ pub async fn list(env: &LabEnv) -> Result<Vec<LabInfo>> {
             subnet: rec.map(|r| r.spec.subnet.to_string()),
             nat: rec.map(|r| r.spec.nat),
             partial: !rec.is_some_and(|r| r.complete) || bridge.is_none(),
+            record_error: corrupt.iter().find(|(n, _)| *n == lab).map(|(_, e)| e.clone()),
             name: lab,
         });
     }

@@ -328,3 +328,56 @@ fn the_probe_names_the_hop_where_the_packet_dies() {
         }
     });
 }
+
+/// `ip link set NAME down` reads a name such as `help` as a keyword; every step passes
+/// `dev NAME`, so interfaces named like iproute2's words break and heal like any other.
+#[test]
+fn faults_on_interfaces_named_like_ip_keywords_break_and_heal() {
+    run_test_in_world(
+        "faults_on_interfaces_named_like_ip_keywords_break_and_heal",
+        || {
+            sh("ip link add name down type bridge\n\
+            ip addr add 172.31.7.1/24 dev down\n\
+            ip link set dev down up\n\
+            ip netns add kw\n\
+            ip link add name help type veth peer name if0 netns kw\n\
+            ip link set dev help master down up\n\
+            ip -n kw link set lo up\n\
+            ip -n kw link set dev if0 up\n\
+            ip -n kw addr add 172.31.7.2/24 dev if0");
+            let env = LabEnv::default();
+            let state = |dev: &str| -> (bool, Option<String>) {
+                let out = Command::new("ip")
+                    .args(["-j", "link", "show", "dev", dev])
+                    .output()
+                    .unwrap();
+                assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+                let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+                let l = &v[0];
+                let up = l["flags"].as_array().unwrap().iter().any(|f| f == "UP");
+                (up, l["master"].as_str().map(str::to_string))
+            };
+            let healthy = (state("help"), state("down"));
+            assert_eq!(healthy.0, (true, Some("down".to_string())));
+            for (fault, broken) in [
+                (Fault::VethDown, ((false, Some("down".to_string())), (true, None))),
+                (Fault::Detach, ((true, None), (true, None))),
+                (
+                    Fault::BridgeDown,
+                    ((true, Some("down".to_string())), (false, None)),
+                ),
+            ] {
+                let snap = source::snapshot(&ScanOptions::default()).unwrap();
+                let topo = Topology::build(&snap);
+                let tr = target::resolve(&snap, "kw").unwrap();
+                let inj = fault::plan(fault, &snap, &topo, &tr, None).unwrap();
+                fault::apply(&inj, &env).unwrap_or_else(|e| panic!("{}: {e}", fault.name()));
+                assert_eq!((state("help"), state("down")), broken, "{}", fault.name());
+                let (fixed, errors) = fault::fix(&env, None, None).unwrap();
+                assert!(errors.is_empty(), "{}: {errors:?}", fault.name());
+                assert_eq!(fixed.len(), 1);
+                assert_eq!((state("help"), state("down")), healthy, "{}", fault.name());
+            }
+        },
+    );
+}

@@ -518,3 +518,130 @@ fn every_thread_stays_in_its_netns_after_heavy_use() {
         }
     });
 }
+
+#[test]
+fn concurrent_lab_ups_on_one_subnet_build_one_lab() {
+    run_test_in_world("concurrent_lab_ups_on_one_subnet_build_one_lab", || {
+        let rt = rt();
+        let env = LabEnv::default();
+        let names = ["a", "b", "c", "d"];
+        // Every `up` starts before any has built: only the lock keeps them apart.
+        let results = rt.block_on(futures::future::join_all(names.iter().map(|n| {
+            let env = env.clone();
+            let spec = LabSpec {
+                containers: 4,
+                ..LabSpec::new(*n)
+            };
+            async move { lab::up(&spec, &env).await }
+        })));
+        let built: Vec<&str> = names
+            .iter()
+            .zip(&results)
+            .filter(|(_, r)| r.is_ok())
+            .map(|(n, _)| *n)
+            .collect();
+        assert_eq!(built.len(), 1, "labs built on 10.77.0.0/24: {built:?}");
+        for r in &results {
+            if let Err(e) = r {
+                assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+                assert!(e.to_string().contains("overlaps"), "{e}");
+            }
+        }
+        // One bridge holds the gateway.
+        let addrs = json(&["ip", "-j", "-4", "addr"]);
+        let holders: Vec<&str> = addrs
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|l| {
+                l["addr_info"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|a| a["local"] == "10.77.0.1")
+            })
+            .map(|l| l["ifname"].as_str().unwrap())
+            .collect();
+        assert_eq!(holders, [format!("{}-br", built[0])]);
+    });
+}
+
+#[test]
+fn lab_up_refuses_a_subnet_another_labs_record_holds() {
+    run_test_in_world("lab_up_refuses_a_subnet_another_labs_record_holds", || {
+        let rt = rt();
+        let env = LabEnv::default();
+        rt.block_on(lab::up(&LabSpec::new("t"), &env)).unwrap();
+        // Its bridge gone (by hand, say): the record still holds the subnet.
+        sh(&["ip", "link", "del", "t-br"]);
+        let mut spec = LabSpec::new("u");
+        spec.subnet = "10.77.0.0/25".parse().unwrap();
+        let err = rt.block_on(lab::up(&spec, &env)).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+        assert!(
+            err.to_string()
+                .contains("overlaps lab t's 10.77.0.0/24 (record /run/ctnet/labs/t.json)"),
+            "{err}"
+        );
+    });
+}
+
+#[test]
+fn lab_down_refuses_a_corrupt_record_and_force_removes_what_the_tags_prove() {
+    run_test_in_world(
+        "lab_down_refuses_a_corrupt_record_and_force_removes_what_the_tags_prove",
+        || {
+            let rt = rt();
+            let env = LabEnv::default();
+            let before = host_state();
+            let mut spec = LabSpec::new("t");
+            spec.containers = 2;
+            spec.nat = true;
+            rt.block_on(lab::up(&spec, &env)).unwrap();
+            let record = "/run/ctnet/labs/t.json";
+            std::fs::write(record, "{\"schema\": \"ctnet.lab-record/v1\", \"spec\": ").unwrap();
+            let during = host_state();
+            let err = rt.block_on(lab::down("t", &env)).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+            let text = err.to_string();
+            assert!(
+                text.contains(record) && text.contains("is not a lab record") && text.contains("--force"),
+                "{text}"
+            );
+            assert_same(&host_state(), &during, "nothing removed");
+            let listed = rt.block_on(lab::list(&env)).unwrap();
+            assert_eq!(listed.len(), 1, "{listed:?}");
+            assert!(
+                listed[0].partial
+                    && listed[0]
+                        .record_error
+                        .as_deref()
+                        .is_some_and(|e| e.contains(record)),
+                "{listed:?}"
+            );
+
+            let report = rt
+                .block_on(lab::down_with("t", &env, lab::DownOptions { force: true }))
+                .unwrap();
+            assert!(report.failures.is_empty(), "{:?}", report.failures);
+            assert_eq!(report.veths, ["t-v1", "t-v2"]);
+            assert_eq!(report.bridges, ["t-br"]);
+            assert_eq!(report.netns, ["t-c1", "t-c2"]);
+            assert_eq!(report.rules.len(), 3);
+            assert!(
+                report
+                    .left_alone
+                    .iter()
+                    .any(|l| l.contains("ip_forward") && l.contains(record)),
+                "{report:?}"
+            );
+            assert!(!std::path::Path::new(record).exists());
+            // Only what the record knew is left: ip_forward and the tables the lab made.
+            let now = host_state();
+            assert_eq!((&now.links, &now.netns), (&before.links, &before.netns));
+            assert_eq!(now.ip_forward.trim(), "1");
+            assert!(!now.rules.contains("ctnet-lab:t"), "{}", now.rules);
+            assert!(rt.block_on(lab::list(&env)).unwrap().is_empty());
+        },
+    );
+}

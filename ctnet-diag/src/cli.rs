@@ -354,6 +354,12 @@ pub struct LabDownArgs {
     /// The lab to remove.
     #[arg(long)]
     pub name: String,
+    /// When the lab's record is corrupt: remove what the lab's tags and names prove is
+    /// its own (bridge, veths, netns, tagged firewall rules) and the record. What only
+    /// the record knew (ip_forward and the iptables tables as they were) is left as it
+    /// is, and said so.
+    #[arg(long)]
+    pub force: bool,
     /// Print JSON (schema ctnet.lab-down/v1) instead of text.
     #[arg(long)]
     pub json: bool,

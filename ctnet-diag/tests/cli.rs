@@ -558,3 +558,284 @@ fn lab_break_makes_check_fail_and_lab_fix_heals_it() {
         "{out}\n{err}"
     );
 }
+
+/// `lab up` told to stop by a service manager (SIGTERM) or a closed session (SIGHUP)
+/// mid-build: it finishes, as on SIGINT, and no half-built lab is left.
+const UP_SIGNALLED: &str = r#"
+set -u
+for sig in TERM HUP; do
+  case $sig in TERM) n=t; net=10.77.0.0/24;; *) n=u; net=10.78.0.0/24;; esac
+  "$BIN" lab up --name $n --containers 200 --subnet $net > /dev/null 2>&1 &
+  pid=$!
+  i=0
+  while [ ! -e /run/ctnet/labs/$n.json ]; do
+    i=$((i+1)); if [ $i -gt 6000 ]; then echo "no record for $n"; exit 1; fi
+    sleep 0.005
+  done
+  kill -$sig $pid
+  rc=0; wait $pid || rc=$?
+  echo "$sig rc=$rc"
+done
+"$BIN" lab list
+"#;
+
+#[test]
+fn lab_up_finishes_when_terminated_or_hung_up() {
+    if !worlds_available("lab_up_finishes_when_terminated_or_hung_up") {
+        return;
+    }
+    let o = Command::new(BIN)
+        .args(["world", "--", "sh", "-c", UP_SIGNALLED])
+        .env("BIN", BIN)
+        .output()
+        .unwrap();
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{out}\n{err}");
+    assert!(
+        out.contains("TERM rc=0") && out.contains("HUP rc=0"),
+        "{out}\n{err}"
+    );
+    for lab in ["t", "u"] {
+        let row: Vec<&str> = out
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(lab))
+            .unwrap_or_else(|| panic!("lab {lab} not listed:\n{out}"))
+            .split_whitespace()
+            .collect();
+        assert_eq!(
+            (row[2], row[3], row[row.len() - 1]),
+            ("200", "200", "up"),
+            "{out}"
+        );
+    }
+}
+
+/// A scratch directory with a `$SHELL` for the demo that notes its pid and waits,
+/// and a runtime directory for the demo's note.
+struct DemoScratch {
+    dir: PathBuf,
+    shell: PathBuf,
+    pid_file: PathBuf,
+    runtime: PathBuf,
+}
+
+impl DemoScratch {
+    fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("ctnet-demo-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let runtime = dir.join("runtime");
+        std::fs::create_dir_all(&runtime).unwrap();
+        let shell = dir.join("shell.sh");
+        std::fs::write(
+            &shell,
+            "#!/bin/sh\necho $$ > \"$DEMO_SHELL_PID\"\nexec sleep 600 </dev/null >/dev/null 2>&1\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&shell, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let pid_file = dir.join("shell.pid");
+        Self {
+            dir,
+            shell,
+            pid_file,
+            runtime,
+        }
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(BIN);
+        c.args(args)
+            .env("SHELL", &self.shell)
+            .env("DEMO_SHELL_PID", &self.pid_file)
+            .env("XDG_RUNTIME_DIR", &self.runtime)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        c
+    }
+
+    /// The shell's pid, once the demo has started it.
+    fn shell_pid(&self, demo: &mut std::process::Child) -> i32 {
+        let pid = wait_until(Duration::from_secs(60), || {
+            if let Ok(Some(st)) = demo.try_wait() {
+                panic!("the demo ended before its shell started: {st}");
+            }
+            std::fs::read_to_string(&self.pid_file)
+                .ok()
+                .and_then(|t| t.trim().parse::<i32>().ok())
+        });
+        pid.expect("the demo's shell never started")
+    }
+
+    fn notes(&self) -> Vec<String> {
+        std::fs::read_dir(self.runtime.join("ctnet/demos"))
+            .map(|d| d.filter_map(|e| e.ok()?.file_name().into_string().ok()).collect())
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for DemoScratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+use std::time::{Duration, Instant};
+
+/// Poll `f` until it gives a value or `limit` passes.
+fn wait_until<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn alive(pid: i32) -> bool {
+    // A zombie has no ns links left: it is as good as gone.
+    std::path::Path::new(&format!("/proc/{pid}/ns/net")).exists()
+}
+
+fn signal(pid: i32, sig: i32) {
+    // SAFETY: kill(2) on a pid this test started (directly or through the demo).
+    unsafe { libc::kill(pid, sig) };
+}
+
+fn finish(mut demo: std::process::Child) -> (Option<std::process::ExitStatus>, String) {
+    let status = wait_until(Duration::from_secs(60), || demo.try_wait().ok().flatten());
+    if status.is_none() {
+        let _ = demo.kill();
+        let _ = demo.wait();
+    }
+    let mut out = String::new();
+    use std::io::Read as _;
+    let _ = demo.stdout.take().unwrap().read_to_string(&mut out);
+    let _ = demo.stderr.take().unwrap().read_to_string(&mut out);
+    (status, out)
+}
+
+#[test]
+fn demo_without_the_dashboard_applies_the_fault() {
+    if !worlds_available("demo_without_the_dashboard_applies_the_fault") {
+        return;
+    }
+    let o = run(&["demo", "--containers", "2", "--no-tui", "--fault", "veth-down"]);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}\n{err}");
+    for want in [
+        "broke veth-down on demo-c1 (peer demo-c2)",
+        "  ran:  ip link set dev demo-v1 down",
+        "ping demo-c1 -> gateway 10.77.0.1: FAILED",
+        "lab demo: removed 2 veth(s), 1 bridge(s), 2 netns, 3 firewall rule(s)",
+    ] {
+        assert!(out.contains(want), "missing {want:?} in:\n{out}\n{err}");
+    }
+}
+
+#[test]
+fn demo_shell_terminated_ends_the_shell_and_removes_the_lab() {
+    if !worlds_available("demo_shell_terminated_ends_the_shell_and_removes_the_lab") {
+        return;
+    }
+    let s = DemoScratch::new("term");
+    let mut demo = s
+        .command(&["demo", "--containers", "2", "--shell", "--fault", "stale-arp"])
+        .spawn()
+        .unwrap();
+    let shell = s.shell_pid(&mut demo);
+    let notes_while_running = s.notes().len();
+    signal(demo.id() as i32, libc::SIGTERM);
+    let (status, out) = finish(demo);
+    let shell_gone = wait_until(Duration::from_secs(10), || (!alive(shell)).then_some(())).is_some();
+    if !shell_gone {
+        signal(shell, libc::SIGKILL);
+    }
+    assert!(shell_gone, "the demo's shell outlived it:\n{out}");
+    assert_eq!(status.and_then(|s| s.code()), Some(128 + libc::SIGTERM), "{out}");
+    for want in [
+        "broke stale-arp on demo-c1 (peer demo-c2)",
+        "lab demo: removed 2 veth(s), 1 bridge(s), 2 netns, 3 firewall rule(s)",
+    ] {
+        assert!(out.contains(want), "missing {want:?} in:\n{out}");
+    }
+    assert_eq!(notes_while_running, 1, "a running demo leaves a note");
+    assert!(s.notes().is_empty(), "note left: {:?}", s.notes());
+}
+
+#[test]
+fn a_killed_demo_shows_in_lab_list_with_the_command_that_removes_it() {
+    if !worlds_available("a_killed_demo_shows_in_lab_list_with_the_command_that_removes_it") {
+        return;
+    }
+    let s = DemoScratch::new("kill");
+    let mut demo = s
+        .command(&["demo", "--containers", "2", "--shell"])
+        .spawn()
+        .unwrap();
+    let demo_pid = demo.id();
+    let shell = s.shell_pid(&mut demo);
+    signal(demo_pid as i32, libc::SIGKILL);
+    let _ = finish(demo);
+    let list = s.command(&["lab", "list"]).output().unwrap();
+    let (out, err) = text(&list);
+    signal(shell, libc::SIGKILL);
+    assert!(list.status.success(), "{out}\n{err}");
+    assert!(
+        out.contains(&format!(
+            "leftover demo (pid {demo_pid} was killed): its lab lives on in a private world; remove it: kill {shell}\n"
+        )),
+        "{out}"
+    );
+    assert!(
+        wait_until(Duration::from_secs(10), || (!alive(shell)).then_some(())).is_some(),
+        "pid {shell} still running"
+    );
+    let again = s.command(&["lab", "list"]).output().unwrap();
+    assert!(!text(&again).0.contains("leftover demo"), "{}", text(&again).0);
+    assert!(s.notes().is_empty(), "note left: {:?}", s.notes());
+}
+
+/// A corrupt lab record: `lab down` stops with exit 2 naming the file, `lab list` says
+/// so with the command, and `lab down --force` removes what the tags prove.
+const CORRUPT_RECORD: &str = r#"
+set -u
+"$BIN" lab up --name t --containers 2 --nat > /dev/null
+echo '{"schema": "ctnet.lab' > /run/ctnet/labs/t.json
+rc=0; "$BIN" lab down --name t 2> /tmp/ctnet-corrupt.$$ || rc=$?
+echo "down rc=$rc"
+cat /tmp/ctnet-corrupt.$$; rm -f /tmp/ctnet-corrupt.$$
+ip -br link show t-br > /dev/null && echo "bridge kept"
+"$BIN" lab list
+"$BIN" lab down --name t --force
+ip netns | wc -l
+"#;
+
+#[test]
+fn a_corrupt_lab_record_is_an_error_and_force_removes_the_lab() {
+    if !worlds_available("a_corrupt_lab_record_is_an_error_and_force_removes_the_lab") {
+        return;
+    }
+    let (help, _) = text(&run(&["lab", "down", "--help"]));
+    assert!(help.contains("--force") && help.contains("corrupt"), "{help}");
+    let o = Command::new(BIN)
+        .args(["world", "--", "sh", "-c", CORRUPT_RECORD])
+        .env("BIN", BIN)
+        .output()
+        .unwrap();
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{out}\n{err}");
+    for want in [
+        "down rc=2",
+        "ctnet-diag: error: lab record /run/ctnet/labs/t.json is not a lab record",
+        "bridge kept",
+        "corrupt record (run lab down --name t --force)",
+        "lab t: removed 2 veth(s), 1 bridge(s), 2 netns, 3 firewall rule(s)",
+    ] {
+        assert!(out.contains(want), "missing {want:?} in:\n{out}\n{err}");
+    }
+    assert_eq!(out.lines().last(), Some("0"), "{out}");
+}

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::Snapshot;
-use crate::netns::{Netns, NetnsRef};
+use crate::netns::{self, Netns, NetnsRef};
 use crate::target::Resolved;
 use crate::topology::{NetnsIface, Topology};
 
@@ -344,29 +344,34 @@ pub fn plan(
     };
     let (apply, undo) = match fault {
         Fault::VethDown => (
-            vec![Step::host(&["ip", "link", "set", &host_veth, "down"])],
-            vec![Step::host(&["ip", "link", "set", &host_veth, "up"])],
+            vec![Step::host(&["ip", "link", "set", "dev", &host_veth, "down"])],
+            vec![Step::host(&["ip", "link", "set", "dev", &host_veth, "up"])],
         ),
         Fault::Eth0Down => {
-            let mut undo = vec![Step::inside(&me.ns, &["ip", "link", "set", ifname, "up"])];
+            let mut undo = vec![Step::inside(&me.ns, &["ip", "link", "set", "dev", ifname, "up"])];
             undo.extend(me.iface.gateway.map(restore_default));
             (
-                vec![Step::inside(&me.ns, &["ip", "link", "set", ifname, "down"])],
+                vec![Step::inside(
+                    &me.ns,
+                    &["ip", "link", "set", "dev", ifname, "down"],
+                )],
                 undo,
             )
         }
         Fault::Detach => {
             let br = need_bridge()?;
             (
-                vec![Step::host(&["ip", "link", "set", &host_veth, "nomaster"])],
-                vec![Step::host(&["ip", "link", "set", &host_veth, "master", &br])],
+                vec![Step::host(&["ip", "link", "set", "dev", &host_veth, "nomaster"])],
+                vec![Step::host(&[
+                    "ip", "link", "set", "dev", &host_veth, "master", &br,
+                ])],
             )
         }
         Fault::BridgeDown => {
             let br = need_bridge()?;
             (
-                vec![Step::host(&["ip", "link", "set", &br, "down"])],
-                vec![Step::host(&["ip", "link", "set", &br, "up"])],
+                vec![Step::host(&["ip", "link", "set", "dev", &br, "down"])],
+                vec![Step::host(&["ip", "link", "set", "dev", &br, "up"])],
             )
         }
         Fault::AgeingZero => {
@@ -383,8 +388,19 @@ pub fn plan(
                     ))
                 })?
                 .to_string();
-            let ageing =
-                |cs: &str| Step::host(&["ip", "link", "set", &br, "type", "bridge", "ageing_time", cs]);
+            let ageing = |cs: &str| {
+                Step::host(&[
+                    "ip",
+                    "link",
+                    "set",
+                    "dev",
+                    &br,
+                    "type",
+                    "bridge",
+                    "ageing_time",
+                    cs,
+                ])
+            };
             (vec![ageing("0")], vec![ageing(&was)])
         }
         Fault::WrongSubnet => {
@@ -510,9 +526,12 @@ pub fn plan(
             (
                 vec![Step::inside(
                     &me.ns,
-                    &["ip", "link", "set", ifname, "mtu", "9000"],
+                    &["ip", "link", "set", "dev", ifname, "mtu", "9000"],
                 )],
-                vec![Step::inside(&me.ns, &["ip", "link", "set", ifname, "mtu", &was])],
+                vec![Step::inside(
+                    &me.ns,
+                    &["ip", "link", "set", "dev", ifname, "mtu", &was],
+                )],
             )
         }
         Fault::IpForwardOff => {
@@ -561,6 +580,280 @@ fn shell_words(spec: &str) -> Vec<String> {
         out.push(cur);
     }
     out
+}
+
+/// A word in the shape of a step `lab break` makes.
+#[derive(Debug, Clone, Copy)]
+enum Word {
+    /// Exactly this text.
+    Lit(&'static str),
+    /// An interface name the kernel would accept.
+    Iface,
+    /// A decimal number.
+    Num,
+    /// An IPv4 address with prefix.
+    Cidr,
+    /// An IPv4 address.
+    Ip,
+}
+
+/// Where a step of a given shape runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Place {
+    Host,
+    Inside,
+}
+
+use Word::{Cidr, Iface, Ip, Lit, Num};
+
+const LINK_UP: &[Word] = &[Lit("ip"), Lit("link"), Lit("set"), Lit("dev"), Iface, Lit("up")];
+const DEFAULT_VIA: &[Word] = &[
+    Lit("ip"),
+    Lit("route"),
+    Lit("replace"),
+    Lit("default"),
+    Lit("via"),
+    Ip,
+    Lit("dev"),
+    Iface,
+];
+
+/// The undo steps each fault's plan can produce: (where, shape), or the sysctl key.
+fn undo_shapes(fault: Fault) -> (&'static [(Place, &'static [Word])], Option<&'static str>) {
+    const ADDR_DEL: &[Word] = &[Lit("ip"), Lit("addr"), Lit("del"), Cidr, Lit("dev"), Iface];
+    const ADDR_ADD: &[Word] = &[Lit("ip"), Lit("addr"), Lit("add"), Cidr, Lit("dev"), Iface];
+    match fault {
+        Fault::VethDown | Fault::BridgeDown => (&[(Place::Host, LINK_UP)], None),
+        Fault::Eth0Down => (&[(Place::Inside, LINK_UP), (Place::Inside, DEFAULT_VIA)], None),
+        Fault::Detach => (
+            &[(
+                Place::Host,
+                &[
+                    Lit("ip"),
+                    Lit("link"),
+                    Lit("set"),
+                    Lit("dev"),
+                    Iface,
+                    Lit("master"),
+                    Iface,
+                ],
+            )],
+            None,
+        ),
+        Fault::AgeingZero => (
+            &[(
+                Place::Host,
+                &[
+                    Lit("ip"),
+                    Lit("link"),
+                    Lit("set"),
+                    Lit("dev"),
+                    Iface,
+                    Lit("type"),
+                    Lit("bridge"),
+                    Lit("ageing_time"),
+                    Num,
+                ],
+            )],
+            None,
+        ),
+        Fault::WrongSubnet => (
+            &[
+                (Place::Inside, ADDR_DEL),
+                (Place::Inside, ADDR_ADD),
+                (Place::Inside, DEFAULT_VIA),
+            ],
+            None,
+        ),
+        Fault::NoRoute => (&[(Place::Inside, DEFAULT_VIA)], None),
+        Fault::StaleArp => (
+            &[(
+                Place::Inside,
+                &[Lit("ip"), Lit("neigh"), Lit("del"), Ip, Lit("dev"), Iface],
+            )],
+            None,
+        ),
+        Fault::ForwardDrop => (
+            &[(
+                Place::Host,
+                &[
+                    Lit("iptables"),
+                    Lit("-D"),
+                    Lit("FORWARD"),
+                    Lit("-m"),
+                    Lit("comment"),
+                    Lit("--comment"),
+                    Lit(FAULT_COMMENT),
+                    Lit("-j"),
+                    Lit("DROP"),
+                ],
+            )],
+            Some("net.bridge.bridge-nf-call-iptables"),
+        ),
+        // Its rule spec is checked on its own (see `masquerade_spec_ok`).
+        Fault::NoMasquerade => (&[], None),
+        Fault::Mtu => (
+            &[(
+                Place::Inside,
+                &[
+                    Lit("ip"),
+                    Lit("link"),
+                    Lit("set"),
+                    Lit("dev"),
+                    Iface,
+                    Lit("mtu"),
+                    Num,
+                ],
+            )],
+            None,
+        ),
+        Fault::IpForwardOff => (&[], Some("net.ipv4.ip_forward")),
+    }
+}
+
+/// Whether the kernel would accept `name` as an interface name (`dev_valid_name`).
+fn valid_ifname(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() < 16
+        && name != "."
+        && name != ".."
+        && !name
+            .bytes()
+            .any(|b| b == b'/' || b == b':' || b == 0 || b.is_ascii_whitespace())
+}
+
+fn is_number(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 10 && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+fn word_ok(word: Word, arg: &str) -> bool {
+    match word {
+        Lit(l) => arg == l,
+        Iface => valid_ifname(arg),
+        Num => is_number(arg),
+        Cidr => arg.parse::<ipnet::Ipv4Net>().is_ok(),
+        Ip => arg.parse::<std::net::Ipv4Addr>().is_ok(),
+    }
+}
+
+fn shape_ok(shape: &[Word], argv: &[String]) -> bool {
+    shape.len() == argv.len() && shape.iter().zip(argv).all(|(w, a)| word_ok(*w, a))
+}
+
+/// iptables options that are not part of a rule: another command, table or program.
+const IPTABLES_NOT_A_MATCH: [&str; 30] = [
+    "-t",
+    "--table",
+    "-A",
+    "--append",
+    "-C",
+    "--check",
+    "-D",
+    "--delete",
+    "-I",
+    "--insert",
+    "-R",
+    "--replace",
+    "-L",
+    "--list",
+    "-S",
+    "--list-rules",
+    "-F",
+    "--flush",
+    "-Z",
+    "--zero",
+    "-N",
+    "--new-chain",
+    "-X",
+    "--delete-chain",
+    "-P",
+    "--policy",
+    "-E",
+    "--rename-chain",
+    "-M",
+    "--modprobe",
+];
+
+/// The undo of `no-masquerade`: `iptables -t nat -I POSTROUTING N SPEC... -j MASQUERADE`,
+/// where SPEC holds matches only (no other command, table, or `--modprobe` program).
+fn masquerade_spec_ok(argv: &[String]) -> bool {
+    let head = [
+        Lit("iptables"),
+        Lit("-t"),
+        Lit("nat"),
+        Lit("-I"),
+        Lit("POSTROUTING"),
+        Num,
+    ];
+    if argv.len() < head.len() + 2 || argv.len() > 64 || !shape_ok(&head, &argv[..head.len()]) {
+        return false;
+    }
+    let spec = &argv[head.len()..];
+    spec[spec.len() - 2..] == ["-j", "MASQUERADE"]
+        && spec.iter().all(|w| {
+            !w.contains(['\0', '\n'])
+                && !IPTABLES_NOT_A_MATCH
+                    .iter()
+                    .any(|bad| w == bad || w.starts_with(&format!("{bad}=")))
+                && !w.starts_with("--modprobe")
+        })
+}
+
+/// Check that `step` is an undo step the plan of `fault` can produce, and return it as
+/// it is to run: a step recorded before `ip` calls named `dev` gets the keyword.
+fn checked_undo(fault: Fault, step: &Step) -> std::result::Result<Step, String> {
+    let mut step = step.clone();
+    let place = match &step.netns {
+        None => Place::Host,
+        Some(ns) => {
+            if let Some(name) = &ns.name {
+                netns::validate_netns_name(name).map_err(|e| e.to_string())?;
+            }
+            if !ns.path.is_absolute() {
+                return Err(format!("netns path {} is not absolute", ns.path.display()));
+            }
+            Place::Inside
+        }
+    };
+    match &mut step.action {
+        Action::Sysctl { key, value } => {
+            let (_, allowed) = undo_shapes(fault);
+            if place != Place::Host || allowed != Some(key.as_str()) {
+                return Err(format!(
+                    "sysctl {key:?} is not one {} sets (expected {})",
+                    fault.name(),
+                    allowed.unwrap_or("none")
+                ));
+            }
+            if !is_number(value) {
+                return Err(format!("sysctl value {value:?} is not a number"));
+            }
+        }
+        Action::Run { argv } => {
+            // Records written before every `ip link set` named `dev` (an interface
+            // called `help` or `up` would have been read as a keyword).
+            if argv.len() > 4 && argv[..3] == ["ip", "link", "set"] && argv[3] != "dev" {
+                argv.insert(3, "dev".into());
+            }
+            let (shapes, _) = undo_shapes(fault);
+            let known = shapes
+                .iter()
+                .any(|(p, shape)| *p == place && shape_ok(shape, argv))
+                || (fault == Fault::NoMasquerade && place == Place::Host && masquerade_spec_ok(argv));
+            if !known {
+                return Err(format!("it is not a command {} undoes with", fault.name()));
+            }
+        }
+    }
+    Ok(step)
+}
+
+/// Whether a netns file is on nsfs: checked before opening, so a recorded path to a
+/// FIFO or a device cannot block or touch anything.
+fn is_nsfs(path: &Path) -> bool {
+    // NSFS_MAGIC from linux/magic.h.
+    let nsfs = nix::sys::statfs::FsType(0x6e73_6673);
+    nix::sys::statfs::statfs(path).is_ok_and(|s| s.filesystem_type() == nsfs)
 }
 
 fn run_step(step: &Step, tool_path: &str) -> Result<()> {
@@ -614,6 +907,10 @@ fn run_step(step: &Step, tool_path: &str) -> Result<()> {
     };
     match &step.netns {
         None => exec(),
+        Some(ns) if !is_nsfs(&ns.path) => Err(Error::Invalid(format!(
+            "{} is not a network namespace file (nsfs): not entering it",
+            ns.path.display()
+        ))),
         Some(ns) => Netns::open(&ns.path)?.run(exec)?,
     }
 }
@@ -694,19 +991,49 @@ pub fn apply(inj: &Injection, env: &LabEnv) -> Result<()> {
 
 /// Undo recorded faults, newest first: those matching `fault` and `target` when given,
 /// else all. Returns what was fixed; a fault whose undo failed stays recorded.
+///
+/// Only the undo steps a plan of the recorded fault can produce are run (`ip` and
+/// `iptables` with the arguments that fault uses, its own sysctl key): a record that
+/// holds anything else is refused as a whole, naming the file and the step, and
+/// nothing is run.
 pub fn fix(env: &LabEnv, fault: Option<Fault>, target: Option<&str>) -> Result<(Vec<Injection>, Vec<Error>)> {
     let list = applied(env)?;
+    let wanted =
+        |inj: &Injection| fault.is_none_or(|f| f == inj.fault) && target.is_none_or(|t| t == inj.target);
+    // Every step is checked before any runs: a half-trusted record does nothing.
+    let mut checked: Vec<Vec<Step>> = Vec::with_capacity(list.len());
+    for (n, inj) in list.iter().enumerate() {
+        if !wanted(inj) {
+            checked.push(Vec::new());
+            continue;
+        }
+        let steps = inj
+            .undo
+            .iter()
+            .map(|s| {
+                checked_undo(inj.fault, s).map_err(|why| {
+                    Error::Invalid(format!(
+                        "{}: entry {} ({} on {}) holds the step `{}`, which `lab break` never                          records: {why}; nothing was run. Undo that fault by hand, then remove                          the entry (or the file)",
+                        faults_path(env).display(),
+                        n + 1,
+                        inj.fault.name(),
+                        inj.target,
+                        s.command()
+                    ))
+                })
+            })
+            .collect::<Result<Vec<Step>>>()?;
+        checked.push(steps);
+    }
     let mut keep = Vec::new();
     let mut fixed = Vec::new();
     let mut errors = Vec::new();
-    for inj in list.into_iter().rev() {
-        let wanted = fault.is_none_or(|f| f == inj.fault) && target.is_none_or(|t| t == inj.target);
-        if !wanted {
+    for (inj, steps) in list.into_iter().zip(checked).rev() {
+        if !wanted(&inj) {
             keep.push(inj);
             continue;
         }
-        let failed: Vec<Error> = inj
-            .undo
+        let failed: Vec<Error> = steps
             .iter()
             .filter_map(|s| run_step(s, &env.tool_path).err())
             .collect();
@@ -725,6 +1052,200 @@ pub fn fix(env: &LabEnv, fault: Option<Fault>, target: Option<&str>) -> Result<(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A state directory of its own under the temp dir, removed again by the caller.
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("ctnet-fault-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    fn injection(fault: Fault, undo: Vec<Step>) -> Injection {
+        Injection {
+            fault,
+            target: "c1".into(),
+            peer: None,
+            breaks: fault.breaks().into(),
+            apply: Vec::new(),
+            undo,
+        }
+    }
+
+    #[test]
+    fn fix_refuses_a_record_with_a_command_lab_break_never_makes() {
+        let dir = scratch("argv");
+        let mark = dir.join("ran");
+        let env = LabEnv {
+            state_dir: dir.clone(),
+            ..LabEnv::default()
+        };
+        let evil = Step::host(&["sh", "-c", &format!("touch {}", mark.display())]);
+        save(&env, &[injection(Fault::VethDown, vec![evil])]).unwrap();
+        let err = fix(&env, None, None).unwrap_err();
+        let text = err.to_string();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{text}");
+        assert!(
+            text.contains(&faults_path(&env).display().to_string())
+                && text.contains("entry 1 (veth-down on c1)")
+                && text.contains("sh -c"),
+            "{text}"
+        );
+        assert!(!mark.exists(), "the recorded command ran");
+        // The record stays for a person to look at.
+        assert_eq!(applied(&env).unwrap().len(), 1);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn fix_refuses_a_sysctl_key_that_is_not_the_faults_own() {
+        let dir = scratch("sysctl");
+        let victim = dir.join("victim");
+        std::fs::write(&victim, "keep").unwrap();
+        let env = LabEnv {
+            state_dir: dir.clone(),
+            ..LabEnv::default()
+        };
+        for key in [victim.display().to_string(), "kernel.core_pattern".to_string()] {
+            save(
+                &env,
+                &[injection(Fault::IpForwardOff, vec![Step::sysctl(&key, 1)])],
+            )
+            .unwrap();
+            let err = fix(&env, None, None).unwrap_err().to_string();
+            assert!(err.contains("faults.json") && err.contains(&key), "{err}");
+        }
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn only_the_undo_shapes_of_the_recorded_fault_pass() {
+        let ns = StepNetns {
+            name: Some("c1".into()),
+            path: "/run/netns/c1".into(),
+        };
+        let ok = [
+            (
+                Fault::VethDown,
+                Step::host(&["ip", "link", "set", "dev", "help", "up"]),
+            ),
+            (
+                Fault::Mtu,
+                Step::inside(&ns, &["ip", "link", "set", "dev", "eth0", "mtu", "1500"]),
+            ),
+            (
+                Fault::StaleArp,
+                Step::inside(&ns, &["ip", "neigh", "del", "10.0.0.3", "dev", "eth0"]),
+            ),
+            (Fault::IpForwardOff, Step::sysctl("net.ipv4.ip_forward", 1)),
+            (
+                Fault::NoMasquerade,
+                Step::host(&[
+                    "iptables",
+                    "-t",
+                    "nat",
+                    "-I",
+                    "POSTROUTING",
+                    "1",
+                    "-s",
+                    "10.0.0.0/24",
+                    "!",
+                    "-o",
+                    "br0",
+                    "-j",
+                    "MASQUERADE",
+                ]),
+            ),
+        ];
+        for (f, s) in ok {
+            assert_eq!(checked_undo(f, &s), Ok(s.clone()), "{}", s.command());
+        }
+        let bad = [
+            // Right shape, wrong fault; or the wrong place.
+            (Fault::Mtu, Step::host(&["ip", "link", "set", "dev", "br0", "up"])),
+            (
+                Fault::VethDown,
+                Step::inside(&ns, &["ip", "link", "set", "dev", "eth0", "up"]),
+            ),
+            (
+                Fault::VethDown,
+                Step::host(&["ip", "link", "set", "dev", "a/b", "up"]),
+            ),
+            (Fault::VethDown, Step::host(&["ip", "-b", "/tmp/x"])),
+            (Fault::VethDown, Step::host(&[])),
+            (Fault::ForwardDrop, Step::sysctl("net.ipv4.ip_forward", 1)),
+            (
+                Fault::IpForwardOff,
+                Step::sysctl("net.ipv4.ip_forward", "1; reboot"),
+            ),
+            (
+                Fault::NoMasquerade,
+                Step::host(&[
+                    "iptables",
+                    "-t",
+                    "nat",
+                    "-I",
+                    "POSTROUTING",
+                    "1",
+                    "--modprobe=/tmp/x",
+                    "-j",
+                    "MASQUERADE",
+                ]),
+            ),
+            (
+                Fault::NoMasquerade,
+                Step::host(&[
+                    "iptables",
+                    "-t",
+                    "nat",
+                    "-I",
+                    "POSTROUTING",
+                    "1",
+                    "-F",
+                    "-j",
+                    "MASQUERADE",
+                ]),
+            ),
+        ];
+        for (f, s) in bad {
+            assert!(checked_undo(f, &s).is_err(), "{}: {}", f.name(), s.command());
+        }
+        let dotdot = StepNetns {
+            name: Some("..".into()),
+            path: "/run/netns/..".into(),
+        };
+        let s = Step::inside(&dotdot, &["ip", "link", "set", "dev", "eth0", "up"]);
+        assert!(checked_undo(Fault::Eth0Down, &s).is_err());
+    }
+
+    #[test]
+    fn a_record_from_before_dev_is_run_with_dev() {
+        let old = Step::host(&["ip", "link", "set", "help", "up"]);
+        assert_eq!(
+            checked_undo(Fault::VethDown, &old).unwrap().command(),
+            "ip link set dev help up"
+        );
+    }
+
+    #[test]
+    fn every_ip_link_step_names_its_device_with_dev() {
+        // `ip link set help down` prints the help of `ip link`: a name is never a keyword.
+        for shapes in Fault::ALL.map(|f| undo_shapes(f).0) {
+            for (_, shape) in shapes {
+                let words: Vec<String> = shape
+                    .iter()
+                    .map(|w| match w {
+                        Lit(l) => l.to_string(),
+                        _ => "X".into(),
+                    })
+                    .collect();
+                if words.starts_with(&["ip".into(), "link".into(), "set".into()]) {
+                    assert_eq!(words[3], "dev", "{words:?}");
+                }
+            }
+        }
+    }
 
     #[test]
     fn every_fault_name_round_trips() {
@@ -789,8 +1310,8 @@ mod tests {
             path: "/var/run/docker/netns/abc".into(),
         };
         assert_eq!(
-            Step::inside(&anon, &["ip", "link", "set", "eth0", "down"]).command(),
-            "nsenter --net=/var/run/docker/netns/abc ip link set eth0 down"
+            Step::inside(&anon, &["ip", "link", "set", "dev", "eth0", "down"]).command(),
+            "nsenter --net=/var/run/docker/netns/abc ip link set dev eth0 down"
         );
         assert_eq!(
             Step::sysctl("net.ipv4.ip_forward", 0).command(),

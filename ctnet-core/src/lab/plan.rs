@@ -98,10 +98,20 @@ impl LabNames {
     }
 }
 
-/// Check a lab name: 1-8 characters, a lowercase letter then letters or digits.
+/// Names a lab cannot take: its record would be another file of the state directory.
+const RESERVED_NAMES: [&str; 1] = ["faults"];
+
+/// Check a lab name: 1-8 characters, a lowercase letter then letters or digits, and
+/// not `faults` (the fault record `faults.json` shares the labs' directory).
 ///
 /// No `-`, so that `NAME-` prefixes of two labs never overlap.
 pub fn validate_name(name: &str) -> Result<()> {
+    if RESERVED_NAMES.contains(&name) {
+        return Err(Error::Invalid(format!(
+            "lab name {name:?} is reserved (its record would be the fault record {name}.json): \
+             pick another --name"
+        )));
+    }
     let ok = !name.is_empty()
         && name.len() <= MAX_NAME_LEN
         && name.as_bytes()[0].is_ascii_lowercase()
@@ -276,6 +286,7 @@ mod tests {
             (spec("a-b", 1, "10.0.0.0/24"), "invalid lab name"),
             (spec("toolongname", 1, "10.0.0.0/24"), "1-8 characters"),
             (spec("", 1, "10.0.0.0/24"), "invalid lab name"),
+            (spec("faults", 1, "10.0.0.0/24"), "is reserved"),
             (spec("t", 1, "10.0.0.5/24"), "did you mean 10.0.0.0/24"),
             (spec("t", 1, "10.0.0.0/31"), "too small"),
             (spec("t", 0, "10.0.0.0/24"), "between 1 and"),

@@ -4,19 +4,24 @@
 use std::io::IsTerminal;
 use std::net::Ipv4Addr;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::time::Duration;
 
 use ctnet_core::lab::{self, LabEnv, LabSpec, LabSummary};
-use ctnet_core::netns::Netns;
+use ctnet_core::netns::{Netns, NetnsKey};
 
 use crate::cli::DemoArgs;
 use crate::cmd::lab::{render_down, render_up};
 
 /// Enter a world, build the lab, then the dashboard with traffic (or a printed ping
 /// matrix and optionally a shell), tear down.
+///
+/// A catchable quit signal (SIGINT, SIGTERM, SIGHUP, SIGQUIT) ends the shell and
+/// removes the lab before the demo exits (128 + the signal). A note left while it runs
+/// lets `lab list` find the world of a demo killed by a signal no process can catch.
 pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let fault = args
         .fault
@@ -30,12 +35,18 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     }
     let dashboard =
         !args.no_tui && !args.shell && std::io::stdout().is_terminal() && std::io::stdin().is_terminal();
+    // Before any thread exists, so every thread inherits the mask: a quit signal then
+    // waits for whoever takes it (the dashboard's loop, or `quit_signals` below) and
+    // the lab is still removed.
     if dashboard {
-        // Before any thread exists, so a SIGTERM or SIGHUP ends the dashboard and the
-        // lab is still removed.
         ctnet_tui::run::block_quit_signals()?;
+    } else {
+        demo_signals().thread_block()?;
     }
+    // Opened before the world hides this /run.
+    let note_dir = NoteDir::open();
     crate::exit::enter_world()?;
+    let _note = note_dir.and_then(|d| d.write());
     let rt = crate::runtime()?;
     let env = LabEnv::default();
     let mut spec = LabSpec::new("demo");
@@ -45,21 +56,38 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     if dashboard {
         return dashboard_run(&args, fault, &built, &spec, &env, &rt);
     }
+    let quit = quit_signals();
     println!("In a private world (user+net+mount namespaces); nothing on this host is touched.\n");
     print!("{}", render_up(&built));
     println!();
-    let all_ok = ping_matrix(&built, &env);
-    if args.shell {
+    let broke = match fault {
+        Some(f) if quit.load(Ordering::SeqCst) == 0 => match inject(f, &env) {
+            Ok(inj) => {
+                print!("{}", crate::cmd::fault::render_break(&inj, false));
+                println!();
+                Ok(())
+            }
+            Err(e) => Err(e),
+        },
+        _ => Ok(()),
+    };
+    let all_ok = broke.is_ok() && quit.load(Ordering::SeqCst) == 0 && ping_matrix(&built, &env, &quit);
+    if args.shell && broke.is_ok() && quit.load(Ordering::SeqCst) == 0 {
         let shell = std::env::var("SHELL").unwrap_or_else(|_| "/bin/sh".into());
         println!(
             "\nOpening {shell} inside the world; try `ip netns`, `bridge link`, `iptables-save`. Exit to tear down."
         );
-        let _ = Command::new(&shell).status();
+        run_shell(&shell, &quit);
     }
+    let _ = ctnet_core::lab::fault::fix(&env, None, None);
     let report = rt.block_on(lab::down(&spec.name, &env))?;
     println!();
     print!("{}", render_down(&report));
-    Ok(if !report.failures.is_empty() {
+    broke?;
+    let sig = quit.load(Ordering::SeqCst);
+    Ok(if sig != 0 {
+        ExitCode::from(128u8.saturating_add(sig as u8))
+    } else if !report.failures.is_empty() {
         ExitCode::from(crate::exit::INTERNAL)
     } else if !all_ok {
         ExitCode::from(crate::exit::CHECK_FAILED)
@@ -68,8 +96,233 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
+/// Break `fault` on demo-c1 (peer demo-c2), planned from a scan of the world.
+fn inject(
+    fault: ctnet_core::lab::fault::Fault,
+    env: &LabEnv,
+) -> anyhow::Result<ctnet_core::lab::fault::Injection> {
+    let snap = ctnet_core::source::snapshot(&ctnet_core::source::ScanOptions::default())?;
+    let topo = ctnet_core::topology::Topology::build(&snap);
+    let (t, p) = crate::cmd::read::resolve_pair(&snap, "demo-c1", Some("demo-c2"))
+        .map_err(|_| anyhow::anyhow!("the demo lab's containers were not found"))?;
+    let inj = ctnet_core::lab::fault::plan(fault, &snap, &topo, &t, p.as_ref())?;
+    ctnet_core::lab::fault::apply(&inj, env)?;
+    Ok(inj)
+}
+
+/// The signals that end a demo without a dashboard, lab removed.
+fn demo_signals() -> nix::sys::signal::SigSet {
+    use nix::sys::signal::{SigSet, Signal};
+    let mut set = SigSet::empty();
+    for s in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP, Signal::SIGQUIT] {
+        set.add(s);
+    }
+    set
+}
+
+/// A thread that takes the (blocked) demo signals for the life of the process and
+/// keeps the number of the last one: 0 until one arrives.
+fn quit_signals() -> Arc<AtomicI32> {
+    let got = Arc::new(AtomicI32::new(0));
+    let mark = got.clone();
+    // Never joined: it waits in sigwait until the process ends.
+    let _ = std::thread::Builder::new()
+        .name("ctnet-demo-signals".into())
+        .spawn(move || {
+            while let Ok(sig) = demo_signals().wait() {
+                mark.store(sig as i32, Ordering::SeqCst);
+            }
+        });
+    got
+}
+
+/// Run the shell until it exits, or until a quit signal: then hang it up (an
+/// interactive shell ignores SIGTERM and SIGINT), and kill it if it is still there
+/// after a grace period.
+fn run_shell(shell: &str, quit: &AtomicI32) {
+    const GRACE: Duration = Duration::from_secs(3);
+    // std gives the child an empty signal mask: the shell gets its signals as usual.
+    let mut child = match Command::new(shell).spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("ctnet-diag: cannot start {shell}: {e}");
+            return;
+        }
+    };
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    let mut hung_up: Option<std::time::Instant> = None;
+    loop {
+        match child.try_wait() {
+            Ok(Some(_)) | Err(_) => return,
+            Ok(None) => {}
+        }
+        if quit.load(Ordering::SeqCst) != 0 {
+            match hung_up {
+                None => {
+                    let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGHUP);
+                    hung_up = Some(std::time::Instant::now());
+                }
+                Some(at) if at.elapsed() > GRACE => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return;
+                }
+                Some(_) => {}
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The directory of demo notes: `$XDG_RUNTIME_DIR/ctnet/demos`, or `/run/ctnet/demos`
+/// for root. None for a user without a runtime directory.
+fn notes_path() -> Option<PathBuf> {
+    match std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
+        Some(d) => Some(PathBuf::from(d).join("ctnet/demos")),
+        // SAFETY: geteuid cannot fail.
+        None if unsafe { libc::geteuid() } == 0 => Some(PathBuf::from("/run/ctnet/demos")),
+        None => None,
+    }
+}
+
+/// What a running demo leaves in the notes directory (`demo-PID.json`).
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct Note {
+    /// Always `ctnet.demo/v1`.
+    schema: String,
+    /// The demo's pid.
+    pid: u32,
+    /// Its world's network namespace.
+    netns: NetnsKey,
+}
+
+/// The notes directory, opened outside the world.
+struct NoteDir(OwnedFd);
+
+impl NoteDir {
+    /// Create (0700) and open the notes directory; None when there is none to use.
+    fn open() -> Option<Self> {
+        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+        let path = notes_path()?;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&path)
+            .ok()?;
+        let dir = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(&path)
+            .ok()?;
+        Some(Self(dir.into()))
+    }
+
+    /// Write this demo's note (from inside its world); it is removed when dropped.
+    fn write(self) -> Option<NoteFile> {
+        let note = Note {
+            schema: "ctnet.demo/v1".into(),
+            pid: std::process::id(),
+            netns: NetnsKey::of_current_thread().ok()?,
+        };
+        let name = format!("demo-{}.json", note.pid);
+        let text = serde_json::to_string(&note).ok()?;
+        let cname = std::ffi::CString::new(name).ok()?;
+        // SAFETY: a valid directory descriptor and NUL-terminated name.
+        let fd = unsafe {
+            libc::openat(
+                self.0.as_raw_fd(),
+                cname.as_ptr(),
+                libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+                0o600,
+            )
+        };
+        if fd < 0 {
+            return None;
+        }
+        // SAFETY: a fresh descriptor owned by nothing else.
+        let mut file = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+        use std::io::Write as _;
+        file.write_all(text.as_bytes()).ok()?;
+        Some(NoteFile {
+            dir: self,
+            name: cname,
+        })
+    }
+}
+
+/// A written note, removed when the demo ends (any way but an uncatchable kill).
+struct NoteFile {
+    dir: NoteDir,
+    name: std::ffi::CString,
+}
+
+impl Drop for NoteFile {
+    fn drop(&mut self) {
+        // SAFETY: a valid directory descriptor and NUL-terminated name.
+        unsafe { libc::unlinkat(self.dir.0.as_raw_fd(), self.name.as_ptr(), 0) };
+    }
+}
+
+/// A demo killed while its world lives on (a shell it started still runs there).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Leftover {
+    /// The pid the demo had.
+    pub demo_pid: u32,
+    /// Processes still in its world.
+    pub pids: Vec<u32>,
+    /// The command that ends the world, and the lab in it.
+    pub remove: String,
+}
+
+/// Demos whose process is gone but whose world lives on; notes of worlds that are
+/// gone are removed.
+pub fn leftovers() -> Vec<Leftover> {
+    let Some(dir) = notes_path() else {
+        return Vec::new();
+    };
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for e in entries.filter_map(|e| e.ok()) {
+        let path = e.path();
+        let Some(note) = std::fs::read_to_string(&path)
+            .ok()
+            .and_then(|t| serde_json::from_str::<Note>(&t).ok())
+        else {
+            continue;
+        };
+        let in_world = |pid: u32| {
+            NetnsKey::of_path(Path::new(&format!("/proc/{pid}/ns/net"))).is_ok_and(|k| k == note.netns)
+        };
+        if in_world(note.pid) {
+            continue; // still running
+        }
+        let mut pids: Vec<u32> = std::fs::read_dir("/proc")
+            .map(|d| {
+                d.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+                    .filter(|p| in_world(*p))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if pids.is_empty() {
+            let _ = std::fs::remove_file(&path);
+            continue;
+        }
+        pids.sort_unstable();
+        let list = pids.iter().map(u32::to_string).collect::<Vec<_>>().join(" ");
+        out.push(Leftover {
+            demo_pid: note.pid,
+            remove: format!("kill {list}"),
+            pids,
+        });
+    }
+    out.sort_by_key(|l| l.demo_pid);
+    out
+}
+
 /// Ping the gateway and every other container from the first container; print each.
-fn ping_matrix(built: &LabSummary, env: &LabEnv) -> bool {
+fn ping_matrix(built: &LabSummary, env: &LabEnv, quit: &AtomicI32) -> bool {
     let Some(first) = built.containers.first() else {
         return true;
     };
@@ -90,6 +343,9 @@ fn ping_matrix(built: &LabSummary, env: &LabEnv) -> bool {
         }));
     let mut ok = true;
     for (label, ip) in targets {
+        if quit.load(Ordering::SeqCst) != 0 {
+            return false;
+        }
         let out = ns.run(|| Command::new("ping").args(["-c1", "-W2", "-n", &ip]).output());
         let line = match out {
             Ok(Ok(o)) if o.status.success() => {
@@ -245,12 +501,7 @@ fn dashboard_run(
     // traffic and remove the lab, then go on as a panic.
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| -> anyhow::Result<()> {
         if let Some(f) = fault {
-            let snap = ctnet_core::source::snapshot(&ctnet_core::source::ScanOptions::default())?;
-            let topo = ctnet_core::topology::Topology::build(&snap);
-            let (t, p) = crate::cmd::read::resolve_pair(&snap, "demo-c1", Some("demo-c2"))
-                .map_err(|_| anyhow::anyhow!("the demo lab's containers were not found"))?;
-            let inj = ctnet_core::lab::fault::plan(f, &snap, &topo, &t, p.as_ref())?;
-            ctnet_core::lab::fault::apply(&inj, env)?;
+            inject(f, env)?;
         }
         ctnet_tui::run::run(ctnet_tui::run::Options {
             // The lab's netns are named; /proc would also show netns of this host

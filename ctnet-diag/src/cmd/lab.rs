@@ -22,9 +22,21 @@ pub async fn run(cmd: LabCommand) -> anyhow::Result<ExitCode> {
             // Usage errors first: they need no privilege to report.
             lab::LabPlan::new(&spec)?;
             exit::require_lab_caps("lab up")?;
-            // An interrupted `up` would leave half a lab: finish (or roll back) first.
-            let guard = tokio::spawn(async {
-                while tokio::signal::ctrl_c().await.is_ok() {
+            // An interrupted `up` would leave half a lab: finish (or roll back) first,
+            // whether a terminal (SIGINT), a service manager (SIGTERM) or a closed
+            // session (SIGHUP) asks. The handlers go in now, before anything is built:
+            // a task's first poll could come too late.
+            use tokio::signal::unix::{SignalKind, signal};
+            let mut int = signal(SignalKind::interrupt())?;
+            let mut term = signal(SignalKind::terminate())?;
+            let mut hup = signal(SignalKind::hangup())?;
+            let guard = tokio::spawn(async move {
+                loop {
+                    tokio::select! {
+                        _ = int.recv() => {}
+                        _ = term.recv() => {}
+                        _ = hup.recv() => {}
+                    }
                     eprintln!(
                         "ctnet-diag: lab up is finishing (or rolling back) so nothing is left half-built"
                     );
@@ -39,7 +51,7 @@ pub async fn run(cmd: LabCommand) -> anyhow::Result<ExitCode> {
         LabCommand::Down(a) => {
             lab::validate_name(&a.name)?;
             exit::require_lab_caps("lab down")?;
-            let report = lab::down(&a.name, &env).await?;
+            let report = lab::down_with(&a.name, &env, lab::DownOptions { force: a.force }).await?;
             print!(
                 "{}",
                 if a.json {
@@ -55,11 +67,17 @@ pub async fn run(cmd: LabCommand) -> anyhow::Result<ExitCode> {
         }
         LabCommand::List(a) => {
             let labs = lab::list(&env).await?;
+            let demos = crate::cmd::demo::leftovers();
             if a.json {
-                let doc = serde_json::json!({ "schema": "ctnet.lab-list/v1", "labs": labs });
+                let doc = serde_json::json!({
+                    "schema": "ctnet.lab-list/v1",
+                    "labs": labs,
+                    "leftover_demos": demos,
+                });
                 print!("{}", json(&doc)?);
             } else {
                 print!("{}", render_list(&labs));
+                print!("{}", render_leftovers(&demos));
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -160,7 +178,9 @@ pub fn render_list(labs: &[LabInfo]) -> String {
         "LAB", "BRIDGE", "VETHS", "NETNS", "SUBNET", "NAT"
     );
     for l in labs {
+        let corrupt = format!("corrupt record (run lab down --name {} --force)", l.name);
         let state = match (l.partial, l.bridge_up) {
+            _ if l.record_error.is_some() => corrupt.as_str(),
             (true, _) => "partial (run lab down)",
             (false, true) => "up",
             (false, false) => "bridge down",
@@ -178,6 +198,22 @@ pub fn render_list(labs: &[LabInfo]) -> String {
                 Some(false) => "no",
                 None => "?",
             }
+        );
+    }
+    out
+}
+
+/// Text for demos killed while their world lives on:
+/// ```text
+/// leftover demo (pid 812 was killed): its lab lives on in a private world; remove it: kill 815
+/// ```
+pub fn render_leftovers(demos: &[crate::cmd::demo::Leftover]) -> String {
+    let mut out = String::new();
+    for d in demos {
+        let _ = writeln!(
+            out,
+            "leftover demo (pid {} was killed): its lab lives on in a private world; remove it: {}",
+            d.demo_pid, d.remove
         );
     }
     out
