@@ -54,7 +54,7 @@ pub enum TargetError {
         close: Vec<String>,
     },
     /// An id prefix that matches several containers.
-    #[error("ambiguous target {target:?}: it is the start of the ids of {}", .candidates.join(", "))]
+    #[error("ambiguous target {target:?}: it is the start of the ids of {}", listed(.candidates))]
     Ambiguous {
         /// What the user typed.
         target: String,
@@ -67,8 +67,14 @@ fn hint(close: &[String]) -> String {
     if close.is_empty() {
         "; `ctnet-diag show` lists containers, netns and interfaces".into()
     } else {
-        format!("; did you mean {}?", close.join(", "))
+        format!("; did you mean {}?", listed(close))
     }
+}
+
+/// Names for a message, each escaped: they come from the kernel or a runtime.
+fn listed(names: &[String]) -> String {
+    let shown: Vec<_> = names.iter().map(|n| crate::text::escape(n)).collect();
+    shown.join(", ")
 }
 
 /// Levenshtein distance, for suggestions.

@@ -57,14 +57,14 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         return dashboard_run(&args, fault, &built, &spec, &env, &rt);
     }
     let quit = quit_signals();
-    println!("In a private world (user+net+mount namespaces); nothing on this host is touched.\n");
-    print!("{}", render_up(&built));
-    println!();
+    crate::outln!("In a private world (user+net+mount namespaces); nothing on this host is touched.\n")?;
+    crate::out::text(&render_up(&built))?;
+    crate::out::text("\n")?;
     let broke = match fault {
         Some(f) if quit.load(Ordering::SeqCst) == 0 => match inject(f, &env) {
             Ok(inj) => {
-                print!("{}", crate::cmd::fault::render_break(&inj, false));
-                println!();
+                crate::out::text(&crate::cmd::fault::render_break(&inj, false))?;
+                crate::out::text("\n")?;
                 Ok(())
             }
             Err(e) => Err(e),
@@ -74,15 +74,15 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let all_ok = broke.is_ok() && quit.load(Ordering::SeqCst) == 0 && ping_matrix(&built, &env, &quit);
     if args.shell && broke.is_ok() && quit.load(Ordering::SeqCst) == 0 {
         let shell = std::env::var("SHELL").unwrap_or_else(|_| "/bin/sh".into());
-        println!(
+        crate::outln!(
             "\nOpening {shell} inside the world; try `ip netns`, `bridge link`, `iptables-save`. Exit to tear down."
-        );
+        )?;
         run_shell(&shell, &quit);
     }
     let _ = ctnet_core::lab::fault::fix(&env, None, None);
     let report = rt.block_on(lab::down(&spec.name, &env))?;
-    println!();
-    print!("{}", render_down(&report));
+    crate::out::text("\n")?;
+    crate::out::text(&render_down(&report))?;
     broke?;
     let sig = quit.load(Ordering::SeqCst);
     Ok(if sig != 0 {
@@ -145,7 +145,7 @@ fn run_shell(shell: &str, quit: &AtomicI32) {
     let mut child = match Command::new(shell).spawn() {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("ctnet-diag: cannot start {shell}: {e}");
+            crate::say!("ctnet-diag: cannot start {shell}: {e}");
             return;
         }
     };
@@ -329,7 +329,7 @@ fn ping_matrix(built: &LabSummary, env: &LabEnv, quit: &AtomicI32) -> bool {
     let ns = match Netns::named(&env.netns_dir, &first.netns) {
         Ok(ns) => ns,
         Err(e) => {
-            println!("cannot open {}: {e}", first.netns);
+            let _ = crate::outln!("cannot open {}: {e}", first.netns);
             return false;
         }
     };
@@ -370,7 +370,7 @@ fn ping_matrix(built: &LabSummary, env: &LabEnv, quit: &AtomicI32) -> bool {
                 format!("cannot enter {}: {e}", first.netns)
             }
         };
-        println!("ping {} -> {label} {ip}: {line}", first.netns);
+        let _ = crate::outln!("ping {} -> {label} {ip}: {line}", first.netns);
     }
     ok
 }
@@ -518,13 +518,13 @@ fn dashboard_run(
     let _ = ctnet_core::lab::fault::fix(env, None, None);
     let down = rt.block_on(lab::down(&spec.name, env));
     if let Ok(report) = &down {
-        print!("{}", render_down(report));
+        crate::out::text(&render_down(report))?;
     }
     // What went wrong in the dashboard comes first; then the teardown's own failure.
     if !matches!(result, Ok(Ok(())))
         && let Err(e) = &down
     {
-        eprintln!("ctnet-diag: removing the demo lab: {e}");
+        crate::say!("ctnet-diag: removing the demo lab: {e}");
     }
     match result {
         Ok(r) => r?,

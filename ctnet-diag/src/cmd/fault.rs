@@ -13,6 +13,9 @@ use crate::exit;
 
 /// Text for people: what breaks, the commands run, and how to undo them.
 pub fn render_break(inj: &Injection, dry_run: bool) -> String {
+    // Targets and the commands' arguments are names from the kernel or a runtime.
+    let escaped = ctnet_core::text::escaped(inj);
+    let inj = escaped.as_ref().unwrap_or(inj);
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -73,9 +76,9 @@ pub fn apply(args: LabBreakArgs) -> anyhow::Result<ExitCode> {
     }
     if args.json {
         let doc = serde_json::json!({ "schema": "ctnet.fault/v1", "applied": !args.dry_run, "fault": inj });
-        println!("{}", serde_json::to_string_pretty(&doc)?);
+        crate::out::json(&doc)?;
     } else {
-        print!("{}", render_break(&inj, args.dry_run));
+        crate::out::text(&render_break(&inj, args.dry_run))?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -86,14 +89,14 @@ pub fn fix(args: LabFixArgs) -> anyhow::Result<ExitCode> {
     let env = LabEnv::default();
     if fault::applied(&env)?.is_empty() {
         if args.json {
-            println!(
+            crate::outln!(
                 "{}",
                 serde_json::to_string_pretty(
                     &serde_json::json!({ "schema": "ctnet.fault-fix/v1", "fixed": [], "errors": [] })
                 )?
-            );
+            )?;
         } else {
-            println!("no faults recorded: nothing to fix");
+            crate::outln!("no faults recorded: nothing to fix")?;
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -102,19 +105,19 @@ pub fn fix(args: LabFixArgs) -> anyhow::Result<ExitCode> {
     if args.json {
         let errs: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
         let doc = serde_json::json!({ "schema": "ctnet.fault-fix/v1", "fixed": fixed, "errors": errs });
-        println!("{}", serde_json::to_string_pretty(&doc)?);
+        crate::out::json(&doc)?;
     } else {
         if fixed.is_empty() && errors.is_empty() {
-            println!("no recorded fault matches: `ctnet-diag lab fix` with no arguments fixes them all");
+            crate::outln!("no recorded fault matches: `ctnet-diag lab fix` with no arguments fixes them all")?;
         }
         for inj in &fixed {
-            println!("fixed {} on {}", inj.fault.name(), inj.target);
+            crate::outln!("fixed {} on {}", inj.fault.name(), ctnet_core::text::Esc(&inj.target))?;
             for s in &inj.undo {
-                println!("  ran: {}", s.command());
+                crate::outln!("  ran: {}", ctnet_core::text::Esc(&s.command()))?;
             }
         }
         for e in &errors {
-            eprintln!("ctnet-diag: could not undo: {e}");
+            crate::say!("ctnet-diag: could not undo: {e}");
         }
     }
     Ok(if errors.is_empty() {

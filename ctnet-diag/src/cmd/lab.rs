@@ -37,7 +37,7 @@ pub async fn run(cmd: LabCommand) -> anyhow::Result<ExitCode> {
                         _ = term.recv() => {}
                         _ = hup.recv() => {}
                     }
-                    eprintln!(
+                    crate::say!(
                         "ctnet-diag: lab up is finishing (or rolling back) so nothing is left half-built"
                     );
                 }
@@ -45,21 +45,25 @@ pub async fn run(cmd: LabCommand) -> anyhow::Result<ExitCode> {
             let built = lab::up(&spec, &env).await;
             guard.abort();
             let built = built?;
-            print!("{}", if a.json { json(&built)? } else { render_up(&built) });
+            if a.json {
+                crate::out::rendered(&json(&built)?)?;
+            } else {
+                crate::out::text(&render_up(&built))?;
+            }
             Ok(ExitCode::SUCCESS)
         }
         LabCommand::Down(a) => {
             lab::validate_name(&a.name)?;
             exit::require_lab_caps("lab down")?;
             let report = lab::down_with(&a.name, &env, lab::DownOptions { force: a.force }).await?;
-            print!(
+            crate::out::text(&format!(
                 "{}",
                 if a.json {
                     json(&report)?
                 } else {
                     render_down(&report)
                 }
-            );
+            ))?;
             Ok(match report.failure_kind {
                 None => ExitCode::SUCCESS,
                 Some(kind) => ExitCode::from(exit::code_for(kind)),
@@ -74,10 +78,10 @@ pub async fn run(cmd: LabCommand) -> anyhow::Result<ExitCode> {
                     "labs": labs,
                     "leftover_demos": demos,
                 });
-                print!("{}", json(&doc)?);
+                crate::out::rendered(&json(&doc)?)?;
             } else {
-                print!("{}", render_list(&labs));
-                print!("{}", render_leftovers(&demos));
+                crate::out::text(&render_list(&labs))?;
+                crate::out::text(&render_leftovers(&demos))?;
             }
             Ok(ExitCode::SUCCESS)
         }
