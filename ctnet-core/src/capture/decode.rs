@@ -493,6 +493,32 @@ mod tests {
     }
 
     #[test]
+    fn the_fast_text_line_keeps_arp_addresses_of_other_ops() {
+        // Found by `props`: for an ARP op other than request/reply the fast line
+        // printed only the op, where the summary also names both addresses.
+        let arp = ArpPacket::new(
+            ArpHardwareId::ETHERNET,
+            EtherType::IPV4,
+            ArpOperation(95),
+            &A,
+            &[10, 0, 0, 2],
+            &B,
+            &[10, 0, 0, 3],
+        )
+        .unwrap();
+        let mut f = Vec::new();
+        PacketBuilder::ethernet2(A, B).arp(arp).write(&mut f).unwrap();
+        let mut buf = Vec::new();
+        fast::text_line(&mut buf, "v1", 0, 42, &f, Default::default());
+        let line = String::from_utf8(buf).unwrap();
+        assert!(line.ends_with(": ARP op 95 10.0.0.2 -> 10.0.0.3\n"), "{line:?}");
+        assert!(
+            line.ends_with(&format!("{}\n", summary(&decode(&f), 42))),
+            "{line:?}"
+        );
+    }
+
+    #[test]
     fn prints_utc_clock_without_time_zone_lookups() {
         assert_eq!(clock(1_795_807_692_123_456), "19:28:12.123456");
         assert_eq!(clock(0), "00:00:00.000000");
@@ -721,6 +747,10 @@ pub mod fast {
                 } else {
                     buf.extend_from_slice(b"ARP op ");
                     num(buf, u64::from(op.0));
+                    buf.push(b' ');
+                    proto_ip(buf, a.sender_protocol_addr());
+                    buf.extend_from_slice(b" -> ");
+                    proto_ip(buf, a.target_protocol_addr());
                 }
                 (None, None)
             }
