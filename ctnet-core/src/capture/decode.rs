@@ -972,3 +972,434 @@ pub mod fast {
         buf.extend_from_slice(b"}\n");
     }
 }
+
+/// Property tests: any bytes decode without a panic into lines that are safe to print,
+/// and well-formed frames decode to exactly what they carry.
+#[cfg(test)]
+mod props {
+    use std::net::{Ipv4Addr, Ipv6Addr};
+
+    use super::*;
+    use crate::capture::DirectionHint;
+    use crate::prop::{Rng, mutate_bytes};
+
+    /// A frame built byte by byte (not with etherparse, so the decoder is checked
+    /// against an independent writer), and what decoding it must give.
+    struct Built {
+        frame: Vec<u8>,
+        want: Decoded,
+    }
+
+    fn be16(b: &mut Vec<u8>, v: u16) {
+        b.extend_from_slice(&v.to_be_bytes());
+    }
+
+    fn mac_of(rng: &mut Rng) -> [u8; 6] {
+        let mut m = [0u8; 6];
+        m.copy_from_slice(&rng.bytes(6));
+        m
+    }
+
+    fn flags_text(f: u8) -> String {
+        let mut s: String = [(0x02, 'S'), (0x01, 'F'), (0x04, 'R'), (0x08, 'P'), (0x20, 'U')]
+            .iter()
+            .filter(|(bit, _)| f & bit != 0)
+            .map(|(_, c)| *c)
+            .collect();
+        if f & 0x10 != 0 {
+            s.push('.');
+        }
+        if s.is_empty() {
+            s.push_str("none");
+        }
+        s
+    }
+
+    /// A layer 4 header and payload for `proto` (`v6`: ICMPv6 instead of ICMP), and the
+    /// transport it decodes to.
+    fn l4(rng: &mut Rng, proto: u8) -> (Vec<u8>, Option<Transport>) {
+        let mut b = Vec::new();
+        let n = rng.below(48);
+        let payload = rng.bytes(n);
+        let (sport, dport) = (rng.next() as u16, rng.next() as u16);
+        let t = match proto {
+            6 => {
+                let seq = rng.next() as u32;
+                let flags = rng.next() as u8;
+                let opt_words = rng.below(11);
+                be16(&mut b, sport);
+                be16(&mut b, dport);
+                b.extend_from_slice(&seq.to_be_bytes());
+                b.extend_from_slice(&(rng.next() as u32).to_be_bytes());
+                b.push(((5 + opt_words) as u8) << 4);
+                b.push(flags);
+                be16(&mut b, rng.next() as u16);
+                be16(&mut b, 0);
+                be16(&mut b, rng.next() as u16);
+                // Options: no-ops and an end, or random bytes; slicing does not judge them.
+                for _ in 0..opt_words * 4 {
+                    b.push(if rng.one_in(2) { 1 } else { rng.next() as u8 });
+                }
+                Some(Transport::Tcp {
+                    sport,
+                    dport,
+                    flags: flags_text(flags),
+                    seq,
+                })
+            }
+            17 => {
+                let length = (8 + payload.len()) as u16;
+                be16(&mut b, sport);
+                be16(&mut b, dport);
+                be16(&mut b, length);
+                be16(&mut b, 0);
+                Some(Transport::Udp { sport, dport, length })
+            }
+            1 | 58 => {
+                let (id, seq) = (rng.next() as u16, rng.next() as u16);
+                let request = rng.one_in(2);
+                let ty = match (proto, request) {
+                    (1, true) => 8,
+                    (1, false) => 0,
+                    (_, true) => 128,
+                    (_, false) => 129,
+                };
+                b.extend_from_slice(&[ty, 0, 0, 0]);
+                be16(&mut b, id);
+                be16(&mut b, seq);
+                Some(Transport::Icmp {
+                    what: if request { "echo-request" } else { "echo-reply" }.into(),
+                    id: Some(id),
+                    seq: Some(seq),
+                })
+            }
+            _ => None,
+        };
+        b.extend_from_slice(&payload);
+        (b, t)
+    }
+
+    /// A well-formed frame: Ethernet, up to two VLAN tags, then ARP, IPv4 (with
+    /// options) or IPv6 (with a hop-by-hop header), then TCP (with options), UDP,
+    /// ICMP/ICMPv6 echo or an opaque protocol.
+    fn build(rng: &mut Rng) -> Built {
+        let (src, dst) = (mac_of(rng), mac_of(rng));
+        let mut f = Vec::new();
+        f.extend_from_slice(&dst);
+        f.extend_from_slice(&src);
+        let tags = rng.below(3);
+        let mut vlan = None;
+        for i in 0..tags {
+            let vid = rng.below(4096) as u16;
+            if i == 0 {
+                vlan = Some(vid);
+            }
+            be16(&mut f, if i == 0 && tags == 2 { 0x88a8 } else { 0x8100 });
+            be16(&mut f, vid | (rng.below(16) as u16) << 12);
+        }
+        let mut want = Decoded {
+            src_mac: Some(mac(src)),
+            dst_mac: Some(mac(dst)),
+            vlan,
+            ethertype: None,
+            net: None,
+            transport: None,
+            malformed: None,
+        };
+        match rng.below(5) {
+            0 => {
+                be16(&mut f, 0x0806);
+                want.ethertype = Some(0x0806);
+                let op = match rng.below(3) {
+                    0 => 1,
+                    1 => 2,
+                    _ => 3 + rng.below(100) as u16,
+                };
+                let (sha, tha) = (mac_of(rng), mac_of(rng));
+                let (spa, tpa) = (rng.next() as u32, rng.next() as u32);
+                be16(&mut f, 1);
+                be16(&mut f, 0x0800);
+                f.extend_from_slice(&[6, 4]);
+                be16(&mut f, op);
+                f.extend_from_slice(&sha);
+                f.extend_from_slice(&spa.to_be_bytes());
+                f.extend_from_slice(&tha);
+                f.extend_from_slice(&tpa.to_be_bytes());
+                want.net = Some(Net::Arp {
+                    op: match op {
+                        1 => "request".into(),
+                        2 => "reply".into(),
+                        n => n.to_string(),
+                    },
+                    sender_mac: mac(sha),
+                    sender_ip: Ipv4Addr::from(spa).to_string(),
+                    target_mac: mac(tha),
+                    target_ip: Ipv4Addr::from(tpa).to_string(),
+                });
+            }
+            1 | 2 => {
+                be16(&mut f, 0x0800);
+                want.ethertype = Some(0x0800);
+                let proto = *rng.pick(&[1u8, 6, 17, 6, 17, 47, 132]);
+                let (body, t) = l4(rng, proto);
+                let opt_words = rng.below(11);
+                let (src, dst) = (
+                    Ipv4Addr::from(rng.next() as u32),
+                    Ipv4Addr::from(rng.next() as u32),
+                );
+                let (ttl, id) = (rng.next() as u8, rng.next() as u16);
+                f.push(0x40 | (5 + opt_words) as u8);
+                f.push(rng.next() as u8);
+                be16(&mut f, (20 + opt_words * 4 + body.len()) as u16);
+                be16(&mut f, id);
+                // Don't-fragment or not, never a fragment (those stop at layer 3).
+                be16(&mut f, if rng.one_in(2) { 0x4000 } else { 0 });
+                f.push(ttl);
+                f.push(proto);
+                be16(&mut f, 0);
+                f.extend_from_slice(&src.octets());
+                f.extend_from_slice(&dst.octets());
+                // No-op options.
+                f.extend(std::iter::repeat_n(1, opt_words * 4));
+                f.extend_from_slice(&body);
+                want.net = Some(Net::Ip {
+                    src: src.into(),
+                    dst: dst.into(),
+                    proto,
+                    ttl,
+                    id: Some(id),
+                });
+                want.transport = t;
+            }
+            _ => {
+                be16(&mut f, 0x86dd);
+                want.ethertype = Some(0x86dd);
+                let proto = *rng.pick(&[58u8, 6, 17, 6, 17, 47, 132]);
+                let (mut body, t) = l4(rng, proto);
+                let hop_by_hop = rng.one_in(3);
+                if hop_by_hop {
+                    let mut ext = vec![proto, 0, 1, 4];
+                    ext.extend_from_slice(&[0; 4]);
+                    ext.extend_from_slice(&body);
+                    body = ext;
+                }
+                let (src, dst): (Ipv6Addr, Ipv6Addr) = (
+                    u128::from(rng.next()).wrapping_shl(64).into(),
+                    Ipv6Addr::from(rng.next() as u128 * 3),
+                );
+                let hop = rng.next() as u8;
+                f.extend_from_slice(&(0x6000_0000u32 | rng.below(1 << 20) as u32).to_be_bytes());
+                be16(&mut f, body.len() as u16);
+                f.push(if hop_by_hop { 0 } else { proto });
+                f.push(hop);
+                f.extend_from_slice(&src.octets());
+                f.extend_from_slice(&dst.octets());
+                f.extend_from_slice(&body);
+                want.net = Some(Net::Ip {
+                    src: src.into(),
+                    dst: dst.into(),
+                    proto,
+                    ttl: hop,
+                    id: None,
+                });
+                want.transport = t;
+            }
+        }
+        Built { frame: f, want }
+    }
+
+    /// Header fields written over a valid frame: lengths, flags and counts at their
+    /// extremes.
+    const WORDS: &[u16] = &[
+        0, 1, 4, 5, 8, 0x0f, 0x14, 0x28, 0x45, 0x4f, 0xff, 0x3fff, 0x7fff, 0x8000, 0xffff,
+    ];
+
+    /// Tokens spliced into frames: ethertypes, VLAN tags and IP version nibbles.
+    const TOKENS: &[&[u8]] = &[
+        &[0x81, 0x00],
+        &[0x88, 0xa8],
+        &[0x08, 0x00],
+        &[0x08, 0x06],
+        &[0x86, 0xdd],
+        &[0x45],
+        &[0x4f],
+        &[0x60, 0, 0, 0],
+        &[0, 0, 0, 0],
+        &[0xff; 8],
+    ];
+
+    fn mutate_frame(rng: &mut Rng, f: Vec<u8>) -> Vec<u8> {
+        if f.is_empty() || rng.one_in(3) {
+            return mutate_bytes(rng, f, TOKENS);
+        }
+        let mut f = f;
+        // Header-aware: overwrite a byte or a big-endian word inside the first 100
+        // bytes, where the length, flag and option fields are.
+        for _ in 0..1 + rng.below(3) {
+            let at = rng.below(f.len().min(100));
+            if rng.one_in(2) || at + 1 >= f.len() {
+                f[at] = if rng.one_in(2) {
+                    rng.next() as u8
+                } else {
+                    *rng.pick(WORDS) as u8
+                };
+            } else {
+                let w = if rng.one_in(2) {
+                    *rng.pick(WORDS)
+                } else {
+                    rng.next() as u16
+                };
+                f[at..at + 2].copy_from_slice(&w.to_be_bytes());
+            }
+        }
+        if rng.one_in(4) {
+            let at = rng.below(f.len() + 1);
+            f.truncate(at);
+        }
+        f
+    }
+
+    const LABEL: &str = "eth0@web1";
+
+    /// Everything printed for `frame` holds up: the summary and the text line are safe
+    /// to print and agree; the JSON line is one line of valid JSON that says what
+    /// [`decode`] says.
+    fn check_lines(frame: &[u8], rng: &mut Rng, what: &dyn Fn() -> String) -> Decoded {
+        let d = decode(frame);
+        let len = if rng.one_in(4) {
+            rng.next() as u32
+        } else {
+            frame.len() as u32
+        };
+        let ts = match rng.below(4) {
+            0 => i64::MIN,
+            1 => i64::MAX,
+            2 => -(rng.next() as i64 >> 8),
+            _ => rng.next() as i64 >> 12,
+        };
+        let hint = DirectionHint {
+            own: rng.one_in(2).then(|| mac_of(rng)),
+            peer: rng
+                .one_in(3)
+                .then(|| frame.get(6..12).and_then(|m| m.try_into().ok()))
+                .flatten(),
+        };
+        let summary = summary(&d, len);
+        assert!(
+            !summary.chars().any(crate::text::is_unsafe),
+            "{}: summary {summary:?}",
+            what()
+        );
+
+        let mut buf = Vec::new();
+        fast::text_line(&mut buf, LABEL, ts, len, frame, hint);
+        let text = String::from_utf8(buf).unwrap_or_else(|e| panic!("{}: text line not UTF-8: {e}", what()));
+        let body = text
+            .strip_suffix('\n')
+            .unwrap_or_else(|| panic!("{}: text line without its end {text:?}", what()));
+        assert!(
+            !body.chars().any(crate::text::is_unsafe),
+            "{}: text line {text:?}",
+            what()
+        );
+        let dir = fast::direction(frame.get(6..12).and_then(|m| m.try_into().ok()), hint);
+        let want = format!("{} {LABEL} {dir:<4}{summary}", clock(ts));
+        // The fast line prints what the summary of the full decoder says (the fast path
+        // exists only to avoid allocating per packet).
+        if d.src_mac.is_some() {
+            assert_eq!(body, want, "{}", what());
+        }
+
+        let mut buf = Vec::new();
+        fast::json_line(&mut buf, "v\"1\u{1b}]0;x\u{7}\n", ts, len, frame, hint);
+        assert_eq!(buf.last(), Some(&b'\n'), "{}", what());
+        assert_eq!(
+            buf.iter().filter(|&&c| c == b'\n').count(),
+            1,
+            "{}: {:?}",
+            what(),
+            String::from_utf8_lossy(&buf)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&buf)
+            .unwrap_or_else(|e| panic!("{}: JSON line {e}: {}", what(), String::from_utf8_lossy(&buf)));
+        assert_eq!(v["iface"], "v\"1\u{1b}]0;x\u{7}\n", "{}", what());
+        assert_eq!(v["caplen"].as_u64(), Some(frame.len() as u64), "{}", what());
+        assert_eq!(v["len"].as_u64(), Some(u64::from(len)), "{}", what());
+        assert_eq!(v["src_mac"].as_str(), d.src_mac.as_deref(), "{}", what());
+        assert_eq!(v["dst_mac"].as_str(), d.dst_mac.as_deref(), "{}", what());
+        assert_eq!(v["vlan"].as_u64(), d.vlan.map(u64::from), "{}", what());
+        assert_eq!(v["ethertype"].as_u64(), d.ethertype.map(u64::from), "{}", what());
+        assert_eq!(
+            serde_json::from_value::<Option<Net>>(v["net"].clone()).ok(),
+            Some(d.net.clone()),
+            "{}",
+            what()
+        );
+        assert_eq!(
+            serde_json::from_value::<Option<Transport>>(v["transport"].clone()).ok(),
+            Some(d.transport.clone()),
+            "{}",
+            what()
+        );
+        assert_eq!(v["malformed"].as_str(), d.malformed.as_deref(), "{}", what());
+        d
+    }
+
+    fn hex(b: &[u8]) -> String {
+        b.iter().map(|x| format!("{x:02x}")).collect()
+    }
+
+    #[test]
+    fn well_formed_frames_decode_to_what_they_carry() {
+        let mut rng = Rng(0x0f0f_1234_5678_9abc);
+        for case in 0..3000 {
+            let Built { frame, want } = build(&mut rng);
+            let d = check_lines(&frame, &mut rng, &|| format!("case {case} frame {}", hex(&frame)));
+            assert_eq!(d, want, "case {case} frame {}", hex(&frame));
+        }
+    }
+
+    #[test]
+    fn mutated_frames_never_panic_and_print_safe_lines() {
+        for &seed in &[0x5eed_u64, 0xfeed_face_cafe_beef, 0x0123_4567_89ab_cdef] {
+            let mut rng = Rng(seed);
+            for case in 0..2000 {
+                let Built { frame, .. } = build(&mut rng);
+                let frame = mutate_frame(&mut rng, frame);
+                check_lines(&frame, &mut rng, &|| {
+                    format!("seed {seed:#x} case {case} frame {}", hex(&frame))
+                });
+            }
+        }
+    }
+
+    #[test]
+    fn frames_truncated_at_every_length_never_panic() {
+        let mut rng = Rng(0x7a11);
+        for case in 0..40 {
+            let Built { frame, .. } = build(&mut rng);
+            for cut in 0..=frame.len() {
+                let f = &frame[..cut];
+                check_lines(f, &mut rng, &|| format!("case {case} cut {cut} frame {}", hex(f)));
+            }
+        }
+    }
+
+    #[test]
+    fn random_bytes_never_panic_and_print_safe_lines() {
+        let mut rng = Rng(0xdead_beef);
+        for case in 0..3000 {
+            let n = rng.below(200);
+            let mut frame = rng.bytes(n);
+            // Half of them with a real ethertype, so the bytes reach layers 3 and 4.
+            if frame.len() >= 14 && rng.one_in(2) {
+                let t = *rng.pick(&[0x0800u16, 0x86dd, 0x0806, 0x8100, 0x88a8]);
+                frame[12..14].copy_from_slice(&t.to_be_bytes());
+                if frame.len() > 14 && t == 0x0800 {
+                    frame[14] = 0x45;
+                }
+            }
+            check_lines(&frame, &mut rng, &|| format!("case {case} frame {}", hex(&frame)));
+        }
+    }
+}
