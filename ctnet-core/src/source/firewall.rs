@@ -5,6 +5,7 @@
 //! The tools act on the netns of the thread that spawns them, so [`collect`] must run
 //! on a thread inside the netns to read.
 
+use std::collections::HashMap;
 use std::process::Command;
 
 use serde_json::Value;
@@ -91,9 +92,13 @@ fn counters(s: &str) -> Option<(u64, u64)> {
 /// Parse `iptables-save -c` output. Unknown lines are skipped, never fatal.
 pub fn parse_iptables_save(text: &str) -> Vec<IptTable> {
     let mut tables: Vec<IptTable> = Vec::new();
+    // Rules so far per chain of the last table: a rule's position without rescanning
+    // the table (kube-proxy writes tens of thousands of rules).
+    let mut counts: HashMap<String, u32> = HashMap::new();
     for line in text.lines() {
         let line = line.trim_end();
         if let Some(name) = line.strip_prefix('*') {
+            counts.clear();
             tables.push(IptTable {
                 name: name.trim().to_string(),
                 ..IptTable::default()
@@ -126,7 +131,11 @@ pub fn parse_iptables_save(text: &str) -> Vec<IptTable> {
             continue;
         };
         let (chain, spec) = rule.split_once(' ').unwrap_or((rule, ""));
-        let position = table.rules.iter().filter(|r| r.chain == chain).count() as u32 + 1;
+        let position = {
+            let n = counts.entry(chain.to_string()).or_default();
+            *n = n.saturating_add(1);
+            *n
+        };
         let target = {
             let mut words = spec.split_whitespace();
             let mut t = None;
@@ -227,6 +236,10 @@ pub fn parse_nft_json(text: &str, iptables_nft_tables: &[(String, String)]) -> R
         .as_array()
         .ok_or("nft -j output has no \"nftables\" array")?;
     let mut tables: Vec<NftTable> = Vec::new();
+    // The first table of each family and name, and the rules so far per chain of each
+    // table: lookups without rescanning (a ruleset may hold tens of thousands of rules).
+    let mut index: HashMap<(String, String), usize> = HashMap::new();
+    let mut counts: HashMap<(usize, String), u32> = HashMap::new();
     let skip = |family: &str, name: &str| iptables_nft_tables.iter().any(|(f, n)| f == family && n == name);
     for item in items {
         if let Some(t) = item.get("table") {
@@ -235,6 +248,9 @@ pub fn parse_nft_json(text: &str, iptables_nft_tables: &[(String, String)]) -> R
             if skip(&family, &name) {
                 continue;
             }
+            index
+                .entry((family.clone(), name.clone()))
+                .or_insert(tables.len());
             tables.push(NftTable {
                 owner: Some(nft_table_owner(&name)),
                 family,
@@ -246,7 +262,8 @@ pub fn parse_nft_json(text: &str, iptables_nft_tables: &[(String, String)]) -> R
                 c["family"].as_str().unwrap_or(""),
                 c["table"].as_str().unwrap_or(""),
             );
-            if let Some(t) = tables.iter_mut().find(|t| t.family == family && t.name == table) {
+            let at = index.get(&(family.to_string(), table.to_string()));
+            if let Some(t) = at.and_then(|&i| tables.get_mut(i)) {
                 t.chains.push(NftChain {
                     name: c["name"].as_str().unwrap_or("").to_string(),
                     hook: c["hook"].as_str().map(str::to_string),
@@ -260,9 +277,10 @@ pub fn parse_nft_json(text: &str, iptables_nft_tables: &[(String, String)]) -> R
                 r["family"].as_str().unwrap_or(""),
                 r["table"].as_str().unwrap_or(""),
             );
-            let Some(t) = tables.iter_mut().find(|t| t.family == family && t.name == table) else {
+            let Some(&at) = index.get(&(family.to_string(), table.to_string())) else {
                 continue;
             };
+            let t = &mut tables[at];
             let chain = r["chain"].as_str().unwrap_or("").to_string();
             let exprs = r["expr"].as_array().cloned().unwrap_or_default();
             let mut packets = None;
@@ -292,7 +310,11 @@ pub fn parse_nft_json(text: &str, iptables_nft_tables: &[(String, String)]) -> R
                     }
                 }
             }
-            let position = t.rules.iter().filter(|x| x.chain == chain).count() as u32 + 1;
+            let position = {
+                let n = counts.entry((at, chain.clone())).or_default();
+                *n = n.saturating_add(1);
+                *n
+            };
             t.rules.push(NftRule {
                 chain,
                 handle: r["handle"].as_u64().unwrap_or(0),
@@ -980,6 +1002,53 @@ mod props {
             .expect("JSON");
             assert_eq!(parse_nft_json(&text, &skip), Ok(want), "case {case}:\n{text}");
         }
+    }
+
+    #[test]
+    fn huge_iptables_dumps_parse_completely() {
+        // One rule line of 10 MB, then 50 000 rules in one chain (kube-proxy writes
+        // that many): every rule is kept, numbered in order.
+        let mut text = format!(
+            "*filter\n:KUBE-SVC - [0:0]\n[1:2] -A KUBE-SVC {}-j DROP\n",
+            "-m x ".repeat(2 << 20)
+        );
+        for i in 0..50_000 {
+            text.push_str(&format!(
+                "[{i}:{i}] -A KUBE-SVC -d 10.{}.{}.1/32 -j KUBE-SEP-{i}\n",
+                i / 256 % 256,
+                i % 256
+            ));
+        }
+        let tables = parse_iptables_save(&text);
+        let rules = &tables[0].rules;
+        assert_eq!(rules.len(), 50_001);
+        assert_eq!(
+            (rules[0].spec.len(), rules[0].target.as_deref()),
+            (10 << 20 | 7, Some("DROP"))
+        );
+        assert_eq!(rules[50_000].position, 50_001);
+        assert_eq!(rules[50_000].target.as_deref(), Some("KUBE-SEP-49999"));
+        assert_positions(&tables, &|| "huge".into());
+    }
+
+    #[test]
+    fn huge_nft_rulesets_parse_completely() {
+        let mut text = String::from(r#"{"nftables":[{"table":{"family":"ip","name":"kube-proxy"}}"#);
+        for i in 0..50_000u64 {
+            text.push_str(&format!(
+                r#",{{"rule":{{"family":"ip","table":"kube-proxy","chain":"services","handle":{i},"expr":[{{"counter":{{"packets":{i},"bytes":18446744073709551615}}}},{{"jump":{{"target":"svc-{i}"}}}}]}}}}"#
+            ));
+        }
+        text.push_str("]}");
+        let tables = parse_nft_json(&text, &[]).expect("parses");
+        let rules = &tables[0].rules;
+        assert_eq!(rules.len(), 50_000);
+        assert_eq!(rules[49_999].position, 50_000);
+        assert_eq!(rules[49_999].verdict.as_deref(), Some("jump svc-49999"));
+        assert_eq!(
+            (rules[49_999].packets, rules[49_999].bytes),
+            (Some(49_999), Some(u64::MAX))
+        );
     }
 
     /// Values of every type, at the edges of their ranges, to put where another belongs.
