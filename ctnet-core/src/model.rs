@@ -179,6 +179,12 @@ impl Snapshot {
         struct Head {
             schema: Option<serde_json::Value>,
         }
+        if let Err(e) = std::str::from_utf8(bytes) {
+            return Err(Error::Invalid(format!(
+                "not UTF-8 text (an invalid byte at offset {}): a snapshot is JSON written by `ctnet-diag snapshot`",
+                e.valid_up_to()
+            )));
+        }
         let head: Head = serde_json::from_slice(bytes).map_err(|e| {
             Error::Invalid(format!(
                 "not a JSON document: {}",

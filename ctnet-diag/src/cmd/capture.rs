@@ -22,14 +22,18 @@ const RING_FRAMES: usize = 200_000;
 /// Frames `--follow` keeps for its summary at most (the oldest go first).
 const FOLLOW_FRAMES: usize = 200_000;
 
-/// A label as printed: interface and container names are the kernel's or a user's.
-fn esc(s: &str) -> String {
-    ctnet_core::text::escape(s).into_owned()
-}
-
 /// Turn targets into endpoints: a host interface as it is; a container or netns as
 /// each of its interfaces (and, with `--both`, the host veth of each).
 fn endpoints(snap: &Snapshot, args: &CaptureArgs) -> Result<Vec<Endpoint>, ExitCode> {
+    // A label in a text line is escaped (names are the kernel's or a user's); JSON
+    // lines carry it exact, serde escapes what JSON needs.
+    let esc = |s: &str| {
+        if args.json {
+            s.to_string()
+        } else {
+            ctnet_core::text::escape(s).into_owned()
+        }
+    };
     let topo = Topology::build(snap);
     let host_state = snap.host_netns().ok_or(ExitCode::from(crate::exit::INTERNAL))?;
     let host = Netns::open_any(&host_state.refs, host_state.key).map_err(|e| {
@@ -272,7 +276,7 @@ pub fn run(args: CaptureArgs) -> anyhow::Result<ExitCode> {
     let labels: Vec<String> = eps.iter().map(|e| e.label.clone()).collect();
     crate::say!(
         "ctnet-diag: capturing on {}{} (Ctrl-C to stop)",
-        labels.join(", "),
+        ctnet_core::text::escape(&labels.join(", ")),
         args.write
             .as_ref()
             .map(|p| format!(", writing {}", ctnet_core::text::path(p)))
@@ -332,7 +336,7 @@ pub fn run(args: CaptureArgs) -> anyhow::Result<ExitCode> {
             let st = s.join();
             if let Some(why) = &st.ended {
                 // Others go on: say so now, not only at the end.
-                crate::say!("ctnet-diag: {why}");
+                crate::say!("ctnet-diag: {}", ctnet_core::text::Esc(why));
             }
             finished.push(st);
         }
@@ -401,7 +405,7 @@ pub fn run(args: CaptureArgs) -> anyhow::Result<ExitCode> {
     for s in &finished {
         crate::say!(
             "{}: {} packets captured, {} received by filter, {} dropped by kernel, {} dropped by interface",
-            s.label,
+            ctnet_core::text::Esc(&s.label),
             s.captured,
             s.received,
             s.dropped_by_kernel,
