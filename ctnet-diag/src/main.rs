@@ -3,6 +3,8 @@
 mod cli;
 mod cmd;
 mod exit;
+#[cfg(test)]
+mod mutation;
 mod out;
 mod render;
 
