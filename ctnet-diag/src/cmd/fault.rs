@@ -108,10 +108,16 @@ pub fn fix(args: LabFixArgs) -> anyhow::Result<ExitCode> {
         crate::out::json(&doc)?;
     } else {
         if fixed.is_empty() && errors.is_empty() {
-            crate::outln!("no recorded fault matches: `ctnet-diag lab fix` with no arguments fixes them all")?;
+            crate::outln!(
+                "no recorded fault matches: `ctnet-diag lab fix` with no arguments fixes them all"
+            )?;
         }
         for inj in &fixed {
-            crate::outln!("fixed {} on {}", inj.fault.name(), ctnet_core::text::Esc(&inj.target))?;
+            crate::outln!(
+                "fixed {} on {}",
+                inj.fault.name(),
+                ctnet_core::text::Esc(&inj.target)
+            )?;
             for s in &inj.undo {
                 crate::outln!("  ran: {}", ctnet_core::text::Esc(&s.command()))?;
             }
