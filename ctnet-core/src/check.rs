@@ -416,6 +416,54 @@ impl Report {
     }
 }
 
+/// The passing `resolve.netns`: which netns the checks run on and, when containers
+/// share it (`--network container:NAME`), whose it is, so a report on a sidecar is not
+/// read as a report on a netns of its own.
+fn resolved_netns(
+    snap: &Snapshot,
+    t: &Resolved,
+    key: crate::netns::NetnsKey,
+    label: &str,
+    iface: &str,
+) -> Finding {
+    let me = t.container.as_ref();
+    let others: Vec<&str> = snap
+        .containers_in(key)
+        .filter(|c| c.is_running() && me.is_none_or(|m| m.id != c.id))
+        .map(|c| c.name.as_str())
+        .collect();
+    let summary = match me.and_then(|c| c.shares_netns_of.as_deref().map(|o| (c, o))) {
+        Some((c, owner)) => format!(
+            "container {} shares the netns of container {owner} (--network container:{owner}): \
+             the checks run on {owner}'s netns {label} ({iface})",
+            c.name
+        ),
+        None if !others.is_empty() => format!(
+            "{} uses netns {label} ({iface}), shared with container(s) {}",
+            t.target,
+            others.join(", ")
+        ),
+        None => format!("{} uses netns {label} ({iface})", t.target),
+    };
+    let mut f = finding("resolve.netns", Status::Pass, summary);
+    if let Some(c) = me.filter(|c| c.shares_netns_of.is_some()) {
+        f = f.ev(format!("container {}: network mode {}", c.name, c.network_mode));
+        if matches!(c.runtime.as_str(), "docker" | "podman") {
+            f = f.cmd(format!(
+                "{} inspect -f '{{{{.HostConfig.NetworkMode}}}}' {}",
+                c.runtime, c.name
+            ));
+        }
+    }
+    if !others.is_empty() {
+        f = f.ev(format!(
+            "netns {label}: also used by container(s) {}",
+            others.join(", ")
+        ));
+    }
+    f
+}
+
 fn single(snap: &Snapshot, topo: &Topology, t: &Resolved) -> Vec<Finding> {
     let mut out = Vec::new();
     let Some(key) = t.netns else {
@@ -471,11 +519,7 @@ fn single(snap: &Snapshot, topo: &Topology, t: &Resolved) -> Vec<Finding> {
         return out;
     };
     let name = &i.iface.name;
-    out.push(finding(
-        "resolve.netns",
-        Status::Pass,
-        format!("{} uses netns {} ({name})", t.target, view.label),
-    ));
+    out.push(resolved_netns(snap, t, key, &view.label, name));
 
     // link
     let up = i.up && i.operstate != "down" && i.operstate != "lowerlayerdown";

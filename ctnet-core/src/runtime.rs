@@ -54,11 +54,56 @@ pub fn socket_of(endpoint: &str) -> std::result::Result<PathBuf, String> {
     ))
 }
 
-/// The runtimes to ask, by the options and what exists on this host.
+/// The source name of the record that says no container runtime was asked.
+pub const NOT_ASKED_SOURCE: &str = "runtime";
+/// Its detail under `--no-daemon`.
+const NOT_ASKED_NO_DAEMON: &str = "--no-daemon: Docker and Podman were not asked; containers are found through cgroups only (ids, no names)";
+/// Its detail when no API socket exists.
+const NOT_ASKED_NO_SOCKET: &str = "no Docker or Podman API socket found (/var/run/docker.sock, \
+     /run/podman/podman.sock, $XDG_RUNTIME_DIR/podman/podman.sock); containers are found through \
+     cgroups only (ids, no names)";
+
+/// Why no container runtime was asked while a snapshot was taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotAsked {
+    /// `--no-daemon` turned them off.
+    NoDaemon,
+    /// No Docker or Podman API socket exists on the host.
+    NoSocket,
+}
+
+impl NotAsked {
+    /// The source record a snapshot keeps of it.
+    pub fn status(self) -> SourceStatus {
+        let detail = match self {
+            Self::NoDaemon => NOT_ASKED_NO_DAEMON,
+            Self::NoSocket => NOT_ASKED_NO_SOCKET,
+        };
+        SourceStatus::problem(NOT_ASKED_SOURCE, None, "skipped", detail)
+    }
+
+    /// Why `snap` knows no container names from a runtime API, when its sources say no
+    /// runtime was asked (a snapshot from an older ctnet records nothing: `None`).
+    pub fn of(snap: &Snapshot) -> Option<Self> {
+        snap.sources
+            .iter()
+            .filter(|s| s.source == NOT_ASKED_SOURCE && s.status == "skipped")
+            .find_map(|s| match s.detail.as_deref() {
+                Some(NOT_ASKED_NO_DAEMON) => Some(Self::NoDaemon),
+                Some(NOT_ASKED_NO_SOCKET) => Some(Self::NoSocket),
+                _ => None,
+            })
+    }
+}
+
+/// The runtimes to ask, by the options and what exists on this host. When none is
+/// asked, the statuses say why ([`NotAsked`]), so a name that only a runtime could know
+/// is not reported as merely unknown.
 pub fn runtimes(opts: &RuntimeOptions) -> (Vec<Box<dyn Runtime + Send + Sync>>, Vec<SourceStatus>) {
     let mut out: Vec<Box<dyn Runtime + Send + Sync>> = Vec::new();
     let mut status = Vec::new();
     if opts.no_daemon {
+        status.push(NotAsked::NoDaemon.status());
         return (out, status);
     }
     let explicit = opts.docker_host.clone();
@@ -90,6 +135,9 @@ pub fn runtimes(opts: &RuntimeOptions) -> (Vec<Box<dyn Runtime + Send + Sync>>, 
         if p.exists() {
             add(p, "podman", &mut out);
         }
+    }
+    if out.is_empty() && status.is_empty() {
+        status.push(NotAsked::NoSocket.status());
     }
     (out, status)
 }

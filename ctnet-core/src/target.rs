@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::{Container, Snapshot};
 use crate::netns::{NetnsKey, NetnsRef};
+use crate::runtime::NotAsked;
 
 /// What a target turned out to be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -53,6 +54,22 @@ pub enum TargetError {
         /// Close matches, best first.
         close: Vec<String>,
     },
+    /// A name that only a container runtime could resolve, in a snapshot taken without
+    /// asking one: it may well be a container.
+    #[error(
+        "unknown target {target:?}: container names are resolved through the Docker/Podman API, {}; \
+         name the target by its netns name or path, pid:<PID> of a process in it, or a host interface{}",
+        not_asked(*.why),
+        found_without(.close)
+    )]
+    NoRuntime {
+        /// What the user typed.
+        target: String,
+        /// Why no runtime was asked.
+        why: NotAsked,
+        /// Close names that are known without a runtime (netns, interfaces), best first.
+        close: Vec<String>,
+    },
     /// An id prefix that matches several containers.
     #[error("ambiguous target {target:?}: it is the start of the ids of {}", listed(.candidates))]
     Ambiguous {
@@ -69,6 +86,29 @@ fn hint(close: &[String]) -> String {
     } else {
         format!("; did you mean {}?", listed(close))
     }
+}
+
+fn not_asked(why: NotAsked) -> &'static str {
+    match why {
+        NotAsked::NoDaemon => "which --no-daemon turned off",
+        NotAsked::NoSocket => "and no Docker or Podman API socket was found",
+    }
+}
+
+fn found_without(close: &[String]) -> String {
+    if close.is_empty() {
+        String::new()
+    } else {
+        format!(" (close matches found without it: {})", listed(close))
+    }
+}
+
+/// Whether `target` could be a container name or id (Docker's and Podman's rule:
+/// `[a-zA-Z0-9][a-zA-Z0-9_.-]*`).
+fn could_be_container(target: &str) -> bool {
+    let mut b = target.bytes();
+    b.next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && b.all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
 }
 
 /// Names for a message, each escaped: they come from the kernel or a runtime.
@@ -252,9 +292,21 @@ pub fn resolve(snap: &Snapshot, target: &str) -> Result<Resolved, TargetError> {
     if let Some(host) = snap.host_netns() {
         names.extend(host.links.iter().map(|l| l.name.as_str()));
     }
+    let close = close_matches(target, names.into_iter());
+    // Without a runtime, a container's name is unknown for certain: say that rather
+    // than suggest an interface that happens to be close.
+    if could_be_container(target)
+        && let Some(why) = NotAsked::of(snap)
+    {
+        return Err(TargetError::NoRuntime {
+            target: target.into(),
+            why,
+            close,
+        });
+    }
     Err(TargetError::Unknown {
         target: target.into(),
-        close: close_matches(target, names.into_iter()),
+        close,
     })
 }
 
@@ -367,5 +419,60 @@ mod tests {
         );
         let e = resolve(&s, "zzzzzz").unwrap_err().to_string();
         assert!(e.contains("ctnet-diag show"), "{e}");
+    }
+
+    #[test]
+    fn names_without_a_runtime_say_that_containers_need_one() {
+        let mut s = snap();
+        s.containers.clear();
+        s.netns[0].links.push(Link {
+            ifindex: 1,
+            name: "lo".into(),
+            ..Link::default()
+        });
+        // Recorded nothing about runtimes (an older snapshot): unknown, as before.
+        assert!(matches!(
+            resolve(&s, "db").unwrap_err(),
+            TargetError::Unknown { .. }
+        ));
+        for (why, says) in [
+            (NotAsked::NoDaemon, "which --no-daemon turned off"),
+            (NotAsked::NoSocket, "no Docker or Podman API socket was found"),
+        ] {
+            s.sources = vec![why.status()];
+            assert_eq!(NotAsked::of(&s), Some(why));
+            let e = resolve(&s, "db").unwrap_err();
+            assert!(
+                matches!(e, TargetError::NoRuntime { why: w, .. } if w == why),
+                "{e:?}"
+            );
+            let e = e.to_string();
+            for want in [
+                "container names are resolved through the Docker/Podman API",
+                says,
+                "netns name or path, pid:<PID>",
+                "host interface",
+            ] {
+                assert!(e.contains(want), "{want:?} missing: {e}");
+            }
+            assert!(!e.contains("did you mean"), "{e}");
+            // What cannot be a container name stays a plain unknown target.
+            for t in ["/run/netns/nope", "pid:99", "-x", "a b"] {
+                assert!(
+                    matches!(resolve(&s, t).unwrap_err(), TargetError::Unknown { .. }),
+                    "{t}"
+                );
+            }
+            // Netns, pids and interfaces still resolve.
+            assert_eq!(resolve(&s, "cni-77").unwrap().kind, TargetKind::NetnsName);
+            assert_eq!(resolve(&s, "lo").unwrap().kind, TargetKind::HostInterface);
+        }
+        // A runtime-controlled name in the message is escaped.
+        s.netns[2].refs = vec![NetnsRef::Named {
+            name: "db\x1b".into(),
+            path: "/run/netns/db\x1b".into(),
+        }];
+        let e = resolve(&s, "db").unwrap_err().to_string();
+        assert!(!e.contains('\x1b') && e.contains("\\x1b"), "{e}");
     }
 }

@@ -98,6 +98,65 @@ fn a_healthy_docker_host_has_no_failure() {
 }
 
 #[test]
+fn a_container_sharing_another_containers_netns_is_told_whose_it_is() {
+    let snap = fixture("docker-host");
+    let web1 = snap.containers.iter().find(|c| c.name == "web1").unwrap();
+    let label = Topology::build(&snap)
+        .netns
+        .into_iter()
+        .find(|n| Some(n.key) == web1.netns)
+        .unwrap()
+        .label;
+    // side1 runs with --network container:web1: its checks are web1's netns.
+    let r = report(&snap, "side1", None);
+    let f = r.checks.iter().find(|c| c.id == "resolve.netns").unwrap();
+    assert_eq!((f.status, f.category.as_str()), (Status::Pass, "resolve"));
+    for want in [
+        "container side1 shares the netns of container web1 (--network container:web1)",
+        &format!("the checks run on web1's netns {label} (eth0)"),
+    ] {
+        assert!(f.summary.contains(want), "{want:?} missing: {f:#?}");
+    }
+    assert!(
+        f.evidence
+            .iter()
+            .any(|e| e.starts_with("container side1: network mode container:")),
+        "{f:#?}"
+    );
+    assert!(
+        f.evidence
+            .contains(&format!("netns {label}: also used by container(s) web1")),
+        "{f:#?}"
+    );
+    assert!(
+        f.commands
+            .contains(&"docker inspect -f '{{.HostConfig.NetworkMode}}' side1".to_string()),
+        "{f:#?}"
+    );
+    // The rest of the report is web1's netns: the same interface and host veth.
+    let web = report(&snap, "web1", None);
+    for id in [
+        "link.iface_up",
+        "link.host_veth_up",
+        "bridge.attached",
+        "address.ipv4",
+    ] {
+        let of = |r: &Report| {
+            let c = r.checks.iter().find(|c| c.id == id).unwrap();
+            (c.status, c.summary.clone(), c.evidence.clone())
+        };
+        assert_eq!(of(&r), of(&web), "{id}");
+    }
+    // And web1's own report says who else lives in its netns.
+    let f = web.checks.iter().find(|c| c.id == "resolve.netns").unwrap();
+    assert!(f.summary.ends_with("shared with container(s) side1"), "{f:#?}");
+    // A container with a netns of its own names nobody else.
+    let f = report(&snap, "api1", None);
+    let f = f.checks.iter().find(|c| c.id == "resolve.netns").unwrap();
+    assert!(f.evidence.is_empty() && !f.summary.contains("shared"), "{f:#?}");
+}
+
+#[test]
 fn every_finding_is_in_the_catalog_with_its_category_and_json_is_versioned() {
     let snap = fixture("lab-faults");
     let r = report(&snap, "c1", Some("c4"));

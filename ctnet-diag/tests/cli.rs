@@ -441,6 +441,49 @@ fn capture_command_counts_writes_and_stops_like_tcpdump() {
     assert!(out.contains("unknown rc=2"), "{out}");
 }
 
+/// A name in a world where no daemon is asked: each command says why a container
+/// name cannot be known, not which interface is close (`db` is two edits from `lo`).
+const NO_DAEMON: &str = r#"
+for cmd in show check capture; do
+  "$BIN" $cmd db --no-daemon 2> "$d.err"; echo "$cmd rc=$?"
+  cat "$d.err"
+done
+"#;
+
+#[test]
+fn container_names_with_no_daemon_say_the_daemon_was_turned_off() {
+    if !worlds_available("container_names_with_no_daemon_say_the_daemon_was_turned_off") {
+        return;
+    }
+    let d = std::env::temp_dir().join(format!("ctnet-no-daemon-{}", std::process::id()));
+    let o = Command::new(BIN)
+        .args(["world", "--", "sh", "-c", NO_DAEMON])
+        .env("BIN", BIN)
+        .env("d", &d)
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_file(d.with_extension("err"));
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{out}\n{err}");
+    for cmd in ["show", "check", "capture"] {
+        let said = out
+            .split(&format!("{cmd} rc="))
+            .nth(1)
+            .unwrap_or_else(|| panic!("{cmd} did not run: {out}"));
+        let said = said.split(" rc=").next().unwrap();
+        assert!(said.starts_with('2'), "{cmd}: exit 2 (usage): {out}");
+        for want in [
+            "unknown target \"db\"",
+            "container names are resolved through the Docker/Podman API, which --no-daemon turned off",
+            "netns name or path, pid:<PID>",
+            "hint: drop --no-daemon",
+        ] {
+            assert!(said.contains(want), "{cmd}: {want:?} missing:\n{out}");
+        }
+        assert!(!said.contains("did you mean"), "{cmd}:\n{out}");
+    }
+}
+
 #[test]
 fn capture_without_cap_net_raw_exits_3_and_says_what_to_do() {
     if !is_root() {

@@ -352,6 +352,13 @@ fn containers_resolve_by_name_and_id_prefix_with_and_without_the_daemon() {
     let (code, _, err) = show_json(&e, &api, "web");
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("did you mean web1"), "{err}");
+    // Without the daemon a name cannot be known: said so, not a close interface.
+    let (code, _, err) = show_json(&e, &["--no-daemon"], "web1");
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("which --no-daemon turned off") && !err.contains("did you mean"),
+        "{err}"
+    );
 
     // The daemon unreachable: names cannot be known (exit 3, with the reason), but ids,
     // pids and sandbox keys still resolve, to the same netns, through cgroups and /proc.
@@ -427,6 +434,13 @@ fn check_passes_on_a_healthy_docker_host_and_sees_a_broken_container() {
             "{out}"
         );
     }
+    // A container on --network container:web1 is checked on web1's netns, and says so.
+    let (code, out, err) = check(&["side1"]);
+    assert_eq!(code, Some(0), "check side1:\n{out}\n{err}");
+    assert!(
+        out.contains("resolve.netns") && out.contains("shares the netns of container web1"),
+        "{out}"
+    );
     let (_, out, _) = check(&["web1", "--peer", "web2", "--probe"]);
     assert!(out.contains("PASS probe.path"), "{out}");
     assert!(out.contains("3/3 echo replies"), "{out}");
@@ -446,7 +460,7 @@ fn check_passes_on_a_healthy_docker_host_and_sees_a_broken_container() {
         "{text}\n{}",
         String::from_utf8_lossy(&o.stderr)
     );
-    assert!(text.contains("ran:  ip link set veth"), "{text}");
+    assert!(text.contains("ran:  ip link set dev veth"), "{text}");
     let (code, out, _) = check(&["web1"]);
     assert_eq!(code, Some(1), "{out}");
     assert!(out.contains("FAIL link.host_veth_up"), "{out}");

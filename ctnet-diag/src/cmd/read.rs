@@ -169,8 +169,9 @@ pub fn resolve_pair(
     Ok((t, p))
 }
 
-/// Resolve a target or print why not: exit 2 for an unknown or ambiguous target, 3
-/// when a container daemon that could have known it did not answer.
+/// Resolve a target or print why not: exit 2 for an unknown or ambiguous target (and
+/// for a name when no daemon was asked: it says so), 3 when a container daemon that
+/// could have known it did not answer.
 pub fn resolve_target(snap: &Snapshot, target: &str) -> Result<ctnet_core::target::Resolved, ExitCode> {
     match ctnet_core::target::resolve(snap, target) {
         Ok(r) => Ok(r),
@@ -192,6 +193,17 @@ pub fn resolve_target(snap: &Snapshot, target: &str) -> Result<ctnet_core::targe
                     "hint: containers were looked up through cgroups only; fix access to the daemon, or name the netns or pid:<PID>"
                 );
                 return Err(ExitCode::from(crate::exit::ENV));
+            }
+            if let ctnet_core::target::TargetError::NoRuntime { why, .. } = e {
+                crate::say!(
+                    "hint: {}; `ctnet-diag show` lists the netns (names, paths, pids) and host interfaces",
+                    match why {
+                        ctnet_core::runtime::NotAsked::NoDaemon =>
+                            "drop --no-daemon to look container names up",
+                        ctnet_core::runtime::NotAsked::NoSocket =>
+                            "point --docker-host (or DOCKER_HOST) at the engine's socket to look container names up",
+                    }
+                );
             }
             Err(ExitCode::from(crate::exit::USAGE))
         }
