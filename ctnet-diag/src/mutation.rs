@@ -239,3 +239,50 @@ fn mutated_snapshot_files_are_refused_or_rendered_never_a_panic_nor_a_raw_contro
         "{loaded} loaded, {refused} refused"
     );
 }
+
+#[test]
+fn the_dashboard_shows_hostile_names_escaped_on_every_tab() {
+    fn poison(v: &mut Value, key: &str) {
+        match v {
+            Value::String(s)
+                if !matches!(key, "schema" | "kind" | "owner" | "type")
+                    && s.parse::<std::net::IpAddr>().is_err()
+                    && s.parse::<ipnet::IpNet>().is_err() =>
+            {
+                s.push_str("\x1b]0;OWNED\x07\n\u{202e}");
+            }
+            Value::Array(a) => a.iter_mut().for_each(|x| poison(x, key)),
+            Value::Object(m) => m.iter_mut().for_each(|(k, x)| poison(x, k)),
+            _ => {}
+        }
+    }
+    let path = format!("{}/../fixtures/docker-host.json", env!("CARGO_MANIFEST_DIR"));
+    let mut doc: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    poison(&mut doc, "");
+    let snap = Snapshot::from_slice(&serde_json::to_vec(&doc).unwrap()).expect("still a snapshot");
+    let mut app = App::new(Mode::Live, 2.0, true);
+    app.on_event(Event::Snapshot(Box::new(snap), 3));
+    let mut term = Terminal::new(TestBackend::new(160, 48)).expect("test terminal");
+    let mut seen_escaped = false;
+    for step in 0..14 {
+        app.update(if step % 2 == 0 {
+            Action::Down
+        } else {
+            Action::NextTab
+        });
+        term.draw(|f| ctnet_tui::ui::draw(f, &app)).expect("draw");
+        let screen: String = term
+            .backend()
+            .buffer()
+            .content
+            .iter()
+            .map(|c| c.symbol())
+            .collect();
+        assert!(
+            !screen.contains(is_unsafe),
+            "a raw control on screen at step {step}"
+        );
+        seen_escaped |= screen.contains("\\x1b]0;OWNED\\x07\\n\\u{202e}");
+    }
+    assert!(seen_escaped, "the names are shown, escaped");
+}

@@ -135,7 +135,12 @@ impl Merger {
         self.pending.sort_by_key(|f| f.ts_us);
         // A reader hands over a batch up to one buffer timeout late: hold back what is
         // newer than that behind the newest frame, so lines come out in time order.
-        let newest = self.pending.last().map_or(0, |f| f.ts_us);
+        // Measured from now as well as from the newest frame: a quiet link must not
+        // hold its last frames back (a `-c N` reached in one burst would wait forever).
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_micros() as i64);
+        let newest = self.pending.last().map_or(0, |f| f.ts_us).max(now);
         let cut = if all {
             self.pending.len()
         } else {
