@@ -685,10 +685,19 @@ fn write_sysctl(path: &Path, value: &str) -> Result<()> {
     std::fs::write(path, value).map_err(|e| Error::io(format!("writing {value} to"), path, e))
 }
 
+/// The largest lab or fault record read (a lab of 250 containers writes a few KB).
+pub(crate) const RECORD_MAX_BYTES: u64 = 16 << 20;
+
 /// Parse the record at `path` for lab `name`; the error says what is wrong with it.
 fn parse_record(path: &Path, name: &str) -> std::result::Result<LabRecord, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot be read ({e})"))?;
-    let rec: LabRecord = serde_json::from_str(&text).map_err(|e| format!("is not a lab record ({e})"))?;
+    // A regular file of a sane size: a FIFO or a huge file planted there must not hang
+    // or exhaust `lab down`.
+    let bytes = crate::model::read_regular_file(path, RECORD_MAX_BYTES).map_err(|e| match e {
+        Error::Io { source, .. } => format!("cannot be read ({source})"),
+        other => format!("cannot be read ({other})"),
+    })?;
+    let rec: LabRecord = serde_json::from_slice(&bytes)
+        .map_err(|e| format!("is not a lab record ({})", crate::text::escape(&e.to_string())))?;
     if rec.spec.name != name {
         return Err(format!("names lab {:?}, not {name:?}", rec.spec.name));
     }
@@ -1188,6 +1197,46 @@ mod tests {
         assert!(!rec.complete);
         let text = serde_json::to_string(&rec).unwrap();
         assert_eq!(serde_json::from_str::<LabRecord>(&text).unwrap(), rec);
+    }
+
+    #[test]
+    fn mutated_lab_records_are_refused_or_read_never_a_panic() {
+        let dir = std::env::temp_dir().join(format!("ctnet-rec-mut-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut spec = LabSpec::new("t");
+        spec.containers = 3;
+        spec.nat = true;
+        let plan = LabPlan::new(&spec).unwrap();
+        let mut rec = LabRecord::new(&plan, NetnsKey { dev: 4, ino: 9 });
+        rec.complete = true;
+        let doc = serde_json::to_value(&rec).unwrap();
+        let path = dir.join("t.json");
+        let (mut read, mut refused) = (0, 0);
+        for seed in 1..=2000u64 {
+            let mut rng = crate::prop::Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+            let mut d = doc.clone();
+            for _ in 0..1 + rng.below(3) {
+                crate::prop::mutate_json(&mut rng, &mut d, "");
+            }
+            let mut bytes = serde_json::to_vec(&d).unwrap();
+            if rng.one_in(4) {
+                bytes = crate::prop::mutate_bytes(&mut rng, bytes, &[b"\"", b"\xff"]);
+            }
+            std::fs::write(&path, &bytes).unwrap();
+            match parse_record(&path, "t") {
+                Ok(r) => {
+                    // What `lab down` derives from a record it accepts.
+                    let _ = (r.netns.len(), r.veths.len(), r.spec.name.len());
+                    read += 1;
+                }
+                Err(why) => {
+                    assert!(!why.contains(crate::text::is_unsafe), "{why:?}");
+                    refused += 1;
+                }
+            }
+        }
+        assert!(read > 100 && refused > 100, "{read} read, {refused} refused");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

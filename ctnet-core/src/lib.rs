@@ -30,8 +30,8 @@ pub mod model;
 pub mod netns;
 pub mod output;
 pub mod probe;
-#[cfg(test)]
-mod prop;
+#[doc(hidden)]
+pub mod prop;
 pub mod runtime;
 pub mod source;
 pub mod target;

@@ -7,6 +7,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use ctnet_core::check;
 use ctnet_core::model::Snapshot;
+use ctnet_core::prop::{Rng, mutate_json};
 use ctnet_core::text::is_unsafe;
 use ctnet_core::topology::Topology;
 use ctnet_tui::app::{Action, App, Event, Mode};
@@ -15,120 +16,6 @@ use ratatui::backend::TestBackend;
 use serde_json::Value;
 
 use crate::render;
-
-/// A small deterministic generator (xorshift64*): a failing case replays from its seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
-
-const HOSTILE: &[&str] = &[
-    "\x1b]0;OWNED\x07",
-    "\x1b[2J\x1b[H",
-    "row\nFORGED",
-    "\u{202e}evil",
-    "\u{9b}31m",
-    "",
-    "..",
-    "/",
-    "lo",
-    "eth0",
-    "default",
-    "10.0.0.1",
-    "forwarding",
-    "veth",
-    "bridge",
-];
-
-fn hostile_value(rng: &mut Rng) -> Value {
-    match rng.below(9) {
-        0 => Value::String(HOSTILE[rng.below(HOSTILE.len())].to_string()),
-        1 => Value::String("x".repeat(1 + rng.below(70_000))),
-        2 => Value::from(u64::MAX),
-        3 => Value::from(-1),
-        4 => Value::from(1e300),
-        5 => Value::Null,
-        6 => Value::Array(Vec::new()),
-        7 => Value::Object(Default::default()),
-        _ => Value::from(rng.below(70_000) as u64),
-    }
-}
-
-/// One structural mutation somewhere in the document: a value replaced by a hostile
-/// one, a key removed, an array emptied or an element repeated, or a string poisoned.
-fn mutate(rng: &mut Rng, v: &mut Value, depth: usize) {
-    let descend = depth < 12 && rng.below(4) != 0;
-    match v {
-        Value::Object(m) if !m.is_empty() => {
-            let key = m.keys().nth(rng.below(m.len())).cloned().unwrap_or_default();
-            if descend {
-                if let Some(child) = m.get_mut(&key) {
-                    mutate(rng, child, depth + 1);
-                }
-            } else if rng.below(3) == 0 && key != "schema" {
-                m.remove(&key);
-            } else if let Some(child) = m.get_mut(&key) {
-                *child = replacement(rng, child);
-            }
-        }
-        Value::Array(a) if !a.is_empty() => {
-            let i = rng.below(a.len());
-            if descend {
-                mutate(rng, &mut a[i], depth + 1);
-            } else {
-                match rng.below(3) {
-                    0 => a.clear(),
-                    1 => {
-                        let copy = a[i].clone();
-                        a.extend(std::iter::repeat_n(copy, 1 + rng.below(50)));
-                    }
-                    _ => a[i] = replacement(rng, &a[i]),
-                }
-            }
-        }
-        Value::String(s) => s.push_str(HOSTILE[rng.below(HOSTILE.len())]),
-        other => *other = replacement(rng, other),
-    }
-}
-
-/// Mostly a value of the same type (so the model still reads it and the renderers
-/// meet it), sometimes anything at all.
-fn replacement(rng: &mut Rng, old: &Value) -> Value {
-    if rng.below(3) == 0 {
-        return hostile_value(rng);
-    }
-    match old {
-        Value::String(s) => Value::String(format!("{s}{}", HOSTILE[rng.below(HOSTILE.len())])),
-        Value::Number(_) => Value::from([0u64, 1, 2, 255, 65_535, 4_294_967_295][rng.below(6)]),
-        Value::Bool(b) => Value::Bool(!b),
-        Value::Array(a) => Value::Array(a.iter().take(rng.below(a.len() + 1)).cloned().collect()),
-        _ => old.clone(),
-    }
-}
-
-/// Byte-level damage to the text: cut short, a byte flipped, junk inserted.
-fn damage(rng: &mut Rng, mut b: Vec<u8>) -> Vec<u8> {
-    let at = rng.below(b.len());
-    match rng.below(3) {
-        0 => b.truncate(at),
-        1 => b[at] ^= 1 << rng.below(8),
-        _ => {
-            let junk: Vec<u8> = (0..1 + rng.below(8)).map(|_| rng.next() as u8).collect();
-            b.splice(at..at, junk);
-        }
-    }
-    b
-}
 
 fn assert_text_clean(what: &str, text: &str) {
     let bad: Vec<char> = text.chars().filter(|&c| c != '\n' && is_unsafe(c)).collect();
@@ -203,7 +90,7 @@ fn mutated_snapshot_files_are_refused_or_rendered_never_a_panic_nor_a_raw_contro
         let mut doc = docs[base].clone();
         for _ in 0..1 + rng.below(4) {
             let before = doc.clone();
-            mutate(&mut rng, &mut doc, 0);
+            mutate_json(&mut rng, &mut doc, "schema");
             // Most mutations that the model refuses are taken back, so most cases reach
             // the renderers; the rest prove the refusals.
             if rng.below(10) < 8 && serde_json::from_value::<Snapshot>(doc.clone()).is_err() {
@@ -212,7 +99,7 @@ fn mutated_snapshot_files_are_refused_or_rendered_never_a_panic_nor_a_raw_contro
         }
         let mut bytes = serde_json::to_vec(&doc).unwrap();
         if rng.below(5) == 0 {
-            bytes = damage(&mut rng, bytes);
+            bytes = ctnet_core::prop::mutate_bytes(&mut rng, bytes, &[b"\\u001b", b"\"", b"\xff"]);
         }
         let outcome = catch_unwind(AssertUnwindSafe(|| match Snapshot::from_slice(&bytes) {
             Ok(snap) => {

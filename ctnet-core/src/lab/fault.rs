@@ -922,19 +922,16 @@ fn faults_path(env: &LabEnv) -> PathBuf {
 /// The faults applied and not fixed yet, oldest first.
 pub fn applied(env: &LabEnv) -> Result<Vec<Injection>> {
     let path = faults_path(env);
-    match std::fs::read_to_string(&path) {
-        Ok(text) => serde_json::from_str(&text).map_err(|e| {
+    match crate::model::read_regular_file(&path, crate::lab::RECORD_MAX_BYTES) {
+        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
             Error::Invalid(format!(
-                "{} is not a fault record ({e}); remove it once the faults it held are fixed by hand",
-                path.display()
+                "{} is not a fault record ({}); remove it once the faults it held are fixed by hand",
+                crate::text::path(&path),
+                crate::text::escape(&e.to_string())
             ))
         }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-        Err(e) => Err(Error::Io {
-            op: "reading".into(),
-            path,
-            source: e,
-        }),
+        Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(e),
     }
 }
 
@@ -1226,6 +1223,84 @@ mod tests {
             checked_undo(Fault::VethDown, &old).unwrap().command(),
             "ip link set dev help up"
         );
+    }
+
+    #[test]
+    fn mutated_fault_records_are_refused_or_checked_never_run_blind() {
+        let dir = scratch("mutate");
+        let env = LabEnv {
+            state_dir: dir.clone(),
+            ..LabEnv::default()
+        };
+        let ns = StepNetns {
+            name: Some("c1".into()),
+            path: "/run/netns/c1".into(),
+        };
+        let list = vec![
+            injection(
+                Fault::VethDown,
+                vec![Step::host(&["ip", "link", "set", "dev", "v1", "up"])],
+            ),
+            injection(
+                Fault::Mtu,
+                vec![Step::inside(
+                    &ns,
+                    &["ip", "link", "set", "dev", "eth0", "mtu", "1500"],
+                )],
+            ),
+            injection(Fault::IpForwardOff, vec![Step::sysctl("net.ipv4.ip_forward", 1)]),
+        ];
+        let doc = serde_json::to_value(&list).unwrap();
+        let (mut passed, mut refused, mut unread) = (0, 0, 0);
+        for seed in 1..=2000u64 {
+            let mut rng = crate::prop::Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+            let mut d = doc.clone();
+            for _ in 0..1 + rng.below(3) {
+                // Half the time inside a step, where `lab fix` takes its commands from.
+                let i = rng.below(3);
+                match d.get_mut(i).and_then(|e| e.get_mut("undo")) {
+                    Some(undo) if rng.one_in(2) => crate::prop::mutate_json(&mut rng, undo, ""),
+                    _ => crate::prop::mutate_json(&mut rng, &mut d, ""),
+                }
+            }
+            let mut bytes = serde_json::to_vec(&d).unwrap();
+            if rng.one_in(4) {
+                bytes = crate::prop::mutate_bytes(&mut rng, bytes, &[b"\"", b"sh"]);
+            }
+            std::fs::write(faults_path(&env), &bytes).unwrap();
+            let Ok(read) = applied(&env) else {
+                unread += 1;
+                continue;
+            };
+            // What `lab fix` checks before it runs anything: a step passes only in a
+            // shape its fault's own plan makes, with a known tool.
+            for inj in &read {
+                for step in &inj.undo {
+                    match checked_undo(inj.fault, step) {
+                        Ok(ok) => {
+                            passed += 1;
+                            match &ok.action {
+                                Action::Run { argv } => {
+                                    assert!(matches!(argv[0].as_str(), "ip" | "iptables"), "{argv:?}")
+                                }
+                                Action::Sysctl { key, .. } => {
+                                    assert_eq!(Some(key.as_str()), undo_shapes(inj.fault).1)
+                                }
+                            }
+                        }
+                        Err(why) => {
+                            assert!(!why.is_empty());
+                            refused += 1;
+                        }
+                    }
+                }
+            }
+        }
+        assert!(
+            passed > 100 && refused > 100 && unread > 100,
+            "{passed} {refused} {unread}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
