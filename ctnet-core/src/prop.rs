@@ -8,6 +8,10 @@ pub struct Rng(pub u64);
 
 impl Rng {
     /// The next 64 random bits.
+    #[expect(
+        clippy::should_implement_trait,
+        reason = "an endless generator, not an iterator: `rng.next()` reads as it is meant"
+    )]
     pub fn next(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
@@ -160,7 +164,10 @@ fn mutate_at(rng: &mut Rng, v: &mut serde_json::Value, keep: &str, depth: usize)
                 }
             }
         }
-        Value::String(s) => s.push_str(*rng.pick(HOSTILE_STRINGS)),
+        Value::String(s) => {
+            let extra = HOSTILE_STRINGS[rng.below(HOSTILE_STRINGS.len())];
+            s.push_str(extra)
+        }
         other => *other = replacement(rng, other),
     }
 }
