@@ -56,12 +56,11 @@ pub async fn run(cmd: LabCommand) -> anyhow::Result<ExitCode> {
             lab::validate_name(&a.name)?;
             exit::require_lab_caps("lab down")?;
             let report = lab::down_with(&a.name, &env, lab::DownOptions { force: a.force }).await?;
-            let text = if a.json {
-                json(&report)?
+            if a.json {
+                crate::out::rendered(&json(&report)?)?;
             } else {
-                render_down(&report)
-            };
-            crate::out::text(&text)?;
+                crate::out::text(&render_down(&report))?;
+            }
             Ok(match report.failure_kind {
                 None => ExitCode::SUCCESS,
                 Some(kind) => ExitCode::from(exit::code_for(kind)),
