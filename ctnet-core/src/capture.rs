@@ -546,6 +546,13 @@ pub struct PcapWriter {
     error: Option<std::io::Error>,
 }
 
+/// Of a batch whose records end at `ends`, with `done` bytes written: how many records
+/// are whole, and how many bytes those take (what a file cut short keeps).
+fn whole_records(ends: &[usize], done: usize) -> (usize, usize) {
+    let whole = ends.iter().take_while(|&&end| end <= done).count();
+    (whole, whole.checked_sub(1).map_or(0, |i| ends[i]))
+}
+
 /// How much a [`PcapWriter`] gathers before one `write(2)`.
 const PCAP_BATCH: usize = 1 << 16;
 
@@ -591,16 +598,11 @@ impl PcapWriter {
                 }
             }
         }
-        let whole = self.ends.iter().take_while(|&&end| end <= done).count();
+        let (whole, keep) = whole_records(&self.ends, done);
         self.written += whole as u64;
         if self.error.is_some() {
             // A record cut in half would make the whole file unreadable to some
             // readers: cut the file back to the last whole record.
-            let keep = if whole > 0 {
-                self.ends[whole - 1]
-            } else {
-                done.min(24)
-            };
             let _ = self.file.truncate(self.offset + keep as u64);
             self.offset += keep as u64;
         } else {
@@ -630,6 +632,14 @@ impl PcapWriter {
             self.drain();
         }
         self.error.is_none()
+    }
+
+    /// Hand what is gathered to the kernel now (a reader at the other end of a FIFO or
+    /// pipe sees packets as they come, not 64 KiB at a time).
+    pub fn flush(&mut self) {
+        if self.error.is_none() && !self.batch.is_empty() {
+            self.drain();
+        }
     }
 
     /// Records in the file so far (those still gathered are not counted).
@@ -739,6 +749,17 @@ mod tests {
             std::fs::metadata("/dev/null").unwrap().permissions().mode(),
             before
         );
+    }
+
+    #[test]
+    fn a_batch_cut_short_keeps_only_whole_records() {
+        let ends = [100, 250, 400];
+        assert_eq!(whole_records(&ends, 0), (0, 0));
+        assert_eq!(whole_records(&ends, 60), (0, 0), "half the first record: nothing");
+        assert_eq!(whole_records(&ends, 100), (1, 100));
+        assert_eq!(whole_records(&ends, 399), (2, 250));
+        assert_eq!(whole_records(&ends, 400), (3, 400));
+        assert_eq!(whole_records(&[], 0), (0, 0));
     }
 
     #[test]

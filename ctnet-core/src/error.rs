@@ -49,7 +49,7 @@ impl ErrorKind {
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A namespace operation (open, setns, unshare, mount) failed.
-    #[error("{op} {}: {source}", path.display())]
+    #[error("{} {}: {source}", crate::text::escape(op), crate::text::path(path))]
     Netns {
         /// What was attempted, e.g. "entering netns".
         op: String,
@@ -59,7 +59,11 @@ pub enum Error {
         source: io::Error,
     },
     /// A netlink request failed.
-    #[error("{op} (in netns {netns}): {source}")]
+    #[error(
+        "{} (in netns {}): {source}",
+        crate::text::escape(op),
+        crate::text::escape(netns)
+    )]
     Netlink {
         /// What was attempted, e.g. "creating veth t-v1".
         op: String,
@@ -69,7 +73,7 @@ pub enum Error {
         source: io::Error,
     },
     /// A file or sysctl could not be read or written.
-    #[error("{op} {}: {source}", path.display())]
+    #[error("{} {}: {source}", crate::text::escape(op), crate::text::path(path))]
     Io {
         /// What was attempted.
         op: String,
@@ -79,7 +83,11 @@ pub enum Error {
         source: io::Error,
     },
     /// An external tool (iptables-restore, ...) failed or is missing.
-    #[error("{program}: {detail}")]
+    #[error(
+        "{}: {}",
+        crate::text::escape(program),
+        crate::text::escape_keep_newlines(detail)
+    )]
     Tool {
         /// The program that was run.
         program: String,
@@ -104,7 +112,10 @@ pub enum Error {
     Many(Vec<Error>),
     /// A worker thread panicked: a bug in ctnet, reported as an internal error rather
     /// than passed off as a partial read.
-    #[error("{what}: a thread panicked ({message}); this is a bug in ctnet, please report it")]
+    #[error(
+        "{what}: a thread panicked ({}); this is a bug in ctnet, please report it",
+        crate::text::escape(message)
+    )]
     Panic {
         /// What the thread was doing, e.g. "reading the container runtimes".
         what: String,

@@ -402,7 +402,7 @@ fn overlapping_record(plan: &LabPlan, env: &LabEnv, here: NetnsKey) -> Result<()
                 "subnet {mine} overlaps lab {}'s {theirs} (record {}); pick another --subnet \
                  or remove that lab with `ctnet-diag lab down --name {}`",
                 r.spec.name,
-                path.display(),
+                crate::text::path(&path),
                 r.spec.name
             )));
         }
@@ -724,7 +724,7 @@ fn read_record(env: &LabEnv, name: &str) -> Result<Option<LabRecord>> {
              were before lab {name}, so nothing was removed. `ctnet-diag lab down --name {name} \
              --force` removes what the lab's tags and names prove is its own (bridge, veths, \
              netns, tagged rules) and the record; check ip_forward and iptables-save by hand after",
-            path.display()
+            crate::text::path(&path)
         ))
     })
 }
@@ -868,7 +868,7 @@ pub async fn down_with(name: &str, env: &LabEnv, opts: DownOptions) -> Result<Do
             report.left_alone.push(format!(
                 "ip_forward and the iptables tables as they were before lab {name}: only its \
                  record {} knew, and it {why}; set them back by hand if the lab changed them",
-                path.display()
+                crate::text::path(&path)
             ));
             None
         }
@@ -1098,7 +1098,7 @@ pub async fn list(env: &LabEnv) -> Result<Vec<LabInfo>> {
         .filter_map(|(path, r)| {
             let why = r.as_ref().err()?;
             let name = path.file_stem()?.to_str()?.to_string();
-            Some((name, format!("record {} {why}", path.display())))
+            Some((name, format!("record {} {why}", crate::text::path(path))))
         })
         .collect();
     let mut labs: Vec<String> = records

@@ -158,7 +158,7 @@ impl Netns {
             return Err(Error::Invalid(format!(
                 "{} is not a network namespace (expected /run/netns/NAME, /proc/PID/ns/net or \
                  a runtime's sandbox key)",
-                path.display()
+                crate::text::path(path)
             )));
         }
         Ok(Self {

@@ -41,21 +41,15 @@ impl OutputFile {
             Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
             _ => PathBuf::from("."),
         };
-        match std::fs::symlink_metadata(path) {
-            Ok(m) if m.file_type().is_char_device() || m.file_type().is_fifo() => {
-                // `/dev/null`, `/dev/stdout`'s target, a FIFO a reader waits on: written
-                // as they are (no O_CREAT, no following a link).
-                let file = std::fs::OpenOptions::new()
-                    .write(true)
-                    .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-                    .open(path)
-                    .map_err(|e| Error::io("opening", path, e))?;
-                return Ok(Self {
-                    path: path.to_path_buf(),
-                    tmp: None,
-                    file,
-                });
-            }
+        let meta = std::fs::symlink_metadata(path);
+        let in_place = match &meta {
+            Ok(m) => is_stream(m.file_type()) || (m.file_type().is_symlink() && names_open_file(path)),
+            Err(_) => names_open_file(path),
+        };
+        if in_place {
+            return Self::in_place(path, meta.as_ref().is_ok_and(|m| m.file_type().is_symlink()));
+        }
+        match meta {
             Ok(m) if m.is_dir() => return Err(invalid(path, "it is a directory")),
             Ok(m) if !m.is_file() && !m.file_type().is_symlink() => {
                 return Err(invalid(path, "it is not a regular file"));
@@ -123,6 +117,34 @@ impl OutputFile {
         ))
     }
 
+    /// Open a device, FIFO or an already open file (`/dev/stdout`, `/proc/self/fd/N`)
+    /// where it is: written as it is, never replaced. What was opened is checked
+    /// again on the handle, so a regular file swapped in after the first look is
+    /// refused (unless the name is an open file's, where a regular file is expected).
+    fn in_place(path: &Path, follow: bool) -> Result<Self> {
+        let mut flags = libc::O_CLOEXEC;
+        if !follow {
+            flags |= libc::O_NOFOLLOW;
+        }
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(flags)
+            .open(path)
+            .map_err(|e| Error::io("opening", path, e))?;
+        let ft = file
+            .metadata()
+            .map_err(|e| Error::io("opening", path, e))?
+            .file_type();
+        if !is_stream(ft) && !names_open_file(path) {
+            return Err(invalid(path, "it changed to a regular file while it was opened"));
+        }
+        Ok(Self {
+            path: path.to_path_buf(),
+            tmp: None,
+            file,
+        })
+    }
+
     /// The path this file will have.
     pub fn path(&self) -> &Path {
         &self.path
@@ -182,6 +204,29 @@ impl Drop for OutputFile {
     }
 }
 
+/// A character device, FIFO or socket: written as it is (`-w /dev/null`, a pipe).
+fn is_stream(ft: std::fs::FileType) -> bool {
+    ft.is_char_device() || ft.is_fifo() || ft.is_socket()
+}
+
+/// Whether `path` names a file this process already has open: `/proc/self/fd/N` or a
+/// link that leads there (`/dev/stdout`, `/dev/fd/1`). Such a name is written through,
+/// never replaced: renaming over `/dev/stdout` would break the system's link.
+fn names_open_file(path: &Path) -> bool {
+    let mut p = path.to_path_buf();
+    for _ in 0..8 {
+        if p.starts_with("/proc/") {
+            return true;
+        }
+        match std::fs::read_link(&p) {
+            Ok(t) if t.is_absolute() => p = t,
+            Ok(t) => p = p.parent().map_or_else(|| t.clone(), |d| d.join(&t)),
+            Err(_) => return false,
+        }
+    }
+    false
+}
+
 #[cfg(test)]
 mod tests {
     use std::os::unix::fs::PermissionsExt;
@@ -220,6 +265,28 @@ mod tests {
         assert_eq!(mode, 0o600);
         let left: Vec<_> = std::fs::read_dir(&d).unwrap().collect();
         assert_eq!(left.len(), 1, "no temporary file left behind");
+        let _ = std::fs::remove_dir_all(d);
+    }
+
+    #[test]
+    fn an_open_file_named_through_proc_is_written_through_not_replaced() {
+        let d = scratch("procfd");
+        let target = d.join("stdout.pcap");
+        let f = std::fs::File::create(&target).unwrap();
+        use std::os::fd::AsRawFd as _;
+        let name = PathBuf::from(format!("/proc/self/fd/{}", f.as_raw_fd()));
+        let link = d.join("stdout");
+        std::os::unix::fs::symlink(&name, &link).unwrap();
+        // Each open is a new open of the same file (as `tcpdump -w /dev/stdout` has it).
+        OutputFile::write_all_at(&name, b"first").unwrap();
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "first");
+        OutputFile::write_all_at(&link, b"again").unwrap();
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "again");
+        assert!(
+            std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink(),
+            "the link stays"
+        );
+        assert_eq!(std::fs::read_dir(&d).unwrap().count(), 2, "no temporary file");
         let _ = std::fs::remove_dir_all(d);
     }
 

@@ -162,7 +162,10 @@ pub fn discover(opts: &ScanOptions) -> Result<Discovery> {
                         "discovery",
                         Some(name),
                         "skipped",
-                        format!("{} is not a netns bind mount (a leftover file?)", path.display()),
+                        format!(
+                            "{} is not a netns bind mount (a leftover file?)",
+                            crate::text::path(&path)
+                        ),
                     ));
                     continue;
                 }
@@ -856,7 +859,7 @@ pub fn check_netns_dir(dir: &Path) -> Result<()> {
     } else {
         Err(Error::Invalid(format!(
             "--netns-dir {}: not a directory (it should hold netns bind mounts, like /run/netns)",
-            dir.display()
+            crate::text::path(dir)
         )))
     }
 }

@@ -460,7 +460,7 @@ impl Topology {
                         peer: (p.kind.as_deref() == Some("veth")).then(|| resolve(&ix, host, p, &host_ids)),
                     })
                     .collect(),
-                fdb: fdb_of.remove(&b.ifindex).unwrap_or_default(),
+                fdb: fdb_of.get(&b.ifindex).cloned().unwrap_or_default(),
             })
             .collect::<Vec<_>>();
 
@@ -473,7 +473,12 @@ impl Topology {
             }
         }
         let mut learned: HashMap<(&str, &str), &FdbEntry> = HashMap::new();
-        for b in &bridges {
+        let mut seen_bridges = std::collections::HashSet::new();
+        // The first bridge of a name is the one a lookup by name finds.
+        for b in bridges
+            .iter()
+            .filter(|b| seen_bridges.insert(b.iface.name.as_str()))
+        {
             for e in b.fdb.iter().filter(|e| !e.is_local) {
                 learned
                     .entry((b.iface.name.as_str(), e.mac.as_str()))
@@ -505,6 +510,21 @@ impl Topology {
         if let Some(h) = ns.host_nsid {
             ids.insert(h, host.key);
         }
+        // This netns's addresses and main-table default routes by interface, found once
+        // (a netns may hold thousands of links too).
+        let mut addrs: HashMap<u32, Vec<String>> = HashMap::new();
+        for a in &ns.addresses {
+            addrs
+                .entry(a.ifindex)
+                .or_default()
+                .push(format!("{}/{}", a.address, a.prefix_len));
+        }
+        let mut gateways: HashMap<u32, Option<IpAddr>> = HashMap::new();
+        for r in ns.routes.iter().filter(|r| r.dst == "default" && r.table == 254) {
+            if let Some(oif) = r.oif {
+                gateways.entry(oif).or_insert(r.gateway);
+            }
+        }
         let mut ifaces = Vec::new();
         for l in ns
             .links
@@ -515,7 +535,7 @@ impl Topology {
                 iface: iface_ref(ns, l),
                 kind: l.kind.clone(),
                 mac: l.mac.clone(),
-                ips: ns.addrs_of(l.ifindex),
+                ips: addrs.get(&l.ifindex).cloned().unwrap_or_default(),
                 operstate: l.operstate.clone(),
                 up: l.is_up(),
                 mtu: l.mtu,
@@ -525,11 +545,7 @@ impl Topology {
                 port_state: None,
                 fdb: None,
                 parent: None,
-                gateway: ns
-                    .routes
-                    .iter()
-                    .find(|r| r.dst == "default" && r.table == 254 && r.oif == Some(l.ifindex))
-                    .and_then(|r| r.gateway),
+                gateway: gateways.get(&l.ifindex).copied().flatten(),
             };
             match l.kind.as_deref() {
                 Some("veth") => {

@@ -27,7 +27,12 @@ fn exercise(snap: &Snapshot) {
     let shown = ctnet_core::text::escaped(snap);
     let shown = shown.as_ref().unwrap_or(snap);
     let topo = Topology::build(shown);
-    assert_text_clean("veths", &render::veths_table(&topo));
+    let table = render::veths_table(&topo);
+    assert_text_clean("veths", &table);
+    if !topo.veths.is_empty() {
+        // One row per veth and the header: no name forged a row.
+        assert_eq!(table.lines().count(), topo.veths.len() + 1, "{table}");
+    }
     assert_text_clean("show", &render::show_tree(shown, &topo));
     let raw_topo = Topology::build(snap);
     let mut names: Vec<String> = snap.containers.iter().map(|c| c.name.clone()).collect();

@@ -388,6 +388,13 @@ wait $cap; echo "pcap-symlink rc=$?"
 echo "victim after pcap: $(cat "$d/victim")"
 echo "pcap: $(stat -c %F "$d/planted.pcap") $(stat -c %a "$d/planted.pcap") $(tcpdump -r "$d/planted.pcap" 2>/dev/null | wc -l)"
 "$BIN" capture o-v1 -c 2 -w "$d/nodir/x.pcap" 2> "$d/wnodir.err"; echo "wnodir rc=$?"; cat "$d/wnodir.err"
+# A pcap to standard output (a pipe, through the /dev/stdout link): written through,
+# the link left alone.
+( for _ in $(seq 1 100); do ip netns exec o-c1 ping -c1 -W1 10.77.0.3 >/dev/null 2>&1; done ) &
+pinger=$!
+echo "stdout pcap: $("$BIN" capture o-v1 -f icmp -c 2 -w /dev/stdout 2>/dev/null | tcpdump -r - 2>/dev/null | wc -l)"
+kill $pinger 2>/dev/null; wait $pinger 2>/dev/null
+echo "dev stdout: $(readlink /dev/stdout)"
 "$BIN" capture o-v1 -c 50 -w /dev/full 2> "$d/wfull.err" &
 cap=$!
 for _ in $(seq 1 200); do ip netns exec o-c1 ping -c1 -W1 10.77.0.3 >/dev/null 2>&1; kill -0 $cap 2>/dev/null || break; done
@@ -438,6 +445,8 @@ fn output_files_are_never_followed_always_0600_and_errors_name_the_path() {
         "victim after pcap: secret",
         "pcap: regular file 600 2",
         "wnodir rc=2",
+        "stdout pcap: 2\n",
+        "dev stdout: /proc/self/fd/1\n",
         "jfull rc=3",
         "writing standard output: No space left on device",
     ] {

@@ -54,7 +54,7 @@ fn api_error(kind: &'static str, socket: &Path, e: io::Error) -> Error {
     let hint = match e.kind() {
         io::ErrorKind::PermissionDenied => format!(
             " (permission denied: run as root or as a member of the group owning {})",
-            socket.display()
+            crate::text::path(socket)
         ),
         io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused => {
             format!(" (is the {kind} daemon running?)")
@@ -62,7 +62,7 @@ fn api_error(kind: &'static str, socket: &Path, e: io::Error) -> Error {
         _ => String::new(),
     };
     Error::Tool {
-        program: format!("{kind} API at {}", socket.display()),
+        program: format!("{kind} API at {}", crate::text::path(socket)),
         detail: format!("{e}{hint}"),
         kind: match e.kind() {
             io::ErrorKind::PermissionDenied => ErrorKind::PermissionDenied,
@@ -542,7 +542,7 @@ impl DockerApi {
     /// An error about this endpoint's answer to `GET path`: it names the socket.
     fn answer_error(&self, path: &str, detail: impl std::fmt::Display, kind: ErrorKind) -> Error {
         Error::Tool {
-            program: format!("{} API at {}", self.kind, self.socket.display()),
+            program: format!("{} API at {}", self.kind, crate::text::path(&self.socket)),
             detail: format!("GET {path}: {detail}"),
             kind,
         }
@@ -637,7 +637,11 @@ impl Runtime for DockerApi {
                 .is_some_and(|n| n.values().any(|ep| !ep.mac_address.is_empty()));
             let shares =
                 e.host_config.network_mode.starts_with("container:") || e.host_config.network_mode == "host";
-            let inspect: Option<Inspect> = if running && !has_mac && !shares {
+            // The id goes into the request line: only an id as engines make them (hex,
+            // or Podman's alphanumerics) is asked about, never CR/LF or a path.
+            let plain_id =
+                !e.id.is_empty() && e.id.len() <= 128 && e.id.bytes().all(|b| b.is_ascii_alphanumeric());
+            let inspect: Option<Inspect> = if running && !has_mac && !shares && plain_id {
                 self.get(&format!("/containers/{}/json", e.id), until).ok()
             } else {
                 None

@@ -22,6 +22,10 @@ const RING_FRAMES: usize = 200_000;
 /// Frames `--follow` keeps for its summary at most (the oldest go first).
 const FOLLOW_FRAMES: usize = 200_000;
 
+fn esc_text(s: &str) -> String {
+    ctnet_core::text::escape(s).into_owned()
+}
+
 /// Turn targets into endpoints: a host interface as it is; a container or netns as
 /// each of its interfaces (and, with `--both`, the host veth of each).
 fn endpoints(snap: &Snapshot, args: &CaptureArgs) -> Result<Vec<Endpoint>, ExitCode> {
@@ -63,17 +67,21 @@ fn endpoints(snap: &Snapshot, args: &CaptureArgs) -> Result<Vec<Endpoint>, ExitC
             });
             continue;
         }
+        // The target as typed and the note on it (a container's name and state) are
+        // shown escaped, like every name.
+        let t = &esc_text(t);
+        let note = r.note.as_deref().map(esc_text);
         let Some(key) = r.netns else {
             crate::say!(
                 "ctnet-diag: {}",
-                r.note.unwrap_or_else(|| format!("{t} has no netns"))
+                note.unwrap_or_else(|| format!("{t} has no netns"))
             );
             return Err(ExitCode::from(crate::exit::USAGE));
         };
         if key == snap.host {
             crate::say!(
                 "ctnet-diag: {t} is in the host netns ({}): capture one of its host interfaces by name",
-                r.note.unwrap_or_default()
+                note.unwrap_or_default()
             );
             return Err(ExitCode::from(crate::exit::USAGE));
         }
@@ -172,12 +180,15 @@ impl Merger {
 
 /// `ctnet-diag capture`.
 pub fn run(args: CaptureArgs) -> anyhow::Result<ExitCode> {
-    // Ctrl-C and SIGTERM are taken by one thread (sigwait), which stops every reader;
+    // Ctrl-C, SIGTERM and SIGHUP are taken by one thread (sigwait), which stops every reader;
     // blocked here first so every thread inherits the mask.
     let mut signals = SigSet::empty();
     signals.add(Signal::SIGINT);
     signals.add(Signal::SIGTERM);
-    signals.thread_block().context("blocking SIGINT/SIGTERM")?;
+    signals.add(Signal::SIGHUP);
+    signals
+        .thread_block()
+        .context("blocking SIGINT, SIGTERM and SIGHUP")?;
     // The packet budget is set once the interfaces are known (see below).
     let control = Control::new(None);
     {
@@ -335,6 +346,9 @@ pub fn run(args: CaptureArgs) -> anyhow::Result<ExitCode> {
                 control.stop();
             }
         }
+        if let Some(w) = &pcap {
+            w.lock().unwrap_or_else(|p| p.into_inner()).flush();
+        }
         let (done, still): (Vec<_>, Vec<_>) = running.into_iter().partition(|s| s.is_finished());
         running = still;
         for s in done {
@@ -407,11 +421,20 @@ pub fn run(args: CaptureArgs) -> anyhow::Result<ExitCode> {
     }
     let _ = stdout.flush();
     finished.sort_by_key(|s| labels.iter().position(|l| *l == s.label));
+    // A file that could not take everything: what it keeps is said below, and no line
+    // claims more packets than that.
+    let write_failed = pcap
+        .as_ref()
+        .is_some_and(|w| w.lock().unwrap_or_else(|p| p.into_inner()).failed().is_some());
     for s in &finished {
+        let captured = if write_failed {
+            String::new()
+        } else {
+            format!("{} packets captured, ", s.captured)
+        };
         crate::say!(
-            "{}: {} packets captured, {} received by filter, {} dropped by kernel, {} dropped by interface",
+            "{}: {captured}{} received by filter, {} dropped by kernel, {} dropped by interface",
             ctnet_core::text::Esc(&s.label),
-            s.captured,
             s.received,
             s.dropped_by_kernel,
             s.dropped_by_interface

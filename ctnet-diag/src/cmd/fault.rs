@@ -59,7 +59,7 @@ pub fn apply(args: LabBreakArgs) -> anyhow::Result<ExitCode> {
         if let Some(file) = &args.source.from {
             anyhow::bail!(ctnet_core::error::Error::Invalid(format!(
                 "--from {} describes a recorded host, not this one: add --dry-run to see the commands it would take",
-                file.display()
+                ctnet_core::text::path(file)
             )));
         }
         exit::require_lab_caps("lab break")?;
