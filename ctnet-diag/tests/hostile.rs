@@ -7,6 +7,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+#[path = "support/poisoned.rs"]
+mod poisoned;
+
 const BIN: &str = env!("CARGO_BIN_EXE_ctnet-diag");
 
 /// What an unprivileged user can put in a name: a window-title OSC, a colour CSI, a
@@ -14,7 +17,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_ctnet-diag");
 const PAYLOAD: &str = "\x1b]0;OWNED\x07\x1b[31m\nFORGED\u{202e}\u{9b}";
 
 fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(format!("{}/../fixtures/{name}", env!("CARGO_MANIFEST_DIR")))
+    poisoned::fixture(name)
 }
 
 fn scratch(name: &str) -> PathBuf {
@@ -58,50 +61,10 @@ fn assert_clean(what: &str, o: &Output) {
     }
 }
 
-/// A recorded snapshot with the payload added to every free-text string (names, paths,
-/// comms, MACs, images, rule specs...), as a hostile `--from` file would have it.
-fn hostile_snapshot(dir: &Path) -> PathBuf {
-    fn poison(v: &mut serde_json::Value, key: &str) {
-        use serde_json::Value;
-        match v {
-            Value::String(s)
-                if key != "schema"
-                    && key != "kind"
-                    && key != "owner"
-                    && key != "type"
-                    && s.parse::<std::net::IpAddr>().is_err()
-                    && s.parse::<ipnet::IpNet>().is_err() =>
-            {
-                s.push_str(PAYLOAD);
-            }
-            Value::Array(a) => a.iter_mut().for_each(|x| poison(x, key)),
-            Value::Object(m) => {
-                let old = std::mem::take(m);
-                for (k, mut x) in old {
-                    poison(&mut x, &k);
-                    let k = if key == "sysctls" {
-                        format!("{k}{PAYLOAD}")
-                    } else {
-                        k
-                    };
-                    m.insert(k, x);
-                }
-            }
-            _ => {}
-        }
-    }
-    let mut doc: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(fixture("docker-host.json")).unwrap()).unwrap();
-    poison(&mut doc, "");
-    let path = dir.join("hostile.json");
-    std::fs::write(&path, serde_json::to_vec(&doc).unwrap()).unwrap();
-    path
-}
-
 #[test]
 fn hostile_names_in_a_snapshot_file_are_shown_escaped_by_every_text_command() {
     let dir = scratch("file");
-    let file = hostile_snapshot(&dir);
+    let file = poisoned::snapshot(&dir, PAYLOAD);
     let f = file.to_str().unwrap();
     let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
     let container = doc["containers"][0]["name"].as_str().unwrap().to_string();
