@@ -329,7 +329,7 @@ pub async fn up(spec: &LabSpec, env: &LabEnv) -> Result<LabSummary> {
     let h = host.rtnetlink(&rt, false)?;
     let _lock = StateLock::acquire(env).await?;
     preflight(&plan, env, &h).await?;
-    overlapping_record(&plan, env, host.key())?;
+    overlapping_record(&plan, env, host.key(), &h).await?;
     let ledger: SharedLedger = Arc::default();
     match build(&plan, env, host.key(), &h, &rt, &ledger).await {
         Ok(summary) => Ok(summary),
@@ -389,25 +389,93 @@ impl StateLock {
 
 /// Refuse a subnet that overlaps one recorded by another lab of this netns (a lab being
 /// removed, or half-built, may have no route left to show it).
-fn overlapping_record(plan: &LabPlan, env: &LabEnv, here: NetnsKey) -> Result<()> {
+///
+/// A record that cannot be parsed cannot say its subnet (nor its netns): it blocks every
+/// subnet, unless its lab's tagged bridge is here with addresses that prove no overlap.
+async fn overlapping_record(
+    plan: &LabPlan,
+    env: &LabEnv,
+    here: NetnsKey,
+    h: &rtnetlink::Handle,
+) -> Result<()> {
     let mine = plan.spec.subnet;
     for (path, rec) in list_records(env) {
-        let Ok(r) = rec else { continue };
+        let r = match rec {
+            Ok(r) => r,
+            Err(why) => {
+                // list_records keeps only `NAME.json` files with a valid lab name.
+                let name = path
+                    .file_stem()
+                    .and_then(|s| s.to_str())
+                    .unwrap_or_default()
+                    .to_string();
+                if name == plan.spec.name {
+                    continue; // preflight refused this name already
+                }
+                let nets = bridge_networks(h, &name).await?;
+                if !nets.is_empty() && nets.iter().all(|n| !overlaps(*n, mine)) {
+                    continue;
+                }
+                return Err(Error::Invalid(format!(
+                    "lab record {} {why}: it cannot say which subnet lab {name} uses, so subnet \
+                     {mine} cannot be checked against it; remove that lab with \
+                     `ctnet-diag lab down --name {name} --force`",
+                    crate::text::path(&path)
+                )));
+            }
+        };
         let theirs = r.spec.subnet;
-        if r.spec.name != plan.spec.name
-            && r.host_netns == here
-            && (theirs.contains(&mine.network()) || mine.contains(&theirs.network()))
-        {
+        if r.spec.name != plan.spec.name && r.host_netns == here && overlaps(theirs, mine) {
             return Err(Error::Invalid(format!(
                 "subnet {mine} overlaps lab {}'s {theirs} (record {}); pick another --subnet \
                  or remove that lab with `ctnet-diag lab down --name {}`",
                 r.spec.name,
-                path.display(),
+                crate::text::path(&path),
                 r.spec.name
             )));
         }
     }
     Ok(())
+}
+
+fn overlaps(a: ipnet::Ipv4Net, b: ipnet::Ipv4Net) -> bool {
+    a.contains(&b.network()) || b.contains(&a.network())
+}
+
+/// The IPv4 networks on lab `name`'s bridge in the netns of `h`: empty unless the
+/// bridge is there, carries the lab's tag, and has an IPv4 address.
+async fn bridge_networks(h: &rtnetlink::Handle, name: &str) -> Result<Vec<ipnet::Ipv4Net>> {
+    use rtnetlink::packet_route::address::AddressAttribute;
+    let names = LabNames::new(name)?;
+    let bridge = names.bridge();
+    let Some(link) = get_link(h, &bridge, "host").await? else {
+        return Ok(Vec::new());
+    };
+    if link_kind(&link) != Some(&InfoKind::Bridge) || link_alias(&link) != Some(names.tag().as_str()) {
+        return Ok(Vec::new());
+    }
+    let addrs: Vec<_> = h
+        .address()
+        .get()
+        .set_link_index_filter(link.header.index)
+        .execute()
+        .try_collect()
+        .await
+        .map_err(|e| Error::netlink(format!("listing addresses of {bridge}"), "host", e))?;
+    Ok(addrs
+        .iter()
+        .filter_map(|a| {
+            let ip = a.attributes.iter().find_map(|at| match at {
+                AddressAttribute::Local(IpAddr::V4(ip)) | AddressAttribute::Address(IpAddr::V4(ip)) => {
+                    Some(*ip)
+                }
+                _ => None,
+            })?;
+            ipnet::Ipv4Net::new(ip, a.header.prefix_len)
+                .ok()
+                .map(|n| n.trunc())
+        })
+        .collect())
 }
 
 fn write_record(path: &Path, rec: &LabRecord) -> Result<()> {

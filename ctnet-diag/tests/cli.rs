@@ -882,3 +882,44 @@ fn a_corrupt_lab_record_is_an_error_and_force_removes_the_lab() {
     }
     assert_eq!(out.lines().last(), Some("0"), "{out}");
 }
+
+/// A lab whose record is corrupt cannot say its subnet: `lab up` refuses every subnet
+/// (exit 2) naming the record and the command that removes it, until it is removed.
+const UP_WITH_A_CORRUPT_RECORD: &str = r#"
+set -u
+"$BIN" lab up --name t --containers 1 > /dev/null
+ip link del t-br
+echo '{"schema": "ctnet.lab' > /run/ctnet/labs/t.json
+rc=0; "$BIN" lab up --name u --containers 1 --subnet 10.77.0.0/25 > /dev/null 2> /tmp/up.err || rc=$?
+echo "overlapping rc=$rc"
+cat /tmp/up.err
+ip -br link show type bridge
+"$BIN" lab down --name t --force > /dev/null
+"$BIN" lab up --name u --containers 1 --subnet 10.77.0.0/25 > /dev/null && echo "up once removed"
+"#;
+
+#[test]
+fn lab_up_refuses_while_another_labs_record_is_corrupt() {
+    if !worlds_available("lab_up_refuses_while_another_labs_record_is_corrupt") {
+        return;
+    }
+    let o = Command::new(BIN)
+        .args(["world", "--", "sh", "-c", UP_WITH_A_CORRUPT_RECORD])
+        .env("BIN", BIN)
+        .output()
+        .unwrap();
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{out}\n{err}");
+    for want in [
+        "overlapping rc=2",
+        "lab record /run/ctnet/labs/t.json is not a lab record",
+        "`ctnet-diag lab down --name t --force`",
+        "up once removed",
+    ] {
+        assert!(out.contains(want), "missing {want:?} in:\n{out}\n{err}");
+    }
+    assert!(
+        !out.contains("u-br"),
+        "built on a subnet it could not check:\n{out}"
+    );
+}
