@@ -681,3 +681,38 @@ fn a_corrupt_record_blocks_every_subnet_unless_its_bridge_proves_no_overlap() {
         },
     );
 }
+
+#[test]
+fn lab_up_waiting_for_the_lock_gives_up_when_told_to_stop() {
+    run_test_in_world("lab_up_waiting_for_the_lock_gives_up_when_told_to_stop", || {
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+        let rt = rt();
+        let env = LabEnv::default();
+        let held = rt.block_on(lab::StateLock::acquire(&env)).unwrap();
+        let stop = AtomicBool::new(false);
+        let told = AtomicUsize::new(0);
+        // Told it waits: ask it to stop, as a signal handler would.
+        let waiting = |now: bool| {
+            if now {
+                told.fetch_add(1, Ordering::SeqCst);
+                stop.store(true, Ordering::SeqCst);
+            }
+        };
+        let wait = lab::LockWait {
+            stop: Some(&stop),
+            waiting: Some(&waiting),
+        };
+        let err = rt
+            .block_on(lab::up_with(&LabSpec::new("t"), &env, wait))
+            .unwrap_err();
+        assert!(matches!(err, ctnet_core::Error::Stopped { .. }), "{err}");
+        assert_eq!(told.load(Ordering::SeqCst), 1);
+        assert!(!std::path::Path::new("/run/ctnet/labs/t.json").exists());
+        assert!(sh(&["ip", "-br", "link", "show", "type", "bridge"]).is_empty());
+        // Once the lock is free the same wait takes it at once, telling no one.
+        drop(held);
+        stop.store(false, Ordering::SeqCst);
+        rt.block_on(lab::up_with(&LabSpec::new("t"), &env, wait)).unwrap();
+        assert_eq!(told.load(Ordering::SeqCst), 1);
+    });
+}

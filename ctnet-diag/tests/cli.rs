@@ -883,6 +883,70 @@ fn a_corrupt_lab_record_is_an_error_and_force_removes_the_lab() {
     assert_eq!(out.lines().last(), Some("0"), "{out}");
 }
 
+/// Another lab command holds the lock: `lab up` says it waits, and a signal ends it at
+/// once (128 + the signal) with nothing built.
+const UP_WAITS_FOR_THE_LOCK: &str = r#"
+set -u
+mkdir -p /run/ctnet/labs
+gone() { [ ! -e /proc/$1 ] || [ "$(cut -d' ' -f3 /proc/$1/stat 2>/dev/null)" = Z ]; }
+for sig in INT TERM; do
+  exec 9> /run/ctnet/labs/.lock
+  flock -x 9
+  : > /tmp/up.err
+  "$BIN" lab up --name t --containers 1 > /dev/null 2> /tmp/up.err 9>&- &
+  pid=$!
+  i=0
+  until grep -q "waiting for another lab command" /tmp/up.err; do
+    i=$((i+1)); if [ $i -gt 1000 ]; then echo "$sig: never said it waits"; break; fi
+    sleep 0.01
+  done
+  kill -$sig $pid
+  i=0
+  until gone $pid; do
+    i=$((i+1)); if [ $i -gt 500 ]; then echo "$sig: still waiting"; kill -9 $pid; break; fi
+    sleep 0.01
+  done
+  rc=0; wait $pid || rc=$?
+  echo "$sig rc=$rc"
+  cat /tmp/up.err
+  exec 9>&-
+done
+ls /run/ctnet/labs
+ip -br link show type bridge
+"$BIN" lab up --name t --containers 1 > /dev/null && echo "up once free"
+"#;
+
+#[test]
+fn lab_up_waiting_for_another_lab_command_stops_at_once_on_a_signal() {
+    if !worlds_available("lab_up_waiting_for_another_lab_command_stops_at_once_on_a_signal") {
+        return;
+    }
+    let o = Command::new(BIN)
+        .args(["world", "--", "sh", "-c", UP_WAITS_FOR_THE_LOCK])
+        .env("BIN", BIN)
+        .output()
+        .unwrap();
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{out}\n{err}");
+    for unwanted in ["never said", "still waiting", "t-br", "t.json"] {
+        assert!(!out.contains(unwanted), "{unwanted:?} in:\n{out}\n{err}");
+    }
+    for want in [
+        "INT rc=130",
+        "TERM rc=143",
+        "ctnet-diag: waiting for another lab command to finish",
+        "ctnet-diag: lab up stopped while waiting for another lab command; nothing was built",
+        "up once free",
+    ] {
+        assert!(out.contains(want), "missing {want:?} in:\n{out}\n{err}");
+    }
+    assert_eq!(
+        out.matches("waiting for another lab command to finish").count(),
+        2,
+        "said once per wait:\n{out}"
+    );
+}
+
 /// A lab whose record is corrupt cannot say its subnet: `lab up` refuses every subnet
 /// (exit 2) naming the record and the command that removes it, until it is removed.
 const UP_WITH_A_CORRUPT_RECORD: &str = r#"
