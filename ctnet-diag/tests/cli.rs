@@ -709,6 +709,13 @@ impl DemoScratch {
         pid.expect("the demo's shell never started")
     }
 
+    fn note_texts(&self) -> Vec<String> {
+        self.notes()
+            .iter()
+            .filter_map(|n| std::fs::read_to_string(self.runtime.join("ctnet/demos").join(n)).ok())
+            .collect()
+    }
+
     fn notes(&self) -> Vec<String> {
         std::fs::read_dir(self.runtime.join("ctnet/demos"))
             .map(|d| d.filter_map(|e| e.ok()?.file_name().into_string().ok()).collect())
@@ -821,8 +828,23 @@ fn a_killed_demo_shows_in_lab_list_with_the_command_that_removes_it() {
         .unwrap();
     let demo_pid = demo.id();
     let shell = s.shell_pid(&mut demo);
+    // The demo names its shell in its note just after starting it.
+    let named = wait_until(Duration::from_secs(60), || {
+        s.note_texts()
+            .iter()
+            .any(|t| t.contains(&format!("\"shell\":{{\"pid\":{shell},")))
+            .then_some(())
+    });
     signal(demo_pid as i32, libc::SIGKILL);
+    if named.is_none() {
+        signal(shell, libc::SIGKILL);
+    }
     let _ = finish(demo);
+    assert!(
+        named.is_some(),
+        "the note never named shell {shell}: {:?}",
+        s.note_texts()
+    );
     let list = s.command(&["lab", "list"]).output().unwrap();
     let (out, err) = text(&list);
     signal(shell, libc::SIGKILL);
@@ -881,6 +903,74 @@ fn a_corrupt_lab_record_is_an_error_and_force_removes_the_lab() {
         assert!(out.contains(want), "missing {want:?} in:\n{out}\n{err}");
     }
     assert_eq!(out.lines().last(), Some("0"), "{out}");
+}
+
+/// The (dev, ino) of namespace `ns` of process `pid`, as a note's JSON.
+fn ns_key(pid: u32, ns: &str) -> serde_json::Value {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(format!("/proc/{pid}/ns/{ns}")).unwrap();
+    serde_json::json!({ "dev": m.dev(), "ino": m.ino() })
+}
+
+/// Field 22 of `/proc/PID/stat`.
+fn start_time(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let rest = stat.rsplit_once(')').unwrap().1;
+    rest.split_whitespace().nth(19).unwrap().parse().unwrap()
+}
+
+/// A demo note whose world is gone while its netns inode number was reused by another
+/// process's netns (here: an unrelated `sleep` in this test's own namespaces). Whatever
+/// else the note says, `lab list` must not tell anyone to kill that process, and the
+/// note is stale: removed.
+#[test]
+fn lab_list_never_names_pids_from_a_demo_note_whose_world_is_gone() {
+    let s = DemoScratch::new("stale");
+    let mut other = Command::new("sleep").arg("600").spawn().unwrap();
+    let other_pid = other.id();
+    let mut gone = Command::new("true").spawn().unwrap();
+    let gone_pid = gone.id();
+    gone.wait().unwrap();
+    let other_start = start_time(other_pid);
+    let cases = [
+        (
+            "its shell is gone too",
+            serde_json::json!({ "pid": gone_pid, "start": 1 }),
+        ),
+        (
+            "its shell's pid went to another process",
+            serde_json::json!({ "pid": other_pid, "start": other_start + 1 }),
+        ),
+        ("it never started a shell", serde_json::Value::Null),
+    ];
+    let dir = s.runtime.join("ctnet/demos");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut failures = Vec::new();
+    for (what, shell) in cases {
+        // What an older demo wrote (`pid`, `netns`) and what a newer one writes.
+        let note = serde_json::json!({
+            "schema": "ctnet.demo/v2",
+            "pid": gone_pid,
+            "demo": { "pid": gone_pid, "start": 1 },
+            "netns": ns_key(other_pid, "net"),
+            "userns": ns_key(other_pid, "user"),
+            "shell": shell,
+        });
+        let path = dir.join(format!("demo-{gone_pid}.json"));
+        std::fs::write(&path, note.to_string()).unwrap();
+        let o = s.command(&["lab", "list"]).output().unwrap();
+        let (out, err) = text(&o);
+        if !o.status.success() || out.contains("leftover demo") || out.contains("kill") {
+            failures.push(format!("{what}: exit {:?}\n{out}{err}", o.status.code()));
+        }
+        if path.exists() {
+            failures.push(format!("{what}: the stale note was kept"));
+            let _ = std::fs::remove_file(&path);
+        }
+    }
+    let _ = other.kill();
+    let _ = other.wait();
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
 /// Another lab command holds the lock: `lab up` says it waits, and a signal ends it at
