@@ -110,6 +110,12 @@ pub enum Error {
     /// Several independent steps failed (teardown reports every failure).
     #[error("{} step(s) failed:\n  - {}", .0.len(), .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n  - "))]
     Many(Vec<Error>),
+    /// The caller asked to stop (a signal, say) before anything was done.
+    #[error("stopped while {what}; nothing was done")]
+    Stopped {
+        /// What was going on, e.g. "waiting for the lab lock".
+        what: String,
+    },
     /// A worker thread panicked: a bug in ctnet, reported as an internal error rather
     /// than passed off as a partial read.
     #[error(
@@ -141,7 +147,7 @@ impl Error {
                 .or_else(|| errs.first().map(Error::kind))
                 .unwrap_or(ErrorKind::Other),
             Error::RolledBack { cause, .. } => cause.kind(),
-            Error::Panic { .. } => ErrorKind::Other,
+            Error::Panic { .. } | Error::Stopped { .. } => ErrorKind::Other,
         }
     }
 

@@ -22,6 +22,7 @@ mod plan;
 use std::net::{IpAddr, Ipv4Addr};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use futures::stream::{self, StreamExt, TryStreamExt};
@@ -323,13 +324,19 @@ async fn preflight(plan: &LabPlan, env: &LabEnv, h: &rtnetlink::Handle) -> Resul
 /// The checks and the build run under the state directory's lock (see [`StateLock`]):
 /// two `up` at once, in any processes, cannot both find the same subnet free.
 pub async fn up(spec: &LabSpec, env: &LabEnv) -> Result<LabSummary> {
+    up_with(spec, env, LockWait::FOREVER).await
+}
+
+/// [`up`], waiting for the state lock as `wait` says: a stop asked for while another
+/// lab command holds the lock ends it with [`Error::Stopped`], nothing built.
+pub async fn up_with(spec: &LabSpec, env: &LabEnv, wait: LockWait<'_>) -> Result<LabSummary> {
     let plan = LabPlan::new(spec)?;
     let rt = tokio::runtime::Handle::current();
     let host = Netns::current()?;
     let h = host.rtnetlink(&rt, false)?;
-    let _lock = StateLock::acquire(env).await?;
+    let _lock = StateLock::acquire_with(env, wait).await?;
     preflight(&plan, env, &h).await?;
-    overlapping_record(&plan, env, host.key())?;
+    overlapping_record(&plan, env, host.key(), &h).await?;
     let ledger: SharedLedger = Arc::default();
     match build(&plan, env, host.key(), &h, &rt, &ledger).await {
         Ok(summary) => Ok(summary),
@@ -347,6 +354,44 @@ pub async fn up(spec: &LabSpec, env: &LabEnv) -> Result<LabSummary> {
     }
 }
 
+/// How to wait for a [`StateLock`] that another lab command holds.
+#[derive(Clone, Copy)]
+pub struct LockWait<'a> {
+    /// Set (by a signal handler, say) to give up the wait with [`Error::Stopped`].
+    /// Only a wait is given up: once the lock is taken, a stop is not looked at.
+    pub stop: Option<&'a AtomicBool>,
+    /// Told `true` once, when the lock is found held by another command, and `false`
+    /// when it is then taken; never told when the lock was free at once.
+    pub waiting: Option<&'a (dyn Fn(bool) + Sync)>,
+}
+
+impl LockWait<'_> {
+    /// Wait until the lock is free, however long, and tell no one.
+    pub const FOREVER: LockWait<'static> = LockWait {
+        stop: None,
+        waiting: None,
+    };
+
+    fn stopped(&self) -> bool {
+        self.stop.is_some_and(|s| s.load(Ordering::SeqCst))
+    }
+
+    fn tell(&self, waiting: bool) {
+        if let Some(f) = self.waiting {
+            f(waiting);
+        }
+    }
+}
+
+impl std::fmt::Debug for LockWait<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LockWait")
+            .field("stop", &self.stop)
+            .field("waiting", &self.waiting.is_some())
+            .finish()
+    }
+}
+
 /// An exclusive `flock(2)` on `.lock` in the state directory, held while a lab is
 /// checked and built or removed; released when dropped (or when the process dies).
 #[derive(Debug)]
@@ -355,8 +400,17 @@ pub struct StateLock {
 }
 
 impl StateLock {
+    /// How long a wait sleeps between two tries: a lock wait, not state polling, kept
+    /// short so that a stop is seen at once.
+    const RETRY: std::time::Duration = std::time::Duration::from_millis(20);
+
     /// Wait for the lock of `env`'s state directory (creating both when missing).
     pub async fn acquire(env: &LabEnv) -> Result<Self> {
+        Self::acquire_with(env, LockWait::FOREVER).await
+    }
+
+    /// [`acquire`](Self::acquire), waiting as `wait` says.
+    pub async fn acquire_with(env: &LabEnv, wait: LockWait<'_>) -> Result<Self> {
         use std::os::unix::fs::OpenOptionsExt;
         let dir = &env.state_dir;
         std::fs::create_dir_all(dir).map_err(|e| Error::io("creating", dir, e))?;
@@ -369,35 +423,87 @@ impl StateLock {
             .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
             .open(&path)
             .map_err(|e| Error::io("opening the lab lock", &path, e))?;
-        // Another `up` may hold it for as long as its build takes: wait off the runtime.
-        tokio::task::spawn_blocking(move || {
-            loop {
-                // SAFETY: flock on a descriptor this closure owns.
-                if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } == 0 {
-                    return Ok(Self { _file: file });
+        // Tried without blocking: a blocking flock cannot be given up when a stop is
+        // asked for (the signal is taken by a handler, so flock is not interrupted).
+        let mut waited = false;
+        loop {
+            // SAFETY: flock on a descriptor owned by `file`.
+            if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+                if waited {
+                    wait.tell(false);
+                    // A stop asked for just as the lock came free: nothing is built yet.
+                    if wait.stopped() {
+                        return Err(stopped(&path));
+                    }
                 }
-                let e = std::io::Error::last_os_error();
-                if e.raw_os_error() != Some(libc::EINTR) {
-                    return Err(Error::io("locking", &path, e));
-                }
+                return Ok(Self { _file: file });
             }
-        })
-        .await
-        .map_err(|e| Error::Invalid(format!("lab lock task failed: {e}")))?
+            let e = std::io::Error::last_os_error();
+            match e.raw_os_error() {
+                Some(libc::EWOULDBLOCK) => {}
+                Some(libc::EINTR) => continue,
+                _ => return Err(Error::io("locking", &path, e)),
+            }
+            if !waited {
+                waited = true;
+                wait.tell(true);
+            }
+            if wait.stopped() {
+                return Err(stopped(&path));
+            }
+            tokio::time::sleep(Self::RETRY).await;
+        }
+    }
+}
+
+fn stopped(lock: &Path) -> Error {
+    Error::Stopped {
+        what: format!(
+            "waiting for the lab lock {} (another lab command holds it)",
+            crate::text::path(lock)
+        ),
     }
 }
 
 /// Refuse a subnet that overlaps one recorded by another lab of this netns (a lab being
 /// removed, or half-built, may have no route left to show it).
-fn overlapping_record(plan: &LabPlan, env: &LabEnv, here: NetnsKey) -> Result<()> {
+///
+/// A record that cannot be parsed cannot say its subnet (nor its netns): it blocks every
+/// subnet, unless its lab's tagged bridge is here with addresses that prove no overlap.
+async fn overlapping_record(
+    plan: &LabPlan,
+    env: &LabEnv,
+    here: NetnsKey,
+    h: &rtnetlink::Handle,
+) -> Result<()> {
     let mine = plan.spec.subnet;
     for (path, rec) in list_records(env) {
-        let Ok(r) = rec else { continue };
+        let r = match rec {
+            Ok(r) => r,
+            Err(why) => {
+                // list_records keeps only `NAME.json` files with a valid lab name.
+                let name = path
+                    .file_stem()
+                    .and_then(|s| s.to_str())
+                    .unwrap_or_default()
+                    .to_string();
+                if name == plan.spec.name {
+                    continue; // preflight refused this name already
+                }
+                let nets = bridge_networks(h, &name).await?;
+                if !nets.is_empty() && nets.iter().all(|n| !overlaps(*n, mine)) {
+                    continue;
+                }
+                return Err(Error::Invalid(format!(
+                    "lab record {} {why}: it cannot say which subnet lab {name} uses, so subnet \
+                     {mine} cannot be checked against it; remove that lab with \
+                     `ctnet-diag lab down --name {name} --force`",
+                    crate::text::path(&path)
+                )));
+            }
+        };
         let theirs = r.spec.subnet;
-        if r.spec.name != plan.spec.name
-            && r.host_netns == here
-            && (theirs.contains(&mine.network()) || mine.contains(&theirs.network()))
-        {
+        if r.spec.name != plan.spec.name && r.host_netns == here && overlaps(theirs, mine) {
             return Err(Error::Invalid(format!(
                 "subnet {mine} overlaps lab {}'s {theirs} (record {}); pick another --subnet \
                  or remove that lab with `ctnet-diag lab down --name {}`",
@@ -408,6 +514,46 @@ fn overlapping_record(plan: &LabPlan, env: &LabEnv, here: NetnsKey) -> Result<()
         }
     }
     Ok(())
+}
+
+fn overlaps(a: ipnet::Ipv4Net, b: ipnet::Ipv4Net) -> bool {
+    a.contains(&b.network()) || b.contains(&a.network())
+}
+
+/// The IPv4 networks on lab `name`'s bridge in the netns of `h`: empty unless the
+/// bridge is there, carries the lab's tag, and has an IPv4 address.
+async fn bridge_networks(h: &rtnetlink::Handle, name: &str) -> Result<Vec<ipnet::Ipv4Net>> {
+    use rtnetlink::packet_route::address::AddressAttribute;
+    let names = LabNames::new(name)?;
+    let bridge = names.bridge();
+    let Some(link) = get_link(h, &bridge, "host").await? else {
+        return Ok(Vec::new());
+    };
+    if link_kind(&link) != Some(&InfoKind::Bridge) || link_alias(&link) != Some(names.tag().as_str()) {
+        return Ok(Vec::new());
+    }
+    let addrs: Vec<_> = h
+        .address()
+        .get()
+        .set_link_index_filter(link.header.index)
+        .execute()
+        .try_collect()
+        .await
+        .map_err(|e| Error::netlink(format!("listing addresses of {bridge}"), "host", e))?;
+    Ok(addrs
+        .iter()
+        .filter_map(|a| {
+            let ip = a.attributes.iter().find_map(|at| match at {
+                AddressAttribute::Local(IpAddr::V4(ip)) | AddressAttribute::Address(IpAddr::V4(ip)) => {
+                    Some(*ip)
+                }
+                _ => None,
+            })?;
+            ipnet::Ipv4Net::new(ip, a.header.prefix_len)
+                .ok()
+                .map(|n| n.trunc())
+        })
+        .collect())
 }
 
 fn write_record(path: &Path, rec: &LabRecord) -> Result<()> {

@@ -645,3 +645,74 @@ fn lab_down_refuses_a_corrupt_record_and_force_removes_what_the_tags_prove() {
         },
     );
 }
+
+#[test]
+fn a_corrupt_record_blocks_every_subnet_unless_its_bridge_proves_no_overlap() {
+    run_test_in_world(
+        "a_corrupt_record_blocks_every_subnet_unless_its_bridge_proves_no_overlap",
+        || {
+            let rt = rt();
+            let env = LabEnv::default();
+            let spec = |name: &str, subnet: &str| LabSpec {
+                containers: 1,
+                subnet: subnet.parse().unwrap(),
+                ..LabSpec::new(name)
+            };
+            rt.block_on(lab::up(&spec("t", "10.77.0.0/24"), &env)).unwrap();
+            let record = "/run/ctnet/labs/t.json";
+            std::fs::write(record, "{\"schema\": \"ctnet.lab-record/v1\", \"spec\": ").unwrap();
+            // Its tagged bridge holds 10.77.0.1/24: a subnet elsewhere cannot overlap.
+            rt.block_on(lab::up(&spec("u", "10.80.0.0/24"), &env)).unwrap();
+            // Without the bridge nothing says where lab t is: every subnet is refused.
+            sh(&["ip", "link", "del", "t-br"]);
+            for (name, subnet) in [("v", "10.77.0.0/25"), ("w", "10.81.0.0/24")] {
+                let err = rt.block_on(lab::up(&spec(name, subnet), &env)).unwrap_err();
+                assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+                let text = err.to_string();
+                assert!(
+                    text.contains(record) && text.contains("`ctnet-diag lab down --name t --force`"),
+                    "{text}"
+                );
+                assert!(!std::path::Path::new(&format!("/run/ctnet/labs/{name}.json")).exists());
+            }
+            rt.block_on(lab::down_with("t", &env, lab::DownOptions { force: true }))
+                .unwrap();
+            rt.block_on(lab::up(&spec("w", "10.81.0.0/24"), &env)).unwrap();
+        },
+    );
+}
+
+#[test]
+fn lab_up_waiting_for_the_lock_gives_up_when_told_to_stop() {
+    run_test_in_world("lab_up_waiting_for_the_lock_gives_up_when_told_to_stop", || {
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+        let rt = rt();
+        let env = LabEnv::default();
+        let held = rt.block_on(lab::StateLock::acquire(&env)).unwrap();
+        let stop = AtomicBool::new(false);
+        let told = AtomicUsize::new(0);
+        // Told it waits: ask it to stop, as a signal handler would.
+        let waiting = |now: bool| {
+            if now {
+                told.fetch_add(1, Ordering::SeqCst);
+                stop.store(true, Ordering::SeqCst);
+            }
+        };
+        let wait = lab::LockWait {
+            stop: Some(&stop),
+            waiting: Some(&waiting),
+        };
+        let err = rt
+            .block_on(lab::up_with(&LabSpec::new("t"), &env, wait))
+            .unwrap_err();
+        assert!(matches!(err, ctnet_core::Error::Stopped { .. }), "{err}");
+        assert_eq!(told.load(Ordering::SeqCst), 1);
+        assert!(!std::path::Path::new("/run/ctnet/labs/t.json").exists());
+        assert!(sh(&["ip", "-br", "link", "show", "type", "bridge"]).is_empty());
+        // Once the lock is free the same wait takes it at once, telling no one.
+        drop(held);
+        stop.store(false, Ordering::SeqCst);
+        rt.block_on(lab::up_with(&LabSpec::new("t"), &env, wait)).unwrap();
+        assert_eq!(told.load(Ordering::SeqCst), 1);
+    });
+}

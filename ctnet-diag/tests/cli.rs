@@ -709,6 +709,13 @@ impl DemoScratch {
         pid.expect("the demo's shell never started")
     }
 
+    fn note_texts(&self) -> Vec<String> {
+        self.notes()
+            .iter()
+            .filter_map(|n| std::fs::read_to_string(self.runtime.join("ctnet/demos").join(n)).ok())
+            .collect()
+    }
+
     fn notes(&self) -> Vec<String> {
         std::fs::read_dir(self.runtime.join("ctnet/demos"))
             .map(|d| d.filter_map(|e| e.ok()?.file_name().into_string().ok()).collect())
@@ -821,8 +828,23 @@ fn a_killed_demo_shows_in_lab_list_with_the_command_that_removes_it() {
         .unwrap();
     let demo_pid = demo.id();
     let shell = s.shell_pid(&mut demo);
+    // The demo names its shell in its note just after starting it.
+    let named = wait_until(Duration::from_secs(60), || {
+        s.note_texts()
+            .iter()
+            .any(|t| t.contains(&format!("\"shell\":{{\"pid\":{shell},")))
+            .then_some(())
+    });
     signal(demo_pid as i32, libc::SIGKILL);
+    if named.is_none() {
+        signal(shell, libc::SIGKILL);
+    }
     let _ = finish(demo);
+    assert!(
+        named.is_some(),
+        "the note never named shell {shell}: {:?}",
+        s.note_texts()
+    );
     let list = s.command(&["lab", "list"]).output().unwrap();
     let (out, err) = text(&list);
     signal(shell, libc::SIGKILL);
@@ -881,4 +903,177 @@ fn a_corrupt_lab_record_is_an_error_and_force_removes_the_lab() {
         assert!(out.contains(want), "missing {want:?} in:\n{out}\n{err}");
     }
     assert_eq!(out.lines().last(), Some("0"), "{out}");
+}
+
+/// The (dev, ino) of namespace `ns` of process `pid`, as a note's JSON.
+fn ns_key(pid: u32, ns: &str) -> serde_json::Value {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(format!("/proc/{pid}/ns/{ns}")).unwrap();
+    serde_json::json!({ "dev": m.dev(), "ino": m.ino() })
+}
+
+/// Field 22 of `/proc/PID/stat`.
+fn start_time(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let rest = stat.rsplit_once(')').unwrap().1;
+    rest.split_whitespace().nth(19).unwrap().parse().unwrap()
+}
+
+/// A demo note whose world is gone while its netns inode number was reused by another
+/// process's netns (here: an unrelated `sleep` in this test's own namespaces). Whatever
+/// else the note says, `lab list` must not tell anyone to kill that process, and the
+/// note is stale: removed.
+#[test]
+fn lab_list_never_names_pids_from_a_demo_note_whose_world_is_gone() {
+    let s = DemoScratch::new("stale");
+    let mut other = Command::new("sleep").arg("600").spawn().unwrap();
+    let other_pid = other.id();
+    let mut gone = Command::new("true").spawn().unwrap();
+    let gone_pid = gone.id();
+    gone.wait().unwrap();
+    let other_start = start_time(other_pid);
+    let cases = [
+        (
+            "its shell is gone too",
+            serde_json::json!({ "pid": gone_pid, "start": 1 }),
+        ),
+        (
+            "its shell's pid went to another process",
+            serde_json::json!({ "pid": other_pid, "start": other_start + 1 }),
+        ),
+        ("it never started a shell", serde_json::Value::Null),
+    ];
+    let dir = s.runtime.join("ctnet/demos");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut failures = Vec::new();
+    for (what, shell) in cases {
+        // What an older demo wrote (`pid`, `netns`) and what a newer one writes.
+        let note = serde_json::json!({
+            "schema": "ctnet.demo/v2",
+            "pid": gone_pid,
+            "demo": { "pid": gone_pid, "start": 1 },
+            "netns": ns_key(other_pid, "net"),
+            "userns": ns_key(other_pid, "user"),
+            "shell": shell,
+        });
+        let path = dir.join(format!("demo-{gone_pid}.json"));
+        std::fs::write(&path, note.to_string()).unwrap();
+        let o = s.command(&["lab", "list"]).output().unwrap();
+        let (out, err) = text(&o);
+        if !o.status.success() || out.contains("leftover demo") || out.contains("kill") {
+            failures.push(format!("{what}: exit {:?}\n{out}{err}", o.status.code()));
+        }
+        if path.exists() {
+            failures.push(format!("{what}: the stale note was kept"));
+            let _ = std::fs::remove_file(&path);
+        }
+    }
+    let _ = other.kill();
+    let _ = other.wait();
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Another lab command holds the lock: `lab up` says it waits, and a signal ends it at
+/// once (128 + the signal) with nothing built.
+const UP_WAITS_FOR_THE_LOCK: &str = r#"
+set -u
+mkdir -p /run/ctnet/labs
+gone() { [ ! -e /proc/$1 ] || [ "$(cut -d' ' -f3 /proc/$1/stat 2>/dev/null)" = Z ]; }
+for sig in INT TERM; do
+  exec 9> /run/ctnet/labs/.lock
+  flock -x 9
+  : > /tmp/up.err
+  "$BIN" lab up --name t --containers 1 > /dev/null 2> /tmp/up.err 9>&- &
+  pid=$!
+  i=0
+  until grep -q "waiting for another lab command" /tmp/up.err; do
+    i=$((i+1)); if [ $i -gt 1000 ]; then echo "$sig: never said it waits"; break; fi
+    sleep 0.01
+  done
+  kill -$sig $pid
+  i=0
+  until gone $pid; do
+    i=$((i+1)); if [ $i -gt 500 ]; then echo "$sig: still waiting"; kill -9 $pid; break; fi
+    sleep 0.01
+  done
+  rc=0; wait $pid || rc=$?
+  echo "$sig rc=$rc"
+  cat /tmp/up.err
+  exec 9>&-
+done
+ls /run/ctnet/labs
+ip -br link show type bridge
+"$BIN" lab up --name t --containers 1 > /dev/null && echo "up once free"
+"#;
+
+#[test]
+fn lab_up_waiting_for_another_lab_command_stops_at_once_on_a_signal() {
+    if !worlds_available("lab_up_waiting_for_another_lab_command_stops_at_once_on_a_signal") {
+        return;
+    }
+    let o = Command::new(BIN)
+        .args(["world", "--", "sh", "-c", UP_WAITS_FOR_THE_LOCK])
+        .env("BIN", BIN)
+        .output()
+        .unwrap();
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{out}\n{err}");
+    for unwanted in ["never said", "still waiting", "t-br", "t.json"] {
+        assert!(!out.contains(unwanted), "{unwanted:?} in:\n{out}\n{err}");
+    }
+    for want in [
+        "INT rc=130",
+        "TERM rc=143",
+        "ctnet-diag: waiting for another lab command to finish",
+        "ctnet-diag: lab up stopped while waiting for another lab command; nothing was built",
+        "up once free",
+    ] {
+        assert!(out.contains(want), "missing {want:?} in:\n{out}\n{err}");
+    }
+    assert_eq!(
+        out.matches("waiting for another lab command to finish").count(),
+        2,
+        "said once per wait:\n{out}"
+    );
+}
+
+/// A lab whose record is corrupt cannot say its subnet: `lab up` refuses every subnet
+/// (exit 2) naming the record and the command that removes it, until it is removed.
+const UP_WITH_A_CORRUPT_RECORD: &str = r#"
+set -u
+"$BIN" lab up --name t --containers 1 > /dev/null
+ip link del t-br
+echo '{"schema": "ctnet.lab' > /run/ctnet/labs/t.json
+rc=0; "$BIN" lab up --name u --containers 1 --subnet 10.77.0.0/25 > /dev/null 2> /tmp/up.err || rc=$?
+echo "overlapping rc=$rc"
+cat /tmp/up.err
+ip -br link show type bridge
+"$BIN" lab down --name t --force > /dev/null
+"$BIN" lab up --name u --containers 1 --subnet 10.77.0.0/25 > /dev/null && echo "up once removed"
+"#;
+
+#[test]
+fn lab_up_refuses_while_another_labs_record_is_corrupt() {
+    if !worlds_available("lab_up_refuses_while_another_labs_record_is_corrupt") {
+        return;
+    }
+    let o = Command::new(BIN)
+        .args(["world", "--", "sh", "-c", UP_WITH_A_CORRUPT_RECORD])
+        .env("BIN", BIN)
+        .output()
+        .unwrap();
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{out}\n{err}");
+    for want in [
+        "overlapping rc=2",
+        "lab record /run/ctnet/labs/t.json is not a lab record",
+        "`ctnet-diag lab down --name t --force`",
+        "up once removed",
+    ] {
+        assert!(out.contains(want), "missing {want:?} in:\n{out}\n{err}");
+    }
+    assert!(
+        !out.contains("u-br"),
+        "built on a subnet it could not check:\n{out}"
+    );
 }

@@ -46,7 +46,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     // Opened before the world hides this /run.
     let note_dir = NoteDir::open();
     crate::exit::enter_world()?;
-    let _note = note_dir.and_then(|d| d.write());
+    let mut note = note_dir.and_then(|d| d.write());
     let rt = crate::runtime()?;
     let env = LabEnv::default();
     let mut spec = LabSpec::new("demo");
@@ -77,7 +77,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         crate::outln!(
             "\nOpening {shell} inside the world; try `ip netns`, `bridge link`, `iptables-save`. Exit to tear down."
         )?;
-        run_shell(&shell, &quit);
+        run_shell(&shell, &quit, note.as_mut());
     }
     let _ = ctnet_core::lab::fault::fix(&env, None, None);
     let report = rt.block_on(lab::down(&spec.name, &env))?;
@@ -138,8 +138,8 @@ fn quit_signals() -> Arc<AtomicI32> {
 
 /// Run the shell until it exits, or until a quit signal: then hang it up (an
 /// interactive shell ignores SIGTERM and SIGINT), and kill it if it is still there
-/// after a grace period.
-fn run_shell(shell: &str, quit: &AtomicI32) {
+/// after a grace period. The note names the shell: it is what outlives a killed demo.
+fn run_shell(shell: &str, quit: &AtomicI32, note: Option<&mut NoteFile>) {
     const GRACE: Duration = Duration::from_secs(3);
     // std gives the child an empty signal mask: the shell gets its signals as usual.
     let mut child = match Command::new(shell).spawn() {
@@ -149,6 +149,9 @@ fn run_shell(shell: &str, quit: &AtomicI32) {
             return;
         }
     };
+    if let Some(note) = note {
+        note.set_shell(child.id());
+    }
     let pid = nix::unistd::Pid::from_raw(child.id() as i32);
     let mut hung_up: Option<std::time::Instant> = None;
     loop {
@@ -186,14 +189,84 @@ fn notes_path() -> Option<PathBuf> {
 }
 
 /// What a running demo leaves in the notes directory (`demo-PID.json`).
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
+///
+/// The kernel reuses nsfs inode numbers (and pids): a netns key alone can name a later,
+/// unrelated netns once the demo's world is gone. A world is taken as the demo's only
+/// while a process recorded here still lives (same pid, same start time) in a netns and
+/// user namespace with the recorded keys: that process holds them, so no reuse can
+/// have happened.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 struct Note {
-    /// Always `ctnet.demo/v1`.
+    /// Always `ctnet.demo/v2`.
     schema: String,
-    /// The demo's pid.
-    pid: u32,
+    /// The demo, which made the world.
+    demo: Proc,
     /// Its world's network namespace.
     netns: NetnsKey,
+    /// Its world's user namespace (nsfs identity, as for the netns).
+    userns: NetnsKey,
+    /// The shell the demo started in its world, once started: what lives on when the
+    /// demo is killed.
+    shell: Option<Proc>,
+}
+
+/// The schema of a [`Note`].
+const NOTE_SCHEMA: &str = "ctnet.demo/v2";
+
+/// One process, told from a later one with its pid by its start time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct Proc {
+    pid: u32,
+    /// `starttime` of `/proc/PID/stat` (field 22: clock ticks after boot).
+    start: u64,
+}
+
+impl Proc {
+    /// The process `pid` as it is now; None when it is gone.
+    fn of(pid: u32) -> Option<Self> {
+        Some(Self {
+            pid,
+            start: start_time(pid)?,
+        })
+    }
+
+    /// Whether this very process still runs (not a later one given its pid).
+    fn alive(&self) -> bool {
+        Self::of(self.pid) == Some(*self)
+    }
+}
+
+/// Field 22 (`starttime`) of `/proc/PID/stat`.
+fn start_time(pid: u32) -> Option<u64> {
+    parse_start_time(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+}
+
+/// `starttime` from the text of a `/proc/PID/stat`: counted after the `)` that ends
+/// the comm (which may itself hold spaces and parentheses); field 3 comes first there.
+fn parse_start_time(stat: &str) -> Option<u64> {
+    let (_, rest) = stat.rsplit_once(')')?;
+    rest.split_ascii_whitespace().nth(22 - 3)?.parse().ok()
+}
+
+/// The keys of the network and user namespaces of process `pid`.
+fn namespaces_of(pid: &str) -> Option<(NetnsKey, NetnsKey)> {
+    let key = |ns: &str| NetnsKey::of_path(Path::new(&format!("/proc/{pid}/ns/{ns}"))).ok();
+    Some((key("net")?, key("user")?))
+}
+
+impl Note {
+    /// Whether process `pid` is in this note's world.
+    fn holds(&self, pid: &str) -> bool {
+        namespaces_of(pid) == Some((self.netns, self.userns))
+    }
+
+    /// Whether the recorded shell still lives in the recorded world: only then do the
+    /// keys name the demo's world. Namespaces are read before the start time is
+    /// compared, so a pid reused in between is caught.
+    fn anchored(&self) -> bool {
+        self.shell
+            .is_some_and(|s| self.holds(&s.pid.to_string()) && s.alive())
+    }
 }
 
 /// The notes directory, opened outside the world.
@@ -219,34 +292,21 @@ impl NoteDir {
 
     /// Write this demo's note (from inside its world); it is removed when dropped.
     fn write(self) -> Option<NoteFile> {
+        let pid = std::process::id();
+        let key = |ns: &str| NetnsKey::of_path(Path::new(&format!("/proc/thread-self/ns/{ns}"))).ok();
         let note = Note {
-            schema: "ctnet.demo/v1".into(),
-            pid: std::process::id(),
-            netns: NetnsKey::of_current_thread().ok()?,
+            schema: NOTE_SCHEMA.into(),
+            demo: Proc::of(pid)?,
+            netns: key("net")?,
+            userns: key("user")?,
+            shell: None,
         };
-        let name = format!("demo-{}.json", note.pid);
-        let text = serde_json::to_string(&note).ok()?;
-        let cname = std::ffi::CString::new(name).ok()?;
-        // SAFETY: a valid directory descriptor and NUL-terminated name.
-        let fd = unsafe {
-            libc::openat(
-                self.0.as_raw_fd(),
-                cname.as_ptr(),
-                libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC | libc::O_NOFOLLOW | libc::O_CLOEXEC,
-                0o600,
-            )
-        };
-        if fd < 0 {
-            return None;
-        }
-        // SAFETY: a fresh descriptor owned by nothing else.
-        let mut file = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) });
-        use std::io::Write as _;
-        file.write_all(text.as_bytes()).ok()?;
-        Some(NoteFile {
+        let file = NoteFile {
             dir: self,
-            name: cname,
-        })
+            name: std::ffi::CString::new(format!("demo-{pid}.json")).ok()?,
+            note,
+        };
+        file.store().then_some(file)
     }
 }
 
@@ -254,6 +314,52 @@ impl NoteDir {
 struct NoteFile {
     dir: NoteDir,
     name: std::ffi::CString,
+    note: Note,
+}
+
+impl NoteFile {
+    /// Record the shell the demo started.
+    fn set_shell(&mut self, pid: u32) {
+        self.note.shell = Proc::of(pid);
+        self.store();
+    }
+
+    /// Write the note whole: to a temporary name, then renamed over the note, so that
+    /// `lab list` never reads half a note.
+    fn store(&self) -> bool {
+        let Ok(text) = serde_json::to_string(&self.note) else {
+            return false;
+        };
+        let mut tmp = self.name.as_bytes().to_vec();
+        tmp.extend_from_slice(b".tmp");
+        let Ok(tmp) = std::ffi::CString::new(tmp) else {
+            return false;
+        };
+        let dir = self.dir.0.as_raw_fd();
+        // SAFETY: a valid directory descriptor and NUL-terminated name.
+        let fd = unsafe {
+            libc::openat(
+                dir,
+                tmp.as_ptr(),
+                libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+                0o600,
+            )
+        };
+        if fd < 0 {
+            return false;
+        }
+        // SAFETY: a fresh descriptor owned by nothing else.
+        let mut file = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+        use std::io::Write as _;
+        // SAFETY: a valid directory descriptor and NUL-terminated names.
+        let stored = file.write_all(text.as_bytes()).is_ok()
+            && unsafe { libc::renameat(dir, tmp.as_ptr(), dir, self.name.as_ptr()) } == 0;
+        if !stored {
+            // SAFETY: a valid directory descriptor and NUL-terminated name.
+            unsafe { libc::unlinkat(dir, tmp.as_ptr(), 0) };
+        }
+        stored
+    }
 }
 
 impl Drop for NoteFile {
@@ -274,8 +380,10 @@ pub struct Leftover {
     pub remove: String,
 }
 
-/// Demos whose process is gone but whose world lives on; notes of worlds that are
-/// gone are removed.
+/// Demos whose process is gone but whose world provably lives on (see [`Note`]).
+/// Notes that prove nothing (the world is gone, or its keys may name another's
+/// namespaces now, or the note cannot be read) are removed: no pid is ever named from
+/// them.
 pub fn leftovers() -> Vec<Leftover> {
     let Some(dir) = notes_path() else {
         return Vec::new();
@@ -285,34 +393,48 @@ pub fn leftovers() -> Vec<Leftover> {
     };
     let mut out = Vec::new();
     for e in entries.filter_map(|e| e.ok()) {
+        let file = e.file_name();
+        // `demo-PID.json` only: a `.tmp` is a note being written.
+        let is_note = file
+            .to_str()
+            .and_then(|f| f.strip_prefix("demo-")?.strip_suffix(".json"))
+            .is_some_and(|pid| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()));
+        if !is_note {
+            continue;
+        }
         let path = e.path();
-        let Some(note) = std::fs::read_to_string(&path)
+        let note = ctnet_core::model::read_regular_file(&path, 64 << 10)
             .ok()
-            .and_then(|t| serde_json::from_str::<Note>(&t).ok())
-        else {
+            .and_then(|b| serde_json::from_slice::<Note>(&b).ok())
+            .filter(|n| n.schema == NOTE_SCHEMA);
+        let Some(note) = note else {
+            let _ = std::fs::remove_file(&path);
             continue;
         };
-        let in_world = |pid: u32| {
-            NetnsKey::of_path(Path::new(&format!("/proc/{pid}/ns/net"))).is_ok_and(|k| k == note.netns)
-        };
-        if in_world(note.pid) {
+        if note.demo.alive() {
             continue; // still running
+        }
+        if !note.anchored() {
+            let _ = std::fs::remove_file(&path);
+            continue;
         }
         let mut pids: Vec<u32> = std::fs::read_dir("/proc")
             .map(|d| {
                 d.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-                    .filter(|p| in_world(*p))
+                    .filter(|p| note.holds(&p.to_string()))
                     .collect()
             })
             .unwrap_or_default();
-        if pids.is_empty() {
+        // The shell may have ended while the others were read: then the keys prove
+        // nothing any more.
+        if pids.is_empty() || !note.anchored() {
             let _ = std::fs::remove_file(&path);
             continue;
         }
         pids.sort_unstable();
         let list = pids.iter().map(u32::to_string).collect::<Vec<_>>().join(" ");
         out.push(Leftover {
-            demo_pid: note.pid,
+            demo_pid: note.demo.pid,
             remove: format!("kill {list}"),
             pids,
         });
@@ -536,4 +658,37 @@ fn dashboard_run(
     } else {
         ExitCode::from(crate::exit::INTERNAL)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn start_time_is_field_22_whatever_the_comm_holds() {
+        let tail = "S 1 812 812 0 -1 4194560 120 0 0 0 1 2 0 0 20 0 1 0 987654 1000 10";
+        for comm in [
+            "sh",
+            "a b",
+            "x) (y",
+            ") 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 (",
+            "",
+        ] {
+            let stat = format!("812 ({comm}) {tail}\n");
+            assert_eq!(parse_start_time(&stat), Some(987_654), "{stat:?}");
+        }
+        assert_eq!(parse_start_time("812 (sh) S 1 2"), None);
+        assert_eq!(parse_start_time("no parenthesis"), None);
+    }
+
+    #[test]
+    fn this_process_is_itself_and_not_a_later_one_with_its_pid() {
+        let me = Proc::of(std::process::id()).unwrap();
+        assert!(me.alive());
+        let later = Proc {
+            start: me.start + 1,
+            ..me
+        };
+        assert!(!later.alive());
+    }
 }

@@ -2,6 +2,8 @@
 
 use std::fmt::Write as _;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
 use ctnet_core::lab::{self, DownReport, LabEnv, LabInfo, LabSpec, LabSummary};
 
@@ -30,20 +32,45 @@ pub async fn run(cmd: LabCommand) -> anyhow::Result<ExitCode> {
             let mut int = signal(SignalKind::interrupt())?;
             let mut term = signal(SignalKind::terminate())?;
             let mut hup = signal(SignalKind::hangup())?;
+            // While another lab command holds the lock nothing is built yet: a signal
+            // then ends the wait, and `up`, at once.
+            let state = Arc::new(UpSignals::default());
+            let seen = state.clone();
             let guard = tokio::spawn(async move {
                 loop {
-                    tokio::select! {
-                        _ = int.recv() => {}
-                        _ = term.recv() => {}
-                        _ = hup.recv() => {}
+                    let sig = tokio::select! {
+                        _ = int.recv() => libc::SIGINT,
+                        _ = term.recv() => libc::SIGTERM,
+                        _ = hup.recv() => libc::SIGHUP,
+                    };
+                    seen.signal.store(sig, Ordering::SeqCst);
+                    seen.stop.store(true, Ordering::SeqCst);
+                    if !seen.waiting.load(Ordering::SeqCst) {
+                        crate::say!(
+                            "ctnet-diag: lab up is finishing (or rolling back) so nothing is left half-built"
+                        );
                     }
-                    crate::say!(
-                        "ctnet-diag: lab up is finishing (or rolling back) so nothing is left half-built"
-                    );
                 }
             });
-            let built = lab::up(&spec, &env).await;
+            let waiting = |now: bool| {
+                state.waiting.store(now, Ordering::SeqCst);
+                if now {
+                    crate::say!("ctnet-diag: waiting for another lab command to finish (Ctrl-C stops)");
+                }
+            };
+            let wait = lab::LockWait {
+                stop: Some(&state.stop),
+                waiting: Some(&waiting),
+            };
+            let built = lab::up_with(&spec, &env, wait).await;
             guard.abort();
+            if let Err(ctnet_core::Error::Stopped { .. }) = &built {
+                crate::say!(
+                    "ctnet-diag: lab up stopped while waiting for another lab command; nothing was built"
+                );
+                let sig = state.signal.load(Ordering::SeqCst);
+                return Ok(ExitCode::from(128u8.saturating_add(sig as u8)));
+            }
             let built = built?;
             if a.json {
                 crate::out::rendered(&json(&built)?)?;
@@ -86,6 +113,17 @@ pub async fn run(cmd: LabCommand) -> anyhow::Result<ExitCode> {
         LabCommand::Break(a) => crate::cmd::fault::apply(a),
         LabCommand::Fix(a) => crate::cmd::fault::fix(a),
     }
+}
+
+/// What the signal guard of `lab up` shares with the lock wait.
+#[derive(Debug, Default)]
+struct UpSignals {
+    /// Set by a signal: give up waiting for the lock.
+    stop: AtomicBool,
+    /// The last signal taken (for the exit status).
+    signal: AtomicI32,
+    /// Whether `up` is waiting for another lab command's lock.
+    waiting: AtomicBool,
 }
 
 fn json<T: serde::Serialize>(v: &T) -> anyhow::Result<String> {
