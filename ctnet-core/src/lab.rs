@@ -558,7 +558,9 @@ async fn bridge_networks(h: &rtnetlink::Handle, name: &str) -> Result<Vec<ipnet:
 
 fn write_record(path: &Path, rec: &LabRecord) -> Result<()> {
     let text = serde_json::to_string_pretty(rec).map_err(|e| Error::Invalid(e.to_string()))?;
-    std::fs::write(path, text).map_err(|e| Error::io("writing lab record", path, e))
+    // Whole or not at all: a `lab up` killed mid-write must not leave the corrupt
+    // record that `lab down` would then refuse.
+    crate::output::OutputFile::write_all_at(path, text.as_bytes())
 }
 
 async fn build(
