@@ -5,6 +5,9 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
+#[path = "support/world.rs"]
+mod world;
+
 const BIN: &str = env!("CARGO_BIN_EXE_ctnet-diag");
 
 fn run(args: &[&str]) -> Output {
@@ -23,20 +26,9 @@ fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
-/// Whether this machine lets us make rootless worlds; under CI it must.
+/// Whether rootless worlds can be made here; under CI they must.
 fn worlds_available(test: &str) -> bool {
-    let ok = Command::new(BIN)
-        .args(["world", "--", "true"])
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        assert!(
-            !ctnet_core::world::in_ci(),
-            "{test} needs rootless worlds (user namespaces); under CI this is a failure"
-        );
-        ctnet_core::world::report_skip(&format!("{test}: this kernel refuses user namespaces"));
-    }
-    ok
+    world::available(BIN, test)
 }
 
 #[test]

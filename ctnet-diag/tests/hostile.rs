@@ -10,6 +10,9 @@ use std::time::{Duration, Instant};
 #[path = "support/poisoned.rs"]
 mod poisoned;
 
+#[path = "support/world.rs"]
+mod world;
+
 const BIN: &str = env!("CARGO_BIN_EXE_ctnet-diag");
 
 /// What an unprivileged user can put in a name: a window-title OSC, a colour CSI, a
@@ -233,20 +236,19 @@ fn a_cell_wider_than_65535_characters_is_printed_whole() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// Whether this machine lets us make rootless worlds; under CI it must.
+/// `script` under `sh -c` in a fresh rootless world, with `$BIN` the binary.
+fn in_world(script: &str) -> Output {
+    Command::new(BIN)
+        .args(["world", "--", "sh", "-c", script])
+        .env("BIN", BIN)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+/// Whether rootless worlds can be made here; under CI they must.
 fn worlds_available(test: &str) -> bool {
-    let ok = Command::new(BIN)
-        .args(["world", "--", "true"])
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        assert!(
-            !ctnet_core::world::in_ci(),
-            "{test} needs rootless worlds (user namespaces); under CI this is a failure"
-        );
-        ctnet_core::world::report_skip(&format!("{test}: this kernel refuses user namespaces"));
-    }
-    ok
+    world::available(BIN, test)
 }
 
 /// Inside a world: an interface, a netns file and a process comm with escapes in
@@ -287,12 +289,7 @@ fn hostile_live_names_never_reach_the_terminal_raw() {
     if !worlds_available("hostile_live_names_never_reach_the_terminal_raw") {
         return;
     }
-    let o = Command::new(BIN)
-        .args(["world", "--", "sh", "-c", LIVE])
-        .env("BIN", BIN)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let o = in_world(LIVE);
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(
         o.status.success(),
@@ -383,12 +380,7 @@ fn output_files_are_never_followed_always_0600_and_errors_name_the_path() {
     if !worlds_available("output_files_are_never_followed_always_0600_and_errors_name_the_path") {
         return;
     }
-    let o = Command::new(BIN)
-        .args(["world", "--", "sh", "-c", FILES])
-        .env("BIN", BIN)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let o = in_world(FILES);
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(
         o.status.success(),
@@ -463,12 +455,7 @@ fn a_count_over_several_interfaces_is_the_first_packets_in_time_order() {
     if !worlds_available("a_count_over_several_interfaces_is_the_first_packets_in_time_order") {
         return;
     }
-    let o = Command::new(BIN)
-        .args(["world", "--", "sh", "-c", COUNTS])
-        .env("BIN", BIN)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let o = in_world(COUNTS);
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(
         o.status.success(),

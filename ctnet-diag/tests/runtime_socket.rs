@@ -10,6 +10,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+#[path = "support/world.rs"]
+mod world;
+
 const BIN: &str = env!("CARGO_BIN_EXE_ctnet-diag");
 
 /// The most a `veths` run against any hostile daemon may use.
@@ -168,20 +171,9 @@ fn run_in_world(dir: &Path, tag: &str, args: &[&str], env: &[(&str, &Path)]) -> 
     }
 }
 
-/// Whether this machine lets us make rootless worlds; under CI it must.
+/// Whether rootless worlds can be made here; under CI they must.
 fn worlds_available(test: &str) -> bool {
-    let ok = Command::new(BIN)
-        .args(["world", "--", "true"])
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        assert!(
-            !ctnet_core::world::in_ci(),
-            "{test} needs rootless worlds (user namespaces); under CI this is a failure"
-        );
-        ctnet_core::world::report_skip(&format!("{test}: this kernel refuses user namespaces"));
-    }
-    ok
+    world::available(BIN, test)
 }
 
 fn temp_dir(name: &str) -> PathBuf {
