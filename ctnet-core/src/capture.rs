@@ -244,6 +244,9 @@ pub struct SessionStats {
     pub dropped_by_interface: u64,
     /// Why the session ended, when not asked to (interface gone, error).
     pub ended: Option<String>,
+    /// The reader thread panicked: a bug, which the caller reports as one.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub panicked: bool,
 }
 
 /// A running capture on one endpoint.
@@ -269,6 +272,7 @@ impl Session {
         self.thread.join().unwrap_or_else(|_| SessionStats {
             label,
             ended: Some("the reader panicked".into()),
+            panicked: true,
             ..SessionStats::default()
         })
     }

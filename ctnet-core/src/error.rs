@@ -119,7 +119,8 @@ pub enum Error {
     /// A worker thread panicked: a bug in ctnet, reported as an internal error rather
     /// than passed off as a partial read.
     #[error(
-        "{what}: a thread panicked ({}); this is a bug in ctnet, please report it",
+        "{}: a thread panicked ({}); this is a bug in ctnet, please report it",
+        crate::text::escape(what),
         crate::text::escape(message)
     )]
     Panic {

@@ -446,6 +446,12 @@ pub fn run(args: CaptureArgs) -> anyhow::Result<ExitCode> {
             ring.evicted()
         );
     }
+    if let Some(s) = finished.iter().find(|s| s.panicked) {
+        // A bug, never a capture that ended well.
+        return Err(
+            ctnet_core::Error::panic(format!("the capture on {}", s.label), &"a reader thread").into(),
+        );
+    }
     for slot in [&stdout_error, &merged_error] {
         if let Some(e) = slot.lock().unwrap_or_else(|p| p.into_inner()).take() {
             return Err(crate::out::stdout_error(e));
