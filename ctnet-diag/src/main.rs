@@ -15,7 +15,10 @@ use clap::Parser;
 use cli::{Cli, Command};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage(&e),
+    };
     // Worlds must be entered while this process is still single-threaded, so these
     // two run before any runtime starts.
     // A panic that reaches here (a worker's, resumed on this thread) is a bug: it exits
@@ -27,6 +30,19 @@ fn main() -> ExitCode {
     .unwrap_or_else(|p| Err(ctnet_core::Error::panic("ctnet-diag", &*p).into()));
     match result {
         Ok(code) => code,
+        Err(err) => exit::report(&err),
+    }
+}
+
+/// A usage error on stderr (exit 2), or `--help`/`--version` on stdout through the one
+/// writer, so a closed pipe or a full disk is handled like any other output.
+fn usage(e: &clap::Error) -> ExitCode {
+    if e.use_stderr() {
+        let _ = e.print();
+        return ExitCode::from(exit::USAGE);
+    }
+    match out::rendered(&e.render().to_string()) {
+        Ok(()) => ExitCode::SUCCESS,
         Err(err) => exit::report(&err),
     }
 }

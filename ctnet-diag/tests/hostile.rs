@@ -131,6 +131,8 @@ fn a_closed_pipe_ends_quietly_with_141_and_a_full_disk_is_an_error() {
         vec!["checks"],
         vec!["checks", "--json"],
         vec!["lab", "list"],
+        vec!["--help"],
+        vec!["capture", "--help"],
     ];
     for args in &cases {
         let o = Command::new(BIN)
