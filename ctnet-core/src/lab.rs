@@ -1383,6 +1383,7 @@ mod tests {
                 }
             }
         }
+        eprintln!("lab records: 2000 mutations, {read} read, {refused} refused");
         assert!(read > 100 && refused > 100, "{read} read, {refused} refused");
         std::fs::remove_dir_all(&dir).unwrap();
     }

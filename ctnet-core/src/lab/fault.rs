@@ -1296,6 +1296,9 @@ mod tests {
                 }
             }
         }
+        eprintln!(
+            "fault records: 2000 mutations, {unread} refused whole, {passed} steps passed, {refused} steps refused"
+        );
         assert!(
             passed > 100 && refused > 100 && unread > 100,
             "{passed} {refused} {unread}"
