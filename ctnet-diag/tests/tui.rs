@@ -226,8 +226,10 @@ fn a_terminal_that_goes_away_ends_the_demo_instead_of_spinning() {
     std::fs::create_dir_all(&dir).unwrap();
     let pid_file = dir.join("pid");
     // The shell ignores SIGHUP and stays: only the dead pty tells the demo.
+    let outer_file = dir.join("outer");
     let script = format!(
-        "trap '' HUP; sh -c 'echo $$ > {pid}; exec {BIN} demo --containers 2'; sleep 600",
+        "echo $$ > {outer}; trap '' HUP; sh -c 'echo $$ > {pid}; exec {BIN} demo --containers 2'; exec sleep 600",
+        outer = outer_file.display(),
         pid = pid_file.display()
     );
     let tmux = Tmux::start("e2e-hup", 100, 30, &script);
@@ -264,6 +266,16 @@ fn a_terminal_that_goes_away_ends_the_demo_instead_of_spinning() {
             panic!("the demo is still running 30 s after its terminal went away ({spent} ticks of CPU)");
         }
         std::thread::sleep(Duration::from_millis(100));
+    }
+    // The shell that ignored SIGHUP (now `sleep 600`) is ours: do not leave it behind.
+    if let Some(outer) = std::fs::read_to_string(&outer_file)
+        .ok()
+        .and_then(|s| s.trim().parse::<i32>().ok())
+    {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(outer),
+            nix::sys::signal::Signal::SIGKILL,
+        );
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
