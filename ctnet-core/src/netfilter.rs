@@ -288,3 +288,5 @@ impl Ruleset {
     }
 }
 
+#[cfg(test)]
+mod tests;
