@@ -27,6 +27,7 @@ pub mod check;
 pub mod error;
 pub mod lab;
 pub mod model;
+pub mod netfilter;
 pub mod netns;
 pub mod output;
 pub mod probe;
