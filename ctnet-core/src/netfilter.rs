@@ -18,6 +18,7 @@
 //! assert_eq!(rule.to_string(), line);
 //! ```
 
+pub mod nft;
 mod parse;
 mod print;
 mod rule;
