@@ -1,0 +1,229 @@
+//! The native nftables model against the kernel: each `.nft` fixture is loaded with
+//! `nft -f` inside a fresh rootless world, and what `nft -j list ruleset` then lists
+//! must parse into the tables, chains and rules loaded, with the base chains' hooks,
+//! priorities and policies as written.
+
+use std::io::Write as _;
+use std::process::{Command, Stdio};
+
+use ctnet_core::netfilter::nft::{Family, Hook, Policy, Ruleset, parse_nft_json};
+use ctnet_core::world::run_test_in_world;
+
+/// A fixture: name, text, family and name of its table, base chains
+/// `(chain, hook, priority, policy)` to check, unknown expressions and *may* rules
+/// expected.
+struct Fixture {
+    name: &'static str,
+    text: &'static str,
+    family: Family,
+    table: &'static str,
+    base: &'static [(&'static str, Hook, i32, Policy)],
+    unknown: usize,
+    may_rules: usize,
+}
+
+const FIXTURES: &[Fixture] = &[
+    Fixture {
+        name: "docker-29-nftables",
+        text: include_str!("../../fixtures/rulesets/docker-29-nftables.nft"),
+        family: Family::Ip,
+        table: "docker-bridges",
+        base: &[
+            ("raw-PREROUTING", Hook::Prerouting, -300, Policy::Accept),
+            ("nat-PREROUTING", Hook::Prerouting, -100, Policy::Accept),
+            ("nat-OUTPUT", Hook::Output, -100, Policy::Accept),
+            ("filter-FORWARD", Hook::Forward, 0, Policy::Accept),
+            ("nat-POSTROUTING", Hook::Postrouting, 100, Policy::Accept),
+        ],
+        unknown: 0,
+        may_rules: 0,
+    },
+    Fixture {
+        name: "firewalld",
+        text: include_str!("../../fixtures/rulesets/firewalld.nft"),
+        family: Family::Inet,
+        table: "firewalld",
+        base: &[
+            ("mangle_PREROUTING", Hook::Prerouting, -140, Policy::Accept),
+            ("nat_PREROUTING", Hook::Prerouting, -90, Policy::Accept),
+            ("filter_PREROUTING", Hook::Prerouting, 10, Policy::Accept),
+            ("filter_INPUT", Hook::Input, 10, Policy::Accept),
+            ("filter_FORWARD", Hook::Forward, 10, Policy::Accept),
+            ("filter_OUTPUT", Hook::Output, 10, Policy::Accept),
+            ("nat_POSTROUTING", Hook::Postrouting, 110, Policy::Accept),
+        ],
+        unknown: 0,
+        may_rules: 0,
+    },
+    Fixture {
+        name: "kube-proxy",
+        text: include_str!("../../fixtures/rulesets/kube-proxy.nft"),
+        family: Family::Ip,
+        table: "kube-proxy",
+        base: &[
+            (
+                "filter-prerouting-pre-dnat",
+                Hook::Prerouting,
+                -110,
+                Policy::Accept,
+            ),
+            ("filter-output-pre-dnat", Hook::Output, -110, Policy::Accept),
+            ("nat-prerouting", Hook::Prerouting, -100, Policy::Accept),
+            ("nat-output", Hook::Output, -100, Policy::Accept),
+            ("filter-forward", Hook::Forward, 0, Policy::Accept),
+            ("filter-input", Hook::Input, 0, Policy::Accept),
+            ("filter-output", Hook::Output, 0, Policy::Accept),
+            ("nat-postrouting", Hook::Postrouting, 100, Policy::Accept),
+        ],
+        unknown: 0,
+        // The endpoint choice `numgen random mod 1 vmap { ... }` is decided per packet.
+        may_rules: 1,
+    },
+    Fixture {
+        name: "bridge-filter",
+        text: include_str!("../../fixtures/rulesets/bridge-filter.nft"),
+        family: Family::Bridge,
+        table: "ctfilter",
+        base: &[
+            ("prerouting", Hook::Prerouting, -300, Policy::Accept),
+            ("forward", Hook::Forward, -200, Policy::Accept),
+            ("output", Hook::Output, 100, Policy::Accept),
+            ("postrouting", Hook::Postrouting, 300, Policy::Accept),
+        ],
+        unknown: 0,
+        may_rules: 0,
+    },
+];
+
+fn nft(args: &[&str], input: &str) -> String {
+    let mut child = Command::new("nft")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("nft: {e}"));
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "nft {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Tables, chains and rules the fixture text declares, counted from the text itself:
+/// `add table|chain|rule` commands, or `table`/`chain` blocks whose lines other than
+/// the base chain's `type ...;` line are rules.
+fn declared(text: &str) -> (usize, usize, usize) {
+    let (mut tables, mut chains, mut rules) = (0, 0, 0);
+    let mut in_chain = false;
+    for line in text.lines().map(str::trim) {
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        if line.starts_with("add table ") || line.starts_with("table ") {
+            tables += 1;
+        } else if line.starts_with("add chain ") {
+            chains += 1;
+        } else if line.starts_with("add rule ") {
+            rules += 1;
+        } else if line.starts_with("chain ") {
+            chains += 1;
+            in_chain = !line.ends_with('}');
+        } else if in_chain && line == "}" {
+            in_chain = false;
+        } else if in_chain && !line.starts_with("type ") {
+            rules += 1;
+        }
+    }
+    (tables, chains, rules)
+}
+
+fn listed(rs: &Ruleset) -> (usize, usize, usize) {
+    let chains = rs.tables.iter().map(|t| t.chains.len()).sum();
+    let rules = rs
+        .tables
+        .iter()
+        .flat_map(|t| &t.chains)
+        .map(|c| c.rules.len())
+        .sum();
+    (rs.tables.len(), chains, rules)
+}
+
+#[test]
+fn kernel_listed_nft_fixtures_parse_to_the_tables_chains_and_rules_loaded() {
+    run_test_in_world(
+        "kernel_listed_nft_fixtures_parse_to_the_tables_chains_and_rules_loaded",
+        || {
+            for f in FIXTURES {
+                // The world's own netns: nothing else lives in its rule set.
+                nft(&["flush", "ruleset"], "");
+                nft(&["-f", "-"], f.text);
+                let json = nft(&["-j", "list", "ruleset"], "");
+                let rs = parse_nft_json(&json).unwrap_or_else(|e| panic!("fixture {}: {e}", f.name));
+                assert!(rs.problems.is_empty(), "fixture {}: {:?}", f.name, rs.problems);
+                assert!(rs.iptables_nft.is_empty(), "fixture {}", f.name);
+                assert_eq!(
+                    listed(&rs),
+                    declared(f.text),
+                    "fixture {}: tables, chains, rules",
+                    f.name
+                );
+                let table = rs
+                    .table(f.family, f.table)
+                    .unwrap_or_else(|| panic!("fixture {}: no table {}", f.name, f.table));
+                for (chain, hook, priority, policy) in f.base {
+                    let base = table
+                        .chain(chain)
+                        .and_then(|c| c.base.as_ref())
+                        .unwrap_or_else(|| panic!("fixture {}: no base chain {chain}", f.name));
+                    assert_eq!(
+                        (base.hook, base.priority, &base.policy),
+                        (Some(*hook), Some(*priority), policy),
+                        "fixture {}: chain {chain}",
+                        f.name
+                    );
+                }
+                let bases = table.chains.iter().filter(|c| c.base.is_some()).count();
+                assert_eq!(bases, f.base.len(), "fixture {}: base chains", f.name);
+                let u = rs.unknowns();
+                let (tables, chains, rules) = listed(&rs);
+                println!(
+                    "{}: {tables} tables, {chains} chains ({bases} base), {rules} rules, {} sets; \
+                     {} unknown expressions, {} may rules",
+                    f.name,
+                    table.sets.len(),
+                    u.unknown,
+                    u.may_rules
+                );
+                assert_eq!(
+                    (u.unknown, u.may_rules),
+                    (f.unknown, f.may_rules),
+                    "fixture {}",
+                    f.name
+                );
+            }
+        },
+    );
+}
+
+#[test]
+fn kernel_listed_sets_and_maps_keep_their_elements() {
+    run_test_in_world("kernel_listed_sets_and_maps_keep_their_elements", || {
+        let kube = &FIXTURES[2];
+        nft(&["flush", "ruleset"], "");
+        nft(&["-f", "-"], kube.text);
+        let rs = parse_nft_json(&nft(&["-j", "list", "ruleset"], "")).expect("parses");
+        let t = rs.table(Family::Ip, "kube-proxy").expect("kube-proxy table");
+        let names: Vec<&str> = t.sets.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names.len(), 7, "{names:?}");
+        let service_ips = t.set("service-ips").expect("service-ips");
+        assert_eq!(service_ips.data_type.as_deref(), Some("verdict"));
+        assert_eq!(service_ips.key_type, ["ipv4_addr", "inet_proto", "inet_service"]);
+        assert_eq!(service_ips.elements.as_ref().map(Vec::len), Some(1));
+        let nodeport = t.set("nodeport-ips").expect("nodeport-ips");
+        assert_eq!(nodeport.elements.as_ref().map(Vec::len), Some(1));
+    });
+}
