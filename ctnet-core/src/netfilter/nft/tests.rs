@@ -7,6 +7,8 @@ use crate::model::{NftChain, NftRule};
 use crate::prop::{Rng, mutate_bytes, mutate_json};
 
 const RECORDED: &str = include_str!("../../../../fixtures/rulesets/nft-expressions.json");
+/// `nft -j list ruleset` after `nft -f docker-29-nftables.nft` (nft 1.0.6, kernel 6.18).
+const DOCKER29: &str = include_str!("../../../../fixtures/rulesets/docker-29-nftables.json");
 
 fn recorded() -> Ruleset {
     parse_nft_json(RECORDED).expect("recorded document parses")
@@ -272,6 +274,65 @@ fn recorded_sets_maps_and_base_chains_are_typed() {
 }
 
 #[test]
+fn recorded_docker_29_table_types_its_verdict_maps_nat_and_comments() {
+    let rs = parse_nft_json(DOCKER29).expect("parses");
+    let t = rs.table(Family::Ip, "docker-bridges").expect("docker-bridges");
+    let jumps = t.set("filter-forward-in-jumps").expect("map");
+    assert_eq!(
+        jumps.elements.as_deref().and_then(<[Value]>::first),
+        Some(&Value::Mapping(
+            boxed(s("docker0")),
+            boxed(Value::Verdict(Verdict::Jump("filter-forward-in__docker0".into()))),
+        ))
+    );
+    let forward = t.chain("filter-FORWARD").expect("chain");
+    assert_eq!(
+        forward.rules[0].stmts,
+        [Stmt::Vmap {
+            key: Expr::Meta(MetaKey::Oifname),
+            map: Value::Named("filter-forward-in-jumps".into()),
+        }]
+    );
+    let dnat = &t.chain("nat-prerouting-and-output").expect("chain").rules[0];
+    assert_eq!(dnat.comment.as_deref(), Some("DNAT"));
+    assert_eq!(dnat.counter, Some(Counters { packets: 0, bytes: 0 }));
+    assert!(dnat.stmts.iter().any(|st| matches!(
+        st,
+        Stmt::Nat { kind: NatKind::Dnat, addr: Some(Value::Str(a)), port: Some(Value::Num(80)), .. } if a == "192.0.2.2"
+    )));
+    let out = &t.chain("nat-OUTPUT").expect("chain").rules[0];
+    assert_eq!(
+        out.stmts[..2],
+        [
+            m(
+                Expr::Payload(Field::IpDaddr),
+                Op::Ne,
+                Value::Prefix {
+                    addr: "127.0.0.0".into(),
+                    len: 8
+                }
+            ),
+            m(
+                Expr::Fib {
+                    flags: vec!["daddr".into()],
+                    result: "type".into()
+                },
+                Op::Eq,
+                s("local")
+            ),
+        ]
+    );
+    assert_eq!(
+        rs.unknowns(),
+        Unknowns {
+            rules: 21,
+            unknown: 0,
+            may_rules: 0
+        }
+    );
+}
+
+#[test]
 fn named_priorities_resolve_per_family() {
     let cases: &[(Family, Json, Option<i32>)] = &[
         (Family::Ip, Json::from("raw"), Some(-300)),
@@ -435,14 +496,19 @@ const TOKENS: &[&[u8]] = &[
 fn mutated_documents_never_panic_and_fail_only_as_errors() {
     let seed = 0x6e66_745f_6a73_6f6e_u64;
     let mut rng = Rng(seed);
-    let base: Json = serde_json::from_str(RECORDED).expect("recorded JSON");
+    let docs = [RECORDED, DOCKER29];
+    let bases: Vec<Json> = docs
+        .iter()
+        .map(|d| serde_json::from_str(d).expect("recorded JSON"))
+        .collect();
     let mut parsed = 0;
     for case in 0..3_000 {
+        let which = rng.below(docs.len());
         let text = if rng.one_in(3) {
-            let bytes = mutate_bytes(&mut rng, RECORDED.as_bytes().to_vec(), TOKENS);
+            let bytes = mutate_bytes(&mut rng, docs[which].as_bytes().to_vec(), TOKENS);
             String::from_utf8_lossy(&bytes).into_owned()
         } else {
-            let mut doc = base.clone();
+            let mut doc = bases[which].clone();
             for _ in 0..1 + rng.below(4) {
                 mutate_json(&mut rng, &mut doc, "nftables");
             }
