@@ -587,6 +587,11 @@ pub struct Firewall {
     pub iptables: Vec<IptablesDump>,
     /// `nft -j list ruleset`, tables not managed by iptables-nft.
     pub nft: Vec<NftTable>,
+    /// The `nft -j list ruleset` document as the kernel wrote it, from which the typed
+    /// rule model (`netfilter::nft`) is derived; absent in snapshots written before it
+    /// was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nft_json: Option<String>,
     /// Things a human should know (both backends in use, ...).
     pub warnings: Vec<String>,
 }

@@ -227,3 +227,31 @@ fn kernel_listed_sets_and_maps_keep_their_elements() {
         assert_eq!(nodeport.elements.as_ref().map(Vec::len), Some(1));
     });
 }
+
+#[test]
+fn a_live_snapshot_keeps_the_kernels_nft_document_and_types_every_rule() {
+    run_test_in_world(
+        "a_live_snapshot_keeps_the_kernels_nft_document_and_types_every_rule",
+        || {
+            let f = &FIXTURES[0];
+            nft(&["flush", "ruleset"], "");
+            nft(&["-f", "-"], f.text);
+            let snap = ctnet_core::source::snapshot(&ctnet_core::source::ScanOptions::default())
+                .expect("a scan of the world");
+            let fw = snap.firewall.as_ref().expect("firewall read");
+            assert!(fw.nft_json.is_some(), "the kernel's nft -j document is kept");
+            let rs = Ruleset::from_firewall(fw);
+            assert_eq!(listed(&rs), declared(f.text), "tables, chains, rules");
+            let u = rs.unknowns();
+            assert_eq!(
+                (u.unknown, u.may_rules),
+                (0, 0),
+                "every rule typed from a live scan"
+            );
+            // The snapshot file keeps it too: `--from` types the same rules.
+            let back = ctnet_core::model::Snapshot::from_json(&snap.to_json()).unwrap();
+            let again = Ruleset::from_firewall(back.firewall.as_ref().unwrap());
+            assert_eq!(listed(&again), listed(&rs));
+        },
+    );
+}

@@ -728,11 +728,18 @@ impl Ruleset {
 
     /// The typed form of the native tables a snapshot holds.
     ///
-    /// The snapshot keeps each rule only as short text (not its `nft -j` expressions),
-    /// so each rule here is one [`Stmt::Unknown`] holding that text (a *may*), followed
-    /// by the verdict the snapshot recorded; tables, base chains, handles, positions,
-    /// comments and counters are exact. Sets are not in the snapshot.
+    /// From the kernel's `nft -j` document when the snapshot kept it (`nft_json`):
+    /// every expression and set typed. Snapshots written before that keep each rule
+    /// only as short text, so there each rule is one [`Stmt::Unknown`] holding that
+    /// text (a *may*), followed by the verdict the snapshot recorded; tables, base
+    /// chains, handles, positions, comments and counters are exact, sets absent.
     pub fn from_firewall(fw: &Firewall) -> Ruleset {
+        // The kernel's own document when the snapshot kept it: every expression typed.
+        if let Some(rs) = fw.nft_json.as_deref().and_then(|t| parse_nft_json(t).ok()) {
+            return rs;
+        }
+        // Older snapshots hold each rule as short text only: exact tables, chains and
+        // verdicts, each rule's matches a *may*.
         let mut rs = Ruleset::default();
         for t in &fw.nft {
             rs.tables.push(table_from_snapshot(t, &mut rs.problems));

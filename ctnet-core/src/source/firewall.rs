@@ -423,7 +423,10 @@ pub fn collect(netns: &str, tool_path: &str, ipv6: bool) -> (Firewall, Vec<Sourc
     }
     match run("nft", &["-j", "list", "ruleset"], tool_path) {
         Ok(text) => match parse_nft_json(&text, &nft_backend_tables) {
-            Ok(tables) => fw.nft = tables,
+            Ok(tables) => {
+                fw.nft = tables;
+                fw.nft_json = Some(text);
+            }
             Err(why) => status.push(SourceStatus::problem("nft", at.clone(), "failed", why)),
         },
         Err((missing, why)) => status.push(SourceStatus::problem(
