@@ -18,12 +18,17 @@
 //! assert_eq!(rule.to_string(), line);
 //! ```
 
+pub mod eval;
 mod parse;
 mod print;
 mod rule;
 
 use serde::{Deserialize, Serialize};
 
+pub use eval::{
+    ConnState, Context, Decider, Hit, NatKind, Outcome, Packet, Physdev, Proto, RuleRef, Step, Verdict,
+    evaluate,
+};
 pub use parse::parse_rule;
 pub use print::quote;
 pub use rule::*;
