@@ -384,7 +384,19 @@ fn random_rule(rng: &mut Rng, chain: &str, later: &[String], sports: (u16, u16))
                 write!(r, " -m icmp {b}--icmp-type {t}").ok();
             }
         }
-        None => {}
+        None => match rng.below(8) {
+            0 => r.push_str(" ! -p udp"),
+            1 => r.push_str(" -p all"),
+            _ => {}
+        },
+    }
+    if proto == Some(Proto::Tcp) && rng.one_in(4) {
+        let b = bang(rng);
+        write!(r, " -m tcp {b}--tcp-flags FIN,SYN,RST,ACK SYN").ok();
+    }
+    if rng.one_in(8) {
+        let d = if rng.one_in(2) { "ORIGINAL" } else { "REPLY" };
+        write!(r, " -m conntrack --ctdir {d}").ok();
     }
     if rng.one_in(3) {
         let all = ["NEW", "ESTABLISHED", "RELATED", "INVALID"];
@@ -405,6 +417,10 @@ fn random_rule(rng: &mut Rng, chain: &str, later: &[String], sports: (u16, u16))
         let b = bang(rng);
         write!(r, " -m mark {b}--mark 0x{}", 1 + rng.below(2)).ok();
     }
+    if rng.one_in(10) {
+        let b = bang(rng);
+        write!(r, " -m connmark {b}--mark 0x{}", 1 + rng.below(2)).ok();
+    }
     // A run-time match (always true at this rate): the model must call it ambiguous
     // whenever it could decide.
     if rng.one_in(20) {
@@ -424,7 +440,8 @@ fn random_rule(rng: &mut Rng, chain: &str, later: &[String], sports: (u16, u16))
         61..=67 => "-j RETURN".to_string(),
         68..=76 => format!("-j MARK --set-mark 0x{}", 1 + rng.below(2)),
         77..=79 => String::new(),
-        80..=91 if !later.is_empty() => format!("-j {}", rng.pick(later)),
+        80..=83 => format!("-j CONNMARK --set-mark 0x{}", 1 + rng.below(2)),
+        84..=91 if !later.is_empty() => format!("-j {}", rng.pick(later)),
         92..=99 if !later.is_empty() => format!("-g {}", rng.pick(later)),
         _ => "-j ACCEPT".to_string(),
     };
@@ -471,7 +488,8 @@ enum Reach {
     Ambiguous,
 }
 
-fn verdict_line(table: &Table, p: &Packet) -> (Option<bool>, String) {
+/// Whether FORWARD accepts `p`, why, and the connection mark the walk leaves.
+fn verdict_line(table: &Table, p: &Packet) -> (Option<bool>, String, Option<u32>) {
     let o = evaluate(table, "FORWARD", p, &Context::default());
     let by = match &o.decided_by {
         Some(Decider::Rule(r)) => format!("{} #{}: {}", r.chain, r.position, r.text),
@@ -485,13 +503,20 @@ fn verdict_line(table: &Table, p: &Packet) -> (Option<bool>, String) {
         Verdict::Error { message } => panic!("evaluation error on a table the kernel loaded: {message}"),
         _ => None,
     };
-    (accept, format!("{:?} by {by}", o.verdict))
+    (accept, format!("{:?} by {by}", o.verdict), o.ctmark)
 }
 
 fn model(table: &Table, f: &Flow) -> (Reach, String) {
     let p = f.packet();
-    let (fwd, why_f) = verdict_line(table, &p);
-    let (rep, why_r) = verdict_line(table, &p.reply());
+    let (fwd, why_f, ctmark) = verdict_line(table, &p);
+    // The connection mark set on the first packet is the reply's (CONNMARK).
+    let (rep, why_r) = match ctmark {
+        Some(m) => {
+            let (rep, why, _) = verdict_line(table, &p.reply().ctmark(m));
+            (rep, why)
+        }
+        None => (None, "connection mark unknown".to_string()),
+    };
     let reach = match (fwd, rep) {
         (Some(false), _) | (Some(true), Some(false)) => Reach::Unreachable,
         (Some(true), Some(true)) => Reach::Reachable,
