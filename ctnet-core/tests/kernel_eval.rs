@@ -8,6 +8,7 @@
 //!
 //! Replay a run with `CTNET_ORACLE_SEED=<seed>`.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::net::IpAddr;
@@ -421,6 +422,13 @@ fn random_rule(rng: &mut Rng, chain: &str, later: &[String], sports: (u16, u16))
         let b = bang(rng);
         write!(r, " -m connmark {b}--mark 0x{}", 1 + rng.below(2)).ok();
     }
+    if rng.one_in(10) {
+        let dir = if rng.one_in(2) { "src" } else { "dst" };
+        let t = *rng.pick(&["LOCAL", "UNICAST", "BROADCAST", "MULTICAST", "LOCAL,UNICAST"]);
+        let b = bang(rng);
+        let limit = if rng.one_in(3) { " --limit-iface-in" } else { "" };
+        write!(r, " -m addrtype {b}--{dir}-type {t}{limit}").ok();
+    }
     // A run-time match (always true at this rate): the model must call it ambiguous
     // whenever it could decide.
     if rng.one_in(20) {
@@ -488,9 +496,22 @@ enum Reach {
     Ambiguous,
 }
 
+/// The router's own addresses, for `-m addrtype`.
+fn router_context() -> Context {
+    let net = |s: &str| s.parse().expect("static prefix");
+    let mut local = BTreeMap::new();
+    local.insert("lo".to_string(), vec![net("127.0.0.1/8")]);
+    local.insert("ra".to_string(), vec![net("10.61.1.1/24")]);
+    local.insert("rb".to_string(), vec![net("10.61.2.1/24")]);
+    Context {
+        local_addrs: Some(local),
+        ..Context::default()
+    }
+}
+
 /// Whether FORWARD accepts `p`, why, and the connection mark the walk leaves.
 fn verdict_line(table: &Table, p: &Packet) -> (Option<bool>, String, Option<u32>) {
-    let o = evaluate(table, "FORWARD", p, &Context::default());
+    let o = evaluate(table, "FORWARD", p, &router_context());
     let by = match &o.decided_by {
         Some(Decider::Rule(r)) => format!("{} #{}: {}", r.chain, r.position, r.text),
         Some(Decider::Policy { chain, .. }) => format!("{chain} policy"),

@@ -216,6 +216,14 @@ impl Packet {
         Packet::base(src, dst, Proto::Other(proto))
     }
 
+    /// The packet's address family (that of its source address).
+    pub fn family(&self) -> super::Family {
+        match self.src {
+            IpAddr::V4(_) => super::Family::Ipv4,
+            IpAddr::V6(_) => super::Family::Ipv6,
+        }
+    }
+
     /// The reply of this packet in an established connection: addresses, ports and
     /// interfaces swapped, ESTABLISHED, direction REPLY, TCP SYN+ACK, ICMP echo reply.
     pub fn reply(&self) -> Packet {

@@ -245,6 +245,7 @@ fn icmp_type_matches_take_codes_and_any() {
     ];
     check_cases(&cases, &Context::default());
     let v6 = Packet::ping(ip("fd00::1"), ip("fd00::2"));
+    assert_eq!(v6.family(), crate::netfilter::Family::Ipv6);
     let t = parse_save(
         "*filter\n:FORWARD DROP [0:0]\n-A FORWARD -p ipv6-icmp -m icmp6 --icmpv6-type 128 -j ACCEPT\nCOMMIT\n",
     )
