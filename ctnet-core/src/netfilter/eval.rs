@@ -23,8 +23,8 @@ use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    AddrType, AddrTypeOpt, Chain, ConntrackOpt, Counters, CtDir, CtState, IcmpType, Iface, MarkMask, MarkOp,
-    Match, MultiportOpt, NatRange, Neg, Opt, PhysdevOpt, Policy, PortOpt, PortRange, Protocol, SetDir, Table,
+    AddrType, AddrTypeOpt, Chain, ConntrackOpt, Counters, CtDir, CtState, IcmpType, MarkMask, MarkOp, Match,
+    MultiportOpt, NatRange, Neg, Opt, PhysdevOpt, Policy, PortOpt, PortRange, Protocol, SetDir, Table,
     Target, TcpFlag,
 };
 
@@ -960,8 +960,8 @@ impl Eval<'_> {
     fn match_hit(&self, m: &Match, s: &State) -> Hit {
         let p = self.packet;
         match m {
-            Match::Source(n) => neg(n.negated, net_contains(&n.value, p.src)),
-            Match::Destination(n) => neg(n.negated, net_contains(&n.value, p.dst)),
+            Match::Source(n) => neg(n.negated, n.value.contains(&p.src)),
+            Match::Destination(n) => neg(n.negated, n.value.contains(&p.dst)),
             Match::InInterface(n) => neg(n.negated, n.value.matches(p.iif.as_deref().unwrap_or(""))),
             Match::OutInterface(n) => neg(n.negated, n.value.matches(p.oif.as_deref().unwrap_or(""))),
             Match::Protocol(n) => proto_hit(n, p.proto),
@@ -1022,7 +1022,7 @@ impl Eval<'_> {
                     SetDir::Src => p.src,
                     SetDir::Dst => p.dst,
                 };
-                neg(*negated, members.iter().any(|n| net_contains(n, addr)))
+                neg(*negated, members.iter().any(|n| n.contains(&addr)))
             }
             Match::Comment(_) => Hit::Yes,
             Match::Runtime { .. } | Match::Unknown { .. } => Hit::May,
@@ -1157,10 +1157,6 @@ fn all(hits: impl Iterator<Item = Hit>) -> Hit {
     out
 }
 
-fn net_contains(net: &IpNet, addr: IpAddr) -> bool {
-    net.contains(&addr)
-}
-
 fn proto_hit(n: &Neg<Protocol>, proto: Proto) -> Hit {
     match n.value.number() {
         // Protocol 0 (`all`) is not tested at all, `!` or not (ip_packet_match).
@@ -1261,18 +1257,14 @@ fn physdev_hit(opts: &[Neg<PhysdevOpt>], ph: Option<&Physdev>) -> Hit {
             PhysdevOpt::IsIn => indev.is_some() != o.negated,
             PhysdevOpt::IsOut => outdev.is_some() != o.negated,
             // A missing port passes the name test (the kernel skips it).
-            PhysdevOpt::In(i) => indev.is_none_or(|d| iface_is(i, d) != o.negated),
-            PhysdevOpt::Out(i) => outdev.is_none_or(|d| iface_is(i, d) != o.negated),
+            PhysdevOpt::In(i) => indev.is_none_or(|d| i.matches(d) != o.negated),
+            PhysdevOpt::Out(i) => outdev.is_none_or(|d| i.matches(d) != o.negated),
         };
         if !ok {
             return Hit::No;
         }
     }
     Hit::Yes
-}
-
-fn iface_is(i: &Iface, name: &str) -> bool {
-    i.matches(name)
 }
 
 #[cfg(test)]
