@@ -18,6 +18,7 @@
 //! assert_eq!(rule.to_string(), line);
 //! ```
 
+pub mod eval;
 pub mod nft;
 mod parse;
 mod print;
@@ -25,6 +26,10 @@ mod rule;
 
 use serde::{Deserialize, Serialize};
 
+pub use eval::{
+    ConnState, Context, Decider, Hit, NatKind, Outcome, Packet, Physdev, Proto, RuleRef, Step, Verdict,
+    evaluate,
+};
 pub use parse::parse_rule;
 pub use print::quote;
 pub use rule::*;

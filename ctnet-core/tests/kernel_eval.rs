@@ -1,0 +1,672 @@
+//! The iptables evaluator against the kernel: in a rootless world, netns A
+//! (10.61.1.2/24) and netns B (10.61.2.2/24) are joined through the world's own netns
+//! acting as router. Seeded random FORWARD rule sets are loaded there with
+//! `iptables-restore`, read back with `iptables-save`, and every flow (TCP connects,
+//! UDP echo, ping, both directions) is sent for real and evaluated statically: the NEW
+//! packet through FORWARD, then its ESTABLISHED reply. Reachable iff both accept.
+//! Any disagreement on a flow the model does not call ambiguous fails the test.
+//!
+//! Replay a run with `CTNET_ORACLE_SEED=<seed>`.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io::{BufRead as _, BufReader, Write as _};
+use std::net::IpAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use ctnet_core::netfilter::{Context, Decider, Packet, Table, Verdict, evaluate, parse_save};
+use ctnet_core::prop::Rng;
+use ctnet_core::world::run_test_in_world;
+
+const A: &str = "10.61.1.2";
+const B: &str = "10.61.2.2";
+const TCP_PORTS: &[u16] = &[22, 80, 443, 8080, 9000];
+const UDP_PORTS: &[u16] = &[53, 5000, 9000];
+const RULE_SETS: usize = 60;
+/// How long a client waits for an answer: a dropped packet is decided by this.
+const TIMEOUT: &str = "0.5";
+/// First client source port; each flow gets its own, so each is a new connection.
+const FIRST_SPORT: u16 = 30000;
+
+const SERVER: &str = r#"
+import selectors, socket, sys
+tcp = [int(p) for p in sys.argv[1].split(",")]
+udp = [int(p) for p in sys.argv[2].split(",")]
+sel = selectors.DefaultSelector()
+for p in tcp:
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("", p)); s.listen(256); s.setblocking(False)
+    sel.register(s, selectors.EVENT_READ, "t")
+for p in udp:
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    u.bind(("", p)); u.setblocking(False)
+    sel.register(u, selectors.EVENT_READ, "u")
+print("ready", flush=True)
+while True:
+    for key, _ in sel.select():
+        try:
+            if key.data == "t":
+                c, _ = key.fileobj.accept(); c.close()
+            else:
+                d, a = key.fileobj.recvfrom(2048); key.fileobj.sendto(d, a)
+        except OSError:
+            pass
+"#;
+
+const CLIENT: &str = r#"
+import errno, json, socket, struct, sys, threading, time
+T = float(sys.argv[1])
+flows = json.load(sys.stdin)
+out = [None] * len(flows)
+def err(e):
+    return errno.errorcode.get(e.errno, str(e)) if getattr(e, "errno", None) else type(e).__name__
+def tcp(f):
+    s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    s.bind(("", f["sport"])); s.settimeout(T)
+    try:
+        s.connect((f["dst"], f["dport"])); return "ok"
+    except socket.timeout:
+        return "timeout"
+    except OSError as e:
+        return err(e)
+    finally:
+        s.close()
+def udp(f):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("", f["sport"])); s.settimeout(T)
+    try:
+        s.connect((f["dst"], f["dport"])); s.send(b"ctnet")
+        return "ok" if s.recv(64) == b"ctnet" else "garbled"
+    except socket.timeout:
+        return "timeout"
+    except OSError as e:
+        return err(e)
+    finally:
+        s.close()
+def csum(b):
+    if len(b) % 2: b += b"\0"
+    s = sum(struct.unpack("!%dH" % (len(b) // 2), b)); s = (s >> 16) + (s & 0xffff); s += s >> 16
+    return ~s & 0xffff
+def icmp(f):
+    s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+    ident = f["sport"]
+    hdr = struct.pack("!BBHHH", 8, 0, 0, ident, 1) + b"ctnet"
+    pkt = hdr[:2] + struct.pack("!H", csum(hdr)) + hdr[4:]
+    try:
+        s.sendto(pkt, (f["dst"], 0))
+        end = time.monotonic() + T
+        while True:
+            left = end - time.monotonic()
+            if left <= 0: return "timeout"
+            s.settimeout(left)
+            try:
+                d, a = s.recvfrom(2048)
+            except socket.timeout:
+                return "timeout"
+            ihl = (d[0] & 15) * 4
+            t, _, _, i = struct.unpack("!BBHH", d[ihl:ihl + 6])
+            if t == 0 and i == ident and a[0] == f["dst"]: return "ok"
+    finally:
+        s.close()
+def run(k, f):
+    out[k] = {"tcp": tcp, "udp": udp, "icmp": icmp}[f["proto"]](f)
+ts = [threading.Thread(target=run, args=(k, f)) for k, f in enumerate(flows)]
+for t in ts: t.start()
+for t in ts: t.join()
+print(json.dumps(out))
+"#;
+
+fn sh(script: &str) {
+    let out = Command::new("sh")
+        .args(["-ec", script])
+        .output()
+        .expect("sh runs");
+    assert!(
+        out.status.success(),
+        "{script}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn run_stdin(program: &str, args: &[&str], input: &str) -> (bool, String, String) {
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{program}: {e}"));
+    child
+        .stdin
+        .take()
+        .expect("stdin piped")
+        .write_all(input.as_bytes())
+        .expect("write stdin");
+    let out = child.wait_with_output().expect("wait");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Servers this test started; killed (by their own pid) when dropped.
+struct Servers(Vec<Child>);
+
+impl Drop for Servers {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn python() -> String {
+    let out = Command::new("python3")
+        .args(["-c", "import sys; print(sys.executable)"])
+        .output()
+        .expect("python3 runs");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+fn start_server(py: &str, netns: &str) -> Child {
+    let tcp: Vec<String> = TCP_PORTS.iter().map(u16::to_string).collect();
+    let udp: Vec<String> = UDP_PORTS.iter().map(u16::to_string).collect();
+    let mut child = Command::new("ip")
+        .args(["netns", "exec", netns, py, "-c", SERVER])
+        .args([tcp.join(","), udp.join(",")])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("server starts");
+    let mut line = String::new();
+    BufReader::new(child.stdout.as_mut().expect("stdout piped"))
+        .read_line(&mut line)
+        .expect("server says ready");
+    assert_eq!(line.trim(), "ready", "server in {netns}");
+    child
+}
+
+fn build_topology() {
+    sh("ip netns add ea
+        ip netns add eb
+        ip link add ra type veth peer name a0 netns ea
+        ip link add rb type veth peer name b0 netns eb
+        ip addr add 10.61.1.1/24 dev ra
+        ip addr add 10.61.2.1/24 dev rb
+        ip link set ra up
+        ip link set rb up
+        ip -n ea addr add 10.61.1.2/24 dev a0
+        ip -n eb addr add 10.61.2.2/24 dev b0
+        ip -n ea link set a0 up
+        ip -n eb link set b0 up
+        ip -n ea link set lo up
+        ip -n eb link set lo up
+        ip -n ea route add default via 10.61.1.1
+        ip -n eb route add default via 10.61.2.1
+        echo 1 > /proc/sys/net/ipv4/ip_forward");
+    // Wait for the links and the neighbours without a fixed sleep.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let ok = [
+            "ip netns exec ea ping -c1 -W1 10.61.1.1",
+            "ip netns exec eb ping -c1 -W1 10.61.2.1",
+        ]
+        .iter()
+        .all(|c| {
+            Command::new("sh")
+                .args(["-c", c])
+                .output()
+                .is_ok_and(|o| o.status.success())
+        });
+        if ok {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the topology did not come up");
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Proto {
+    Tcp,
+    Udp,
+    Icmp,
+}
+
+#[derive(Clone, Debug)]
+struct Flow {
+    from_a: bool,
+    proto: Proto,
+    dport: u16,
+    sport: u16,
+}
+
+impl Flow {
+    fn src(&self) -> &'static str {
+        if self.from_a { A } else { B }
+    }
+
+    fn dst(&self) -> &'static str {
+        if self.from_a { B } else { A }
+    }
+
+    fn packet(&self) -> Packet {
+        let ip = |s: &str| -> IpAddr { s.parse().expect("static address") };
+        let (src, dst) = (ip(self.src()), ip(self.dst()));
+        let p = match self.proto {
+            Proto::Tcp => Packet::tcp(src, self.sport, dst, self.dport),
+            Proto::Udp => Packet::udp(src, self.sport, dst, self.dport),
+            Proto::Icmp => Packet::ping(src, dst),
+        };
+        let (i, o) = if self.from_a { ("ra", "rb") } else { ("rb", "ra") };
+        p.iif(i).oif(o)
+    }
+
+    fn json(&self) -> String {
+        let proto = match self.proto {
+            Proto::Tcp => "tcp",
+            Proto::Udp => "udp",
+            Proto::Icmp => "icmp",
+        };
+        format!(
+            r#"{{"proto":"{proto}","dst":"{}","dport":{},"sport":{}}}"#,
+            self.dst(),
+            self.dport,
+            self.sport
+        )
+    }
+
+    fn describe(&self) -> String {
+        match self.proto {
+            Proto::Icmp => format!("{} -> {} ping", self.src(), self.dst()),
+            p => format!(
+                "{}:{} -> {}:{} {p:?}",
+                self.src(),
+                self.sport,
+                self.dst(),
+                self.dport
+            ),
+        }
+    }
+}
+
+/// One random match/target rule for `chain`; `later` are the user chains it may jump to.
+fn random_rule(rng: &mut Rng, chain: &str, later: &[String], sports: (u16, u16)) -> String {
+    let mut r = format!("-A {chain}");
+    let nets = [
+        "10.61.1.0/24",
+        "10.61.2.0/24",
+        "10.61.1.2/32",
+        "10.61.2.2/32",
+        "10.61.0.0/16",
+        "10.0.0.0/8",
+        "192.168.0.0/16",
+    ];
+    let bang = |rng: &mut Rng| if rng.one_in(4) { "! " } else { "" };
+    if rng.one_in(4) {
+        let n = *rng.pick(&nets);
+        let b = bang(rng);
+        write!(r, " {b}-s {n}").ok();
+    }
+    if rng.one_in(4) {
+        let n = *rng.pick(&nets);
+        let b = bang(rng);
+        write!(r, " {b}-d {n}").ok();
+    }
+    let ifaces = ["ra", "rb", "r+", "eth0"];
+    if rng.one_in(4) {
+        let i = *rng.pick(&ifaces);
+        let b = bang(rng);
+        write!(r, " {b}-i {i}").ok();
+    }
+    if rng.one_in(4) {
+        let i = *rng.pick(&ifaces);
+        let b = bang(rng);
+        write!(r, " {b}-o {i}").ok();
+    }
+    let proto = match rng.below(10) {
+        0..=2 => Some(Proto::Tcp),
+        3..=4 => Some(Proto::Udp),
+        5..=6 => Some(Proto::Icmp),
+        _ => None,
+    };
+    match proto {
+        Some(p @ (Proto::Tcp | Proto::Udp)) => {
+            let name = if p == Proto::Tcp { "tcp" } else { "udp" };
+            let ports = if p == Proto::Tcp { TCP_PORTS } else { UDP_PORTS };
+            write!(r, " -p {name}").ok();
+            match rng.below(4) {
+                0 => {
+                    let b = bang(rng);
+                    write!(r, " -m {name} {b}--dport {}", rng.pick(ports)).ok();
+                }
+                1 => {
+                    let lo = *rng.pick(ports);
+                    let hi = lo.saturating_add(rng.below(9000) as u16);
+                    write!(r, " -m {name} --dport {lo}:{hi}").ok();
+                }
+                2 => {
+                    let lo = sports.0 + rng.below(usize::from(sports.1 - sports.0)) as u16;
+                    let hi = lo + rng.below(60) as u16;
+                    let b = bang(rng);
+                    write!(r, " -m {name} {b}--sport {lo}:{hi}").ok();
+                }
+                _ => {
+                    let mut list: Vec<String> = (0..1 + rng.below(3))
+                        .map(|_| rng.pick(ports).to_string())
+                        .collect();
+                    if rng.one_in(3) {
+                        list.push("8000:9999".into());
+                    }
+                    list.dedup();
+                    let b = bang(rng);
+                    write!(r, " -m multiport {b}--dports {}", list.join(",")).ok();
+                }
+            }
+        }
+        Some(Proto::Icmp) => {
+            r.push_str(" -p icmp");
+            if rng.one_in(2) {
+                let t = *rng.pick(&[
+                    "echo-request",
+                    "echo-reply",
+                    "8",
+                    "0",
+                    "any",
+                    "destination-unreachable",
+                    "8/0",
+                    "0/1",
+                ]);
+                let b = bang(rng);
+                write!(r, " -m icmp {b}--icmp-type {t}").ok();
+            }
+        }
+        None => match rng.below(8) {
+            0 => r.push_str(" ! -p udp"),
+            1 => r.push_str(" -p all"),
+            _ => {}
+        },
+    }
+    if proto == Some(Proto::Tcp) && rng.one_in(4) {
+        let b = bang(rng);
+        write!(r, " -m tcp {b}--tcp-flags FIN,SYN,RST,ACK SYN").ok();
+    }
+    if rng.one_in(8) {
+        let d = if rng.one_in(2) { "ORIGINAL" } else { "REPLY" };
+        write!(r, " -m conntrack --ctdir {d}").ok();
+    }
+    if rng.one_in(3) {
+        let all = ["NEW", "ESTABLISHED", "RELATED", "INVALID"];
+        let states: Vec<&str> = all.iter().copied().filter(|_| rng.one_in(2)).collect();
+        let states = if states.is_empty() {
+            vec![*rng.pick(&all)]
+        } else {
+            states
+        };
+        let b = bang(rng);
+        if rng.one_in(4) {
+            write!(r, " -m state {b}--state {}", states.join(",")).ok();
+        } else {
+            write!(r, " -m conntrack {b}--ctstate {}", states.join(",")).ok();
+        }
+    }
+    if rng.one_in(6) {
+        let b = bang(rng);
+        write!(r, " -m mark {b}--mark 0x{}", 1 + rng.below(2)).ok();
+    }
+    if rng.one_in(10) {
+        let b = bang(rng);
+        write!(r, " -m connmark {b}--mark 0x{}", 1 + rng.below(2)).ok();
+    }
+    if rng.one_in(10) {
+        let dir = if rng.one_in(2) { "src" } else { "dst" };
+        let t = *rng.pick(&["LOCAL", "UNICAST", "BROADCAST", "MULTICAST", "LOCAL,UNICAST"]);
+        let b = bang(rng);
+        let limit = if rng.one_in(3) { " --limit-iface-in" } else { "" };
+        write!(r, " -m addrtype {b}--{dir}-type {t}{limit}").ok();
+    }
+    // A run-time match (always true at this rate): the model must call it ambiguous
+    // whenever it could decide.
+    if rng.one_in(20) {
+        r.push_str(" -m limit --limit 10000/sec");
+    }
+    let target = match rng.below(100) {
+        0..=24 => "-j ACCEPT".to_string(),
+        25..=42 => "-j DROP".to_string(),
+        43..=52 => {
+            if proto == Some(Proto::Tcp) && rng.one_in(2) {
+                "-j REJECT --reject-with tcp-reset".to_string()
+            } else {
+                "-j REJECT".to_string()
+            }
+        }
+        53..=60 => "-j LOG --log-prefix \"ctnet \"".to_string(),
+        61..=67 => "-j RETURN".to_string(),
+        68..=76 => format!("-j MARK --set-mark 0x{}", 1 + rng.below(2)),
+        77..=79 => String::new(),
+        80..=83 => format!("-j CONNMARK --set-mark 0x{}", 1 + rng.below(2)),
+        84..=91 if !later.is_empty() => format!("-j {}", rng.pick(later)),
+        92..=99 if !later.is_empty() => format!("-g {}", rng.pick(later)),
+        _ => "-j ACCEPT".to_string(),
+    };
+    if !target.is_empty() {
+        write!(r, " {target}").ok();
+    }
+    r
+}
+
+fn random_ruleset(rng: &mut Rng, sports: (u16, u16)) -> String {
+    let users: Vec<String> = (0..rng.below(4)).map(|i| format!("U{i}")).collect();
+    let policy = if rng.one_in(2) { "ACCEPT" } else { "DROP" };
+    let mut text = format!("*filter\n:INPUT ACCEPT [0:0]\n:FORWARD {policy} [0:0]\n:OUTPUT ACCEPT [0:0]\n");
+    for u in &users {
+        writeln!(text, ":{u} - [0:0]").ok();
+    }
+    let mut forward: Vec<String> = (0..1 + rng.below(6))
+        .map(|_| random_rule(rng, "FORWARD", &users, sports))
+        .collect();
+    if rng.one_in(2) {
+        let at = rng.below(forward.len() + 1);
+        forward.insert(
+            at,
+            "-A FORWARD -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT".into(),
+        );
+    }
+    for line in forward {
+        writeln!(text, "{line}").ok();
+    }
+    // User chains jump only to later ones: the kernel refuses loops.
+    for (i, u) in users.iter().enumerate() {
+        for _ in 0..1 + rng.below(5) {
+            writeln!(text, "{}", random_rule(rng, u, &users[i + 1..], sports)).ok();
+        }
+    }
+    text.push_str("COMMIT\n");
+    text
+}
+
+#[derive(Debug, PartialEq, Clone, Copy)]
+enum Reach {
+    Reachable,
+    Unreachable,
+    Ambiguous,
+}
+
+/// The router's own addresses, for `-m addrtype`.
+fn router_context() -> Context {
+    let net = |s: &str| s.parse().expect("static prefix");
+    let mut local = BTreeMap::new();
+    local.insert("lo".to_string(), vec![net("127.0.0.1/8")]);
+    local.insert("ra".to_string(), vec![net("10.61.1.1/24")]);
+    local.insert("rb".to_string(), vec![net("10.61.2.1/24")]);
+    Context {
+        local_addrs: Some(local),
+        ..Context::default()
+    }
+}
+
+/// Whether FORWARD accepts `p`, why, and the connection mark the walk leaves.
+fn verdict_line(table: &Table, p: &Packet) -> (Option<bool>, String, Option<u32>) {
+    let o = evaluate(table, "FORWARD", p, &router_context());
+    let by = match &o.decided_by {
+        Some(Decider::Rule(r)) => format!("{} #{}: {}", r.chain, r.position, r.text),
+        Some(Decider::Policy { chain, .. }) => format!("{chain} policy"),
+        Some(Decider::Return { chain, .. }) => format!("{chain} return"),
+        None => "nothing".into(),
+    };
+    let accept = match &o.verdict {
+        Verdict::Accept => Some(true),
+        Verdict::Drop | Verdict::Reject { .. } => Some(false),
+        Verdict::Error { message } => panic!("evaluation error on a table the kernel loaded: {message}"),
+        _ => None,
+    };
+    (accept, format!("{:?} by {by}", o.verdict), o.ctmark)
+}
+
+fn model(table: &Table, f: &Flow) -> (Reach, String) {
+    let p = f.packet();
+    let (fwd, why_f, ctmark) = verdict_line(table, &p);
+    // The connection mark set on the first packet is the reply's (CONNMARK).
+    let (rep, why_r) = match ctmark {
+        Some(m) => {
+            let (rep, why, _) = verdict_line(table, &p.reply().ctmark(m));
+            (rep, why)
+        }
+        None => (None, "connection mark unknown".to_string()),
+    };
+    let reach = match (fwd, rep) {
+        (Some(false), _) | (Some(true), Some(false)) => Reach::Unreachable,
+        (Some(true), Some(true)) => Reach::Reachable,
+        _ => Reach::Ambiguous,
+    };
+    (reach, format!("new: {why_f}; reply: {why_r}"))
+}
+
+fn send(py: &str, netns: &str, flows: &[&Flow]) -> Child {
+    let json = format!(
+        "[{}]",
+        flows.iter().map(|f| f.json()).collect::<Vec<_>>().join(",")
+    );
+    let mut child = Command::new("ip")
+        .args(["netns", "exec", netns, py, "-c", CLIENT, TIMEOUT])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("client starts");
+    child
+        .stdin
+        .take()
+        .expect("stdin piped")
+        .write_all(json.as_bytes())
+        .expect("flows written");
+    child
+}
+
+fn results(child: Child) -> Vec<String> {
+    let out = child.wait_with_output().expect("client ends");
+    assert!(
+        out.status.success(),
+        "client failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("client prints a JSON list")
+}
+
+#[test]
+fn random_forward_rule_sets_decide_flows_as_the_kernel_does() {
+    run_test_in_world("random_forward_rule_sets_decide_flows_as_the_kernel_does", || {
+        let started = Instant::now();
+        let seed = std::env::var("CTNET_ORACLE_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(1, |d| d.as_nanos() as u64 | 1)
+            });
+        println!("seed {seed} (replay with CTNET_ORACLE_SEED={seed})");
+        let mut rng = Rng(seed);
+        build_topology();
+        let py = python();
+        let _servers = Servers(vec![start_server(&py, "ea"), start_server(&py, "eb")]);
+        let per_set = 10;
+        let sports = (FIRST_SPORT, FIRST_SPORT + (RULE_SETS * per_set) as u16);
+        let mut next_sport = FIRST_SPORT;
+        let (mut flows_n, mut agree, mut ambiguous) = (0, 0, 0);
+        let mut reachable = 0;
+        let mut disagreements = Vec::new();
+        for set in 0..RULE_SETS {
+            let text = random_ruleset(&mut rng, sports);
+            let (ok, _, err) = run_stdin("iptables-restore", &[], &text);
+            assert!(ok, "iptables-restore refused rule set {set}:\n{text}\n{err}");
+            let (ok, saved, err) = run_stdin("iptables-save", &["-t", "filter"], "");
+            assert!(ok, "iptables-save: {err}");
+            let table = parse_save(&saved)
+                .into_iter()
+                .find(|t| t.name == "filter")
+                .expect("filter table saved");
+            let mut flows = Vec::new();
+            for from_a in [true, false] {
+                for _ in 0..3 {
+                    flows.push((from_a, Proto::Tcp, *rng.pick(TCP_PORTS)));
+                }
+                flows.push((from_a, Proto::Udp, *rng.pick(UDP_PORTS)));
+                flows.push((from_a, Proto::Icmp, 0));
+            }
+            let flows: Vec<Flow> = flows
+                .into_iter()
+                .map(|(from_a, proto, dport)| {
+                    next_sport += 1;
+                    Flow {
+                        from_a,
+                        proto,
+                        dport,
+                        sport: next_sport,
+                    }
+                })
+                .collect();
+            let (fa, fb): (Vec<&Flow>, Vec<&Flow>) = flows.iter().partition(|f| f.from_a);
+            let ca = send(&py, "ea", &fa);
+            let cb = send(&py, "eb", &fb);
+            let ra = results(ca);
+            let rb = results(cb);
+            for (f, real) in fa.iter().zip(&ra).chain(fb.iter().zip(&rb)) {
+                flows_n += 1;
+                let (want, why) = model(&table, f);
+                let got = if real == "ok" {
+                    Reach::Reachable
+                } else {
+                    Reach::Unreachable
+                };
+                reachable += usize::from(got == Reach::Reachable);
+                match want {
+                    Reach::Ambiguous => ambiguous += 1,
+                    w if w == got => agree += 1,
+                    w => disagreements.push(format!(
+                        "rule set {set}, flow {}: model {w:?} ({why}), kernel {got:?} ({real})\n{saved}",
+                        f.describe()
+                    )),
+                }
+            }
+        }
+        println!(
+            "seed {seed}: {RULE_SETS} rule sets, {flows_n} flows, {agree} agree, {ambiguous} ambiguous, \
+                 {} disagree, {reachable} reachable in the kernel, {:.1} s",
+            disagreements.len(),
+            started.elapsed().as_secs_f64()
+        );
+        for d in &disagreements {
+            println!("DISAGREEMENT {d}");
+        }
+        assert!(
+            disagreements.is_empty(),
+            "{} disagreements (seed {seed})",
+            disagreements.len()
+        );
+    });
+}
