@@ -32,40 +32,12 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
+use super::rule::keywords;
 use super::{Counters, Unknowns};
 use crate::error::{Error, Result};
 use crate::model::{Firewall, NftTable};
 
-/// Declares a closed set of nft keywords with their spelling in `nft -j`.
-macro_rules! words {
-    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $text:literal,)* }) => {
-        $(#[$doc])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-        #[serde(rename_all = "snake_case")]
-        pub enum $name {
-            $($(#[$vdoc])* $variant,)*
-        }
-
-        impl $name {
-            /// The keyword as nft writes it.
-            pub fn as_str(self) -> &'static str {
-                match self {
-                    $($name::$variant => $text,)*
-                }
-            }
-
-            /// The keyword from its nft spelling.
-            pub fn from_name(s: &str) -> Option<Self> {
-                match s {
-                    $($text => Some($name::$variant),)*
-                    _ => None,
-                }
-            }
-        }
-    };
-}
-
-words! {
+keywords! {
     /// The address family of a table.
     Family {
         /// IPv4.
@@ -83,7 +55,7 @@ words! {
     }
 }
 
-words! {
+keywords! {
     /// A base chain's hook.
     Hook {
         /// Before routing.
@@ -103,7 +75,7 @@ words! {
     }
 }
 
-words! {
+keywords! {
     /// A base chain's type.
     ChainType {
         /// Filtering.
@@ -115,7 +87,7 @@ words! {
     }
 }
 
-words! {
+keywords! {
     /// The standard priority names and the family they are resolved in.
     PriorityName {
         /// `raw`.
@@ -310,7 +282,7 @@ pub struct Rule {
     pub stmts: Vec<Stmt>,
 }
 
-words! {
+keywords! {
     /// A relational operator.
     Op {
         /// Equal (or, with a set on the right, member of).
@@ -330,7 +302,7 @@ words! {
     }
 }
 
-words! {
+keywords! {
     /// A header field the model knows.
     Field {
         /// `ip saddr`.
@@ -372,7 +344,7 @@ words! {
     }
 }
 
-words! {
+keywords! {
     /// A `meta` key the model knows.
     MetaKey {
         /// Input interface name.
@@ -396,7 +368,7 @@ words! {
     }
 }
 
-words! {
+keywords! {
     /// A `ct` key the model knows.
     CtKey {
         /// Connection state.
@@ -412,7 +384,7 @@ words! {
     }
 }
 
-words! {
+keywords! {
     /// A bitwise operator in an expression.
     BinOp {
         /// And.
@@ -526,7 +498,7 @@ pub enum Verdict {
     Queue,
 }
 
-words! {
+keywords! {
     /// A NAT statement.
     NatKind {
         /// Destination NAT.

@@ -120,21 +120,21 @@ impl Iface {
 macro_rules! keywords {
     ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $text:literal,)* }) => {
         $(#[$doc])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
         #[serde(rename_all = "snake_case")]
         pub enum $name {
             $($(#[$vdoc])* $variant,)*
         }
 
         impl $name {
-            /// The keyword as iptables writes it.
+            /// The keyword as iptables or nft writes it.
             pub fn as_str(self) -> &'static str {
                 match self {
                     $($name::$variant => $text,)*
                 }
             }
 
-            /// The keyword from its iptables spelling (case-insensitive).
+            /// The keyword from its spelling (case-insensitive).
             pub fn from_name(s: &str) -> Option<Self> {
                 $(if s.eq_ignore_ascii_case($text) {
                     return Some($name::$variant);
@@ -144,6 +144,7 @@ macro_rules! keywords {
         }
     };
 }
+pub(crate) use keywords;
 
 keywords! {
     /// A conntrack state (`--ctstate`, `--state`).
