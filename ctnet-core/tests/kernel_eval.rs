@@ -20,6 +20,9 @@ use ctnet_core::netfilter::{ConnState, Context, Decider, Packet, Table, Verdict,
 use ctnet_core::prop::Rng;
 use ctnet_core::world::run_test_in_world;
 
+#[path = "support/tool.rs"]
+mod tool;
+
 const A: &str = "10.61.1.2";
 const B: &str = "10.61.2.2";
 const TCP_PORTS: &[u16] = &[22, 80, 443, 8080, 9000];
@@ -142,28 +145,6 @@ fn sh(script: &str) {
         "{script}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-}
-
-fn run_stdin(program: &str, args: &[&str], input: &str) -> (bool, String, String) {
-    let mut child = Command::new(program)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("{program}: {e}"));
-    child
-        .stdin
-        .take()
-        .expect("stdin piped")
-        .write_all(input.as_bytes())
-        .expect("write stdin");
-    let out = child.wait_with_output().expect("wait");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 /// Servers this test started; killed (by their own pid) when dropped.
@@ -652,9 +633,9 @@ fn random_forward_rule_sets_decide_flows_as_the_kernel_does() {
         let mut disagreements = Vec::new();
         for set in 0..RULE_SETS {
             let text = random_ruleset(&mut rng, sports);
-            let (ok, _, err) = run_stdin("iptables-restore", &[], &text);
+            let (ok, _, err) = tool::run_stdin("iptables-restore", &[], &text);
             assert!(ok, "iptables-restore refused rule set {set}:\n{text}\n{err}");
-            let (ok, saved, err) = run_stdin("iptables-save", &["-t", "filter"], "");
+            let (ok, saved, err) = tool::run_stdin("iptables-save", &["-t", "filter"], "");
             assert!(ok, "iptables-save: {err}");
             let table = parse_save(&saved)
                 .into_iter()

@@ -3,11 +3,13 @@
 //! `iptables-save -c` then prints (iptables-nft's normalised text, the ground truth)
 //! must parse with the same rules per chain and print back unchanged.
 
-use std::io::Write as _;
-use std::process::{Command, Stdio};
-
 use ctnet_core::netfilter::{Table, parse_rule, parse_save};
 use ctnet_core::world::run_test_in_world;
+
+#[path = "support/tool.rs"]
+mod tool;
+
+use tool::run;
 
 /// Fixtures the kernel can load here (the ipset one needs sets that do not exist):
 /// name, restore/save program family, text.
@@ -38,24 +40,6 @@ const FIXTURES: &[(&str, &str, &str)] = &[
         include_str!("../../fixtures/rulesets/kube-proxy.rules"),
     ),
 ];
-
-fn run(program: &str, args: &[&str], input: &str) -> String {
-    let mut child = Command::new(program)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("{program}: {e}"));
-    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{program} {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
 
 fn rules_per_chain(tables: &[Table]) -> Vec<(String, String, usize)> {
     let mut v: Vec<_> = tables

@@ -3,11 +3,11 @@
 //! must parse into the tables, chains and rules loaded, with the base chains' hooks,
 //! priorities and policies as written.
 
-use std::io::Write as _;
-use std::process::{Command, Stdio};
-
 use ctnet_core::netfilter::nft::{Family, Hook, Policy, Ruleset, parse_nft_json};
 use ctnet_core::world::run_test_in_world;
+
+#[path = "support/tool.rs"]
+mod tool;
 
 /// A fixture: name, text, family and name of its table, base chains
 /// `(chain, hook, priority, policy)` to check, unknown expressions and *may* rules
@@ -96,21 +96,7 @@ const FIXTURES: &[Fixture] = &[
 ];
 
 fn nft(args: &[&str], input: &str) -> String {
-    let mut child = Command::new("nft")
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("nft: {e}"));
-    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "nft {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    tool::run("nft", args, input)
 }
 
 /// Tables, chains and rules the fixture text declares, counted from the text itself:
