@@ -20,6 +20,7 @@
 
 pub mod eval;
 pub mod nft;
+pub mod nft_eval;
 mod parse;
 mod print;
 mod rule;

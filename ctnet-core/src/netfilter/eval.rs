@@ -343,6 +343,9 @@ pub struct RuleRef {
     pub text: String,
     /// Its counters, when the dump had them.
     pub counters: Option<Counters>,
+    /// The nft rule handle (native nft rules).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handle: Option<u64>,
 }
 
 /// What decided an outcome.
@@ -640,6 +643,7 @@ impl Eval<'_> {
             position: r.position,
             text: r.rule.to_string(),
             counters: r.rule.counters,
+            handle: None,
         }
     }
 
