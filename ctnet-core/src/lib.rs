@@ -25,6 +25,7 @@
 pub mod capture;
 pub mod check;
 pub mod error;
+pub mod flow;
 pub mod lab;
 pub mod model;
 pub mod netfilter;
