@@ -10,9 +10,8 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::io::{BufRead as _, BufReader, Write as _};
 use std::net::IpAddr;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use ctnet_core::netfilter::eval::tcp_flags;
@@ -22,6 +21,10 @@ use ctnet_core::world::run_test_in_world;
 
 #[path = "support/tool.rs"]
 mod tool;
+#[path = "support/flows.rs"]
+mod flows;
+
+use flows::{Servers, python, results, sh};
 
 const A: &str = "10.61.1.2";
 const B: &str = "10.61.2.2";
@@ -32,158 +35,6 @@ const RULE_SETS: usize = 60;
 const TIMEOUT: &str = "0.5";
 /// First client source port; each flow gets its own, so each is a new connection.
 const FIRST_SPORT: u16 = 30000;
-
-const SERVER: &str = r#"
-import selectors, socket, sys, threading
-def echo(c):
-    try:
-        c.settimeout(5); d = c.recv(64)
-        if d: c.sendall(d)
-    except OSError:
-        pass
-    finally:
-        c.close()
-tcp = [int(p) for p in sys.argv[1].split(",")]
-udp = [int(p) for p in sys.argv[2].split(",")]
-sel = selectors.DefaultSelector()
-for p in tcp:
-    s = socket.socket()
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind(("", p)); s.listen(256); s.setblocking(False)
-    sel.register(s, selectors.EVENT_READ, "t")
-for p in udp:
-    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    u.bind(("", p)); u.setblocking(False)
-    sel.register(u, selectors.EVENT_READ, "u")
-print("ready", flush=True)
-while True:
-    for key, _ in sel.select():
-        try:
-            if key.data == "t":
-                c, _ = key.fileobj.accept()
-                threading.Thread(target=echo, args=(c,), daemon=True).start()
-            else:
-                d, a = key.fileobj.recvfrom(2048); key.fileobj.sendto(d, a)
-        except OSError:
-            pass
-"#;
-
-const CLIENT: &str = r#"
-import errno, json, socket, struct, sys, threading, time
-T = float(sys.argv[1])
-flows = json.load(sys.stdin)
-out = [None] * len(flows)
-def err(e):
-    return errno.errorcode.get(e.errno, str(e)) if getattr(e, "errno", None) else type(e).__name__
-def tcp(f):
-    s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    s.bind(("", f["sport"])); s.settimeout(T)
-    try:
-        # A connection works when data goes both ways, not when the handshake ends:
-        # the ACK and the data are the ESTABLISHED packets of the original direction.
-        s.connect((f["dst"], f["dport"])); s.sendall(b"ctnet")
-        return "ok" if s.recv(64) == b"ctnet" else "garbled"
-    except socket.timeout:
-        return "timeout"
-    except OSError as e:
-        return err(e)
-    finally:
-        s.close()
-def udp(f):
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind(("", f["sport"])); s.settimeout(T)
-    try:
-        s.connect((f["dst"], f["dport"])); s.send(b"ctnet")
-        return "ok" if s.recv(64) == b"ctnet" else "garbled"
-    except socket.timeout:
-        return "timeout"
-    except OSError as e:
-        return err(e)
-    finally:
-        s.close()
-def csum(b):
-    if len(b) % 2: b += b"\0"
-    s = sum(struct.unpack("!%dH" % (len(b) // 2), b)); s = (s >> 16) + (s & 0xffff); s += s >> 16
-    return ~s & 0xffff
-def icmp(f):
-    s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
-    ident = f["sport"]
-    hdr = struct.pack("!BBHHH", 8, 0, 0, ident, 1) + b"ctnet"
-    pkt = hdr[:2] + struct.pack("!H", csum(hdr)) + hdr[4:]
-    try:
-        s.sendto(pkt, (f["dst"], 0))
-        end = time.monotonic() + T
-        while True:
-            left = end - time.monotonic()
-            if left <= 0: return "timeout"
-            s.settimeout(left)
-            try:
-                d, a = s.recvfrom(2048)
-            except socket.timeout:
-                return "timeout"
-            ihl = (d[0] & 15) * 4
-            t, _, _, i = struct.unpack("!BBHH", d[ihl:ihl + 6])
-            if t == 0 and i == ident and a[0] == f["dst"]: return "ok"
-    finally:
-        s.close()
-def run(k, f):
-    out[k] = {"tcp": tcp, "udp": udp, "icmp": icmp}[f["proto"]](f)
-ts = [threading.Thread(target=run, args=(k, f)) for k, f in enumerate(flows)]
-for t in ts: t.start()
-for t in ts: t.join()
-print(json.dumps(out))
-"#;
-
-fn sh(script: &str) {
-    let out = Command::new("sh")
-        .args(["-ec", script])
-        .output()
-        .expect("sh runs");
-    assert!(
-        out.status.success(),
-        "{script}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// Servers this test started; killed (by their own pid) when dropped.
-struct Servers(Vec<Child>);
-
-impl Drop for Servers {
-    fn drop(&mut self) {
-        for c in &mut self.0 {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-fn python() -> String {
-    let out = Command::new("python3")
-        .args(["-c", "import sys; print(sys.executable)"])
-        .output()
-        .expect("python3 runs");
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
-fn start_server(py: &str, netns: &str) -> Child {
-    let tcp: Vec<String> = TCP_PORTS.iter().map(u16::to_string).collect();
-    let udp: Vec<String> = UDP_PORTS.iter().map(u16::to_string).collect();
-    let mut child = Command::new("ip")
-        .args(["netns", "exec", netns, py, "-c", SERVER])
-        .args([tcp.join(","), udp.join(",")])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("server starts");
-    let mut line = String::new();
-    BufReader::new(child.stdout.as_mut().expect("stdout piped"))
-        .read_line(&mut line)
-        .expect("server says ready");
-    assert_eq!(line.trim(), "ready", "server in {netns}");
-    child
-}
 
 fn build_topology() {
     sh("ip netns add ea
@@ -581,30 +432,7 @@ fn send_within(py: &str, netns: &str, flows: &[&Flow], timeout: &str) -> Child {
         "[{}]",
         flows.iter().map(|f| f.json()).collect::<Vec<_>>().join(",")
     );
-    let mut child = Command::new("ip")
-        .args(["netns", "exec", netns, py, "-c", CLIENT, timeout])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("client starts");
-    child
-        .stdin
-        .take()
-        .expect("stdin piped")
-        .write_all(json.as_bytes())
-        .expect("flows written");
-    child
-}
-
-fn results(child: Child) -> Vec<String> {
-    let out = child.wait_with_output().expect("client ends");
-    assert!(
-        out.status.success(),
-        "client failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("client prints a JSON list")
+    flows::send_json(py, netns, &json, timeout)
 }
 
 #[test]
@@ -623,7 +451,7 @@ fn random_forward_rule_sets_decide_flows_as_the_kernel_does() {
         let mut rng = Rng(seed);
         build_topology();
         let py = python();
-        let _servers = Servers(vec![start_server(&py, "ea"), start_server(&py, "eb")]);
+        let _servers = Servers(vec![flows::start_server(&py, Some("ea"), TCP_PORTS, UDP_PORTS), flows::start_server(&py, Some("eb"), TCP_PORTS, UDP_PORTS)]);
         let per_set = 10;
         let sports = (FIRST_SPORT, FIRST_SPORT + (RULE_SETS * per_set) as u16);
         let mut next_sport = FIRST_SPORT;

@@ -89,6 +89,26 @@ pub enum Command {
     Check(CheckArgs),
     /// List every check: id, category and what it looks at.
     Checks(JsonArg),
+    /// Trace a flow through this host without sending a packet: routing, bridge, FDB,
+    /// neighbours, sysctls and every netfilter hook (iptables-nft, iptables-legacy and
+    /// native nft, in the kernel's order), NAT included; then its reply. Names the hop
+    /// and the rule that decide.
+    ///
+    /// SRC is a TARGET (container, netns name or path, pid:<PID>), `host`, or
+    /// `external` (a client beyond the interface of the host's default route;
+    /// `external:IP` and `external@IFACE` choose its address and interface). DST is a
+    /// TARGET, an IP address, or `host` (the host's own address where the flow arrives:
+    /// `trace external host --tcp 8080` follows a published port).
+    #[command(
+        after_help = "Without --tcp or --udp the flow is an ICMP echo (ping).\n\
+                            Exit codes: 0 reachable, 1 unreachable or ambiguous, 2 usage or unknown target, \
+                            3 missing privilege or environment.\n\
+                            Examples:\n  ctnet-diag trace web1 api1 --tcp 80\n  \
+                            ctnet-diag trace external host --tcp 8080\n  \
+                            ctnet-diag trace web1 192.0.2.10 --udp 53 --json\n  \
+                            ctnet-diag trace c1 c2 --from snapshot.json"
+    )]
+    Trace(TraceArgs),
     /// Capture packets on interfaces in any netns at once (like tcpdump -nn -e), merged in
     /// time order; Ctrl-C prints the statistics.
     #[command(
@@ -191,6 +211,33 @@ pub struct CheckArgs {
     /// packets. Needs CAP_NET_ADMIN and CAP_NET_RAW; traffic stays on the path.
     #[arg(long, conflicts_with = "from")]
     pub probe: bool,
+    /// Where to read the host from.
+    #[command(flatten)]
+    pub source: SourceArgs,
+}
+
+/// Arguments of `trace`.
+#[derive(Debug, Args)]
+pub struct TraceArgs {
+    /// Where the flow starts: a TARGET, `host`, or `external[:IP][@IFACE]`.
+    pub src: String,
+    /// Where it goes: a TARGET, an IP address, or `host`.
+    pub dst: String,
+    /// A TCP flow to this port (SYN, the SYN-ACK back, the ACK).
+    #[arg(long, value_name = "PORT", conflicts_with_all = ["udp", "icmp"])]
+    pub tcp: Option<u16>,
+    /// A UDP flow to this port (a datagram and its answer).
+    #[arg(long, value_name = "PORT", conflicts_with = "icmp")]
+    pub udp: Option<u16>,
+    /// An ICMP echo (the default).
+    #[arg(long)]
+    pub icmp: bool,
+    /// The source port of a TCP or UDP flow [default: 40000].
+    #[arg(long, value_name = "PORT")]
+    pub sport: Option<u16>,
+    /// Print JSON (schema ctnet.trace/v1).
+    #[arg(long)]
+    pub json: bool,
     /// Where to read the host from.
     #[command(flatten)]
     pub source: SourceArgs,

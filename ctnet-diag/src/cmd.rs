@@ -6,5 +6,6 @@ pub mod demo;
 pub mod fault;
 pub mod lab;
 pub mod read;
+pub mod trace;
 pub mod tui;
 pub mod world;

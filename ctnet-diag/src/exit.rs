@@ -140,6 +140,30 @@ pub fn require_lab_caps(what: &str) -> Result<(), Missing> {
     })
 }
 
+/// Fail with [`Missing`] unless the process can read every netns and the firewall
+/// (`what` reads the host live).
+pub fn require_read_caps(what: &str) -> Result<(), Missing> {
+    let caps = effective_caps();
+    let missing: Vec<&str> = [(CAP_NET_ADMIN, "CAP_NET_ADMIN"), (CAP_SYS_ADMIN, "CAP_SYS_ADMIN")]
+        .into_iter()
+        .filter(|(bit, _)| caps & (1u64 << bit) == 0)
+        .map(|(_, name)| name)
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(Missing {
+        message: format!(
+            "{what} reads the firewall rules (CAP_NET_ADMIN) and every container's netns \
+             (CAP_SYS_ADMIN); this process lacks {}: a trace without them would guess.\n  \
+             - run it as root: sudo ctnet-diag {what} ...\n  \
+             - or on a snapshot taken as root: ctnet-diag snapshot -o FILE, then \
+             ctnet-diag {what} ... --from FILE",
+            missing.join(" and ")
+        ),
+    })
+}
+
 /// Enter a rootless world in this (still single-threaded) process, or explain why not.
 pub fn enter_world() -> Result<(), Missing> {
     ctnet_core::world::enter_current_process().map_err(|e| Missing {

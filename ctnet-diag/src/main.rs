@@ -61,6 +61,7 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Capture(args) => cmd::capture::run(args),
         Command::Check(args) => cmd::check::run(args),
         Command::Checks(args) => cmd::check::catalog(args),
+        Command::Trace(args) => cmd::trace::run(args),
     }
 }
 

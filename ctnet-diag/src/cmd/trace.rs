@@ -1,0 +1,275 @@
+//! `ctnet-diag trace SRC DST [--tcp PORT | --udp PORT | --icmp] [--json]`.
+
+use std::fmt::Write as _;
+use std::io::IsTerminal;
+use std::net::IpAddr;
+use std::process::ExitCode;
+
+use ctnet_core::flow::{self, Destination, FlowSpec, Hop, HopVerdict, L4, Reach, Source, Trace};
+use ctnet_core::model::Snapshot;
+use ctnet_core::target::TargetKind;
+
+use crate::cli::TraceArgs;
+use crate::cmd::read::{load, resolve_target};
+
+fn word(v: HopVerdict) -> &'static str {
+    match v {
+        HopVerdict::Allow => "ALLOW",
+        HopVerdict::Drop => "DROP",
+        HopVerdict::Reject => "REJECT",
+        HopVerdict::Nat => "NAT",
+        HopVerdict::Deliver => "DELIVER",
+        HopVerdict::May => "MAY",
+    }
+}
+
+fn verdict_word(r: Reach) -> &'static str {
+    match r {
+        Reach::Reachable => "REACHABLE",
+        Reach::Unreachable => "UNREACHABLE",
+        Reach::Ambiguous => "AMBIGUOUS",
+    }
+}
+
+fn usage(msg: String) -> ExitCode {
+    crate::say!("ctnet-diag: {msg}");
+    ExitCode::from(crate::exit::USAGE)
+}
+
+/// `external[:IP][@IFACE]`.
+fn parse_external(rest: &str) -> Result<Source, String> {
+    let (addr_part, iface) = match rest.split_once('@') {
+        Some((a, i)) => (a, Some(i)),
+        None => (rest, None),
+    };
+    let addr = match addr_part.strip_prefix(':') {
+        Some(a) => Some(a.parse::<IpAddr>().map_err(|_| {
+            format!(
+                "external:{} is not an IP address: write external:IP (external:203.0.113.7), external@IFACE or both",
+                ctnet_core::text::escape(a)
+            )
+        })?),
+        None if addr_part.is_empty() => None,
+        None => {
+            return Err(format!(
+                "{} is not a source: write external, external:IP, external@IFACE or external:IP@IFACE",
+                ctnet_core::text::escape(&format!("external{rest}"))
+            ));
+        }
+    };
+    if iface == Some("") {
+        return Err("external@ needs an interface name (external@eth0)".into());
+    }
+    Ok(Source::External {
+        addr,
+        iface: iface.map(str::to_string),
+    })
+}
+
+fn parse_src(snap: &Snapshot, s: &str) -> Result<Source, ExitCode> {
+    if s == "host" {
+        return Ok(Source::Host { addr: None });
+    }
+    if let Some(rest) = s.strip_prefix("external") {
+        if rest.is_empty() || rest.starts_with(':') || rest.starts_with('@') {
+            return parse_external(rest).map_err(usage);
+        }
+    }
+    let r = resolve_target(snap, s)?;
+    match (r.kind, r.netns) {
+        (TargetKind::HostInterface, _) => {
+            let name = snap
+                .host_netns()
+                .and_then(|h| r.ifindex.and_then(|i| h.link(i)))
+                .map(|l| l.name.clone())
+                .unwrap_or_else(|| s.to_string());
+            Ok(Source::External {
+                addr: None,
+                iface: Some(name),
+            })
+        }
+        (_, Some(netns)) if netns == snap.host => Ok(Source::Host { addr: None }),
+        (_, Some(netns)) => Ok(Source::Netns { netns, addr: None }),
+        (_, None) => Err(usage(format!(
+            "{}: {}; it has no network to trace from",
+            ctnet_core::text::escape(s),
+            r.note.unwrap_or_else(|| "not running".into())
+        ))),
+    }
+}
+
+fn parse_dst(snap: &Snapshot, s: &str) -> Result<Destination, ExitCode> {
+    if s == "host" {
+        return Ok(Destination::Host);
+    }
+    if let Ok(addr) = s.parse::<IpAddr>() {
+        return Ok(Destination::Addr { addr });
+    }
+    let r = resolve_target(snap, s)?;
+    match (r.kind, r.netns) {
+        (TargetKind::HostInterface, _) => {
+            let host = snap.host_netns();
+            let addr = host.and_then(|h| {
+                h.addresses
+                    .iter()
+                    .find(|a| Some(a.ifindex) == r.ifindex && a.scope == "global")
+                    .map(|a| a.address)
+            });
+            match addr {
+                Some(addr) => Ok(Destination::Addr { addr }),
+                None => Err(usage(format!(
+                    "host interface {} has no address to trace to: give an IP address instead",
+                    ctnet_core::text::escape(s)
+                ))),
+            }
+        }
+        (_, Some(netns)) if netns == snap.host => Ok(Destination::Host),
+        (_, Some(netns)) => Ok(Destination::Netns { netns }),
+        (_, None) => Err(usage(format!(
+            "{}: {}; nothing can reach it",
+            ctnet_core::text::escape(s),
+            r.note.unwrap_or_else(|| "not running".into())
+        ))),
+    }
+}
+
+fn render_hops(out: &mut String, hops: &[Hop]) {
+    for (i, h) in hops.iter().enumerate() {
+        let iface = h.iface.as_ref().map(|i| format!(" {i}")).unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "  {:>2}. {:<7} [{}{}] {}: {}",
+            i + 1,
+            word(h.verdict),
+            h.netns,
+            iface,
+            h.step,
+            h.detail
+        );
+        if let Some(rule) = &h.rule {
+            let counters = h
+                .rule_ref
+                .as_ref()
+                .and_then(|r| r.counters)
+                .map(|c| format!("  ({} packets so far)", c.packets))
+                .unwrap_or_default();
+            let place = h
+                .rule_ref
+                .as_ref()
+                .map(|r| {
+                    let at = match (r.position, r.handle) {
+                        (_, Some(h)) => format!(" handle {h}"),
+                        (Some(p), None) => format!(" rule {p}"),
+                        (None, None) => String::new(),
+                    };
+                    format!("{} {} {}{at}: ", r.source, r.table, r.chain)
+                })
+                .unwrap_or_default();
+            let _ = writeln!(out, "          rule:   {place}{rule}{counters}");
+        }
+        let _ = writeln!(out, "          packet: {}", h.packet);
+    }
+}
+
+/// Text for people, like a packet tracer: the verdict first, then one numbered phase
+/// per step.
+///
+/// ```text
+/// verdict: UNREACHABLE  tcp 10.50.0.2:40000 > 10.50.0.3:80 (c1 to c2)
+///   the first packet dies in host at forward/filter/FORWARD (...): dropped by a rule
+/// first packet:
+///    1. ALLOW   [c1 eth0] route: route 10.50.0.0/24 dev eth0 (table 254)
+/// ```
+pub fn render(t: &Trace, color: bool) -> String {
+    let escaped = ctnet_core::text::escaped(t);
+    let t = escaped.as_ref().unwrap_or(t);
+    let paint = |text: &str| {
+        if !color {
+            return text.to_string();
+        }
+        let code = match t.verdict {
+            Reach::Reachable => "32",
+            Reach::Unreachable => "31",
+            Reach::Ambiguous => "33",
+        };
+        format!("\x1b[{code}m{text}\x1b[0m")
+    };
+    let f = &t.flow;
+    let ports = match (f.sport, f.dport) {
+        (Some(s), Some(d)) => format!("{} {}:{s} > {}:{d}", f.proto, f.src_addr, f.dst_addr),
+        _ => format!("{} {} > {}", f.proto, f.src_addr, f.dst_addr),
+    };
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "verdict: {}  {ports} ({} to {})",
+        paint(verdict_word(t.verdict)),
+        f.src,
+        f.dst
+    );
+    let _ = writeln!(out, "  {}", t.summary);
+    let _ = writeln!(out, "first packet:");
+    render_hops(&mut out, &t.hops);
+    if !t.reply.is_empty() {
+        let _ = writeln!(out, "reply:");
+        render_hops(&mut out, &t.reply);
+    }
+    // The handshake's ACK retraces the first packet; shown when it ends otherwise.
+    let ends = |h: &[Hop]| h.last().map(|h| h.verdict);
+    if !t.established.is_empty() && ends(&t.established) != ends(&t.hops) {
+        let _ = writeln!(out, "handshake ACK (established):");
+        render_hops(&mut out, &t.established);
+    }
+    if !t.assumptions.is_empty() {
+        let _ = writeln!(out, "assumed:");
+        for a in &t.assumptions {
+            let _ = writeln!(out, "  - {a}");
+        }
+    }
+    out
+}
+
+/// `ctnet-diag trace`.
+pub fn run(args: TraceArgs) -> anyhow::Result<ExitCode> {
+    if args.source.from.is_none() {
+        crate::exit::require_read_caps("trace")?;
+    }
+    let snap = load(&args.source)?;
+    let src = match parse_src(&snap, &args.src) {
+        Ok(s) => s,
+        Err(code) => return Ok(code),
+    };
+    let dst = match parse_dst(&snap, &args.dst) {
+        Ok(d) => d,
+        Err(code) => return Ok(code),
+    };
+    let l4 = match (args.tcp, args.udp) {
+        (Some(p), _) => L4::Tcp(p),
+        (_, Some(p)) => L4::Udp(p),
+        _ => L4::Icmp,
+    };
+    if args.sport.is_some() && l4 == L4::Icmp {
+        return Ok(usage("--sport needs --tcp PORT or --udp PORT".into()));
+    }
+    let spec = FlowSpec {
+        src,
+        dst,
+        l4,
+        sport: args.sport,
+    };
+    let t = match flow::trace(&snap, &spec) {
+        Ok(t) => t,
+        Err(e) => return Ok(usage(e.to_string())),
+    };
+    if args.json {
+        crate::out::json(&t)?;
+    } else {
+        let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+        crate::out::rendered(&render(&t, color))?;
+    }
+    std::mem::forget(snap);
+    Ok(match t.verdict {
+        Reach::Reachable => ExitCode::SUCCESS,
+        _ => ExitCode::from(crate::exit::CHECK_FAILED),
+    })
+}
