@@ -954,11 +954,13 @@ impl<'w, 'a> Walk<'w, 'a> {
                 in_port: Some(inp),
                 out_port: None,
             });
+        let dst_before = p.dst;
         if !self.netfilter(ns, Hook::Prerouting, &mut p, false) {
             return (self.dead_end(), p);
         }
         let d = self.conntrack_pre(ns, &mut p);
         self.conntrack_hop(ns, Some(iif.clone()), d, &p);
+        let dnat_here = p.dst != dst_before;
         let r = route::lookup(state, p.dst, Some(&iif));
         if let RouteResult::Local { .. } = r {
             let Some(_) = self.route_hop(ns, state, &r, &p, Some(&iif)) else {
@@ -998,6 +1000,32 @@ impl<'w, 'a> Walk<'w, 'a> {
         };
         if !self.rp_filter_ok(ns, state, &iif, &p) {
             return (End::Dropped, p);
+        }
+        // br_netfilter: a packet DNATed back onto the bridge it came from is bridged
+        // from its in-port, not routed: back out of that same port needs hairpin mode.
+        if let (true, true, Some(inp)) = (dnat_here, oif == iif, p.physdev.as_ref().and_then(|ph| ph.in_port.clone())) {
+            let br = state.link_by_name(&iif);
+            let inl = state.link_by_name(&inp);
+            if let (Some(br), Some(inl)) = (br, inl) {
+                let nh = gw.unwrap_or(p.dst);
+                let hairpin = inl.port.as_ref().is_some_and(|x| x.hairpin);
+                if !hairpin && self.owner_behind_veth(ns, inl, nh).is_some() {
+                    self.hop(
+                        ns,
+                        Some(inp.clone()),
+                        "bridge",
+                        HopVerdict::Drop,
+                        format!(
+                            "DNAT sends the packet back to {nh} behind port {inp} of {}, where it came in: \
+                             br_netfilter bridges it back out of that port, and hairpin mode is off on {inp} \
+                             (bridge link set dev {inp} hairpin on)",
+                            br.name
+                        ),
+                        &p,
+                    );
+                    return (End::Dropped, p);
+                }
+            }
         }
         p.oif = Some(oif.clone());
         if let Some(ph) = &mut p.physdev {

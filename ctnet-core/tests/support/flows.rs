@@ -197,3 +197,21 @@ pub fn results(child: Child) -> Vec<String> {
     );
     serde_json::from_slice(&out.stdout).expect("client prints a JSON list")
 }
+
+/// [`send_json`] from this process's own netns.
+pub fn send_here(py: &str, flows: &str, timeout: &str) -> Child {
+    let mut child = Command::new(py)
+        .args(["-c", CLIENT, timeout])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("client starts");
+    child
+        .stdin
+        .take()
+        .expect("stdin piped")
+        .write_all(flows.as_bytes())
+        .expect("flows written");
+    child
+}
