@@ -1825,7 +1825,7 @@ pub fn trace(snap: &Snapshot, spec: &FlowSpec) -> Result<Trace, FlowError> {
         };
         let ok = matches!(leg.end, End::Delivered(_) | End::LeftHost);
         reply = Some(leg);
-        if ok && spec.l4 != L4::Icmp {
+        if ok && matches!(spec.l4, L4::Tcp(_)) {
             let mut p = p0.clone();
             if p.proto == netfilter::Proto::Tcp {
                 p.tcp_flags = Some(netfilter::eval::tcp_flags::ACK);
