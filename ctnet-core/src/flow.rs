@@ -302,6 +302,8 @@ struct World<'a> {
     /// Firewalls by netns (the host's only: the snapshot reads no other).
     firewalls: HashMap<NetnsKey, Firewall>,
     assumptions: Vec<String>,
+    /// Why the host's rules are not all known, when they are not.
+    firewall_gap: Option<String>,
 }
 
 const DEFAULT_SPORT: u16 = 40000;
@@ -335,17 +337,27 @@ impl<'a> World<'a> {
         }
         let mut assumptions = Vec::new();
         let mut firewalls = HashMap::new();
+        // A rule set the scan failed to read is not an empty one.
+        let gaps: Vec<String> = snap
+            .sources
+            .iter()
+            .filter(|s| {
+                s.status == "failed" && (s.source.contains("tables") || s.source == "nft" || s.source == "firewall")
+            })
+            .map(|s| format!("{}: {}", s.source, s.detail.as_deref().unwrap_or("failed")))
+            .collect();
+        let firewall_gap = match (&snap.firewall, gaps.is_empty()) {
+            (None, _) => Some("the snapshot holds no firewall rules of the host".to_string()),
+            (Some(_), false) => Some(format!("some firewall rules could not be read ({})", gaps.join("; "))),
+            (Some(_), true) => None,
+        };
         match &snap.firewall {
             Some(fw) => {
                 let (f, notes) = Firewall::from_snapshot(fw, snap.host_netns());
                 assumptions.extend(notes);
                 firewalls.insert(snap.host, f);
             }
-            None => assumptions.push(
-                "the snapshot holds no firewall rules of the host: netfilter is not evaluated (read it with \
-                 privilege, or take the snapshot again)"
-                    .into(),
-            ),
+            None => {}
         }
         World {
             snap,
@@ -353,6 +365,7 @@ impl<'a> World<'a> {
             peers,
             firewalls,
             assumptions,
+            firewall_gap,
         }
     }
 
@@ -411,6 +424,8 @@ struct Walk<'w, 'a> {
     may: bool,
     /// Where the walk started (a reply ends there).
     target: Option<NetnsKey>,
+    /// The firewall gap was said on this walk.
+    gap_said: bool,
 }
 
 impl<'w, 'a> Walk<'w, 'a> {
@@ -454,6 +469,21 @@ impl<'w, 'a> Walk<'w, 'a> {
 
     /// Run the netfilter hook `hook` of `ns` on `p`. `false` when the packet dies.
     fn netfilter(&mut self, ns: NetnsKey, hook: Hook, p: &mut Packet, bridge_family: bool) -> bool {
+        if ns == self.world.snap.host && !self.gap_said {
+            if let Some(gap) = &self.world.firewall_gap {
+                // Never a silent allow: what was not read could drop the packet.
+                self.gap_said = true;
+                let iface = p.iif.clone().or(p.oif.clone());
+                self.hop(
+                    ns,
+                    iface,
+                    "netfilter",
+                    HopVerdict::May,
+                    format!("{gap}: what they do to this packet is unknown (take the snapshot as root)"),
+                    p,
+                );
+            }
+        }
         let Some(fw) = self.world.firewalls.get(&ns) else {
             return true;
         };
@@ -1550,7 +1580,7 @@ fn endpoint(a: IpAddr, port: Option<u16>) -> String {
 fn quote(chain: &hooks::ChainAt, d: &Option<Decider>) -> (Option<String>, Option<RuleView>) {
     match d {
         Some(Decider::Rule(r)) => (
-            Some(r.text.clone()),
+            Some(without_counters(&r.text).to_string()),
             Some(RuleView {
                 source: chain.source_name(),
                 table: r.table.clone(),
@@ -1572,6 +1602,15 @@ fn quote(chain: &hooks::ChainAt, d: &Option<Decider>) -> (Option<String>, Option
             }),
         ),
         _ => (None, None),
+    }
+}
+
+/// An iptables-save line without its `[packets:bytes] ` prefix (the counters are in
+/// the rule reference).
+fn without_counters(text: &str) -> &str {
+    match text.strip_prefix('[').and_then(|r| r.split_once("] ")) {
+        Some((nums, rest)) if nums.bytes().all(|b| b.is_ascii_digit() || b == b':') => rest,
+        _ => text,
     }
 }
 
@@ -1927,6 +1966,7 @@ fn walk(
         hops: Vec::new(),
         may: false,
         target,
+        gap_said: false,
     };
     let (end, packet) = match ends.external_iif {
         Some(ix) => {
@@ -1978,6 +2018,7 @@ fn walk_from(
         hops: Vec::new(),
         may: false,
         target: back_to,
+        gap_said: false,
     };
     let (end, packet) = w.local_out(from, p);
     // For an external source the reply must leave the host, not land in it.

@@ -134,6 +134,7 @@ fn parse_dst(snap: &Snapshot, s: &str) -> Result<Destination, ExitCode> {
 }
 
 fn render_hops(out: &mut String, hops: &[Hop]) {
+    let mut last_packet: Option<&str> = None;
     for (i, h) in hops.iter().enumerate() {
         let iface = h.iface.as_ref().map(|i| format!(" {i}")).unwrap_or_default();
         let _ = writeln!(
@@ -167,7 +168,11 @@ fn render_hops(out: &mut String, hops: &[Hop]) {
                 .unwrap_or_default();
             let _ = writeln!(out, "          rule:   {place}{rule}{counters}");
         }
-        let _ = writeln!(out, "          packet: {}", h.packet);
+        // The packet when it first shows and whenever a step changed it.
+        if last_packet != Some(h.packet.as_str()) {
+            let _ = writeln!(out, "          packet: {}", h.packet);
+            last_packet = Some(&h.packet);
+        }
     }
 }
 
