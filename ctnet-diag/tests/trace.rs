@@ -1,0 +1,178 @@
+//! `ctnet-diag trace` as a user runs it: on snapshots recorded from labs (reachable,
+//! a named fault, JSON), on bad input (exit 2, never a panic or a silent allow), and
+//! live inside a rootless world on a lab with the faults the engine must name.
+
+use std::process::{Command, Output};
+
+#[path = "support/world.rs"]
+mod world;
+
+const BIN: &str = env!("CARGO_BIN_EXE_ctnet-diag");
+
+fn run(args: &[&str]) -> Output {
+    Command::new(BIN).args(args).output().expect("run ctnet-diag")
+}
+
+fn text(o: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+fn fixture(name: &str) -> String {
+    format!("{}/../fixtures/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `fixture` with `edit` applied to its JSON, written to a temporary file.
+fn edited(name: &str, tag: &str, edit: impl FnOnce(&mut serde_json::Value)) -> String {
+    let mut v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(fixture(name)).unwrap()).unwrap();
+    edit(&mut v);
+    let path = std::env::temp_dir().join(format!("ctnet-trace-{tag}-{}.json", std::process::id()));
+    std::fs::write(&path, serde_json::to_string(&v).unwrap()).unwrap();
+    path.display().to_string()
+}
+
+#[test]
+fn a_healthy_pair_is_reachable_with_every_hop_and_the_reply() {
+    let from = fixture("lab-healthy.json");
+    let o = run(&["trace", "c1", "c2", "--tcp", "80", "--from", &from]);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}{err}");
+    assert!(out.starts_with("verdict: REACHABLE  tcp 10.50.0.2:40000 > 10.50.0.3:80 (c1 to c2)"), "{out}");
+    for want in [
+        "first packet:",
+        "bridged by br0 from port vc1 to port vc2",
+        "iptables filter FORWARD rule 1: -A FORWARD -i br0 -o br0 -j ACCEPT  (8 packets so far)",
+        "reply:",
+        "DELIVER [c2 eth0] deliver",
+        "assumed:",
+    ] {
+        assert!(out.contains(want), "missing {want:?}:\n{out}");
+    }
+    let o = run(&["trace", "c1", "c2", "--tcp", "80", "--json", "--from", &from]);
+    assert_eq!(o.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["schema"], "ctnet.trace/v1");
+    assert_eq!(v["verdict"], "reachable");
+    assert_eq!(v["flow"]["proto"], "tcp");
+    assert_eq!(v["flow"]["dport"], 80);
+    for leg in ["hops", "reply"] {
+        let hops = v[leg].as_array().unwrap();
+        assert!(!hops.is_empty(), "{leg} empty");
+        for h in hops {
+            for k in ["netns", "iface", "step", "verdict", "rule", "detail"] {
+                assert!(h.get(k).is_some(), "{leg} hop lacks {k}: {h}");
+            }
+            let verdict = h["verdict"].as_str().unwrap();
+            assert!(["allow", "drop", "reject", "nat", "deliver", "may"].contains(&verdict), "{h}");
+        }
+        assert_eq!(hops.last().unwrap()["verdict"], "deliver");
+    }
+}
+
+#[test]
+fn faults_are_named_at_the_hop_that_drops() {
+    let from = fixture("lab-faults.json");
+    for (peer, want) in [
+        ("c2", "10.50.0.3 is behind port vc2 of br0, which is down"),
+        ("c3", "10.50.0.4 is behind vc3, which is not a port of bridge br0"),
+        ("c4", "the sender's neighbour entry for 10.50.0.5 says 02:00:00:00:de:ad"),
+    ] {
+        let o = run(&["trace", "c1", peer, "--from", &from]);
+        let (out, err) = text(&o);
+        assert_eq!(o.status.code(), Some(1), "{peer}: {out}{err}");
+        assert!(out.starts_with("verdict: UNREACHABLE"), "{out}");
+        assert!(out.contains(want), "{peer}: missing {want:?}:\n{out}");
+    }
+}
+
+#[test]
+fn bad_input_exits_2_and_says_what_would_be_right() {
+    let from = fixture("lab-healthy.json");
+    for (args, want) in [
+        (vec!["trace", "nosuch", "c2"], "unknown target \"nosuch\""),
+        (vec!["trace", "c1", "nosuch"], "unknown target \"nosuch\""),
+        (vec!["trace", "external:notanip", "c1"], "external:notanip is not an IP address"),
+        (vec!["trace", "external@", "c1"], "external@ needs an interface name"),
+        (vec!["trace", "externalx", "c1"], "unknown target"),
+        (vec!["trace", "c1", "c2", "--sport", "5"], "--sport needs --tcp PORT or --udp PORT"),
+        (vec!["trace", "external@nosuch0", "c1"], "the host has no interface nosuch0"),
+    ] {
+        let mut a = args.clone();
+        a.extend(["--from", &from]);
+        let o = run(&a);
+        let (out, err) = text(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {out}{err}");
+        assert!(err.contains(want), "{args:?}: missing {want:?} in {err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+    // Clap's own checks: a port out of range, two protocols.
+    for args in [
+        vec!["trace", "c1", "c2", "--tcp", "70000"],
+        vec!["trace", "c1", "c2", "--tcp", "80", "--udp", "53"],
+    ] {
+        let mut a = args.clone();
+        a.extend(["--from", &from]);
+        assert_eq!(run(&a).status.code(), Some(2), "{args:?}");
+    }
+}
+
+#[test]
+fn missing_or_broken_rules_make_the_trace_ambiguous_never_a_silent_allow() {
+    // No firewall in the snapshot at all.
+    let no_fw = edited("lab-healthy.json", "nofw", |v| v["firewall"] = serde_json::Value::Null);
+    let o = run(&["trace", "c1", "c2", "--from", &no_fw]);
+    let (out, _) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(out.starts_with("verdict: AMBIGUOUS"), "{out}");
+    assert!(out.contains("the snapshot holds no firewall rules of the host"), "{out}");
+    // A loop of jumps: the kernel would refuse the table; the trace says so.
+    let looped = edited("lab-healthy.json", "loop", |v| {
+        let filter = v["firewall"]["iptables"][0]["tables"]
+            .as_array_mut()
+            .unwrap()
+            .iter_mut()
+            .find(|t| t["name"] == "filter")
+            .unwrap();
+        for name in ["LOOP1", "LOOP2"] {
+            filter["chains"].as_array_mut().unwrap().push(serde_json::json!({
+                "name": name, "policy": null, "packets": 0, "bytes": 0, "owner": "other"
+            }));
+        }
+        let rules = filter["rules"].as_array_mut().unwrap();
+        rules.insert(0, serde_json::json!({"chain": "FORWARD", "position": 1, "spec": "-j LOOP1",
+            "target": "LOOP1", "packets": 0, "bytes": 0, "owner": "other"}));
+        rules.push(serde_json::json!({"chain": "LOOP1", "position": 1, "spec": "-j LOOP2",
+            "target": "LOOP2", "packets": 0, "bytes": 0, "owner": "other"}));
+        rules.push(serde_json::json!({"chain": "LOOP2", "position": 1, "spec": "-j LOOP1",
+            "target": "LOOP1", "packets": 0, "bytes": 0, "owner": "other"}));
+    });
+    let o = run(&["trace", "c1", "c2", "--from", &looped]);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}{err}");
+    assert!(out.starts_with("verdict: AMBIGUOUS"), "{out}");
+    assert!(out.contains("loop of jumps"), "{out}");
+    // A rule iptables-save would never print, and an unknown target: a *may*.
+    let odd = edited("lab-healthy.json", "odd", |v| {
+        let filter = v["firewall"]["iptables"][0]["tables"]
+            .as_array_mut()
+            .unwrap()
+            .iter_mut()
+            .find(|t| t["name"] == "filter")
+            .unwrap();
+        let rules = filter["rules"].as_array_mut().unwrap();
+        rules.insert(0, serde_json::json!({"chain": "FORWARD", "position": 1,
+            "spec": "-m frobnicate --wibble 3 -j DROP", "target": "DROP",
+            "packets": 0, "bytes": 0, "owner": "other"}));
+        rules.insert(1, serde_json::json!({"chain": "FORWARD", "position": 2,
+            "spec": "-p icmp -j SOMETHINGNEW", "target": "SOMETHINGNEW",
+            "packets": 0, "bytes": 0, "owner": "other"}));
+    });
+    let o = run(&["trace", "c1", "c2", "--json", "--from", &odd]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(o.status.code(), Some(1), "{v}");
+    assert_eq!(v["verdict"], "ambiguous", "{v:#}");
+    let may = v["hops"].as_array().unwrap().iter().find(|h| h["verdict"] == "may").unwrap();
+    assert!(may["rule"].as_str().unwrap().contains("frobnicate"), "{may}");
+}
