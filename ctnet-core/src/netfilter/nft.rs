@@ -707,7 +707,14 @@ impl Ruleset {
     /// chains, handles, positions, comments and counters are exact, sets absent.
     pub fn from_firewall(fw: &Firewall) -> Ruleset {
         // The kernel's own document when the snapshot kept it: every expression typed.
-        if let Some(rs) = fw.nft_json.as_deref().and_then(|t| parse_nft_json(t).ok()) {
+        // Only the native tables the snapshot lists are typed: the iptables-nft tables
+        // in the same document (thousands of rules on a busy host) are skipped unparsed.
+        let native = |family: &str, name: &str| fw.nft.iter().any(|t| t.family == family && t.name == name);
+        if let Some(rs) = fw
+            .nft_json
+            .as_deref()
+            .and_then(|t| parse_nft_json_where(t, native).ok())
+        {
             return rs;
         }
         // Older snapshots hold each rule as short text only: exact tables, chains and
@@ -1100,6 +1107,59 @@ pub fn parse_nft_json(text: &str) -> Result<Ruleset> {
         .and_then(Json::as_array)
         .ok_or_else(|| Error::Invalid("nft -j output has no \"nftables\" array".into()))?;
     from_items(items)
+}
+
+/// [`parse_nft_json`] of the tables `keep(family, name)` accepts; the others' chains,
+/// sets and rules are skipped without being parsed.
+pub fn parse_nft_json_where(text: &str, keep: impl Fn(&str, &str) -> bool) -> Result<Ruleset> {
+    #[derive(Deserialize)]
+    struct Doc<'a> {
+        #[serde(borrow)]
+        nftables: Vec<&'a serde_json::value::RawValue>,
+    }
+    #[derive(Deserialize)]
+    struct Names {
+        family: Option<String>,
+        name: Option<String>,
+        table: Option<String>,
+    }
+    #[derive(Deserialize)]
+    struct Head {
+        table: Option<Names>,
+        chain: Option<Names>,
+        set: Option<Names>,
+        map: Option<Names>,
+        rule: Option<Names>,
+    }
+    let doc: Doc =
+        serde_json::from_str(text).map_err(|e| Error::Invalid(format!("nft -j output is not JSON: {e}")))?;
+    let mut items = Vec::new();
+    for raw in doc.nftables {
+        let wanted = match serde_json::from_str::<Head>(raw.get()) {
+            Ok(Head { table: Some(n), .. }) => {
+                keep(n.family.as_deref().unwrap_or(""), n.name.as_deref().unwrap_or(""))
+            }
+            Ok(
+                Head { chain: Some(n), .. }
+                | Head { set: Some(n), .. }
+                | Head { map: Some(n), .. }
+                | Head { rule: Some(n), .. },
+            ) => keep(
+                n.family.as_deref().unwrap_or(""),
+                n.table.as_deref().unwrap_or(""),
+            ),
+            // Anything else (metainfo, an object the model does not know) is kept for
+            // `from_items` to judge.
+            _ => true,
+        };
+        if wanted {
+            items.push(
+                serde_json::from_str::<Json>(raw.get())
+                    .map_err(|e| Error::Invalid(format!("nft -j output is not JSON: {e}")))?,
+            );
+        }
+    }
+    from_items(&items)
 }
 
 type Key = (String, String);

@@ -339,34 +339,104 @@ pub fn find_tool(program: &str, path: &str) -> Option<std::path::PathBuf> {
         .find(|p| std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0))
 }
 
-/// Run a tool; `Err` says why it could not run or what it printed on failure
-/// (`true`: the tool is not installed).
-fn run(program: &str, args: &[&str], path: &str) -> Result<String, (bool, String)> {
-    let Some(exe) = find_tool(program, path) else {
-        return Err((true, format!("{program} not installed")));
-    };
-    match Command::new(&exe).args(args).output() {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err((true, format!("{program} not installed"))),
-        Err(e) => Err((false, format!("{program}: {e}"))),
-        Ok(o) if o.status.success() => Ok(String::from_utf8_lossy(&o.stdout).into_owned()),
-        Ok(o) => Err((
-            false,
-            format!(
-                "{program} {}: {}",
-                o.status,
-                String::from_utf8_lossy(&o.stderr).trim()
-            ),
-        )),
+/// The native tables of `nft -j list tables` (those iptables-nft does not own), each
+/// listed with `nft -j list table`, as one `nft -j` document.
+fn native_tables(
+    list: &str,
+    iptables_nft: &[(String, String)],
+    tool_path: &str,
+) -> Result<String, (bool, String)> {
+    let doc: Value =
+        serde_json::from_str(list).map_err(|e| (false, format!("nft -j list tables is not JSON: {e}")))?;
+    let items = doc["nftables"]
+        .as_array()
+        .ok_or((false, "nft -j list tables has no \"nftables\" array".to_string()))?;
+    let mut out: Vec<Value> = items
+        .iter()
+        .filter(|i| i.get("metainfo").is_some())
+        .cloned()
+        .collect();
+    let natives: Vec<(String, String)> = items
+        .iter()
+        .filter_map(|i| i.get("table"))
+        .filter_map(|t| Some((t["family"].as_str()?.to_string(), t["name"].as_str()?.to_string())))
+        .filter(|(f, n)| !iptables_nft.iter().any(|(xf, xn)| xf == f && xn == n))
+        .collect();
+    let runs: Vec<Started> = natives
+        .iter()
+        .map(|(f, n)| start("nft", &["-j", "list", "table", f, n], tool_path))
+        .collect();
+    for run in runs {
+        let text = run.finish()?;
+        let doc: Value = serde_json::from_str(&text)
+            .map_err(|e| (false, format!("nft -j list table is not JSON: {e}")))?;
+        if let Some(items) = doc["nftables"].as_array() {
+            out.extend(items.iter().filter(|i| i.get("metainfo").is_none()).cloned());
+        }
     }
+    Ok(serde_json::json!({ "nftables": out }).to_string())
 }
 
 fn has_legacy_tables(proc_file: &str) -> bool {
     std::fs::read_to_string(proc_file).is_ok_and(|s| !s.trim().is_empty())
 }
 
+/// A tool started, not yet waited for: every child of one firewall read runs at once.
+struct Started {
+    program: &'static str,
+    child: Result<std::process::Child, (bool, String)>,
+}
+
+fn start(program: &'static str, args: &[&str], path: &str) -> Started {
+    let child = match find_tool(program, path) {
+        None => Err((true, format!("{program} not installed"))),
+        Some(exe) => Command::new(&exe)
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .map_err(|e| {
+                if e.kind() == std::io::ErrorKind::NotFound {
+                    (true, format!("{program} not installed"))
+                } else {
+                    (false, format!("{program}: {e}"))
+                }
+            }),
+    };
+    Started { program, child }
+}
+
+impl Started {
+    fn finish(self) -> Result<String, (bool, String)> {
+        let program = self.program;
+        let o = self
+            .child?
+            .wait_with_output()
+            .map_err(|e| (false, format!("{program}: {e}")))?;
+        if o.status.success() {
+            Ok(String::from_utf8_lossy(&o.stdout).into_owned())
+        } else {
+            Err((
+                false,
+                format!(
+                    "{program} {}: {}",
+                    o.status,
+                    String::from_utf8_lossy(&o.stderr).trim()
+                ),
+            ))
+        }
+    }
+}
+
 /// Read the firewall of the calling thread's netns (`ipv6`: the ip6tables dumps too).
 /// Each tool that is missing or fails is reported in the returned statuses; the rest is
 /// still read.
+///
+/// The tools run at once (children of this thread, so in its netns). nft lists only
+/// the native tables, one by one: the iptables-nft tables are read by iptables-save,
+/// and `nft list ruleset` would print their (on a busy host, thousands of) rules again
+/// at several times the cost.
 pub fn collect(netns: &str, tool_path: &str, ipv6: bool) -> (Firewall, Vec<SourceStatus>) {
     let mut fw = Firewall::default();
     let mut status = Vec::new();
@@ -390,16 +460,15 @@ pub fn collect(netns: &str, tool_path: &str, ipv6: bool) -> (Firewall, Vec<Sourc
             Some("/proc/thread-self/net/ip6_tables_names"),
         ),
     ];
-    for (tool, backend, family, legacy_probe) in dumps {
-        if family == "ip6" && !ipv6 {
-            continue;
-        }
-        if let Some(probe) = legacy_probe
-            && !has_legacy_tables(probe)
-        {
-            continue;
-        }
-        match run(tool, &["-c"], tool_path) {
+    let tables_listing = start("nft", &["-j", "list", "tables"], tool_path);
+    let started: Vec<_> = dumps
+        .into_iter()
+        .filter(|(_, _, family, probe)| (*family != "ip6" || ipv6) && probe.is_none_or(has_legacy_tables))
+        .map(|(tool, backend, family, _)| (backend, family, start(tool, &["-c"], tool_path)))
+        .collect();
+    for (backend, family, run) in started {
+        let tool = run.program;
+        match run.finish() {
             Ok(text) => {
                 let tables = parse_iptables_save(&text);
                 if backend == "nft" {
@@ -421,7 +490,10 @@ pub fn collect(netns: &str, tool_path: &str, ipv6: bool) -> (Firewall, Vec<Sourc
             )),
         }
     }
-    match run("nft", &["-j", "list", "ruleset"], tool_path) {
+    match tables_listing
+        .finish()
+        .and_then(|list| native_tables(&list, &nft_backend_tables, tool_path))
+    {
         Ok(text) => match parse_nft_json(&text, &nft_backend_tables) {
             Ok(tables) => {
                 fw.nft = tables;
