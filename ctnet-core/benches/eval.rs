@@ -56,12 +56,20 @@ fn main() {
         .skip(1)
         .find_map(|a| a.parse().ok())
         .unwrap_or(2000);
-    let packet = Packet::tcp("10.50.0.2".parse().unwrap(), 40000, "10.50.0.3".parse().unwrap(), 80)
-        .iif("br0")
-        .oif("br0");
+    let packet = Packet::tcp(
+        "10.50.0.2".parse().unwrap(),
+        40000,
+        "10.50.0.3".parse().unwrap(),
+        80,
+    )
+    .iif("br0")
+    .oif("br0");
     let ctx = Context::default();
 
-    let table = parse_save(&rules(n)).into_iter().find(|t| t.name == "filter").unwrap();
+    let table = parse_save(&rules(n))
+        .into_iter()
+        .find(|t| t.name == "filter")
+        .unwrap();
     let rounds = 2000;
     let t0 = Instant::now();
     for _ in 0..rounds {
@@ -79,7 +87,13 @@ fn main() {
     let rs = parse_nft_json(&nft_rules(n)).unwrap();
     let t0 = Instant::now();
     for _ in 0..rounds {
-        black_box(nft_eval::evaluate(black_box(&rs.tables[0]), "fwd", &packet, &ctx, None));
+        black_box(nft_eval::evaluate(
+            black_box(&rs.tables[0]),
+            "fwd",
+            &packet,
+            &ctx,
+            None,
+        ));
     }
     let dt = t0.elapsed().as_secs_f64();
     println!(

@@ -21,7 +21,7 @@
 //! use ctnet_core::flow::{self, Destination, FlowSpec, L4, Source};
 //! use ctnet_core::model::Snapshot;
 //!
-//! let snap = Snapshot::load(concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/lab-faults.json")).unwrap();
+//! let snap = Snapshot::load(concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/lab-healthy.json")).unwrap();
 //! let c1 = snap.netns.iter().find(|n| n.label() == "c1").unwrap().key;
 //! let c2 = snap.netns.iter().find(|n| n.label() == "c2").unwrap().key;
 //! let spec = FlowSpec::new(Source::Netns { netns: c1, addr: None }, Destination::Netns { netns: c2 }, L4::Icmp);
@@ -239,6 +239,11 @@ pub struct Trace {
     pub established: Vec<Hop>,
     /// What the engine assumed (unread rule sets, routing tables it cannot choose).
     pub assumptions: Vec<String>,
+    /// Netns the walk needed to look into that the snapshot holds nothing of (a scan
+    /// with [`crate::source::Depth::Ids`]): read them with [`crate::source::deepen`]
+    /// and trace again.
+    #[serde(skip)]
+    pub needs: Vec<NetnsKey>,
 }
 
 /// Why a flow cannot be traced at all.
@@ -270,15 +275,20 @@ struct Leg {
     may: bool,
     /// The packet as delivered.
     packet: Packet,
+    /// Unread netns the walk needed.
+    needs: Vec<NetnsKey>,
 }
+
+/// An address and port (`None` for ICMP).
+type Tuple = (IpAddr, Option<u16>);
 
 /// The NAT conntrack recorded in one netns.
 #[derive(Debug, Clone, Default)]
 struct Conn {
     /// (original dst, original dport) -> (new dst, new dport).
-    dnat: Option<((IpAddr, Option<u16>), (IpAddr, Option<u16>))>,
+    dnat: Option<(Tuple, Tuple)>,
     /// (original src, original sport) -> (new src, new sport).
-    snat: Option<((IpAddr, Option<u16>), (IpAddr, Option<u16>))>,
+    snat: Option<(Tuple, Tuple)>,
     /// `NOTRACK` applied in this netns.
     untracked: bool,
 }
@@ -320,6 +330,15 @@ impl<'a> World<'a> {
             if let Some(h) = ns.host_nsid {
                 ids.insert(h, snap.host);
             }
+            if ns.key == snap.host {
+                // The host's ids for the others are what each other netns records as
+                // its `nsid`.
+                for other in snap.netns.iter().filter(|o| o.key != snap.host) {
+                    if let Some(id) = other.nsid {
+                        ids.entry(id).or_insert(other.key);
+                    }
+                }
+            }
             for l in &ns.links {
                 if l.kind.as_deref() != Some("veth") {
                     continue;
@@ -342,22 +361,23 @@ impl<'a> World<'a> {
             .sources
             .iter()
             .filter(|s| {
-                s.status == "failed" && (s.source.contains("tables") || s.source == "nft" || s.source == "firewall")
+                s.status == "failed"
+                    && (s.source.contains("tables") || s.source == "nft" || s.source == "firewall")
             })
             .map(|s| format!("{}: {}", s.source, s.detail.as_deref().unwrap_or("failed")))
             .collect();
         let firewall_gap = match (&snap.firewall, gaps.is_empty()) {
             (None, _) => Some("the snapshot holds no firewall rules of the host".to_string()),
-            (Some(_), false) => Some(format!("some firewall rules could not be read ({})", gaps.join("; "))),
+            (Some(_), false) => Some(format!(
+                "some firewall rules could not be read ({})",
+                gaps.join("; ")
+            )),
             (Some(_), true) => None,
         };
-        match &snap.firewall {
-            Some(fw) => {
-                let (f, notes) = Firewall::from_snapshot(fw, snap.host_netns());
-                assumptions.extend(notes);
-                firewalls.insert(snap.host, f);
-            }
-            None => {}
+        if let Some(fw) = &snap.firewall {
+            let (f, notes) = Firewall::from_snapshot(fw, snap.host_netns());
+            assumptions.extend(notes);
+            firewalls.insert(snap.host, f);
         }
         World {
             snap,
@@ -371,6 +391,14 @@ impl<'a> World<'a> {
 
     fn ns(&self, key: NetnsKey) -> Option<&'a NetnsState> {
         self.netns.get(&key).copied()
+    }
+
+    /// A netns the snapshot holds nothing of (found, never entered): not even `lo`.
+    fn unread(&self, key: NetnsKey) -> bool {
+        key != self.snap.host
+            && self
+                .ns(key)
+                .is_some_and(|n| n.links.is_empty() && n.read_error.is_none())
     }
 
     fn label(&self, key: NetnsKey) -> String {
@@ -426,10 +454,20 @@ struct Walk<'w, 'a> {
     target: Option<NetnsKey>,
     /// The firewall gap was said on this walk.
     gap_said: bool,
+    /// Unread netns the walk needed.
+    needs: Vec<NetnsKey>,
 }
 
 impl<'w, 'a> Walk<'w, 'a> {
-    fn hop(&mut self, ns: NetnsKey, iface: Option<String>, step: &str, verdict: HopVerdict, detail: String, p: &Packet) {
+    fn hop(
+        &mut self,
+        ns: NetnsKey,
+        iface: Option<String>,
+        step: &str,
+        verdict: HopVerdict,
+        detail: String,
+        p: &Packet,
+    ) {
         if verdict == HopVerdict::May {
             self.may = true;
         }
@@ -532,12 +570,20 @@ impl<'w, 'a> Walk<'w, 'a> {
                     // An accept by a rule or a non-empty chain's policy is worth a line;
                     // an empty chain with policy ACCEPT is not.
                     if decided_by_rule || chain.rule_count() > 0 || !chain.is_nat() {
-                        let why = if decided_by_rule { "accepted by a rule" } else { "accepted by the policy" };
+                        let why = if decided_by_rule {
+                            "accepted by a rule"
+                        } else {
+                            "accepted by the policy"
+                        };
                         push(self, HopVerdict::Allow, why.into(), p);
                     }
                 }
                 Verdict::Drop => {
-                    let why = if decided_by_rule { "dropped by a rule" } else { "dropped by the chain's policy" };
+                    let why = if decided_by_rule {
+                        "dropped by a rule"
+                    } else {
+                        "dropped by the chain's policy"
+                    };
                     push(self, HopVerdict::Drop, why.into(), p);
                     return false;
                 }
@@ -558,14 +604,27 @@ impl<'w, 'a> Walk<'w, 'a> {
                 Verdict::May { candidates, open } => {
                     let dies = |v: &Verdict| matches!(v, Verdict::Drop | Verdict::Reject { .. });
                     if !open && !candidates.is_empty() && candidates.iter().all(dies) {
-                        push(self, HopVerdict::Drop, "dropped whichever way the undecidable rule goes".into(), p);
+                        push(
+                            self,
+                            HopVerdict::Drop,
+                            "dropped whichever way the undecidable rule goes".into(),
+                            p,
+                        );
                         return false;
                     }
                     let words: Vec<String> = candidates.iter().map(verdict_word).collect();
                     let detail = format!(
                         "a rule the engine cannot decide from the packet alone leads to {}{}",
-                        if words.is_empty() { "an unknown verdict".into() } else { words.join(" or ") },
-                        if open { " (or a verdict it does not model)" } else { "" }
+                        if words.is_empty() {
+                            "an unknown verdict".into()
+                        } else {
+                            words.join(" or ")
+                        },
+                        if open {
+                            " (or a verdict it does not model)"
+                        } else {
+                            ""
+                        }
                     );
                     push(self, HopVerdict::May, detail, p);
                     if candidates.iter().any(|v| matches!(v, Verdict::Nat { .. })) {
@@ -577,7 +636,9 @@ impl<'w, 'a> Walk<'w, 'a> {
                     push(
                         self,
                         HopVerdict::May,
-                        format!("this table cannot be evaluated ({message}); the kernel would refuse to load it"),
+                        format!(
+                            "this table cannot be evaluated ({message}); the kernel would refuse to load it"
+                        ),
                         p,
                     );
                     return false;
@@ -667,7 +728,11 @@ impl<'w, 'a> Walk<'w, 'a> {
                 conn.snat = Some(((before.0, before.1), (p.src, p.sport)));
                 format!(
                     "{} {} to {}",
-                    if kind == NatKind::Snat { "SNAT" } else { "MASQUERADE" },
+                    if kind == NatKind::Snat {
+                        "SNAT"
+                    } else {
+                        "MASQUERADE"
+                    },
                     endpoint(before.0, before.1),
                     endpoint(p.src, p.sport)
                 )
@@ -687,7 +752,10 @@ impl<'w, 'a> Walk<'w, 'a> {
                 (p.dst == ns_ && p.dport == nsp).then(|| {
                     p.dst = os;
                     p.dport = osp;
-                    format!("conntrack undoes the source NAT: destination back to {}", endpoint(os, osp))
+                    format!(
+                        "conntrack undoes the source NAT: destination back to {}",
+                        endpoint(os, osp)
+                    )
                 })
             }
             Phase::Again => {
@@ -719,7 +787,10 @@ impl<'w, 'a> Walk<'w, 'a> {
                 (p.src == os && p.sport == osp).then(|| {
                     p.src = ns_;
                     p.sport = nsp;
-                    format!("conntrack applies the connection's source NAT: {}", endpoint(ns_, nsp))
+                    format!(
+                        "conntrack applies the connection's source NAT: {}",
+                        endpoint(ns_, nsp)
+                    )
                 })
             }
             Phase::New => None,
@@ -734,8 +805,18 @@ impl<'w, 'a> Walk<'w, 'a> {
 
     /// A packet sent by a process of `ns`.
     fn local_out(&mut self, ns: NetnsKey, mut p: Packet) -> (End, Packet) {
+        if self.stop_unread(ns, &p) {
+            return (End::Stuck, p);
+        }
         let Some(state) = self.world.ns(ns) else {
-            self.hop(ns, None, "netns", HopVerdict::May, "this netns was not read".into(), &p);
+            self.hop(
+                ns,
+                None,
+                "netns",
+                HopVerdict::May,
+                "this netns was not read".into(),
+                &p,
+            );
             return (End::Stuck, p);
         };
         self.enter(ns, &mut p);
@@ -755,7 +836,14 @@ impl<'w, 'a> Walk<'w, 'a> {
         // A DNAT at OUTPUT routes again.
         let route = route::lookup(state, p.dst, None);
         let Some((oif, nh)) = self.route_target(state, &route) else {
-            self.hop(ns, None, "route", HopVerdict::Drop, format!("no route to {} after NAT", p.dst), &p);
+            self.hop(
+                ns,
+                None,
+                "route",
+                HopVerdict::Drop,
+                format!("no route to {} after NAT", p.dst),
+                &p,
+            );
             return (End::Dropped, p);
         };
         p.oif = Some(oif.clone());
@@ -803,7 +891,10 @@ impl<'w, 'a> Walk<'w, 'a> {
                     Some(name.clone()),
                     "route",
                     HopVerdict::Allow,
-                    format!("{} is an address of this netns (on {name}): local delivery", p.dst),
+                    format!(
+                        "{} is an address of this netns (on {name}): local delivery",
+                        p.dst
+                    ),
                     p,
                 );
                 Some((name, None))
@@ -829,7 +920,11 @@ impl<'w, 'a> Walk<'w, 'a> {
                 Some((name, *gateway))
             }
             RouteResult::Refused { kind, dst } => {
-                let v = if kind == "blackhole" { HopVerdict::Drop } else { HopVerdict::Reject };
+                let v = if kind == "blackhole" {
+                    HopVerdict::Drop
+                } else {
+                    HopVerdict::Reject
+                };
                 self.hop(ns, None, "route", v, format!("route {dst} is of type {kind}"), p);
                 None
             }
@@ -865,7 +960,14 @@ impl<'w, 'a> Walk<'w, 'a> {
             return (End::Stuck, p);
         };
         let Some(link) = state.link(ifindex) else {
-            self.hop(ns, None, "link", HopVerdict::May, format!("interface {ifindex} not in the snapshot"), &p);
+            self.hop(
+                ns,
+                None,
+                "link",
+                HopVerdict::May,
+                format!("interface {ifindex} not in the snapshot"),
+                &p,
+            );
             return (End::Stuck, p);
         };
         if !link.is_up() {
@@ -922,7 +1024,10 @@ impl<'w, 'a> Walk<'w, 'a> {
                 Some(link.name.clone()),
                 "veth",
                 HopVerdict::Deliver,
-                format!("leaves through {}, whose peer is in no netns the snapshot read", link.name),
+                format!(
+                    "leaves through {}, whose peer is in no netns the snapshot read",
+                    link.name
+                ),
                 &p,
             );
             return (End::LeftHost, p);
@@ -936,19 +1041,50 @@ impl<'w, 'a> Walk<'w, 'a> {
             Some(link.name.clone()),
             "veth",
             HopVerdict::Allow,
-            format!("out of {} into its peer {pname} in {}", link.name, self.world.label(pns)),
+            format!(
+                "out of {} into its peer {pname} in {}",
+                link.name,
+                self.world.label(pns)
+            ),
             &p,
         );
         self.arrive(pns, pix, nh, p, depth + 1)
     }
 
     /// A frame for `nh` arrives on `ifindex` of `ns`.
+    /// Stop at a netns the snapshot holds nothing of, asking for it.
+    fn stop_unread(&mut self, ns: NetnsKey, p: &Packet) -> bool {
+        if !self.world.unread(ns) {
+            return false;
+        }
+        self.needs.push(ns);
+        self.hop(
+            ns,
+            None,
+            "netns",
+            HopVerdict::May,
+            "this netns was not read".into(),
+            p,
+        );
+        true
+    }
+
     fn arrive(&mut self, ns: NetnsKey, ifindex: u32, nh: IpAddr, p: Packet, depth: usize) -> (End, Packet) {
+        if self.stop_unread(ns, &p) {
+            return (End::Stuck, p);
+        }
         let Some(state) = self.world.ns(ns) else {
             return (End::Stuck, p);
         };
         let Some(link) = state.link(ifindex) else {
-            self.hop(ns, None, "link", HopVerdict::May, format!("interface {ifindex} not in the snapshot"), &p);
+            self.hop(
+                ns,
+                None,
+                "link",
+                HopVerdict::May,
+                format!("interface {ifindex} not in the snapshot"),
+                &p,
+            );
             return (End::Stuck, p);
         };
         if !link.is_up() {
@@ -971,7 +1107,14 @@ impl<'w, 'a> Walk<'w, 'a> {
     }
 
     /// IP input on interface `iif` of `ns` (`port`: the bridge port it came in on).
-    fn ip_in(&mut self, ns: NetnsKey, iif: String, port: Option<String>, mut p: Packet, depth: usize) -> (End, Packet) {
+    fn ip_in(
+        &mut self,
+        ns: NetnsKey,
+        iif: String,
+        port: Option<String>,
+        mut p: Packet,
+        depth: usize,
+    ) -> (End, Packet) {
         let Some(state) = self.world.ns(ns) else {
             return (End::Stuck, p);
         };
@@ -1000,7 +1143,11 @@ impl<'w, 'a> Walk<'w, 'a> {
         }
         // Forwarding.
         let v4 = p.dst.is_ipv4();
-        let fwd_all = if v4 { state.sysctls.ip_forward } else { state.sysctls.ipv6_forwarding };
+        let fwd_all = if v4 {
+            state.sysctls.ip_forward
+        } else {
+            state.sysctls.ipv6_forwarding
+        };
         let fwd_if = if v4 {
             state.sysctls.conf.get(&iif).and_then(|c| c.forwarding)
         } else {
@@ -1008,7 +1155,12 @@ impl<'w, 'a> Walk<'w, 'a> {
         };
         if fwd_all == Some(0) || fwd_if == Some(0) {
             let what = if fwd_all == Some(0) {
-                if v4 { "net.ipv4.ip_forward is 0" } else { "net.ipv6.conf.all.forwarding is 0" }.to_string()
+                if v4 {
+                    "net.ipv4.ip_forward is 0"
+                } else {
+                    "net.ipv6.conf.all.forwarding is 0"
+                }
+                .to_string()
             } else {
                 format!("net.ipv4.conf.{iif}.forwarding is 0")
             };
@@ -1033,7 +1185,11 @@ impl<'w, 'a> Walk<'w, 'a> {
         }
         // br_netfilter: a packet DNATed back onto the bridge it came from is bridged
         // from its in-port, not routed: back out of that same port needs hairpin mode.
-        if let (true, true, Some(inp)) = (dnat_here, oif == iif, p.physdev.as_ref().and_then(|ph| ph.in_port.clone())) {
+        if let (true, true, Some(inp)) = (
+            dnat_here,
+            oif == iif,
+            p.physdev.as_ref().and_then(|ph| ph.in_port.clone()),
+        ) {
             let br = state.link_by_name(&iif);
             let inl = state.link_by_name(&inp);
             if let (Some(br), Some(inl)) = (br, inl) {
@@ -1083,7 +1239,12 @@ impl<'w, 'a> Walk<'w, 'a> {
         if !p.src.is_ipv4() {
             return true;
         }
-        let all = state.sysctls.conf.get("all").and_then(|c| c.rp_filter).unwrap_or(0);
+        let all = state
+            .sysctls
+            .conf
+            .get("all")
+            .and_then(|c| c.rp_filter)
+            .unwrap_or(0);
         let dev = state.sysctls.conf.get(iif).and_then(|c| c.rp_filter).unwrap_or(0);
         let mode = all.max(dev);
         if mode == 0 {
@@ -1121,7 +1282,13 @@ impl<'w, 'a> Walk<'w, 'a> {
         let own = state
             .link_by_name(bridge)
             .and_then(|l| l.bridge.as_ref())
-            .map(|b| if v4 { b.nf_call_iptables } else { b.nf_call_ip6tables })
+            .map(|b| {
+                if v4 {
+                    b.nf_call_iptables
+                } else {
+                    b.nf_call_ip6tables
+                }
+            })
             .unwrap_or(false);
         global == Some(1) || own
     }
@@ -1174,10 +1341,16 @@ impl<'w, 'a> Walk<'w, 'a> {
         depth: usize,
     ) -> (End, Packet) {
         let Some((port, _)) = self.l2_find(ns, state, br, None, nh, &p) else {
-            return (End::Dropped, p);
+            return (self.dead_end(), p);
         };
         let mut p = p;
-        if !self.bridge_hooks(ns, &[Hook::Output, Hook::Postrouting], None, Some(&port.name), &mut p) {
+        if !self.bridge_hooks(
+            ns,
+            &[Hook::Output, Hook::Postrouting],
+            None,
+            Some(&port.name),
+            &mut p,
+        ) {
             return (self.dead_end(), p);
         }
         self.port_out(ns, state, br, port, nh, p, depth)
@@ -1195,14 +1368,21 @@ impl<'w, 'a> Walk<'w, 'a> {
         mut p: Packet,
         depth: usize,
     ) -> (End, Packet) {
-        let st = inp.port.as_ref().map(|pa| pa.state.as_str()).unwrap_or("forwarding");
+        let st = inp
+            .port
+            .as_ref()
+            .map(|pa| pa.state.as_str())
+            .unwrap_or("forwarding");
         if st != "forwarding" && !st.is_empty() {
             self.hop(
                 ns,
                 Some(inp.name.clone()),
                 "bridge",
                 HopVerdict::Drop,
-                format!("port {} of {} is in state {st}: it forwards nothing", inp.name, br.name),
+                format!(
+                    "port {} of {} is in state {st}: it forwards nothing",
+                    inp.name, br.name
+                ),
                 &p,
             );
             return (End::Dropped, p);
@@ -1228,7 +1408,10 @@ impl<'w, 'a> Walk<'w, 'a> {
                 Some(inp.name.clone()),
                 "bridge",
                 HopVerdict::Allow,
-                format!("in on port {} of {}: for the bridge's own address {nh}, up to IP", inp.name, br.name),
+                format!(
+                    "in on port {} of {}: for the bridge's own address {nh}, up to IP",
+                    inp.name, br.name
+                ),
                 &p,
             );
             if !self.bridge_hooks(ns, &[Hook::Input], Some(&inp.name), None, &mut p) {
@@ -1237,7 +1420,7 @@ impl<'w, 'a> Walk<'w, 'a> {
             return self.ip_in(ns, br.name.clone(), Some(inp.name.clone()), p, depth + 1);
         }
         let Some((outp, _)) = self.l2_find(ns, state, br, Some(inp), nh, &p) else {
-            return (End::Dropped, p);
+            return (self.dead_end(), p);
         };
         if outp.ifindex == inp.ifindex && !inp.port.as_ref().is_some_and(|x| x.hairpin) {
             self.hop(
@@ -1245,7 +1428,10 @@ impl<'w, 'a> Walk<'w, 'a> {
                 Some(inp.name.clone()),
                 "bridge",
                 HopVerdict::Drop,
-                format!("{nh} is behind the port the frame came in on ({}) and hairpin mode is off", inp.name),
+                format!(
+                    "{nh} is behind the port the frame came in on ({}) and hairpin mode is off",
+                    inp.name
+                ),
                 &p,
             );
             return (End::Dropped, p);
@@ -1257,20 +1443,34 @@ impl<'w, 'a> Walk<'w, 'a> {
                 Some(inp.name.clone()),
                 "bridge",
                 HopVerdict::Drop,
-                format!("ports {} and {} are both isolated: the bridge forwards nothing between them", inp.name, outp.name),
+                format!(
+                    "ports {} and {} are both isolated: the bridge forwards nothing between them",
+                    inp.name, outp.name
+                ),
                 &p,
             );
             return (End::Dropped, p);
         }
-        let ost = outp.port.as_ref().map(|pa| pa.state.as_str()).unwrap_or("forwarding");
+        let ost = outp
+            .port
+            .as_ref()
+            .map(|pa| pa.state.as_str())
+            .unwrap_or("forwarding");
         if (ost != "forwarding" && !ost.is_empty()) || !outp.is_up() {
-            let why = if outp.is_up() { format!("is in state {ost}") } else { "is down".to_string() };
+            let why = if outp.is_up() {
+                format!("is in state {ost}")
+            } else {
+                "is down".to_string()
+            };
             self.hop(
                 ns,
                 Some(outp.name.clone()),
                 "bridge",
                 HopVerdict::Drop,
-                format!("{nh} is behind port {} of {}, which {why}: the bridge forwards nothing to it", outp.name, br.name),
+                format!(
+                    "{nh} is behind port {} of {}, which {why}: the bridge forwards nothing to it",
+                    outp.name, br.name
+                ),
                 &p,
             );
             return (End::Dropped, p);
@@ -1280,7 +1480,10 @@ impl<'w, 'a> Walk<'w, 'a> {
             Some(inp.name.clone()),
             "bridge",
             HopVerdict::Allow,
-            format!("bridged by {} from port {} to port {}", br.name, inp.name, outp.name),
+            format!(
+                "bridged by {} from port {} to port {}",
+                br.name, inp.name, outp.name
+            ),
             &p,
         );
         if !self.bridge_hooks(ns, &[Hook::Forward], Some(&inp.name), Some(&outp.name), &mut p) {
@@ -1343,7 +1546,9 @@ impl<'w, 'a> Walk<'w, 'a> {
             return self.local_in(ns, iif, p);
         }
         p.oif = Some(oif.clone());
-        if !self.netfilter(ns, Hook::Forward, &mut p, false) || !self.netfilter(ns, Hook::Postrouting, &mut p, false) {
+        if !self.netfilter(ns, Hook::Forward, &mut p, false)
+            || !self.netfilter(ns, Hook::Postrouting, &mut p, false)
+        {
             return (self.dead_end(), p);
         }
         let ifindex = state.link_by_name(&oif).map(|l| l.ifindex).unwrap_or(0);
@@ -1364,14 +1569,21 @@ impl<'w, 'a> Walk<'w, 'a> {
         p: Packet,
         depth: usize,
     ) -> (End, Packet) {
-        let st = port.port.as_ref().map(|pa| pa.state.as_str()).unwrap_or("forwarding");
+        let st = port
+            .port
+            .as_ref()
+            .map(|pa| pa.state.as_str())
+            .unwrap_or("forwarding");
         if st != "forwarding" && !st.is_empty() {
             self.hop(
                 ns,
                 Some(port.name.clone()),
                 "bridge",
                 HopVerdict::Drop,
-                format!("port {} of {} is in state {st}: it forwards nothing", port.name, br.name),
+                format!(
+                    "port {} of {} is in state {st}: it forwards nothing",
+                    port.name, br.name
+                ),
                 &p,
             );
             return (End::Dropped, p);
@@ -1423,7 +1635,11 @@ impl<'w, 'a> Walk<'w, 'a> {
         nh: IpAddr,
         p: &Packet,
     ) -> Option<(&'a Link, Option<String>)> {
-        let ports: Vec<&Link> = state.links.iter().filter(|l| l.master == Some(br.ifindex)).collect();
+        let ports: Vec<&Link> = state
+            .links
+            .iter()
+            .filter(|l| l.master == Some(br.ifindex))
+            .collect();
         let mut owner: Option<(&Link, (NetnsKey, u32))> = None;
         for port in &ports {
             if port.kind.as_deref() == Some("veth") {
@@ -1434,10 +1650,30 @@ impl<'w, 'a> Walk<'w, 'a> {
             }
         }
         let Some((port, (ons, oix))) = owner else {
+            // The answer may sit in a netns not read yet: ask for those first.
+            let unread: Vec<NetnsKey> = ports
+                .iter()
+                .filter_map(|l| self.world.peers.get(&(ns, l.ifindex)))
+                .map(|(k, _)| *k)
+                .filter(|k| self.world.unread(*k))
+                .collect();
+            if !unread.is_empty() {
+                self.needs.extend(unread);
+                self.hop(
+                    ns,
+                    Some(br.name.clone()),
+                    "neighbour",
+                    HopVerdict::May,
+                    format!("who has {nh} behind bridge {} is in netns not read yet", br.name),
+                    p,
+                );
+                return None;
+            }
             // Ports that lead out of the host (a physical NIC, a VXLAN) may have it.
-            if let Some(port) = ports.iter().find(|l| {
-                l.kind.as_deref() != Some("veth") && Some(l.ifindex) != inp.map(|i| i.ifindex)
-            }) {
+            if let Some(port) = ports
+                .iter()
+                .find(|l| l.kind.as_deref() != Some("veth") && Some(l.ifindex) != inp.map(|i| i.ifindex))
+            {
                 return Some((port, None));
             }
             // Say where the address is, if it is anywhere.
@@ -1456,9 +1692,19 @@ impl<'w, 'a> Walk<'w, 'a> {
                     },
                     br.name
                 ),
-                None => format!("no interface behind bridge {} has address {nh}: ARP for it gets no answer", br.name),
+                None => format!(
+                    "no interface behind bridge {} has address {nh}: ARP for it gets no answer",
+                    br.name
+                ),
             };
-            self.hop(ns, Some(br.name.clone()), "neighbour", HopVerdict::Drop, detail, p);
+            self.hop(
+                ns,
+                Some(br.name.clone()),
+                "neighbour",
+                HopVerdict::Drop,
+                detail,
+                p,
+            );
             return None;
         };
         let mac = self
@@ -1526,7 +1772,12 @@ impl<'w, 'a> Walk<'w, 'a> {
 
     /// The neighbour entry (MAC, state) the sender of a frame entering on `inp` holds
     /// for `nh`: in the netns behind the port's veth.
-    fn sender_neighbour(&self, inp: Option<&Link>, ns: NetnsKey, nh: IpAddr) -> Option<(Option<String>, String)> {
+    fn sender_neighbour(
+        &self,
+        inp: Option<&Link>,
+        ns: NetnsKey,
+        nh: IpAddr,
+    ) -> Option<(Option<String>, String)> {
         let inp = inp?;
         let (sns, six) = *self.world.peers.get(&(ns, inp.ifindex))?;
         let s = self.world.ns(sns)?;
@@ -1537,8 +1788,20 @@ impl<'w, 'a> Walk<'w, 'a> {
     }
 
     /// Run the bridge family's chains at `hooks` (iif/oif are ports).
-    fn bridge_hooks(&mut self, ns: NetnsKey, hooks: &[Hook], iif: Option<&str>, oif: Option<&str>, p: &mut Packet) -> bool {
-        if !self.world.firewalls.get(&ns).is_some_and(|f| f.has_bridge_family()) {
+    fn bridge_hooks(
+        &mut self,
+        ns: NetnsKey,
+        hooks: &[Hook],
+        iif: Option<&str>,
+        oif: Option<&str>,
+        p: &mut Packet,
+    ) -> bool {
+        if !self
+            .world
+            .firewalls
+            .get(&ns)
+            .is_some_and(|f| f.has_bridge_family())
+        {
             return true;
         }
         let saved = (p.iif.clone(), p.oif.clone());
@@ -1590,7 +1853,11 @@ fn quote(chain: &hooks::ChainAt, d: &Option<Decider>) -> (Option<String>, Option
                 counters: r.counters,
             }),
         ),
-        Some(Decider::Policy { table, chain: c, counters }) => (
+        Some(Decider::Policy {
+            table,
+            chain: c,
+            counters,
+        }) => (
             Some(format!("policy {}", chain.policy_word())),
             Some(RuleView {
                 source: chain.source_name(),
@@ -1616,7 +1883,10 @@ fn without_counters(text: &str) -> &str {
 
 /// Whether interface `ifindex` of `state` holds address `a`.
 fn owns(state: &NetnsState, ifindex: u32, a: IpAddr) -> bool {
-    state.addresses.iter().any(|x| x.ifindex == ifindex && x.address == a)
+    state
+        .addresses
+        .iter()
+        .any(|x| x.ifindex == ifindex && x.address == a)
 }
 
 /// The first global address of `ifindex` in the family.
@@ -1650,9 +1920,12 @@ fn resolve_ends(w: &World, spec: &FlowSpec) -> Result<Ends, FlowError> {
         .ok_or_else(|| FlowError::Endpoint("the snapshot has no host netns".into()))?;
     let want_v4 = match (&spec.src, &spec.dst) {
         (_, Destination::Addr { addr }) => addr.is_ipv4(),
-        (Source::Netns { addr: Some(a), .. } | Source::Host { addr: Some(a) } | Source::External { addr: Some(a), .. }, _) => {
-            a.is_ipv4()
-        }
+        (
+            Source::Netns { addr: Some(a), .. }
+            | Source::Host { addr: Some(a) }
+            | Source::External { addr: Some(a), .. },
+            _,
+        ) => a.is_ipv4(),
         _ => true,
     };
     // The destination address.
@@ -1660,9 +1933,9 @@ fn resolve_ends(w: &World, spec: &FlowSpec) -> Result<Ends, FlowError> {
         match &spec.dst {
             Destination::Addr { addr } => Ok((*addr, addr.to_string())),
             Destination::Netns { netns } => {
-                let ns = w
-                    .ns(*netns)
-                    .ok_or_else(|| FlowError::Endpoint("the destination's netns is not in the snapshot".into()))?;
+                let ns = w.ns(*netns).ok_or_else(|| {
+                    FlowError::Endpoint("the destination's netns is not in the snapshot".into())
+                })?;
                 let label = w.label(*netns);
                 // Prefer an address on a subnet the source has too.
                 let cands: Vec<&crate::model::Address> = ns
@@ -1690,18 +1963,22 @@ fn resolve_ends(w: &World, spec: &FlowSpec) -> Result<Ends, FlowError> {
             }
             Destination::Host => {
                 let a = match (&spec.src, src_ns) {
-                    (Source::Netns { .. }, Some(s)) => match route::lookup(s, "0.0.0.0".parse().unwrap(), None) {
-                        RouteResult::Unicast { gateway: Some(g), .. }
-                            if host.addresses.iter().any(|x| x.address == g) =>
-                        {
-                            Some(g)
+                    (Source::Netns { .. }, Some(s)) => {
+                        match route::lookup(s, "0.0.0.0".parse().unwrap(), None) {
+                            RouteResult::Unicast { gateway: Some(g), .. }
+                                if host.addresses.iter().any(|x| x.address == g) =>
+                            {
+                                Some(g)
+                            }
+                            _ => None,
                         }
-                        _ => None,
-                    },
+                    }
                     _ => None,
                 };
                 let a = a
-                    .or_else(|| external_iface(host, None).and_then(|l| primary_addr(host, l.ifindex, want_v4)))
+                    .or_else(|| {
+                        external_iface(host, None).and_then(|l| primary_addr(host, l.ifindex, want_v4))
+                    })
                     .or_else(|| {
                         host.addresses
                             .iter()
@@ -1729,7 +2006,10 @@ fn resolve_ends(w: &World, spec: &FlowSpec) -> Result<Ends, FlowError> {
             let src = match addr {
                 Some(a) => *a,
                 None => source_addr(ns, dst).ok_or_else(|| {
-                    FlowError::Endpoint(format!("{} has no route and no address to send to {dst} from", w.label(*netns)))
+                    FlowError::Endpoint(format!(
+                        "{} has no route and no address to send to {dst} from",
+                        w.label(*netns)
+                    ))
                 })?,
             };
             Ok(Ends {
@@ -1796,14 +2076,12 @@ fn external_iface<'s>(host: &'s NetnsState, name: Option<&str>) -> Option<&'s Li
 fn source_addr(ns: &NetnsState, dst: IpAddr) -> Option<IpAddr> {
     match route::lookup(ns, dst, None) {
         RouteResult::Unicast { prefsrc: Some(s), .. } => Some(s),
-        RouteResult::Unicast { oif, .. } => {
-            primary_addr(ns, oif, dst.is_ipv4()).or_else(|| {
-                ns.addresses
-                    .iter()
-                    .find(|a| a.address.is_ipv4() == dst.is_ipv4() && a.scope == "global")
-                    .map(|a| a.address)
-            })
-        }
+        RouteResult::Unicast { oif, .. } => primary_addr(ns, oif, dst.is_ipv4()).or_else(|| {
+            ns.addresses
+                .iter()
+                .find(|a| a.address.is_ipv4() == dst.is_ipv4() && a.scope == "global")
+                .map(|a| a.address)
+        }),
         RouteResult::Local { .. } => Some(dst),
         _ => None,
     }
@@ -1825,9 +2103,8 @@ pub fn trace(snap: &Snapshot, spec: &FlowSpec) -> Result<Trace, FlowError> {
     let mut assumptions = world.assumptions.clone();
     assumptions.extend(route::assumptions(snap));
     if snap.netns.iter().any(|n| n.key != snap.host) {
-        assumptions.push(
-            "the rule sets inside containers' netns are not in the snapshot: none assumed".into(),
-        );
+        assumptions
+            .push("the rule sets inside containers' netns are not in the snapshot: none assumed".into());
     }
     if matches!(spec.l4, L4::Tcp(_) | L4::Udp(_)) {
         assumptions.push("a process listens on the destination port".into());
@@ -1860,6 +2137,7 @@ pub fn trace(snap: &Snapshot, spec: &FlowSpec) -> Result<Trace, FlowError> {
                 end: End::LeftHost,
                 may: false,
                 packet: r,
+                needs: Vec::new(),
             },
         };
         let ok = matches!(leg.end, End::Delivered(_) | End::LeftHost);
@@ -1876,7 +2154,10 @@ pub fn trace(snap: &Snapshot, spec: &FlowSpec) -> Result<Trace, FlowError> {
             again = Some(walk(&world, &mut conns, Phase::Again, &ends, p, target));
         }
     }
-    let legs: Vec<&Leg> = [Some(&first), reply.as_ref(), again.as_ref()].into_iter().flatten().collect();
+    let legs: Vec<&Leg> = [Some(&first), reply.as_ref(), again.as_ref()]
+        .into_iter()
+        .flatten()
+        .collect();
     let dropped = legs.iter().find(|l| l.end == End::Dropped);
     let stuck = legs.iter().any(|l| l.end == End::Stuck || l.may);
     let verdict = if dropped.is_some() {
@@ -1913,14 +2194,19 @@ pub fn trace(snap: &Snapshot, spec: &FlowSpec) -> Result<Trace, FlowError> {
             }
         }
         Reach::Ambiguous => {
-            let h = legs.iter().flat_map(|l| &l.hops).find(|h| h.verdict == HopVerdict::May);
+            let h = legs
+                .iter()
+                .flat_map(|l| &l.hops)
+                .find(|h| h.verdict == HopVerdict::May);
             match h {
                 Some(h) => format!("undecided in {} at {}: {}", h.netns, h.step, h.detail),
                 None => "the engine could not follow the path to its end".into(),
             }
         }
         Reach::Reachable => match (first.end, ends.back_to) {
-            (End::LeftHost, _) => "the packet leaves the host toward the destination and its reply comes back".into(),
+            (End::LeftHost, _) => {
+                "the packet leaves the host toward the destination and its reply comes back".into()
+            }
             _ => "the packet is delivered and its reply comes back".into(),
         },
     };
@@ -1929,6 +2215,9 @@ pub fn trace(snap: &Snapshot, spec: &FlowSpec) -> Result<Trace, FlowError> {
         L4::Udp(_) => "udp",
         L4::Icmp => "icmp",
     };
+    let mut needs: Vec<NetnsKey> = legs.iter().flat_map(|l| l.needs.iter().copied()).collect();
+    needs.sort();
+    needs.dedup();
     let established = again.map(|l| l.hops).unwrap_or_default();
     Ok(Trace {
         schema: TRACE_SCHEMA.into(),
@@ -1947,6 +2236,7 @@ pub fn trace(snap: &Snapshot, spec: &FlowSpec) -> Result<Trace, FlowError> {
         reply: reply.map(|l| l.hops).unwrap_or_default(),
         established,
         assumptions,
+        needs,
     })
 }
 
@@ -1967,6 +2257,7 @@ fn walk(
         may: false,
         target,
         gap_said: false,
+        needs: Vec::new(),
     };
     let (end, packet) = match ends.external_iif {
         Some(ix) => {
@@ -1993,6 +2284,7 @@ fn walk(
         end,
         may: w.may,
         packet,
+        needs: w.needs,
     }
 }
 
@@ -2019,6 +2311,7 @@ fn walk_from(
         may: false,
         target: back_to,
         gap_said: false,
+        needs: Vec::new(),
     };
     let (end, packet) = w.local_out(from, p);
     // For an external source the reply must leave the host, not land in it.
@@ -2031,6 +2324,7 @@ fn walk_from(
         end,
         may: w.may,
         packet,
+        needs: w.needs,
     }
 }
 

@@ -145,8 +145,12 @@ impl Firewall {
             };
             for (ti, t) in d.tables.iter().enumerate() {
                 for c in &t.chains {
-                    let Some(hook) = Hook::of_iptables(&c.name) else { continue };
-                    let Some(priority) = iptables_priority(&t.name, hook) else { continue };
+                    let Some(hook) = Hook::of_iptables(&c.name) else {
+                        continue;
+                    };
+                    let Some(priority) = iptables_priority(&t.name, hook) else {
+                        continue;
+                    };
                     chains.push(ChainAt {
                         place: Place::Ipt { dump: di, table: ti },
                         chain: c.name.clone(),
@@ -171,7 +175,11 @@ impl Firewall {
         let mut texts = Vec::new();
         for (ti, t) in nft.tables.iter().enumerate() {
             let mut m = RuleTexts::new();
-            if let Some(raw_t) = raw.nft.iter().find(|x| x.family == t.family_name && x.name == t.name) {
+            if let Some(raw_t) = raw
+                .nft
+                .iter()
+                .find(|x| x.family == t.family_name && x.name == t.name)
+            {
                 for r in &raw_t.rules {
                     m.insert(r.handle, r.text.clone());
                 }
@@ -262,7 +270,9 @@ impl Firewall {
 
     pub(super) fn evaluate(&self, c: &ChainAt, p: &Packet, ctx: &Context) -> Outcome {
         match c.place {
-            Place::Ipt { dump, table } => netfilter::evaluate(&self.ipt.dumps[dump].tables[table], &c.chain, p, ctx),
+            Place::Ipt { dump, table } => {
+                netfilter::evaluate(&self.ipt.dumps[dump].tables[table], &c.chain, p, ctx)
+            }
             Place::Nft { table } => {
                 nft_eval::evaluate(&self.nft.tables[table], &c.chain, p, ctx, self.texts.get(table))
             }

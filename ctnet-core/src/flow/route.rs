@@ -30,7 +30,11 @@ pub(super) enum RouteResult {
 fn prefix(r: &Route) -> Option<IpNet> {
     let v6 = r.family == "inet6";
     match r.dst.as_str() {
-        "default" => Some(if v6 { "::/0".parse().unwrap() } else { "0.0.0.0/0".parse().unwrap() }),
+        "default" => Some(if v6 {
+            "::/0".parse().unwrap()
+        } else {
+            "0.0.0.0/0".parse().unwrap()
+        }),
         d if d.contains('/') => d.parse().ok(),
         d => d.parse::<IpAddr>().ok().map(IpNet::from),
     }

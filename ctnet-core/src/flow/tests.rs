@@ -16,7 +16,11 @@ fn netns(snap: &Snapshot, label: &str) -> NetnsKey {
 
 fn show(t: &Trace) -> String {
     let mut s = format!("{:?}: {}\n", t.verdict, t.summary);
-    for (name, hops) in [("hops", &t.hops), ("reply", &t.reply), ("established", &t.established)] {
+    for (name, hops) in [
+        ("hops", &t.hops),
+        ("reply", &t.reply),
+        ("established", &t.established),
+    ] {
         s.push_str(&format!("{name}:\n"));
         for h in hops.iter() {
             s.push_str(&format!(
@@ -28,22 +32,90 @@ fn show(t: &Trace) -> String {
     s
 }
 
+fn pair(snap: &Snapshot, a: &str, b: &str, l4: L4) -> Trace {
+    let spec = FlowSpec::new(
+        Source::Netns {
+            netns: netns(snap, a),
+            addr: None,
+        },
+        Destination::Netns {
+            netns: netns(snap, b),
+        },
+        l4,
+    );
+    trace(snap, &spec).unwrap()
+}
+
 #[test]
-fn explore() {
-    let snap = fixture("lab-faults.json");
-    let c1 = netns(&snap, "c1");
-    for other in ["c2", "c3", "c4"] {
-        let o = netns(&snap, other);
-        let t = trace(&snap, &FlowSpec::new(Source::Netns { netns: c1, addr: None }, Destination::Netns { netns: o }, L4::Tcp(80))).unwrap();
-        println!("c1 -> {other}\n{}", show(&t));
-    }
+fn a_healthy_bridged_pair_is_reachable_both_ways_through_the_bridge_and_forward() {
     let snap = fixture("lab-healthy.json");
-    let c1 = netns(&snap, "c1");
+    let t = pair(&snap, "c1", "c2", L4::Tcp(80));
+    assert_eq!(t.verdict, Reach::Reachable, "{}", show(&t));
+    let steps: Vec<&str> = t.hops.iter().map(|h| h.step.as_str()).collect();
+    assert_eq!(
+        steps,
+        [
+            "route",
+            "veth",
+            "bridge",
+            "forward/filter/FORWARD",
+            "postrouting/nat/POSTROUTING",
+            "veth",
+            "route",
+            "deliver"
+        ],
+        "{}",
+        show(&t)
+    );
+    let fwd = &t.hops[3];
+    assert_eq!(fwd.rule.as_deref(), Some("-A FORWARD -i br0 -o br0 -j ACCEPT"));
+    assert_eq!(fwd.rule_ref.as_ref().unwrap().counters.unwrap().packets, 8);
+    assert_eq!(t.reply.last().unwrap().verdict, HopVerdict::Deliver);
+    assert_eq!(t.established.last().unwrap().verdict, HopVerdict::Deliver);
+    // ICMP and UDP have no handshake ACK to walk.
+    assert!(pair(&snap, "c1", "c2", L4::Udp(53)).established.is_empty());
+    assert!(pair(&snap, "c1", "c2", L4::Icmp).established.is_empty());
+}
+
+#[test]
+fn recorded_faults_are_named_at_their_hop() {
+    let snap = fixture("lab-faults.json");
+    for (peer, step, words) in [
+        ("c2", "bridge", "which is down"),
+        ("c3", "neighbour", "not a port of bridge br0"),
+        ("c4", "neighbour", "02:00:00:00:de:ad"),
+    ] {
+        let t = pair(&snap, "c1", peer, L4::Icmp);
+        assert_eq!(t.verdict, Reach::Unreachable, "{}", show(&t));
+        let last = t.hops.last().unwrap();
+        assert_eq!(last.verdict, HopVerdict::Drop, "{}", show(&t));
+        assert_eq!(last.step, step, "{}", show(&t));
+        assert!(last.detail.contains(words), "{}", show(&t));
+        assert!(t.reply.is_empty());
+    }
+}
+
+#[test]
+fn a_snapshot_of_only_identities_asks_for_the_netns_the_walk_needs() {
+    let mut snap = fixture("lab-healthy.json");
     let c2 = netns(&snap, "c2");
-    let t = trace(&snap, &FlowSpec::new(Source::Netns { netns: c1, addr: None }, Destination::Netns { netns: c2 }, L4::Tcp(80))).unwrap();
-    println!("healthy c1 -> c2\n{}", show(&t));
-    let t = trace(&snap, &FlowSpec::new(Source::Netns { netns: c1, addr: None }, Destination::Addr { addr: "192.0.2.1".parse().unwrap() }, L4::Udp(53))).unwrap();
-    println!("healthy c1 -> out\n{}", show(&t));
-    let snap = fixture("docker-host.json");
-    for c in &snap.containers { println!("{} {:?} {:?}", c.name, c.netns.is_some(), c.ports); }
+    let c1 = netns(&snap, "c1");
+    // As a `Depth::Ids` scan leaves them: c2 found, never entered.
+    let st = snap.netns.iter_mut().find(|n| n.key == c2).unwrap();
+    st.links.clear();
+    st.addresses.clear();
+    st.routes.clear();
+    let spec = FlowSpec::new(
+        Source::Netns {
+            netns: c1,
+            addr: None,
+        },
+        Destination::Addr {
+            addr: "10.50.0.3".parse().unwrap(),
+        },
+        L4::Icmp,
+    );
+    let t = trace(&snap, &spec).unwrap();
+    assert_eq!(t.verdict, Reach::Ambiguous, "{}", show(&t));
+    assert!(t.needs.contains(&c2), "{:?}", t.needs);
 }

@@ -567,11 +567,7 @@ impl Eval<'_> {
                 };
                 match key {
                     Expr::Meta(MetaKey::Mark) => s.mark = v,
-                    Expr::Ct(CtKey::Mark) => {
-                        if self.packet.ct_state != ConnState::Untracked {
-                            s.ctmark = v
-                        }
-                    }
+                    Expr::Ct(CtKey::Mark) if self.packet.ct_state != ConnState::Untracked => s.ctmark = v,
                     // Other keys (priority, nftrace) do not change what rules test.
                     _ => {}
                 }

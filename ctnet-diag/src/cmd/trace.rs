@@ -10,7 +10,7 @@ use ctnet_core::model::Snapshot;
 use ctnet_core::target::TargetKind;
 
 use crate::cli::TraceArgs;
-use crate::cmd::read::{load, resolve_target};
+use crate::cmd::read::{load, resolve_target, scan_options};
 
 fn word(v: HopVerdict) -> &'static str {
     match v {
@@ -239,7 +239,22 @@ pub fn run(args: TraceArgs) -> anyhow::Result<ExitCode> {
     if args.source.from.is_none() {
         crate::exit::require_read_caps("trace")?;
     }
-    let snap = load(&args.source)?;
+    let snap = match &args.source.from {
+        Some(_) => load(&args.source)?,
+        None => {
+            // Everything a trace walks, in every netns; `ethtool -S` of each veth is not
+            // among it.
+            for dir in &args.source.netns_dirs {
+                ctnet_core::source::check_netns_dir(dir)?;
+            }
+            // Only the host is read at first; the netns the walk enters are read next.
+            let mut opts = scan_options(&args.source);
+            opts.others = ctnet_core::source::Depth::Ids;
+            opts.ethtool = false;
+            opts.firewall_ipv6 = true;
+            ctnet_core::source::snapshot(&opts)?
+        }
+    };
     let src = match parse_src(&snap, &args.src) {
         Ok(s) => s,
         Err(code) => return Ok(code),
@@ -262,10 +277,39 @@ pub fn run(args: TraceArgs) -> anyhow::Result<ExitCode> {
         l4,
         sport: args.sport,
     };
-    let t = match flow::trace(&snap, &spec) {
+    let mut snap = snap;
+    if args.source.from.is_none() {
+        let mut opts = scan_options(&args.source);
+        opts.ethtool = false;
+        // The two ends first: a walk starts and ends there.
+        let mut keys = Vec::new();
+        if let Source::Netns { netns, .. } = &spec.src {
+            keys.push(*netns);
+        }
+        if let Destination::Netns { netns } = &spec.dst {
+            keys.push(*netns);
+        }
+        ctnet_core::source::deepen(&mut snap, &keys, &opts)?;
+    }
+    let mut t = match flow::trace(&snap, &spec) {
         Ok(t) => t,
         Err(e) => return Ok(usage(e.to_string())),
     };
+    // Live: read the netns the walk needed and walk again, until it needs none more.
+    let mut rounds = 0;
+    while args.source.from.is_none() && !t.needs.is_empty() && rounds < 8 {
+        rounds += 1;
+        let mut opts = scan_options(&args.source);
+        opts.ethtool = false;
+        ctnet_core::source::deepen(&mut snap, &t.needs, &opts)?;
+        t = match flow::trace(&snap, &spec) {
+            Ok(t) => t,
+            Err(e) => return Ok(usage(e.to_string())),
+        };
+    }
+    if args.source.from.is_none() {
+        crate::cmd::read::warn_partial(&snap);
+    }
     if args.json {
         crate::out::json(&t)?;
     } else {
