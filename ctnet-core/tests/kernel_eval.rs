@@ -19,10 +19,10 @@ use ctnet_core::netfilter::{ConnState, Context, Decider, Packet, Table, Verdict,
 use ctnet_core::prop::Rng;
 use ctnet_core::world::run_test_in_world;
 
-#[path = "support/tool.rs"]
-mod tool;
 #[path = "support/flows.rs"]
 mod flows;
+#[path = "support/tool.rs"]
+mod tool;
 
 use flows::{Servers, python, results, sh};
 
@@ -451,7 +451,10 @@ fn random_forward_rule_sets_decide_flows_as_the_kernel_does() {
         let mut rng = Rng(seed);
         build_topology();
         let py = python();
-        let _servers = Servers(vec![flows::start_server(&py, Some("ea"), TCP_PORTS, UDP_PORTS), flows::start_server(&py, Some("eb"), TCP_PORTS, UDP_PORTS)]);
+        let _servers = Servers(vec![
+            flows::start_server(&py, Some("ea"), TCP_PORTS, UDP_PORTS),
+            flows::start_server(&py, Some("eb"), TCP_PORTS, UDP_PORTS),
+        ]);
         let per_set = 10;
         let sports = (FIRST_SPORT, FIRST_SPORT + (RULE_SETS * per_set) as u16);
         let mut next_sport = FIRST_SPORT;

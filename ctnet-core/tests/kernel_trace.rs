@@ -25,10 +25,10 @@ use ctnet_core::prop::Rng;
 use ctnet_core::source::{ScanOptions, snapshot};
 use ctnet_core::world::run_test_in_world;
 
-#[path = "support/tool.rs"]
-mod tool;
 #[path = "support/flows.rs"]
 mod flows;
+#[path = "support/tool.rs"]
+mod tool;
 
 use flows::{Servers, python, results, sh};
 
@@ -210,7 +210,10 @@ fn random_ipt(rng: &mut Rng) -> String {
     let _ = writeln!(s, ":INPUT {pi} [0:0]\n:FORWARD {pf} [0:0]\n:OUTPUT ACCEPT [0:0]");
     for (chain, policy) in [("INPUT", pi), ("FORWARD", pf)] {
         if policy == "DROP" && rng.below(4) != 0 {
-            let _ = writeln!(s, "-A {chain} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT");
+            let _ = writeln!(
+                s,
+                "-A {chain} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT"
+            );
         }
         for _ in 0..rng.below(6) {
             let _ = writeln!(s, "{}", random_ipt_rule(rng, chain));
@@ -225,7 +228,10 @@ fn random_nft(rng: &mut Rng) -> String {
     for (chain, hook) in [("rnd_forward", "forward"), ("rnd_input", "input")] {
         let policy = if rng.below(3) == 0 { "drop" } else { "accept" };
         let prio = *rng.pick(&[-10, 0, 10]);
-        let _ = writeln!(s, "  chain {chain} {{\n    type filter hook {hook} priority {prio}; policy {policy};");
+        let _ = writeln!(
+            s,
+            "  chain {chain} {{\n    type filter hook {hook} priority {prio}; policy {policy};"
+        );
         if policy == "drop" && rng.below(4) != 0 {
             s.push_str("    ct state established,related accept\n");
         }
@@ -332,7 +338,10 @@ impl OFlow {
     }
 
     fn describe(&self) -> String {
-        format!("{} -> {} {:?} (sport {})", self.from, self.dst, self.l4, self.sport)
+        format!(
+            "{} -> {} {:?} (sport {})",
+            self.from, self.dst, self.l4, self.sport
+        )
     }
 }
 
@@ -434,7 +443,10 @@ fn show(t: &Trace) -> String {
 }
 
 fn send(py: &str, from: &str, flows: &[&OFlow], timeout: &str) -> Child {
-    let json = format!("[{}]", flows.iter().map(|f| f.json()).collect::<Vec<_>>().join(","));
+    let json = format!(
+        "[{}]",
+        flows.iter().map(|f| f.json()).collect::<Vec<_>>().join(",")
+    );
     if from == "host" {
         flows::send_here(py, &json, timeout)
     } else {
@@ -444,110 +456,113 @@ fn send(py: &str, from: &str, flows: &[&OFlow], timeout: &str) -> Child {
 
 #[test]
 fn traced_flows_agree_with_the_kernel_over_real_and_random_rule_sets() {
-    run_test_in_world("traced_flows_agree_with_the_kernel_over_real_and_random_rule_sets", || {
-        let started = Instant::now();
-        let seed = std::env::var("CTNET_ORACLE_SEED")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| {
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(1, |d| d.as_nanos() as u64 | 1)
-            });
-        println!("seed {seed} (replay with CTNET_ORACLE_SEED={seed})");
-        let mut rng = Rng(seed);
-        build_topology();
-        let py = python();
-        let _servers = Servers(
-            ["c1", "c2", "c3", "out"]
-                .iter()
-                .map(|ns| flows::start_server(&py, Some(ns), TCP_PORTS, UDP_PORTS))
-                .chain([flows::start_server(&py, None, TCP_PORTS, UDP_PORTS)])
-                .collect(),
-        );
-        let mut sets = fixed_sets();
-        for i in 0..RANDOM_SETS {
-            sets.push(random_set(&mut rng, i));
-        }
-        let mut next_sport: u16 = 20000;
-        let (mut total, mut agree, mut ambiguous, mut reachable, mut retried) = (0, 0, 0, 0, 0);
-        let mut disagreements = Vec::new();
-        for set in &sets {
-            load(set);
-            let snap = snapshot(&ScanOptions::default()).expect("snapshot");
-            let flows = matrix(&mut next_sport);
-            let traces: Vec<Trace> = flows.iter().map(|f| trace_of(&snap, f)).collect();
-            // Send every source's flows at once, each source in parallel.
-            let sources = ["c1", "c2", "c3", "out", "host"];
-            let mut got = vec![String::new(); flows.len()];
-            let children: Vec<(Vec<usize>, Child)> = sources
-                .iter()
-                .filter_map(|src| {
-                    let idx: Vec<usize> = (0..flows.len()).filter(|&i| flows[i].from == *src).collect();
-                    (!idx.is_empty()).then(|| {
-                        let fl: Vec<&OFlow> = idx.iter().map(|&i| &flows[i]).collect();
-                        let child = send(&py, src, &fl, TIMEOUT);
-                        (idx, child)
+    run_test_in_world(
+        "traced_flows_agree_with_the_kernel_over_real_and_random_rule_sets",
+        || {
+            let started = Instant::now();
+            let seed = std::env::var("CTNET_ORACLE_SEED")
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or_else(|| {
+                    std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(1, |d| d.as_nanos() as u64 | 1)
+                });
+            println!("seed {seed} (replay with CTNET_ORACLE_SEED={seed})");
+            let mut rng = Rng(seed);
+            build_topology();
+            let py = python();
+            let _servers = Servers(
+                ["c1", "c2", "c3", "out"]
+                    .iter()
+                    .map(|ns| flows::start_server(&py, Some(ns), TCP_PORTS, UDP_PORTS))
+                    .chain([flows::start_server(&py, None, TCP_PORTS, UDP_PORTS)])
+                    .collect(),
+            );
+            let mut sets = fixed_sets();
+            for i in 0..RANDOM_SETS {
+                sets.push(random_set(&mut rng, i));
+            }
+            let mut next_sport: u16 = 20000;
+            let (mut total, mut agree, mut ambiguous, mut reachable, mut retried) = (0, 0, 0, 0, 0);
+            let mut disagreements = Vec::new();
+            for set in &sets {
+                load(set);
+                let snap = snapshot(&ScanOptions::default()).expect("snapshot");
+                let flows = matrix(&mut next_sport);
+                let traces: Vec<Trace> = flows.iter().map(|f| trace_of(&snap, f)).collect();
+                // Send every source's flows at once, each source in parallel.
+                let sources = ["c1", "c2", "c3", "out", "host"];
+                let mut got = vec![String::new(); flows.len()];
+                let children: Vec<(Vec<usize>, Child)> = sources
+                    .iter()
+                    .filter_map(|src| {
+                        let idx: Vec<usize> = (0..flows.len()).filter(|&i| flows[i].from == *src).collect();
+                        (!idx.is_empty()).then(|| {
+                            let fl: Vec<&OFlow> = idx.iter().map(|&i| &flows[i]).collect();
+                            let child = send(&py, src, &fl, TIMEOUT);
+                            (idx, child)
+                        })
                     })
-                })
-                .collect();
-            for (idx, child) in children {
-                for (i, r) in idx.into_iter().zip(results(child)) {
-                    got[i] = r;
+                    .collect();
+                for (idx, child) in children {
+                    for (i, r) in idx.into_iter().zip(results(child)) {
+                        got[i] = r;
+                    }
                 }
-            }
-            // A flow the engine calls reachable that timed out gets a patient retry.
-            for (i, f) in flows.iter().enumerate() {
-                if got[i] == "timeout" && traces[i].verdict == Reach::Reachable {
-                    retried += 1;
-                    let mut again = f.clone();
-                    next_sport += 1;
-                    again.sport = next_sport;
-                    let t = trace_of(&snap, &again);
-                    if t.verdict == Reach::Reachable {
-                        got[i] = results(send(&py, f.from, &[&again], RETRY_TIMEOUT)).remove(0);
+                // A flow the engine calls reachable that timed out gets a patient retry.
+                for (i, f) in flows.iter().enumerate() {
+                    if got[i] == "timeout" && traces[i].verdict == Reach::Reachable {
+                        retried += 1;
+                        let mut again = f.clone();
+                        next_sport += 1;
+                        again.sport = next_sport;
+                        let t = trace_of(&snap, &again);
+                        if t.verdict == Reach::Reachable {
+                            got[i] = results(send(&py, f.from, &[&again], RETRY_TIMEOUT)).remove(0);
+                        }
+                    }
+                }
+                for (i, f) in flows.iter().enumerate() {
+                    total += 1;
+                    let kernel = if got[i] == "ok" {
+                        Reach::Reachable
+                    } else {
+                        Reach::Unreachable
+                    };
+                    reachable += usize::from(kernel == Reach::Reachable);
+                    match traces[i].verdict {
+                        Reach::Ambiguous => {
+                            ambiguous += 1;
+                            println!("ambiguous: {}: {}: {}", set.name, f.describe(), traces[i].summary);
+                        }
+                        v if v == kernel => agree += 1,
+                        v => disagreements.push(format!(
+                            "{}: {}: engine {v:?}, kernel {kernel:?} ({})\n{}",
+                            set.name,
+                            f.describe(),
+                            got[i],
+                            show(&traces[i])
+                        )),
                     }
                 }
             }
-            for (i, f) in flows.iter().enumerate() {
-                total += 1;
-                let kernel = if got[i] == "ok" {
-                    Reach::Reachable
-                } else {
-                    Reach::Unreachable
-                };
-                reachable += usize::from(kernel == Reach::Reachable);
-                match traces[i].verdict {
-                    Reach::Ambiguous => {
-                        ambiguous += 1;
-                        println!("ambiguous: {}: {}: {}", set.name, f.describe(), traces[i].summary);
-                    }
-                    v if v == kernel => agree += 1,
-                    v => disagreements.push(format!(
-                        "{}: {}: engine {v:?}, kernel {kernel:?} ({})\n{}",
-                        set.name,
-                        f.describe(),
-                        got[i],
-                        show(&traces[i])
-                    )),
-                }
-            }
-        }
-        println!(
-            "seed {seed}: {} rule sets, {total} flows, {agree} agree, {ambiguous} ambiguous, {} disagree, \
+            println!(
+                "seed {seed}: {} rule sets, {total} flows, {agree} agree, {ambiguous} ambiguous, {} disagree, \
              {reachable} reachable in the kernel, {retried} retried, {:.1} s",
-            sets.len(),
-            disagreements.len(),
-            started.elapsed().as_secs_f64()
-        );
-        for d in &disagreements {
-            println!("DISAGREEMENT {d}");
-        }
-        assert!(total >= 200, "only {total} flows");
-        assert!(
-            disagreements.is_empty(),
-            "{} disagreements (seed {seed})",
-            disagreements.len()
-        );
-    });
+                sets.len(),
+                disagreements.len(),
+                started.elapsed().as_secs_f64()
+            );
+            for d in &disagreements {
+                println!("DISAGREEMENT {d}");
+            }
+            assert!(total >= 200, "only {total} flows");
+            assert!(
+                disagreements.is_empty(),
+                "{} disagreements (seed {seed})",
+                disagreements.len()
+            );
+        },
+    );
 }

@@ -99,15 +99,13 @@ pub enum Command {
     /// `external:IP` and `external@IFACE` choose its address and interface). DST is a
     /// TARGET, an IP address, or `host` (the host's own address where the flow arrives:
     /// `trace external host --tcp 8080` follows a published port).
-    #[command(
-        after_help = "Without --tcp or --udp the flow is an ICMP echo (ping).\n\
+    #[command(after_help = "Without --tcp or --udp the flow is an ICMP echo (ping).\n\
                             Exit codes: 0 reachable, 1 unreachable or ambiguous, 2 usage or unknown target, \
                             3 missing privilege or environment.\n\
                             Examples:\n  ctnet-diag trace web1 api1 --tcp 80\n  \
                             ctnet-diag trace external host --tcp 8080\n  \
                             ctnet-diag trace web1 192.0.2.10 --udp 53 --json\n  \
-                            ctnet-diag trace c1 c2 --from snapshot.json"
-    )]
+                            ctnet-diag trace c1 c2 --from snapshot.json")]
     Trace(TraceArgs),
     /// Capture packets on interfaces in any netns at once (like tcpdump -nn -e), merged in
     /// time order; Ctrl-C prints the statistics.
@@ -315,7 +313,8 @@ pub enum LabCommand {
     /// The fault is planned from live state (any bridge/veth/netns container, ours or
     /// not), printed as the commands that apply and undo it, applied, and recorded so
     /// `lab fix` restores what was there. Only the target's path changes, and for
-    /// forward-drop and ip-forward-off the host's forwarding settings.
+    /// forward-drop, port-drop, nft-drop and ip-forward-off the host's forwarding
+    /// settings.
     #[command(after_help = FAULT_HELP)]
     Break(LabBreakArgs),
     /// Undo faults injected by `lab break`, newest first (all of them by default).
@@ -336,10 +335,13 @@ const FAULT_HELP: &str = "Faults:
   no-masquerade   removes the subnet's MASQUERADE rule
   mtu             raises the container's MTU to 9000, above the path's
   ip-forward-off  net.ipv4.ip_forward=0
+  port-drop       a FORWARD rule drops TCP port 80 to --peer (ping still works)
+  nft-drop        a native nft table (inet ctnet_fault) drops what goes to --peer
 
 Examples:
   ctnet-diag lab break veth-down lab-c1 && ctnet-diag check lab-c1
   ctnet-diag lab break stale-arp lab-c1 --peer lab-c2
+  ctnet-diag lab break port-drop lab-c1 --peer lab-c2 && ctnet-diag trace lab-c1 lab-c2 --tcp 80
   ctnet-diag lab fix";
 
 /// Arguments of `lab break`.
@@ -432,7 +434,7 @@ pub struct DemoArgs {
     pub shell: bool,
     /// Break this first, on demo-c1 (peer demo-c2): veth-down, eth0-down, detach,
     /// bridge-down, ageing-zero, wrong-subnet, no-route, stale-arp, forward-drop,
-    /// no-masquerade, mtu, ip-forward-off.
+    /// no-masquerade, mtu, ip-forward-off, port-drop, nft-drop.
     #[arg(long, value_name = "FAULT")]
     pub fault: Option<String>,
     /// Print the lab and a ping matrix instead of opening the dashboard.

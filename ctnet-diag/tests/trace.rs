@@ -26,7 +26,8 @@ fn fixture(name: &str) -> String {
 
 /// `fixture` with `edit` applied to its JSON, written to a temporary file.
 fn edited(name: &str, tag: &str, edit: impl FnOnce(&mut serde_json::Value)) -> String {
-    let mut v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(fixture(name)).unwrap()).unwrap();
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture(name)).unwrap()).unwrap();
     edit(&mut v);
     let path = std::env::temp_dir().join(format!("ctnet-trace-{tag}-{}.json", std::process::id()));
     std::fs::write(&path, serde_json::to_string(&v).unwrap()).unwrap();
@@ -39,7 +40,10 @@ fn a_healthy_pair_is_reachable_with_every_hop_and_the_reply() {
     let o = run(&["trace", "c1", "c2", "--tcp", "80", "--from", &from]);
     let (out, err) = text(&o);
     assert_eq!(o.status.code(), Some(0), "{out}{err}");
-    assert!(out.starts_with("verdict: REACHABLE  tcp 10.50.0.2:40000 > 10.50.0.3:80 (c1 to c2)"), "{out}");
+    assert!(
+        out.starts_with("verdict: REACHABLE  tcp 10.50.0.2:40000 > 10.50.0.3:80 (c1 to c2)"),
+        "{out}"
+    );
     for want in [
         "first packet:",
         "bridged by br0 from port vc1 to port vc2",
@@ -65,7 +69,10 @@ fn a_healthy_pair_is_reachable_with_every_hop_and_the_reply() {
                 assert!(h.get(k).is_some(), "{leg} hop lacks {k}: {h}");
             }
             let verdict = h["verdict"].as_str().unwrap();
-            assert!(["allow", "drop", "reject", "nat", "deliver", "may"].contains(&verdict), "{h}");
+            assert!(
+                ["allow", "drop", "reject", "nat", "deliver", "may"].contains(&verdict),
+                "{h}"
+            );
         }
         assert_eq!(hops.last().unwrap()["verdict"], "deliver");
     }
@@ -77,7 +84,10 @@ fn faults_are_named_at_the_hop_that_drops() {
     for (peer, want) in [
         ("c2", "10.50.0.3 is behind port vc2 of br0, which is down"),
         ("c3", "10.50.0.4 is behind vc3, which is not a port of bridge br0"),
-        ("c4", "the sender's neighbour entry for 10.50.0.5 says 02:00:00:00:de:ad"),
+        (
+            "c4",
+            "the sender's neighbour entry for 10.50.0.5 says 02:00:00:00:de:ad",
+        ),
     ] {
         let o = run(&["trace", "c1", peer, "--from", &from]);
         let (out, err) = text(&o);
@@ -93,11 +103,23 @@ fn bad_input_exits_2_and_says_what_would_be_right() {
     for (args, want) in [
         (vec!["trace", "nosuch", "c2"], "unknown target \"nosuch\""),
         (vec!["trace", "c1", "nosuch"], "unknown target \"nosuch\""),
-        (vec!["trace", "external:notanip", "c1"], "external:notanip is not an IP address"),
-        (vec!["trace", "external@", "c1"], "external@ needs an interface name"),
+        (
+            vec!["trace", "external:notanip", "c1"],
+            "external:notanip is not an IP address",
+        ),
+        (
+            vec!["trace", "external@", "c1"],
+            "external@ needs an interface name",
+        ),
         (vec!["trace", "externalx", "c1"], "unknown target"),
-        (vec!["trace", "c1", "c2", "--sport", "5"], "--sport needs --tcp PORT or --udp PORT"),
-        (vec!["trace", "external@nosuch0", "c1"], "the host has no interface nosuch0"),
+        (
+            vec!["trace", "c1", "c2", "--sport", "5"],
+            "--sport needs --tcp PORT or --udp PORT",
+        ),
+        (
+            vec!["trace", "external@nosuch0", "c1"],
+            "the host has no interface nosuch0",
+        ),
     ] {
         let mut a = args.clone();
         a.extend(["--from", &from]);
@@ -121,12 +143,17 @@ fn bad_input_exits_2_and_says_what_would_be_right() {
 #[test]
 fn missing_or_broken_rules_make_the_trace_ambiguous_never_a_silent_allow() {
     // No firewall in the snapshot at all.
-    let no_fw = edited("lab-healthy.json", "nofw", |v| v["firewall"] = serde_json::Value::Null);
+    let no_fw = edited("lab-healthy.json", "nofw", |v| {
+        v["firewall"] = serde_json::Value::Null
+    });
     let o = run(&["trace", "c1", "c2", "--from", &no_fw]);
     let (out, _) = text(&o);
     assert_eq!(o.status.code(), Some(1), "{out}");
     assert!(out.starts_with("verdict: AMBIGUOUS"), "{out}");
-    assert!(out.contains("the snapshot holds no firewall rules of the host"), "{out}");
+    assert!(
+        out.contains("the snapshot holds no firewall rules of the host"),
+        "{out}"
+    );
     // A loop of jumps: the kernel would refuse the table; the trace says so.
     let looped = edited("lab-healthy.json", "loop", |v| {
         let filter = v["firewall"]["iptables"][0]["tables"]
@@ -141,12 +168,19 @@ fn missing_or_broken_rules_make_the_trace_ambiguous_never_a_silent_allow() {
             }));
         }
         let rules = filter["rules"].as_array_mut().unwrap();
-        rules.insert(0, serde_json::json!({"chain": "FORWARD", "position": 1, "spec": "-j LOOP1",
-            "target": "LOOP1", "packets": 0, "bytes": 0, "owner": "other"}));
-        rules.push(serde_json::json!({"chain": "LOOP1", "position": 1, "spec": "-j LOOP2",
-            "target": "LOOP2", "packets": 0, "bytes": 0, "owner": "other"}));
-        rules.push(serde_json::json!({"chain": "LOOP2", "position": 1, "spec": "-j LOOP1",
-            "target": "LOOP1", "packets": 0, "bytes": 0, "owner": "other"}));
+        rules.insert(
+            0,
+            serde_json::json!({"chain": "FORWARD", "position": 1, "spec": "-j LOOP1",
+            "target": "LOOP1", "packets": 0, "bytes": 0, "owner": "other"}),
+        );
+        rules.push(
+            serde_json::json!({"chain": "LOOP1", "position": 1, "spec": "-j LOOP2",
+            "target": "LOOP2", "packets": 0, "bytes": 0, "owner": "other"}),
+        );
+        rules.push(
+            serde_json::json!({"chain": "LOOP2", "position": 1, "spec": "-j LOOP1",
+            "target": "LOOP1", "packets": 0, "bytes": 0, "owner": "other"}),
+        );
     });
     let o = run(&["trace", "c1", "c2", "--from", &looped]);
     let (out, err) = text(&o);
@@ -162,17 +196,86 @@ fn missing_or_broken_rules_make_the_trace_ambiguous_never_a_silent_allow() {
             .find(|t| t["name"] == "filter")
             .unwrap();
         let rules = filter["rules"].as_array_mut().unwrap();
-        rules.insert(0, serde_json::json!({"chain": "FORWARD", "position": 1,
+        rules.insert(
+            0,
+            serde_json::json!({"chain": "FORWARD", "position": 1,
             "spec": "-m frobnicate --wibble 3 -j DROP", "target": "DROP",
-            "packets": 0, "bytes": 0, "owner": "other"}));
-        rules.insert(1, serde_json::json!({"chain": "FORWARD", "position": 2,
+            "packets": 0, "bytes": 0, "owner": "other"}),
+        );
+        rules.insert(
+            1,
+            serde_json::json!({"chain": "FORWARD", "position": 2,
             "spec": "-p icmp -j SOMETHINGNEW", "target": "SOMETHINGNEW",
-            "packets": 0, "bytes": 0, "owner": "other"}));
+            "packets": 0, "bytes": 0, "owner": "other"}),
+        );
     });
     let o = run(&["trace", "c1", "c2", "--json", "--from", &odd]);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(o.status.code(), Some(1), "{v}");
     assert_eq!(v["verdict"], "ambiguous", "{v:#}");
-    let may = v["hops"].as_array().unwrap().iter().find(|h| h["verdict"] == "may").unwrap();
+    let may = v["hops"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["verdict"] == "may")
+        .unwrap();
     assert!(may["rule"].as_str().unwrap().contains("frobnicate"), "{may}");
+}
+
+/// Live, inside a rootless world: a lab, then each fault the engine must name, traced,
+/// confirmed with a real ping where ICMP is concerned, and fixed.
+const LIVE: &str = r#"
+set -e
+$BIN lab up --name t --containers 3 --nat >/dev/null
+ip netns exec t-c1 ping -c1 -W2 10.77.0.3 >/dev/null
+step() { echo "== $*"; }
+step healthy
+$BIN trace t-c1 t-c2 --tcp 80 | head -1
+$BIN trace t-c1 t-c2 --tcp 80 --json | python3 -c 'import json,sys; d=json.load(sys.stdin); print("json", d["verdict"], len(d["hops"]), len(d["reply"]))'
+step port-drop
+$BIN lab break port-drop t-c1 --peer t-c2 >/dev/null
+$BIN trace t-c1 t-c2 --tcp 80 | head -2 || true
+$BIN trace t-c1 t-c2 --tcp 80 >/dev/null && echo "port-drop exit 0" || echo "port-drop exit $?"
+$BIN trace t-c1 t-c2 | head -1
+ip netns exec t-c1 ping -c1 -W2 10.77.0.3 >/dev/null && echo "ping ok"
+$BIN lab fix >/dev/null
+step nft-drop
+$BIN lab break nft-drop t-c1 --peer t-c2 >/dev/null
+$BIN trace t-c1 t-c2 --json | python3 -c 'import json,sys; d=json.load(sys.stdin); h=[h for h in d["hops"] if h["verdict"]=="drop"][0]; print("nft", d["verdict"], h["step"], h["rule_ref"]["source"], h["rule_ref"]["table"], h["rule"])'
+ip netns exec t-c1 ping -c1 -W2 10.77.0.3 >/dev/null && echo "ping ok" || echo "ping lost"
+$BIN lab fix >/dev/null
+step after-fix
+$BIN trace t-c1 t-c2 | head -1
+$BIN trace t-c1 host --udp 53 | head -1
+$BIN lab down --name t >/dev/null
+"#;
+
+#[test]
+fn live_traces_name_the_faults_lab_break_injects() {
+    if !world::available(BIN, "live_traces_name_the_faults_lab_break_injects") {
+        return;
+    }
+    let o = Command::new(BIN)
+        .args(["world", "--", "sh", "-c", LIVE])
+        .env("BIN", BIN)
+        .output()
+        .unwrap();
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{out}\n{err}");
+    for want in [
+        "verdict: REACHABLE  tcp 10.77.0.2:40000 > 10.77.0.3:80 (t-c1 to t-c2)",
+        "json reachable",
+        "verdict: UNREACHABLE  tcp 10.77.0.2:40000 > 10.77.0.3:80",
+        "ctnet-fault",
+        "port-drop exit 1",
+        "verdict: REACHABLE  icmp 10.77.0.2 > 10.77.0.3 (t-c1 to t-c2)",
+        "ping ok",
+        "nft unreachable forward/inet ctnet_fault/forward nft inet ctnet_fault",
+        "ping lost",
+        "verdict: REACHABLE  udp 10.77.0.2:40000 > 10.77.0.1:53 (t-c1 to host)",
+    ] {
+        assert!(out.contains(want), "missing {want:?}:\n{out}\n{err}");
+    }
+    let after = out.split("== after-fix").nth(1).unwrap_or_default();
+    assert!(after.contains("verdict: REACHABLE  icmp"), "{out}");
 }

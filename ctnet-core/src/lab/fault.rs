@@ -55,11 +55,21 @@ pub enum Fault {
     Mtu,
     /// `net.ipv4.ip_forward` is set to 0.
     IpForwardOff,
+    /// A FORWARD rule dropping TCP port [`FAULT_PORT`] from the container to its peer.
+    PortDrop,
+    /// A native nft table (`inet ctnet_fault`) dropping everything forwarded to the peer.
+    NftDrop,
 }
+
+/// The TCP port `port-drop` drops.
+pub const FAULT_PORT: u16 = 80;
+
+/// The native nft table `nft-drop` adds.
+pub const FAULT_NFT_TABLE: &str = "ctnet_fault";
 
 impl Fault {
     /// Every fault, in the order `lab break --help` lists them.
-    pub const ALL: [Fault; 12] = [
+    pub const ALL: [Fault; 14] = [
         Fault::VethDown,
         Fault::Eth0Down,
         Fault::Detach,
@@ -72,6 +82,8 @@ impl Fault {
         Fault::NoMasquerade,
         Fault::Mtu,
         Fault::IpForwardOff,
+        Fault::PortDrop,
+        Fault::NftDrop,
     ];
 
     /// Its name on the command line.
@@ -89,6 +101,8 @@ impl Fault {
             Fault::NoMasquerade => "no-masquerade",
             Fault::Mtu => "mtu",
             Fault::IpForwardOff => "ip-forward-off",
+            Fault::PortDrop => "port-drop",
+            Fault::NftDrop => "nft-drop",
         }
     }
 
@@ -115,6 +129,14 @@ impl Fault {
             }
             Fault::Mtu => "raises the container's MTU to 9000 above the path's: large packets die",
             Fault::IpForwardOff => "net.ipv4.ip_forward=0: nothing is routed off the bridge",
+            Fault::PortDrop => {
+                "a FORWARD rule drops TCP port 80 from the container to its peer (with br_netfilter on): \
+                 ping still works, that one port does not"
+            }
+            Fault::NftDrop => {
+                "a native nft table (inet ctnet_fault) drops everything forwarded to the peer's address: \
+                 iptables shows nothing"
+            }
         }
     }
 
@@ -534,6 +556,93 @@ pub fn plan(
                 )],
             )
         }
+        Fault::PortDrop | Fault::NftDrop => {
+            let peer = peer.ok_or_else(|| {
+                Error::Invalid(format!(
+                    "{} needs --peer: the container whose traffic to drop",
+                    fault.name()
+                ))
+            })?;
+            let peer_side = side(snap, topo, peer)?;
+            let to = first_v4(peer_side.iface)
+                .ok_or_else(|| Error::Invalid(format!("{} has no IPv4 address", peer.target)))?
+                .addr();
+            let from = need_addr()?.addr();
+            let (src, dst) = (format!("{from}/32"), format!("{to}/32"));
+            let port = FAULT_PORT.to_string();
+            let mut apply = Vec::new();
+            let mut undo = Vec::new();
+            if fault == Fault::PortDrop {
+                let rule = [
+                    "-s",
+                    &src,
+                    "-d",
+                    &dst,
+                    "-p",
+                    "tcp",
+                    "-m",
+                    "tcp",
+                    "--dport",
+                    &port,
+                    "-m",
+                    "comment",
+                    "--comment",
+                    FAULT_COMMENT,
+                    "-j",
+                    "DROP",
+                ];
+                apply.push(Step::host(
+                    &[&["iptables", "-I", "FORWARD", "1"][..], &rule[..]].concat(),
+                ));
+                undo.push(Step::host(
+                    &[&["iptables", "-D", "FORWARD"][..], &rule[..]].concat(),
+                ));
+            } else {
+                let to = to.to_string();
+                apply.push(Step::host(&["nft", "add", "table", "inet", FAULT_NFT_TABLE]));
+                apply.push(Step::host(&[
+                    "nft",
+                    "add",
+                    "chain",
+                    "inet",
+                    FAULT_NFT_TABLE,
+                    "forward",
+                    "{",
+                    "type",
+                    "filter",
+                    "hook",
+                    "forward",
+                    "priority",
+                    "0",
+                    ";",
+                    "policy",
+                    "accept",
+                    ";",
+                    "}",
+                ]));
+                apply.push(Step::host(&[
+                    "nft",
+                    "add",
+                    "rule",
+                    "inet",
+                    FAULT_NFT_TABLE,
+                    "forward",
+                    "ip",
+                    "daddr",
+                    &to,
+                    "counter",
+                    "drop",
+                ]));
+                undo.push(Step::host(&["nft", "delete", "table", "inet", FAULT_NFT_TABLE]));
+            }
+            // Bridged traffic meets the IP hooks only with br_netfilter (loaded by no one
+            // but the host: ctnet loads no kernel modules).
+            if let Some(was) = read_sysctl("net.bridge.bridge-nf-call-iptables") {
+                apply.insert(0, Step::sysctl("net.bridge.bridge-nf-call-iptables", 1));
+                undo.push(Step::sysctl("net.bridge.bridge-nf-call-iptables", was));
+            }
+            (apply, undo)
+        }
         Fault::IpForwardOff => {
             let was = host.and_then(|h| h.sysctls.ip_forward).unwrap_or(1);
             (
@@ -708,6 +817,46 @@ fn undo_shapes(fault: Fault) -> (&'static [(Place, &'static [Word])], Option<&'s
             None,
         ),
         Fault::IpForwardOff => (&[], Some("net.ipv4.ip_forward")),
+        Fault::PortDrop => (
+            &[(
+                Place::Host,
+                &[
+                    Lit("iptables"),
+                    Lit("-D"),
+                    Lit("FORWARD"),
+                    Lit("-s"),
+                    Cidr,
+                    Lit("-d"),
+                    Cidr,
+                    Lit("-p"),
+                    Lit("tcp"),
+                    Lit("-m"),
+                    Lit("tcp"),
+                    Lit("--dport"),
+                    Num,
+                    Lit("-m"),
+                    Lit("comment"),
+                    Lit("--comment"),
+                    Lit(FAULT_COMMENT),
+                    Lit("-j"),
+                    Lit("DROP"),
+                ],
+            )],
+            Some("net.bridge.bridge-nf-call-iptables"),
+        ),
+        Fault::NftDrop => (
+            &[(
+                Place::Host,
+                &[
+                    Lit("nft"),
+                    Lit("delete"),
+                    Lit("table"),
+                    Lit("inet"),
+                    Lit(FAULT_NFT_TABLE),
+                ],
+            )],
+            Some("net.bridge.bridge-nf-call-iptables"),
+        ),
     }
 }
 

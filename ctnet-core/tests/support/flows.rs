@@ -167,7 +167,6 @@ pub fn start_server(py: &str, netns: Option<&str>, tcp_ports: &[u16], udp_ports:
     child
 }
 
-
 /// Start the client in `netns` with `flows` (a JSON list of `{proto, dst, dport, sport}`)
 /// and a timeout in seconds.
 pub fn send_json(py: &str, netns: &str, flows: &str, timeout: &str) -> Child {
