@@ -265,7 +265,7 @@ fn random_nft(rng: &mut Rng) -> String {
                 1 => r.push_str("ct state established,related "),
                 _ => {}
             }
-            r.push_str(*rng.pick(&["accept", "accept", "drop", "drop", "reject", "counter"]));
+            r.push_str(rng.pick(&["accept", "accept", "drop", "drop", "reject", "counter"]));
             let _ = writeln!(s, "{r}");
         }
         s.push_str("  }\n");
