@@ -265,7 +265,8 @@ fn random_nft(rng: &mut Rng) -> String {
                 1 => r.push_str("ct state established,related "),
                 _ => {}
             }
-            r.push_str(rng.pick(&["accept", "accept", "drop", "drop", "reject", "counter"]));
+            let verdict: &str = rng.pick(&["accept", "accept", "drop", "drop", "reject", "counter"]);
+            r.push_str(verdict);
             let _ = writeln!(s, "{r}");
         }
         s.push_str("  }\n");
