@@ -265,8 +265,8 @@ fn random_nft(rng: &mut Rng) -> String {
                 1 => r.push_str("ct state established,related "),
                 _ => {}
             }
-            let verdict: &str = rng.pick(&["accept", "accept", "drop", "drop", "reject", "counter"]);
-            r.push_str(verdict);
+            const VERDICTS: [&str; 6] = ["accept", "accept", "drop", "drop", "reject", "counter"];
+            r.push_str(VERDICTS[rng.below(VERDICTS.len())]);
             let _ = writeln!(s, "{r}");
         }
         s.push_str("  }\n");
