@@ -143,7 +143,7 @@ pub const CATALOG: &[(&str, &str, &str)] = &[
     (
         "firewall.forward",
         "firewall",
-        "the host FORWARD chain lets the bridge's traffic through",
+        "every FORWARD base chain (iptables-nft, iptables-legacy, native nft) lets the container's egress through, rules evaluated by the flow engine",
     ),
     (
         "path.same_bridge",
@@ -173,7 +173,12 @@ pub const CATALOG: &[(&str, &str, &str)] = &[
     (
         "firewall.bridged",
         "firewall",
-        "with br_netfilter on, FORWARD does not drop bridged traffic",
+        "with br_netfilter on, no netfilter hook on the traced path drops the pair's bridged traffic",
+    ),
+    (
+        "path.trace",
+        "path",
+        "the flow engine's trace of a ping from the target to the peer and back passes every hop (routing, bridge, FDB, neighbours, sysctls, netfilter)",
     ),
     (
         "probe.path",
@@ -284,99 +289,83 @@ fn forward_policy(snap: &Snapshot) -> Option<String> {
         .and_then(|c| c.policy.clone())
 }
 
-/// The name used for "any interface but the bridge" when evaluating egress.
+/// The name used for "any interface but the bridge" when evaluating egress on a host
+/// without a default route.
 const UPLINK: &str = "(uplink)";
 
-fn iface_matches(pattern: &str, name: &str) -> bool {
-    match pattern.strip_suffix('+') {
-        Some(prefix) => name.starts_with(prefix) && name != UPLINK,
-        None => pattern == name,
+/// The outside address egress is evaluated toward (TEST-NET-3: never sent to, the
+/// evaluation is static).
+const EGRESS_PROBE: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 80);
+
+/// What the host's FORWARD hook does to `packet`, as the flow engine evaluates it
+/// (every base chain of both iptables backends and native nft, typed matches): the
+/// status, one sentence about `what`, and the hops as evidence.
+fn forward_by_engine(
+    snap: &Snapshot,
+    packet: crate::netfilter::Packet,
+    what: &str,
+) -> (Status, String, Vec<String>) {
+    use crate::flow::{Hook, HopVerdict};
+    let (goes_on, hops) = crate::flow::host_hook(snap, Hook::Forward, packet);
+    let evidence: Vec<String> = hops.iter().map(hop_line).collect();
+    let quote = |h: &crate::flow::Hop| {
+        let rule = h.rule.as_deref().unwrap_or("?");
+        match h.rule_ref.as_ref().and_then(|r| r.counters) {
+            Some(c) => format!("`{rule}` in {} ({} packets)", h.step, c.packets),
+            None => format!("`{rule}` in {}", h.step),
+        }
+    };
+    let may = hops.iter().find(|h| h.verdict == HopVerdict::May);
+    if !goes_on {
+        let h = hops.last().expect("a dropping hook has a hop");
+        return match h.verdict {
+            HopVerdict::May => (
+                Status::Warn,
+                format!("FORWARD may drop {what}: {}", h.detail),
+                evidence,
+            ),
+            _ => (
+                Status::Fail,
+                format!("FORWARD drops {what}: {}", quote(h)),
+                evidence,
+            ),
+        };
+    }
+    if let Some(h) = may {
+        return (
+            Status::Warn,
+            format!("FORWARD may drop {what}: {}", h.detail),
+            evidence,
+        );
+    }
+    match hops.last() {
+        Some(h) => (
+            Status::Pass,
+            format!("FORWARD accepts {what}: {}", quote(h)),
+            evidence,
+        ),
+        None => (Status::Pass, format!("no FORWARD rules: {what} passes"), evidence),
     }
 }
 
-/// Whether a rule's interface matches (`-i`/`-o`, with `!`) hold for `(inp, out)`.
-/// `None` when the rule also matches on something this evaluation does not model
-/// (addresses, protocols, ports, conntrack state, marks): such a rule is passed over.
-fn rule_applies(spec: &str, inp: &str, out: &str) -> Option<bool> {
-    let words: Vec<&str> = spec.split_whitespace().collect();
-    let mut i = 0;
-    let mut applies = true;
-    while i < words.len() {
-        let neg = words[i] == "!";
-        if neg {
-            i += 1;
-        }
-        match words.get(i).copied() {
-            Some("-i") | Some("-o") => {
-                let name = words.get(i + 1).copied().unwrap_or("");
-                let actual = if words[i] == "-i" { inp } else { out };
-                applies &= iface_matches(name, actual) != neg;
-                i += 2;
-            }
-            Some("-j") | Some("-g") => i += 2,
-            Some("-m") if words.get(i + 1) == Some(&"comment") => {
-                // `-m comment --comment X`: X may be quoted, with spaces.
-                let mut j = i + 3;
-                if words.get(j).is_some_and(|w| w.starts_with('"')) {
-                    while j < words.len() && !(words[j].ends_with('"') && (j > i + 3 || words[j].len() > 1)) {
-                        j += 1;
-                    }
-                }
-                i = j + 1;
-            }
-            Some(_) => return None,
-            None => break,
-        }
-    }
-    Some(applies)
-}
-
-/// What FORWARD does with a new packet from interface `inp` to interface `out`: the
-/// first rule (in order, following jumps and RETURN) whose interface matches hold and
-/// that matches on nothing else decides; else the chain policy. Returns the verdict and
-/// the rule (or policy) that gave it.
-fn forward_verdict(snap: &Snapshot, inp: &str, out: &str) -> Option<(String, String)> {
-    let filter = snap
-        .firewall
-        .iter()
-        .flat_map(|f| f.iptables.iter().filter(|d| d.family == "ip"))
-        .flat_map(|d| d.tables.iter().filter(|t| t.name == "filter"))
-        .collect::<Vec<_>>();
-    if filter.is_empty() {
-        return None;
-    }
-    fn walk(
-        tables: &[&crate::model::IptTable],
-        chain: &str,
-        inp: &str,
-        out: &str,
-        depth: usize,
-    ) -> Option<(String, String)> {
-        if depth > 16 {
-            return None;
-        }
-        for t in tables {
-            for r in t.rules.iter().filter(|r| r.chain == chain) {
-                if rule_applies(&r.spec, inp, out) != Some(true) {
-                    continue;
-                }
-                let why = format!("`-A {chain} {}` ({} packets)", r.spec, r.packets);
-                match r.target.as_deref() {
-                    Some(v @ ("ACCEPT" | "DROP" | "REJECT")) => return Some((v.to_string(), why)),
-                    Some("RETURN") => return None,
-                    Some(next) if tables.iter().any(|t| t.chains.iter().any(|c| c.name == next)) => {
-                        if let Some(v) = walk(tables, next, inp, out, depth + 1) {
-                            return Some(v);
-                        }
-                    }
-                    _ => {}
-                }
-            }
-        }
-        None
-    }
-    walk(&filter, "FORWARD", inp, out, 0)
-        .or_else(|| forward_policy(snap).map(|p| (p.clone(), format!("FORWARD policy {p}"))))
+/// One hop as evidence: `forward/filter/FORWARD in host: drop by -A FORWARD ... [3 packets]`.
+fn hop_line(h: &crate::flow::Hop) -> String {
+    let verdict = format!("{:?}", h.verdict).to_lowercase();
+    let rule = h
+        .rule
+        .as_deref()
+        .map(|r| format!(" by `{r}`"))
+        .unwrap_or_default();
+    let counters = h
+        .rule_ref
+        .as_ref()
+        .and_then(|r| r.counters)
+        .map(|c| format!(" [{} packets]", c.packets))
+        .unwrap_or_default();
+    format!(
+        "{} in {}: {verdict}{rule}{counters} ({})",
+        h.step, h.netns, h.detail
+    )
 }
 
 /// Run the runbook for `target` (and `peer`).
@@ -998,29 +987,46 @@ fn single(snap: &Snapshot, topo: &Topology, t: &Resolved) -> Vec<Finding> {
                     subnet.map_or("<subnet>".into(), |s| s.to_string())
                 )),
             );
-            let verdict = forward_verdict(snap, br, UPLINK);
-            let dropped = verdict.as_ref().is_some_and(|(v, _)| v != "ACCEPT");
-            out.push(
-                finding(
-                    "firewall.forward",
-                    if dropped { Status::Fail } else { Status::Pass },
-                    match &verdict {
-                        Some((v, why)) if v != "ACCEPT" => {
-                            format!("FORWARD {v}s the container's traffic leaving {br}: {why}")
-                        }
-                        Some((_, why)) => format!("FORWARD accepts traffic leaving {br}: {why}"),
-                        None => "no iptables FORWARD rules".to_string(),
-                    },
-                )
+            // Egress from the container's address through the host's uplink (the
+            // default route's interface), to an address outside.
+            let uplink = host
+                .routes
+                .iter()
+                .find(|r| r.table == 254 && r.dst == "default" && r.family == "inet")
+                .and_then(|r| r.oif)
+                .and_then(|ix| host.link(ix))
+                .map_or(UPLINK.to_string(), |l| l.name.clone());
+            let src = nets
+                .first()
+                .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |n| IpAddr::V4(n.addr()));
+            let packet = crate::netfilter::Packet::tcp(src, 40000, IpAddr::V4(EGRESS_PROBE), 443)
+                .iif(br)
+                .oif(&uplink);
+            let via = if uplink == UPLINK {
+                format!("any interface but {br} (the host has no default route)")
+            } else {
+                uplink.clone()
+            };
+            let (status, summary, evidence) = forward_by_engine(
+                snap,
+                packet,
+                &format!("tcp from {src} leaving {br} for {EGRESS_PROBE}:443 via {via}"),
+            );
+            let mut f = finding("firewall.forward", status, summary)
                 .ev(format!(
                     "FORWARD policy {}",
                     forward_policy(snap).unwrap_or_else(|| "?".into())
                 ))
                 .cmd("iptables -S FORWARD -v")
+                .cmd("nft list ruleset")
+                .cmd(format!("ctnet-diag trace {} {EGRESS_PROBE} --tcp 443", t.target))
                 .hint(format!(
                     "iptables -I FORWARD -i {br} -j ACCEPT; iptables -I FORWARD -o {br} -j ACCEPT"
-                )),
-            );
+                ));
+            for e in evidence {
+                f = f.ev(e);
+            }
+            out.push(f);
         }
     }
     out
@@ -1189,6 +1195,7 @@ fn pair(snap: &Snapshot, topo: &Topology, t: &Resolved, p: &Resolved) -> Vec<Fin
             );
         }
     }
+    let mut bridged_nf: Option<(String, bool)> = None;
     if same {
         let br = ti.bridge.clone().unwrap_or_default();
         let f = match (&pi.fdb, &pi.host_veth) {
@@ -1209,7 +1216,8 @@ fn pair(snap: &Snapshot, topo: &Topology, t: &Resolved, p: &Resolved) -> Vec<Fin
             ),
         };
         out.push(f.cmd(format!("bridge fdb show br {br}")));
-        // br_netfilter: bridged frames cross iptables FORWARD.
+        // br_netfilter: bridged frames cross the IP hooks; what they do is read off
+        // the trace below.
         let host = snap.host_netns();
         let nf = host.and_then(|h| h.sysctls.bridge_nf_call_iptables) == Some(1)
             || topo
@@ -1219,38 +1227,113 @@ fn pair(snap: &Snapshot, topo: &Topology, t: &Resolved, p: &Resolved) -> Vec<Fin
                 .and_then(|b| host.and_then(|h| h.link(b.iface.ifindex)))
                 .and_then(|l| l.bridge.as_ref())
                 .is_some_and(|b| b.nf_call_iptables);
-        if nf {
-            let verdict = forward_verdict(snap, &br, &br);
-            let dropped = verdict.as_ref().is_some_and(|(v, _)| v != "ACCEPT");
-            out.push(
-                finding(
-                    "firewall.bridged",
-                    if dropped { Status::Fail } else { Status::Pass },
-                    match &verdict {
-                        Some((v, why)) if v != "ACCEPT" => {
-                            format!(
-                                "br_netfilter sends bridged traffic through FORWARD, which {v}s it: {why}"
-                            )
-                        }
-                        Some((_, why)) => format!("br_netfilter is on and FORWARD accepts the bridge: {why}"),
-                        None => "br_netfilter is on; FORWARD has no rules".to_string(),
+        bridged_nf = Some((br, nf));
+    }
+    // The whole path, both ways, as the engine walks it: routing, bridge, FDB,
+    // neighbours, sysctls and every netfilter hook.
+    if let (Some(a), Some(b)) = (t.netns, p.netns) {
+        use crate::flow::{Destination, FlowSpec, HopVerdict, L4, Reach, Source};
+        let spec = FlowSpec::new(
+            Source::Netns { netns: a, addr: None },
+            Destination::Netns { netns: b },
+            L4::Icmp,
+        );
+        match crate::flow::trace(snap, &spec) {
+            Ok(tr) => {
+                let all: Vec<&crate::flow::Hop> = tr.hops.iter().chain(&tr.reply).collect();
+                let status = match tr.verdict {
+                    Reach::Reachable => Status::Pass,
+                    Reach::Unreachable => Status::Fail,
+                    Reach::Ambiguous => Status::Warn,
+                };
+                let mut f = finding(
+                    "path.trace",
+                    status,
+                    match tr.verdict {
+                        Reach::Reachable => format!(
+                            "a ping from {} to {} ({}) and its reply pass every hop",
+                            t.target, p.target, tr.flow.dst_addr
+                        ),
+                        _ => tr.summary.clone(),
                     },
                 )
-                .ev(format!(
-                    "net.bridge.bridge-nf-call-iptables = {}",
-                    host.and_then(|h| h.sysctls.bridge_nf_call_iptables)
-                        .map_or("?".into(), |v| v.to_string())
-                ))
-                .cmd("sysctl net.bridge.bridge-nf-call-iptables")
-                .cmd("iptables -S FORWARD -v")
-                .hint(format!("iptables -I FORWARD -i {br} -o {br} -j ACCEPT")),
-            );
-        } else {
-            out.push(finding(
-                "firewall.bridged",
-                Status::Pass,
-                "br_netfilter is off: bridged traffic does not cross iptables",
-            ));
+                .cmd(format!("ctnet-diag trace {} {}", t.target, p.target));
+                for h in all.iter().filter(|h| h.verdict != HopVerdict::Allow) {
+                    f = f.ev(hop_line(h));
+                }
+                out.push(f);
+                if let Some((br, nf)) = bridged_nf {
+                    // The netfilter hops of the bridged legs.
+                    let nf_hops: Vec<&&crate::flow::Hop> =
+                        all.iter().filter(|h| h.step.contains('/')).collect();
+                    let stop = nf_hops.iter().find(|h| {
+                        matches!(h.verdict, HopVerdict::Drop | HopVerdict::Reject | HopVerdict::May)
+                    });
+                    let reached = tr.verdict == Reach::Reachable || !nf_hops.is_empty();
+                    let mut f = match (nf, stop) {
+                        (true, None) if !reached => finding(
+                            "firewall.bridged",
+                            Status::Skip,
+                            "the trace stops before netfilter (see path.trace): the bridged rules are not reached",
+                        ),
+                        (false, _) if nf_hops.is_empty() => finding(
+                            "firewall.bridged",
+                            Status::Pass,
+                            "br_netfilter is off: bridged traffic does not cross iptables",
+                        ),
+                        (_, Some(h)) => {
+                            let rule = h.rule.as_deref().unwrap_or("?");
+                            let counters = h
+                                .rule_ref
+                                .as_ref()
+                                .and_then(|r| r.counters)
+                                .map(|c| format!(" ({} packets)", c.packets))
+                                .unwrap_or_default();
+                            finding(
+                                "firewall.bridged",
+                                if h.verdict == HopVerdict::May {
+                                    Status::Warn
+                                } else {
+                                    Status::Fail
+                                },
+                                format!(
+                                    "br_netfilter sends bridged traffic through {}, where `{rule}`{counters} {}",
+                                    h.step,
+                                    if h.verdict == HopVerdict::May {
+                                        "may drop it"
+                                    } else {
+                                        "drops it"
+                                    }
+                                ),
+                            )
+                        }
+                        (_, None) => finding(
+                            "firewall.bridged",
+                            Status::Pass,
+                            if nf_hops.is_empty() {
+                                "br_netfilter is on; no rules on the bridged path".to_string()
+                            } else {
+                                format!("br_netfilter is on and every hook on {br} lets the pair through")
+                            },
+                        ),
+                    };
+                    for h in &nf_hops {
+                        f = f.ev(hop_line(h));
+                    }
+                    out.push(
+                        f.ev(format!(
+                            "net.bridge.bridge-nf-call-iptables = {}",
+                            snap.host_netns()
+                                .and_then(|h| h.sysctls.bridge_nf_call_iptables)
+                                .map_or("?".into(), |v| v.to_string())
+                        ))
+                        .cmd("sysctl net.bridge.bridge-nf-call-iptables")
+                        .cmd("iptables -S FORWARD -v")
+                        .hint(format!("iptables -I FORWARD -i {br} -o {br} -j ACCEPT")),
+                    );
+                }
+            }
+            Err(e) => out.push(finding("path.trace", Status::Skip, format!("no trace: {e}"))),
         }
     }
     out
@@ -1259,39 +1342,6 @@ fn pair(snap: &Snapshot, topo: &Topology, t: &Resolved, p: &Resolved) -> Vec<Fin
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn rule_interface_matches_follow_iptables() {
-        let cases = [
-            ("-i br0 -o br0 -j ACCEPT", "br0", "br0", Some(true)),
-            ("-i br0 ! -o br0 -j ACCEPT", "br0", "br0", Some(false)),
-            ("-i br0 ! -o br0 -j ACCEPT", "br0", UPLINK, Some(true)),
-            ("-o docker0 -j DOCKER", "docker0", "docker0", Some(true)),
-            ("-i br+ -j DROP", "br-12ab", UPLINK, Some(true)),
-            ("-j DOCKER-USER", "br0", "br0", Some(true)),
-            (
-                "-i t-br -m comment --comment \"ctnet-lab:t\" -j ACCEPT",
-                "t-br",
-                UPLINK,
-                Some(true),
-            ),
-            (
-                "-o docker0 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
-                "docker0",
-                "docker0",
-                None,
-            ),
-            (
-                "-d 172.17.0.2/32 ! -i docker0 -o docker0 -p tcp -m tcp --dport 80 -j ACCEPT",
-                "x",
-                "docker0",
-                None,
-            ),
-        ];
-        for (spec, i, o, want) in cases {
-            assert_eq!(rule_applies(spec, i, o), want, "{spec}");
-        }
-    }
 
     #[test]
     fn forward_is_evaluated_in_order_through_jumps() {
@@ -1306,14 +1356,29 @@ mod tests {
                 {"chain":"FORWARD","position":2,"spec":"-i br0 -j ACCEPT","target":"ACCEPT","packets":0,"bytes":0,"owner":"other"}
               ]}]}],"nft":[],"warnings":[]}}"#)
         .unwrap();
-        let (v, why) = forward_verdict(&snap, "br0", "br0").unwrap();
-        assert_eq!(v, "DROP");
-        assert!(why.contains("DOCKER-USER -i br0 -o br0 -j DROP"), "{why}");
-        assert_eq!(forward_verdict(&snap, "br0", UPLINK).unwrap().0, "ACCEPT");
-        assert_eq!(
-            forward_verdict(&snap, "eth9", UPLINK).unwrap().0,
-            "DROP",
-            "the policy"
+        let p = |i: &str, o: &str| {
+            crate::netfilter::Packet::tcp(
+                "10.0.0.2".parse().unwrap(),
+                40000,
+                "10.0.0.3".parse().unwrap(),
+                80,
+            )
+            .iif(i)
+            .oif(o)
+        };
+        let (st, why, ev) = forward_by_engine(&snap, p("br0", "br0"), "the pair");
+        assert_eq!(st, Status::Fail);
+        assert!(
+            why.contains("-A DOCKER-USER -i br0 -o br0 -j DROP") && why.contains("3 packets"),
+            "{why}"
         );
+        assert!(ev.iter().any(|e| e.contains("forward/filter/FORWARD")), "{ev:?}");
+        assert_eq!(
+            forward_by_engine(&snap, p("br0", UPLINK), "egress").0,
+            Status::Pass
+        );
+        let (st, why, _) = forward_by_engine(&snap, p("eth9", UPLINK), "x");
+        assert_eq!(st, Status::Fail);
+        assert!(why.contains("policy DROP"), "{why}");
     }
 }

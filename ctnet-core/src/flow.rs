@@ -44,7 +44,8 @@ mod route;
 #[cfg(test)]
 mod tests;
 
-use hooks::{Firewall, Hook};
+use hooks::Firewall;
+pub use hooks::Hook;
 use route::RouteResult;
 
 /// Schema tag of a trace document.
@@ -2238,6 +2239,30 @@ pub fn trace(snap: &Snapshot, spec: &FlowSpec) -> Result<Trace, FlowError> {
         assumptions,
         needs,
     })
+}
+
+/// The host's netfilter at one `hook` for `packet` (its first packet, conntrack NEW),
+/// as a walk evaluates it: the hops (one per base chain with rules or a policy that is
+/// not accept, and a *may* when the host's rules were not all read), and whether the
+/// packet goes on. For a check that looks at one hook where a whole path cannot be
+/// walked (a host without a route to the outside).
+pub fn host_hook(snap: &Snapshot, hook: Hook, packet: Packet) -> (bool, Vec<Hop>) {
+    let world = World::new(snap);
+    let mut conns = HashMap::new();
+    let mut w = Walk {
+        world: &world,
+        phase: Phase::New,
+        conns: &mut conns,
+        hops: Vec::new(),
+        may: false,
+        target: None,
+        gap_said: false,
+        needs: Vec::new(),
+    };
+    let mut p = packet;
+    w.enter(snap.host, &mut p);
+    let goes_on = w.netfilter(snap.host, hook, &mut p, false);
+    (goes_on, w.hops)
 }
 
 /// Walk a packet of the original direction from the flow's source.

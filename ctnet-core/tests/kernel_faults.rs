@@ -26,7 +26,7 @@ fn sh(script: &str) {
 
 /// What each fault must produce: whether it uses the peer, the status and category of
 /// the finding that names it.
-const MATRIX: [(Fault, bool, Status, &str); 12] = [
+const MATRIX: [(Fault, bool, Status, &str); 13] = [
     (Fault::VethDown, false, Status::Fail, "link"),
     (Fault::Eth0Down, false, Status::Fail, "link"),
     (Fault::Detach, false, Status::Fail, "bridge"),
@@ -39,6 +39,8 @@ const MATRIX: [(Fault, bool, Status, &str); 12] = [
     (Fault::NoMasquerade, false, Status::Warn, "nat"),
     (Fault::Mtu, false, Status::Warn, "mtu"),
     (Fault::IpForwardOff, false, Status::Fail, "sysctl"),
+    // The pair check's trace walks the native nft table too.
+    (Fault::NftDrop, true, Status::Fail, "firewall"),
 ];
 
 /// Check `t` (and `peer`) on a full scan, and as `ctnet-diag check` does: every netns

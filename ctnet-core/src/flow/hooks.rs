@@ -10,13 +10,19 @@ use crate::netfilter::{self, Backend, Context, Family, Outcome, Packet};
 
 /// A netfilter hook.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Hook {
+pub enum Hook {
+    /// Before routing (raw, mangle, nat DNAT).
     Prerouting,
+    /// Delivered locally.
     Input,
+    /// Routed through (and, with br_netfilter, bridged).
     Forward,
+    /// Sent by a local process.
     Output,
+    /// Leaving (nat SNAT, MASQUERADE).
     Postrouting,
-    #[allow(dead_code)]
+    /// A device's ingress (netdev family): not walked; its chains are listed as
+    /// not evaluated.
     Ingress,
 }
 
