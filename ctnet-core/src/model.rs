@@ -179,38 +179,41 @@ impl Snapshot {
         struct Head {
             schema: Option<serde_json::Value>,
         }
-        if let Err(e) = std::str::from_utf8(bytes) {
-            return Err(Error::Invalid(format!(
+        let text = std::str::from_utf8(bytes).map_err(|e| {
+            Error::Invalid(format!(
                 "not UTF-8 text (an invalid byte at offset {}): a snapshot is JSON written by `ctnet-diag snapshot`",
                 e.valid_up_to()
-            )));
-        }
-        let head: Head = serde_json::from_slice(bytes).map_err(|e| {
+            ))
+        })?;
+        let wrong_schema = |v: &serde_json::Value| {
+            Error::Invalid(format!(
+                "schema is {}, expected {SNAPSHOT_SCHEMA:?} (write one with `ctnet-diag snapshot -o FILE`)",
+                crate::text::escape(&v.to_string())
+            ))
+        };
+        // One pass when the document is what it should be; the slower look at its
+        // head only to say what is wrong with one that is not.
+        let typed_error = match serde_json::from_str::<Snapshot>(text) {
+            Ok(snap) if snap.schema == SNAPSHOT_SCHEMA => return Ok(snap),
+            Ok(snap) => return Err(wrong_schema(&serde_json::Value::String(snap.schema))),
+            Err(e) => e,
+        };
+        let head: Head = serde_json::from_str(text).map_err(|e| {
             Error::Invalid(format!(
                 "not a JSON document: {}",
                 crate::text::escape(&e.to_string())
             ))
         })?;
         match &head.schema {
-            Some(serde_json::Value::String(s)) if s == SNAPSHOT_SCHEMA => {}
-            Some(other) => {
-                return Err(Error::Invalid(format!(
-                    "schema is {}, expected {SNAPSHOT_SCHEMA:?} (write one with `ctnet-diag snapshot -o FILE`)",
-                    crate::text::escape(&other.to_string())
-                )));
-            }
-            None => {
-                return Err(Error::Invalid(format!(
-                    "no \"schema\" field: not a ctnet snapshot (expected {SNAPSHOT_SCHEMA:?})"
-                )));
-            }
-        }
-        serde_json::from_slice(bytes).map_err(|e| {
-            Error::Invalid(format!(
+            Some(serde_json::Value::String(s)) if s == SNAPSHOT_SCHEMA => Err(Error::Invalid(format!(
                 "malformed snapshot: {}",
-                crate::text::escape(&e.to_string())
-            ))
-        })
+                crate::text::escape(&typed_error.to_string())
+            ))),
+            Some(other) => Err(wrong_schema(other)),
+            None => Err(Error::Invalid(format!(
+                "no \"schema\" field: not a ctnet snapshot (expected {SNAPSHOT_SCHEMA:?})"
+            ))),
+        }
     }
 
     /// Read a snapshot file: a regular file (not a FIFO, device or directory) of at
