@@ -240,8 +240,8 @@ pub struct Trace {
     pub established: Vec<Hop>,
     /// What the engine assumed (unread rule sets, routing tables it cannot choose).
     pub assumptions: Vec<String>,
-    /// Netns the walk needed to look into that the snapshot holds nothing of (a scan
-    /// with [`crate::source::Depth::Ids`]): read them with [`crate::source::deepen`]
+    /// Netns the walk needed to look into that the snapshot read only in part (a scan
+    /// with [`crate::source::Depth::Links`]): read them with [`crate::source::deepen`]
     /// and trace again.
     #[serde(skip)]
     pub needs: Vec<NetnsKey>,
@@ -394,12 +394,14 @@ impl<'a> World<'a> {
         self.netns.get(&key).copied()
     }
 
-    /// A netns the snapshot holds nothing of (found, never entered): not even `lo`.
+    /// A netns the snapshot read only in part: no links at all (not even `lo`), or
+    /// links and addresses without routes and sysctls (a [`crate::source::Depth::Links`]
+    /// scan, where `ip_forward`, always readable in a full read, stays unknown).
     fn unread(&self, key: NetnsKey) -> bool {
         key != self.snap.host
-            && self
-                .ns(key)
-                .is_some_and(|n| n.links.is_empty() && n.read_error.is_none())
+            && self.ns(key).is_some_and(|n| {
+                n.read_error.is_none() && (n.links.is_empty() || n.sysctls.ip_forward.is_none())
+            })
     }
 
     fn label(&self, key: NetnsKey) -> String {

@@ -69,11 +69,6 @@ pub enum Depth {
     /// grows fastest with the number of netns: every `/proc/sys/net` lookup walks the
     /// entries of all of them.)
     Links,
-    /// Nothing inside: each netns is found and tied to the host's ids for it (asked of
-    /// the host), but never entered, so its state is empty (no links: even `lo` is
-    /// missing, which is how a reader tells). For a command that looks into a few
-    /// netns of hundreds (a trace): read those with [`deepen`].
-    Ids,
 }
 
 /// `$PATH` plus the sbin directories a non-root shell on Debian leaves out, where
@@ -734,28 +729,12 @@ fn collect_with(
     let host_fd = disc.host.fd().as_raw_fd();
     let all_fds: Vec<(NetnsKey, i32)> = spaces.iter().map(|n| (n.key(), n.fd().as_raw_fd())).collect();
 
-    // With `Depth::Ids` only the host is entered; the others stay empty.
-    let entered = if opts.others == Depth::Ids {
-        &spaces[..1]
-    } else {
-        &spaces[..]
-    };
-    let results = netns::run_each(entered, opts.workers, |i, ns| {
+    let results = netns::run_each(&spaces, opts.workers, |i, ns| {
         let mut status = Vec::new();
         let st = read_one(ns, opts, (i > 0).then_some(host_fd), &all_fds, &mut status);
         (st, status)
     });
-    let mut results = no_panic(results)?;
-    results.extend(spaces[entered.len()..].iter().map(|ns| {
-        Ok((
-            NetnsState {
-                key: ns.key(),
-                refs: ns.refs().to_vec(),
-                ..NetnsState::default()
-            },
-            Vec::new(),
-        ))
-    }));
+    let results = no_panic(results)?;
     let firewall = match fw.map(|h| h.join().unwrap_or_else(Err)) {
         Some(Err(p)) => return Err(Error::panic("reading the host firewall", &*p)),
         Some(Ok(read)) => Some(read),

@@ -476,3 +476,96 @@ fn check_passes_on_a_healthy_docker_host_and_sees_a_broken_container() {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
 }
+
+/// The flow engine against a real Docker engine's own rules (Debian's dockerd): each
+/// flow is traced by `ctnet-diag trace` and sent for real with `docker exec` (ping, and
+/// a TCP connect with busybox `nc` to busybox `httpd`). The two must agree.
+#[test]
+fn trace_agrees_with_real_traffic_under_dockerd_rules() {
+    let Some(e) = engine_or_skip("trace_agrees_with_real_traffic_under_dockerd_rules") else {
+        return;
+    };
+    e.docker_ok(&["run", "-d", "--name", "web1", IMAGE, "sleep", "3600"]);
+    e.docker_ok(&["run", "-d", "--name", "web2", IMAGE, "sleep", "3600"]);
+    e.docker_ok(&["network", "create", "--subnet", "172.30.0.0/24", "usernet"]);
+    for name in ["solo", "api1"] {
+        e.docker_ok(&[
+            "run",
+            "-d",
+            "--name",
+            name,
+            "--network",
+            "usernet",
+            IMAGE,
+            "sleep",
+            "3600",
+        ]);
+    }
+    for name in ["web1", "web2", "solo", "api1"] {
+        e.docker_ok(&["exec", name, "httpd", "-p", "80", "-h", "/"]);
+    }
+    let ip = |name: &str| -> String {
+        let v = inspect(&e, name);
+        let nets = v["NetworkSettings"]["Networks"].as_object().unwrap();
+        nets.values().next().unwrap()["IPAddress"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let host = e.host();
+    let mut flows = Vec::new();
+    for (from, to) in [
+        ("web1", "web2"),
+        ("web2", "web1"),
+        ("solo", "api1"),
+        ("web1", "solo"),
+        ("solo", "web1"),
+        ("api1", "web2"),
+    ] {
+        flows.push((from, to, "icmp"));
+        flows.push((from, to, "tcp"));
+    }
+    let (mut agree, mut reachable) = (0, 0);
+    let mut disagreements = Vec::new();
+    for (from, to, proto) in &flows {
+        let dst = ip(to);
+        let real = match *proto {
+            "icmp" => e
+                .docker(&["exec", from, "ping", "-c1", "-W1", &dst])
+                .status
+                .success(),
+            _ => e
+                .docker(&["exec", from, "sh", "-c", &format!("echo | nc -w 1 {dst} 80")])
+                .status
+                .success(),
+        };
+        let mut argv = vec![BIN, "trace", from, to, "--json", "--docker-host", host.as_str()];
+        if *proto == "tcp" {
+            argv.extend(["--tcp", "80"]);
+        }
+        let o = e.inside(&argv);
+        let doc: Value = serde_json::from_slice(&o.stdout)
+            .unwrap_or_else(|_| panic!("trace {from} {to}: {}", String::from_utf8_lossy(&o.stderr)));
+        let verdict = doc["verdict"].as_str().unwrap_or("?").to_string();
+        reachable += usize::from(real);
+        let want = if real { "reachable" } else { "unreachable" };
+        if verdict == want {
+            agree += 1;
+        } else {
+            disagreements.push(format!(
+                "{from} -> {to} {proto}: trace {verdict}, real {want}\n{doc:#}"
+            ));
+        }
+    }
+    println!(
+        "dockerd rules: {} flows, {agree} agree, {reachable} reachable for real, {} disagree",
+        flows.len(),
+        disagreements.len()
+    );
+    assert!(disagreements.is_empty(), "{}", disagreements.join("\n\n"));
+    // Docker isolates networks from each other: the engine names the chain.
+    let o = e.inside(&[BIN, "trace", "solo", "web1", "--docker-host", host.as_str()]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(1), "{text}");
+    assert!(text.contains("DOCKER-ISOLATION-STAGE-2"), "{text}");
+}

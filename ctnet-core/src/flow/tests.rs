@@ -96,15 +96,15 @@ fn recorded_faults_are_named_at_their_hop() {
 }
 
 #[test]
-fn a_snapshot_of_only_identities_asks_for_the_netns_the_walk_needs() {
+fn a_netns_read_only_in_part_is_asked_for_not_taken_for_empty() {
     let mut snap = fixture("lab-healthy.json");
     let c2 = netns(&snap, "c2");
     let c1 = netns(&snap, "c1");
-    // As a `Depth::Ids` scan leaves them: c2 found, never entered.
+    // As a `Depth::Links` scan leaves it: links and addresses, no routes or sysctls.
     let st = snap.netns.iter_mut().find(|n| n.key == c2).unwrap();
-    st.links.clear();
-    st.addresses.clear();
     st.routes.clear();
+    st.neighbours.clear();
+    st.sysctls = Default::default();
     let spec = FlowSpec::new(
         Source::Netns {
             netns: c1,

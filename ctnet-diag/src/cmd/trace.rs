@@ -247,9 +247,10 @@ pub fn run(args: TraceArgs) -> anyhow::Result<ExitCode> {
             for dir in &args.source.netns_dirs {
                 ctnet_core::source::check_netns_dir(dir)?;
             }
-            // Only the host is read at first; the netns the walk enters are read next.
+            // Every netns for links and addresses (the veth map, containers by MAC); the
+            // host in full; the netns the walk enters are read in full next.
             let mut opts = scan_options(&args.source);
-            opts.others = ctnet_core::source::Depth::Ids;
+            opts.others = ctnet_core::source::Depth::Links;
             opts.ethtool = false;
             opts.firewall_ipv6 = true;
             ctnet_core::source::snapshot(&opts)?
