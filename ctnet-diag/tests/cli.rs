@@ -585,7 +585,8 @@ fn lab_break_makes_check_fail_and_lab_fix_heals_it() {
             "  run:  ip -n t-c1 neigh replace 10.77.0.3 lladdr 02:00:00:00:de:ad dev eth0 nud permanent",
             "dry-run changed nothing",
             "broken rc=1",
-            "1",
+            // arp.peer_entry, and path.trace naming the neighbour entry.
+            "2",
             "fixed stale-arp on t-c1",
             "fixed rc=0",
             "no faults recorded: nothing to fix",
