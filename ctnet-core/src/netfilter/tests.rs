@@ -24,6 +24,23 @@ pub(crate) const FIXTURES: &[(&str, &str)] = &[
         "kube-proxy",
         include_str!("../../../fixtures/rulesets/kube-proxy.rules"),
     ),
+    // The flow oracle's rule sets (`fixtures/rulesets/oracle/`).
+    (
+        "oracle-docker-20.10",
+        include_str!("../../../fixtures/rulesets/oracle/docker-20.10.rules"),
+    ),
+    (
+        "oracle-docker-28",
+        include_str!("../../../fixtures/rulesets/oracle/docker-28.rules"),
+    ),
+    (
+        "oracle-ufw-legacy",
+        include_str!("../../../fixtures/rulesets/oracle/ufw-legacy.rules"),
+    ),
+    (
+        "oracle-kube-proxy",
+        include_str!("../../../fixtures/rulesets/oracle/kube-proxy.rules"),
+    ),
 ];
 
 fn rule_lines(text: &str) -> impl Iterator<Item = &str> {
@@ -46,7 +63,7 @@ fn every_fixture_rule_prints_back_as_written() {
             total += 1;
         }
     }
-    assert_eq!(total, 26 + 23 + 21 + 69 + 14 + 79);
+    assert_eq!(total, 26 + 23 + 21 + 69 + 14 + 79 + 26 + 29 + 17 + 16);
 }
 
 #[test]
@@ -62,6 +79,10 @@ fn fixtures_count_only_the_unknowns_they_really_have() {
         ("ufw6", 14, 2, 2),
         // statistic (1), recent (2)
         ("kube-proxy", 79, 0, 3),
+        ("oracle-docker-20.10", 26, 0, 0),
+        ("oracle-docker-28", 29, 0, 0),
+        ("oracle-ufw-legacy", 17, 0, 0),
+        ("oracle-kube-proxy", 16, 0, 0),
     ];
     for &(name, rules, unknown, may) in expected {
         let text = FIXTURES
