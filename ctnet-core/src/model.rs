@@ -590,13 +590,29 @@ pub struct Firewall {
     pub iptables: Vec<IptablesDump>,
     /// `nft -j list ruleset`, tables not managed by iptables-nft.
     pub nft: Vec<NftTable>,
-    /// The `nft -j list ruleset` document as the kernel wrote it, from which the typed
-    /// rule model (`netfilter::nft`) is derived; absent in snapshots written before it
-    /// was kept.
+    /// The `nft -j` document of the native tables as the kernel wrote it, from which
+    /// the typed rule model (`netfilter::nft`) is derived; absent in snapshots written
+    /// before it was kept.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nft_json: Option<String>,
+    /// The ipsets iptables rules refer to (`-m set --match-set`), from `ipset save`;
+    /// empty when no rule refers to one (or ipset is not installed: a warning says so).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ipsets: Vec<IpSet>,
     /// Things a human should know (both backends in use, ...).
     pub warnings: Vec<String>,
+}
+
+/// One ipset as `ipset save` lists it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct IpSet {
+    /// Name.
+    pub name: String,
+    /// Type (`hash:ip`, `hash:net`, `hash:ip,port`, ...).
+    pub kind: String,
+    /// Members as written (`10.0.0.1`, `10.0.0.0/24`, `10.0.0.1,tcp:80`).
+    pub members: Vec<String>,
 }
 
 /// Who installed a chain, rule or table, by its name and target.

@@ -106,6 +106,8 @@ enum Load {
     IptablesNft(String),
     IptablesLegacy(String),
     Nft(String),
+    /// `ipset restore` input, loaded first.
+    Ipset(String),
 }
 
 struct RuleSet {
@@ -149,6 +151,10 @@ fn fixed_sets() -> Vec<RuleSet> {
         RuleSet {
             name: "kube-proxy".into(),
             parts: vec![Load::IptablesNft(f("kube-proxy.rules"))],
+        },
+        RuleSet {
+            name: "ipset".into(),
+            parts: vec![Load::Ipset(f("ipset.save")), Load::IptablesNft(f("ipset.rules"))],
         },
     ]
 }
@@ -297,7 +303,8 @@ fn random_set(rng: &mut Rng, i: usize) -> RuleSet {
 }
 
 fn load(set: &RuleSet) {
-    // Start clean: no nft tables (iptables-nft's included), legacy filter accepting.
+    // Start clean: no nft tables (iptables-nft's included), legacy filter accepting,
+    // no ipsets (once no rule refers to them).
     sh("nft flush ruleset");
     let (ok, _, err) = tool::run_stdin(
         "iptables-legacy-restore",
@@ -305,11 +312,13 @@ fn load(set: &RuleSet) {
         "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n",
     );
     assert!(ok, "iptables-legacy-restore: {err}");
+    sh("ipset destroy");
     for p in &set.parts {
         let (prog, args, text): (&str, &[&str], &str) = match p {
             Load::IptablesNft(t) => ("iptables-nft-restore", &[], t),
             Load::IptablesLegacy(t) => ("iptables-legacy-restore", &[], t),
             Load::Nft(t) => ("nft", &["-f", "-"], t),
+            Load::Ipset(t) => ("ipset", &["restore"], t),
         };
         let (ok, _, err) = tool::run_stdin(prog, args, text);
         assert!(ok, "{prog} refused rule set {}:\n{text}\n{err}", set.name);

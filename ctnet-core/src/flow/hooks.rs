@@ -247,7 +247,32 @@ impl Firewall {
         }
         // Stable: equal priorities keep the order read (legacy dumps come as read).
         chains.sort_by_key(|c| c.priority);
-        let context = super::context_of(ns);
+        let mut context = super::context_of(ns);
+        // Address sets (hash:ip, hash:net) are decidable; the others stay unknown.
+        for set in raw
+            .ipsets
+            .iter()
+            .filter(|s| s.kind == "hash:ip" || s.kind == "hash:net")
+        {
+            let members: Option<Vec<ipnet::IpNet>> = set
+                .members
+                .iter()
+                .map(|m| {
+                    m.parse::<ipnet::IpNet>()
+                        .ok()
+                        .or_else(|| m.parse::<std::net::IpAddr>().ok().map(ipnet::IpNet::from))
+                })
+                .collect();
+            match members {
+                Some(m) => {
+                    context.sets.insert(set.name.clone(), m);
+                }
+                None => notes.push(format!(
+                    "ipset {}: a member is not an address; the set is not evaluated",
+                    set.name
+                )),
+            }
+        }
         (
             Firewall {
                 ipt,

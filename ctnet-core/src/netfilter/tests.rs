@@ -41,6 +41,10 @@ pub(crate) const FIXTURES: &[(&str, &str)] = &[
         "oracle-kube-proxy",
         include_str!("../../../fixtures/rulesets/oracle/kube-proxy.rules"),
     ),
+    (
+        "oracle-ipset",
+        include_str!("../../../fixtures/rulesets/oracle/ipset.rules"),
+    ),
 ];
 
 fn rule_lines(text: &str) -> impl Iterator<Item = &str> {
@@ -63,7 +67,7 @@ fn every_fixture_rule_prints_back_as_written() {
             total += 1;
         }
     }
-    assert_eq!(total, 26 + 23 + 21 + 69 + 14 + 79 + 26 + 29 + 17 + 16);
+    assert_eq!(total, 26 + 23 + 21 + 69 + 14 + 79 + 26 + 29 + 17 + 16 + 5);
 }
 
 #[test]
@@ -83,6 +87,7 @@ fn fixtures_count_only_the_unknowns_they_really_have() {
         ("oracle-docker-28", 29, 0, 0),
         ("oracle-ufw-legacy", 17, 0, 0),
         ("oracle-kube-proxy", 16, 0, 0),
+        ("oracle-ipset", 5, 0, 0),
     ];
     for &(name, rules, unknown, may) in expected {
         let text = FIXTURES

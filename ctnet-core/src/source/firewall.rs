@@ -377,6 +377,28 @@ fn native_tables(
     Ok(serde_json::json!({ "nftables": out }).to_string())
 }
 
+/// Parse `ipset save`: `create NAME TYPE ...` and `add NAME MEMBER ...` lines.
+pub fn parse_ipset_save(text: &str) -> Vec<crate::model::IpSet> {
+    let mut sets: Vec<crate::model::IpSet> = Vec::new();
+    for line in text.lines() {
+        let mut w = line.split_whitespace();
+        match (w.next(), w.next(), w.next()) {
+            (Some("create"), Some(name), Some(kind)) => sets.push(crate::model::IpSet {
+                name: name.to_string(),
+                kind: kind.to_string(),
+                members: Vec::new(),
+            }),
+            (Some("add"), Some(name), Some(member)) => {
+                if let Some(s) = sets.iter_mut().find(|s| s.name == name) {
+                    s.members.push(member.to_string());
+                }
+            }
+            _ => {}
+        }
+    }
+    sets
+}
+
 fn has_legacy_tables(proc_file: &str) -> bool {
     std::fs::read_to_string(proc_file).is_ok_and(|s| !s.trim().is_empty())
 }
@@ -508,6 +530,24 @@ pub fn collect(netns: &str, tool_path: &str, ipv6: bool) -> (Firewall, Vec<Sourc
             why,
         )),
     }
+    // The sets rules refer to: without their members a `--match-set` is a *may*.
+    let uses_sets = fw
+        .iptables
+        .iter()
+        .flat_map(|d| &d.tables)
+        .flat_map(|t| &t.rules)
+        .any(|r| r.spec.contains("--match-set"));
+    if uses_sets {
+        match start("ipset", &["save"], tool_path).finish() {
+            Ok(text) => fw.ipsets = parse_ipset_save(&text),
+            Err((missing, why)) => status.push(SourceStatus::problem(
+                "ipset",
+                at.clone(),
+                if missing { "skipped" } else { "failed" },
+                why,
+            )),
+        }
+    }
     let has_rules = |backend: &str| {
         fw.iptables
             .iter()
@@ -552,6 +592,20 @@ COMMIT
 [0:0] -A FORWARD -i eth9 -j DROP
 COMMIT
 ";
+
+    #[test]
+    fn ipset_save_gives_each_set_its_type_and_members() {
+        let text = include_str!("../../../fixtures/rulesets/oracle/ipset.save");
+        let sets = parse_ipset_save(text);
+        assert_eq!(sets.len(), 2);
+        assert_eq!(sets[0].name, "ctnet-outside");
+        assert_eq!(sets[0].kind, "hash:net");
+        assert_eq!(sets[0].members, ["203.0.113.0/24"]);
+        assert_eq!(sets[1].kind, "hash:ip");
+        assert_eq!(sets[1].members, ["10.62.0.3", "10.62.1.2"]);
+        // An add for a set never created, and noise, are ignored.
+        assert!(parse_ipset_save("add nosuch 1.2.3.4\ngarbage\n").is_empty());
+    }
 
     #[test]
     fn parses_iptables_save_with_counters_positions_and_owners() {
