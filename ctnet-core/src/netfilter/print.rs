@@ -29,6 +29,19 @@ pub fn quote(s: &str) -> String {
     out
 }
 
+/// A value iptables-save prints bare (an interface, a protocol): quoted only when it
+/// could not be read back as one word (a value from a hand-written or damaged line).
+fn word(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.is_empty()
+        || s.chars()
+            .any(|c| c.is_ascii_whitespace() || matches!(c, '"' | '\\'))
+    {
+        std::borrow::Cow::Owned(quote(s))
+    } else {
+        std::borrow::Cow::Borrowed(s)
+    }
+}
+
 fn bang(f: &mut Formatter<'_>, negated: bool) -> fmt::Result {
     if negated { f.write_str("! ") } else { Ok(()) }
 }
@@ -207,15 +220,15 @@ impl Display for Match {
             }
             Match::InInterface(i) => {
                 bang(f, i.negated)?;
-                write!(f, "-i {}", i.value.0)
+                write!(f, "-i {}", word(&i.value.0))
             }
             Match::OutInterface(i) => {
                 bang(f, i.negated)?;
-                write!(f, "-o {}", i.value.0)
+                write!(f, "-o {}", word(&i.value.0))
             }
             Match::Protocol(p) => {
                 bang(f, p.negated)?;
-                write!(f, "-p {}", p.value.0)
+                write!(f, "-p {}", word(&p.value.0))
             }
             Match::Fragment { negated } => {
                 bang(f, *negated)?;
