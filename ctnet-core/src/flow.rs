@@ -278,6 +278,8 @@ struct Leg {
     packet: Packet,
     /// Unread netns the walk needed.
     needs: Vec<NetnsKey>,
+    /// Every netns the walk entered.
+    visited: Vec<NetnsKey>,
 }
 
 /// An address and port (`None` for ICMP).
@@ -380,6 +382,14 @@ impl<'a> World<'a> {
             assumptions.extend(notes);
             firewalls.insert(snap.host, f);
         }
+        // The netns whose own rules were read (a container's nat table, its INPUT).
+        for ns in snap.netns.iter().filter(|n| n.key != snap.host) {
+            if let Some(fw) = &ns.firewall {
+                let (f, notes) = Firewall::from_snapshot(fw, Some(ns));
+                assumptions.extend(notes.into_iter().map(|n| format!("{}: {n}", ns.label())));
+                firewalls.insert(ns.key, f);
+            }
+        }
         World {
             snap,
             netns,
@@ -459,9 +469,17 @@ struct Walk<'w, 'a> {
     gap_said: bool,
     /// Unread netns the walk needed.
     needs: Vec<NetnsKey>,
+    /// Every netns the walk entered.
+    visited: Vec<NetnsKey>,
 }
 
 impl<'w, 'a> Walk<'w, 'a> {
+    fn visit(&mut self, ns: NetnsKey) {
+        if !self.visited.contains(&ns) {
+            self.visited.push(ns);
+        }
+    }
+
     fn hop(
         &mut self,
         ns: NetnsKey,
@@ -808,6 +826,7 @@ impl<'w, 'a> Walk<'w, 'a> {
 
     /// A packet sent by a process of `ns`.
     fn local_out(&mut self, ns: NetnsKey, mut p: Packet) -> (End, Packet) {
+        self.visit(ns);
         if self.stop_unread(ns, &p) {
             return (End::Stuck, p);
         }
@@ -1073,6 +1092,7 @@ impl<'w, 'a> Walk<'w, 'a> {
     }
 
     fn arrive(&mut self, ns: NetnsKey, ifindex: u32, nh: IpAddr, p: Packet, depth: usize) -> (End, Packet) {
+        self.visit(ns);
         if self.stop_unread(ns, &p) {
             return (End::Stuck, p);
         }
@@ -2105,10 +2125,6 @@ pub fn trace(snap: &Snapshot, spec: &FlowSpec) -> Result<Trace, FlowError> {
     let ends = resolve_ends(&world, spec)?;
     let mut assumptions = world.assumptions.clone();
     assumptions.extend(route::assumptions(snap));
-    if snap.netns.iter().any(|n| n.key != snap.host) {
-        assumptions
-            .push("the rule sets inside containers' netns are not in the snapshot: none assumed".into());
-    }
     if matches!(spec.l4, L4::Tcp(_) | L4::Udp(_)) {
         assumptions.push("a process listens on the destination port".into());
     }
@@ -2141,6 +2157,7 @@ pub fn trace(snap: &Snapshot, spec: &FlowSpec) -> Result<Trace, FlowError> {
                 may: false,
                 packet: r,
                 needs: Vec::new(),
+                visited: Vec::new(),
             },
         };
         let ok = matches!(leg.end, End::Delivered(_) | End::LeftHost);
@@ -2218,6 +2235,22 @@ pub fn trace(snap: &Snapshot, spec: &FlowSpec) -> Result<Trace, FlowError> {
         L4::Udp(_) => "udp",
         L4::Icmp => "icmp",
     };
+    // Netns on the path whose own rules were not read: said, not silently taken as none.
+    let mut unruled: Vec<String> = Vec::new();
+    for key in legs.iter().flat_map(|l| l.visited.iter().copied()) {
+        if key != snap.host && !world.firewalls.contains_key(&key) {
+            let label = world.label(key);
+            if !unruled.contains(&label) {
+                unruled.push(label);
+            }
+        }
+    }
+    if !unruled.is_empty() {
+        assumptions.push(format!(
+            "the rules inside {} were not read: none assumed (a live trace reads them)",
+            unruled.join(", ")
+        ));
+    }
     let mut needs: Vec<NetnsKey> = legs.iter().flat_map(|l| l.needs.iter().copied()).collect();
     needs.sort();
     needs.dedup();
@@ -2260,6 +2293,7 @@ pub fn host_hook(snap: &Snapshot, hook: Hook, packet: Packet) -> (bool, Vec<Hop>
         target: None,
         gap_said: false,
         needs: Vec::new(),
+        visited: Vec::new(),
     };
     let mut p = packet;
     w.enter(snap.host, &mut p);
@@ -2285,6 +2319,7 @@ fn walk(
         target,
         gap_said: false,
         needs: Vec::new(),
+        visited: Vec::new(),
     };
     let (end, packet) = match ends.external_iif {
         Some(ix) => {
@@ -2312,6 +2347,7 @@ fn walk(
         may: w.may,
         packet,
         needs: w.needs,
+        visited: w.visited,
     }
 }
 
@@ -2339,6 +2375,7 @@ fn walk_from(
         target: back_to,
         gap_said: false,
         needs: Vec::new(),
+        visited: Vec::new(),
     };
     let (end, packet) = w.local_out(from, p);
     // For an external source the reply must leave the host, not land in it.
@@ -2352,6 +2389,7 @@ fn walk_from(
         may: w.may,
         packet,
         needs: w.needs,
+        visited: w.visited,
     }
 }
 

@@ -284,6 +284,10 @@ pub struct NetnsState {
     pub fdb: Vec<FdbEntry>,
     /// Network sysctls that matter for forwarding and ARP.
     pub sysctls: Sysctls,
+    /// This netns's own firewall, when it was read (a netns other than the host: only
+    /// when asked, as for the netns a trace walks); the host's is [`Snapshot::firewall`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub firewall: Option<Firewall>,
 }
 
 impl NetnsState {

@@ -53,6 +53,10 @@ pub struct ScanOptions {
     pub runtime: Option<crate::runtime::RuntimeOptions>,
     /// How much is read of each netns other than the host.
     pub others: Depth,
+    /// Also read the firewall of each netns other than the host that is read in full
+    /// (a container's own rules: Docker's embedded DNS lives in its nat table). A few
+    /// tool runs per netns: meant for [`deepen`] of the few netns a trace walks.
+    pub netns_firewall: bool,
 }
 
 /// How much of a netns a scan reads.
@@ -101,6 +105,7 @@ impl Default for ScanOptions {
             tool_path: default_tool_path(),
             runtime: Some(crate::runtime::RuntimeOptions::default()),
             others: Depth::Full,
+            netns_firewall: false,
         }
     }
 }
@@ -444,6 +449,12 @@ fn read_one(
         if let Some(c) = conf {
             st.sysctls.conf.insert(l.name.clone(), c);
         }
+    }
+    if opts.netns_firewall && host_fd.is_some() && opts.firewall {
+        // This thread is in the netns: the tools it starts run there too.
+        let (fw, fw_status) = firewall::collect(&label, &opts.tool_path, opts.firewall_ipv6);
+        status.extend(fw_status);
+        st.firewall = Some(fw);
     }
     if opts.ethtool {
         match ethtool::Ethtool::open() {

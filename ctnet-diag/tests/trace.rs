@@ -244,6 +244,10 @@ $BIN lab break nft-drop t-c1 --peer t-c2 >/dev/null
 $BIN trace t-c1 t-c2 --json | python3 -c 'import json,sys; d=json.load(sys.stdin); h=[h for h in d["hops"] if h["verdict"]=="drop"][0]; print("nft", d["verdict"], h["step"], h["rule_ref"]["source"], h["rule_ref"]["table"], h["rule"])'
 ip netns exec t-c1 ping -c1 -W2 10.77.0.3 >/dev/null && echo "ping ok" || echo "ping lost"
 $BIN lab fix >/dev/null
+step container-rule
+ip netns exec t-c2 iptables -A INPUT -p icmp -j DROP
+$BIN trace t-c1 t-c2 | head -2 | tail -1
+ip netns exec t-c2 iptables -D INPUT -p icmp -j DROP
 step after-fix
 $BIN trace t-c1 t-c2 | head -1
 $BIN trace t-c1 host --udp 53 | head -1
@@ -272,6 +276,7 @@ fn live_traces_name_the_faults_lab_break_injects() {
         "ping ok",
         "nft unreachable forward/inet ctnet_fault/forward nft inet ctnet_fault",
         "ping lost",
+        "the first packet dies in t-c2 at input/filter/INPUT (-A INPUT -p icmp -j DROP): dropped by a rule",
         "verdict: REACHABLE  udp 10.77.0.2:40000 > 10.77.0.1:53 (t-c1 to host)",
     ] {
         assert!(out.contains(want), "missing {want:?}:\n{out}\n{err}");

@@ -282,6 +282,7 @@ pub fn run(args: TraceArgs) -> anyhow::Result<ExitCode> {
     if args.source.from.is_none() {
         let mut opts = scan_options(&args.source);
         opts.ethtool = false;
+        opts.netns_firewall = true;
         // The two ends first: a walk starts and ends there.
         let mut keys = Vec::new();
         if let Source::Netns { netns, .. } = &spec.src {
@@ -302,6 +303,7 @@ pub fn run(args: TraceArgs) -> anyhow::Result<ExitCode> {
         rounds += 1;
         let mut opts = scan_options(&args.source);
         opts.ethtool = false;
+        opts.netns_firewall = true;
         ctnet_core::source::deepen(&mut snap, &t.needs, &opts)?;
         t = match flow::trace(&snap, &spec) {
             Ok(t) => t,
