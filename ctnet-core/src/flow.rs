@@ -40,7 +40,10 @@ use crate::netfilter::{self, ConnState, Context, Counters, CtDir, Decider, NatKi
 use crate::netns::NetnsKey;
 
 mod hooks;
+mod kernel;
 mod route;
+
+pub use kernel::KernelRouter;
 #[cfg(test)]
 mod tests;
 
@@ -247,6 +250,32 @@ pub struct Trace {
     pub needs: Vec<NetnsKey>,
 }
 
+/// What the kernel answered for one routing decision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KernelRoute {
+    /// The route it chose (`table` says which table policy routing led to).
+    Route(crate::model::Route),
+    /// It refused with this errno (ENETUNREACH: no route; EHOSTUNREACH, EACCES:
+    /// unreachable, prohibit; EINVAL: a blackhole, or a source it rejects).
+    Refused(i32),
+}
+
+/// Where a trace takes its routing decisions from besides the snapshot's tables: the
+/// kernel itself on a live host ([`KernelRouter`]).
+pub trait Router {
+    /// The decision for a packet to `dst` in netns `ns`, from `src`, in on `iif` (an
+    /// input route) or sent locally (`None`), with `mark`; `None` when not known here
+    /// (the snapshot's tables decide).
+    fn route(
+        &self,
+        ns: NetnsKey,
+        dst: IpAddr,
+        src: Option<IpAddr>,
+        iif: Option<u32>,
+        mark: u32,
+    ) -> Option<KernelRoute>;
+}
+
 /// Why a flow cannot be traced at all.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FlowError {
@@ -317,6 +346,8 @@ struct World<'a> {
     assumptions: Vec<String>,
     /// Why the host's rules are not all known, when they are not.
     firewall_gap: Option<String>,
+    /// The kernel, when asked live.
+    router: Option<&'a dyn Router>,
 }
 
 const DEFAULT_SPORT: u16 = 40000;
@@ -397,6 +428,7 @@ impl<'a> World<'a> {
             firewalls,
             assumptions,
             firewall_gap,
+            router: None,
         }
     }
 
@@ -843,7 +875,7 @@ impl<'w, 'a> Walk<'w, 'a> {
         };
         self.enter(ns, &mut p);
         p.iif = None;
-        let first = route::lookup(state, p.dst, None);
+        let first = self.route(ns, state, &p, None);
         let (oif, _) = match self.route_hop(ns, state, &first, &p, None) {
             Some(x) => x,
             None => return (End::Dropped, p),
@@ -856,7 +888,7 @@ impl<'w, 'a> Walk<'w, 'a> {
             return (self.dead_end(), p);
         }
         // A DNAT at OUTPUT routes again.
-        let route = route::lookup(state, p.dst, None);
+        let route = self.route(ns, state, &p, None);
         let Some((oif, nh)) = self.route_target(state, &route) else {
             self.hop(
                 ns,
@@ -886,6 +918,66 @@ impl<'w, 'a> Walk<'w, 'a> {
         }
         let ifindex = state.link_by_name(&oif).map(|l| l.ifindex).unwrap_or(0);
         self.transmit(ns, ifindex, nh.unwrap_or(p.dst), p, 0)
+    }
+
+    /// The routing decision for `p` in `ns` (in on `iif`, or sent locally): the
+    /// kernel's when live, the snapshot's tables otherwise (and when the kernel gives
+    /// no answer the engine can use).
+    fn route(&self, ns: NetnsKey, state: &NetnsState, p: &Packet, iif: Option<&str>) -> RouteResult {
+        if let Some(router) = self.world.router {
+            let iif_ix = iif.and_then(|n| state.link_by_name(n)).map(|l| l.ifindex);
+            match router.route(ns, p.dst, Some(p.src), iif_ix, p.mark) {
+                Some(KernelRoute::Route(r)) => match r.kind.as_str() {
+                    "local" => {
+                        let ifindex = state
+                            .addresses
+                            .iter()
+                            .find(|a| a.address == p.dst)
+                            .map(|a| a.ifindex)
+                            .or(r.oif)
+                            .unwrap_or(1);
+                        return RouteResult::Local { ifindex };
+                    }
+                    "unicast" => {
+                        if let Some(oif) = r.oif {
+                            return RouteResult::Unicast {
+                                oif,
+                                gateway: r.gateway,
+                                prefsrc: r.prefsrc,
+                                dst: format!("{} (ip route get)", r.dst),
+                                table: r.table,
+                            };
+                        }
+                    }
+                    "blackhole" | "unreachable" | "prohibit" => {
+                        return RouteResult::Refused {
+                            kind: r.kind.clone(),
+                            dst: r.dst.clone(),
+                        };
+                    }
+                    _ => {}
+                },
+                Some(KernelRoute::Refused(errno)) => {
+                    let refused = |kind: &str| RouteResult::Refused {
+                        kind: kind.into(),
+                        dst: format!(
+                            "{} (ip route get: {})",
+                            p.dst,
+                            std::io::Error::from_raw_os_error(errno)
+                        ),
+                    };
+                    match errno {
+                        libc::ENETUNREACH => return RouteResult::None,
+                        libc::EHOSTUNREACH => return refused("unreachable"),
+                        libc::EACCES => return refused("prohibit"),
+                        libc::EINVAL if iif.is_none() => return refused("blackhole"),
+                        _ => {}
+                    }
+                }
+                None => {}
+            }
+        }
+        route::lookup(state, p.dst, iif)
     }
 
     /// `Dropped` unless the last hop was a *may* that stopped the walk.
@@ -1157,7 +1249,7 @@ impl<'w, 'a> Walk<'w, 'a> {
         let d = self.conntrack_pre(ns, &mut p);
         self.conntrack_hop(ns, Some(iif.clone()), d, &p);
         let dnat_here = p.dst != dst_before;
-        let r = route::lookup(state, p.dst, Some(&iif));
+        let r = self.route(ns, state, &p, Some(&iif));
         if let RouteResult::Local { .. } = r {
             let Some(_) = self.route_hop(ns, state, &r, &p, Some(&iif)) else {
                 return (End::Dropped, p);
@@ -1561,7 +1653,7 @@ impl<'w, 'a> Walk<'w, 'a> {
         mut p: Packet,
         depth: usize,
     ) -> (End, Packet) {
-        let r = route::lookup(state, p.dst, Some(&iif));
+        let r = self.route(ns, state, &p, Some(&iif));
         let Some((oif, gw)) = self.route_hop(ns, state, &r, &p, Some(&iif)) else {
             return (End::Dropped, p);
         };
@@ -2119,12 +2211,26 @@ fn first_packet(spec: &FlowSpec, src: IpAddr, dst: IpAddr) -> Packet {
     }
 }
 
-/// Trace `spec` through `snap`.
+/// Trace `spec` through `snap`, routing from the snapshot's tables.
 pub fn trace(snap: &Snapshot, spec: &FlowSpec) -> Result<Trace, FlowError> {
-    let world = World::new(snap);
+    trace_with(snap, spec, None)
+}
+
+/// Trace `spec` through `snap`, asking `router` (the kernel, live) for each routing
+/// decision first.
+pub fn trace_with(snap: &Snapshot, spec: &FlowSpec, router: Option<&dyn Router>) -> Result<Trace, FlowError> {
+    let mut world = World::new(snap);
+    world.router = router;
+    let world = world;
     let ends = resolve_ends(&world, spec)?;
     let mut assumptions = world.assumptions.clone();
-    assumptions.extend(route::assumptions(snap));
+    match router {
+        None => assumptions.extend(route::assumptions(snap)),
+        Some(_) => assumptions.push(
+            "routing asked of the kernel in each netns (RTM_GETROUTE, as `ip route get`): policy rules count"
+                .into(),
+        ),
+    }
     if matches!(spec.l4, L4::Tcp(_) | L4::Udp(_)) {
         assumptions.push("a process listens on the destination port".into());
     }

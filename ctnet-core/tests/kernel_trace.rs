@@ -458,6 +458,11 @@ fn netns_key(snap: &Snapshot, name: &str) -> ctnet_core::netns::NetnsKey {
 }
 
 fn trace_of(snap: &Snapshot, f: &OFlow) -> Trace {
+    trace_routed(snap, f, None)
+}
+
+/// [`trace_of`] with each routing decision asked of `router` (the kernel).
+fn trace_routed(snap: &Snapshot, f: &OFlow, router: Option<&dyn flow::Router>) -> Trace {
     let src = match f.from {
         "host" => Source::Host { addr: None },
         name => Source::Netns {
@@ -473,7 +478,7 @@ fn trace_of(snap: &Snapshot, f: &OFlow) -> Trace {
         l4: f.l4,
         sport: Some(f.sport),
     };
-    flow::trace(snap, &spec).unwrap_or_else(|e| panic!("{}: {e}", f.describe()))
+    flow::trace_with(snap, &spec, router).unwrap_or_else(|e| panic!("{}: {e}", f.describe()))
 }
 
 fn show(t: &Trace) -> String {
@@ -538,6 +543,7 @@ fn traced_flows_agree_with_the_kernel_over_real_and_random_rule_sets() {
             }
             let mut next_sport: u16 = 20000;
             let (mut total, mut agree, mut ambiguous, mut reachable, mut retried) = (0, 0, 0, 0, 0);
+            let mut routed_agree = 0;
             let mut disagreements = Vec::new();
             let mut per_set: Vec<(String, usize, usize)> = Vec::new();
             for set in &sets {
@@ -550,6 +556,13 @@ fn traced_flows_agree_with_the_kernel_over_real_and_random_rule_sets() {
                 .expect("snapshot");
                 let flows = matrix(&mut next_sport);
                 let traces: Vec<Trace> = flows.iter().map(|f| trace_of(&snap, f)).collect();
+                // The same flows with every routing decision asked of the kernel
+                // (RTM_GETROUTE in each netns), as a live trace does.
+                let router = flow::KernelRouter::new(&snap);
+                let routed: Vec<Trace> = flows
+                    .iter()
+                    .map(|f| trace_routed(&snap, f, Some(&router)))
+                    .collect();
                 // Send every source's flows at once, each source in parallel.
                 let sources = ["c1", "c2", "c3", "out", "host"];
                 let mut got = vec![String::new(); flows.len()];
@@ -609,11 +622,23 @@ fn traced_flows_agree_with_the_kernel_over_real_and_random_rule_sets() {
                             show(&traces[i])
                         )),
                     }
+                    match routed[i].verdict {
+                        Reach::Ambiguous => {}
+                        v if v == kernel => routed_agree += 1,
+                        v => disagreements.push(format!(
+                            "{} (kernel routing): {}: engine {v:?}, kernel {kernel:?} ({})\n{}",
+                            set.name,
+                            f.describe(),
+                            got[i],
+                            show(&routed[i])
+                        )),
+                    }
                 }
             }
             println!(
                 "seed {seed}: {} rule sets, {total} flows, {agree} agree, {ambiguous} ambiguous, {} disagree, \
-             {reachable} reachable in the kernel, {retried} retried, {:.1} s",
+             {routed_agree} agree with routing asked of the kernel, {reachable} reachable in the kernel, \
+             {retried} retried, {:.1} s",
                 sets.len(),
                 disagreements.len(),
                 started.elapsed().as_secs_f64()

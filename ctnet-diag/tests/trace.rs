@@ -248,6 +248,12 @@ step container-rule
 ip netns exec t-c2 iptables -A INPUT -p icmp -j DROP
 $BIN trace t-c1 t-c2 | head -2 | tail -1
 ip netns exec t-c2 iptables -D INPUT -p icmp -j DROP
+step policy-routing
+ip -n t-c1 route add unreachable 10.77.0.3 table 100
+ip -n t-c1 rule add to 10.77.0.3 table 100
+ip netns exec t-c1 ping -c1 -W1 10.77.0.3 >/dev/null 2>&1 && echo "policy ping ok" || echo "policy ping refused"
+$BIN trace t-c1 t-c2 | head -2 | tail -1
+ip -n t-c1 rule del to 10.77.0.3 table 100
 step after-fix
 $BIN trace t-c1 t-c2 | head -1
 $BIN trace t-c1 host --udp 53 | head -1
@@ -277,6 +283,8 @@ fn live_traces_name_the_faults_lab_break_injects() {
         "nft unreachable forward/inet ctnet_fault/forward nft inet ctnet_fault",
         "ping lost",
         "the first packet dies in t-c2 at input/filter/INPUT (-A INPUT -p icmp -j DROP): dropped by a rule",
+        "policy ping refused",
+        "the first packet dies in t-c1 at route: route 10.77.0.3 (ip route get: No route to host",
         "verdict: REACHABLE  udp 10.77.0.2:40000 > 10.77.0.1:53 (t-c1 to host)",
     ] {
         assert!(out.contains(want), "missing {want:?}:\n{out}\n{err}");

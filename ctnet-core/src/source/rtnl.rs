@@ -254,6 +254,48 @@ impl Rtnl {
         Ok((v, q))
     }
 
+    /// What the kernel decides for one packet, as `ip route get DST [from SRC] [iif
+    /// IFINDEX] [mark MARK]` asks it (RTM_GETROUTE, not a dump): policy rules and
+    /// every table included. `Err` carries the kernel's refusal (ENETUNREACH for no
+    /// route, EHOSTUNREACH/EACCES for unreachable/prohibit, EXDEV when source
+    /// validation refuses an input route).
+    pub fn route_get(
+        &mut self,
+        dst: IpAddr,
+        src: Option<IpAddr>,
+        iif: Option<u32>,
+        mark: Option<u32>,
+    ) -> io::Result<Option<Route>> {
+        let mut m = RouteMessage::default();
+        let (family, full) = match dst {
+            IpAddr::V4(_) => (AddressFamily::Inet, 32),
+            IpAddr::V6(_) => (AddressFamily::Inet6, 128),
+        };
+        m.header.address_family = family;
+        m.header.destination_prefix_length = full;
+        let addr = |a: IpAddr| match a {
+            IpAddr::V4(v) => RouteAddress::Inet(v),
+            IpAddr::V6(v) => RouteAddress::Inet6(v),
+        };
+        m.attributes.push(RouteAttribute::Destination(addr(dst)));
+        if let Some(s) = src {
+            m.header.source_prefix_length = full;
+            m.attributes.push(RouteAttribute::Source(addr(s)));
+        }
+        if let Some(i) = iif {
+            m.attributes.push(RouteAttribute::Iif(i));
+        }
+        if let Some(k) = mark {
+            m.attributes.push(RouteAttribute::Mark(k));
+        }
+        let seq = self.send(RouteNetlinkMessage::GetRoute(m), NLM_F_REQUEST)?;
+        let answer = self.receive(seq, false)?;
+        Ok(answer.messages.into_iter().find_map(|m| match m {
+            RouteNetlinkMessage::NewRoute(r) => route_from(r),
+            _ => None,
+        }))
+    }
+
     /// Routes of every table, IPv4 and IPv6 (non-strict socket: no header filters).
     pub fn routes(&mut self) -> io::Result<(Vec<Route>, Quality)> {
         let d = self.dump(RouteNetlinkMessage::GetRoute(RouteMessage::default()))?;

@@ -293,7 +293,10 @@ pub fn run(args: TraceArgs) -> anyhow::Result<ExitCode> {
         }
         ctnet_core::source::deepen(&mut snap, &keys, &opts)?;
     }
-    let mut t = match flow::trace(&snap, &spec) {
+    // Live, each routing decision is the kernel's own (policy routing included).
+    let router = args.source.from.is_none().then(|| flow::KernelRouter::new(&snap));
+    let router_ref = router.as_ref().map(|r| r as &dyn flow::Router);
+    let mut t = match flow::trace_with(&snap, &spec, router_ref) {
         Ok(t) => t,
         Err(e) => return Ok(usage(e.to_string())),
     };
@@ -305,7 +308,7 @@ pub fn run(args: TraceArgs) -> anyhow::Result<ExitCode> {
         opts.ethtool = false;
         opts.netns_firewall = true;
         ctnet_core::source::deepen(&mut snap, &t.needs, &opts)?;
-        t = match flow::trace(&snap, &spec) {
+        t = match flow::trace_with(&snap, &spec, router_ref) {
             Ok(t) => t,
             Err(e) => return Ok(usage(e.to_string())),
         };
