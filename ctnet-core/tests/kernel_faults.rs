@@ -26,7 +26,7 @@ fn sh(script: &str) {
 
 /// What each fault must produce: whether it uses the peer, the status and category of
 /// the finding that names it.
-const MATRIX: [(Fault, bool, Status, &str); 13] = [
+const MATRIX: [(Fault, bool, Status, &str); 14] = [
     (Fault::VethDown, false, Status::Fail, "link"),
     (Fault::Eth0Down, false, Status::Fail, "link"),
     (Fault::Detach, false, Status::Fail, "bridge"),
@@ -41,6 +41,8 @@ const MATRIX: [(Fault, bool, Status, &str); 13] = [
     (Fault::IpForwardOff, false, Status::Fail, "sysctl"),
     // The pair check's trace walks the native nft table too.
     (Fault::NftDrop, true, Status::Fail, "firewall"),
+    // A second bridge and a DROP between the two: the pair's trace names the rule.
+    (Fault::Isolation, true, Status::Fail, "path"),
 ];
 
 /// Check `t` (and `peer`) on a full scan, and as `ctnet-diag check` does: every netns

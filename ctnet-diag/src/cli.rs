@@ -313,8 +313,8 @@ pub enum LabCommand {
     /// The fault is planned from live state (any bridge/veth/netns container, ours or
     /// not), printed as the commands that apply and undo it, applied, and recorded so
     /// `lab fix` restores what was there. Only the target's path changes, and for
-    /// forward-drop, port-drop, nft-drop and ip-forward-off the host's forwarding
-    /// settings.
+    /// forward-drop, port-drop, nft-drop, isolation and ip-forward-off the host's
+    /// forwarding settings.
     #[command(after_help = FAULT_HELP)]
     Break(LabBreakArgs),
     /// Undo faults injected by `lab break`, newest first (all of them by default).
@@ -337,6 +337,7 @@ const FAULT_HELP: &str = "Faults:
   ip-forward-off  net.ipv4.ip_forward=0
   port-drop       a FORWARD rule drops TCP port 80 to --peer (ping still works)
   nft-drop        a native nft table (inet ctnet_fault) drops what goes to --peer
+  isolation       moves the container to a second bridge ctnet-iso and drops between the two
 
 Examples:
   ctnet-diag lab break veth-down lab-c1 && ctnet-diag check lab-c1
@@ -434,7 +435,7 @@ pub struct DemoArgs {
     pub shell: bool,
     /// Break this first, on demo-c1 (peer demo-c2): veth-down, eth0-down, detach,
     /// bridge-down, ageing-zero, wrong-subnet, no-route, stale-arp, forward-drop,
-    /// no-masquerade, mtu, ip-forward-off, port-drop, nft-drop.
+    /// no-masquerade, mtu, ip-forward-off, port-drop, nft-drop, isolation.
     #[arg(long, value_name = "FAULT")]
     pub fault: Option<String>,
     /// Print the lab and a ping matrix instead of opening the dashboard.

@@ -244,6 +244,11 @@ $BIN lab break nft-drop t-c1 --peer t-c2 >/dev/null
 $BIN trace t-c1 t-c2 --json | python3 -c 'import json,sys; d=json.load(sys.stdin); h=[h for h in d["hops"] if h["verdict"]=="drop"][0]; print("nft", d["verdict"], h["step"], h["rule_ref"]["source"], h["rule_ref"]["table"], h["rule"])'
 ip netns exec t-c1 ping -c1 -W2 10.77.0.3 >/dev/null && echo "ping ok" || echo "ping lost"
 $BIN lab fix >/dev/null
+step isolation
+$BIN lab break isolation t-c1 >/dev/null
+$BIN trace t-c1 t-c2 | head -2 | tail -1
+ip netns exec t-c1 ping -c1 -W1 10.77.0.3 >/dev/null 2>&1 && echo "iso ping ok" || echo "iso ping lost"
+$BIN lab fix >/dev/null
 step container-rule
 ip netns exec t-c2 iptables -A INPUT -p icmp -j DROP
 $BIN trace t-c1 t-c2 | head -2 | tail -1
@@ -283,6 +288,8 @@ fn live_traces_name_the_faults_lab_break_injects() {
         "nft unreachable forward/inet ctnet_fault/forward nft inet ctnet_fault",
         "ping lost",
         "the first packet dies in t-c2 at input/filter/INPUT (-A INPUT -p icmp -j DROP): dropped by a rule",
+        "the first packet dies in host at forward/filter/FORWARD (-A FORWARD -i ctnet-iso -o t-br -m comment --comment ctnet-fault -j DROP): dropped by a rule",
+        "iso ping lost",
         "policy ping refused",
         "the first packet dies in t-c1 at route: route 10.77.0.3 (ip route get: No route to host",
         "verdict: REACHABLE  udp 10.77.0.2:40000 > 10.77.0.1:53 (t-c1 to host)",

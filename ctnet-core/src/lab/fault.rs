@@ -59,7 +59,13 @@ pub enum Fault {
     PortDrop,
     /// A native nft table (`inet ctnet_fault`) dropping everything forwarded to the peer.
     NftDrop,
+    /// The container moved to a second bridge ([`FAULT_BRIDGE`], 198.51.100.0/24) with
+    /// FORWARD dropping everything between it and its first bridge.
+    Isolation,
 }
+
+/// The second bridge `isolation` makes.
+pub const FAULT_BRIDGE: &str = "ctnet-iso";
 
 /// The TCP port `port-drop` drops.
 pub const FAULT_PORT: u16 = 80;
@@ -69,7 +75,7 @@ pub const FAULT_NFT_TABLE: &str = "ctnet_fault";
 
 impl Fault {
     /// Every fault, in the order `lab break --help` lists them.
-    pub const ALL: [Fault; 14] = [
+    pub const ALL: [Fault; 15] = [
         Fault::VethDown,
         Fault::Eth0Down,
         Fault::Detach,
@@ -84,6 +90,7 @@ impl Fault {
         Fault::IpForwardOff,
         Fault::PortDrop,
         Fault::NftDrop,
+        Fault::Isolation,
     ];
 
     /// Its name on the command line.
@@ -103,6 +110,7 @@ impl Fault {
             Fault::IpForwardOff => "ip-forward-off",
             Fault::PortDrop => "port-drop",
             Fault::NftDrop => "nft-drop",
+            Fault::Isolation => "isolation",
         }
     }
 
@@ -136,6 +144,10 @@ impl Fault {
             Fault::NftDrop => {
                 "a native nft table (inet ctnet_fault) drops everything forwarded to the peer's address: \
                  iptables shows nothing"
+            }
+            Fault::Isolation => {
+                "moves the container to a second bridge (ctnet-iso, 198.51.100.0/24) and drops everything \
+                 forwarded between the two bridges, as Docker isolates its networks"
             }
         }
     }
@@ -643,6 +655,64 @@ pub fn plan(
             }
             (apply, undo)
         }
+        Fault::Isolation => {
+            let br = need_bridge()?;
+            let net = need_addr()?;
+            let host_part = u32::from(net.addr()) & !u32::from(net.netmask());
+            let new = format!("198.51.100.{}/24", (host_part % 253) + 2);
+            let gw_new = "198.51.100.1";
+            let gw_cidr = format!("{gw_new}/24");
+            let old = net.to_string();
+            let drop_rule = |i: &str, o: &str| -> Vec<String> {
+                [
+                    "-i",
+                    i,
+                    "-o",
+                    o,
+                    "-m",
+                    "comment",
+                    "--comment",
+                    FAULT_COMMENT,
+                    "-j",
+                    "DROP",
+                ]
+                .iter()
+                .map(|w| w.to_string())
+                .collect()
+            };
+            let ipt = |op: &[&str], rule: &[String]| -> Step {
+                let mut argv: Vec<&str> = op.to_vec();
+                argv.extend(rule.iter().map(String::as_str));
+                Step::host(&argv)
+            };
+            let (a, b) = (drop_rule(&br, FAULT_BRIDGE), drop_rule(FAULT_BRIDGE, &br));
+            let apply = vec![
+                Step::host(&["ip", "link", "add", FAULT_BRIDGE, "type", "bridge"]),
+                Step::host(&["ip", "addr", "add", &gw_cidr, "dev", FAULT_BRIDGE]),
+                Step::host(&["ip", "link", "set", "dev", FAULT_BRIDGE, "up"]),
+                Step::host(&["ip", "link", "set", "dev", &host_veth, "master", FAULT_BRIDGE]),
+                Step::inside(&me.ns, &["ip", "addr", "del", &old, "dev", ifname]),
+                Step::inside(&me.ns, &["ip", "addr", "add", &new, "dev", ifname]),
+                Step::inside(
+                    &me.ns,
+                    &["ip", "route", "replace", "default", "via", gw_new, "dev", ifname],
+                ),
+                ipt(&["iptables", "-I", "FORWARD", "1"], &a),
+                ipt(&["iptables", "-I", "FORWARD", "1"], &b),
+            ];
+            let mut undo = vec![
+                ipt(&["iptables", "-D", "FORWARD"], &b),
+                ipt(&["iptables", "-D", "FORWARD"], &a),
+                Step::inside(&me.ns, &["ip", "addr", "del", &new, "dev", ifname]),
+                Step::inside(&me.ns, &["ip", "addr", "add", &old, "dev", ifname]),
+            ];
+            undo.extend(me.iface.gateway.map(restore_default));
+            undo.push(Step::host(&[
+                "ip", "link", "set", "dev", &host_veth, "master", &br,
+            ]));
+            undo.push(Step::host(&["ip", "link", "del", "dev", FAULT_BRIDGE]));
+            (apply, undo)
+        }
         Fault::IpForwardOff => {
             let was = host.and_then(|h| h.sysctls.ip_forward).unwrap_or(1);
             (
@@ -856,6 +926,48 @@ fn undo_shapes(fault: Fault) -> (&'static [(Place, &'static [Word])], Option<&'s
                 ],
             )],
             Some("net.bridge.bridge-nf-call-iptables"),
+        ),
+        Fault::Isolation => (
+            &[
+                (
+                    Place::Host,
+                    &[
+                        Lit("iptables"),
+                        Lit("-D"),
+                        Lit("FORWARD"),
+                        Lit("-i"),
+                        Iface,
+                        Lit("-o"),
+                        Iface,
+                        Lit("-m"),
+                        Lit("comment"),
+                        Lit("--comment"),
+                        Lit(FAULT_COMMENT),
+                        Lit("-j"),
+                        Lit("DROP"),
+                    ],
+                ),
+                (Place::Inside, ADDR_DEL),
+                (Place::Inside, ADDR_ADD),
+                (Place::Inside, DEFAULT_VIA),
+                (
+                    Place::Host,
+                    &[
+                        Lit("ip"),
+                        Lit("link"),
+                        Lit("set"),
+                        Lit("dev"),
+                        Iface,
+                        Lit("master"),
+                        Iface,
+                    ],
+                ),
+                (
+                    Place::Host,
+                    &[Lit("ip"), Lit("link"), Lit("del"), Lit("dev"), Lit(FAULT_BRIDGE)],
+                ),
+            ],
+            None,
         ),
     }
 }
