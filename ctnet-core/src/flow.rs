@@ -1249,6 +1249,36 @@ impl<'w, 'a> Walk<'w, 'a> {
         let d = self.conntrack_pre(ns, &mut p);
         self.conntrack_hop(ns, Some(iif.clone()), d, &p);
         let dnat_here = p.dst != dst_before;
+        // 127.0.0.0/8 from another interface is martian unless route_localnet is on.
+        if p.dst.is_ipv4() && iif != "lo" && (p.dst.is_loopback() || p.src.is_loopback()) {
+            let conf = |n: &str| state.sysctls.conf.get(n).and_then(|c| c.route_localnet);
+            match conf("all").max(conf(&iif)) {
+                Some(1..) => {}
+                Some(_) => {
+                    self.hop(
+                        ns,
+                        Some(iif.clone()),
+                        "route",
+                        HopVerdict::Drop,
+                        format!(
+                            "a loopback address ({}) arriving on {iif} is martian: route_localnet is 0 \
+                             (sysctl net.ipv4.conf.{iif}.route_localnet=1 allows it)",
+                            if p.dst.is_loopback() { p.dst } else { p.src }
+                        ),
+                        &p,
+                    );
+                    return (End::Dropped, p);
+                }
+                None => self.hop(
+                    ns,
+                    Some(iif.clone()),
+                    "route",
+                    HopVerdict::May,
+                    format!("a loopback address arrives on {iif}; route_localnet was not read"),
+                    &p,
+                ),
+            }
+        }
         let r = self.route(ns, state, &p, Some(&iif));
         if let RouteResult::Local { .. } = r {
             let Some(_) = self.route_hop(ns, state, &r, &p, Some(&iif)) else {
@@ -1513,11 +1543,52 @@ impl<'w, 'a> Walk<'w, 'a> {
             );
             return (End::Dropped, p);
         }
+        if br.bridge.as_ref().is_some_and(|b| b.vlan_filtering) {
+            // Never a silent allow: which VLANs each port carries is not read.
+            self.hop(
+                ns,
+                Some(br.name.clone()),
+                "bridge",
+                HopVerdict::May,
+                format!(
+                    "VLAN filtering is on for {}: the ports' VLAN membership is not modelled (bridge vlan show)",
+                    br.name
+                ),
+                &p,
+            );
+        }
         if !self.bridge_hooks(ns, &[Hook::Prerouting], Some(&inp.name), None, &mut p) {
             return (self.dead_end(), p);
         }
-        // For the bridge itself (its own address): up into IP.
-        if owns(state, br.ifindex, nh) {
+        // An address of this netns on another interface: the bridge answers ARP for it
+        // only with arp_ignore 0 (any local address, the default).
+        let elsewhere = !owns(state, br.ifindex, nh)
+            && state
+                .addresses
+                .iter()
+                .any(|a| a.address == nh && a.ifindex != br.ifindex);
+        if elsewhere {
+            let conf = |n: &str| state.sysctls.conf.get(n).and_then(|c| c.arp_ignore);
+            let ignore = conf("all").max(conf(&br.name)).unwrap_or(0);
+            if ignore != 0 {
+                self.hop(
+                    ns,
+                    Some(br.name.clone()),
+                    "neighbour",
+                    HopVerdict::Drop,
+                    format!(
+                        "{nh} is an address of this netns on another interface, and arp_ignore is {ignore} on {}: \
+                         ARP for it gets no answer there",
+                        br.name
+                    ),
+                    &p,
+                );
+                return (End::Dropped, p);
+            }
+        }
+        // For the bridge itself (its own address, or with arp_ignore 0 any local one):
+        // up into IP.
+        if owns(state, br.ifindex, nh) || elsewhere {
             self.hop(
                 ns,
                 Some(inp.name.clone()),

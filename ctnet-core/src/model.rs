@@ -584,6 +584,9 @@ pub struct IfSysctls {
     pub proxy_arp: Option<u8>,
     /// `forwarding`.
     pub forwarding: Option<u8>,
+    /// `route_localnet`: 127.0.0.0/8 routed from other interfaces (0: martian).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub route_localnet: Option<u8>,
 }
 
 /// Firewall state of a netns: iptables (both backends, v4 and v6) and native nftables.

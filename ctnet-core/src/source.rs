@@ -291,6 +291,7 @@ fn read_sysctls(has_bridge: bool) -> Sysctls {
             arp_filter: read_u8_at(&dir, c"arp_filter"),
             proxy_arp: read_u8_at(&dir, c"proxy_arp"),
             forwarding: read_u8_at(&dir, c"forwarding"),
+            route_localnet: read_u8_at(&dir, c"route_localnet"),
         },
         Err(_) => IfSysctls::default(),
     };

@@ -119,3 +119,127 @@ fn a_netns_read_only_in_part_is_asked_for_not_taken_for_empty() {
     assert_eq!(t.verdict, Reach::Ambiguous, "{}", show(&t));
     assert!(t.needs.contains(&c2), "{:?}", t.needs);
 }
+
+#[test]
+fn a_bridge_with_vlan_filtering_makes_the_trace_ambiguous_not_an_allow() {
+    let mut snap = fixture("lab-healthy.json");
+    let host = snap.host;
+    let h = snap.netns.iter_mut().find(|n| n.key == host).unwrap();
+    let br = h.links.iter_mut().find(|l| l.name == "br0").unwrap();
+    br.bridge.get_or_insert_with(Default::default).vlan_filtering = true;
+    let t = pair(&snap, "c1", "c2", L4::Icmp);
+    assert_eq!(t.verdict, Reach::Ambiguous, "{}", show(&t));
+    assert!(
+        t.hops
+            .iter()
+            .any(|h| h.verdict == HopVerdict::May && h.detail.contains("VLAN filtering is on for br0")),
+        "{}",
+        show(&t)
+    );
+}
+
+fn host_state(snap: &mut Snapshot) -> &mut crate::model::NetnsState {
+    let host = snap.host;
+    snap.netns.iter_mut().find(|n| n.key == host).unwrap()
+}
+
+#[test]
+fn a_dnat_to_loopback_from_a_bridge_needs_route_localnet() {
+    let mut snap = fixture("lab-healthy.json");
+    let fw = snap.firewall.as_mut().unwrap();
+    let nat = fw.iptables[0]
+        .tables
+        .iter_mut()
+        .find(|t| t.name == "nat")
+        .unwrap();
+    nat.rules.insert(
+        0,
+        crate::model::IptRule {
+            chain: "PREROUTING".into(),
+            position: 1,
+            spec: "-p tcp -m tcp --dport 8080 -j DNAT --to-destination 127.0.0.1:80".into(),
+            target: Some("DNAT".into()),
+            packets: 0,
+            bytes: 0,
+            owner: crate::model::Owner::Other,
+        },
+    );
+    let spec = |snap: &Snapshot| {
+        FlowSpec::new(
+            Source::Netns {
+                netns: netns(snap, "c1"),
+                addr: None,
+            },
+            Destination::Host,
+            L4::Tcp(8080),
+        )
+    };
+    host_state(&mut snap)
+        .sysctls
+        .conf
+        .get_mut("br0")
+        .unwrap()
+        .route_localnet = Some(0);
+    host_state(&mut snap)
+        .sysctls
+        .conf
+        .get_mut("all")
+        .unwrap()
+        .route_localnet = Some(0);
+    let t = trace(&snap, &spec(&snap)).unwrap();
+    assert_eq!(t.verdict, Reach::Unreachable, "{}", show(&t));
+    assert!(t.summary.contains("route_localnet is 0"), "{}", show(&t));
+    host_state(&mut snap)
+        .sysctls
+        .conf
+        .get_mut("br0")
+        .unwrap()
+        .route_localnet = Some(1);
+    let t = trace(&snap, &spec(&snap)).unwrap();
+    assert_eq!(t.verdict, Reach::Reachable, "{}", show(&t));
+}
+
+#[test]
+fn an_on_link_host_address_of_another_interface_answers_only_with_arp_ignore_0() {
+    let mut snap = fixture("lab-healthy.json");
+    host_state(&mut snap).addresses.push(crate::model::Address {
+        ifindex: 1,
+        address: "192.0.2.99".parse().unwrap(),
+        prefix_len: 32,
+        scope: "global".into(),
+        label: Some("lo".into()),
+    });
+    let c1 = netns(&snap, "c1");
+    let st = snap.netns.iter_mut().find(|n| n.key == c1).unwrap();
+    let eth0 = st.link_by_name("eth0").unwrap().ifindex;
+    st.routes.push(crate::model::Route {
+        family: "inet".into(),
+        table: 254,
+        dst: "192.0.2.99".into(),
+        oif: Some(eth0),
+        kind: "unicast".into(),
+        scope: "link".into(),
+        ..Default::default()
+    });
+    let spec = FlowSpec::new(
+        Source::Netns {
+            netns: c1,
+            addr: None,
+        },
+        Destination::Addr {
+            addr: "192.0.2.99".parse().unwrap(),
+        },
+        L4::Icmp,
+    );
+    let t = trace(&snap, &spec).unwrap();
+    assert_eq!(t.verdict, Reach::Reachable, "{}", show(&t));
+    host_state(&mut snap)
+        .sysctls
+        .conf
+        .get_mut("all")
+        .unwrap()
+        .arp_ignore = Some(1);
+    let t = trace(&snap, &spec).unwrap();
+    assert_eq!(t.verdict, Reach::Unreachable, "{}", show(&t));
+    assert!(t.summary.contains("arp_ignore is 1 on br0"), "{}", show(&t));
+}

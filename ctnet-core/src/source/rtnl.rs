@@ -413,6 +413,7 @@ fn inet_conf(m: &LinkMessage) -> Option<IfSysctls> {
                     arp_filter: small(c.arpfilter),
                     proxy_arp: small(c.proxy_arp),
                     forwarding: small(c.forwarding),
+                    route_localnet: small(c.route_localnet),
                 }),
                 _ => None,
             }),
