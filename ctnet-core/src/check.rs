@@ -394,3 +394,69 @@ impl Report {
             .unwrap_or(Status::Pass);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CATEGORIES: &[&str] = &[
+        "resolve", "link", "bridge", "address", "route", "arp", "fdb", "mtu", "firewall", "nat", "sysctl",
+        "stats", "path", "probe",
+    ];
+
+    #[test]
+    fn every_row_has_its_own_id_in_a_known_category_and_is_in_the_catalog() {
+        for (n, c) in CHECKS.iter().enumerate() {
+            assert!(
+                CHECKS[..n].iter().all(|d| d.id != c.id),
+                "{} is in the table twice",
+                c.id
+            );
+            assert!(CATEGORIES.contains(&c.category), "{}: {}", c.id, c.category);
+            assert!(
+                c.id.strip_prefix(c.category)
+                    .is_some_and(|rest| rest.starts_with('.')),
+                "{} is not named after its category {}",
+                c.id,
+                c.category
+            );
+            assert!(!c.what.is_empty(), "{} says nothing", c.id);
+            assert_eq!(CATALOG[n], (c.id, c.category, c.what));
+        }
+        assert_eq!(CATALOG.len(), CHECKS.len());
+    }
+
+    #[test]
+    fn the_probe_finding_is_a_probe_row() {
+        let f = crate::probe::skipped("no peer");
+        let row = CHECKS.iter().find(|c| c.id == f.id).expect("a row");
+        assert!(matches!(row.run, Run::Probe), "{}", row.id);
+        assert_eq!(f.category, row.category);
+    }
+
+    #[test]
+    fn findings_come_in_table_order_stamped_with_their_rows() {
+        let snap = Snapshot::load(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../fixtures/lab-faults.json"
+        ))
+        .unwrap();
+        let topo = Topology::build(&snap);
+        let t = crate::target::resolve(&snap, "c1").unwrap();
+        let p = crate::target::resolve(&snap, "c4").unwrap();
+        let found = findings(
+            &Ctx::new(&snap, &topo, &t),
+            Some(&PairCtx::new(&snap, &topo, &t, &p)),
+        );
+        let row = |f: &Finding| {
+            CHECKS
+                .iter()
+                .position(|c| c.id == f.id && c.category == f.category)
+                .unwrap_or_else(|| panic!("{} ({}) is no row", f.id, f.category))
+        };
+        let rows: Vec<usize> = found.iter().map(row).collect();
+        assert!(rows.is_sorted(), "{rows:?}");
+        // Both directions of the ARP check, one after the other.
+        assert_eq!(found.iter().filter(|f| f.id == "arp.peer_entry").count(), 2);
+    }
+}
