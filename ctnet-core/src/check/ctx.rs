@@ -7,7 +7,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use ipnet::Ipv4Net;
 
 use super::v4_nets;
-use crate::flow::{FlowError, Trace};
+use crate::flow::{Destination, FlowError, FlowSpec, L4, Source, Trace};
 use crate::model::{Link, NetnsState, Route, Snapshot};
 use crate::netns::NetnsKey;
 use crate::target::Resolved;
@@ -221,7 +221,6 @@ fn sides<'a>(snap: &'a Snapshot, topo: &'a Topology, t: &'a Resolved, p: &'a Res
     let addrs = t_nets.first().copied().zip(p_ips.first().copied());
     // The whole path, both ways, as the engine walks it: routing, bridge, FDB,
     // neighbours, sysctls and every netfilter hook.
-    use crate::flow::{Destination, FlowSpec, L4, Source};
     let spec = FlowSpec::new(
         Source::Netns { netns: a, addr: None },
         Destination::Netns { netns: b },
