@@ -181,6 +181,41 @@ fn every_finding_is_in_the_catalog_with_its_category_and_json_is_versioned() {
 }
 
 #[test]
+fn every_finding_of_every_fixture_is_a_catalog_row_with_its_category() {
+    use ctnet_core::netns::NetnsRef;
+    for name in ["lab-healthy", "lab-faults", "docker-host"] {
+        let snap = fixture(name);
+        // Every container and every named netns, alone and with every other as peer.
+        let mut targets: Vec<String> = snap.containers.iter().map(|c| c.name.clone()).collect();
+        for ns in &snap.netns {
+            for r in &ns.refs {
+                if let NetnsRef::Named { name, .. } = r {
+                    targets.push(name.clone());
+                }
+            }
+        }
+        assert!(targets.len() > 1, "{name}: {targets:?}");
+        let mut runs = 0;
+        for t in &targets {
+            for p in std::iter::once(None).chain(targets.iter().map(Some)) {
+                let r = report(&snap, t, p.map(String::as_str));
+                for c in &r.checks {
+                    let row = CATALOG.iter().find(|x| x.0 == c.id);
+                    assert!(
+                        row.is_some_and(|(_, cat, _)| c.category == *cat),
+                        "{name}: {t} {p:?}: {} ({}) is no row of the catalog",
+                        c.id,
+                        c.category
+                    );
+                }
+                runs += 1;
+            }
+        }
+        assert_eq!(runs, targets.len() * (targets.len() + 1));
+    }
+}
+
+#[test]
 fn every_fault_is_planned_from_recorded_state_with_its_undo() {
     use ctnet_core::lab::fault::{self, Fault};
     let snap = fixture("lab-healthy");

@@ -1,0 +1,108 @@
+//! `arp`: the neighbour entries toward the gateway and the peer resolve to the right MAC.
+
+use std::net::IpAddr;
+
+use super::address::on_bridge;
+use super::ctx::{Ctx, PairCtx};
+use super::{Finding, Status, finding, in_ns};
+
+/// `arp.gateway`: the entry for the gateway, if any, is resolved to the bridge's MAC.
+pub(super) fn gateway(c: &Ctx<'_>) -> Vec<Finding> {
+    let Some((a, bridge, b, g)) = c.v4_gateway() else {
+        return Vec::new();
+    };
+    let (name, ns, br, gw) = (a.name, a.ns, bridge.br, IpAddr::V4(g));
+    let on_bridge = on_bridge(&b.ips, g);
+    let entry = ns
+        .neighbours
+        .iter()
+        .find(|n| n.ip == gw && Some(n.ifindex) == Some(a.i.iface.ifindex));
+    let f = match entry {
+        None => finding(
+            Status::Pass,
+            format!("no ARP entry for {gw} yet (resolved on first use)"),
+        ),
+        Some(n) if n.state == "failed" || n.state == "incomplete" => finding(
+            Status::Fail,
+            format!("ARP for gateway {gw} is {}: no answer from it", n.state),
+        )
+        .ev(format!("{name}: {gw} {}", n.state))
+        .hint("the gateway does not answer ARP: check the bridge, the port and the gateway address"),
+        Some(n) if on_bridge && n.mac.is_some() && n.mac != b.mac => finding(
+            Status::Fail,
+            format!(
+                "ARP entry for gateway {gw} has MAC {} but {br} has {}: stale",
+                n.mac.as_deref().unwrap_or("?"),
+                b.mac.as_deref().unwrap_or("?")
+            ),
+        )
+        .ev(format!(
+            "{name}: {gw} lladdr {} {}",
+            n.mac.as_deref().unwrap_or("?"),
+            n.state
+        ))
+        .hint(in_ns(ns, &format!("ip neigh del {gw} dev {name}"))),
+        Some(n) => finding(
+            Status::Pass,
+            format!("{gw} is at {} ({})", n.mac.as_deref().unwrap_or("?"), n.state),
+        ),
+    };
+    vec![f.cmd(in_ns(ns, &format!("ip neigh show {gw}")))]
+}
+
+/// `arp.peer_entry`: the target's entry for the peer has the peer's MAC, and the
+/// peer's for the target the target's: one finding each way.
+pub(super) fn peer_entry(c: &PairCtx<'_>) -> Vec<Finding> {
+    let Some(s) = &c.sides else {
+        return Vec::new();
+    };
+    let Some((tn, pip)) = s.addrs else {
+        return Vec::new();
+    };
+    let (tns, ti, pns, pi) = (s.tns, s.ti, s.pns, s.pi);
+    let mut out = Vec::new();
+    for (from_ns, from_i, from_label, to_ip, to_mac, id_dir) in [
+        (
+            tns,
+            ti,
+            &s.tv.label,
+            IpAddr::V4(pip),
+            pi.mac.clone(),
+            "target -> peer",
+        ),
+        (
+            pns,
+            pi,
+            &s.pv.label,
+            IpAddr::V4(tn.addr()),
+            ti.mac.clone(),
+            "peer -> target",
+        ),
+    ] {
+        let entry = from_ns
+            .neighbours
+            .iter()
+            .find(|n| n.ip == to_ip && n.ifindex == from_i.iface.ifindex);
+        let f = match entry {
+            None => finding(Status::Pass, format!("{id_dir}: no ARP entry for {to_ip} yet")),
+            Some(n) if n.state == "failed" || n.state == "incomplete" => {
+                finding(Status::Fail, format!("{id_dir}: ARP for {to_ip} is {}", n.state))
+            }
+            Some(n) if n.mac.is_some() && n.mac != to_mac => finding(
+                Status::Fail,
+                format!(
+                    "{id_dir}: ARP says {to_ip} is at {}, but its interface has {}: stale entry, frames go to the wrong MAC",
+                    n.mac.as_deref().unwrap_or("?"),
+                    to_mac.as_deref().unwrap_or("?")
+                ),
+            )
+            .hint(in_ns(from_ns, &format!("ip neigh del {to_ip} dev {}", from_i.iface.name))),
+            Some(n) => finding(Status::Pass, format!("{id_dir}: {to_ip} is at {} ({})", n.mac.as_deref().unwrap_or("?"), n.state)),
+        };
+        out.push(
+            f.ev(format!("in {from_label}"))
+                .cmd(in_ns(from_ns, &format!("ip neigh show {to_ip}"))),
+        );
+    }
+    out
+}

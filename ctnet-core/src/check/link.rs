@@ -1,0 +1,110 @@
+//! `link`: the container interface, its veth peer and the host end are there and up.
+
+use super::ctx::Ctx;
+use super::{Finding, Status, finding, in_ns};
+
+/// `link.iface_up`: the container interface is up, both administratively and
+/// operationally.
+pub(super) fn iface_up(c: &Ctx<'_>) -> Vec<Finding> {
+    let Some(a) = c.iface() else {
+        return Vec::new();
+    };
+    let (i, name, ns) = (a.i, a.name, a.ns);
+    let up = i.up && i.operstate != "down" && i.operstate != "lowerlayerdown";
+    vec![
+        finding(
+            if up { Status::Pass } else { Status::Fail },
+            if up {
+                format!("{name} is up")
+            } else {
+                format!(
+                    "{name} is {}{}",
+                    if i.up { "" } else { "administratively down, " },
+                    i.operstate
+                )
+            },
+        )
+        .ev(format!(
+            "{name} in {}: admin {}, operstate {}",
+            a.view.label,
+            if i.up { "up" } else { "down" },
+            i.operstate
+        ))
+        .cmd(in_ns(ns, &format!("ip link show {name}")))
+        .hint(if i.up {
+            "the other end of the veth is down: bring the host veth up".to_string()
+        } else {
+            format!("{} set {name} up", in_ns(ns, "ip link"))
+        }),
+    ]
+}
+
+/// `link.peer_found`: the interface is one end of a veth whose other end is in the host.
+pub(super) fn peer_found(c: &Ctx<'_>) -> Vec<Finding> {
+    let Some(a) = c.iface() else {
+        return Vec::new();
+    };
+    let (i, name, ns) = (a.i, a.name, a.ns);
+    let Some(v) = &a.veth else {
+        let f = match &i.peer {
+            Some(p) => finding(
+                Status::Fail,
+                format!("the peer of {name} is not a host veth: {p:?}"),
+            ),
+            None => finding(
+                if i.parent.is_some() {
+                    Status::Skip
+                } else {
+                    Status::Fail
+                },
+                match &i.parent {
+                    Some(parent) => format!(
+                        "{name} is a {} on host device {parent}: no veth or bridge",
+                        i.kind.as_deref().unwrap_or("link")
+                    ),
+                    None => format!("{name} has no peer in the host netns"),
+                },
+            ),
+        };
+        return vec![f.cmd(in_ns(ns, &format!("ip -d link show {name}")))];
+    };
+    let hv = v.hv;
+    vec![
+        finding(
+            Status::Pass,
+            format!("{name} is one end of a veth whose host end is {}", hv.name),
+        )
+        .ev(format!(
+            "{name} @if{} in {}; host {} if{}",
+            hv.ifindex, a.view.label, hv.name, hv.ifindex
+        ))
+        .cmd(in_ns(ns, &format!("ip -d link show {name}")))
+        .cmd(format!("ip -d link show {}", hv.name)),
+    ]
+}
+
+/// `link.host_veth_up`: the host end of the veth is up.
+pub(super) fn host_veth_up(c: &Ctx<'_>) -> Vec<Finding> {
+    let Some((_, v)) = c.veth() else {
+        return Vec::new();
+    };
+    let (hv, hl) = (v.hv, v.hl);
+    let host_up = hl.is_some_and(|l| l.is_up());
+    vec![
+        finding(
+            if host_up { Status::Pass } else { Status::Fail },
+            if host_up {
+                format!("host veth {} is up", hv.name)
+            } else {
+                format!("host veth {} is down: nothing crosses it", hv.name)
+            },
+        )
+        .ev(format!(
+            "{} in host: operstate {}",
+            hv.name,
+            hl.map_or("missing", |l| l.operstate.as_str())
+        ))
+        .cmd(format!("ip link show {}", hv.name))
+        .hint(format!("ip link set {} up", hv.name)),
+    ]
+}
