@@ -212,7 +212,7 @@ const CHECKS: &[Check] = &[
     Check {
         id: "nat.masquerade",
         category: "nat",
-        what: "traffic from the container's subnet is masqueraded on egress",
+        what: "the host's POSTROUTING (every nat base chain, evaluated by the flow engine) source-NATs the container's egress",
         run: Run::Single(nat::masquerade),
     },
     Check {

@@ -751,9 +751,14 @@ impl<'w, 'a> Walk<'w, 'a> {
             NatKind::Masquerade => {
                 let state = self.world.ns(ns).ok_or("netns not read")?;
                 let oif = p.oif.clone().ok_or("MASQUERADE without an output interface")?;
-                let l = state
-                    .link_by_name(&oif)
-                    .ok_or_else(|| format!("MASQUERADE: no interface {oif}"))?;
+                let Some(l) = state.link_by_name(&oif) else {
+                    // An uplink the snapshot does not hold (a check's egress on a host
+                    // without a default route): the rule applies, the address is unknown.
+                    return Ok(format!(
+                        "MASQUERADE {} to the address of {oif}",
+                        endpoint(p.src, p.sport)
+                    ));
+                };
                 let route = route::lookup(state, p.dst, None);
                 let addr = match route {
                     RouteResult::Unicast { prefsrc: Some(s), .. } => Some(s),

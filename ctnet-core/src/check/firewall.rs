@@ -18,22 +18,7 @@ pub(super) fn forward(c: &Ctx<'_>) -> Vec<Finding> {
     if a.default.is_none() || snap.firewall.is_none() {
         return Vec::new();
     }
-    // Egress from the container's address through the host's uplink (the
-    // default route's interface), to an address outside.
-    let uplink = host
-        .routes
-        .iter()
-        .find(|r| r.table == 254 && r.dst == "default" && r.family == "inet")
-        .and_then(|r| r.oif)
-        .and_then(|ix| host.link(ix))
-        .map_or(UPLINK.to_string(), |l| l.name.clone());
-    let src = a
-        .nets
-        .first()
-        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |n| IpAddr::V4(n.addr()));
-    let packet = crate::netfilter::Packet::tcp(src, 40000, IpAddr::V4(EGRESS_PROBE), 443)
-        .iif(br)
-        .oif(&uplink);
+    let (packet, uplink, src) = egress_packet(host, &a.nets, br);
     let via = if uplink == UPLINK {
         format!("any interface but {br} (the host has no default route)")
     } else {
@@ -62,6 +47,30 @@ pub(super) fn forward(c: &Ctx<'_>) -> Vec<Finding> {
         f = f.ev(e);
     }
     vec![f]
+}
+
+/// A connection from the container's address on `br` to an outside address, leaving
+/// through the host's uplink (the default route's interface, or [`UPLINK`] when the
+/// host has none): the packet, the uplink's name and the source.
+pub(super) fn egress_packet(
+    host: &crate::model::NetnsState,
+    nets: &[ipnet::Ipv4Net],
+    br: &str,
+) -> (crate::netfilter::Packet, String, IpAddr) {
+    let uplink = host
+        .routes
+        .iter()
+        .find(|r| r.table == 254 && r.dst == "default" && r.family == "inet")
+        .and_then(|r| r.oif)
+        .and_then(|ix| host.link(ix))
+        .map_or(UPLINK.to_string(), |l| l.name.clone());
+    let src = nets
+        .first()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |n| IpAddr::V4(n.addr()));
+    let packet = crate::netfilter::Packet::tcp(src, 40000, IpAddr::V4(EGRESS_PROBE), 443)
+        .iif(br)
+        .oif(&uplink);
+    (packet, uplink, src)
 }
 
 /// `firewall.bridged`: on a shared bridge, no netfilter hop of the traced path drops
@@ -166,11 +175,11 @@ fn forward_policy(snap: &Snapshot) -> Option<String> {
 
 /// The name used for "any interface but the bridge" when evaluating egress on a host
 /// without a default route.
-const UPLINK: &str = "(uplink)";
+pub(super) const UPLINK: &str = "(uplink)";
 
 /// The outside address egress is evaluated toward (TEST-NET-3: never sent to, the
 /// evaluation is static).
-const EGRESS_PROBE: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 80);
+pub(super) const EGRESS_PROBE: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 80);
 
 /// What the host's FORWARD hook does to `packet`, as the flow engine evaluates it
 /// (every base chain of both iptables backends and native nft, typed matches): the

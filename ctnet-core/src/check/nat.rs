@@ -30,9 +30,11 @@ pub(super) fn subnet_masqueraded(snap: &Snapshot, subnet: Ipv4Net) -> bool {
     })
 }
 
-/// `nat.masquerade`: with a default route and a firewall read, something masquerades
-/// the container's subnet.
+/// `nat.masquerade`: with a default route and a firewall read, the host's POSTROUTING
+/// (every nat base chain of both iptables backends and native nft, as the flow engine
+/// evaluates it) source-NATs the container's egress.
 pub(super) fn masquerade(c: &Ctx<'_>) -> Vec<Finding> {
+    use crate::flow::{Hook, HopVerdict};
     let Some((a, _, b)) = c.bridge() else {
         return Vec::new();
     };
@@ -41,47 +43,51 @@ pub(super) fn masquerade(c: &Ctx<'_>) -> Vec<Finding> {
         return Vec::new();
     }
     let (br, subnet) = (b.br, a.subnet());
-    let masq = firewall_rules(snap).into_iter().find(|(table, r)| {
-        *table == "nat"
-            && r.target.as_deref() == Some("MASQUERADE")
-            && subnet.is_some_and(|s| {
-                r.spec
-                    .split_whitespace()
-                    .skip_while(|w| *w != "-s")
-                    .nth(1)
-                    .and_then(|src| src.parse::<Ipv4Net>().ok())
-                    .is_some_and(|src| src.contains(&s.network()))
-            })
-    });
-    let nft_masq = snap
-        .firewall
-        .iter()
-        .flat_map(|f| f.nft.iter())
-        .flat_map(|t| t.rules.iter())
-        .any(|r| r.verdict.as_deref() == Some("masquerade"));
-    vec![
-        finding(
-            if masq.is_some() || nft_masq {
-                Status::Pass
-            } else {
-                Status::Warn
-            },
-            match (&masq, nft_masq) {
-                (Some((_, r)), _) => format!(
-                    "masqueraded by `-A POSTROUTING {}` ({} packets)",
-                    r.spec, r.packets
+    let (packet, uplink, src) = super::firewall::egress_packet(a.host, &a.nets, br);
+    let (_, hops) = crate::flow::host_hook(snap, Hook::Postrouting, packet);
+    let nat = hops.iter().find(|h| h.verdict == HopVerdict::Nat);
+    let may = hops.iter().find(|h| h.verdict == HopVerdict::May);
+    let (status, summary) = match (nat, may) {
+        (Some(h), _) => {
+            let counters = h
+                .rule_ref
+                .as_ref()
+                .and_then(|r| r.counters)
+                .map(|c| format!(" ({} packets)", c.packets))
+                .unwrap_or_default();
+            (
+                Status::Pass,
+                format!(
+                    "masqueraded by `{}` in {}{counters}",
+                    h.rule.as_deref().unwrap_or("?"),
+                    h.step
                 ),
-                (None, true) => "a native nftables masquerade rule exists".to_string(),
-                (None, false) => format!(
-                    "nothing masquerades {}: replies from outside cannot find their way back",
-                    subnet.map_or("the subnet".into(), |s| s.to_string())
-                ),
-            },
-        )
+            )
+        }
+        (None, Some(h)) => (
+            Status::Warn,
+            format!("egress may not be source-NATed: {}", h.detail),
+        ),
+        (None, None) => (
+            Status::Warn,
+            format!(
+                "nothing masquerades {}: replies from outside cannot find their way back",
+                subnet.map_or("the subnet".into(), |s| s.to_string())
+            ),
+        ),
+    };
+    let mut f = finding(status, summary)
+        .ev(format!(
+            "egress evaluated: tcp from {src} leaving {br} via {uplink}"
+        ))
         .cmd("iptables -t nat -S POSTROUTING -v")
+        .cmd("nft list ruleset")
         .hint(format!(
             "iptables -t nat -A POSTROUTING -s {} ! -o {br} -j MASQUERADE",
             subnet.map_or("<subnet>".into(), |s| s.to_string())
-        )),
-    ]
+        ));
+    for h in &hops {
+        f = f.ev(super::path::hop_line(h));
+    }
+    vec![f]
 }
