@@ -24,11 +24,15 @@ pub(super) fn forward(c: &Ctx<'_>) -> Vec<Finding> {
     } else {
         uplink.clone()
     };
-    let (status, summary, evidence) = forward_by_engine(
-        snap,
-        packet,
-        &format!("tcp from {src} leaving {br} for {EGRESS_PROBE}:443 via {via}"),
-    );
+    let what = format!("tcp from {src} leaving {br} for {EGRESS_PROBE}:443 via {via}");
+    // With an uplink, the whole egress is traced (every hook on the way: raw,
+    // mangle, nat, filter); without one, or when the trace stops before netfilter,
+    // the FORWARD hook alone is evaluated.
+    let traced = (uplink != UPLINK).then(|| egress_trace(c, src)).flatten();
+    let (status, summary, evidence) = match traced {
+        Some(found) => found,
+        None => forward_by_engine(snap, packet, &what),
+    };
     let mut f = finding(status, summary)
         .ev(format!(
             "FORWARD policy {}",
@@ -47,6 +51,74 @@ pub(super) fn forward(c: &Ctx<'_>) -> Vec<Finding> {
         f = f.ev(e);
     }
     vec![f]
+}
+
+/// The container's egress to [`EGRESS_PROBE`] traced by the flow engine: the status,
+/// a sentence and the netfilter hops, or `None` when the trace did not reach the
+/// host's netfilter (another check says why).
+fn egress_trace(c: &Ctx<'_>, src: IpAddr) -> Option<(Status, String, Vec<String>)> {
+    use crate::flow::{Destination, FlowSpec, HopVerdict, L4, Source};
+    let netns = c.t.netns?;
+    let spec = FlowSpec::new(
+        Source::Netns {
+            netns,
+            addr: Some(src),
+        },
+        Destination::Addr {
+            addr: IpAddr::V4(EGRESS_PROBE),
+        },
+        L4::Tcp(443),
+    );
+    let tr = crate::flow::trace(c.snap, &spec).ok()?;
+    let nf: Vec<&crate::flow::Hop> = tr
+        .hops
+        .iter()
+        .chain(&tr.established)
+        .filter(|h| h.step.contains('/') && h.netns == "host")
+        .collect();
+    if nf.is_empty() {
+        return None;
+    }
+    let evidence: Vec<String> = std::iter::once(format!("traced: {}", tr.summary))
+        .chain(nf.iter().map(|h| hop_line(h)))
+        .collect();
+    let quote = |h: &crate::flow::Hop| {
+        let rule = h.rule.as_deref().unwrap_or("?");
+        match h.rule_ref.as_ref().and_then(|r| r.counters) {
+            Some(k) => format!("`{rule}` in {} ({} packets)", h.step, k.packets),
+            None => format!("`{rule}` in {}", h.step),
+        }
+    };
+    let what = format!("the egress of {src} to {EGRESS_PROBE}:443");
+    Some(
+        match nf
+            .iter()
+            .find(|h| matches!(h.verdict, HopVerdict::Drop | HopVerdict::Reject | HopVerdict::May))
+        {
+            Some(h) if h.verdict == HopVerdict::May => (
+                Status::Warn,
+                format!("the firewall may drop {what}: {}", h.detail),
+                evidence,
+            ),
+            Some(h) => (
+                Status::Fail,
+                format!("the firewall drops {what}: {}", quote(h)),
+                evidence,
+            ),
+            None => {
+                let fwd = nf
+                    .iter()
+                    .rev()
+                    .find(|h| h.step.starts_with("forward/"))
+                    .unwrap_or(&nf[nf.len() - 1]);
+                (
+                    Status::Pass,
+                    format!("the firewall lets {what} through: {}", quote(fwd)),
+                    evidence,
+                )
+            }
+        },
+    )
 }
 
 /// A connection from the container's address on `br` to an outside address, leaving
@@ -235,6 +307,99 @@ fn forward_by_engine(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// lab-healthy with an uplink eth9 (192.0.2.1/24, the default route via
+    /// 192.0.2.254) and, when `drop`, a FORWARD rule refusing the subnet's HTTPS out.
+    fn with_uplink(drop: bool) -> Snapshot {
+        let mut snap = Snapshot::load(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../fixtures/lab-healthy.json"
+        ))
+        .unwrap();
+        let host = snap.host;
+        let h = snap.netns.iter_mut().find(|n| n.key == host).unwrap();
+        h.links.push(crate::model::Link {
+            ifindex: 99,
+            name: "eth9".into(),
+            flags: vec!["up".into(), "lower_up".into()],
+            operstate: "up".into(),
+            ..Default::default()
+        });
+        h.addresses.push(crate::model::Address {
+            ifindex: 99,
+            address: "192.0.2.1".parse().unwrap(),
+            prefix_len: 24,
+            scope: "global".into(),
+            label: None,
+        });
+        for (dst, gw) in [
+            ("192.0.2.0/24", None),
+            ("default", Some("192.0.2.254".parse().unwrap())),
+        ] {
+            h.routes.push(crate::model::Route {
+                family: "inet".into(),
+                table: 254,
+                dst: dst.into(),
+                gateway: gw,
+                oif: Some(99),
+                kind: "unicast".into(),
+                ..Default::default()
+            });
+        }
+        if drop {
+            let fw = snap.firewall.as_mut().unwrap();
+            let filter = fw.iptables[0]
+                .tables
+                .iter_mut()
+                .find(|t| t.name == "filter")
+                .unwrap();
+            filter.rules.insert(
+                0,
+                crate::model::IptRule {
+                    chain: "FORWARD".into(),
+                    position: 1,
+                    spec: "-s 10.50.0.0/24 -o eth9 -p tcp -m tcp --dport 443 -j DROP".into(),
+                    target: Some("DROP".into()),
+                    packets: 7,
+                    bytes: 0,
+                    owner: crate::model::Owner::Other,
+                },
+            );
+        }
+        snap
+    }
+
+    #[test]
+    fn with_an_uplink_the_egress_is_traced_and_a_port_rule_named() {
+        use crate::topology::Topology;
+        for (drop, want) in [(false, Status::Pass), (true, Status::Fail)] {
+            let snap = with_uplink(drop);
+            let topo = Topology::build(&snap);
+            let t = crate::target::resolve(&snap, "c1").unwrap();
+            let r = crate::check::run(&snap, &topo, &t, None);
+            let f = r.checks.iter().find(|c| c.id == "firewall.forward").unwrap();
+            assert_eq!(f.status, want, "{f:#?}");
+            assert!(f.evidence.iter().any(|e| e.starts_with("traced: ")), "{f:#?}");
+            if drop {
+                assert!(
+                    f.summary
+                        .contains("-A FORWARD -s 10.50.0.0/24 -o eth9 -p tcp -m tcp --dport 443 -j DROP")
+                        && f.summary.contains("(7 packets)"),
+                    "{}",
+                    f.summary
+                );
+            } else {
+                assert!(
+                    f.summary.starts_with("the firewall lets the egress of 10.50.0.2"),
+                    "{}",
+                    f.summary
+                );
+            }
+            // MASQUERADE toward the real uplink.
+            let n = r.checks.iter().find(|c| c.id == "nat.masquerade").unwrap();
+            assert_eq!(n.status, Status::Pass, "{n:#?}");
+        }
+    }
 
     #[test]
     fn forward_is_evaluated_in_order_through_jumps() {
