@@ -276,7 +276,8 @@ pub trait Router {
     ) -> Option<KernelRoute>;
 }
 
-/// Why a flow cannot be traced at all.
+/// Why a flow cannot be traced at all. Names in the message are escaped
+/// ([`crate::text::escape`]): it is meant for a terminal.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FlowError {
     /// The source or destination has no usable address or netns.
@@ -2146,7 +2147,8 @@ fn resolve_ends(w: &World, spec: &FlowSpec) -> Result<Ends, FlowError> {
                 });
                 let a = same.or(cands.first()).ok_or_else(|| {
                     FlowError::Endpoint(format!(
-                        "{label} has no {} address to send to",
+                        "{} has no {} address to send to",
+                        crate::text::escape(&label),
                         if want_v4 { "IPv4" } else { "IPv6" }
                     ))
                 })?;
@@ -2189,8 +2191,8 @@ fn resolve_ends(w: &World, spec: &FlowSpec) -> Result<Ends, FlowError> {
             if ns.read_error.is_some() {
                 return Err(FlowError::Endpoint(format!(
                     "{} could not be read: {}",
-                    w.label(*netns),
-                    ns.read_error.clone().unwrap_or_default()
+                    crate::text::escape(&w.label(*netns)),
+                    crate::text::escape(&ns.read_error.clone().unwrap_or_default())
                 )));
             }
             let (dst, dst_label) = dst_addr(Some(ns))?;
@@ -2199,7 +2201,7 @@ fn resolve_ends(w: &World, spec: &FlowSpec) -> Result<Ends, FlowError> {
                 None => source_addr(ns, dst).ok_or_else(|| {
                     FlowError::Endpoint(format!(
                         "{} has no route and no address to send to {dst} from",
-                        w.label(*netns)
+                        crate::text::escape(&w.label(*netns))
                     ))
                 })?,
             };

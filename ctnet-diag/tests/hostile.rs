@@ -79,6 +79,9 @@ fn hostile_names_in_a_snapshot_file_are_shown_escaped_by_every_text_command() {
         vec!["show", &container, "--from", f],
         vec!["check", &container, "--from", f],
         vec!["show", &near, "--from", f],
+        vec!["trace", &container, "host", "--from", f],
+        vec!["trace", &container, "192.0.2.1", "--tcp", "80", "--from", f],
+        vec!["trace", &near, "host", "--from", f],
     ];
     for args in &cases {
         let o = run(args);
@@ -128,6 +131,8 @@ fn a_closed_pipe_ends_quietly_with_141_and_a_full_disk_is_an_error() {
         vec!["show", "c1", "--from", f],
         vec!["snapshot", "--from", f],
         vec!["check", "c1", "--from", f],
+        vec!["trace", "c1", "c2", "--from", f],
+        vec!["trace", "c1", "c2", "--json", "--from", f],
         vec!["checks"],
         vec!["checks", "--json"],
         vec!["lab", "list"],
@@ -187,10 +192,13 @@ fn from_reads_regular_files_only_and_says_what_is_wrong() {
         (&huge, "over the 512 MiB"),
     ];
     for (path, want) in cases {
-        for cmd in ["veths", "show", "check"] {
+        for cmd in ["veths", "show", "check", "trace"] {
             let mut args = vec![cmd];
             if cmd == "check" {
                 args.push("c1");
+            }
+            if cmd == "trace" {
+                args.extend(["c1", "c2"]);
             }
             args.extend(["--from", path.to_str().unwrap()]);
             let started = Instant::now();

@@ -93,7 +93,7 @@ fn parse_src(snap: &Snapshot, s: &str) -> Result<Source, ExitCode> {
         (_, None) => Err(usage(format!(
             "{}: {}; it has no network to trace from",
             ctnet_core::text::escape(s),
-            r.note.unwrap_or_else(|| "not running".into())
+            ctnet_core::text::escape(&r.note.unwrap_or_else(|| "not running".into()))
         ))),
     }
 }
@@ -128,7 +128,7 @@ fn parse_dst(snap: &Snapshot, s: &str) -> Result<Destination, ExitCode> {
         (_, None) => Err(usage(format!(
             "{}: {}; nothing can reach it",
             ctnet_core::text::escape(s),
-            r.note.unwrap_or_else(|| "not running".into())
+            ctnet_core::text::escape(&r.note.unwrap_or_else(|| "not running".into()))
         ))),
     }
 }
