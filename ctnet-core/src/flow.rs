@@ -1470,6 +1470,39 @@ impl<'w, 'a> Walk<'w, 'a> {
                 return (End::Dropped, p);
             }
         }
+        // The first packet needs a socket that accepts it, when the netns's sockets
+        // were read (a reply goes to the client's own connected socket).
+        let proto = match p.proto {
+            netfilter::Proto::Tcp => Some("tcp"),
+            netfilter::Proto::Udp => Some("udp"),
+            _ => None,
+        };
+        let listening = self.world.ns(ns).and_then(|st| st.listening.as_ref());
+        if let (Phase::New, Some(proto), Some(port), Some(list)) = (self.phase, proto, p.dport, listening) {
+            let accepts = list.iter().any(|l| {
+                l.proto == proto
+                    && l.port == port
+                    && (l.addr == p.dst
+                        || l.addr.is_unspecified()
+                            && (l.addr.is_ipv6() || p.dst.is_ipv4() == l.addr.is_ipv4()))
+            });
+            if !accepts {
+                let answer = if proto == "tcp" {
+                    "the kernel answers with a reset"
+                } else {
+                    "the kernel answers port unreachable"
+                };
+                self.hop(
+                    ns,
+                    Some(iif),
+                    "deliver",
+                    HopVerdict::Reject,
+                    format!("nothing listens on {proto}/{port} for {} here: {answer}", p.dst),
+                    &p,
+                );
+                return (End::Dropped, p);
+            }
+        }
         self.hop(
             ns,
             Some(iif),
@@ -2309,12 +2342,17 @@ pub fn trace_with(snap: &Snapshot, spec: &FlowSpec, router: Option<&dyn Router>)
                 .into(),
         ),
     }
-    if matches!(spec.l4, L4::Tcp(_) | L4::Udp(_)) {
-        assumptions.push("a process listens on the destination port".into());
-    }
     let mut conns: HashMap<NetnsKey, Conn> = HashMap::new();
     let p0 = first_packet(spec, ends.src, ends.dst);
     let first = walk(&world, &mut conns, Phase::New, &ends, p0.clone(), None);
+    let sockets_read = match first.end {
+        End::Delivered(ns) => world.ns(ns).is_some_and(|st| st.listening.is_some()),
+        _ => true,
+    };
+    if matches!(spec.l4, L4::Tcp(_) | L4::Udp(_)) && !sockets_read {
+        assumptions
+            .push("a process listens on the destination port (the sockets there were not read)".into());
+    }
     let mut reply = None;
     let mut again = None;
     if let End::Delivered(_) | End::LeftHost = first.end {

@@ -288,6 +288,22 @@ pub struct NetnsState {
     /// when asked, as for the netns a trace walks); the host's is [`Snapshot::firewall`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub firewall: Option<Firewall>,
+    /// The sockets that accept in this netns (TCP in LISTEN, UDP bound), from
+    /// `/proc/net/{tcp,tcp6,udp,udp6}` read inside it; `None` when not read (a
+    /// links-only read, an older snapshot).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listening: Option<Vec<Listener>>,
+}
+
+/// A socket that accepts: what `ss -ltun` lists.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Listener {
+    /// `tcp` or `udp`.
+    pub proto: String,
+    /// The local address (`0.0.0.0` or `::` for any).
+    pub addr: IpAddr,
+    /// The local port.
+    pub port: u16,
 }
 
 impl NetnsState {

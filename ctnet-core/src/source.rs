@@ -451,6 +451,7 @@ fn read_one(
             st.sysctls.conf.insert(l.name.clone(), c);
         }
     }
+    st.listening = Some(read_listeners());
     if opts.netns_firewall && host_fd.is_some() && opts.firewall {
         // This thread is in the netns: the tools it starts run there too.
         let (fw, fw_status) = firewall::collect(&label, &opts.tool_path, opts.firewall_ipv6);
@@ -478,6 +479,65 @@ fn read_one(
         }
     }
     st
+}
+
+/// The accepting sockets of the calling thread's netns: TCP in LISTEN and bound UDP,
+/// from `/proc/thread-self/net/{tcp,tcp6,udp,udp6}` (which follow the thread's netns).
+fn read_listeners() -> Vec<crate::model::Listener> {
+    let mut out = Vec::new();
+    for (file, proto, v6) in [
+        ("tcp", "tcp", false),
+        ("tcp6", "tcp", true),
+        ("udp", "udp", false),
+        ("udp6", "udp", true),
+    ] {
+        let Ok(text) = std::fs::read_to_string(format!("/proc/thread-self/net/{file}")) else {
+            continue;
+        };
+        out.extend(parse_proc_net(&text, proto, v6));
+    }
+    out.sort_by(|a, b| (&a.proto, a.port, a.addr).cmp(&(&b.proto, b.port, b.addr)));
+    out.dedup();
+    out
+}
+
+/// Parse one `/proc/net/{tcp,udp}[6]` table: TCP rows in state 0A (LISTEN), UDP rows
+/// in state 07 (unconnected, bound).
+pub(crate) fn parse_proc_net(text: &str, proto: &str, v6: bool) -> Vec<crate::model::Listener> {
+    let want = if proto == "tcp" { "0A" } else { "07" };
+    text.lines()
+        .skip(1)
+        .filter_map(|line| {
+            let mut w = line.split_whitespace();
+            let local = w.nth(1)?;
+            let state = w.nth(1)?;
+            if state != want {
+                return None;
+            }
+            let (addr, port) = local.split_once(':')?;
+            let port = u16::from_str_radix(port, 16).ok()?;
+            let addr = if v6 {
+                if addr.len() != 32 {
+                    return None;
+                }
+                // Four 32-bit words, each in host (little-endian) order.
+                let mut bytes = [0u8; 16];
+                for i in 0..4 {
+                    let word = u32::from_str_radix(&addr[i * 8..i * 8 + 8], 16).ok()?;
+                    bytes[i * 4..i * 4 + 4].copy_from_slice(&word.to_le_bytes());
+                }
+                std::net::IpAddr::V6(std::net::Ipv6Addr::from(bytes))
+            } else {
+                let word = u32::from_str_radix(addr, 16).ok()?;
+                std::net::IpAddr::V4(std::net::Ipv4Addr::from(word.to_le_bytes()))
+            };
+            Some(crate::model::Listener {
+                proto: proto.to_string(),
+                addr,
+                port,
+            })
+        })
+        .collect()
 }
 
 /// The ids the host gives every other netns, from the links themselves: a container veth
@@ -879,6 +939,38 @@ pub fn check_netns_dir(dir: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn proc_net_tables_give_the_listening_and_bound_sockets() {
+        let tcp = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 00000000:07E8 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 640 1 0 100 0 0 10 0
+   1: 0100007F:0035 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 641 1 0 100 0 0 10 0
+   2: 0200000A:9C40 0300000A:0050 01 00000000:00000000 00:00000000 00000000     0        0 642 1 0 100 0 0 10 0
+";
+        let got = parse_proc_net(tcp, "tcp", false);
+        let want: Vec<(std::net::IpAddr, u16)> = vec![
+            ("0.0.0.0".parse().unwrap(), 2024),
+            ("127.0.0.1".parse().unwrap(), 53),
+        ];
+        assert_eq!(got.iter().map(|l| (l.addr, l.port)).collect::<Vec<_>>(), want);
+        let tcp6 = "  sl  local_address                         remote_address                        st
+   0: 00000000000000000000000000000000:0050 00000000000000000000000000000000:0000 0A 0
+   1: 00000000000000000000000001000000:1F90 00000000000000000000000000000000:0000 0A 0
+";
+        let got = parse_proc_net(tcp6, "tcp", true);
+        assert_eq!(got[0].addr, "::".parse::<std::net::IpAddr>().unwrap());
+        assert_eq!(got[0].port, 80);
+        assert_eq!(got[1].addr, "::1".parse::<std::net::IpAddr>().unwrap());
+        let udp = "   sl  local_address rem_address   st
+  5: 00000000:1388 00000000:0000 07 0
+  6: 00000000:1389 0300000A:0035 01 0
+";
+        let got = parse_proc_net(udp, "udp", false);
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].port, 5000);
+        // Garbage is skipped, not a panic.
+        assert!(parse_proc_net("x\n0: zz:zz 0 0A\n", "tcp", false).is_empty());
+    }
 
     #[test]
     fn a_panicking_netns_reader_fails_the_scan_instead_of_marking_the_netns_unread() {

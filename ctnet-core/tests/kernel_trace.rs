@@ -435,6 +435,10 @@ fn matrix(next: &mut u16) -> Vec<OFlow> {
         // A service address.
         ("c1", SERVICE, L4::Tcp(80)),
         ("c2", SERVICE, L4::Tcp(80)),
+        // Ports nothing listens on: a reset, a port unreachable.
+        ("c1", C2, L4::Tcp(9999)),
+        ("c1", C2, L4::Udp(9999)),
+        ("out", HOST_UP, L4::Tcp(9999)),
     ];
     spec.iter()
         .map(|&(from, dst, l4)| {

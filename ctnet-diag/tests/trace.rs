@@ -228,9 +228,17 @@ const LIVE: &str = r#"
 set -e
 $BIN lab up --name t --containers 3 --nat >/dev/null
 ip netns exec t-c1 ping -c1 -W2 10.77.0.3 >/dev/null
+# A server on t-c2's port 80, killed by its pid at the end.
+ip netns exec t-c2 python3 -c 'import socket, time
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("", 80)); s.listen(); time.sleep(120)' &
+server=$!
+trap 'kill $server 2>/dev/null' EXIT
+for i in $(seq 50); do ip netns exec t-c2 ss -ltn | grep -q ':80 ' && break; sleep 0.1; done
 step() { echo "== $*"; }
 step healthy
 $BIN trace t-c1 t-c2 --tcp 80 | head -1
+$BIN trace t-c1 t-c2 --tcp 81 | head -2 | tail -1
 $BIN trace t-c1 t-c2 --tcp 80 --json | python3 -c 'import json,sys; d=json.load(sys.stdin); print("json", d["verdict"], len(d["hops"]), len(d["reply"]))'
 step port-drop
 $BIN lab break port-drop t-c1 --peer t-c2 >/dev/null
@@ -280,6 +288,7 @@ fn live_traces_name_the_faults_lab_break_injects() {
     for want in [
         "verdict: REACHABLE  tcp 10.77.0.2:40000 > 10.77.0.3:80 (t-c1 to t-c2)",
         "json reachable",
+        "the first packet dies in t-c2 at deliver: nothing listens on tcp/81 for 10.77.0.3 here: the kernel answers with a reset",
         "verdict: UNREACHABLE  tcp 10.77.0.2:40000 > 10.77.0.3:80",
         "ctnet-fault",
         "port-drop exit 1",
@@ -292,7 +301,7 @@ fn live_traces_name_the_faults_lab_break_injects() {
         "iso ping lost",
         "policy ping refused",
         "the first packet dies in t-c1 at route: route 10.77.0.3 (ip route get: No route to host",
-        "verdict: REACHABLE  udp 10.77.0.2:40000 > 10.77.0.1:53 (t-c1 to host)",
+        "verdict: UNREACHABLE  udp 10.77.0.2:40000 > 10.77.0.1:53 (t-c1 to host)",
     ] {
         assert!(out.contains(want), "missing {want:?}:\n{out}\n{err}");
     }

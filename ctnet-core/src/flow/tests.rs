@@ -243,3 +243,54 @@ fn an_on_link_host_address_of_another_interface_answers_only_with_arp_ignore_0()
     assert_eq!(t.verdict, Reach::Unreachable, "{}", show(&t));
     assert!(t.summary.contains("arp_ignore is 1 on br0"), "{}", show(&t));
 }
+
+#[test]
+fn with_the_sockets_read_a_port_nobody_listens_on_is_refused() {
+    let mut snap = fixture("lab-healthy.json");
+    let c2 = netns(&snap, "c2");
+    let set = |snap: &mut Snapshot, l: Option<Vec<crate::model::Listener>>| {
+        snap.netns.iter_mut().find(|n| n.key == c2).unwrap().listening = l;
+    };
+    set(&mut snap, Some(Vec::new()));
+    let t = pair(&snap, "c1", "c2", L4::Tcp(80));
+    assert_eq!(t.verdict, Reach::Unreachable, "{}", show(&t));
+    assert!(t.summary.contains("nothing listens on tcp/80"), "{}", show(&t));
+    assert_eq!(t.hops.last().unwrap().verdict, HopVerdict::Reject);
+    // ICMP needs no socket.
+    assert_eq!(pair(&snap, "c1", "c2", L4::Icmp).verdict, Reach::Reachable);
+    let any = |proto: &str, addr: &str, port| crate::model::Listener {
+        proto: proto.into(),
+        addr: addr.parse().unwrap(),
+        port,
+    };
+    // A wildcard socket, v4 or v6 (dual-stack), accepts.
+    for l in [
+        any("tcp", "0.0.0.0", 80),
+        any("tcp", "::", 80),
+        any("tcp", "10.50.0.3", 80),
+    ] {
+        set(&mut snap, Some(vec![l]));
+        let t = pair(&snap, "c1", "c2", L4::Tcp(80));
+        assert_eq!(t.verdict, Reach::Reachable, "{}", show(&t));
+        assert!(
+            !t.assumptions.iter().any(|a| a.contains("listens")),
+            "{:?}",
+            t.assumptions
+        );
+    }
+    // Another address, another protocol: refused.
+    set(
+        &mut snap,
+        Some(vec![any("tcp", "127.0.0.1", 80), any("udp", "0.0.0.0", 80)]),
+    );
+    assert_eq!(pair(&snap, "c1", "c2", L4::Tcp(80)).verdict, Reach::Unreachable);
+    // Not read: assumed, and said.
+    set(&mut snap, None);
+    let t = pair(&snap, "c1", "c2", L4::Tcp(80));
+    assert_eq!(t.verdict, Reach::Reachable);
+    assert!(
+        t.assumptions.iter().any(|a| a.contains("listens")),
+        "{:?}",
+        t.assumptions
+    );
+}
