@@ -18,6 +18,7 @@ mod link;
 mod mtu;
 mod nat;
 mod path;
+mod port;
 mod resolve;
 mod route;
 mod stats;
@@ -55,7 +56,7 @@ pub enum Status {
 pub struct Finding {
     /// Stable dotted id, e.g. `fdb.own_mac`.
     pub id: String,
-    /// One of `resolve link bridge address route arp fdb mtu firewall nat sysctl stats path`.
+    /// One of `resolve link bridge address route arp fdb mtu firewall nat sysctl stats path port probe`.
     pub category: String,
     /// Outcome.
     pub status: Status,
@@ -220,6 +221,12 @@ const CHECKS: &[Check] = &[
         category: "firewall",
         what: "every FORWARD base chain (iptables-nft, iptables-legacy, native nft) lets the container's egress through, rules evaluated by the flow engine",
         run: Run::Single(firewall::forward),
+    },
+    Check {
+        id: "port.published",
+        category: "port",
+        what: "each published port arrives, traced by the flow engine from the host's address, from localhost and, with a default route, from a client beyond the uplink (DNAT, FORWARD, a listener)",
+        run: Run::Single(port::published),
     },
     Check {
         id: "path.same_bridge",
@@ -401,7 +408,7 @@ mod tests {
 
     const CATEGORIES: &[&str] = &[
         "resolve", "link", "bridge", "address", "route", "arp", "fdb", "mtu", "firewall", "nat", "sysctl",
-        "stats", "path", "probe",
+        "stats", "path", "probe", "port",
     ];
 
     #[test]

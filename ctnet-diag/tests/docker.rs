@@ -410,6 +410,8 @@ fn check_passes_on_a_healthy_docker_host_and_sees_a_broken_container() {
         .unwrap()
         .to_string();
     e.docker_ok(&["exec", "web1", "ping", "-c1", "-W2", &ip2]);
+    // api1 publishes 8080:80: a server behind it, so the port arrives.
+    e.docker_ok(&["exec", "api1", "httpd", "-p", "80", "-h", "/"]);
     let host = e.host();
     let check = |args: &[&str]| {
         let mut argv = vec![BIN, "check"];
@@ -434,6 +436,21 @@ fn check_passes_on_a_healthy_docker_host_and_sees_a_broken_container() {
             "{out}"
         );
     }
+    // The published port arrives from the host's address and from localhost (the
+    // userland proxy listens there); without its server it does not, and says why.
+    let (_, out, _) = check(&["api1"]);
+    assert!(
+        out.contains("PASS port.published") && out.contains("tcp/8080 -> api1:80 arrives"),
+        "{out}"
+    );
+    e.docker_ok(&["exec", "api1", "busybox", "killall", "httpd"]);
+    let (code, out, _) = check(&["api1"]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("FAIL port.published") && out.contains("nothing listens on tcp/80"),
+        "{out}"
+    );
+    e.docker_ok(&["exec", "api1", "httpd", "-p", "80", "-h", "/"]);
     // A container on --network container:web1 is checked on web1's netns, and says so.
     let (code, out, err) = check(&["side1"]);
     assert_eq!(code, Some(0), "check side1:\n{out}\n{err}");
