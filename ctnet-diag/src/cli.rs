@@ -291,6 +291,11 @@ pub struct SnapshotArgs {
     /// Write to FILE (mode 0600) instead of standard output.
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Also read the firewall rules inside every netns (a container's INPUT, its own
+    /// nat table as Docker's embedded DNS has), so `trace --from` sees them: a few tool
+    /// runs per netns.
+    #[arg(long, conflicts_with = "from")]
+    pub netns_rules: bool,
 }
 
 /// `ctnet-diag lab ...`

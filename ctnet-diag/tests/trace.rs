@@ -260,6 +260,13 @@ $BIN lab fix >/dev/null
 step container-rule
 ip netns exec t-c2 iptables -A INPUT -p icmp -j DROP
 $BIN trace t-c1 t-c2 | head -2 | tail -1
+# A snapshot with every netns's rules gives the same answer offline; without them the
+# trace says it assumed none there.
+$BIN snapshot --netns-rules -o /tmp/ctnet-trace-rules.$$ 2>/dev/null
+$BIN trace t-c1 t-c2 --from /tmp/ctnet-trace-rules.$$ | head -2 | tail -1 | sed 's/^/offline: /'
+$BIN snapshot -o /tmp/ctnet-trace-norules.$$ 2>/dev/null
+$BIN trace t-c1 t-c2 --from /tmp/ctnet-trace-norules.$$ | grep -o 'the rules inside t-c1, t-c2 were not read' || true
+rm -f /tmp/ctnet-trace-rules.$$ /tmp/ctnet-trace-norules.$$
 ip netns exec t-c2 iptables -D INPUT -p icmp -j DROP
 step policy-routing
 ip -n t-c1 route add unreachable 10.77.0.3 table 100
@@ -297,6 +304,8 @@ fn live_traces_name_the_faults_lab_break_injects() {
         "nft unreachable forward/inet ctnet_fault/forward nft inet ctnet_fault",
         "ping lost",
         "the first packet dies in t-c2 at input/filter/INPUT (-A INPUT -p icmp -j DROP): dropped by a rule",
+        "offline:   the first packet dies in t-c2 at input/filter/INPUT (-A INPUT -p icmp -j DROP): dropped by a rule",
+        "the rules inside t-c1, t-c2 were not read",
         "the first packet dies in host at forward/filter/FORWARD (-A FORWARD -i ctnet-iso -o t-br -m comment --comment ctnet-fault -j DROP): dropped by a rule",
         "iso ping lost",
         "policy ping refused",

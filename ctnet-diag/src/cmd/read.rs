@@ -86,7 +86,18 @@ pub fn warn_partial(snap: &Snapshot) {
 
 /// `ctnet-diag snapshot [-o FILE]`.
 pub fn snapshot(args: SnapshotArgs) -> anyhow::Result<ExitCode> {
-    let snap = load(&args.source)?;
+    let snap = if args.netns_rules {
+        for dir in &args.source.netns_dirs {
+            source::check_netns_dir(dir)?;
+        }
+        let mut opts = scan_options(&args.source);
+        opts.netns_firewall = true;
+        let snap = source::snapshot(&opts)?;
+        warn_partial(&snap);
+        snap
+    } else {
+        load(&args.source)?
+    };
     match &args.output {
         None => crate::out::json(&snap)?,
         Some(path) => {
