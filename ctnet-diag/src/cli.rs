@@ -318,8 +318,8 @@ pub enum LabCommand {
     /// The fault is planned from live state (any bridge/veth/netns container, ours or
     /// not), printed as the commands that apply and undo it, applied, and recorded so
     /// `lab fix` restores what was there. Only the target's path changes, and for
-    /// forward-drop, port-drop, nft-drop, isolation and ip-forward-off the host's
-    /// forwarding settings.
+    /// forward-drop, port-drop, nft-drop, isolation, published-port and ip-forward-off
+    /// the host's forwarding settings.
     #[command(after_help = FAULT_HELP)]
     Break(LabBreakArgs),
     /// Undo faults injected by `lab break`, newest first (all of them by default).
@@ -343,6 +343,7 @@ const FAULT_HELP: &str = "Faults:
   port-drop       a FORWARD rule drops TCP port 80 to --peer (ping still works)
   nft-drop        a native nft table (inet ctnet_fault) drops what goes to --peer
   isolation       moves the container to a second bridge ctnet-iso and drops between the two
+  published-port  publishes the host's TCP 8080 to the container's 80 (DNAT), FORWARD drops it
 
 Examples:
   ctnet-diag lab break veth-down lab-c1 && ctnet-diag check lab-c1
@@ -440,7 +441,7 @@ pub struct DemoArgs {
     pub shell: bool,
     /// Break this first, on demo-c1 (peer demo-c2): veth-down, eth0-down, detach,
     /// bridge-down, ageing-zero, wrong-subnet, no-route, stale-arp, forward-drop,
-    /// no-masquerade, mtu, ip-forward-off, port-drop, nft-drop, isolation.
+    /// no-masquerade, mtu, ip-forward-off, port-drop, nft-drop, isolation, published-port.
     #[arg(long, value_name = "FAULT")]
     pub fault: Option<String>,
     /// Print the lab and a ping matrix instead of opening the dashboard.

@@ -317,3 +317,66 @@ fn live_traces_name_the_faults_lab_break_injects() {
     let after = out.split("== after-fix").nth(1).unwrap_or_default();
     assert!(after.contains("verdict: REACHABLE  icmp"), "{out}");
 }
+
+/// A published port (the `published-port` fault: DNAT with a FORWARD DROP and no
+/// ACCEPT) on a host with an uplink to a netns playing the outside: `check` traces it
+/// from the host's address, from localhost and from outside, and names the DROP; the
+/// real connection from outside fails the same way; `lab fix` heals it.
+const PUBLISHED: &str = r#"
+set -e
+ip link set lo up
+ip netns add out
+ip link add up0 type veth peer name eth0 netns out
+ip addr add 203.0.113.1/24 dev up0
+ip link set up0 up
+ip -n out addr add 203.0.113.2/24 dev eth0
+ip -n out link set eth0 up
+ip -n out link set lo up
+ip route add default via 203.0.113.2 dev up0
+$BIN lab up --name t --containers 2 --nat >/dev/null
+listen() { exec python3 -c 'import socket, sys, time
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("", int(sys.argv[1]))); s.listen()
+while True:
+    c, _ = s.accept(); c.close()' "$1"; }
+# The container's server, and a userland proxy's stand-in on the host's 8080.
+# Each server is the process started (exec), so killing that pid ends it.
+ip netns exec t-c1 bash -c "$(declare -f listen); listen 80" & a=$!
+bash -c "$(declare -f listen); listen 8080" & b=$!
+trap 'kill $a $b 2>/dev/null' EXIT
+for i in $(seq 50); do ip netns exec t-c1 ss -ltn | grep -q ':80 ' && ss -ltn | grep -q ':8080 ' && break; sleep 0.1; done
+$BIN lab break published-port t-c1 >/dev/null
+rc=0; $BIN check t-c1 >/tmp/ctnet-published.$$ || rc=$?
+echo "broken rc=$rc"
+grep 'port.published' /tmp/ctnet-published.$$
+rm -f /tmp/ctnet-published.$$
+ip netns exec out python3 -c 'import socket; s = socket.create_connection(("203.0.113.1", 8080), timeout=1)' 2>/dev/null \
+  && echo "outside connects" || echo "outside refused"
+$BIN lab fix >/dev/null
+$BIN check t-c1 >/dev/null && echo "fixed rc=0"
+$BIN lab down --name t >/dev/null
+"#;
+
+#[test]
+fn a_published_port_that_forward_drops_is_named_from_outside() {
+    if !world::available(BIN, "a_published_port_that_forward_drops_is_named_from_outside") {
+        return;
+    }
+    let o = Command::new(BIN)
+        .args(["world", "--", "bash", "-c", PUBLISHED])
+        .env("BIN", BIN)
+        .output()
+        .unwrap();
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{out}\n{err}");
+    for want in [
+        "broken rc=1",
+        "FAIL port.published             tcp/8080 -> t-c1:80 does not arrive from outside to the host's port 8080: \
+         the first packet dies in host at forward/filter/FORWARD (-A FORWARD -d 10.77.0.2/32 -p tcp -m tcp --dport 80 \
+         -m comment --comment ctnet-fault -j DROP): dropped by a rule",
+        "outside refused",
+        "fixed rc=0",
+    ] {
+        assert!(out.contains(want), "missing {want:?}:\n{out}\n{err}");
+    }
+}

@@ -9,20 +9,94 @@ use super::path::hop_line;
 use super::{Finding, Status, finding};
 use crate::flow::{Destination, FlowSpec, L4, Reach, Source, Trace};
 
-/// `port.published`: one finding per published port of the target container.
+/// A port published to the target: by its runtime, or by a DNAT rule of the host to
+/// one of its addresses.
+struct Published {
+    protocol: String,
+    host_port: u16,
+    container_port: u16,
+}
+
+/// The host's iptables DNAT rules (IPv4 nat table, both backends) to one of `addrs`
+/// for one TCP or UDP port: `(protocol, port, port it is sent to)`.
+fn dnat_ports(snap: &crate::model::Snapshot, addrs: &[IpAddr]) -> Vec<Published> {
+    use crate::netfilter::{Family, Match, PortOpt, Target};
+    let Some(fw) = &snap.firewall else {
+        return Vec::new();
+    };
+    let rs = crate::netfilter::Ruleset::from_firewall(fw);
+    let mut out = Vec::new();
+    for d in rs.dumps.iter().filter(|d| d.family == Family::Ipv4) {
+        for t in d.tables.iter().filter(|t| t.name == "nat") {
+            for r in t.chains.iter().flat_map(|c| &c.rules) {
+                let Target::Dnat { to: Some(to), .. } = &r.rule.target else {
+                    continue;
+                };
+                if !to.addr_first.is_some_and(|a| addrs.contains(&a)) {
+                    continue;
+                }
+                let mut proto = None;
+                let mut dport = None;
+                for m in &r.rule.matches {
+                    match m {
+                        Match::Protocol(p) if !p.negated => proto = Some(p.value.0.clone()),
+                        Match::Tcp { options, .. } | Match::Udp { options, .. } => {
+                            for o in options {
+                                if let (false, PortOpt::Dport(range)) = (o.negated, &o.value) {
+                                    if range.first == range.last {
+                                        dport = Some(range.first);
+                                    }
+                                }
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                if let (Some(protocol), Some(host_port)) = (proto, dport) {
+                    if protocol == "tcp" || protocol == "udp" {
+                        out.push(Published {
+                            protocol,
+                            host_port,
+                            container_port: to.ports.map_or(host_port, |p| p.first),
+                        });
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// `port.published`: one finding per port published to the target (by its runtime,
+/// or by a DNAT rule of the host to its address).
 pub(super) fn published(c: &Ctx<'_>) -> Vec<Finding> {
     let Ok(a) = &c.at else {
         return Vec::new();
     };
-    let Some(container) = &c.t.container else {
-        return Vec::new();
-    };
     let snap = c.snap;
     let host = a.host;
+    let mut ports: Vec<Published> =
+        c.t.container
+            .iter()
+            .flat_map(|k| &k.ports)
+            .filter_map(|p| {
+                Some(Published {
+                    protocol: p.protocol.clone(),
+                    host_port: p.host_port?,
+                    container_port: p.container_port,
+                })
+            })
+            .collect();
+    let addrs: Vec<IpAddr> = a.nets.iter().map(|n| IpAddr::V4(n.addr())).collect();
+    ports.extend(dnat_ports(snap, &addrs));
+    let name =
+        c.t.container
+            .as_ref()
+            .map_or(c.t.target.clone(), |k| k.name.clone());
     let mut out = Vec::new();
     let mut seen = Vec::new();
-    for p in &container.ports {
-        let Some(host_port) = p.host_port else { continue };
+    for p in &ports {
+        let host_port = p.host_port;
         let l4 = match p.protocol.as_str() {
             "tcp" => L4::Tcp(host_port),
             "udp" => L4::Udp(host_port),
@@ -93,7 +167,6 @@ pub(super) fn published(c: &Ctx<'_>) -> Vec<Finding> {
             })
             .max()
             .unwrap_or(Status::Skip);
-        let name = &container.name;
         let label = format!("{}/{host_port} -> {name}:{}", p.protocol, p.container_port);
         let summary = match traced
             .iter()

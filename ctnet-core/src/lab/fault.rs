@@ -62,7 +62,13 @@ pub enum Fault {
     /// The container moved to a second bridge ([`FAULT_BRIDGE`], 198.51.100.0/24) with
     /// FORWARD dropping everything between it and its first bridge.
     Isolation,
+    /// A port published to the container (DNAT of the host's TCP [`FAULT_PUBLISHED`] to
+    /// its port 80) with a FORWARD DROP and no ACCEPT for it.
+    PublishedPort,
 }
+
+/// The host port `published-port` publishes (to the container's port 80).
+pub const FAULT_PUBLISHED: u16 = 8080;
 
 /// The second bridge `isolation` makes.
 pub const FAULT_BRIDGE: &str = "ctnet-iso";
@@ -75,7 +81,7 @@ pub const FAULT_NFT_TABLE: &str = "ctnet_fault";
 
 impl Fault {
     /// Every fault, in the order `lab break --help` lists them.
-    pub const ALL: [Fault; 15] = [
+    pub const ALL: [Fault; 16] = [
         Fault::VethDown,
         Fault::Eth0Down,
         Fault::Detach,
@@ -91,6 +97,7 @@ impl Fault {
         Fault::PortDrop,
         Fault::NftDrop,
         Fault::Isolation,
+        Fault::PublishedPort,
     ];
 
     /// Its name on the command line.
@@ -111,6 +118,7 @@ impl Fault {
             Fault::PortDrop => "port-drop",
             Fault::NftDrop => "nft-drop",
             Fault::Isolation => "isolation",
+            Fault::PublishedPort => "published-port",
         }
     }
 
@@ -148,6 +156,10 @@ impl Fault {
             Fault::Isolation => {
                 "moves the container to a second bridge (ctnet-iso, 198.51.100.0/24) and drops everything \
                  forwarded between the two bridges, as Docker isolates its networks"
+            }
+            Fault::PublishedPort => {
+                "publishes the host's TCP 8080 to the container's port 80 (DNAT) with a FORWARD DROP and no \
+                 ACCEPT for it: reachable from the host itself, not from outside"
             }
         }
     }
@@ -713,6 +725,77 @@ pub fn plan(
             undo.push(Step::host(&["ip", "link", "del", "dev", FAULT_BRIDGE]));
             (apply, undo)
         }
+        Fault::PublishedPort => {
+            let ip = need_addr()?.addr();
+            let to = format!("{ip}:80");
+            let dst = format!("{ip}/32");
+            let port = FAULT_PUBLISHED.to_string();
+            let dnat = |chain: &str, local: bool| -> (Vec<String>, Vec<String>) {
+                let mut rule: Vec<String> = Vec::new();
+                if local {
+                    // As Docker: localhost is left to a userland proxy (a DNAT of 127.0.0.1
+                    // elsewhere would leave with a loopback source).
+                    rule.extend(
+                        ["!", "-d", "127.0.0.0/8", "-m", "addrtype", "--dst-type", "LOCAL"].map(String::from),
+                    );
+                }
+                rule.extend(
+                    [
+                        "-p",
+                        "tcp",
+                        "-m",
+                        "tcp",
+                        "--dport",
+                        &port,
+                        "-m",
+                        "comment",
+                        "--comment",
+                        FAULT_COMMENT,
+                        "-j",
+                        "DNAT",
+                        "--to-destination",
+                        &to,
+                    ]
+                    .map(String::from),
+                );
+                let mut add: Vec<String> = ["iptables", "-t", "nat", "-I", chain, "1"]
+                    .map(String::from)
+                    .to_vec();
+                add.extend(rule.iter().cloned());
+                let mut del: Vec<String> = ["iptables", "-t", "nat", "-D", chain].map(String::from).to_vec();
+                del.extend(rule);
+                (add, del)
+            };
+            let drop_rule: Vec<String> = [
+                "-d",
+                &dst,
+                "-p",
+                "tcp",
+                "-m",
+                "tcp",
+                "--dport",
+                "80",
+                "-m",
+                "comment",
+                "--comment",
+                FAULT_COMMENT,
+                "-j",
+                "DROP",
+            ]
+            .map(String::from)
+            .to_vec();
+            let step = |argv: &[String]| Step::host(&argv.iter().map(String::as_str).collect::<Vec<_>>());
+            let (pre_add, pre_del) = dnat("PREROUTING", false);
+            let (out_add, out_del) = dnat("OUTPUT", true);
+            let mut fwd_add: Vec<String> = ["iptables", "-I", "FORWARD", "1"].map(String::from).to_vec();
+            fwd_add.extend(drop_rule.iter().cloned());
+            let mut fwd_del: Vec<String> = ["iptables", "-D", "FORWARD"].map(String::from).to_vec();
+            fwd_del.extend(drop_rule);
+            (
+                vec![step(&fwd_add), step(&pre_add), step(&out_add)],
+                vec![step(&out_del), step(&pre_del), step(&fwd_del)],
+            )
+        }
         Fault::IpForwardOff => {
             let was = host.and_then(|h| h.sysctls.ip_forward).unwrap_or(1);
             (
@@ -774,6 +857,8 @@ enum Word {
     Cidr,
     /// An IPv4 address.
     Ip,
+    /// An IPv4 address and port (`10.0.0.2:80`).
+    IpPort,
 }
 
 /// Where a step of a given shape runs.
@@ -783,7 +868,7 @@ enum Place {
     Inside,
 }
 
-use Word::{Cidr, Iface, Ip, Lit, Num};
+use Word::{Cidr, Iface, Ip, IpPort, Lit, Num};
 
 const LINK_UP: &[Word] = &[Lit("ip"), Lit("link"), Lit("set"), Lit("dev"), Iface, Lit("up")];
 const DEFAULT_VIA: &[Word] = &[
@@ -969,6 +1054,88 @@ fn undo_shapes(fault: Fault) -> (&'static [(Place, &'static [Word])], Option<&'s
             ],
             None,
         ),
+        Fault::PublishedPort => (
+            &[
+                (
+                    Place::Host,
+                    &[
+                        Lit("iptables"),
+                        Lit("-t"),
+                        Lit("nat"),
+                        Lit("-D"),
+                        Lit("OUTPUT"),
+                        Lit("!"),
+                        Lit("-d"),
+                        Lit("127.0.0.0/8"),
+                        Lit("-m"),
+                        Lit("addrtype"),
+                        Lit("--dst-type"),
+                        Lit("LOCAL"),
+                        Lit("-p"),
+                        Lit("tcp"),
+                        Lit("-m"),
+                        Lit("tcp"),
+                        Lit("--dport"),
+                        Num,
+                        Lit("-m"),
+                        Lit("comment"),
+                        Lit("--comment"),
+                        Lit(FAULT_COMMENT),
+                        Lit("-j"),
+                        Lit("DNAT"),
+                        Lit("--to-destination"),
+                        IpPort,
+                    ],
+                ),
+                (
+                    Place::Host,
+                    &[
+                        Lit("iptables"),
+                        Lit("-t"),
+                        Lit("nat"),
+                        Lit("-D"),
+                        Lit("PREROUTING"),
+                        Lit("-p"),
+                        Lit("tcp"),
+                        Lit("-m"),
+                        Lit("tcp"),
+                        Lit("--dport"),
+                        Num,
+                        Lit("-m"),
+                        Lit("comment"),
+                        Lit("--comment"),
+                        Lit(FAULT_COMMENT),
+                        Lit("-j"),
+                        Lit("DNAT"),
+                        Lit("--to-destination"),
+                        IpPort,
+                    ],
+                ),
+                (
+                    Place::Host,
+                    &[
+                        Lit("iptables"),
+                        Lit("-D"),
+                        Lit("FORWARD"),
+                        Lit("-d"),
+                        Cidr,
+                        Lit("-p"),
+                        Lit("tcp"),
+                        Lit("-m"),
+                        Lit("tcp"),
+                        Lit("--dport"),
+                        Num,
+                        Lit("-m"),
+                        Lit("comment"),
+                        Lit("--comment"),
+                        Lit(FAULT_COMMENT),
+                        Lit("-j"),
+                        Lit("DROP"),
+                    ],
+                ),
+            ],
+            None,
+        ),
     }
 }
 
@@ -994,6 +1161,7 @@ fn word_ok(word: Word, arg: &str) -> bool {
         Num => is_number(arg),
         Cidr => arg.parse::<ipnet::Ipv4Net>().is_ok(),
         Ip => arg.parse::<std::net::Ipv4Addr>().is_ok(),
+        IpPort => arg.parse::<std::net::SocketAddrV4>().is_ok(),
     }
 }
 
