@@ -219,7 +219,7 @@ const CHECKS: &[Check] = &[
     Check {
         id: "firewall.forward",
         category: "firewall",
-        what: "every FORWARD base chain (iptables-nft, iptables-legacy, native nft) lets the container's egress through, rules evaluated by the flow engine",
+        what: "the container's egress to an outside address passes the host's firewall: traced by the flow engine with a default route (every hook on the way), else every FORWARD base chain (iptables-nft, iptables-legacy, native nft) evaluated",
         run: Run::Single(firewall::forward),
     },
     Check {
