@@ -1527,6 +1527,9 @@ impl<'w, 'a> Walk<'w, 'a> {
         let Some((port, _)) = self.l2_find(ns, state, br, None, nh, &p) else {
             return (self.dead_end(), p);
         };
+        if self.out_port_blocked(ns, br, port, nh, &p) {
+            return (End::Dropped, p);
+        }
         let mut p = p;
         if !self.bridge_hooks(
             ns,
@@ -1537,7 +1540,7 @@ impl<'w, 'a> Walk<'w, 'a> {
         ) {
             return (self.dead_end(), p);
         }
-        self.port_out(ns, state, br, port, nh, p, depth)
+        self.port_out(ns, port, nh, p, depth)
     }
 
     /// A frame for `nh` enters bridge `br` on port `inp`.
@@ -1552,21 +1555,13 @@ impl<'w, 'a> Walk<'w, 'a> {
         mut p: Packet,
         depth: usize,
     ) -> (End, Packet) {
-        let st = inp
-            .port
-            .as_ref()
-            .map(|pa| pa.state.as_str())
-            .unwrap_or("forwarding");
-        if st != "forwarding" && !st.is_empty() {
+        if let Some(why) = port_blocked(inp) {
             self.hop(
                 ns,
                 Some(inp.name.clone()),
                 "bridge",
                 HopVerdict::Drop,
-                format!(
-                    "port {} of {} is in state {st}: it forwards nothing",
-                    inp.name, br.name
-                ),
+                format!("port {} of {} {why}: it forwards nothing", inp.name, br.name),
                 &p,
             );
             return (End::Dropped, p);
@@ -1676,28 +1671,7 @@ impl<'w, 'a> Walk<'w, 'a> {
             );
             return (End::Dropped, p);
         }
-        let ost = outp
-            .port
-            .as_ref()
-            .map(|pa| pa.state.as_str())
-            .unwrap_or("forwarding");
-        if (ost != "forwarding" && !ost.is_empty()) || !outp.is_up() {
-            let why = if outp.is_up() {
-                format!("is in state {ost}")
-            } else {
-                "is down".to_string()
-            };
-            self.hop(
-                ns,
-                Some(outp.name.clone()),
-                "bridge",
-                HopVerdict::Drop,
-                format!(
-                    "{nh} is behind port {} of {}, which {why}: the bridge forwards nothing to it",
-                    outp.name, br.name
-                ),
-                &p,
-            );
+        if self.out_port_blocked(ns, br, outp, nh, &p) {
             return (End::Dropped, p);
         }
         self.hop(
@@ -1751,7 +1725,7 @@ impl<'w, 'a> Walk<'w, 'a> {
         if !self.bridge_hooks(ns, &[Hook::Postrouting], None, Some(&outp.name), &mut p) {
             return (self.dead_end(), p);
         }
-        self.port_out(ns, state, br, outp, nh, p, depth)
+        self.port_out(ns, outp, nh, p, depth)
     }
 
     /// After a bridged packet was DNATed away: routing, FORWARD, POSTROUTING.
@@ -1782,48 +1756,27 @@ impl<'w, 'a> Walk<'w, 'a> {
         self.transmit(ns, ifindex, nh, p, depth + 1)
     }
 
-    /// Out of bridge port `port` toward `nh`.
-    #[allow(clippy::too_many_arguments)]
-    fn port_out(
-        &mut self,
-        ns: NetnsKey,
-        _state: &NetnsState,
-        br: &Link,
-        port: &Link,
-        nh: IpAddr,
-        p: Packet,
-        depth: usize,
-    ) -> (End, Packet) {
-        let st = port
-            .port
-            .as_ref()
-            .map(|pa| pa.state.as_str())
-            .unwrap_or("forwarding");
-        if st != "forwarding" && !st.is_empty() {
-            self.hop(
-                ns,
-                Some(port.name.clone()),
-                "bridge",
-                HopVerdict::Drop,
-                format!(
-                    "port {} of {} is in state {st}: it forwards nothing",
-                    port.name, br.name
-                ),
-                &p,
-            );
-            return (End::Dropped, p);
-        }
-        if !port.is_up() {
-            self.hop(
-                ns,
-                Some(port.name.clone()),
-                "link",
-                HopVerdict::Drop,
-                format!("port {} is down", port.name),
-                &p,
-            );
-            return (End::Dropped, p);
-        }
+    /// Whether the bridge forwards nothing out of `port` (saying why in a hop).
+    fn out_port_blocked(&mut self, ns: NetnsKey, br: &Link, port: &Link, nh: IpAddr, p: &Packet) -> bool {
+        let Some(why) = port_blocked(port) else {
+            return false;
+        };
+        self.hop(
+            ns,
+            Some(port.name.clone()),
+            "bridge",
+            HopVerdict::Drop,
+            format!(
+                "{nh} is behind port {} of {}, which {why}: the bridge forwards nothing to it",
+                port.name, br.name
+            ),
+            p,
+        );
+        true
+    }
+
+    /// Out of bridge port `port` (forwarding, up: checked before) toward `nh`.
+    fn port_out(&mut self, ns: NetnsKey, port: &Link, nh: IpAddr, p: Packet, depth: usize) -> (End, Packet) {
         match port.kind.as_deref() {
             Some("veth") => {
                 let Some(state) = self.world.ns(ns) else {
@@ -2061,6 +2014,19 @@ fn endpoint(a: IpAddr, port: Option<u16>) -> String {
         (IpAddr::V6(a), Some(p)) => format!("[{a}]:{p}"),
         (a, Some(p)) => format!("{a}:{p}"),
         (a, None) => a.to_string(),
+    }
+}
+
+/// Why a bridge port forwards nothing: it is down (its STP state then says
+/// `disabled` too), or its STP state.
+fn port_blocked(port: &Link) -> Option<String> {
+    let st = port.port.as_ref().map_or("forwarding", |pa| pa.state.as_str());
+    if !port.is_up() {
+        Some("is down".into())
+    } else if st != "forwarding" && !st.is_empty() {
+        Some(format!("is in state {st}"))
+    } else {
+        None
     }
 }
 
