@@ -517,6 +517,40 @@ pub fn evaluate(table: &Table, chain: &str, packet: &Packet, ctx: &Context) -> O
     )
 }
 
+/// The two branches of a *may* rule (it matched, it did not), as one: `Ok` with the
+/// branch that stands when both reach the same definite verdict (or one cannot be
+/// evaluated), else `Err` with the [`Verdict::May`] of every verdict they reach.
+/// Shared by the iptables and the nft evaluators.
+pub(super) fn merge_branches(taken: Outcome, skipped: Outcome) -> Result<Outcome, Verdict> {
+    let definite = |v: &Verdict| !matches!(v, Verdict::May { .. } | Verdict::Error { .. });
+    if taken.verdict == skipped.verdict && definite(&taken.verdict) {
+        return Ok(skipped);
+    }
+    if let Verdict::Error { .. } = taken.verdict {
+        return Ok(taken);
+    }
+    if let Verdict::Error { .. } = skipped.verdict {
+        return Ok(skipped);
+    }
+    let mut candidates = Vec::new();
+    let mut open = false;
+    for v in [taken.verdict, skipped.verdict] {
+        let list = match v {
+            Verdict::May { candidates: c, open: o } => {
+                open |= o;
+                c
+            }
+            v => vec![v],
+        };
+        for v in list {
+            if !candidates.contains(&v) {
+                candidates.push(v);
+            }
+        }
+    }
+    Err(Verdict::May { candidates, open })
+}
+
 /// The chain a jump or goto target names.
 fn jump_target(t: &Target) -> Option<&str> {
     match t {
@@ -811,40 +845,13 @@ impl Eval<'_> {
     }
 
     fn merge(&self, taken: Outcome, skipped: Outcome, s: State, here: (usize, usize)) -> Outcome {
-        let definite = |v: &Verdict| !matches!(v, Verdict::May { .. } | Verdict::Error { .. });
-        if taken.verdict == skipped.verdict && definite(&taken.verdict) {
-            return skipped;
-        }
-        if let Verdict::Error { .. } = taken.verdict {
-            return taken;
-        }
-        if let Verdict::Error { .. } = skipped.verdict {
-            return skipped;
-        }
-        let mut candidates = Vec::new();
-        let mut open = false;
-        for v in [taken.verdict, skipped.verdict] {
-            match v {
-                Verdict::May {
-                    candidates: c,
-                    open: o,
-                } => {
-                    open |= o;
-                    for v in c {
-                        if !candidates.contains(&v) {
-                            candidates.push(v);
-                        }
-                    }
-                }
-                v => {
-                    if !candidates.contains(&v) {
-                        candidates.push(v);
-                    }
-                }
+        match merge_branches(taken, skipped) {
+            Ok(one) => one,
+            Err(may) => {
+                let decided = Some(Decider::Rule(self.rule_ref(here.0, here.1)));
+                self.finish(s, may, decided)
             }
         }
-        let decided = Some(Decider::Rule(self.rule_ref(here.0, here.1)));
-        self.finish(s, Verdict::May { candidates, open }, decided)
     }
 
     /// What the target does; marks and notrack are applied to `s` (only when the rule

@@ -432,36 +432,13 @@ impl Eval<'_> {
     }
 
     fn merge(&self, taken: Outcome, skipped: Outcome, s: State, here: (usize, usize)) -> Outcome {
-        let definite = |v: &Verdict| !matches!(v, Verdict::May { .. } | Verdict::Error { .. });
-        if taken.verdict == skipped.verdict && definite(&taken.verdict) {
-            return skipped;
-        }
-        for o in [&taken, &skipped] {
-            if let Verdict::Error { .. } = o.verdict {
-                return o.clone();
+        match super::eval::merge_branches(taken, skipped) {
+            Ok(one) => one,
+            Err(may) => {
+                let d = Some(Decider::Rule(self.rule_ref(here.0, here.1)));
+                self.finish(s, may, d)
             }
         }
-        let mut candidates = Vec::new();
-        let mut open = false;
-        for v in [taken.verdict, skipped.verdict] {
-            let list = match v {
-                Verdict::May {
-                    candidates: c,
-                    open: o,
-                } => {
-                    open |= o;
-                    c
-                }
-                v => vec![v],
-            };
-            for v in list {
-                if !candidates.contains(&v) {
-                    candidates.push(v);
-                }
-            }
-        }
-        let d = Some(Decider::Rule(self.rule_ref(here.0, here.1)));
-        self.finish(s, Verdict::May { candidates, open }, d)
     }
 
     fn chain_effect(&self, v: &NftVerdict) -> Effect {
