@@ -536,7 +536,10 @@ pub(super) fn merge_branches(taken: Outcome, skipped: Outcome) -> Result<Outcome
     let mut open = false;
     for v in [taken.verdict, skipped.verdict] {
         let list = match v {
-            Verdict::May { candidates: c, open: o } => {
+            Verdict::May {
+                candidates: c,
+                open: o,
+            } => {
                 open |= o;
                 c
             }

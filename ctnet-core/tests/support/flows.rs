@@ -144,15 +144,7 @@ pub fn python() -> String {
 pub fn start_server(py: &str, netns: Option<&str>, tcp_ports: &[u16], udp_ports: &[u16]) -> Child {
     let tcp: Vec<String> = tcp_ports.iter().map(u16::to_string).collect();
     let udp: Vec<String> = udp_ports.iter().map(u16::to_string).collect();
-    let mut cmd = match netns {
-        Some(ns) => {
-            let mut c = Command::new("ip");
-            c.args(["netns", "exec", ns, py]);
-            c
-        }
-        None => Command::new(py),
-    };
-    let mut child = cmd
+    let mut child = python_in(netns, py)
         .args(["-c", SERVER])
         .args([tcp.join(","), udp.join(",")])
         .stdout(Stdio::piped())
@@ -170,8 +162,29 @@ pub fn start_server(py: &str, netns: Option<&str>, tcp_ports: &[u16], udp_ports:
 /// Start the client in `netns` with `flows` (a JSON list of `{proto, dst, dport, sport}`)
 /// and a timeout in seconds.
 pub fn send_json(py: &str, netns: &str, flows: &str, timeout: &str) -> Child {
-    let mut child = Command::new("ip")
-        .args(["netns", "exec", netns, py, "-c", CLIENT, timeout])
+    send_in(Some(netns), py, flows, timeout)
+}
+
+/// [`send_json`] from this process's own netns.
+pub fn send_here(py: &str, flows: &str, timeout: &str) -> Child {
+    send_in(None, py, flows, timeout)
+}
+
+/// `py` to run in `netns` (`ip netns exec`), or here.
+fn python_in(netns: Option<&str>, py: &str) -> Command {
+    match netns {
+        Some(ns) => {
+            let mut c = Command::new("ip");
+            c.args(["netns", "exec", ns, py]);
+            c
+        }
+        None => Command::new(py),
+    }
+}
+
+fn send_in(netns: Option<&str>, py: &str, flows: &str, timeout: &str) -> Child {
+    let mut child = python_in(netns, py)
+        .args(["-c", CLIENT, timeout])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -195,22 +208,4 @@ pub fn results(child: Child) -> Vec<String> {
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).expect("client prints a JSON list")
-}
-
-/// [`send_json`] from this process's own netns.
-pub fn send_here(py: &str, flows: &str, timeout: &str) -> Child {
-    let mut child = Command::new(py)
-        .args(["-c", CLIENT, timeout])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("client starts");
-    child
-        .stdin
-        .take()
-        .expect("stdin piped")
-        .write_all(flows.as_bytes())
-        .expect("flows written");
-    child
 }
