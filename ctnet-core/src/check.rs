@@ -3,7 +3,7 @@
 //! with the evidence it read, where it read it, and the manual commands that show the
 //! same on a live host. A check that cannot run says `skip` and why, never `pass`.
 //!
-//! The runbook is one table, [`CHECKS`]: a row per check id, with its category, what it
+//! The runbook is one table, `CHECKS`: a row per check id, with its category, what it
 //! looks at and the small function (in the file of its category) that looks. The
 //! [`CATALOG`] is derived from the rows and every finding a function returns is stamped
 //! with its own row's id, so the catalog and the code cannot disagree.
@@ -53,6 +53,7 @@ pub enum Status {
 
 /// One finding.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Finding {
     /// Stable dotted id, e.g. `fdb.own_mac`.
     pub id: String,

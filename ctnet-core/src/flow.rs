@@ -184,6 +184,7 @@ pub struct RuleView {
 
 /// One step of a walk.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Hop {
     /// The netns (its label).
     pub netns: String,

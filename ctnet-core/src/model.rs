@@ -19,6 +19,7 @@ pub const SNAPSHOT_SCHEMA: &str = "ctnet.snapshot/v1";
 
 /// Everything ctnet read from one host.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Snapshot {
     /// Always [`SNAPSHOT_SCHEMA`].
     pub schema: String,
@@ -47,6 +48,7 @@ pub struct Snapshot {
 /// A container as its runtime describes it, tied to the netns it uses.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
+#[non_exhaustive]
 pub struct Container {
     /// Who runs it: `docker`, `podman`, `containerd`, `cri-o`, `kubernetes` (from a
     /// cgroup when no daemon answered).
@@ -92,6 +94,7 @@ impl Container {
 /// A container's endpoint on one network.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
+#[non_exhaustive]
 pub struct ContainerNetwork {
     /// Network name (`bridge`, a user network).
     pub name: String,
@@ -110,6 +113,7 @@ pub struct ContainerNetwork {
 /// One published port (`-p host_ip:host_port:container_port/proto`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
+#[non_exhaustive]
 pub struct PublishedPort {
     /// Port inside the container.
     pub container_port: u16,
@@ -257,6 +261,7 @@ impl Snapshot {
 /// One network namespace and what was read inside it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
+#[non_exhaustive]
 pub struct NetnsState {
     /// Identity.
     pub key: NetnsKey,
@@ -336,6 +341,7 @@ impl NetnsState {
 /// One network interface.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
+#[non_exhaustive]
 pub struct Link {
     /// Interface index (unique within its netns).
     pub ifindex: u32,
@@ -380,6 +386,7 @@ impl Link {
 /// Interface counters (stats64).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
+#[non_exhaustive]
 pub struct Stats {
     /// Packets received.
     pub rx_packets: u64,
@@ -406,6 +413,7 @@ pub struct Stats {
 /// Attributes of a bridge device.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
+#[non_exhaustive]
 pub struct BridgeAttrs {
     /// STP state: 0 off, 1 kernel STP, 2 user STP.
     pub stp_state: u32,
@@ -424,6 +432,7 @@ pub struct BridgeAttrs {
 /// Attributes of a bridge port.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
+#[non_exhaustive]
 pub struct BridgePortAttrs {
     /// STP state: `disabled`, `listening`, `learning`, `forwarding`, `blocking`.
     pub state: String,
@@ -450,6 +459,7 @@ pub struct BridgePortAttrs {
 /// `ethtool -S` of one interface.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
+#[non_exhaustive]
 pub struct EthtoolStats {
     /// Driver name (`ethtool -i`).
     pub driver: String,
@@ -482,6 +492,7 @@ pub struct Address {
 /// One route.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
+#[non_exhaustive]
 pub struct Route {
     /// `inet` or `inet6`.
     pub family: String,
@@ -521,6 +532,7 @@ pub struct NextHop {
 
 /// One ARP / NDP entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Neighbour {
     /// Interface.
     pub ifindex: u32,
@@ -539,6 +551,7 @@ pub struct Neighbour {
 
 /// One bridge FDB entry (`bridge fdb show`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct FdbEntry {
     /// The port (or device, for `self` entries).
     pub ifindex: u32,
@@ -573,6 +586,7 @@ impl FdbEntry {
 /// Network sysctls of one netns.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
+#[non_exhaustive]
 pub struct Sysctls {
     /// `net.ipv4.ip_forward`.
     pub ip_forward: Option<u8>,
@@ -584,11 +598,25 @@ pub struct Sysctls {
     pub bridge_nf_call_ip6tables: Option<u8>,
     /// `net.ipv4.conf.<name>.*` for `all`, `default` and every interface.
     pub conf: BTreeMap<String, IfSysctls>,
+    /// `net.netfilter.nf_conntrack_count`: connections tracked in this netns (absent
+    /// when conntrack is not loaded).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conntrack_count: Option<u64>,
+    /// `net.netfilter.nf_conntrack_max`: the limit each netns's count is held to; at it,
+    /// new connections are dropped ("nf_conntrack: table full").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conntrack_max: Option<u64>,
+    /// `net.ipv4.neigh.default.gc_thresh3`: the hard limit of the IPv4 neighbour table,
+    /// which every netns on the host shares (read in the host netns only; the kernel
+    /// shows it only to the initial user namespace).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub neigh_gc_thresh3: Option<u64>,
 }
 
 /// Per-interface IPv4 sysctls.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
+#[non_exhaustive]
 pub struct IfSysctls {
     /// `rp_filter`: 0 off, 1 strict, 2 loose.
     pub rp_filter: Option<u8>,
@@ -608,6 +636,7 @@ pub struct IfSysctls {
 /// Firewall state of a netns: iptables (both backends, v4 and v6) and native nftables.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
+#[non_exhaustive]
 pub struct Firewall {
     /// `iptables-save -c` dumps, one per backend and family that has tables.
     pub iptables: Vec<IptablesDump>,
@@ -629,6 +658,7 @@ pub struct Firewall {
 /// One ipset as `ipset save` lists it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
+#[non_exhaustive]
 pub struct IpSet {
     /// Name.
     pub name: String,
@@ -769,6 +799,7 @@ pub struct NftRule {
 
 /// Whether one source could be read.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct SourceStatus {
     /// The source: `netlink`, `sysctl`, `ethtool`, `iptables-nft-save`, `nft`, `discovery`, ...
     pub source: String,

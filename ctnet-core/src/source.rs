@@ -260,6 +260,10 @@ pub fn discover(opts: &ScanOptions) -> Result<Discovery> {
 }
 
 fn read_u8(path: &str) -> Option<u8> {
+    read_num(path)
+}
+
+fn read_num<T: std::str::FromStr>(path: &str) -> Option<T> {
     std::fs::read_to_string(path).ok()?.trim().parse().ok()
 }
 
@@ -283,7 +287,7 @@ fn read_u8_at(dir: &std::fs::File, name: &std::ffi::CStr) -> Option<u8> {
 
 /// Netns-wide sysctls of the calling thread's netns (`/proc/sys/net` follows the
 /// thread's netns). Per-interface values come from the link dump instead.
-fn read_sysctls(has_bridge: bool) -> Sysctls {
+fn read_sysctls(has_bridge: bool, host: bool) -> Sysctls {
     let all = match std::fs::File::open("/proc/sys/net/ipv4/conf/all") {
         Ok(dir) => IfSysctls {
             rp_filter: read_u8_at(&dir, c"rp_filter"),
@@ -306,6 +310,13 @@ fn read_sysctls(has_bridge: bool) -> Sysctls {
         s.bridge_nf_call_ip6tables = read_u8("/proc/sys/net/bridge/bridge-nf-call-ip6tables");
     }
     s.conf.insert("all".into(), all);
+    s.conntrack_count = read_num("/proc/sys/net/netfilter/nf_conntrack_count");
+    if s.conntrack_count.is_some() {
+        s.conntrack_max = read_num("/proc/sys/net/netfilter/nf_conntrack_max");
+    }
+    if host {
+        s.neigh_gc_thresh3 = read_num("/proc/sys/net/ipv4/neigh/default/gc_thresh3");
+    }
     s
 }
 
@@ -445,7 +456,7 @@ fn read_one(
         return st;
     }
     let has_bridge = st.links.iter().any(|l| l.kind.as_deref() == Some("bridge"));
-    st.sysctls = read_sysctls(has_bridge);
+    st.sysctls = read_sysctls(has_bridge, host_fd.is_none());
     for (l, conf) in st.links.iter().zip(if_conf) {
         if let Some(c) = conf {
             st.sysctls.conf.insert(l.name.clone(), c);

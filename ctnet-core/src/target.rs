@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::model::{Container, Snapshot};
 use crate::netns::{NetnsKey, NetnsRef};
 use crate::runtime::NotAsked;
+use crate::topology::{Role, Topology};
 
 /// What a target turned out to be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -183,6 +184,60 @@ fn container_target(target: &str, c: &Container) -> Resolved {
         ifindex: None,
         note: container_note(c),
     }
+}
+
+/// Every netns joined to the host like a container's (a veth or macvlan toward the
+/// host: [`Role::Container`]) as a target, in topology order: by the name of the
+/// running container that uses it, else by its netns name, path or pid, each a string
+/// [`resolve`] maps back to the same netns. What a tool that judges every container
+/// (an exporter, a report of the whole host) iterates over.
+///
+/// ```no_run
+/// # fn demo(snap: &ctnet_core::model::Snapshot) {
+/// use ctnet_core::{check, target, topology::Topology};
+///
+/// let topo = Topology::build(snap);
+/// for t in target::containers(snap, &topo) {
+///     let report = check::run(snap, &topo, &t, None);
+///     println!("{} {:?}", t.target, report.verdict);
+/// }
+/// # }
+/// ```
+pub fn containers(snap: &Snapshot, topo: &Topology) -> Vec<Resolved> {
+    topo.netns
+        .iter()
+        .filter(|v| v.role == Role::Container)
+        .filter_map(|v| {
+            // The container that made the netns, not one that joined it.
+            let owner = snap
+                .containers_in(v.key)
+                .filter(|c| c.is_running())
+                .min_by_key(|c| c.shares_netns_of.is_some());
+            if let Some(c) = owner {
+                return Some(container_target(&c.name, c));
+            }
+            let ns = snap.netns_by_key(v.key)?;
+            let r = ns
+                .refs
+                .iter()
+                .find(|r| matches!(r, NetnsRef::Named { .. }))
+                .or(ns.refs.first())?;
+            let (target, kind) = match r {
+                NetnsRef::Named { name, .. } => (name.clone(), TargetKind::NetnsName),
+                NetnsRef::Path { path } => (path.display().to_string(), TargetKind::NetnsPath),
+                NetnsRef::Pid { pid, .. } => (format!("pid:{pid}"), TargetKind::Pid),
+                NetnsRef::Current => return None,
+            };
+            Some(Resolved {
+                target,
+                kind,
+                netns: Some(v.key),
+                container: None,
+                ifindex: None,
+                note: None,
+            })
+        })
+        .collect()
 }
 
 /// Resolve `target` against `snap`.
@@ -474,5 +529,32 @@ mod tests {
         }];
         let e = resolve(&s, "db").unwrap_err().to_string();
         assert!(!e.contains('\x1b') && e.contains("\\x1b"), "{e}");
+    }
+
+    #[test]
+    fn every_container_target_resolves_back_to_its_netns() {
+        for file in ["docker-host.json", "lab-healthy.json"] {
+            let path = format!("{}/../fixtures/{file}", env!("CARGO_MANIFEST_DIR"));
+            let snap = Snapshot::load(&path).unwrap();
+            let topo = Topology::build(&snap);
+            let all = containers(&snap, &topo);
+            let joined = topo.netns.iter().filter(|v| v.role == Role::Container).count();
+            assert!(
+                !all.is_empty() && all.len() == joined,
+                "{file}: {} of {joined}",
+                all.len()
+            );
+            for t in &all {
+                let again = resolve(&snap, &t.target).unwrap();
+                assert_eq!(again.netns, t.netns, "{file}: {}", t.target);
+                assert_eq!(again.kind, t.kind, "{file}: {}", t.target);
+            }
+            if file == "docker-host.json" {
+                assert!(
+                    all.iter()
+                        .any(|t| t.kind == TargetKind::Container && t.container.is_some())
+                );
+            }
+        }
     }
 }

@@ -83,6 +83,7 @@ pub enum Peer {
 
 /// A veth in the host netns, joined to its peer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct VethView {
     /// The host end.
     pub host: IfaceRef,
@@ -109,6 +110,7 @@ pub struct VethView {
 
 /// A bridge port.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct PortView {
     /// Port ifindex.
     pub ifindex: u32,
@@ -128,6 +130,7 @@ pub struct PortView {
 
 /// A bridge with its ports and FDB.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct BridgeView {
     /// The bridge.
     pub iface: IfaceRef,
@@ -151,6 +154,7 @@ pub struct BridgeView {
 
 /// Where a container-side MAC sits in its bridge's FDB.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct FdbHit {
     /// The port the bridge learned it on.
     pub port: String,
@@ -166,6 +170,7 @@ pub struct FdbHit {
 
 /// One interface inside a non-host netns, joined to the host side.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct NetnsIface {
     /// The interface.
     pub iface: IfaceRef,
@@ -217,6 +222,7 @@ pub enum Role {
 
 /// A netns and its interfaces, joined.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct NetnsView {
     /// Identity.
     pub key: NetnsKey,
@@ -235,6 +241,7 @@ pub struct NetnsView {
 
 /// The joined view of a snapshot.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Topology {
     /// Host-netns veths and their peers, by ifindex.
     pub veths: Vec<VethView>,

@@ -1,7 +1,7 @@
 //! `ethtool -S` through the SIOCETHTOOL ioctl (driver counters have no netlink API).
 //!
 //! The ioctl socket resolves interface names in the netns it was created in, so an
-//! [`Ethtool`] must be opened on a thread inside the target netns.
+//! `Ethtool` must be opened on a thread inside the target netns.
 
 use std::collections::BTreeMap;
 use std::io;
