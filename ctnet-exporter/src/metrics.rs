@@ -11,7 +11,7 @@ use std::fmt::Write as _;
 use ctnet_core::check::{Report, Status};
 use ctnet_core::model::{Link, Owner, Snapshot, Stats};
 use ctnet_core::target::Resolved;
-use ctnet_core::topology::{Peer, Topology};
+use ctnet_core::topology::{Peer, Role, Topology};
 
 /// What bounds the output.
 #[derive(Debug, Clone, Copy)]
@@ -361,17 +361,32 @@ pub fn render(scan: &Scan, meta: &Meta, limits: Limits) -> String {
             m as f64,
         );
     }
-    for ns in &snap.netns {
-        if let Some(c) = ns.sysctls.conntrack_count {
-            let label = ns.label();
-            let container = owner_of(snap, ns.key).map_or(String::new(), |c| c.name.clone());
-            x.gauge(
-                "ctnet_conntrack_entries",
-                "net.netfilter.nf_conntrack_count: connections tracked in this netns.",
-                &[("netns", &label), ("container", &container)],
-                c as f64,
-            );
-        }
+    // The host, then each container's netns (a netns found only through a passing
+    // process would be a series that comes and goes).
+    let help =
+        "net.netfilter.nf_conntrack_count: connections tracked in this netns (container=\"\" for the host).";
+    if let Some(c) = host.sysctls.conntrack_count {
+        x.gauge(
+            "ctnet_conntrack_entries",
+            help,
+            &[("container", ""), ("netns", "host")],
+            c as f64,
+        );
+    }
+    for view in scan.topo.netns.iter().filter(|v| v.role == Role::Container) {
+        let Some(c) = snap
+            .netns_by_key(view.key)
+            .and_then(|ns| ns.sysctls.conntrack_count)
+        else {
+            continue;
+        };
+        let container = owner_of(snap, view.key).map_or_else(|| view.label.clone(), |c| c.name.clone());
+        x.gauge(
+            "ctnet_conntrack_entries",
+            help,
+            &[("container", &container), ("netns", &view.label)],
+            c as f64,
+        );
     }
 
     firewall(&mut x, snap, limits);
