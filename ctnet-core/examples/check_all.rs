@@ -10,9 +10,10 @@ use ctnet_core::topology::Topology;
 fn main() -> Result<std::process::ExitCode, Box<dyn std::error::Error>> {
     let snap = source::snapshot(&ScanOptions::default())?;
     let topo = Topology::build(&snap);
+    let runner = check::Runner::new(&snap, &topo);
     let mut reports: Vec<_> = target::containers(&snap, &topo)
         .iter()
-        .map(|t| check::run(&snap, &topo, t, None))
+        .map(|t| runner.run(t, None))
         .collect();
     reports.sort_by_key(|r| std::cmp::Reverse(r.verdict));
     for r in &reports {

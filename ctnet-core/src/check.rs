@@ -352,17 +352,53 @@ fn v4_nets(ips: &[String]) -> Vec<Ipv4Net> {
 
 /// Run the runbook for `target` (and `peer`).
 pub fn run(snap: &Snapshot, topo: &Topology, target: &Resolved, peer: Option<&Resolved>) -> Report {
-    let single = Ctx::new(snap, topo, target);
-    let pair = peer.map(|p| PairCtx::new(snap, topo, target, p));
-    let mut r = Report {
-        schema: CHECK_SCHEMA.into(),
-        target: target.target.clone(),
-        peer: peer.map(|p| p.target.clone()),
-        verdict: Status::Pass,
-        checks: findings(&single, pair.as_ref()),
-    };
-    r.settle();
-    r
+    Runner::new(snap, topo).run(target, peer)
+}
+
+/// The runbook for many targets of one snapshot: what [`run`] prepares for each call
+/// (the snapshot made ready for the flow engine) is prepared once.
+///
+/// ```no_run
+/// # fn demo(snap: &ctnet_core::model::Snapshot) {
+/// use ctnet_core::{check::Runner, target, topology::Topology};
+///
+/// let topo = Topology::build(snap);
+/// let runner = Runner::new(snap, &topo);
+/// for t in target::containers(snap, &topo) {
+///     println!("{} {:?}", t.target, runner.run(&t, None).verdict);
+/// }
+/// # }
+/// ```
+pub struct Runner<'a> {
+    snap: &'a Snapshot,
+    topo: &'a Topology,
+    flow: crate::flow::Tracer<'a>,
+}
+
+impl<'a> Runner<'a> {
+    /// Prepare `snap` (and its topology) for checks.
+    pub fn new(snap: &'a Snapshot, topo: &'a Topology) -> Self {
+        Self {
+            snap,
+            topo,
+            flow: crate::flow::Tracer::new(snap),
+        }
+    }
+
+    /// Run the runbook for `target` (and `peer`).
+    pub fn run(&self, target: &Resolved, peer: Option<&Resolved>) -> Report {
+        let single = Ctx::new(self.snap, self.topo, &self.flow, target);
+        let pair = peer.map(|p| PairCtx::new(self.snap, self.topo, target, p));
+        let mut r = Report {
+            schema: CHECK_SCHEMA.into(),
+            target: target.target.clone(),
+            peer: peer.map(|p| p.target.clone()),
+            verdict: Status::Pass,
+            checks: findings(&single, pair.as_ref()),
+        };
+        r.settle();
+        r
+    }
 }
 
 /// Every row's findings in table order, each stamped with its row's id and category.
@@ -453,7 +489,7 @@ mod tests {
         let t = crate::target::resolve(&snap, "c1").unwrap();
         let p = crate::target::resolve(&snap, "c4").unwrap();
         let found = findings(
-            &Ctx::new(&snap, &topo, &t),
+            &Ctx::new(&snap, &topo, &crate::flow::Tracer::new(&snap), &t),
             Some(&PairCtx::new(&snap, &topo, &t, &p)),
         );
         let row = |f: &Finding| {

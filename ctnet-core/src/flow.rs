@@ -2297,10 +2297,62 @@ pub fn trace(snap: &Snapshot, spec: &FlowSpec) -> Result<Trace, FlowError> {
 /// Trace `spec` through `snap`, asking `router` (the kernel, live) for each routing
 /// decision first.
 pub fn trace_with(snap: &Snapshot, spec: &FlowSpec, router: Option<&dyn Router>) -> Result<Trace, FlowError> {
-    let mut world = World::new(snap);
-    world.router = router;
-    let world = world;
-    let ends = resolve_ends(&world, spec)?;
+    Tracer::with_router(snap, router).trace(spec)
+}
+
+/// A snapshot made ready for tracing: veth peers joined and every firewall parsed into
+/// typed rules, once. [`trace`] prepares one per call; a tool that traces many flows
+/// through one snapshot (the checks of every container) keeps one and saves that work
+/// on each.
+///
+/// ```
+/// use ctnet_core::flow::{Destination, FlowSpec, L4, Source, Tracer};
+/// use ctnet_core::model::Snapshot;
+///
+/// let snap = Snapshot::load(concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/lab-healthy.json")).unwrap();
+/// let tracer = Tracer::new(&snap);
+/// for ns in snap.netns.iter().filter(|n| n.key != snap.host) {
+///     let spec = FlowSpec::new(Source::Netns { netns: ns.key, addr: None }, Destination::Host, L4::Icmp);
+///     match tracer.trace(&spec) {
+///         Ok(t) => println!("{}: {:?}", ns.label(), t.verdict),
+///         Err(e) => println!("{}: {e}", ns.label()), // no route, no address
+///     }
+/// }
+/// ```
+pub struct Tracer<'a> {
+    world: World<'a>,
+}
+
+impl<'a> Tracer<'a> {
+    /// Routing from the snapshot's tables.
+    pub fn new(snap: &'a Snapshot) -> Self {
+        Self {
+            world: World::new(snap),
+        }
+    }
+
+    /// Routing asked of `router` (the kernel, live) first.
+    pub fn with_router(snap: &'a Snapshot, router: Option<&'a dyn Router>) -> Self {
+        let mut world = World::new(snap);
+        world.router = router;
+        Self { world }
+    }
+
+    /// Trace one flow (see [`trace`]).
+    pub fn trace(&self, spec: &FlowSpec) -> Result<Trace, FlowError> {
+        trace_in(&self.world, spec)
+    }
+
+    /// The host's netfilter at one hook (see [`host_hook`]).
+    pub fn host_hook(&self, hook: Hook, packet: Packet) -> (bool, Vec<Hop>) {
+        hook_in(&self.world, hook, packet)
+    }
+}
+
+fn trace_in(world: &World<'_>, spec: &FlowSpec) -> Result<Trace, FlowError> {
+    let snap = world.snap;
+    let router = world.router;
+    let ends = resolve_ends(world, spec)?;
     let mut assumptions = world.assumptions.clone();
     match router {
         None => assumptions.extend(route::assumptions(snap)),
@@ -2311,7 +2363,7 @@ pub fn trace_with(snap: &Snapshot, spec: &FlowSpec, router: Option<&dyn Router>)
     }
     let mut conns: HashMap<NetnsKey, Conn> = HashMap::new();
     let p0 = first_packet(spec, ends.src, ends.dst);
-    let first = walk(&world, &mut conns, Phase::New, &ends, p0.clone(), None);
+    let first = walk(world, &mut conns, Phase::New, &ends, p0.clone(), None);
     let sockets_read = match first.end {
         End::Delivered(ns) => world.ns(ns).is_some_and(|st| st.listening.is_some()),
         _ => true,
@@ -2339,7 +2391,7 @@ pub fn trace_with(snap: &Snapshot, spec: &FlowSpec, router: Option<&dyn Router>)
         r.mark = 0;
         r.ctmark = 0;
         let leg = match first.end {
-            End::Delivered(ns) => walk_from(&world, &mut conns, Phase::Reply, ns, r, ends.back_to),
+            End::Delivered(ns) => walk_from(world, &mut conns, Phase::Reply, ns, r, ends.back_to),
             _ => Leg {
                 hops: Vec::new(),
                 end: End::LeftHost,
@@ -2360,7 +2412,7 @@ pub fn trace_with(snap: &Snapshot, spec: &FlowSpec, router: Option<&dyn Router>)
                 End::Delivered(ns) => Some(ns),
                 _ => None,
             };
-            again = Some(walk(&world, &mut conns, Phase::Again, &ends, p, target));
+            again = Some(walk(world, &mut conns, Phase::Again, &ends, p, target));
         }
     }
     let legs: Vec<&Leg> = [Some(&first), reply.as_ref(), again.as_ref()]
@@ -2471,10 +2523,14 @@ pub fn trace_with(snap: &Snapshot, spec: &FlowSpec, router: Option<&dyn Router>)
 /// packet goes on. For a check that looks at one hook where a whole path cannot be
 /// walked (a host without a route to the outside).
 pub fn host_hook(snap: &Snapshot, hook: Hook, packet: Packet) -> (bool, Vec<Hop>) {
-    let world = World::new(snap);
+    hook_in(&World::new(snap), hook, packet)
+}
+
+fn hook_in(world: &World<'_>, hook: Hook, packet: Packet) -> (bool, Vec<Hop>) {
+    let snap = world.snap;
     let mut conns = HashMap::new();
     let mut w = Walk {
-        world: &world,
+        world,
         phase: Phase::New,
         conns: &mut conns,
         hops: Vec::new(),

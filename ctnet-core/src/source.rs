@@ -16,6 +16,7 @@
 pub mod ethtool;
 pub mod firewall;
 pub(crate) mod rtnl;
+mod sockdiag;
 
 use std::collections::HashMap;
 use std::os::fd::AsRawFd;
@@ -495,18 +496,25 @@ fn read_one(
 /// The accepting sockets of the calling thread's netns: TCP in LISTEN and bound UDP,
 /// from `/proc/thread-self/net/{tcp,tcp6,udp,udp6}` (which follow the thread's netns).
 fn read_listeners() -> Vec<crate::model::Listener> {
-    let mut out = Vec::new();
-    for (file, proto, v6) in [
-        ("tcp", "tcp", false),
-        ("tcp6", "tcp", true),
-        ("udp", "udp", false),
-        ("udp6", "udp", true),
-    ] {
-        let Ok(text) = std::fs::read_to_string(format!("/proc/thread-self/net/{file}")) else {
-            continue;
-        };
-        out.extend(parse_proc_net(&text, proto, v6));
-    }
+    // sock_diag first: `/proc/net/tcp` walks every connection of the host, once per netns.
+    let mut out = match sockdiag::listeners() {
+        Ok(found) => found,
+        Err(_) => {
+            let mut out = Vec::new();
+            for (file, proto, v6) in [
+                ("tcp", "tcp", false),
+                ("tcp6", "tcp", true),
+                ("udp", "udp", false),
+                ("udp6", "udp", true),
+            ] {
+                let Ok(text) = std::fs::read_to_string(format!("/proc/thread-self/net/{file}")) else {
+                    continue;
+                };
+                out.extend(parse_proc_net(&text, proto, v6));
+            }
+            out
+        }
+    };
     out.sort_by(|a, b| (&a.proto, a.port, a.addr).cmp(&(&b.proto, b.port, b.addr)));
     out.dedup();
     out

@@ -56,10 +56,11 @@ pub fn scan(cfg: &Config) -> Result<Scan, String> {
     let snap = source::snapshot(&cfg.scan).map_err(|e| e.to_string())?;
     let topo = Topology::build(&snap);
     let reports = if cfg.checks {
+        let runner = check::Runner::new(&snap, &topo);
         target::containers(&snap, &topo)
             .into_iter()
             .map(|t| {
-                let r = check::run(&snap, &topo, &t, None);
+                let r = runner.run(&t, None);
                 (t, r)
             })
             .collect()

@@ -16,6 +16,8 @@ use crate::topology::{BridgeView, IfaceRef, NetnsIface, NetnsView, Topology};
 /// What a check of one target reads.
 pub(super) struct Ctx<'a> {
     pub snap: &'a Snapshot,
+    /// The snapshot made ready for tracing, shared by every target of a run.
+    pub flow: &'a crate::flow::Tracer<'a>,
     pub t: &'a Resolved,
     /// The target's interface, or where resolving it stopped (then only `resolve.netns`
     /// has something to say).
@@ -74,9 +76,15 @@ impl Iface<'_> {
 }
 
 impl<'a> Ctx<'a> {
-    pub fn new(snap: &'a Snapshot, topo: &'a Topology, t: &'a Resolved) -> Self {
+    pub fn new(
+        snap: &'a Snapshot,
+        topo: &'a Topology,
+        flow: &'a crate::flow::Tracer<'a>,
+        t: &'a Resolved,
+    ) -> Self {
         Ctx {
             snap,
+            flow,
             t,
             at: resolve(snap, topo, t),
         }

@@ -31,7 +31,7 @@ pub(super) fn forward(c: &Ctx<'_>) -> Vec<Finding> {
     let traced = (uplink != UPLINK).then(|| egress_trace(c, src)).flatten();
     let (status, summary, evidence) = match traced {
         Some(found) => found,
-        None => forward_by_engine(snap, packet, &what),
+        None => forward_by_engine(c.flow, packet, &what),
     };
     let mut f = finding(status, summary)
         .ev(format!(
@@ -69,7 +69,7 @@ fn egress_trace(c: &Ctx<'_>, src: IpAddr) -> Option<(Status, String, Vec<String>
         },
         L4::Tcp(443),
     );
-    let tr = crate::flow::trace(c.snap, &spec).ok()?;
+    let tr = c.flow.trace(&spec).ok()?;
     let nf: Vec<&crate::flow::Hop> = tr
         .hops
         .iter()
@@ -257,12 +257,12 @@ pub(super) const EGRESS_PROBE: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 80);
 /// (every base chain of both iptables backends and native nft, typed matches): the
 /// status, one sentence about `what`, and the hops as evidence.
 fn forward_by_engine(
-    snap: &Snapshot,
+    flow: &crate::flow::Tracer<'_>,
     packet: crate::netfilter::Packet,
     what: &str,
 ) -> (Status, String, Vec<String>) {
     use crate::flow::{Hook, HopVerdict};
-    let (goes_on, hops) = crate::flow::host_hook(snap, Hook::Forward, packet);
+    let (goes_on, hops) = flow.host_hook(Hook::Forward, packet);
     let evidence: Vec<String> = hops.iter().map(hop_line).collect();
     let quote = |h: &crate::flow::Hop| {
         let rule = h.rule.as_deref().unwrap_or("?");
@@ -424,7 +424,7 @@ mod tests {
             .iif(i)
             .oif(o)
         };
-        let (st, why, ev) = forward_by_engine(&snap, p("br0", "br0"), "the pair");
+        let (st, why, ev) = forward_by_engine(&crate::flow::Tracer::new(&snap), p("br0", "br0"), "the pair");
         assert_eq!(st, Status::Fail);
         assert!(
             why.contains("-A DOCKER-USER -i br0 -o br0 -j DROP") && why.contains("3 packets"),
@@ -432,10 +432,10 @@ mod tests {
         );
         assert!(ev.iter().any(|e| e.contains("forward/filter/FORWARD")), "{ev:?}");
         assert_eq!(
-            forward_by_engine(&snap, p("br0", UPLINK), "egress").0,
+            forward_by_engine(&crate::flow::Tracer::new(&snap), p("br0", UPLINK), "egress").0,
             Status::Pass
         );
-        let (st, why, _) = forward_by_engine(&snap, p("eth9", UPLINK), "x");
+        let (st, why, _) = forward_by_engine(&crate::flow::Tracer::new(&snap), p("eth9", UPLINK), "x");
         assert_eq!(st, Status::Fail);
         assert!(why.contains("policy DROP"), "{why}");
     }

@@ -44,7 +44,7 @@ pub(super) fn masquerade(c: &Ctx<'_>) -> Vec<Finding> {
     }
     let (br, subnet) = (b.br, a.subnet());
     let (packet, uplink, src) = super::firewall::egress_packet(a.host, &a.nets, br);
-    let (_, hops) = crate::flow::host_hook(snap, Hook::Postrouting, packet);
+    let (_, hops) = c.flow.host_hook(Hook::Postrouting, packet);
     let nat = hops.iter().find(|h| h.verdict == HopVerdict::Nat);
     let may = hops.iter().find(|h| h.verdict == HopVerdict::May);
     let (status, summary) = match (nat, may) {

@@ -156,7 +156,7 @@ pub(super) fn published(c: &Ctx<'_>) -> Vec<Finding> {
         }
         let traced: Vec<(String, Option<Trace>)> = paths
             .into_iter()
-            .map(|(what, spec)| (what, crate::flow::trace(snap, &spec).ok()))
+            .map(|(what, spec)| (what, c.flow.trace(&spec).ok()))
             .collect();
         let worst = traced
             .iter()
