@@ -12,6 +12,7 @@ mod address;
 mod arp;
 mod bridge;
 mod ctx;
+mod dns;
 mod fdb;
 mod firewall;
 mod link;
@@ -57,7 +58,7 @@ pub enum Status {
 pub struct Finding {
     /// Stable dotted id, e.g. `fdb.own_mac`.
     pub id: String,
-    /// One of `resolve link bridge address route arp fdb mtu firewall nat sysctl stats path port probe`.
+    /// One of `resolve link bridge address route arp fdb mtu firewall nat sysctl stats path port dns probe`.
     pub category: String,
     /// Outcome.
     pub status: Status,
@@ -228,6 +229,12 @@ const CHECKS: &[Check] = &[
         category: "port",
         what: "each published port arrives, traced by the flow engine from the host's address, from localhost and, with a default route, from a client beyond the uplink (DNAT, FORWARD, a listener)",
         run: Run::Single(port::published),
+    },
+    Check {
+        id: "dns.resolver",
+        category: "dns",
+        what: "the nameservers of the container's resolv.conf are reachable on udp/53 and tcp/53",
+        run: Run::Single(dns::resolver),
     },
     Check {
         id: "path.same_bridge",
@@ -445,7 +452,7 @@ mod tests {
 
     const CATEGORIES: &[&str] = &[
         "resolve", "link", "bridge", "address", "route", "arp", "fdb", "mtu", "firewall", "nat", "sysctl",
-        "stats", "path", "probe", "port",
+        "stats", "path", "probe", "port", "dns",
     ];
 
     #[test]

@@ -298,6 +298,27 @@ pub struct NetnsState {
     /// links-only read, an older snapshot).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub listening: Option<Vec<Listener>>,
+    /// The DNS resolver its processes use (`resolv.conf`), when one was found: in a
+    /// process's root, or `/etc/netns/NAME/resolv.conf` for a named netns.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolver: Option<Resolver>,
+}
+
+/// A netns's DNS resolver configuration, as `resolv.conf` says.
+#[non_exhaustive]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Resolver {
+    /// What was read: `/proc/PID/root/etc/resolv.conf` (resolved inside that root) or
+    /// `/etc/netns/NAME/resolv.conf`.
+    pub path: String,
+    /// The `nameserver` lines, in order (the C library asks at most the first three).
+    pub nameservers: Vec<IpAddr>,
+    /// The `search` domains.
+    pub search: Vec<String>,
+    /// Why the file could not be read or parsed; the lists are then empty.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// A socket that accepts: what `ss -ltun` lists.

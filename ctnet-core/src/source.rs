@@ -15,6 +15,7 @@
 
 pub mod ethtool;
 pub mod firewall;
+mod resolver;
 pub(crate) mod rtnl;
 mod sockdiag;
 
@@ -464,6 +465,9 @@ fn read_one(
         }
     }
     st.listening = Some(read_listeners());
+    if host_fd.is_some() {
+        st.resolver = resolver::read(&st.refs);
+    }
     if opts.netns_firewall && host_fd.is_some() && opts.firewall {
         // This thread is in the netns: the tools it starts run there too.
         let (fw, fw_status) = firewall::collect(&label, &opts.tool_path, opts.firewall_ipv6);

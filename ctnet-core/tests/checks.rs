@@ -334,3 +334,36 @@ fn the_probe_finding_names_the_hop_from_recorded_results() {
     }
     insta::assert_snapshot!("probe-findings", text);
 }
+
+/// `snap` with `ns` given a resolv.conf naming `servers`, and its sockets read (none).
+fn with_resolver(mut snap: Snapshot, ns: &str, servers: &[&str]) -> Snapshot {
+    let n = snap.netns.iter_mut().find(|n| n.label() == ns).unwrap();
+    let mut r = ctnet_core::model::Resolver::default();
+    r.path = "/proc/42/root/etc/resolv.conf".into();
+    r.nameservers = servers.iter().map(|s| s.parse().unwrap()).collect();
+    n.resolver = Some(r);
+    n.listening = Some(Vec::new());
+    snap
+}
+
+#[test]
+fn dns_resolver_fails_for_a_loopback_stub_and_skips_without_a_resolv_conf() {
+    let snap = fixture("lab-healthy");
+    // No resolv.conf found (a bare named netns): nothing to judge, said as a skip.
+    let r = report(&snap, "c1", None);
+    assert_eq!(status(&r, "dns.resolver"), Status::Skip);
+    // A host's systemd-resolved stub copied into the container: nothing listens there.
+    let stub = with_resolver(snap.clone(), "c1", &["127.0.0.53"]);
+    let r = report(&stub, "c1", None);
+    let f = r.checks.iter().find(|c| c.id == "dns.resolver").unwrap();
+    assert_eq!(f.status, Status::Fail, "{f:#?}");
+    assert_eq!(f.category, "dns");
+    assert!(f.summary.contains("127.0.0.53 udp/53"), "{}", f.summary);
+    assert!(f.hint.as_deref().is_some_and(|h| h.contains("loopback")), "{f:#?}");
+    // An empty resolv.conf warns.
+    let none = with_resolver(snap.clone(), "c1", &[]);
+    assert_eq!(status(&report(&none, "c1", None), "dns.resolver"), Status::Warn);
+    // Docker's embedded resolver whose nat rules were not read is not judged.
+    let docker = with_resolver(snap, "c1", &["127.0.0.11"]);
+    assert_eq!(status(&report(&docker, "c1", None), "dns.resolver"), Status::Skip);
+}

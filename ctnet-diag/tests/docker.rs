@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use ctnet_core::model::Snapshot;
 use ctnet_core::netns::NetnsRef;
 use ctnet_core::topology::{NetnsView, Role, Topology};
-use engine::{Engine, IMAGE, engine_or_skip};
+use engine::{DNS, Engine, IMAGE, engine_or_skip};
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_ctnet-diag");
@@ -585,4 +585,84 @@ fn trace_agrees_with_real_traffic_under_dockerd_rules() {
     let text = String::from_utf8_lossy(&o.stdout);
     assert_eq!(o.status.code(), Some(1), "{text}");
     assert!(text.contains("DOCKER-ISOLATION-STAGE-2"), "{text}");
+}
+
+/// `dns.resolver` of `name` from `check --json`: (status, summary, evidence).
+fn dns_finding(e: &Engine, name: &str) -> (String, String, String) {
+    let host = e.host();
+    let o = e.inside(&[BIN, "check", name, "--json", "--docker-host", host.as_str()]);
+    let v: Value = serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|err| panic!("check {name}: {err}: {}", String::from_utf8_lossy(&o.stderr)));
+    let f = v["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "dns.resolver")
+        .unwrap_or_else(|| panic!("no dns.resolver for {name}: {v}"))
+        .clone();
+    (
+        f["status"].as_str().unwrap().to_string(),
+        f["summary"].as_str().unwrap().to_string(),
+        f["evidence"].to_string(),
+    )
+}
+
+#[test]
+fn dns_is_traced_to_the_nameserver_and_through_the_embedded_resolver_and_a_block_is_named() {
+    let Some(e) = engine_or_skip(
+        "dns_is_traced_to_the_nameserver_and_through_the_embedded_resolver_and_a_block_is_named",
+    ) else {
+        return;
+    };
+    start_containers(&e);
+    // Ground truth first: a real query from each container gets the resolver's answer
+    // (NXDOMAIN), web1 straight from the default bridge, api1 through Docker's embedded
+    // resolver on its user network.
+    for name in ["web1", "api1"] {
+        let o = e.docker(&["exec", name, "nslookup", "-timeout=2", "probe.invalid"]);
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(text.contains("NXDOMAIN"), "{name}: {text}");
+    }
+    let (st, summary, ev) = dns_finding(&e, "web1");
+    assert_eq!(st, "pass", "{summary} {ev}");
+    assert!(ev.contains(DNS), "{ev}");
+    // api1's resolv.conf names 127.0.0.11: its own nat table sends it to dockerd's port.
+    let (st, summary, ev) = dns_finding(&e, "api1");
+    assert_eq!(st, "pass", "{summary} {ev}");
+    assert!(ev.contains("127.0.0.11"), "{ev}");
+
+    // The host drops DNS from the default bridge: the query times out, and the check
+    // fails naming the rule.
+    let out = e.inside(&[
+        "iptables", "-I", "INPUT", "-i", "docker0", "-p", "udp", "--dport", "53", "-j", "DROP",
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let o = e.docker(&[
+        "exec",
+        "web1",
+        "nslookup",
+        "-timeout=2",
+        "-retry=0",
+        "probe.invalid",
+    ]);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        !text.contains("NXDOMAIN"),
+        "the blocked query was answered: {text}"
+    );
+    let (st, summary, ev) = dns_finding(&e, "web1");
+    assert_eq!(st, "fail", "{summary} {ev}");
+    assert!(summary.contains(&format!("{DNS} udp/53")), "{summary}");
+    assert!(
+        ev.contains("INPUT") && ev.contains("DROP"),
+        "the rule is not named: {ev}"
+    );
 }

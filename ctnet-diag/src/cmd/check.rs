@@ -96,7 +96,29 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
             .into_iter()
             .flatten()
             .collect();
-        ctnet_core::source::deepen(&mut snap, &keys, &scan_options(&args.source))?;
+        // Their own rules too: Docker's embedded DNS is a DNAT in the container's nat
+        // table, and a container's INPUT rules decide what reaches it.
+        let mut opts = scan_options(&args.source);
+        opts.netns_firewall = true;
+        ctnet_core::source::deepen(&mut snap, &keys, &opts)?;
+        // The netns that hold their nameservers (a resolver container, a LAN server in a
+        // netns) are read in full too, so the DNS check sees what listens there.
+        let servers: Vec<_> = keys
+            .iter()
+            .filter_map(|k| snap.netns_by_key(*k)?.resolver.as_ref())
+            .flat_map(|r| r.nameservers.iter().take(3).copied())
+            .filter(|ip| !ip.is_loopback())
+            .collect();
+        let holders: Vec<_> = snap
+            .netns
+            .iter()
+            .filter(|n| n.key != snap.host && !keys.contains(&n.key))
+            .filter(|n| n.addresses.iter().any(|a| servers.contains(&a.address)))
+            .map(|n| n.key)
+            .collect();
+        if !holders.is_empty() {
+            ctnet_core::source::deepen(&mut snap, &holders, &scan_options(&args.source))?;
+        }
         crate::cmd::read::warn_partial(&snap);
     }
     let topo = Topology::build(&snap);

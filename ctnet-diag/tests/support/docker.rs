@@ -25,6 +25,14 @@ fn outer_child_of(pid: u32) -> Option<u32> {
     text.split_whitespace().next()?.parse().ok()
 }
 
+/// The nameserver the engine gives its containers: the default bridge's gateway, where
+/// [`RESOLVER`] listens.
+pub const DNS: &str = "172.17.0.1";
+
+/// A resolver for the engine's host: on udp/53 and tcp/53 of every address, it answers
+/// every query NXDOMAIN (a real answer, from a real socket, for `--probe` and clients).
+const RESOLVER: &str = include_str!("dns.py");
+
 impl Engine {
     /// Start an engine, or say why it cannot run here (`Err`).
     pub fn start() -> Result<Self, String> {
@@ -53,15 +61,20 @@ impl Engine {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
         let d = dir.display();
+        // The engine's host runs a resolver (every name answers NXDOMAIN) on port 53,
+        // and containers are given the default bridge's gateway as their nameserver:
+        // the host's own resolv.conf names a server this private network cannot reach.
+        std::fs::write(dir.join("dns.py"), RESOLVER).map_err(|e| e.to_string())?;
         let script = format!(
             "set -e\n\
              hostname docker-host\n\
              mount -t tmpfs tmpfs /run\n\
              mkdir -p /run/netns\n\
              ip link set lo up\n\
+             python3 {d}/dns.py >{d}/dns.log 2>&1 &\n\
              dockerd --data-root {d}/root --pidfile {d}/docker.pid \\\n\
                -H unix://{d}/docker.sock --containerd-namespace ctnet{id} \\\n\
-               --containerd-plugins-namespace ctnet{id}p >{d}/dockerd.log 2>&1 &\n\
+               --containerd-plugins-namespace ctnet{id}p --dns {DNS} >{d}/dockerd.log 2>&1 &\n\
              wait\n"
         );
         std::fs::write(dir.join("start.sh"), script).map_err(|e| e.to_string())?;
@@ -114,7 +127,7 @@ impl Engine {
         std::fs::create_dir_all(root.join("bin")).map_err(|e| e.to_string())?;
         std::fs::copy("/bin/busybox", root.join("bin/busybox")).map_err(|e| e.to_string())?;
         for applet in [
-            "sh", "ping", "ip", "sleep", "httpd", "nc", "arp", "cat", "ls", "ifconfig", "route",
+            "sh", "ping", "ip", "sleep", "httpd", "nc", "arp", "cat", "ls", "ifconfig", "route", "nslookup",
         ] {
             let _ = std::os::unix::fs::symlink("busybox", root.join("bin").join(applet));
         }
