@@ -177,6 +177,12 @@ const CHECKS: &[Check] = &[
         run: Run::Single(route::gateway_reachable),
     },
     Check {
+        id: "route.subnet_overlap",
+        category: "route",
+        what: "no host route (a LAN, a VPN) collides with the container's subnet",
+        run: Run::Single(route::subnet_overlap),
+    },
+    Check {
         id: "address.gateway_on_bridge",
         category: "address",
         what: "the gateway is an address of the bridge",
@@ -187,6 +193,12 @@ const CHECKS: &[Check] = &[
         category: "arp",
         what: "the ARP entry for the gateway is resolved to the bridge's MAC",
         run: Run::Single(arp::gateway),
+    },
+    Check {
+        id: "arp.table_fill",
+        category: "arp",
+        what: "the IPv4 neighbour entries of every netns stay below gc_thresh3 (one table for the host)",
+        run: Run::Single(arp::table_fill),
     },
     Check {
         id: "fdb.own_mac",
@@ -211,6 +223,12 @@ const CHECKS: &[Check] = &[
         category: "sysctl",
         what: "the host forwards IPv4 (needed for traffic leaving the bridge)",
         run: Run::Single(sysctl::ip_forward),
+    },
+    Check {
+        id: "sysctl.conntrack_fill",
+        category: "sysctl",
+        what: "the host's and the container's conntrack counts stay below nf_conntrack_max",
+        run: Run::Single(sysctl::conntrack_fill),
     },
     Check {
         id: "nat.masquerade",

@@ -359,11 +359,100 @@ fn dns_resolver_fails_for_a_loopback_stub_and_skips_without_a_resolv_conf() {
     assert_eq!(f.status, Status::Fail, "{f:#?}");
     assert_eq!(f.category, "dns");
     assert!(f.summary.contains("127.0.0.53 udp/53"), "{}", f.summary);
-    assert!(f.hint.as_deref().is_some_and(|h| h.contains("loopback")), "{f:#?}");
+    assert!(
+        f.hint.as_deref().is_some_and(|h| h.contains("loopback")),
+        "{f:#?}"
+    );
     // An empty resolv.conf warns.
     let none = with_resolver(snap.clone(), "c1", &[]);
     assert_eq!(status(&report(&none, "c1", None), "dns.resolver"), Status::Warn);
     // Docker's embedded resolver whose nat rules were not read is not judged.
     let docker = with_resolver(snap, "c1", &["127.0.0.11"]);
     assert_eq!(status(&report(&docker, "c1", None), "dns.resolver"), Status::Skip);
+}
+
+#[test]
+fn conntrack_and_neighbour_tables_warn_near_full_and_fail_full() {
+    let base = fixture("lab-healthy");
+    let with = |count: u64, max: u64, neigh: Option<u64>| {
+        let mut s = base.clone();
+        let host = s.host;
+        for n in &mut s.netns {
+            n.sysctls.conntrack_count = Some(if n.key == host { count } else { 1 });
+            n.sysctls.conntrack_max = Some(max);
+            if n.key == host {
+                n.sysctls.neigh_gc_thresh3 = neigh;
+            }
+        }
+        s
+    };
+    let neigh: u64 = base
+        .netns
+        .iter()
+        .map(|n| n.neighbours.iter().filter(|e| e.ip.is_ipv4()).count() as u64)
+        .sum();
+    assert!(neigh > 0);
+    for (count, max, want) in [
+        (10, 1000, Status::Pass),
+        (950, 1000, Status::Warn),
+        (1000, 1000, Status::Fail),
+    ] {
+        let r = report(&with(count, max, None), "c1", None);
+        assert_eq!(status(&r, "sysctl.conntrack_fill"), want, "{count}/{max}");
+        assert_eq!(status(&r, "arp.table_fill"), Status::Skip);
+    }
+    for (limit, want) in [
+        (neigh * 100, Status::Pass),
+        (neigh + 1, Status::Warn),
+        (neigh, Status::Fail),
+    ] {
+        let r = report(&with(1, 1000, Some(limit)), "c1", None);
+        assert_eq!(status(&r, "arp.table_fill"), want, "{neigh} of {limit}");
+    }
+}
+
+#[test]
+fn a_host_route_inside_the_container_subnet_fails_and_one_around_it_warns() {
+    let base = fixture("lab-healthy");
+    let with_route = |dst: &str| {
+        let mut s = base.clone();
+        let host = s.host;
+        let h = s.netns.iter_mut().find(|n| n.key == host).unwrap();
+        let lo = h.links.iter().find(|l| l.name == "lo").map(|l| l.ifindex);
+        let mut r = h
+            .routes
+            .iter()
+            .find(|r| r.family == "inet" && r.table == 254)
+            .unwrap()
+            .clone();
+        r.dst = dst.into();
+        r.oif = lo;
+        r.gateway = None;
+        h.routes.push(r);
+        s
+    };
+    assert_eq!(
+        status(&report(&base, "c1", None), "route.subnet_overlap"),
+        Status::Pass
+    );
+    let ip = base
+        .netns
+        .iter()
+        .find(|n| n.label() == "c1")
+        .unwrap()
+        .addresses
+        .iter()
+        .find(|a| a.address.is_ipv4() && !a.address.is_loopback())
+        .unwrap()
+        .address;
+    let r = report(&with_route(&format!("{ip}/32")), "c1", None);
+    let f = r.checks.iter().find(|c| c.id == "route.subnet_overlap").unwrap();
+    assert_eq!(f.status, Status::Fail, "{f:#?}");
+    let r = report(&with_route("10.0.0.0/8"), "c1", None);
+    assert_eq!(
+        status(&r, "route.subnet_overlap"),
+        Status::Warn,
+        "{:#?}",
+        r.checks
+    );
 }

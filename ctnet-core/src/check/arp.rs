@@ -106,3 +106,64 @@ pub(super) fn peer_entry(c: &PairCtx<'_>) -> Vec<Finding> {
     }
     out
 }
+
+/// `arp.table_fill`: the IPv4 neighbour entries of every netns read (the kernel keeps
+/// them in one table for the whole host) against `gc_thresh3`, past which new entries
+/// fail ("neighbour table overflow") and containers lose their neighbours.
+pub(super) fn table_fill(c: &Ctx<'_>) -> Vec<Finding> {
+    let Some(a) = c.iface() else {
+        return Vec::new();
+    };
+    let Some(limit) = a.host.sysctls.neigh_gc_thresh3 else {
+        return vec![finding(
+            Status::Skip,
+            "net.ipv4.neigh.default.gc_thresh3 could not be read (the kernel shows it only to the initial user namespace)",
+        )];
+    };
+    let unread = c.snap.netns.iter().filter(|n| n.read_error.is_some()).count();
+    let count: usize = c
+        .snap
+        .netns
+        .iter()
+        .map(|n| n.neighbours.iter().filter(|e| e.ip.is_ipv4()).count())
+        .sum();
+    let fill = count as f64 / limit.max(1) as f64;
+    let status = if count as u64 >= limit {
+        Status::Fail
+    } else if fill >= 0.9 {
+        Status::Warn
+    } else {
+        Status::Pass
+    };
+    let mut f = finding(
+        status,
+        match status {
+            Status::Fail => format!("the IPv4 neighbour table is full: {count} entries, gc_thresh3 {limit}"),
+            Status::Warn => format!(
+                "the IPv4 neighbour table is nearly full: {count} of {limit} ({:.0} %)",
+                fill * 100.0
+            ),
+            _ => format!(
+                "IPv4 neighbour entries: {count} of {limit} ({:.0} %)",
+                fill * 100.0
+            ),
+        },
+    )
+    .ev(format!(
+        "{count} IPv4 neighbour entries in {} netns read; net.ipv4.neigh.default.gc_thresh3 = {limit}",
+        c.snap.netns.len() - unread
+    ))
+    .cmd("sysctl net.ipv4.neigh.default.gc_thresh3")
+    .cmd("ip -4 neigh show | wc -l  # in every netns");
+    if unread > 0 {
+        f = f.ev(format!(
+            "{unread} netns could not be read: their entries are not counted"
+        ));
+    }
+    if status > Status::Pass {
+        f = f.hint(
+            "raise net.ipv4.neigh.default.gc_thresh1/2/3 (the table is shared by every netns on the host)",
+        );
+    }
+    vec![f]
+}

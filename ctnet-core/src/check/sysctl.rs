@@ -44,3 +44,64 @@ pub(super) fn ip_forward(c: &Ctx<'_>) -> Vec<Finding> {
         .hint("sysctl -w net.ipv4.ip_forward=1"),
     ]
 }
+
+/// Fill at which a kernel table is worth a warning.
+const NEAR_FULL: f64 = 0.9;
+
+/// `sysctl.conntrack_fill`: the connections tracked in the host's netns and in the
+/// container's, each against `nf_conntrack_max` (at it, new connections are dropped:
+/// "nf_conntrack: table full, dropping packet").
+pub(super) fn conntrack_fill(c: &Ctx<'_>) -> Vec<Finding> {
+    let Some(a) = c.iface() else {
+        return Vec::new();
+    };
+    let Some(max) = a.host.sysctls.conntrack_max.or(a.ns.sysctls.conntrack_max) else {
+        return vec![finding(
+            Status::Skip,
+            "conntrack is not loaded (no nf_conntrack_max)",
+        )];
+    };
+    let mut worst = Status::Pass;
+    let mut parts = Vec::new();
+    let mut f = finding(Status::Pass, String::new());
+    for (who, count) in [
+        ("host", a.host.sysctls.conntrack_count),
+        (a.view.label.as_str(), a.ns.sysctls.conntrack_count),
+    ] {
+        let Some(count) = count else { continue };
+        let fill = count as f64 / max.max(1) as f64;
+        let st = if count >= max {
+            Status::Fail
+        } else if fill >= NEAR_FULL {
+            Status::Warn
+        } else {
+            Status::Pass
+        };
+        worst = worst.max(st);
+        parts.push(format!("{who} {count} of {max} ({:.0} %)", fill * 100.0));
+        f = f.ev(format!(
+            "{who}: net.netfilter.nf_conntrack_count = {count}, nf_conntrack_max = {max}"
+        ));
+    }
+    if parts.is_empty() {
+        return vec![finding(Status::Skip, "nf_conntrack_count could not be read")];
+    }
+    f.status = worst;
+    f.summary = match worst {
+        Status::Fail => format!(
+            "the conntrack table is full: {}; new connections are dropped",
+            parts.join(", ")
+        ),
+        Status::Warn => format!("the conntrack table is nearly full: {}", parts.join(", ")),
+        _ => format!("conntrack: {}", parts.join(", ")),
+    };
+    let f = f
+        .cmd("sysctl net.netfilter.nf_conntrack_count net.netfilter.nf_conntrack_max")
+        .cmd("conntrack -C");
+    let f = if worst > Status::Pass {
+        f.hint("raise net.netfilter.nf_conntrack_max (and nf_conntrack_buckets), or find what opens so many connections: conntrack -L | sort | uniq -c")
+    } else {
+        f
+    };
+    vec![f]
+}

@@ -1,0 +1,84 @@
+//! Checks of kernel state around the containers, live in a rootless world: a host route
+//! that collides with the container subnet (a LAN or VPN route), proven by a real ping,
+//! and the conntrack count the check reads, against /proc.
+
+use std::process::Command;
+
+#[path = "support/world.rs"]
+mod world;
+
+const BIN: &str = env!("CARGO_BIN_EXE_ctnet-diag");
+
+const SCRIPT: &str = r#"
+set -e
+ip link set lo up
+$BIN lab up --name s --containers 2 --nat >/dev/null
+# A "VPN" interface: a veth to a netns of its own.
+ip netns add vpn
+ip link add tun9 type veth peer name eth0 netns vpn
+ip addr add 192.0.2.1/24 dev tun9 && ip link set tun9 up
+ip -n vpn link set eth0 up && ip -n vpn addr add 192.0.2.2/24 dev eth0
+C1=$(ip -n s-c1 -4 -o addr show dev eth0 | awk '{ split($4, a, "/"); print a[1] }')
+get() { $BIN check s-c1 --json | python3 -c '
+import json, sys
+r = json.load(sys.stdin)
+for c in r["checks"]:
+    if c["id"] == sys.argv[1]:
+        print(c["status"], "|", c["summary"], "|", " ; ".join(c["evidence"]))' "$1"; }
+echo "before: $(get route.subnet_overlap)"
+echo "ping before: $(ping -c1 -W1 -q $C1 >/dev/null && echo ok || echo lost)"
+echo "conntrack: $(get sysctl.conntrack_fill)"
+echo "proc: $(cat /proc/sys/net/netfilter/nf_conntrack_count) $(cat /proc/sys/net/netfilter/nf_conntrack_max)"
+ip route add "$C1/32" dev tun9
+echo "inside: $(get route.subnet_overlap)"
+echo "ping inside: $(ping -c1 -W1 -q $C1 >/dev/null && echo ok || echo lost)"
+ip route del "$C1/32" dev tun9
+ip route add 10.0.0.0/8 via 192.0.2.2 dev tun9
+echo "around: $(get route.subnet_overlap)"
+$BIN lab down --name s >/dev/null
+"#;
+
+#[test]
+fn a_route_colliding_with_the_container_subnet_is_named_as_a_real_ping_shows() {
+    const NAME: &str = "a_route_colliding_with_the_container_subnet_is_named_as_a_real_ping_shows";
+    if !world::available(BIN, NAME) {
+        return;
+    }
+    let o = Command::new(BIN)
+        .args(["world", "--", "bash", "-c", SCRIPT])
+        .env("BIN", BIN)
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(o.status.success(), "{out}\n{err}");
+    let line = |tag: &str| {
+        out.lines()
+            .find_map(|l| l.strip_prefix(tag))
+            .unwrap_or_else(|| panic!("no {tag} in\n{out}\n{err}"))
+            .to_string()
+    };
+    assert!(line("before: ").starts_with("pass |"), "{out}");
+    assert_eq!(line("ping before: "), "ok");
+    // A /32 through the "VPN": the host's ping goes there, and the check says so.
+    assert_eq!(line("ping inside: "), "lost");
+    let inside = line("inside: ");
+    assert!(
+        inside.starts_with("fail |") && inside.contains("dev tun9"),
+        "{inside}"
+    );
+    // A wider route around the subnet: only a collision.
+    let around = line("around: ");
+    assert!(
+        around.starts_with("warn |") && around.contains("10.0.0.0/8"),
+        "{around}"
+    );
+    // The conntrack figures are the kernel's (the count moves with traffic: compare the max).
+    let ct = line("conntrack: ");
+    let proc = line("proc: ");
+    let max = proc.split_whitespace().nth(1).unwrap();
+    assert!(
+        ct.starts_with("pass |") && ct.contains(&format!("nf_conntrack_max = {max}")),
+        "{ct} vs {proc}"
+    );
+}
