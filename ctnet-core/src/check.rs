@@ -201,6 +201,12 @@ const CHECKS: &[Check] = &[
         run: Run::Single(arp::table_fill),
     },
     Check {
+        id: "arp.answers",
+        category: "arp",
+        what: "the container's interface answers ARP for its own address (arp_ignore)",
+        run: Run::Single(arp::answers),
+    },
+    Check {
         id: "fdb.own_mac",
         category: "fdb",
         what: "the bridge learned the interface's MAC on its own port",
@@ -229,6 +235,12 @@ const CHECKS: &[Check] = &[
         category: "sysctl",
         what: "the host's and the container's conntrack counts stay below nf_conntrack_max",
         run: Run::Single(sysctl::conntrack_fill),
+    },
+    Check {
+        id: "sysctl.rp_filter",
+        category: "sysctl",
+        what: "the host's reverse-path filter accepts what the container sends into the bridge",
+        run: Run::Single(sysctl::rp_filter),
     },
     Check {
         id: "nat.masquerade",

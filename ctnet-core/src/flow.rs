@@ -1291,6 +1291,10 @@ impl<'w, 'a> Walk<'w, 'a> {
             let Some(_) = self.route_hop(ns, state, &r, &p, Some(&iif)) else {
                 return (End::Dropped, p);
             };
+            // The reverse-path filter applies to what is delivered here too.
+            if iif != "lo" && !self.rp_filter_ok(ns, state, &iif, &p) {
+                return (End::Dropped, p);
+            }
             return self.local_in(ns, iif, p);
         }
         // Forwarding.
@@ -1892,6 +1896,33 @@ impl<'w, 'a> Walk<'w, 'a> {
             .and_then(|s| s.link(oix))
             .and_then(|l| l.mac.clone())
             .unwrap_or_default();
+        // arp_ignore 8 on the owner's interface: it answers no ARP request, so only a
+        // permanent entry of the sender's reaches it (a cached one is probed and fails).
+        if let Some(os) = self.world.ns(ons)
+            && let Some(ol) = os.link(oix)
+        {
+            let conf = |n: &str| os.sysctls.conf.get(n).and_then(|c| c.arp_ignore);
+            let ignore = conf("all").max(conf(&ol.name)).unwrap_or(0);
+            let pinned = self
+                .sender_neighbour(inp, ns, nh)
+                .is_some_and(|(m, st)| st == "permanent" && m.is_some_and(|m| m.eq_ignore_ascii_case(&mac)));
+            if ignore == 8 && !pinned {
+                let label = os.label();
+                self.hop(
+                    ns,
+                    Some(br.name.clone()),
+                    "neighbour",
+                    HopVerdict::Drop,
+                    format!(
+                        "arp_ignore is 8 on {} in {label}: it answers no ARP request for {nh}, so the sender \
+                         cannot resolve it (an entry still cached is probed and fails)",
+                        ol.name
+                    ),
+                    p,
+                );
+                return None;
+            }
+        }
         // The sender's neighbour entry: a wrong MAC sends the frame elsewhere.
         if let Some(sender) = self.sender_neighbour(inp, ns, nh) {
             if let (Some(nmac), state_) = (&sender.0, &sender.1) {

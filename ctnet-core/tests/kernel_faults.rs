@@ -26,7 +26,7 @@ fn sh(script: &str) {
 
 /// What each fault must produce: whether it uses the peer, the status and category of
 /// the finding that names it.
-const MATRIX: [(Fault, bool, Status, &str); 14] = [
+const MATRIX: [(Fault, bool, Status, &str); 16] = [
     (Fault::VethDown, false, Status::Fail, "link"),
     (Fault::Eth0Down, false, Status::Fail, "link"),
     (Fault::Detach, false, Status::Fail, "bridge"),
@@ -43,6 +43,10 @@ const MATRIX: [(Fault, bool, Status, &str); 14] = [
     (Fault::NftDrop, true, Status::Fail, "firewall"),
     // A second bridge and a DROP between the two: the pair's trace names the rule.
     (Fault::Isolation, true, Status::Fail, "path"),
+    // The container answers no ARP: the pair's trace cannot resolve it either.
+    (Fault::ArpIgnore, false, Status::Fail, "arp"),
+    // The host's reverse-path filter drops what the container sends.
+    (Fault::RpFilter, false, Status::Fail, "sysctl"),
 ];
 
 /// Check `t` (and `peer`) on a full scan, and as `ctnet-diag check` does: every netns

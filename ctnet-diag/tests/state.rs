@@ -82,3 +82,69 @@ fn a_route_colliding_with_the_container_subnet_is_named_as_a_real_ping_shows() {
         "{ct} vs {proc}"
     );
 }
+
+const FAULTS: &str = r#"
+set -e
+ip link set lo up
+$BIN lab up --name s --containers 2 --nat >/dev/null
+C1=$(ip -n s-c1 -4 -o addr show dev eth0 | awk '{ split($4, a, "/"); print a[1] }')
+GW=$(ip -n s-c1 route show default | awk '{ print $3 }')
+get() { $BIN check s-c1 --json | python3 -c '
+import json, sys
+r = json.load(sys.stdin)
+for c in r["checks"]:
+    if c["id"] == sys.argv[1]:
+        print(c["status"], "|", c["summary"], "|", " ; ".join(c["evidence"]))' "$1"; }
+for f in arp-ignore rp-filter; do
+  $BIN lab break $f s-c1 >/dev/null
+  ip -n s-c2 neigh flush dev eth0
+  echo "$f peer ping: $(ip netns exec s-c2 ping -c1 -W1 -q $C1 >/dev/null && echo ok || echo lost)"
+  echo "$f gateway ping: $(ip netns exec s-c1 ping -c1 -W1 -q $GW >/dev/null && echo ok || echo lost)"
+  echo "$f arp.answers: $(get arp.answers)"
+  echo "$f sysctl.rp_filter: $(get sysctl.rp_filter)"
+  $BIN lab fix $f s-c1 >/dev/null
+  echo "$f fixed: $(ip netns exec s-c2 ping -c1 -W1 -q $C1 >/dev/null && ip netns exec s-c1 ping -c1 -W1 -q $GW >/dev/null && echo ok || echo lost)"
+done
+$BIN lab down --name s >/dev/null
+"#;
+
+#[test]
+fn arp_ignore_and_rp_filter_faults_are_named_where_real_pings_die() {
+    const NAME: &str = "arp_ignore_and_rp_filter_faults_are_named_where_real_pings_die";
+    if !world::available(BIN, NAME) {
+        return;
+    }
+    let o = Command::new(BIN)
+        .args(["world", "--", "bash", "-c", FAULTS])
+        .env("BIN", BIN)
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(o.status.success(), "{out}\n{err}");
+    let line = |tag: &str| {
+        out.lines()
+            .find_map(|l| l.strip_prefix(tag))
+            .unwrap_or_else(|| panic!("no {tag} in\n{out}\n{err}"))
+            .to_string()
+    };
+    // arp_ignore 8: the peer cannot resolve it; the check names the sysctl.
+    assert_eq!(line("arp-ignore peer ping: "), "lost");
+    let a = line("arp-ignore arp.answers: ");
+    assert!(
+        a.starts_with("fail |") && a.contains("arp_ignore is 8 on eth0"),
+        "{a}"
+    );
+    assert!(line("arp-ignore sysctl.rp_filter: ").starts_with("pass |"));
+    assert_eq!(line("arp-ignore fixed: "), "ok");
+    // Strict rp_filter with the route back elsewhere: the container's own packets die
+    // at the host, and the check names the hop.
+    assert_eq!(line("rp-filter gateway ping: "), "lost");
+    let r = line("rp-filter sysctl.rp_filter: ");
+    assert!(
+        r.starts_with("fail |") && r.contains("rp_filter is 1 (strict) on s-br"),
+        "{r}"
+    );
+    assert!(line("rp-filter arp.answers: ").starts_with("pass |"));
+    assert_eq!(line("rp-filter fixed: "), "ok");
+}

@@ -167,3 +167,50 @@ pub(super) fn table_fill(c: &Ctx<'_>) -> Vec<Finding> {
     }
     vec![f]
 }
+
+/// `arp.answers`: the container's interface answers ARP for its own address
+/// (`arp_ignore` 8 answers nothing: nobody can resolve the container once their
+/// entries expire; `arp_filter` only matters with several interfaces on one subnet).
+pub(super) fn answers(c: &Ctx<'_>) -> Vec<Finding> {
+    let Some(a) = c.iface() else {
+        return Vec::new();
+    };
+    let conf = |n: &str, f: fn(&crate::model::IfSysctls) -> Option<u8>| a.ns.sysctls.conf.get(n).and_then(f);
+    let (Some(all), dev) = (conf("all", |s| s.arp_ignore), conf(a.name, |s| s.arp_ignore)) else {
+        return vec![finding(
+            Status::Skip,
+            format!("the arp_ignore of {} was not read", a.view.label),
+        )];
+    };
+    let ignore = all.max(dev.unwrap_or(0));
+    let filter = conf("all", |s| s.arp_filter)
+        .max(conf(a.name, |s| s.arp_filter))
+        .unwrap_or(0);
+    let status = match ignore {
+        8 => Status::Fail,
+        0..=3 => Status::Pass,
+        _ => Status::Warn,
+    };
+    let name = a.name;
+    let mut f = finding(
+        status,
+        match ignore {
+            8 => format!("arp_ignore is 8 on {name}: it answers no ARP request, so neither the gateway nor its peers can resolve it"),
+            0..=3 => format!("{name} answers ARP for its addresses (arp_ignore {ignore})"),
+            v => format!("arp_ignore is {v} on {name}, a reserved value: the kernel's answer is unspecified"),
+        },
+    )
+    .ev(format!(
+        "{} in {}: net.ipv4.conf.all.arp_ignore = {all}, conf.{name}.arp_ignore = {}, arp_filter = {filter}",
+        name,
+        a.view.label,
+        dev.map_or("?".into(), |v| v.to_string())
+    ))
+    .cmd(super::in_ns(a.ns, &format!("sysctl net.ipv4.conf.all.arp_ignore net.ipv4.conf.{name}.arp_ignore")));
+    if status > Status::Pass {
+        f = f.hint(format!(
+            "sysctl -w net.ipv4.conf.{name}.arp_ignore=0 (and conf.all) inside the container"
+        ));
+    }
+    vec![f]
+}

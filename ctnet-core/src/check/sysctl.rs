@@ -105,3 +105,77 @@ pub(super) fn conntrack_fill(c: &Ctx<'_>) -> Vec<Finding> {
     };
     vec![f]
 }
+
+/// `sysctl.rp_filter`: the host's reverse-path filter accepts what the container sends
+/// into the bridge (strict mode drops a packet whose source the host would route out
+/// another interface: an asymmetric path), as the flow engine walks a ping to the
+/// gateway.
+pub(super) fn rp_filter(c: &Ctx<'_>) -> Vec<Finding> {
+    use crate::flow::{Destination, FlowSpec, HopVerdict, L4, Source};
+    let Some((a, _, b)) = c.bridge() else {
+        return Vec::new();
+    };
+    let conf = |n: &str| a.host.sysctls.conf.get(n).and_then(|s| s.rp_filter);
+    let (all, dev) = (conf("all"), conf(b.br));
+    let mode = all.unwrap_or(0).max(dev.unwrap_or(0));
+    let ev = format!(
+        "host net.ipv4.conf.all.rp_filter = {}, conf.{}.rp_filter = {} (the higher applies: 0 off, 1 strict, 2 loose)",
+        all.map_or("?".into(), |v| v.to_string()),
+        b.br,
+        dev.map_or("?".into(), |v| v.to_string())
+    );
+    let spec = FlowSpec::new(
+        Source::Netns {
+            netns: a.key,
+            addr: None,
+        },
+        Destination::Host,
+        L4::Icmp,
+    );
+    let dropped = c.flow.trace(&spec).ok().and_then(|t| {
+        t.hops
+            .into_iter()
+            .chain(t.reply)
+            .find(|h| h.step == "rp_filter" && h.verdict == HopVerdict::Drop)
+    });
+    let cmds = [
+        format!(
+            "sysctl net.ipv4.conf.all.rp_filter net.ipv4.conf.{}.rp_filter",
+            b.br
+        ),
+        format!(
+            "ip route get {}  # the route back must leave through {}",
+            a.nets.first().map_or(String::new(), |n| n.addr().to_string()),
+            b.br
+        ),
+    ];
+    let f = match dropped {
+        Some(h) => finding(
+            Status::Fail,
+            format!(
+                "the host's reverse-path filter drops what {} sends into {}",
+                a.view.label, b.br
+            ),
+        )
+        .ev(ev)
+        .ev(super::path::hop_line(&h))
+        .hint(format!(
+            "route the container's subnet back through {} (remove the route that sends it elsewhere), or set \
+             net.ipv4.conf.{}.rp_filter=2 (loose)",
+            b.br, b.br
+        )),
+        None => finding(
+            Status::Pass,
+            match mode {
+                1 => format!(
+                    "rp_filter is strict on {} and the route back to the container goes out it",
+                    b.br
+                ),
+                2 => format!("rp_filter is loose on {}", b.br),
+                _ => format!("rp_filter is off on {}", b.br),
+            },
+        )
+        .ev(ev),
+    };
+    vec![f.cmd(cmds[0].clone()).cmd(cmds[1].clone())]
+}

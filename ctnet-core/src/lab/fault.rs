@@ -65,7 +65,16 @@ pub enum Fault {
     /// A port published to the container (DNAT of the host's TCP [`FAULT_PUBLISHED`] to
     /// its port 80) with a FORWARD DROP and no ACCEPT for it.
     PublishedPort,
+    /// `arp_ignore` 8 on the container's interface: it answers no ARP request.
+    ArpIgnore,
+    /// Strict `rp_filter` on the bridge, with the host's route back to the container
+    /// through another interface ([`FAULT_RPF_LINK`]).
+    RpFilter,
 }
+
+/// The interface `rp-filter` routes the container's address through (a veth whose
+/// peer is `ctnet-rpf-p`, both in the host netns).
+pub const FAULT_RPF_LINK: &str = "ctnet-rpf";
 
 /// The host port `published-port` publishes (to the container's port 80).
 pub const FAULT_PUBLISHED: u16 = 8080;
@@ -81,7 +90,7 @@ pub const FAULT_NFT_TABLE: &str = "ctnet_fault";
 
 impl Fault {
     /// Every fault, in the order `lab break --help` lists them.
-    pub const ALL: [Fault; 16] = [
+    pub const ALL: [Fault; 18] = [
         Fault::VethDown,
         Fault::Eth0Down,
         Fault::Detach,
@@ -98,6 +107,8 @@ impl Fault {
         Fault::NftDrop,
         Fault::Isolation,
         Fault::PublishedPort,
+        Fault::ArpIgnore,
+        Fault::RpFilter,
     ];
 
     /// Its name on the command line.
@@ -119,6 +130,8 @@ impl Fault {
             Fault::NftDrop => "nft-drop",
             Fault::Isolation => "isolation",
             Fault::PublishedPort => "published-port",
+            Fault::ArpIgnore => "arp-ignore",
+            Fault::RpFilter => "rp-filter",
         }
     }
 
@@ -160,6 +173,14 @@ impl Fault {
             Fault::PublishedPort => {
                 "publishes the host's TCP 8080 to the container's port 80 (DNAT) with a FORWARD DROP and no \
                  ACCEPT for it: reachable from the host itself, not from outside"
+            }
+            Fault::ArpIgnore => {
+                "sets arp_ignore 8 on the container's interface and flushes the bridge's neighbours: it answers \
+                 no ARP request, so nothing can resolve it"
+            }
+            Fault::RpFilter => {
+                "strict rp_filter on the bridge and a host route for the container's address through another \
+                 interface (ctnet-rpf): the host drops what the container sends (an asymmetric path)"
             }
         }
     }
@@ -796,6 +817,56 @@ pub fn plan(
                 vec![step(&out_del), step(&pre_del), step(&fwd_del)],
             )
         }
+        Fault::ArpIgnore => {
+            let br = need_bridge()?;
+            let key = format!("net.ipv4.conf.{ifname}.arp_ignore");
+            let was = target
+                .netns
+                .and_then(|k| snap.netns_by_key(k))
+                .and_then(|n| n.sysctls.conf.get(ifname))
+                .and_then(|c| c.arp_ignore)
+                .unwrap_or(0);
+            (
+                vec![
+                    Step::inside(&me.ns, &["sysctl", "-w", &format!("{key}=8")]),
+                    Step::host(&["ip", "neigh", "flush", "dev", &br]),
+                ],
+                vec![Step::inside(&me.ns, &["sysctl", "-w", &format!("{key}={was}")])],
+            )
+        }
+        Fault::RpFilter => {
+            let br = need_bridge()?;
+            let ip = need_addr()?.addr();
+            let key = format!("net.ipv4.conf.{br}.rp_filter");
+            let was = host
+                .and_then(|h| h.sysctls.conf.get(&br))
+                .and_then(|c| c.rp_filter)
+                .unwrap_or(0);
+            let peer_end = format!("{FAULT_RPF_LINK}-p");
+            (
+                vec![
+                    Step::host(&[
+                        "ip",
+                        "link",
+                        "add",
+                        FAULT_RPF_LINK,
+                        "type",
+                        "veth",
+                        "peer",
+                        "name",
+                        &peer_end,
+                    ]),
+                    Step::host(&["ip", "link", "set", "dev", FAULT_RPF_LINK, "up"]),
+                    Step::host(&["ip", "link", "set", "dev", &peer_end, "up"]),
+                    Step::host(&["ip", "route", "add", &format!("{ip}/32"), "dev", FAULT_RPF_LINK]),
+                    Step::host(&["sysctl", "-w", &format!("{key}=1")]),
+                ],
+                vec![
+                    Step::host(&["sysctl", "-w", &format!("{key}={was}")]),
+                    Step::host(&["ip", "link", "del", "dev", FAULT_RPF_LINK]),
+                ],
+            )
+        }
         Fault::IpForwardOff => {
             let was = host.and_then(|h| h.sysctls.ip_forward).unwrap_or(1);
             (
@@ -859,6 +930,8 @@ enum Word {
     Ip,
     /// An IPv4 address and port (`10.0.0.2:80`).
     IpPort,
+    /// `net.ipv4.conf.IFACE.KEY=N` for this KEY.
+    Conf(&'static str),
 }
 
 /// Where a step of a given shape runs.
@@ -868,7 +941,7 @@ enum Place {
     Inside,
 }
 
-use Word::{Cidr, Iface, Ip, IpPort, Lit, Num};
+use Word::{Cidr, Conf, Iface, Ip, IpPort, Lit, Num};
 
 const LINK_UP: &[Word] = &[Lit("ip"), Lit("link"), Lit("set"), Lit("dev"), Iface, Lit("up")];
 const DEFAULT_VIA: &[Word] = &[
@@ -972,6 +1045,26 @@ fn undo_shapes(fault: Fault) -> (&'static [(Place, &'static [Word])], Option<&'s
             None,
         ),
         Fault::IpForwardOff => (&[], Some("net.ipv4.ip_forward")),
+        Fault::ArpIgnore => (
+            &[(Place::Inside, &[Lit("sysctl"), Lit("-w"), Conf("arp_ignore")])],
+            None,
+        ),
+        Fault::RpFilter => (
+            &[
+                (Place::Host, &[Lit("sysctl"), Lit("-w"), Conf("rp_filter")]),
+                (
+                    Place::Host,
+                    &[
+                        Lit("ip"),
+                        Lit("link"),
+                        Lit("del"),
+                        Lit("dev"),
+                        Lit(FAULT_RPF_LINK),
+                    ],
+                ),
+            ],
+            None,
+        ),
         Fault::PortDrop => (
             &[(
                 Place::Host,
@@ -1162,6 +1255,11 @@ fn word_ok(word: Word, arg: &str) -> bool {
         Cidr => arg.parse::<ipnet::Ipv4Net>().is_ok(),
         Ip => arg.parse::<std::net::Ipv4Addr>().is_ok(),
         IpPort => arg.parse::<std::net::SocketAddrV4>().is_ok(),
+        Conf(key) => arg
+            .strip_prefix("net.ipv4.conf.")
+            .and_then(|rest| rest.split_once('='))
+            .and_then(|(name, value)| Some((name.strip_suffix(key)?.strip_suffix('.')?, value)))
+            .is_some_and(|(iface, value)| (iface == "all" || valid_ifname(iface)) && is_number(value)),
     }
 }
 
