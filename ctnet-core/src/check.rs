@@ -219,6 +219,12 @@ const CHECKS: &[Check] = &[
         run: Run::Single(mtu::path),
     },
     Check {
+        id: "mtu.uplink",
+        category: "mtu",
+        what: "the host's default-route interface (a VPN, a tunnel) carries packets as large as the container sends",
+        run: Run::Single(mtu::uplink),
+    },
+    Check {
         id: "stats.drops",
         category: "stats",
         what: "no packets dropped on the interface or the host veth",

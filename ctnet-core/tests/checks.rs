@@ -218,7 +218,8 @@ fn every_finding_of_every_fixture_is_a_catalog_row_with_its_category() {
 #[test]
 fn every_fault_is_planned_from_recorded_state_with_its_undo() {
     use ctnet_core::lab::fault::{self, Fault};
-    let snap = fixture("lab-healthy");
+    // c1 with a resolv.conf, as a container that resolves names has (dns-blocked needs it).
+    let snap = with_resolver(fixture("lab-healthy"), "c1", &["10.50.0.1"]);
     let topo = Topology::build(&snap);
     let t = target::resolve(&snap, "c1").unwrap();
     let p = target::resolve(&snap, "c3").unwrap();
@@ -454,5 +455,63 @@ fn a_host_route_inside_the_container_subnet_fails_and_one_around_it_warns() {
         Status::Warn,
         "{:#?}",
         r.checks
+    );
+}
+
+#[test]
+fn dns_blocked_needs_a_container_with_a_nameserver() {
+    use ctnet_core::lab::fault::{self, Fault};
+    let snap = fixture("lab-healthy");
+    let topo = Topology::build(&snap);
+    let t = target::resolve(&snap, "c1").unwrap();
+    let e = fault::plan(Fault::DnsBlocked, &snap, &topo, &t, None)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("no resolv.conf naming a nameserver"), "{e}");
+}
+
+#[test]
+fn an_uplink_with_a_smaller_mtu_than_the_container_warns() {
+    let base = fixture("lab-healthy");
+    let with_uplink = |mtu: u32| {
+        let mut s = base.clone();
+        let host = s.host;
+        let h = s.netns.iter_mut().find(|n| n.key == host).unwrap();
+        let mut l = h.links.iter().find(|l| l.name == "br0").unwrap().clone();
+        l.ifindex = 99;
+        l.name = "wg0".into();
+        l.kind = Some("wireguard".into());
+        l.mtu = Some(mtu);
+        l.bridge = None;
+        h.links.push(l);
+        let mut r = h
+            .routes
+            .iter()
+            .find(|r| r.family == "inet" && r.table == 254)
+            .unwrap()
+            .clone();
+        r.dst = "default".into();
+        r.oif = Some(99);
+        h.routes.push(r);
+        s
+    };
+    // No default route: nothing to compare.
+    assert!(
+        report(&base, "c1", None)
+            .checks
+            .iter()
+            .all(|c| c.id != "mtu.uplink")
+    );
+    assert_eq!(
+        status(&report(&with_uplink(1500), "c1", None), "mtu.uplink"),
+        Status::Pass
+    );
+    let r = report(&with_uplink(1420), "c1", None);
+    let f = r.checks.iter().find(|c| c.id == "mtu.uplink").unwrap();
+    assert_eq!(f.status, Status::Warn, "{f:#?}");
+    assert!(
+        f.summary.contains("wg0 (wireguard) has MTU 1420"),
+        "{}",
+        f.summary
     );
 }

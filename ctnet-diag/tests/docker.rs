@@ -635,29 +635,44 @@ fn dns_is_traced_to_the_nameserver_and_through_the_embedded_resolver_and_a_block
     assert_eq!(st, "pass", "{summary} {ev}");
     assert!(ev.contains("127.0.0.11"), "{ev}");
 
+    // `lab break dns-blocked` on a Docker container: its queries die at the host, the
+    // check names the fault's rule, and `lab fix` gives DNS back.
+    let nx = |name: &str| {
+        let o = e.docker(&["exec", name, "nslookup", "-timeout=1", "probe.invalid"]);
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        )
+        .contains("NXDOMAIN")
+    };
+    let host = e.host();
+    let o = e.inside(&[
+        BIN,
+        "lab",
+        "break",
+        "dns-blocked",
+        "web1",
+        "--docker-host",
+        host.as_str(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(!nx("web1"), "web1 still resolves with dns-blocked");
+    let (st, summary, ev) = dns_finding(&e, "web1");
+    assert_eq!(st, "fail", "{summary} {ev}");
+    assert!(ev.contains("ctnet-fault"), "the fault's rule is not named: {ev}");
+    let o = e.inside(&[BIN, "lab", "fix", "dns-blocked", "web1"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(nx("web1"), "web1 does not resolve after lab fix");
+    assert_eq!(dns_finding(&e, "web1").0, "pass");
+
     // The host drops DNS from the default bridge: the query times out, and the check
     // fails naming the rule.
     let out = e.inside(&[
         "iptables", "-I", "INPUT", "-i", "docker0", "-p", "udp", "--dport", "53", "-j", "DROP",
     ]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let o = e.docker(&[
-        "exec",
-        "web1",
-        "nslookup",
-        "-timeout=2",
-        "-retry=0",
-        "probe.invalid",
-    ]);
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    assert!(
-        !text.contains("NXDOMAIN"),
-        "the blocked query was answered: {text}"
-    );
+    assert!(!nx("web1"), "the blocked query was answered");
     let (st, summary, ev) = dns_finding(&e, "web1");
     assert_eq!(st, "fail", "{summary} {ev}");
     assert!(summary.contains(&format!("{DNS} udp/53")), "{summary}");

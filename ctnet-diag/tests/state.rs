@@ -35,6 +35,13 @@ echo "ping inside: $(ping -c1 -W1 -q $C1 >/dev/null && echo ok || echo lost)"
 ip route del "$C1/32" dev tun9
 ip route add 10.0.0.0/8 via 192.0.2.2 dev tun9
 echo "around: $(get route.subnet_overlap)"
+echo "no uplink: $(get mtu.uplink)"
+# The "VPN" becomes the default route, with a smaller MTU than the bridge's.
+ip link set tun9 mtu 1400 && ip -n vpn link set eth0 mtu 1400
+ip route add default via 192.0.2.2 dev tun9
+echo "uplink: $(get mtu.uplink)"
+echo "small ping: $(ip netns exec s-c1 ping -M do -s 1300 -c1 -W1 -q 192.0.2.2 >/dev/null 2>&1 && echo ok || echo lost)"
+echo "big ping: $(ip netns exec s-c1 ping -M do -s 1472 -c1 -W1 -q 192.0.2.2 >/dev/null 2>&1 && echo ok || echo lost)"
 $BIN lab down --name s >/dev/null
 "#;
 
@@ -72,6 +79,16 @@ fn a_route_colliding_with_the_container_subnet_is_named_as_a_real_ping_shows() {
     assert!(
         around.starts_with("warn |") && around.contains("10.0.0.0/8"),
         "{around}"
+    );
+    // An uplink below the container's MTU: what fits passes, a full-size packet with DF
+    // does not, and the check warns.
+    assert_eq!(line("no uplink: "), "", "no default route: nothing to compare");
+    assert_eq!(line("small ping: "), "ok");
+    assert_eq!(line("big ping: "), "lost");
+    let up = line("uplink: ");
+    assert!(
+        up.starts_with("warn |") && up.contains("tun9 (veth) has MTU 1400"),
+        "{up}"
     );
     // The conntrack figures are the kernel's (the count moves with traffic: compare the max).
     let ct = line("conntrack: ");

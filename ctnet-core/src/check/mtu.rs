@@ -43,3 +43,58 @@ pub(super) fn path(c: &Ctx<'_>) -> Vec<Finding> {
         .hint("set one MTU on the container interface, its veth and the bridge"),
     ]
 }
+
+/// `mtu.uplink`: the interface the host's default route leaves through (a VPN, a tunnel,
+/// a cloud NIC) carries packets as large as the container sends. Below that, every
+/// large packet needs path-MTU discovery (an ICMP "fragmentation needed" back to the
+/// container), and where that ICMP is filtered TCP stalls after the handshake.
+pub(super) fn uplink(c: &Ctx<'_>) -> Vec<Finding> {
+    let Some((a, _, _)) = c.bridge() else {
+        return Vec::new();
+    };
+    let host = a.host;
+    let Some(def) = host
+        .routes
+        .iter()
+        .find(|r| r.family == "inet" && r.table == 254 && r.dst == "default")
+    else {
+        return Vec::new();
+    };
+    let Some(up) = def.oif.and_then(|i| host.link(i)) else {
+        return Vec::new();
+    };
+    let (Some(sent), Some(carried)) = (a.i.mtu, up.mtu) else {
+        return vec![finding(Status::Skip, "an MTU was not read")];
+    };
+    let kind = up.kind.as_deref().unwrap_or("device");
+    let status = if carried < sent {
+        Status::Warn
+    } else {
+        Status::Pass
+    };
+    let mut f = finding(
+        status,
+        if status == Status::Pass {
+            format!("the uplink {} ({kind}) carries MTU {carried} >= {sent} of {}", up.name, a.name)
+        } else {
+            format!(
+                "the uplink {} ({kind}) has MTU {carried}, below the {sent} {} sends: large packets rely on path-MTU discovery",
+                up.name, a.name
+            )
+        },
+    )
+    .ev(format!(
+        "{} in {} mtu {sent}; host default route dev {} ({kind}) mtu {carried}",
+        a.name, a.view.label, up.name
+    ))
+    .cmd(format!("ip route show default; ip link show {}", up.name))
+    .cmd(in_ns(a.ns, &format!("ip link show {}", a.name)));
+    if status > Status::Pass {
+        f = f.hint(format!(
+            "set the container network's MTU to {carried} (Docker: \"mtu\" in daemon.json or --opt \
+             com.docker.network.driver.mtu), or clamp TCP MSS on the uplink: iptables -t mangle -A FORWARD \
+             -p tcp --tcp-flags SYN,RST SYN -j TCPMSS --clamp-mss-to-pmtu"
+        ));
+    }
+    vec![f]
+}

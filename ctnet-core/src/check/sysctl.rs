@@ -58,7 +58,7 @@ pub(super) fn conntrack_fill(c: &Ctx<'_>) -> Vec<Finding> {
     let Some(max) = a.host.sysctls.conntrack_max.or(a.ns.sysctls.conntrack_max) else {
         return vec![finding(
             Status::Skip,
-            "conntrack is not loaded (no nf_conntrack_max)",
+            "nf_conntrack_max was not read (conntrack not loaded, or a snapshot older than this check)",
         )];
     };
     let mut worst = Status::Pass;

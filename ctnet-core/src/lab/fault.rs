@@ -70,6 +70,10 @@ pub enum Fault {
     /// Strict `rp_filter` on the bridge, with the host's route back to the container
     /// through another interface ([`FAULT_RPF_LINK`]).
     RpFilter,
+    /// DNS from the container dropped: udp/53 and tcp/53 from its address, in INPUT (a
+    /// resolver on the host) and FORWARD (one beyond it). Needs a container whose
+    /// `resolv.conf` names a nameserver.
+    DnsBlocked,
 }
 
 /// The interface `rp-filter` routes the container's address through (a veth whose
@@ -90,7 +94,7 @@ pub const FAULT_NFT_TABLE: &str = "ctnet_fault";
 
 impl Fault {
     /// Every fault, in the order `lab break --help` lists them.
-    pub const ALL: [Fault; 18] = [
+    pub const ALL: [Fault; 19] = [
         Fault::VethDown,
         Fault::Eth0Down,
         Fault::Detach,
@@ -109,6 +113,7 @@ impl Fault {
         Fault::PublishedPort,
         Fault::ArpIgnore,
         Fault::RpFilter,
+        Fault::DnsBlocked,
     ];
 
     /// Its name on the command line.
@@ -132,6 +137,7 @@ impl Fault {
             Fault::PublishedPort => "published-port",
             Fault::ArpIgnore => "arp-ignore",
             Fault::RpFilter => "rp-filter",
+            Fault::DnsBlocked => "dns-blocked",
         }
     }
 
@@ -181,6 +187,10 @@ impl Fault {
             Fault::RpFilter => {
                 "strict rp_filter on the bridge and a host route for the container's address through another \
                  interface (ctnet-rpf): the host drops what the container sends (an asymmetric path)"
+            }
+            Fault::DnsBlocked => {
+                "drops udp/53 and tcp/53 from the container in INPUT and FORWARD: its resolver gets no query \
+                 (needs a container whose resolv.conf names a nameserver)"
             }
         }
     }
@@ -867,6 +877,52 @@ pub fn plan(
                 ],
             )
         }
+        Fault::DnsBlocked => {
+            let ip = need_addr()?.addr();
+            let has_server = target
+                .netns
+                .and_then(|k| snap.netns_by_key(k))
+                .and_then(|n| n.resolver.as_ref())
+                .is_some_and(|r| !r.nameservers.is_empty());
+            if !has_server {
+                return Err(Error::Invalid(format!(
+                    "{} has no resolv.conf naming a nameserver (a lab netns with no process has none): \
+                     dns-blocked needs a container that resolves names",
+                    target.target
+                )));
+            }
+            let src = format!("{ip}/32");
+            let mut apply = Vec::new();
+            let mut undo = Vec::new();
+            for chain in ["INPUT", "FORWARD"] {
+                for proto in ["udp", "tcp"] {
+                    let rule = [
+                        "-s",
+                        &src,
+                        "-p",
+                        proto,
+                        "-m",
+                        proto,
+                        "--dport",
+                        "53",
+                        "-m",
+                        "comment",
+                        "--comment",
+                        FAULT_COMMENT,
+                        "-j",
+                        "DROP",
+                    ];
+                    let mut add = vec!["iptables", "-I", chain, "1"];
+                    add.extend(rule);
+                    let mut del = vec!["iptables", "-D", chain];
+                    del.extend(rule);
+                    apply.push(Step::host(&add));
+                    undo.push(Step::host(&del));
+                }
+            }
+            undo.reverse();
+            (apply, undo)
+        }
         Fault::IpForwardOff => {
             let was = host.and_then(|h| h.sysctls.ip_forward).unwrap_or(1);
             (
@@ -1049,6 +1105,42 @@ fn undo_shapes(fault: Fault) -> (&'static [(Place, &'static [Word])], Option<&'s
             &[(Place::Inside, &[Lit("sysctl"), Lit("-w"), Conf("arp_ignore")])],
             None,
         ),
+        Fault::DnsBlocked => {
+            const fn drop53(chain: &'static str, proto: &'static str) -> [Word; 17] {
+                [
+                    Lit("iptables"),
+                    Lit("-D"),
+                    Lit(chain),
+                    Lit("-s"),
+                    Cidr,
+                    Lit("-p"),
+                    Lit(proto),
+                    Lit("-m"),
+                    Lit(proto),
+                    Lit("--dport"),
+                    Lit("53"),
+                    Lit("-m"),
+                    Lit("comment"),
+                    Lit("--comment"),
+                    Lit(FAULT_COMMENT),
+                    Lit("-j"),
+                    Lit("DROP"),
+                ]
+            }
+            const IU: [Word; 17] = drop53("INPUT", "udp");
+            const IT: [Word; 17] = drop53("INPUT", "tcp");
+            const FU: [Word; 17] = drop53("FORWARD", "udp");
+            const FT: [Word; 17] = drop53("FORWARD", "tcp");
+            (
+                &[
+                    (Place::Host, &IU),
+                    (Place::Host, &IT),
+                    (Place::Host, &FU),
+                    (Place::Host, &FT),
+                ],
+                None,
+            )
+        }
         Fault::RpFilter => (
             &[
                 (Place::Host, &[Lit("sysctl"), Lit("-w"), Conf("rp_filter")]),
