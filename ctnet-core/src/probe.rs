@@ -19,6 +19,8 @@ use crate::netns::Netns;
 use crate::target::Resolved;
 use crate::topology::{NetnsIface, Topology};
 
+pub mod nftrace;
+
 /// Echo requests sent per probe.
 pub const PROBES: u32 = 3;
 
@@ -56,6 +58,13 @@ pub struct ProbeResult {
     pub hops: Vec<HopSeen>,
     /// Counters that moved during the probe (drops, firewall rules).
     pub moved: Vec<String>,
+    /// The host's netfilter trace of the probe's packets (`nft monitor trace`): every
+    /// rule they matched and every chain's verdict, in order.
+    #[serde(default)]
+    pub trace: Vec<nftrace::TraceEvent>,
+    /// Why the netfilter trace could not run, when it could not.
+    #[serde(default)]
+    pub trace_error: Option<String>,
 }
 
 struct Hop {
@@ -221,6 +230,15 @@ pub fn run(
     }
 
     let before = rescan().ok();
+    // The host's netfilter trace of these packets only (a table of ctnet's own, removed
+    // after; where nft or the privilege is missing, the rest of the probe still runs).
+    let (trace, trace_error) = match v4(&src) {
+        Some(a) => match nftrace::NfTrace::start(&host_ns, &crate::source::default_tool_path(), a, dst) {
+            Ok(t) => (Some(t), None),
+            Err(e) => (None, Some(e.to_string())),
+        },
+        None => (None, Some("the source has no IPv4 address".to_string())),
+    };
     let dst_s = dst.to_string();
     let ping = src_ns.run(move || {
         Command::new("ping")
@@ -252,6 +270,7 @@ pub fn run(
     };
     std::thread::sleep(Duration::from_millis(150));
     control.stop();
+    let trace = trace.map(nftrace::NfTrace::stop).unwrap_or_default();
     for s in sessions {
         let stats = s.join();
         if let Some(why) = stats.ended
@@ -306,6 +325,8 @@ pub fn run(
         answered,
         hops: seen,
         moved,
+        trace,
+        trace_error,
     })
 }
 
@@ -477,11 +498,74 @@ pub fn finding(p: &ProbeResult) -> Finding {
     for m in &p.moved {
         f.evidence.push(format!("moved: {m}"));
     }
+    // The kernel's own account: the rule that dropped the probe's packets, by handle.
+    let dropped = p.trace.iter().find(|e| {
+        matches!(e.verdict.as_deref(), Some("drop") | Some("reject"))
+            || e.verdict.as_deref().is_some_and(|v| v.starts_with("reject"))
+    });
+    // One line per rule that decided, with how many of the probe's packets it decided.
+    let mut decided: Vec<(String, usize)> = Vec::new();
+    for e in p
+        .trace
+        .iter()
+        .filter(|e| e.kind == "rule" && e.verdict.as_deref() != Some("continue"))
+    {
+        let line = format!(
+            "nft trace: {} {} {}: `{}`{} (verdict {})",
+            e.family,
+            e.table,
+            e.chain,
+            e.rule.as_deref().unwrap_or(""),
+            e.handle.map(|h| format!(" handle {h}")).unwrap_or_default(),
+            e.verdict.as_deref().unwrap_or("?")
+        );
+        match decided.iter_mut().find(|(l, _)| *l == line) {
+            Some((_, n)) => *n += 1,
+            None => decided.push((line, 1)),
+        }
+    }
+    for (line, n) in decided {
+        f.evidence.push(format!("{line} x{n}"));
+    }
+    if let Some(e) = &p.trace_error {
+        f.evidence.push(format!("nft trace: not run ({e})"));
+    }
+    if status == Status::Fail
+        && let Some(d) = dropped
+    {
+        f.summary.push_str(&format!(
+            "; the kernel's trace: dropped by {} {} {}{}{}",
+            d.family,
+            d.table,
+            d.chain,
+            d.rule
+                .as_deref()
+                .map(|r| format!(" `{r}`"))
+                .unwrap_or_else(|| " (policy)".into()),
+            d.handle.map(|h| format!(" handle {h}")).unwrap_or_default()
+        ));
+        f.commands
+            .push(format!("nft -a list chain {} {} {}", d.family, d.table, d.chain));
+    }
     for h in &p.hops {
         f.commands.push(h.command.clone());
     }
     if status == Status::Fail {
-        f.hint = Some("look at the failing checks above for the hop where the probe stops".into());
+        f.hint = Some(match dropped {
+            Some(d) => format!(
+                "the kernel dropped the probe in {} {} {}: remove or narrow that rule, or accept the flow before it \
+                 (nft -a list chain {} {} {})",
+                d.family, d.table, d.chain, d.family, d.table, d.chain
+            ),
+            None => match last_seen {
+                Some(i) if i < final_hop => format!(
+                    "the packets stop between {} and {}: look at that link, its bridge port and the failing checks above",
+                    p.hops[i].hop,
+                    p.hops[i + 1].hop
+                ),
+                _ => "look at the failing checks above for the hop where the probe stops".into(),
+            },
+        });
     }
     f
 }

@@ -1,0 +1,108 @@
+//! `check --probe` sees inside the kernel: the host's netfilter trace of the probe's
+//! own packets names the rule that drops them (by nft handle), as `nft -a monitor
+//! trace` run by hand on the same packets shows; the trace's table is gone afterwards,
+//! and one left by a killed probe is removed by the next. Inside a rootless world.
+
+use std::process::Command;
+
+#[path = "support/world.rs"]
+mod world;
+
+const BIN: &str = env!("CARGO_BIN_EXE_ctnet-diag");
+
+const SCRIPT: &str = r#"
+set -e
+ip link set lo up
+$BIN lab up --name p --containers 2 --nat >/dev/null
+C1=$(ip -n p-c1 -4 -o addr show dev eth0 | awk '{ split($4, a, "/"); print a[1] }')
+T=$(mktemp -d)
+# Healthy first: the probe passes and leaves the rule set as it was.
+nft -s list ruleset > $T/before
+$BIN check p-c1 --probe --json > $T/ok.json || true
+nft -s list ruleset > $T/after
+cmp -s $T/before $T/after && echo "healthy: unchanged" || echo "healthy: changed"
+# The host drops the container's pings to it.
+iptables -I INPUT -s $C1 -p icmp -j DROP
+nft -s list ruleset > $T/before
+nft -a monitor trace > $T/byhand 2>&1 &
+M=$!
+sleep 0.3
+$BIN check p-c1 --probe --json > $T/drop.json || true
+sleep 0.3
+kill $M
+nft -s list ruleset > $T/after
+cmp -s $T/before $T/after && echo "dropped: unchanged" || echo "dropped: changed"
+report() { python3 -c '
+import json, sys
+r = json.load(open(sys.argv[1]))
+f = [c for c in r["checks"] if c["id"] == "probe.path"][0]
+print(f["status"], "|", f["summary"], "|", " ; ".join(f["evidence"]), "|", f.get("hint") or "")' "$1"; }
+echo "ok: $(report $T/ok.json)"
+echo "drop: $(report $T/drop.json)"
+echo "byhand: $(grep 'verdict drop' $T/byhand | sed 's/^trace id [0-9a-f]* //' | sort | uniq -c | sed 's/^ *//')"
+# A probe killed mid-run leaves its table; the next run removes it.
+$BIN check p-c1 --probe >/dev/null 2>&1 &
+P=$!
+for i in $(seq 1 100); do nft list tables | grep -q "ctnet_trace_$P" && break; sleep 0.05; done
+kill -9 $P; wait $P 2>/dev/null || true
+echo "left: $(nft list tables | grep -c "ctnet_trace_$P" || true)"
+sleep 0.2
+# (a dead monitor may linger as a zombie until it is reaped: count the living)
+echo "monitors: $(ps -C nft -o stat= | grep -vc Z || true)"
+$BIN check p-c1 --probe >/dev/null 2>&1 || true
+echo "after next: $(nft list tables | grep -c ctnet_trace_ || true)"
+$BIN lab down --name p >/dev/null
+"#;
+
+#[test]
+fn the_probe_names_the_rule_that_drops_it_as_the_kernel_trace_does_and_leaves_nothing() {
+    const NAME: &str = "the_probe_names_the_rule_that_drops_it_as_the_kernel_trace_does_and_leaves_nothing";
+    if !world::available(BIN, NAME) {
+        return;
+    }
+    let o = Command::new(BIN)
+        .args(["world", "--", "bash", "-c", SCRIPT])
+        .env("BIN", BIN)
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(o.status.success(), "{out}\n{err}");
+    let line = |tag: &str| {
+        out.lines()
+            .find_map(|l| l.strip_prefix(tag))
+            .unwrap_or_else(|| panic!("no {tag} in\n{out}\n{err}"))
+            .to_string()
+    };
+    assert_eq!(line("healthy: "), "unchanged");
+    assert_eq!(line("dropped: "), "unchanged");
+    let ok = line("ok: ");
+    assert!(ok.starts_with("pass |"), "{ok}");
+    assert!(!ok.contains("verdict drop"), "{ok}");
+    // The probe names the rule by handle, exactly as the hand-run monitor saw it drop
+    // each of the probe's packets.
+    let drop = line("drop: ");
+    assert!(drop.starts_with("fail |"), "{drop}");
+    let byhand = line("byhand: ");
+    let (count, seen) = byhand.split_once(' ').expect("the hand-run monitor saw the drop");
+    let handle = seen
+        .split(" # handle ")
+        .nth(1)
+        .and_then(|h| h.split_whitespace().next())
+        .expect("a handle");
+    assert!(seen.starts_with("ip filter INPUT rule"), "{byhand}");
+    assert!(
+        drop.contains("the kernel's trace: dropped by ip filter INPUT")
+            && drop.contains(&format!("handle {handle} (verdict drop) x{count}")),
+        "{drop}\nby hand: {byhand}"
+    );
+    assert!(
+        drop.contains("the kernel dropped the probe in ip filter INPUT"),
+        "{drop}"
+    );
+    // Killed: its tables stay (inet and bridge; its monitor dies with it); the next
+    // probe removes them.
+    assert_eq!(line("left: "), "2");
+    assert_eq!(line("monitors: "), "0");
+    assert_eq!(line("after next: "), "0");
+}
