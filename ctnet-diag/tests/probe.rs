@@ -51,6 +51,12 @@ sleep 0.2
 echo "monitors: $(ps -C nft -o stat= | grep -vc Z || true)"
 $BIN check p-c1 --probe >/dev/null 2>&1 || true
 echo "after next: $(nft list tables | grep -c ctnet_trace_ || true)"
+# SIGTERM mid-probe: the tables go with it.
+$BIN check p-c1 --probe >/dev/null 2>&1 &
+P=$!
+for i in $(seq 1 100); do nft list tables | grep -q "ctnet_trace_$P" && break; sleep 0.05; done
+kill -TERM $P; S=0; wait $P || S=$?
+echo "term: $S $(nft list tables | grep -c ctnet_trace_ || true)"
 $BIN lab down --name p >/dev/null
 "#;
 
@@ -105,4 +111,6 @@ fn the_probe_names_the_rule_that_drops_it_as_the_kernel_trace_does_and_leaves_no
     assert_eq!(line("left: "), "2");
     assert_eq!(line("monitors: "), "0");
     assert_eq!(line("after next: "), "0");
+    // SIGTERM: exit 143, and nothing left without waiting for a next run.
+    assert_eq!(line("term: "), "143 0");
 }

@@ -115,6 +115,18 @@ pub fn remove_leftovers(ns: &Netns, nft: &std::path::Path) -> Result<Vec<String>
     Ok(gone)
 }
 
+/// Delete this process's trace tables, if any: for a signal handler that ends the
+/// process while a probe runs (the monitor dies with the process by itself).
+pub fn remove_own(ns: &Netns, tool_path: &str) {
+    let Some(nft) = crate::source::firewall::find_tool("nft", tool_path) else {
+        return;
+    };
+    let table = format!("{TABLE_PREFIX}{}", std::process::id());
+    for family in ["inet", "bridge"] {
+        let _ = run_nft(ns, &nft, &["delete", "table", family, &table], None);
+    }
+}
+
 impl NfTrace {
     /// Trace, in `ns`, the packets from `a` to `b` and back.
     pub fn start(ns: &Netns, tool_path: &str, a: Ipv4Addr, b: Ipv4Addr) -> Result<NfTrace> {

@@ -9,6 +9,7 @@ use ctnet_core::topology::Topology;
 
 use crate::cli::{CheckArgs, JsonArg};
 use crate::cmd::read::{load_with, resolve_pair, scan_options};
+use anyhow::Context as _;
 
 fn word(s: Status) -> &'static str {
     match s {
@@ -125,6 +126,33 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     let mut report = check::run(&snap, &topo, &target, peer.as_ref());
     if args.probe {
         crate::exit::require_lab_caps("check --probe")?;
+        // Ctrl-C, SIGTERM or SIGHUP during the probe: its trace table is removed before
+        // the process ends (a probe killed outright leaves it to the next run).
+        {
+            use nix::sys::signal::{SigSet, Signal};
+            let mut signals = SigSet::empty();
+            for s in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
+                signals.add(s);
+            }
+            signals
+                .thread_block()
+                .context("blocking SIGINT, SIGTERM and SIGHUP")?;
+            let host = snap
+                .host_netns()
+                .and_then(|h| ctnet_core::netns::Netns::open_any(&h.refs, snap.host).ok());
+            let tools = ctnet_core::source::default_tool_path();
+            std::thread::Builder::new()
+                .name("ctnet-signals".into())
+                .spawn(move || {
+                    if let Ok(sig) = signals.wait() {
+                        if let Some(h) = &host {
+                            ctnet_core::probe::nftrace::remove_own(h, &tools);
+                        }
+                        std::process::exit(128 + sig as i32);
+                    }
+                })
+                .context("starting the signal thread")?;
+        }
         let rescan = || ctnet_core::source::snapshot(&crate::cmd::read::scan_options(&args.source));
         report.add(
             match ctnet_core::probe::run(&snap, &topo, &target, peer.as_ref(), &rescan) {
