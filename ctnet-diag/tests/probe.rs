@@ -46,9 +46,11 @@ P=$!
 for i in $(seq 1 100); do nft list tables | grep -q "ctnet_trace_$P" && break; sleep 0.05; done
 kill -9 $P; wait $P 2>/dev/null || true
 echo "left: $(nft list tables | grep -c "ctnet_trace_$P" || true)"
-sleep 0.2
-# (a dead monitor may linger as a zombie until it is reaped: count the living)
-echo "monitors: $(ps -C nft -o stat= | grep -vc Z || true)"
+# (a dead monitor may linger as a zombie until it is reaped: count the living, and give
+# a loaded machine a few seconds to deliver the signal)
+living() { ps -C nft -o stat= | grep -vc Z || true; }
+for i in $(seq 1 50); do [ "$(living)" = 0 ] && break; sleep 0.1; done
+echo "monitors: $(living)"
 $BIN check p-c1 --probe >/dev/null 2>&1 || true
 echo "after next: $(nft list tables | grep -c ctnet_trace_ || true)"
 # SIGTERM mid-probe: the tables go with it.

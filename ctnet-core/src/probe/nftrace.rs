@@ -6,7 +6,7 @@
 //! The tables are named after the process (`ctnet_trace_PID`). They are deleted when
 //! the trace stops or is dropped; a run killed before that leaves them, and the next
 //! run deletes every such table whose process is gone. The monitor is started with
-//! `PR_SET_PDEATHSIG`, so it dies with the process.
+//! `PR_SET_PDEATHSIG` (SIGKILL) and no blocked signal, so it dies with the process.
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::Ipv4Addr;
@@ -145,13 +145,21 @@ impl NfTrace {
             .stdout(Stdio::piped())
             .stderr(Stdio::null());
         // SAFETY: only async-signal-safe calls between fork and exec: setns(2) into the
-        // netns (whose fd is open in the parent and inherited) and prctl(2).
+        // netns (whose fd is open in the parent and inherited), sigprocmask(2) and
+        // prctl(2). The caller may block signals for a signal thread (a blocked mask is
+        // inherited across exec, and would keep the death signal pending forever): the
+        // monitor gets an empty mask, and SIGKILL when the process dies.
         unsafe {
             cmd.pre_exec(move || {
                 if libc::setns(fd, libc::CLONE_NEWNET) != 0 {
                     return Err(std::io::Error::last_os_error());
                 }
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
+                let mut none: libc::sigset_t = std::mem::zeroed();
+                libc::sigemptyset(&mut none);
+                if libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut()) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
                     return Err(std::io::Error::last_os_error());
                 }
                 Ok(())
