@@ -132,12 +132,16 @@ pub(super) fn rp_filter(c: &Ctx<'_>) -> Vec<Finding> {
         Destination::Host,
         L4::Icmp,
     );
-    let dropped = c.flow.trace(&spec).ok().and_then(|t| {
-        t.hops
-            .into_iter()
-            .chain(t.reply)
-            .find(|h| h.step == "rp_filter" && h.verdict == HopVerdict::Drop)
-    });
+    // Off on both: the filter drops nothing, and no walk is needed to say so.
+    let dropped = (mode != 0)
+        .then(|| c.flow.trace(&spec).ok())
+        .flatten()
+        .and_then(|t| {
+            t.hops
+                .into_iter()
+                .chain(t.reply)
+                .find(|h| h.step == "rp_filter" && h.verdict == HopVerdict::Drop)
+        });
     let cmds = [
         format!(
             "sysctl net.ipv4.conf.all.rp_filter net.ipv4.conf.{}.rp_filter",
