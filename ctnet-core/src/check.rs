@@ -320,6 +320,12 @@ const CHECKS: &[Check] = &[
         what: "with --probe: pings from the target reach the peer (or gateway) and come back; names the last hop that saw them",
         run: Run::Probe,
     },
+    Check {
+        id: "probe.agrees",
+        category: "probe",
+        what: "with --probe: the live probe and the flow engine's static trace of the same ping agree",
+        run: Run::Probe,
+    },
 ];
 
 /// The catalog: every check id, its category and what it looks at (the rows of the

@@ -379,6 +379,66 @@ fn counters_moved(a: &Snapshot, b: &Snapshot, hops: &[Hop]) -> Vec<String> {
     out
 }
 
+/// `probe.agrees`: what the probe saw live and what the flow engine says of the same
+/// ping (from the target to the probed address, on `snap`) agree; a disagreement shows
+/// both, since one of them misses something about this host.
+pub fn agreement(p: &ProbeResult, snap: &Snapshot, target: &Resolved) -> Finding {
+    use crate::flow::{Destination, FlowSpec, L4, Reach, Source};
+    let mut f = Finding {
+        id: "probe.agrees".into(),
+        category: "probe".into(),
+        status: Status::Skip,
+        summary: String::new(),
+        evidence: Vec::new(),
+        commands: vec![format!("ctnet-diag trace {} {} --icmp", target.target, p.dst)],
+        hint: None,
+    };
+    let Some(netns) = target.netns else {
+        f.summary = "no netns to trace from".into();
+        return f;
+    };
+    let spec = FlowSpec::new(
+        Source::Netns { netns, addr: None },
+        Destination::Addr {
+            addr: IpAddr::V4(p.dst),
+        },
+        L4::Icmp,
+    );
+    let t = match crate::flow::trace(snap, &spec) {
+        Ok(t) => t,
+        Err(e) => {
+            f.summary = format!("no static trace to compare: {e}");
+            return f;
+        }
+    };
+    let live = p.answered > 0;
+    f.evidence
+        .push(format!("static: {:?}: {}", t.verdict, t.summary).to_lowercase());
+    f.evidence.push(format!(
+        "live: {}/{PROBES} echo replies from {}",
+        p.answered, p.dst
+    ));
+    (f.status, f.summary) = match (t.verdict, live) {
+        (Reach::Reachable, true) => (Status::Pass, "the probe and the static trace agree: reachable".into()),
+        (Reach::Unreachable, false) => (Status::Pass, "the probe and the static trace agree: unreachable".into()),
+        (Reach::Ambiguous, _) => (
+            Status::Skip,
+            format!("the static trace is ambiguous; the probe {}", if live { "got replies" } else { "got none" }),
+        ),
+        (Reach::Reachable, false) => (
+            Status::Fail,
+            "the static trace says reachable but the probe got no reply: something the snapshot does not show \
+             stops it (see probe.path)"
+                .into(),
+        ),
+        (Reach::Unreachable, true) => (
+            Status::Warn,
+            format!("the static trace says unreachable ({}) but the probe got replies", t.summary),
+        ),
+    };
+    f
+}
+
 /// The `probe.path` finding when the probe could not run: a skip saying why.
 pub fn skipped(why: &str) -> Finding {
     Finding {

@@ -515,3 +515,45 @@ fn an_uplink_with_a_smaller_mtu_than_the_container_warns() {
         f.summary
     );
 }
+
+#[test]
+fn a_probe_that_disagrees_with_the_static_trace_is_a_finding_of_its_own() {
+    use ctnet_core::probe::{self, ProbeResult};
+    let snap = fixture("lab-healthy");
+    let t = target::resolve(&snap, "c1").unwrap();
+    let c3 = snap.netns.iter().find(|n| n.label() == "c3").unwrap();
+    let dst = c3
+        .addresses
+        .iter()
+        .find_map(|a| match a.address {
+            std::net::IpAddr::V4(v) if !v.is_loopback() => Some(v),
+            _ => None,
+        })
+        .unwrap();
+    let result = |answered: u32| ProbeResult {
+        dst,
+        dst_mac: None,
+        answered,
+        hops: Vec::new(),
+        moved: Vec::new(),
+        trace: Vec::new(),
+        trace_error: None,
+    };
+    // The engine says c1 reaches c3: replies agree, silence does not.
+    let agree = probe::agreement(&result(3), &snap, &t);
+    assert_eq!(
+        (agree.id.as_str(), agree.status),
+        ("probe.agrees", Status::Pass),
+        "{agree:#?}"
+    );
+    let differ = probe::agreement(&result(0), &snap, &t);
+    assert_eq!(differ.status, Status::Fail, "{differ:#?}");
+    assert!(
+        differ.evidence.iter().any(|e| e.starts_with("static: reachable")),
+        "{differ:#?}"
+    );
+    assert!(
+        differ.evidence.iter().any(|e| e.starts_with("live: 0/3")),
+        "{differ:#?}"
+    );
+}

@@ -37,8 +37,15 @@ import json, sys
 r = json.load(open(sys.argv[1]))
 f = [c for c in r["checks"] if c["id"] == "probe.path"][0]
 print(f["status"], "|", f["summary"], "|", " ; ".join(f["evidence"]), "|", f.get("hint") or "")' "$1"; }
+agrees() { python3 -c '
+import json, sys
+r = json.load(open(sys.argv[1]))
+f = [c for c in r["checks"] if c["id"] == "probe.agrees"][0]
+print(f["status"], "|", f["summary"])' "$1"; }
 echo "ok: $(report $T/ok.json)"
 echo "drop: $(report $T/drop.json)"
+echo "ok agrees: $(agrees $T/ok.json)"
+echo "drop agrees: $(agrees $T/drop.json)"
 echo "byhand: $(grep 'verdict drop' $T/byhand | sed 's/^trace id [0-9a-f]* //' | sort | uniq -c | sed 's/^ *//')"
 # A probe killed mid-run leaves its table; the next run removes it.
 $BIN check p-c1 --probe >/dev/null 2>&1 &
@@ -107,6 +114,15 @@ fn the_probe_names_the_rule_that_drops_it_as_the_kernel_trace_does_and_leaves_no
     assert!(
         drop.contains("the kernel dropped the probe in ip filter INPUT"),
         "{drop}"
+    );
+    // The static trace of the same ping says the same, both times.
+    assert_eq!(
+        line("ok agrees: "),
+        "pass | the probe and the static trace agree: reachable"
+    );
+    assert_eq!(
+        line("drop agrees: "),
+        "pass | the probe and the static trace agree: unreachable"
     );
     // Killed: its tables stay (inet and bridge; its monitor dies with it); the next
     // probe removes them.

@@ -83,14 +83,24 @@ pub fn render(r: &Report, color: bool) -> String {
     out
 }
 
-/// `ctnet-diag check`.
-pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
+/// A snapshot for `check`, with its target and peer resolved in it.
+type Read = (
+    ctnet_core::model::Snapshot,
+    ctnet_core::target::Resolved,
+    Option<ctnet_core::target::Resolved>,
+);
+
+/// Read what `check` needs: every netns for links and addresses (the veth map,
+/// containers, duplicate addresses on the bridge), then the target's and the peer's in
+/// full with their own rules, and the netns of their nameservers. The exit code when a
+/// target did not resolve (the error is printed).
+fn read(args: &CheckArgs) -> anyhow::Result<Result<Read, ExitCode>> {
     // Every netns is read for links and addresses (the veth map, containers, duplicate
     // addresses on the bridge); then the target's and the peer's in full.
     let mut snap = load_with(&args.source, ctnet_core::source::Depth::Links)?;
     let (target, peer) = match resolve_pair(&snap, &args.target, args.peer.as_deref()) {
         Ok(pair) => pair,
-        Err(code) => return Ok(code),
+        Err(code) => return Ok(Err(code)),
     };
     if args.source.from.is_none() {
         let keys: Vec<_> = [target.netns, peer.as_ref().and_then(|p| p.netns)]
@@ -122,7 +132,17 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
         }
         crate::cmd::read::warn_partial(&snap);
     }
-    let topo = Topology::build(&snap);
+    Ok(Ok((snap, target, peer)))
+}
+
+/// `ctnet-diag check`.
+pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
+    let (snap, target, peer) = match read(&args)? {
+        Ok(read) => read,
+        Err(code) => return Ok(code),
+    };
+    let mut snap = snap;
+    let mut topo = Topology::build(&snap);
     let mut report = check::run(&snap, &topo, &target, peer.as_ref());
     if args.probe {
         crate::exit::require_lab_caps("check --probe")?;
@@ -154,13 +174,24 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
                 .context("starting the signal thread")?;
         }
         let rescan = || ctnet_core::source::snapshot(&crate::cmd::read::scan_options(&args.source));
-        report.add(
-            match ctnet_core::probe::run(&snap, &topo, &target, peer.as_ref(), &rescan) {
-                Ok(found) => ctnet_core::probe::finding(&found),
-                // The rest of the report stands; the probe says why it did not run.
-                Err(e) => ctnet_core::probe::skipped(&e.to_string()),
-            },
-        );
+        let found = ctnet_core::probe::run(&snap, &topo, &target, peer.as_ref(), &rescan);
+        // The static checks are judged on the state after the probe: its own pings
+        // taught the bridge and the neighbours what a fresh network had not learned yet.
+        if found.is_ok()
+            && let Ok((after, t2, p2)) = read(&args)?
+        {
+            snap = after;
+            topo = Topology::build(&snap);
+            report = check::run(&snap, &topo, &t2, p2.as_ref());
+        }
+        match found {
+            Ok(found) => {
+                report.add(ctnet_core::probe::finding(&found));
+                report.add(ctnet_core::probe::agreement(&found, &snap, &target));
+            }
+            // The rest of the report stands; the probe says why it did not run.
+            Err(e) => report.add(ctnet_core::probe::skipped(&e.to_string())),
+        }
     }
     if args.json {
         crate::out::json(&report)?;
