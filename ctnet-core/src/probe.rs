@@ -21,8 +21,55 @@ use crate::topology::{NetnsIface, Topology};
 
 pub mod nftrace;
 
-/// Echo requests sent per probe.
+/// Echo requests (or connections, or datagrams) sent per probe.
 pub const PROBES: u32 = 3;
+
+/// What the probe sends: the flow's own packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case", tag = "proto", content = "port")]
+pub enum Flow {
+    /// ICMP echo (`ping`).
+    #[default]
+    Icmp,
+    /// A TCP connection to this port: the SYN and its answer; closed at once.
+    Tcp(u16),
+    /// A UDP datagram to this port: an answer, or an ICMP port unreachable.
+    Udp(u16),
+}
+
+impl Flow {
+    /// Parse `80/tcp`, `53/udp`, `80` (TCP) or `icmp`.
+    pub fn parse(s: &str) -> std::result::Result<Flow, String> {
+        let bad = || format!("invalid probe flow {s:?}: use PORT/tcp, PORT/udp or icmp (80/tcp, 53/udp)");
+        if s.eq_ignore_ascii_case("icmp") {
+            return Ok(Flow::Icmp);
+        }
+        let (port, proto) = s.split_once('/').unwrap_or((s, "tcp"));
+        let port: u16 = port.parse().ok().filter(|p| *p > 0).ok_or_else(bad)?;
+        match proto.to_ascii_lowercase().as_str() {
+            "tcp" => Ok(Flow::Tcp(port)),
+            "udp" => Ok(Flow::Udp(port)),
+            _ => Err(bad()),
+        }
+    }
+
+    /// `icmp`, `tcp/80`, `udp/53`.
+    pub fn label(self) -> String {
+        match self {
+            Flow::Icmp => "icmp".into(),
+            Flow::Tcp(p) => format!("tcp/{p}"),
+            Flow::Udp(p) => format!("udp/{p}"),
+        }
+    }
+
+    fn l4(self) -> crate::flow::L4 {
+        match self {
+            Flow::Icmp => crate::flow::L4::Icmp,
+            Flow::Tcp(p) => crate::flow::L4::Tcp(p),
+            Flow::Udp(p) => crate::flow::L4::Udp(p),
+        }
+    }
+}
 
 /// What one hop saw.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -65,6 +112,13 @@ pub struct ProbeResult {
     /// Why the netfilter trace could not run, when it could not.
     #[serde(default)]
     pub trace_error: Option<String>,
+    /// What was sent.
+    #[serde(default)]
+    pub flow: Flow,
+    /// Answers that said nothing listens there (a TCP reset, an ICMP port unreachable):
+    /// the path works, the port does not.
+    #[serde(default)]
+    pub refused: u32,
 }
 
 struct Hop {
@@ -108,6 +162,19 @@ pub fn run(
     topo: &Topology,
     target: &Resolved,
     peer: Option<&Resolved>,
+    rescan: &dyn Fn() -> Result<Snapshot>,
+) -> Result<ProbeResult> {
+    run_flow(snap, topo, target, peer, Flow::Icmp, rescan)
+}
+
+/// [`run`] with the flow's own packet: a ping, a TCP connection or a UDP datagram to a
+/// port of the peer (or the gateway).
+pub fn run_flow(
+    snap: &Snapshot,
+    topo: &Topology,
+    target: &Resolved,
+    peer: Option<&Resolved>,
+    flow: Flow,
     rescan: &dyn Fn() -> Result<Snapshot>,
 ) -> Result<ProbeResult> {
     let src = iface_in(topo, target)?;
@@ -203,7 +270,12 @@ pub fn run(
         timeout_ms: 10,
         buffer_size: 1 << 20,
         snaplen: 256,
-        filter: Some(format!("arp or (icmp and host {dst})")),
+        filter: Some(match flow {
+            Flow::Icmp => format!("arp or (icmp and host {dst})"),
+            Flow::Tcp(p) => format!("arp or (tcp and host {dst} and port {p})"),
+            // The answer may be an ICMP port unreachable.
+            Flow::Udp(p) => format!("arp or (udp and host {dst} and port {p}) or (icmp and host {dst})"),
+        }),
     };
     let ring = Arc::new(Ring::new(10_000));
     let control = Control::new(None);
@@ -240,6 +312,39 @@ pub fn run(
         None => (None, Some("the source has no IPv4 address".to_string())),
     };
     let dst_s = dst.to_string();
+    let mut refused = 0;
+    if let Flow::Tcp(port) | Flow::Udp(port) = flow {
+        let sent = src_ns.run(move || send_l4(flow, dst, port))?;
+        std::thread::sleep(Duration::from_millis(150));
+        control.stop();
+        let trace = trace.map(nftrace::NfTrace::stop).unwrap_or_default();
+        for s in sessions {
+            let stats = s.join();
+            if let Some(why) = stats.ended
+                && let Some(h) = seen.iter_mut().find(|h| h.hop == stats.label)
+            {
+                h.error.get_or_insert(why);
+            }
+        }
+        let (answered, r) = sent;
+        refused = r;
+        count_frames(&ring, &mut seen, flow, dst, &dst_mac);
+        let moved = match (before, rescan().ok()) {
+            (Some(a), Some(b)) => counters_moved(&a, &b, &hops),
+            _ => Vec::new(),
+        };
+        return Ok(ProbeResult {
+            dst,
+            dst_mac,
+            answered,
+            hops: seen,
+            moved,
+            trace,
+            trace_error,
+            flow,
+            refused,
+        });
+    }
     let ping = src_ns.run(move || {
         Command::new("ping")
             .args(["-n", "-c", &PROBES.to_string(), "-i", "0.2", "-W", "1", &dst_s])
@@ -279,42 +384,7 @@ pub fn run(
             h.error.get_or_insert(why);
         }
     }
-    let last = seen.len() - 1;
-    for f in ring.drain() {
-        let d = decode::decode(&f.data);
-        let h = &mut seen[f.session];
-        match (&d.net, &d.transport) {
-            (Some(decode::Net::Ip { src, dst: to, .. }), Some(decode::Transport::Icmp { what, .. })) => {
-                if what == "echo-request" && *to == IpAddr::V4(dst) {
-                    h.requests += 1;
-                    if f.session == last
-                        && let (Some(want), Some(got)) = (&dst_mac, &d.dst_mac)
-                        && !want.eq_ignore_ascii_case(got)
-                    {
-                        h.misaddressed += 1;
-                    }
-                } else if what == "echo-reply" && *src == IpAddr::V4(dst) {
-                    h.replies += 1;
-                }
-            }
-            (
-                Some(decode::Net::Arp {
-                    op,
-                    sender_ip,
-                    target_ip,
-                    ..
-                }),
-                _,
-            ) => {
-                if op == "request" && *target_ip == dst.to_string() {
-                    h.arp_requests += 1;
-                } else if op == "reply" && *sender_ip == dst.to_string() {
-                    h.arp_replies += 1;
-                }
-            }
-            _ => {}
-        }
-    }
+    count_frames(&ring, &mut seen, flow, dst, &dst_mac);
     let moved = match (before, rescan().ok()) {
         (Some(a), Some(b)) => counters_moved(&a, &b, &hops),
         _ => Vec::new(),
@@ -327,7 +397,101 @@ pub fn run(
         moved,
         trace,
         trace_error,
+        flow,
+        refused,
     })
+}
+
+/// Send the flow's packets from this thread's netns: `PROBES` TCP connections (each
+/// closed at once) or UDP datagrams. Returns (answered, refused).
+fn send_l4(flow: Flow, dst: Ipv4Addr, port: u16) -> (u32, u32) {
+    use std::net::{SocketAddr, TcpStream, UdpSocket};
+    let to = SocketAddr::from((dst, port));
+    let (mut answered, mut refused) = (0, 0);
+    for _ in 0..PROBES {
+        match flow {
+            Flow::Tcp(_) => match TcpStream::connect_timeout(&to, Duration::from_secs(1)) {
+                Ok(c) => {
+                    answered += 1;
+                    drop(c);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => refused += 1,
+                Err(_) => {}
+            },
+            Flow::Udp(_) => {
+                let Ok(s) = UdpSocket::bind("0.0.0.0:0") else {
+                    continue;
+                };
+                if s.connect(to).is_err() || s.set_read_timeout(Some(Duration::from_secs(1))).is_err() {
+                    continue;
+                }
+                let _ = s.send(b"ctnet probe\n");
+                let mut buf = [0u8; 512];
+                match s.recv(&mut buf) {
+                    Ok(_) => answered += 1,
+                    Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => refused += 1,
+                    Err(_) => {}
+                }
+            }
+            Flow::Icmp => {}
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    (answered, refused)
+}
+
+/// Count what each hop saw of the probe's packets (requests to the destination and its
+/// answers) and of ARP for it.
+fn count_frames(ring: &Ring, seen: &mut [HopSeen], flow: Flow, dst: Ipv4Addr, dst_mac: &Option<String>) {
+    let last = seen.len() - 1;
+    for f in ring.drain() {
+        let d = decode::decode(&f.data);
+        let h = &mut seen[f.session];
+        let to_dst = matches!(&d.net, Some(decode::Net::Ip { dst: to, .. }) if *to == IpAddr::V4(dst));
+        let from_dst = matches!(&d.net, Some(decode::Net::Ip { src, .. }) if *src == IpAddr::V4(dst));
+        let request = match (flow, &d.transport) {
+            (Flow::Icmp, Some(decode::Transport::Icmp { what, .. })) => to_dst && what == "echo-request",
+            (Flow::Tcp(p), Some(decode::Transport::Tcp { dport, flags, .. })) => {
+                to_dst && *dport == p && flags == "S"
+            }
+            (Flow::Udp(p), Some(decode::Transport::Udp { dport, .. })) => to_dst && *dport == p,
+            _ => false,
+        };
+        let reply = match (flow, &d.transport) {
+            (Flow::Icmp, Some(decode::Transport::Icmp { what, .. })) => from_dst && what == "echo-reply",
+            (Flow::Tcp(p), Some(decode::Transport::Tcp { sport, flags, .. })) => {
+                from_dst && *sport == p && (flags == "S." || flags.contains('R'))
+            }
+            (Flow::Udp(p), Some(decode::Transport::Udp { sport, .. })) => from_dst && *sport == p,
+            (Flow::Udp(_), Some(decode::Transport::Icmp { what, .. })) => {
+                from_dst && what == "dest-unreachable"
+            }
+            _ => false,
+        };
+        if request {
+            h.requests += 1;
+            if f.session == last
+                && let (Some(want), Some(got)) = (dst_mac, &d.dst_mac)
+                && !want.eq_ignore_ascii_case(got)
+            {
+                h.misaddressed += 1;
+            }
+        } else if reply {
+            h.replies += 1;
+        } else if let Some(decode::Net::Arp {
+            op,
+            sender_ip,
+            target_ip,
+            ..
+        }) = &d.net
+        {
+            if op == "request" && *target_ip == dst.to_string() {
+                h.arp_requests += 1;
+            } else if op == "reply" && *sender_ip == dst.to_string() {
+                h.arp_replies += 1;
+            }
+        }
+    }
 }
 
 /// Drop counters of the path's links and firewall rules that dropped, which grew.
@@ -383,14 +547,23 @@ fn counters_moved(a: &Snapshot, b: &Snapshot, hops: &[Hop]) -> Vec<String> {
 /// ping (from the target to the probed address, on `snap`) agree; a disagreement shows
 /// both, since one of them misses something about this host.
 pub fn agreement(p: &ProbeResult, snap: &Snapshot, target: &Resolved) -> Finding {
-    use crate::flow::{Destination, FlowSpec, L4, Reach, Source};
+    use crate::flow::{Destination, FlowSpec, Reach, Source};
     let mut f = Finding {
         id: "probe.agrees".into(),
         category: "probe".into(),
         status: Status::Skip,
         summary: String::new(),
         evidence: Vec::new(),
-        commands: vec![format!("ctnet-diag trace {} {} --icmp", target.target, p.dst)],
+        commands: vec![format!(
+            "ctnet-diag trace {} {} {}",
+            target.target,
+            p.dst,
+            match p.flow {
+                Flow::Icmp => "--icmp".to_string(),
+                Flow::Tcp(port) => format!("--tcp {port}"),
+                Flow::Udp(port) => format!("--udp {port}"),
+            }
+        )],
         hint: None,
     };
     let Some(netns) = target.netns else {
@@ -402,7 +575,7 @@ pub fn agreement(p: &ProbeResult, snap: &Snapshot, target: &Resolved) -> Finding
         Destination::Addr {
             addr: IpAddr::V4(p.dst),
         },
-        L4::Icmp,
+        p.flow.l4(),
     );
     let t = match crate::flow::trace(snap, &spec) {
         Ok(t) => t,
@@ -415,8 +588,15 @@ pub fn agreement(p: &ProbeResult, snap: &Snapshot, target: &Resolved) -> Finding
     f.evidence
         .push(format!("static: {:?}: {}", t.verdict, t.summary).to_lowercase());
     f.evidence.push(format!(
-        "live: {}/{PROBES} echo replies from {}",
-        p.answered, p.dst
+        "live: {}/{PROBES} {} probes answered by {}{}",
+        p.answered,
+        p.flow.label(),
+        p.dst,
+        if p.refused > 0 {
+            format!(", {} refused", p.refused)
+        } else {
+            String::new()
+        }
     ));
     (f.status, f.summary) = match (t.verdict, live) {
         (Reach::Reachable, true) => (Status::Pass, "the probe and the static trace agree: reachable".into()),
@@ -457,10 +637,38 @@ pub fn skipped(why: &str) -> Finding {
 pub fn finding(p: &ProbeResult) -> Finding {
     let last_seen = p.hops.iter().rposition(|h| h.requests > 0);
     let final_hop = p.hops.len() - 1;
+    let what = match p.flow {
+        Flow::Icmp => "echo request".to_string(),
+        Flow::Tcp(port) => format!("SYN to tcp/{port}"),
+        Flow::Udp(port) => format!("datagram to udp/{port}"),
+    };
     let (status, summary) = if p.answered > 0 {
         (
             Status::Pass,
-            format!("{}/{PROBES} echo replies from {}", p.answered, p.dst),
+            match p.flow {
+                Flow::Icmp => format!("{}/{PROBES} echo replies from {}", p.answered, p.dst),
+                f => format!(
+                    "{}/{PROBES} {} probes answered by {}",
+                    p.answered,
+                    f.label(),
+                    p.dst
+                ),
+            },
+        )
+    } else if p.refused > 0 {
+        (
+            Status::Fail,
+            format!(
+                "{} refused {} ({}/{PROBES} {}): the packets arrive, nothing listens there",
+                p.dst,
+                p.flow.label(),
+                p.refused,
+                if matches!(p.flow, Flow::Tcp(_)) {
+                    "resets"
+                } else {
+                    "ICMP port unreachable"
+                }
+            ),
         )
     } else {
         let s = match last_seen {
@@ -479,16 +687,16 @@ pub fn finding(p: &ProbeResult) -> Finding {
                     .collect();
                 let mut s = if first.error.is_some() {
                     format!(
-                        "no echo request to {} was seen: {} could not be watched",
+                        "no {what} to {} was seen: {} could not be watched",
                         p.dst, first.hop
                     )
                 } else if first.arp_requests > 0 && p.hops.iter().all(|h| h.arp_replies == 0) {
                     format!(
-                        "no echo request to {} left {}: its ARP requests got no answer",
+                        "no {what} to {} left {}: its ARP requests got no answer",
                         p.dst, first.hop
                     )
                 } else {
-                    format!("no echo request to {} left {}", p.dst, first.hop)
+                    format!("no {what} to {} left {}", p.dst, first.hop)
                 };
                 if !dropped.is_empty() {
                     s.push_str(&format!(
@@ -504,7 +712,7 @@ pub fn finding(p: &ProbeResult) -> Finding {
             Some(i) if i < final_hop => {
                 let next = &p.hops[i + 1];
                 format!(
-                    "echo request to {} seen on {}, not on {}{}",
+                    "{what} to {} seen on {}, not on {}{}",
                     p.dst,
                     p.hops[..=i]
                         .iter()
@@ -520,11 +728,11 @@ pub fn finding(p: &ProbeResult) -> Finding {
                 )
             }
             Some(i) if p.hops[i].misaddressed > 0 => format!(
-                "echo requests reached {} addressed to another MAC than its {}: dropped as not for it (a stale ARP entry at the sender)",
+                "{what}s reached {} addressed to another MAC than its {}: dropped as not for it (a stale ARP entry at the sender)",
                 p.hops[i].hop,
                 p.dst_mac.as_deref().unwrap_or("?")
             ),
-            Some(i) => format!("echo requests reached {} but no reply came back", p.hops[i].hop),
+            Some(i) => format!("{what}s reached {} but no answer came back", p.hops[i].hop),
         };
         (Status::Fail, s)
     };
@@ -541,7 +749,7 @@ pub fn finding(p: &ProbeResult) -> Finding {
         f.evidence.push(match &h.error {
             Some(e) => format!("{}: not watched ({e})", h.hop),
             None => format!(
-                "{}: {} echo request(s), {} reply(ies), {} ARP request(s), {} ARP reply(ies){}",
+                "{}: {} {what}(s), {} answer(s), {} ARP request(s), {} ARP reply(ies){}",
                 h.hop,
                 h.requests,
                 h.replies,

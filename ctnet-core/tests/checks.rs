@@ -538,6 +538,8 @@ fn a_probe_that_disagrees_with_the_static_trace_is_a_finding_of_its_own() {
         moved: Vec::new(),
         trace: Vec::new(),
         trace_error: None,
+        flow: probe::Flow::Icmp,
+        refused: 0,
     };
     // The engine says c1 reaches c3: replies agree, silence does not.
     let agree = probe::agreement(&result(3), &snap, &t);

@@ -209,6 +209,10 @@ pub struct CheckArgs {
     /// packets. Needs CAP_NET_ADMIN and CAP_NET_RAW; traffic stays on the path.
     #[arg(long, conflicts_with = "from")]
     pub probe: bool,
+    /// With --probe: send the flow's own packet instead of a ping: three TCP connections
+    /// (each closed at once) or UDP datagrams to this port of the peer (or gateway).
+    #[arg(long, value_name = "PORT/PROTO", requires = "probe", value_parser = ctnet_core::probe::Flow::parse)]
+    pub port: Option<ctnet_core::probe::Flow>,
     /// Where to read the host from.
     #[command(flatten)]
     pub source: SourceArgs,

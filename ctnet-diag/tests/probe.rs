@@ -132,3 +132,89 @@ fn the_probe_names_the_rule_that_drops_it_as_the_kernel_trace_does_and_leaves_no
     // SIGTERM: exit 143, and nothing left without waiting for a next run.
     assert_eq!(line("term: "), "143 0");
 }
+
+const FLOWS: &str = r#"
+set -e
+ip link set lo up
+$BIN lab up --name q --containers 2 --nat >/dev/null
+GW=$(ip -n q-c1 route show default | awk '{ print $3 }')
+# A TCP server on the gateway's 8081 and a UDP echo on its 8082, in the host.
+python3 -c '
+import socket, threading
+t = socket.socket(); t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); t.bind(("0.0.0.0", 8081)); t.listen(16)
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("0.0.0.0", 8082))
+def echo():
+    while True:
+        d, a = u.recvfrom(512); u.sendto(d, a)
+threading.Thread(target=echo, daemon=True).start()
+while True:
+    c, _ = t.accept(); c.close()
+' &
+S=$!
+sleep 0.5
+probe() { $BIN check q-c1 --probe --port "$1" --json | python3 -c '
+import json, sys
+r = json.load(sys.stdin)
+f = {c["id"]: c for c in r["checks"]}
+p, a = f["probe.path"], f["probe.agrees"]
+print(p["status"], "|", p["summary"], "|", a["status"], "|", " ; ".join(p["evidence"]))' || true; }
+echo "tcp open: $(probe 8081/tcp)"
+echo "udp open: $(probe 8082/udp)"
+echo "tcp closed: $(probe 8089/tcp)"
+echo "udp closed: $(probe 8089/udp)"
+iptables -I INPUT -p tcp --dport 8081 -j DROP
+echo "tcp dropped: $(probe 8081/tcp)"
+kill $S
+$BIN lab down --name q >/dev/null
+"#;
+
+#[test]
+fn the_probe_sends_the_flows_own_tcp_and_udp_packets() {
+    const NAME: &str = "the_probe_sends_the_flows_own_tcp_and_udp_packets";
+    if !world::available(BIN, NAME) {
+        return;
+    }
+    let o = Command::new(BIN)
+        .args(["world", "--", "bash", "-c", FLOWS])
+        .env("BIN", BIN)
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(o.status.success(), "{out}\n{err}");
+    let line = |tag: &str| {
+        out.lines()
+            .find_map(|l| l.strip_prefix(tag))
+            .unwrap_or_else(|| panic!("no {tag} in\n{out}\n{err}"))
+            .to_string()
+    };
+    // Open ports answer every probe, and the engine agrees.
+    let t = line("tcp open: ");
+    assert!(
+        t.starts_with("pass | 3/3 tcp/8081 probes answered") && t.contains("| pass |"),
+        "{t}"
+    );
+    assert!(t.contains("3 SYN to tcp/8081(s), 3 answer(s)"), "{t}");
+    let u = line("udp open: ");
+    assert!(
+        u.starts_with("pass | 3/3 udp/8082 probes answered") && u.contains("| pass |"),
+        "{u}"
+    );
+    // Closed ports refuse: the path works, nothing listens; the engine says so too.
+    let t = line("tcp closed: ");
+    assert!(
+        t.starts_with("fail |") && t.contains("refused tcp/8089 (3/3 resets)") && t.contains("| pass |"),
+        "{t}"
+    );
+    let u = line("udp closed: ");
+    assert!(
+        u.starts_with("fail |") && u.contains("refused udp/8089") && u.contains("| pass |"),
+        "{u}"
+    );
+    // Dropped on the way: no answer, and the kernel's trace names the rule.
+    let d = line("tcp dropped: ");
+    assert!(
+        d.starts_with("fail |") && d.contains("dropped by ip filter INPUT"),
+        "{d}"
+    );
+}

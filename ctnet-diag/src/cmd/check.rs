@@ -174,7 +174,8 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
                 .context("starting the signal thread")?;
         }
         let rescan = || ctnet_core::source::snapshot(&crate::cmd::read::scan_options(&args.source));
-        let found = ctnet_core::probe::run(&snap, &topo, &target, peer.as_ref(), &rescan);
+        let flow = args.port.unwrap_or_default();
+        let found = ctnet_core::probe::run_flow(&snap, &topo, &target, peer.as_ref(), flow, &rescan);
         // The static checks are judged on the state after the probe: its own pings
         // taught the bridge and the neighbours what a fresh network had not learned yet.
         if found.is_ok()
