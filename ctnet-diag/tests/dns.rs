@@ -3,10 +3,10 @@
 //! behind the host router, then a FORWARD rule blocking DNS, and a resolver copied from
 //! a host that runs a loopback stub. A real query from each process is the ground truth.
 
-use std::process::Command;
+#[path = "support/script.rs"]
+mod script;
 
-#[path = "support/world.rs"]
-mod world;
+use script::Script;
 
 const BIN: &str = env!("CARGO_BIN_EXE_ctnet-diag");
 
@@ -66,32 +66,18 @@ $BIN lab down --name d >/dev/null
 #[test]
 fn dns_resolver_is_judged_from_each_process_resolv_conf_and_agrees_with_a_real_query() {
     const NAME: &str = "dns_resolver_is_judged_from_each_process_resolv_conf_and_agrees_with_a_real_query";
-    if !world::available(BIN, NAME) {
-        return;
-    }
     let dnspy = format!("{}/tests/support/dns.py", env!("CARGO_MANIFEST_DIR"));
-    let o = Command::new(BIN)
-        .args(["world", "--", "bash", "-c", SCRIPT])
-        .env("BIN", BIN)
-        .env("DNSPY", dnspy)
-        .output()
-        .unwrap();
-    let out = String::from_utf8_lossy(&o.stdout).into_owned();
-    let err = String::from_utf8_lossy(&o.stderr).into_owned();
-    assert!(o.status.success(), "{out}\n{err}");
-    let line = |tag: &str| {
-        out.lines()
-            .find_map(|l| l.strip_prefix(tag))
-            .unwrap_or_else(|| panic!("no {tag} in\n{out}\n{err}"))
-            .to_string()
+    let Some(run) = Script::run(BIN, NAME, SCRIPT, &[("DNSPY", &dnspy)]) else {
+        return;
     };
+    let line = |tag: &str| run.line(tag);
     // Reachable: the kernel answers, and so does the check.
     assert_eq!(line("lan query: "), "answered");
     let lan = line("lan check: ");
     assert!(lan.starts_with("pass |"), "{lan}");
     assert!(lan.contains("/etc/resolv.conf: nameserver 192.0.2.53"), "{lan}");
     // A host's loopback stub copied into the container: nothing there listens.
-    assert!(line("stub query: ").starts_with("no answer"), "{out}");
+    assert!(line("stub query: ").starts_with("no answer"), "{run}");
     let stub = line("stub check: ");
     assert!(stub.starts_with("fail |"), "{stub}");
     assert!(
@@ -99,7 +85,7 @@ fn dns_resolver_is_judged_from_each_process_resolv_conf_and_agrees_with_a_real_q
         "{stub}"
     );
     // Blocked on the way: no answer, and the check names the rule.
-    assert!(line("blocked query: ").starts_with("no answer"), "{out}");
+    assert!(line("blocked query: ").starts_with("no answer"), "{run}");
     let blocked = line("blocked check: ");
     assert!(blocked.starts_with("fail |"), "{blocked}");
     assert!(

@@ -3,10 +3,10 @@
 //! trace` run by hand on the same packets shows; the trace's table is gone afterwards,
 //! and one left by a killed probe is removed by the next. Inside a rootless world.
 
-use std::process::Command;
+#[path = "support/script.rs"]
+mod script;
 
-#[path = "support/world.rs"]
-mod world;
+use script::Script;
 
 const BIN: &str = env!("CARGO_BIN_EXE_ctnet-diag");
 
@@ -72,23 +72,10 @@ $BIN lab down --name p >/dev/null
 #[test]
 fn the_probe_names_the_rule_that_drops_it_as_the_kernel_trace_does_and_leaves_nothing() {
     const NAME: &str = "the_probe_names_the_rule_that_drops_it_as_the_kernel_trace_does_and_leaves_nothing";
-    if !world::available(BIN, NAME) {
+    let Some(run) = Script::run(BIN, NAME, SCRIPT, &[]) else {
         return;
-    }
-    let o = Command::new(BIN)
-        .args(["world", "--", "bash", "-c", SCRIPT])
-        .env("BIN", BIN)
-        .output()
-        .unwrap();
-    let out = String::from_utf8_lossy(&o.stdout).into_owned();
-    let err = String::from_utf8_lossy(&o.stderr).into_owned();
-    assert!(o.status.success(), "{out}\n{err}");
-    let line = |tag: &str| {
-        out.lines()
-            .find_map(|l| l.strip_prefix(tag))
-            .unwrap_or_else(|| panic!("no {tag} in\n{out}\n{err}"))
-            .to_string()
     };
+    let line = |tag: &str| run.line(tag);
     assert_eq!(line("healthy: "), "unchanged");
     assert_eq!(line("dropped: "), "unchanged");
     let ok = line("ok: ");
@@ -171,23 +158,10 @@ $BIN lab down --name q >/dev/null
 #[test]
 fn the_probe_sends_the_flows_own_tcp_and_udp_packets() {
     const NAME: &str = "the_probe_sends_the_flows_own_tcp_and_udp_packets";
-    if !world::available(BIN, NAME) {
+    let Some(run) = Script::run(BIN, NAME, FLOWS, &[]) else {
         return;
-    }
-    let o = Command::new(BIN)
-        .args(["world", "--", "bash", "-c", FLOWS])
-        .env("BIN", BIN)
-        .output()
-        .unwrap();
-    let out = String::from_utf8_lossy(&o.stdout).into_owned();
-    let err = String::from_utf8_lossy(&o.stderr).into_owned();
-    assert!(o.status.success(), "{out}\n{err}");
-    let line = |tag: &str| {
-        out.lines()
-            .find_map(|l| l.strip_prefix(tag))
-            .unwrap_or_else(|| panic!("no {tag} in\n{out}\n{err}"))
-            .to_string()
     };
+    let line = |tag: &str| run.line(tag);
     // Open ports answer every probe, and the engine agrees.
     let t = line("tcp open: ");
     assert!(

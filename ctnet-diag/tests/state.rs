@@ -2,10 +2,10 @@
 //! that collides with the container subnet (a LAN or VPN route), proven by a real ping,
 //! and the conntrack count the check reads, against /proc.
 
-use std::process::Command;
+#[path = "support/script.rs"]
+mod script;
 
-#[path = "support/world.rs"]
-mod world;
+use script::Script;
 
 const BIN: &str = env!("CARGO_BIN_EXE_ctnet-diag");
 
@@ -48,24 +48,11 @@ $BIN lab down --name s >/dev/null
 #[test]
 fn a_route_colliding_with_the_container_subnet_is_named_as_a_real_ping_shows() {
     const NAME: &str = "a_route_colliding_with_the_container_subnet_is_named_as_a_real_ping_shows";
-    if !world::available(BIN, NAME) {
+    let Some(run) = Script::run(BIN, NAME, SCRIPT, &[]) else {
         return;
-    }
-    let o = Command::new(BIN)
-        .args(["world", "--", "bash", "-c", SCRIPT])
-        .env("BIN", BIN)
-        .output()
-        .unwrap();
-    let out = String::from_utf8_lossy(&o.stdout).into_owned();
-    let err = String::from_utf8_lossy(&o.stderr).into_owned();
-    assert!(o.status.success(), "{out}\n{err}");
-    let line = |tag: &str| {
-        out.lines()
-            .find_map(|l| l.strip_prefix(tag))
-            .unwrap_or_else(|| panic!("no {tag} in\n{out}\n{err}"))
-            .to_string()
     };
-    assert!(line("before: ").starts_with("pass |"), "{out}");
+    let line = |tag: &str| run.line(tag);
+    assert!(line("before: ").starts_with("pass |"), "{run}");
     assert_eq!(line("ping before: "), "ok");
     // A /32 through the "VPN": the host's ping goes there, and the check says so.
     assert_eq!(line("ping inside: "), "lost");
@@ -128,23 +115,10 @@ $BIN lab down --name s >/dev/null
 #[test]
 fn arp_ignore_and_rp_filter_faults_are_named_where_real_pings_die() {
     const NAME: &str = "arp_ignore_and_rp_filter_faults_are_named_where_real_pings_die";
-    if !world::available(BIN, NAME) {
+    let Some(run) = Script::run(BIN, NAME, FAULTS, &[]) else {
         return;
-    }
-    let o = Command::new(BIN)
-        .args(["world", "--", "bash", "-c", FAULTS])
-        .env("BIN", BIN)
-        .output()
-        .unwrap();
-    let out = String::from_utf8_lossy(&o.stdout).into_owned();
-    let err = String::from_utf8_lossy(&o.stderr).into_owned();
-    assert!(o.status.success(), "{out}\n{err}");
-    let line = |tag: &str| {
-        out.lines()
-            .find_map(|l| l.strip_prefix(tag))
-            .unwrap_or_else(|| panic!("no {tag} in\n{out}\n{err}"))
-            .to_string()
     };
+    let line = |tag: &str| run.line(tag);
     // arp_ignore 8: the peer cannot resolve it; the check names the sysctl.
     assert_eq!(line("arp-ignore peer ping: "), "lost");
     let a = line("arp-ignore arp.answers: ");

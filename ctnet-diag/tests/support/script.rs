@@ -1,0 +1,50 @@
+//! A bash script run inside a fresh rootless world, and the `TAG: value` lines it
+//! printed (shared by the tests that prove checks and probes against real packets).
+
+use std::process::Command;
+
+#[path = "world.rs"]
+mod world;
+
+/// What the script printed.
+pub struct Script {
+    out: String,
+    err: String,
+}
+
+impl Script {
+    /// Run `script` with bash in a fresh world, with `BIN` set to `bin` and `envs`; fail
+    /// the test when it fails. `None` when this machine makes no worlds (a failure
+    /// under CI, a reported skip elsewhere).
+    pub fn run(bin: &str, test: &str, script: &str, envs: &[(&str, &str)]) -> Option<Script> {
+        if !world::available(bin, test) {
+            return None;
+        }
+        let o = Command::new(bin)
+            .args(["world", "--", "bash", "-c", script])
+            .env("BIN", bin)
+            .envs(envs.iter().copied())
+            .output()
+            .unwrap();
+        let out = String::from_utf8_lossy(&o.stdout).into_owned();
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert!(o.status.success(), "{out}\n{err}");
+        Some(Script { out, err })
+    }
+
+    /// The rest of the first line that starts with `tag`.
+    pub fn line(&self, tag: &str) -> String {
+        self.out
+            .lines()
+            .find_map(|l| l.strip_prefix(tag))
+            .unwrap_or_else(|| panic!("no {tag} in\n{}\n{}", self.out, self.err))
+            .to_string()
+    }
+}
+
+/// Everything it printed, for a failing assertion's message.
+impl std::fmt::Display for Script {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}\n{}", self.out, self.err)
+    }
+}
