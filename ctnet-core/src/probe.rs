@@ -19,6 +19,7 @@ use crate::netns::Netns;
 use crate::target::Resolved;
 use crate::topology::{NetnsIface, Topology};
 
+pub mod drops;
 pub mod nftrace;
 
 /// Echo requests (or connections, or datagrams) sent per probe.
@@ -119,6 +120,13 @@ pub struct ProbeResult {
     /// the path works, the port does not.
     #[serde(default)]
     pub refused: u32,
+    /// Packets the kernel dropped during the probe, with its reason and the code that
+    /// dropped them (`skb:kfree_skb`; host-wide, attributed by the probe's window).
+    #[serde(default)]
+    pub drops: Vec<drops::KernelDrop>,
+    /// Why the drop reasons could not be read, when they could not.
+    #[serde(default)]
+    pub drops_error: Option<String>,
 }
 
 struct Hop {
@@ -311,12 +319,31 @@ pub fn run_flow(
         },
         None => (None, Some("the source has no IPv4 address".to_string())),
     };
+    // The kernel's drop reasons in the probe's window (tracefs; where it cannot be used,
+    // the rest of the probe still runs).
+    let (watch, mut drops_error) = match drops::DropWatch::start() {
+        Ok(w) => (Some(w), None),
+        Err(e) => (None, Some(e.to_string())),
+    };
+    let mut stop_drops = |watch: Option<drops::DropWatch>, senders: &[(&str, u32)]| match watch {
+        Some(w) => match w.stop(senders) {
+            Ok(d) => d,
+            Err(e) => {
+                drops_error = Some(e.to_string());
+                Vec::new()
+            }
+        },
+        None => Vec::new(),
+    };
     let dst_s = dst.to_string();
     let mut refused = 0;
     if let Flow::Tcp(port) | Flow::Udp(port) = flow {
-        let sent = src_ns.run(move || send_l4(flow, dst, port))?;
+        let sent = src_ns.run(move || (send_l4(flow, dst, port), nix::unistd::gettid().as_raw() as u32))?;
         std::thread::sleep(Duration::from_millis(150));
         control.stop();
+        let ((answered, r), tid) = sent;
+        // Sent by a `ctnet-netns` thread of this process.
+        let drops = stop_drops(watch, &[("ctnet-netns", tid)]);
         let trace = trace.map(nftrace::NfTrace::stop).unwrap_or_default();
         for s in sessions {
             let stats = s.join();
@@ -326,7 +353,6 @@ pub fn run_flow(
                 h.error.get_or_insert(why);
             }
         }
-        let (answered, r) = sent;
         refused = r;
         count_frames(&ring, &mut seen, flow, dst, &dst_mac);
         let moved = match (before, rescan().ok()) {
@@ -343,14 +369,23 @@ pub fn run_flow(
             trace_error,
             flow,
             refused,
+            drops,
+            drops_error,
         });
     }
     let ping = src_ns.run(move || {
         Command::new("ping")
             .args(["-n", "-c", &PROBES.to_string(), "-i", "0.2", "-W", "1", &dst_s])
-            .output()
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .and_then(|c| {
+                let pid = c.id();
+                c.wait_with_output().map(|o| (o, pid))
+            })
     })?;
-    let answered = match ping {
+    let pinger: Vec<(&str, u32)> = ping.as_ref().map(|(_, pid)| ("ping", *pid)).into_iter().collect();
+    let answered = match ping.map(|(o, _)| o) {
         // 0: replies, 1: none; anything else is ping failing, not the path.
         Ok(o) if !matches!(o.status.code(), Some(0 | 1)) => {
             control.stop();
@@ -375,6 +410,7 @@ pub fn run_flow(
     };
     std::thread::sleep(Duration::from_millis(150));
     control.stop();
+    let drops = stop_drops(watch, &pinger);
     let trace = trace.map(nftrace::NfTrace::stop).unwrap_or_default();
     for s in sessions {
         let stats = s.join();
@@ -399,6 +435,8 @@ pub fn run_flow(
         trace_error,
         flow,
         refused,
+        drops,
+        drops_error,
     })
 }
 
@@ -635,6 +673,12 @@ pub fn skipped(why: &str) -> Finding {
 /// The probe's finding: `probe.path`, failing when no reply came back, naming the last
 /// hop that saw the requests and why they went no further when it can tell.
 pub fn finding(p: &ProbeResult) -> Finding {
+    finding_with(p, &[])
+}
+
+/// [`finding`], with the static findings of the same report: when the kernel gives no
+/// reason for a loss, the hint names the failing check that explains it.
+pub fn finding_with(p: &ProbeResult, checks: &[Finding]) -> Finding {
     let last_seen = p.hops.iter().rposition(|h| h.requests > 0);
     let final_hop = p.hops.len() - 1;
     let what = match p.flow {
@@ -798,6 +842,44 @@ pub fn finding(p: &ProbeResult) -> Finding {
     if let Some(e) = &p.trace_error {
         f.evidence.push(format!("nft trace: not run ({e})"));
     }
+    // A bridge watched promiscuously passes the frames it forwards up to its own stack,
+    // which drops them as not for it: OTHERHOST is the probe's own doing unless frames
+    // really went to a wrong MAC.
+    let misaddressed = p.hops.iter().any(|h| h.misaddressed > 0);
+    let echo = |d: &drops::KernelDrop| d.reason == "OTHERHOST" && !misaddressed;
+    for d in &p.drops {
+        f.evidence.push(format!(
+            "kernel drop: {} at {} x{} ({} in {}{}){}",
+            d.reason,
+            d.location,
+            d.count,
+            d.protocol,
+            d.task,
+            if d.own {
+                ", the probe's own sender"
+            } else {
+                "; host-wide, attributed by the probe's window"
+            },
+            if echo(d) {
+                ": expected, the bridge watched promiscuously drops the frames it forwards as not for itself"
+            } else {
+                ""
+            }
+        ));
+    }
+    if let Some(e) = &p.drops_error {
+        f.evidence.push(format!("kernel drop reasons: not read ({e})"));
+    }
+    // The kernel's reason for a drop outside netfilter (netfilter's own are named by the
+    // trace above): the probe's own first.
+    let candidates = || {
+        p.drops
+            .iter()
+            .filter(|d| d.reason != "NETFILTER_DROP" && !echo(d))
+    };
+    let cause = candidates()
+        .find(|d| d.own)
+        .or_else(|| candidates().find(|d| drops::meaning(&d.reason).is_some()));
     if status == Status::Fail
         && let Some(d) = dropped
     {
@@ -814,6 +896,25 @@ pub fn finding(p: &ProbeResult) -> Finding {
         ));
         f.commands
             .push(format!("nft -a list chain {} {} {}", d.family, d.table, d.chain));
+    } else if status == Status::Fail
+        && let Some(c) = cause
+    {
+        f.summary.push_str(&format!(
+            "; the kernel dropped {} as {} in {}",
+            if c.own {
+                "them"
+            } else {
+                "packets in the probe's window"
+            },
+            c.reason,
+            c.function()
+        ));
+    }
+    if status == Status::Fail && (dropped.is_some() || cause.is_some()) {
+        f.commands.push(
+            "echo 1 > /sys/kernel/tracing/events/skb/kfree_skb/enable; cat /sys/kernel/tracing/trace_pipe"
+                .into(),
+        );
     }
     for h in &p.hops {
         f.commands.push(h.command.clone());
@@ -825,15 +926,163 @@ pub fn finding(p: &ProbeResult) -> Finding {
                  (nft -a list chain {} {} {})",
                 d.family, d.table, d.chain, d.family, d.table, d.chain
             ),
-            None => match last_seen {
-                Some(i) if i < final_hop => format!(
-                    "the packets stop between {} and {}: look at that link, its bridge port and the failing checks above",
-                    p.hops[i].hop,
-                    p.hops[i + 1].hop
-                ),
-                _ => "look at the failing checks above for the hop where the probe stops".into(),
-            },
+            None => {
+                let why = cause.map(|c| {
+                    format!(
+                        "the kernel dropped {} as {} in {}: {}",
+                        if c.own {
+                            "them"
+                        } else {
+                            "packets in the probe's window"
+                        },
+                        c.reason,
+                        c.function(),
+                        drops::meaning(&c.reason).unwrap_or("see the kernel's drop reason")
+                    )
+                });
+                let place = match last_seen {
+                    Some(i) if i < final_hop => {
+                        format!(
+                            "the packets stop between {} and {}",
+                            p.hops[i].hop,
+                            p.hops[i + 1].hop
+                        )
+                    }
+                    Some(i) => format!("they reach {} and go no further", p.hops[i].hop),
+                    None => format!("they never leave {}", p.hops[0].hop),
+                };
+                let why = why.or_else(|| {
+                    misaddressed.then(|| {
+                        format!(
+                            "the sender's ARP entry for {} holds another MAC than its {}: delete it in the sender \
+                             (ip neigh del {} dev {}) and the next packet asks again",
+                            p.dst,
+                            p.dst_mac.as_deref().unwrap_or("?"),
+                            p.dst,
+                            p.hops[0].hop.split('@').next().unwrap_or("IFACE")
+                        )
+                    })
+                });
+                // No word from the kernel: the failing static check that explains it.
+                let why = why.or_else(|| {
+                    // The engine's walk of the same packet first: it names the hop.
+                    let mut failing: Vec<&Finding> = checks
+                        .iter()
+                        .filter(|c| c.status == Status::Fail && c.category != "probe")
+                        .collect();
+                    failing.sort_by_key(|c| c.id != "path.trace");
+                    let (c, rest) = failing.split_first()?;
+                    let others: Vec<&str> = rest.iter().map(|c| c.id.as_str()).collect();
+                    Some(format!(
+                        "the failing check {} says why: {}{}{}",
+                        c.id,
+                        c.summary,
+                        c.hint.as_deref().map(|h| format!(" ({h})")).unwrap_or_default(),
+                        if others.is_empty() {
+                            String::new()
+                        } else {
+                            format!("; also failing: {}", others.join(", "))
+                        }
+                    ))
+                });
+                match why {
+                    Some(why) => format!("{place}; {why}"),
+                    None if last_seen.is_some_and(|i| i < final_hop) => {
+                        format!("{place}: look at that link and its bridge port")
+                    }
+                    None => format!("{place}: no check and no kernel trace says why; watch the hops by hand"),
+                }
+            }
         });
     }
     f
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hop(name: &str, requests: u32) -> HopSeen {
+        HopSeen {
+            hop: name.into(),
+            requests,
+            replies: 0,
+            arp_requests: 0,
+            arp_replies: 0,
+            misaddressed: 0,
+            error: None,
+            command: format!("tcpdump -i {name}"),
+        }
+    }
+
+    #[test]
+    fn a_kernel_drop_reason_names_the_cause() {
+        let mut p = ProbeResult {
+            dst: Ipv4Addr::new(10, 0, 0, 3),
+            dst_mac: None,
+            answered: 0,
+            hops: vec![
+                hop("eth0@a", 3),
+                hop("veth-a", 3),
+                hop("br0", 0),
+                hop("eth0@b", 0),
+            ],
+            moved: Vec::new(),
+            trace: Vec::new(),
+            trace_error: None,
+            flow: Flow::Icmp,
+            refused: 0,
+            drops: vec![
+                drops::KernelDrop {
+                    reason: "NO_SOCKET".into(),
+                    location: "tcp_v4_rcv+0x1/0x2".into(),
+                    protocol: "ipv4".into(),
+                    task: "sshd-9".into(),
+                    count: 1,
+                    own: false,
+                },
+                drops::KernelDrop {
+                    reason: "IP_RPFILTER".into(),
+                    location: "ip_rcv_finish_core+0x2b9/0x4c0".into(),
+                    protocol: "ipv4".into(),
+                    task: "ping-42".into(),
+                    count: 3,
+                    own: true,
+                },
+            ],
+            drops_error: None,
+        };
+        // What `group` sorts: the probe's own first.
+        p.drops.reverse();
+        let f = finding(&p);
+        assert_eq!(f.status, Status::Fail);
+        assert!(
+            f.summary
+                .ends_with("the kernel dropped them as IP_RPFILTER in ip_rcv_finish_core"),
+            "{f:#?}"
+        );
+        let hint = f.hint.as_deref().unwrap();
+        assert!(
+            hint.starts_with(
+                "the packets stop between veth-a and br0; the kernel dropped them as IP_RPFILTER"
+            ) && hint.contains("rp_filter"),
+            "{hint}"
+        );
+        assert!(f.evidence.iter().any(|e| e
+            == "kernel drop: NO_SOCKET at tcp_v4_rcv+0x1/0x2 x1 (ipv4 in sshd-9; host-wide, attributed by the probe's window)"));
+        // Only others' drops, none with a known meaning: no cause is claimed.
+        p.drops.retain(|d| !d.own);
+        p.drops[0].reason = "SOMETHING_NEW".into();
+        let f = finding(&p);
+        assert!(!f.summary.contains("the kernel dropped"), "{f:#?}");
+        // Not readable: said so, and the rest stands.
+        p.drops.clear();
+        p.drops_error = Some("tracefs is not mounted".into());
+        let f = finding(&p);
+        assert!(
+            f.evidence
+                .iter()
+                .any(|e| e == "kernel drop reasons: not read (tracefs is not mounted)")
+        );
+    }
 }

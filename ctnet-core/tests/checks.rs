@@ -540,6 +540,8 @@ fn a_probe_that_disagrees_with_the_static_trace_is_a_finding_of_its_own() {
         trace_error: None,
         flow: probe::Flow::Icmp,
         refused: 0,
+        drops: Vec::new(),
+        drops_error: None,
     };
     // The engine says c1 reaches c3: replies agree, silence does not.
     let agree = probe::agreement(&result(3), &snap, &t);

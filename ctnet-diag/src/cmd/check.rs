@@ -146,8 +146,8 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     let mut report = check::run(&snap, &topo, &target, peer.as_ref());
     if args.probe {
         crate::exit::require_lab_caps("check --probe")?;
-        // Ctrl-C, SIGTERM or SIGHUP during the probe: its trace table is removed before
-        // the process ends (a probe killed outright leaves it to the next run).
+        // Ctrl-C, SIGTERM or SIGHUP during the probe: its trace table and its tracefs
+        // instance are removed before the process ends (a probe killed outright leaves it to the next run).
         {
             use nix::sys::signal::{SigSet, Signal};
             let mut signals = SigSet::empty();
@@ -168,6 +168,7 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
                         if let Some(h) = &host {
                             ctnet_core::probe::nftrace::remove_own(h, &tools);
                         }
+                        ctnet_core::probe::drops::remove_own();
                         std::process::exit(128 + sig as i32);
                     }
                 })
@@ -187,7 +188,8 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
         }
         match found {
             Ok(found) => {
-                report.add(ctnet_core::probe::finding(&found));
+                let path = ctnet_core::probe::finding_with(&found, &report.checks);
+                report.add(path);
                 report.add(ctnet_core::probe::agreement(&found, &snap, &target));
             }
             // The rest of the report stands; the probe says why it did not run.

@@ -32,6 +32,35 @@ impl Script {
         Some(Script { out, err })
     }
 
+    /// Run `script` with bash as the host's root, in fresh network, mount and pid
+    /// namespaces (a private `/run`, loopback up): for what a rootless world cannot do,
+    /// such as tracefs. `None` when not root (a failure under CI, a reported skip
+    /// elsewhere).
+    #[allow(dead_code)]
+    pub fn run_rooted(bin: &str, test: &str, script: &str, envs: &[(&str, &str)]) -> Option<Script> {
+        if !nix::unistd::geteuid().is_root() {
+            assert!(
+                !ctnet_core::world::in_ci(),
+                "{test} needs root (tracefs is the host root's); under CI this is a failure"
+            );
+            ctnet_core::world::report_skip(&format!("{test}: needs root"));
+            return None;
+        }
+        let script =
+            format!("set -e\nmount -t tmpfs tmpfs /run\nmkdir -p /run/netns\nip link set lo up\n{script}");
+        let o = Command::new("unshare")
+            .args(["--net", "--mount", "--pid", "--fork", "--propagation", "private"])
+            .args(["bash", "-c", &script])
+            .env("BIN", bin)
+            .envs(envs.iter().copied())
+            .output()
+            .unwrap();
+        let out = String::from_utf8_lossy(&o.stdout).into_owned();
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert!(o.status.success(), "{out}\n{err}");
+        Some(Script { out, err })
+    }
+
     /// The rest of the first line that starts with `tag`.
     pub fn line(&self, tag: &str) -> String {
         self.out
