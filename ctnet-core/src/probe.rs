@@ -185,6 +185,52 @@ pub fn run_flow(
     flow: Flow,
     rescan: &dyn Fn() -> Result<Snapshot>,
 ) -> Result<ProbeResult> {
+    let to = match peer {
+        Some(p) => To::Peer(p),
+        None => To::Gateway,
+    };
+    run_to(snap, topo, target, to, flow, true, rescan)
+}
+
+/// Where a probe sends.
+#[derive(Debug, Clone, Copy)]
+pub enum To<'a> {
+    /// The source's IPv4 gateway.
+    Gateway,
+    /// A container or netns (its interface with a host veth).
+    Peer(&'a Resolved),
+    /// An address: a container's (watched like a peer) or any other (watched up to
+    /// the source's bridge).
+    Addr(Ipv4Addr),
+}
+
+/// The interface of a netns with a host veth that holds `addr`.
+fn iface_with(topo: &Topology, addr: Ipv4Addr) -> Option<NetnsIface> {
+    topo.netns
+        .iter()
+        .flat_map(|n| n.ifaces.iter())
+        .find(|i| {
+            i.host_veth.is_some()
+                && i.ips
+                    .iter()
+                    .any(|s| s.parse::<ipnet::Ipv4Net>().is_ok_and(|n| n.addr() == addr))
+        })
+        .cloned()
+}
+
+/// [`run_flow`] to any destination: the flow's own packets from `target` to `to`. With
+/// `kernel_trace` off, no nft table and no tracefs instance is made (the hops and the
+/// counters are still watched).
+#[allow(clippy::too_many_arguments)]
+pub fn run_to(
+    snap: &Snapshot,
+    topo: &Topology,
+    target: &Resolved,
+    to: To<'_>,
+    flow: Flow,
+    kernel_trace: bool,
+    rescan: &dyn Fn() -> Result<Snapshot>,
+) -> Result<ProbeResult> {
     let src = iface_in(topo, target)?;
     let src_ns = open_ns(snap, src.iface.netns)?;
     let host_ns = open_ns(snap, snap.host)?;
@@ -232,11 +278,18 @@ pub fn run_flow(
             command: watch(snap.host, b),
         });
     }
-    let (dst, dst_mac) = match peer {
-        Some(p) => {
+    let peer_iface = match to {
+        To::Peer(p) => {
             let pi = iface_in(topo, p)?;
             let ip =
                 v4(&pi).ok_or_else(|| Error::Invalid(format!("{} has no IPv4 address to ping", p.target)))?;
+            Some((pi, ip))
+        }
+        To::Addr(a) => iface_with(topo, a).map(|pi| (pi, a)),
+        To::Gateway => None,
+    };
+    let (dst, dst_mac) = match (peer_iface, to) {
+        (Some((pi, ip)), _) => {
             if let Some(phv) = &pi.host_veth {
                 hops.push(Hop {
                     ep: Endpoint {
@@ -259,7 +312,19 @@ pub fn run_flow(
             });
             (ip, pi.mac.clone())
         }
-        None => match src.gateway {
+        // Not a container's: the bridge's MAC when it is the bridge's address (the
+        // host), none otherwise (it leaves through the gateway).
+        (None, To::Addr(a)) => (
+            a,
+            bridge_view
+                .filter(|b| {
+                    b.ips
+                        .iter()
+                        .any(|s| s.parse::<ipnet::Ipv4Net>().is_ok_and(|n| n.addr() == a))
+                })
+                .and_then(|b| b.mac.clone()),
+        ),
+        (None, _) => match src.gateway {
             Some(IpAddr::V4(g)) => (g, bridge_view.and_then(|b| b.mac.clone())),
             _ => {
                 return Err(Error::Invalid(format!(
@@ -313,6 +378,7 @@ pub fn run_flow(
     // The host's netfilter trace of these packets only (a table of ctnet's own, removed
     // after; where nft or the privilege is missing, the rest of the probe still runs).
     let (trace, trace_error) = match v4(&src) {
+        _ if !kernel_trace => (None, Some("not asked for (--no-kernel-trace)".to_string())),
         Some(a) => match nftrace::NfTrace::start(&host_ns, &crate::source::default_tool_path(), a, dst) {
             Ok(t) => (Some(t), None),
             Err(e) => (None, Some(e.to_string())),
@@ -321,9 +387,10 @@ pub fn run_flow(
     };
     // The kernel's drop reasons in the probe's window (tracefs; where it cannot be used,
     // the rest of the probe still runs).
-    let (watch, mut drops_error) = match drops::DropWatch::start() {
-        Ok(w) => (Some(w), None),
-        Err(e) => (None, Some(e.to_string())),
+    let (watch, mut drops_error) = match kernel_trace.then(drops::DropWatch::start) {
+        None => (None, Some("not asked for (--no-kernel-trace)".to_string())),
+        Some(Ok(w)) => (Some(w), None),
+        Some(Err(e)) => (None, Some(e.to_string())),
     };
     let mut stop_drops = |watch: Option<drops::DropWatch>, senders: &[(&str, u32)]| match watch {
         Some(w) => match w.stop(senders) {
@@ -585,28 +652,19 @@ fn counters_moved(a: &Snapshot, b: &Snapshot, hops: &[Hop]) -> Vec<String> {
 /// ping (from the target to the probed address, on `snap`) agree; a disagreement shows
 /// both, since one of them misses something about this host.
 pub fn agreement(p: &ProbeResult, snap: &Snapshot, target: &Resolved) -> Finding {
-    use crate::flow::{Destination, FlowSpec, Reach, Source};
-    let mut f = Finding {
-        id: "probe.agrees".into(),
-        category: "probe".into(),
-        status: Status::Skip,
-        summary: String::new(),
-        evidence: Vec::new(),
-        commands: vec![format!(
-            "ctnet-diag trace {} {} {}",
-            target.target,
-            p.dst,
-            match p.flow {
-                Flow::Icmp => "--icmp".to_string(),
-                Flow::Tcp(port) => format!("--tcp {port}"),
-                Flow::Udp(port) => format!("--udp {port}"),
-            }
-        )],
-        hint: None,
-    };
+    use crate::flow::{Destination, FlowSpec, Source};
+    let command = format!(
+        "ctnet-diag trace {} {} {}",
+        target.target,
+        p.dst,
+        match p.flow {
+            Flow::Icmp => "--icmp".to_string(),
+            Flow::Tcp(port) => format!("--tcp {port}"),
+            Flow::Udp(port) => format!("--udp {port}"),
+        }
+    );
     let Some(netns) = target.netns else {
-        f.summary = "no netns to trace from".into();
-        return f;
+        return agreement_skip(command, "no netns to trace from".into());
     };
     let spec = FlowSpec::new(
         Source::Netns { netns, addr: None },
@@ -615,13 +673,29 @@ pub fn agreement(p: &ProbeResult, snap: &Snapshot, target: &Resolved) -> Finding
         },
         p.flow.l4(),
     );
-    let t = match crate::flow::trace(snap, &spec) {
-        Ok(t) => t,
-        Err(e) => {
-            f.summary = format!("no static trace to compare: {e}");
-            return f;
-        }
-    };
+    match crate::flow::trace(snap, &spec) {
+        Ok(t) => compare(p, &t, command),
+        Err(e) => agreement_skip(command, format!("no static trace to compare: {e}")),
+    }
+}
+
+fn agreement_skip(command: String, summary: String) -> Finding {
+    Finding {
+        id: "probe.agrees".into(),
+        category: "probe".into(),
+        status: Status::Skip,
+        summary,
+        evidence: Vec::new(),
+        commands: vec![command],
+        hint: None,
+    }
+}
+
+/// `probe.agrees` against a static trace of the same flow already made (`trace
+/// --probe`); `command` is how to make it again.
+pub fn compare(p: &ProbeResult, t: &crate::flow::Trace, command: String) -> Finding {
+    use crate::flow::Reach;
+    let mut f = agreement_skip(command, String::new());
     let live = p.answered > 0;
     f.evidence
         .push(format!("static: {:?}: {}", t.verdict, t.summary).to_lowercase());
@@ -912,7 +986,8 @@ pub fn finding_with(p: &ProbeResult, checks: &[Finding]) -> Finding {
     }
     if status == Status::Fail && (dropped.is_some() || cause.is_some()) {
         f.commands.push(
-            "echo 1 > /sys/kernel/tracing/events/skb/kfree_skb/enable; cat /sys/kernel/tracing/trace_pipe"
+            "cd /sys/kernel/tracing && echo 1 > events/skb/kfree_skb/enable && timeout 10 cat trace_pipe; \
+             echo 0 > events/skb/kfree_skb/enable"
                 .into(),
         );
     }

@@ -204,15 +204,22 @@ pub struct CheckArgs {
     /// Exit 1 on warnings too.
     #[arg(long)]
     pub strict: bool,
-    /// Also ping the peer (or the gateway) from inside the target, capturing on every
-    /// hop and diffing drop and firewall counters: names the last hop that saw the
-    /// packets. Needs CAP_NET_ADMIN and CAP_NET_RAW; traffic stays on the path.
+    /// Also ping the peer (or the gateway) from inside the target (or send --port's
+    /// packets), capturing on every hop, tracing them through netfilter (a temporary
+    /// nft table) and reading the kernel's drop reasons (a tracefs instance), both
+    /// removed after, and diffing drop and firewall counters: names the hop where they
+    /// stop and why. Needs CAP_NET_ADMIN and CAP_NET_RAW, and CAP_SYS_ADMIN for the drop
+    /// reasons; traffic stays on the path.
     #[arg(long, conflicts_with = "from")]
     pub probe: bool,
     /// With --probe: send the flow's own packet instead of a ping: three TCP connections
     /// (each closed at once) or UDP datagrams to this port of the peer (or gateway).
     #[arg(long, value_name = "PORT/PROTO", requires = "probe", value_parser = ctnet_core::probe::Flow::parse)]
     pub port: Option<ctnet_core::probe::Flow>,
+    /// With --probe: add no temporary nft table (the netfilter trace) and no tracefs
+    /// instance (the kernel's drop reasons); the hops and counters are still watched.
+    #[arg(long, requires = "probe")]
+    pub no_kernel_trace: bool,
     /// Where to read the host from.
     #[command(flatten)]
     pub source: SourceArgs,
@@ -237,7 +244,17 @@ pub struct TraceArgs {
     /// The source port of a TCP or UDP flow [default: 40000].
     #[arg(long, value_name = "PORT")]
     pub sport: Option<u16>,
-    /// Print JSON (schema ctnet.trace/v1).
+    /// Also send the flow's own packets from SRC (a container or netns) to DST (3 pings,
+    /// TCP connections closed at once, or UDP datagrams), watch every hop, trace them
+    /// through netfilter and read the kernel's drop reasons, then compare with the
+    /// static walk. Changes nothing but a temporary nft table and tracefs instance,
+    /// both removed after. Needs CAP_NET_ADMIN and CAP_SYS_ADMIN.
+    #[arg(long, conflicts_with = "sport")]
+    pub probe: bool,
+    /// With --probe: add no temporary nft table and no tracefs instance.
+    #[arg(long, requires = "probe")]
+    pub no_kernel_trace: bool,
+    /// Print JSON (schema ctnet.trace/v1; with --probe, `probe` and `probe_checks` too).
     #[arg(long)]
     pub json: bool,
     /// Where to read the host from.

@@ -51,11 +51,14 @@ echo "byhand: $(grep 'verdict drop' $T/byhand | sed 's/^trace id [0-9a-f]* //' |
 $BIN check p-c1 --probe >/dev/null 2>&1 &
 P=$!
 for i in $(seq 1 100); do nft list tables | grep -q "ctnet_trace_$P" && break; sleep 0.05; done
+# Its monitor (other tests' probes run monitors of their own at the same time).
+M=$(pgrep -P $P -x nft | tr '\n' ' ' || true)
+[ -n "$M" ] || echo "no monitor"
 kill -9 $P; wait $P 2>/dev/null || true
 echo "left: $(nft list tables | grep -c "ctnet_trace_$P" || true)"
 # (a dead monitor may linger as a zombie until it is reaped: count the living, and give
 # a loaded machine a few seconds to deliver the signal)
-living() { ps -C nft -o stat= | grep -vc Z || true; }
+living() { n=0; for m in $M; do ps -o stat= -p $m | grep -qv Z && n=$((n + 1)); done; echo $n; }
 for i in $(seq 1 50); do [ "$(living)" = 0 ] && break; sleep 0.1; done
 echo "monitors: $(living)"
 $BIN check p-c1 --probe >/dev/null 2>&1 || true
@@ -121,6 +124,7 @@ fn the_probe_names_the_rule_that_drops_it_as_the_kernel_trace_does_and_leaves_no
     // Killed: its tables stay (inet and bridge; its monitor dies with it); the next
     // probe removes them.
     assert_eq!(line("left: "), "2");
+    assert!(!run.to_string().contains("no monitor"), "{run}");
     assert_eq!(line("monitors: "), "0");
     assert_eq!(line("after next: "), "0");
     // SIGTERM: exit 143, and nothing left without waiting for a next run.
@@ -156,8 +160,21 @@ echo "tcp open: $(probe 8081/tcp)"
 echo "udp open: $(probe 8082/udp)"
 echo "tcp closed: $(probe 8089/tcp)"
 echo "udp closed: $(probe 8089/udp)"
+# `trace --probe`: the static walk and the flow's own packets, in one report.
+J=$(mktemp)
+traced() { X=0; $BIN trace q-c1 "$@" --probe --json > $J || X=$?; python3 -c '
+import json, sys
+r = json.load(open(sys.argv[1]))
+f = {c["id"]: c for c in r["probe_checks"]}
+p, a = f["probe.path"], f["probe.agrees"]
+print("exit", sys.argv[2], "|", r["verdict"], "|", r["probe"]["answered"], "|", p["status"], "|", a["status"], "|", p["summary"])' $J $X; }
+echo "trace tcp open: $(traced $GW --tcp 8081)"
+echo "trace peer: $(traced q-c2)"
 iptables -I INPUT -p tcp --dport 8081 -j DROP
 echo "tcp dropped: $(probe 8081/tcp)"
+echo "trace tcp dropped: $(traced $GW --tcp 8081)"
+X=0; $BIN trace host q-c1 --probe > $J 2>&1 || X=$?
+echo "trace from host: $X $(cat $J)"
 kill $S
 $BIN lab down --name q >/dev/null
 "#;
@@ -197,5 +214,27 @@ fn the_probe_sends_the_flows_own_tcp_and_udp_packets() {
     assert!(
         d.starts_with("fail |") && d.contains("dropped by ip filter INPUT"),
         "{d}"
+    );
+    // `trace --probe` sends the same packets and compares them with its own walk; its
+    // exit status is 0 only when both say the flow passes.
+    assert_eq!(
+        line("trace tcp open: "),
+        "exit 0 | reachable | 3 | pass | pass | 3/3 tcp/8081 probes answered by 10.77.0.1"
+    );
+    let p = line("trace peer: ");
+    assert!(
+        p.starts_with("exit 0 | reachable | 3 | pass | pass | 3/3 echo replies from 10.77.0."),
+        "{p}"
+    );
+    let d = line("trace tcp dropped: ");
+    assert!(
+        d.starts_with("exit 1 | unreachable | 0 | fail | pass |") && d.contains("dropped by ip filter INPUT"),
+        "{d}"
+    );
+    // From somewhere no probe can send: a usage error saying what would work.
+    let h = line("trace from host: ");
+    assert!(
+        h.starts_with("2 ") && h.contains("--probe sends from a container or netns"),
+        "{h}"
     );
 }

@@ -135,6 +135,37 @@ fn read(args: &CheckArgs) -> anyhow::Result<Result<Read, ExitCode>> {
     Ok(Ok((snap, target, peer)))
 }
 
+/// Ctrl-C, SIGTERM or SIGHUP during a probe: its trace table and its tracefs instance
+/// are removed before the process ends (a probe killed outright leaves them to the next
+/// run). Call before the probe starts (`check --probe`, `trace --probe`).
+pub(crate) fn guard_probe(snap: &ctnet_core::model::Snapshot) -> anyhow::Result<()> {
+    use nix::sys::signal::{SigSet, Signal};
+    let mut signals = SigSet::empty();
+    for s in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
+        signals.add(s);
+    }
+    signals
+        .thread_block()
+        .context("blocking SIGINT, SIGTERM and SIGHUP")?;
+    let host = snap
+        .host_netns()
+        .and_then(|h| ctnet_core::netns::Netns::open_any(&h.refs, snap.host).ok());
+    let tools = ctnet_core::source::default_tool_path();
+    std::thread::Builder::new()
+        .name("ctnet-signals".into())
+        .spawn(move || {
+            if let Ok(sig) = signals.wait() {
+                if let Some(h) = &host {
+                    ctnet_core::probe::nftrace::remove_own(h, &tools);
+                }
+                ctnet_core::probe::drops::remove_own();
+                std::process::exit(128 + sig as i32);
+            }
+        })
+        .context("starting the signal thread")?;
+    Ok(())
+}
+
 /// `ctnet-diag check`.
 pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     let (snap, target, peer) = match read(&args)? {
@@ -146,37 +177,15 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     let mut report = check::run(&snap, &topo, &target, peer.as_ref());
     if args.probe {
         crate::exit::require_lab_caps("check --probe")?;
-        // Ctrl-C, SIGTERM or SIGHUP during the probe: its trace table and its tracefs
-        // instance are removed before the process ends (a probe killed outright leaves it to the next run).
-        {
-            use nix::sys::signal::{SigSet, Signal};
-            let mut signals = SigSet::empty();
-            for s in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
-                signals.add(s);
-            }
-            signals
-                .thread_block()
-                .context("blocking SIGINT, SIGTERM and SIGHUP")?;
-            let host = snap
-                .host_netns()
-                .and_then(|h| ctnet_core::netns::Netns::open_any(&h.refs, snap.host).ok());
-            let tools = ctnet_core::source::default_tool_path();
-            std::thread::Builder::new()
-                .name("ctnet-signals".into())
-                .spawn(move || {
-                    if let Ok(sig) = signals.wait() {
-                        if let Some(h) = &host {
-                            ctnet_core::probe::nftrace::remove_own(h, &tools);
-                        }
-                        ctnet_core::probe::drops::remove_own();
-                        std::process::exit(128 + sig as i32);
-                    }
-                })
-                .context("starting the signal thread")?;
-        }
+        guard_probe(&snap)?;
         let rescan = || ctnet_core::source::snapshot(&crate::cmd::read::scan_options(&args.source));
         let flow = args.port.unwrap_or_default();
-        let found = ctnet_core::probe::run_flow(&snap, &topo, &target, peer.as_ref(), flow, &rescan);
+        let to = match &peer {
+            Some(p) => ctnet_core::probe::To::Peer(p),
+            None => ctnet_core::probe::To::Gateway,
+        };
+        let found =
+            ctnet_core::probe::run_to(&snap, &topo, &target, to, flow, !args.no_kernel_trace, &rescan);
         // The static checks are judged on the state after the probe: its own pings
         // taught the bridge and the neighbours what a fresh network had not learned yet.
         if found.is_ok()

@@ -1,10 +1,12 @@
-//! `ctnet-diag trace SRC DST [--tcp PORT | --udp PORT | --icmp] [--json]`.
+//! `ctnet-diag trace SRC DST [--tcp PORT | --udp PORT | --icmp] [--probe] [--json]`.
 
 use std::fmt::Write as _;
 use std::io::IsTerminal;
 use std::net::IpAddr;
 use std::process::ExitCode;
 
+use anyhow::Context as _;
+use ctnet_core::check::Report;
 use ctnet_core::flow::{self, Destination, FlowSpec, Hop, HopVerdict, L4, Reach, Source, Trace};
 use ctnet_core::model::Snapshot;
 use ctnet_core::target::TargetKind;
@@ -316,15 +318,128 @@ pub fn run(args: TraceArgs) -> anyhow::Result<ExitCode> {
     if args.source.from.is_none() {
         crate::cmd::read::warn_partial(&snap);
     }
-    if args.json {
-        crate::out::json(&t)?;
-    } else {
-        let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-        crate::out::rendered(&render(&t, color))?;
+    let probe = match args.probe {
+        true => match probe(&args, &snap, &spec, &t)? {
+            Ok(p) => Some(p),
+            Err(code) => return Ok(code),
+        },
+        false => None,
+    };
+    let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    match (&probe, args.json) {
+        (None, true) => crate::out::json(&t)?,
+        (Some((found, checks)), true) => {
+            let mut v = serde_json::to_value(&t).context("serializing the trace")?;
+            if let Some(o) = v.as_object_mut() {
+                o.insert(
+                    "probe".into(),
+                    serde_json::to_value(found).context("serializing the probe")?,
+                );
+                o.insert(
+                    "probe_checks".into(),
+                    serde_json::to_value(&checks.checks).context("serializing the probe")?,
+                );
+            }
+            crate::out::json(&v)?;
+        }
+        (None, false) => crate::out::rendered(&render(&t, color))?,
+        (Some((_, checks)), false) => {
+            let mut text = render(&t, color);
+            text.push_str("\nlive probe:\n");
+            text.push_str(&crate::cmd::check::render(checks, color));
+            crate::out::rendered(&text)?;
+        }
     }
     std::mem::forget(snap);
+    // With --probe, reachable means the flow's own packets were answered too.
+    let live_ok = match &probe {
+        Some((Some(p), _)) => p.answered > 0,
+        _ => true,
+    };
     Ok(match t.verdict {
-        Reach::Reachable => ExitCode::SUCCESS,
+        Reach::Reachable if live_ok => ExitCode::SUCCESS,
         _ => ExitCode::from(crate::exit::CHECK_FAILED),
     })
+}
+
+/// `trace --probe`: the flow's own packets from the source container to the
+/// destination, and the findings on them (the path, and whether it agrees with `t`).
+fn probe(
+    args: &TraceArgs,
+    snap: &Snapshot,
+    spec: &FlowSpec,
+    t: &flow::Trace,
+) -> anyhow::Result<Result<(Option<ctnet_core::probe::ProbeResult>, Report), ExitCode>> {
+    use ctnet_core::probe::{Flow, To};
+    if args.source.from.is_some() {
+        return Ok(Err(usage(
+            "--probe sends real packets on this host: it cannot be used with --from".into(),
+        )));
+    }
+    if !matches!(spec.src, Source::Netns { .. }) {
+        return Ok(Err(usage(format!(
+            "--probe sends from a container or netns; {} is not one (trace without --probe walks it statically)",
+            ctnet_core::text::escape(&args.src)
+        ))));
+    }
+    let target = match resolve_target(snap, &args.src) {
+        Ok(r) => r,
+        Err(code) => return Ok(Err(code)),
+    };
+    let peer = match &spec.dst {
+        Destination::Netns { .. } => match resolve_target(snap, &args.dst) {
+            Ok(r) => Some(r),
+            Err(code) => return Ok(Err(code)),
+        },
+        _ => None,
+    };
+    let to = match (&spec.dst, &peer) {
+        (_, Some(p)) => To::Peer(p),
+        (Destination::Addr { addr: IpAddr::V4(a) }, _) => To::Addr(*a),
+        (Destination::Host, _) => To::Gateway,
+        _ => {
+            return Ok(Err(usage(
+                "--probe sends IPv4 packets: give an IPv4 destination".into(),
+            )));
+        }
+    };
+    let flow = match spec.l4 {
+        L4::Icmp => Flow::Icmp,
+        L4::Tcp(p) => Flow::Tcp(p),
+        L4::Udp(p) => Flow::Udp(p),
+    };
+    crate::exit::require_lab_caps("trace --probe")?;
+    crate::cmd::check::guard_probe(snap)?;
+    let topo = ctnet_core::topology::Topology::build(snap);
+    let rescan = || ctnet_core::source::snapshot(&scan_options(&args.source));
+    let mut report = Report {
+        schema: ctnet_core::check::CHECK_SCHEMA.into(),
+        target: args.src.clone(),
+        peer: Some(args.dst.clone()),
+        verdict: ctnet_core::check::Status::Pass,
+        checks: Vec::new(),
+    };
+    let found =
+        match ctnet_core::probe::run_to(snap, &topo, &target, to, flow, !args.no_kernel_trace, &rescan) {
+            Ok(f) => f,
+            // The static walk stands; the probe says why it did not run.
+            Err(e) => {
+                report.add(ctnet_core::probe::skipped(&e.to_string()));
+                return Ok(Ok((None, report)));
+            }
+        };
+    report.add(ctnet_core::probe::finding(&found));
+    let command = format!(
+        "ctnet-diag trace {} {} {}",
+        args.src,
+        args.dst,
+        match flow {
+            Flow::Icmp => "--icmp".to_string(),
+            Flow::Tcp(p) => format!("--tcp {p}"),
+            Flow::Udp(p) => format!("--udp {p}"),
+        }
+    );
+    report.add(ctnet_core::probe::compare(&found, t, command));
+    std::mem::forget(topo);
+    Ok(Ok((Some(found), report)))
 }
