@@ -6,13 +6,14 @@ set -euo pipefail
 # Debian packages: build (pkg-config, libpcap-dev for capture), the real peers the
 # tests compare against (iproute2, iptables, nftables, tcpdump, ping, ethtool), tmux for
 # the terminal tests, util-linux for setpriv/unshare/nsenter, ipset (rules that match
-# sets), python3 (the flow oracles' clients and servers), prometheus (a real server
+# sets), conntrack (the conntrack-full fault's entries read back by the kernel's own
+# tool), python3 (the flow oracles' clients and servers), prometheus (a real server
 # scrapes ctnet-exporter in its test; promtool lints its output), and a real Docker engine
 # with a busybox to import as its image (the tests start it in private namespaces; the
 # package's own service is not needed).
 CTNET_DEBS=(
   build-essential pkg-config libpcap-dev
-  iproute2 iptables nftables tcpdump iputils-ping ethtool ipset python3
+  iproute2 iptables nftables tcpdump iputils-ping ethtool ipset conntrack python3
   tmux util-linux procps prometheus
   docker.io busybox-static
 )

@@ -577,6 +577,36 @@ impl<'w, 'a> Walk<'w, 'a> {
                 );
             }
         }
+        // A new connection needs a conntrack entry: with the netns's table full (its count
+        // at the host's nf_conntrack_max), conntrack drops the packet at its hook.
+        if self.phase == Phase::New
+            && p.ct_state == ConnState::New
+            && matches!(hook, Hook::Prerouting | Hook::Output)
+            && !bridge_family
+            && let Some(state) = self.world.ns(ns)
+            && let Some(count) = state.sysctls.conntrack_count
+            && let Some(max) = self
+                .world
+                .ns(self.world.snap.host)
+                .and_then(|h| h.sysctls.conntrack_max)
+                .or(state.sysctls.conntrack_max)
+            && max > 0
+            && count >= max
+        {
+            let iface = p.iif.clone().or(p.oif.clone());
+            self.hop(
+                ns,
+                iface,
+                "conntrack",
+                HopVerdict::Drop,
+                format!(
+                    "the conntrack table is full ({count} of nf_conntrack_max {max}): a new connection gets no \
+                     entry and its packet is dropped"
+                ),
+                p,
+            );
+            return false;
+        }
         let Some(fw) = self.world.firewalls.get(&ns) else {
             return true;
         };

@@ -15,6 +15,7 @@
 //! [`down`] removes exactly the lab's objects (tagged, recorded, or proven by their
 //! veth), is idempotent, and reports every failure.
 
+pub mod conntrack;
 pub mod fault;
 pub mod nat;
 mod plan;

@@ -946,10 +946,13 @@ pub fn finding_with(p: &ProbeResult, checks: &[Finding]) -> Finding {
     }
     // The kernel's reason for a drop outside netfilter (netfilter's own are named by the
     // trace above): the probe's own first.
+    // A netfilter drop the trace names by rule is told above; one it does not name
+    // (conntrack's own, an iptables-legacy rule) is a cause here.
     let candidates = || {
         p.drops
             .iter()
-            .filter(|d| d.reason != "NETFILTER_DROP" && !echo(d))
+            .filter(|d| d.reason != "NETFILTER_DROP" || dropped.is_none())
+            .filter(|d| !echo(d))
     };
     let cause = candidates()
         .find(|d| d.own)
@@ -1038,8 +1041,9 @@ pub fn finding_with(p: &ProbeResult, checks: &[Finding]) -> Finding {
                         )
                     })
                 });
-                // No word from the kernel: the failing static check that explains it.
-                let why = why.or_else(|| {
+                // The failing static check that explains it (beside the kernel's reason,
+                // which says what dropped them but rarely why).
+                let check = || -> Option<String> {
                     // The engine's walk of the same packet first: it names the hop.
                     let mut failing: Vec<&Finding> = checks
                         .iter()
@@ -1059,7 +1063,12 @@ pub fn finding_with(p: &ProbeResult, checks: &[Finding]) -> Finding {
                             format!("; also failing: {}", others.join(", "))
                         }
                     ))
-                });
+                };
+                let check = check();
+                let why = match (why, check) {
+                    (Some(k), Some(c)) => Some(format!("{k}; {c}")),
+                    (k, c) => k.or(c),
+                };
                 match why {
                     Some(why) => format!("{place}; {why}"),
                     None if last_seen.is_some_and(|i| i < final_hop) => {

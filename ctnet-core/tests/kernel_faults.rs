@@ -26,7 +26,7 @@ fn sh(script: &str) {
 
 /// What each fault must produce: whether it uses the peer, the status and category of
 /// the finding that names it.
-const MATRIX: [(Fault, bool, Status, &str); 16] = [
+const MATRIX: [(Fault, bool, Status, &str); 17] = [
     (Fault::VethDown, false, Status::Fail, "link"),
     (Fault::Eth0Down, false, Status::Fail, "link"),
     (Fault::Detach, false, Status::Fail, "bridge"),
@@ -47,6 +47,8 @@ const MATRIX: [(Fault, bool, Status, &str); 16] = [
     (Fault::ArpIgnore, false, Status::Fail, "arp"),
     // The host's reverse-path filter drops what the container sends.
     (Fault::RpFilter, false, Status::Fail, "sysctl"),
+    // The world's conntrack table filled to the host's limit: new connections die.
+    (Fault::ConntrackFull, false, Status::Fail, "sysctl"),
 ];
 
 /// Check `t` (and `peer`) on a full scan, and as `ctnet-diag check` does: every netns

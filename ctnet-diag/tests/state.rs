@@ -139,3 +139,74 @@ fn arp_ignore_and_rp_filter_faults_are_named_where_real_pings_die() {
     assert!(line("rp-filter arp.answers: ").starts_with("pass |"));
     assert_eq!(line("rp-filter fixed: "), "ok");
 }
+
+const CONNTRACK_FULL: &str = r#"
+set -e
+ip link set lo up
+$BIN lab up --name f --containers 2 --nat >/dev/null
+C2=$(ip -n f-c2 -4 -o addr show dev eth0 | awk '{ split($4, a, "/"); print a[1] }')
+report() { $BIN check f-c1 --peer f-c2 "$@" --json | python3 -c '
+import json, sys
+r = json.load(sys.stdin)
+for c in r["checks"]:
+    if c["id"] in ("sysctl.conntrack_fill", "path.trace", "probe.path", "probe.agrees"):
+        print(c["id"], c["status"], "|", c["summary"], "|", c.get("hint") or "")' || true; }
+ping_peer() { ip netns exec f-c1 ping -c1 -W1 -q $C2 >/dev/null && echo ok || echo lost; }
+echo "before: $(ping_peer)"
+$BIN lab break conntrack-full f-c1 >/dev/null
+MAX=$(cat /proc/sys/net/netfilter/nf_conntrack_max)
+echo "full: $(cat /proc/sys/net/netfilter/nf_conntrack_count) $MAX"
+# The kernel's own tool counts the entries, and finds them marked and assured.
+echo "tool: $(conntrack -C) $(conntrack -L -p udp -s 198.18.0.7 --sport 1024 --mark 1668574822 2>/dev/null | grep -c ASSURED)"
+echo "ping: $(ping_peer)"
+report --probe | sed 's/^/broken /'
+$BIN lab fix conntrack-full f-c1 >/dev/null
+echo "fixed: $(conntrack -L --mark 1668574822 2>/dev/null | wc -l) $(ping_peer)"
+report | sed 's/^/fixed /'
+$BIN lab down --name f >/dev/null
+"#;
+
+#[test]
+fn conntrack_full_is_named_by_the_check_the_engine_and_the_probe() {
+    const NAME: &str = "conntrack_full_is_named_by_the_check_the_engine_and_the_probe";
+    let Some(run) = Script::run(BIN, NAME, CONNTRACK_FULL, &[]) else {
+        return;
+    };
+    let line = |tag: &str| run.line(tag);
+    assert_eq!(line("before: "), "ok");
+    // Filled to the host's limit, in the lab's netns only.
+    let full = line("full: ");
+    let (count, max) = full.split_once(' ').unwrap();
+    assert_eq!(count, max, "{run}");
+    let tool = line("tool: ");
+    assert_eq!(tool, format!("{max} 1"), "{run}");
+    assert_eq!(line("ping: "), "lost");
+    let fill = line("broken sysctl.conntrack_fill ");
+    assert!(
+        fill.starts_with("fail | the conntrack table is full: host"),
+        "{fill}"
+    );
+    let walk = line("broken path.trace ");
+    assert!(
+        walk.starts_with("fail | the first packet dies in host at conntrack: the conntrack table is full"),
+        "{walk}"
+    );
+    let probe = line("broken probe.path ");
+    assert!(probe.starts_with("fail |"), "{probe}");
+    assert!(probe.contains("the conntrack table is full"), "{probe}");
+    assert!(
+        probe.contains("NETFILTER_DROP in nf_hook_slow") || !probe.contains("the kernel dropped"),
+        "{probe}"
+    );
+    assert!(
+        line("broken probe.agrees ").starts_with("pass | the probe and the static trace agree: unreachable"),
+        "{run}"
+    );
+    // Undone: exactly the fault's entries go, traffic passes.
+    assert_eq!(line("fixed: "), "0 ok");
+    assert!(
+        line("fixed sysctl.conntrack_fill ").starts_with("pass |"),
+        "{run}"
+    );
+    assert!(line("fixed path.trace ").starts_with("pass |"), "{run}");
+}

@@ -74,6 +74,10 @@ pub enum Fault {
     /// resolver on the host) and FORWARD (one beyond it). Needs a container whose
     /// `resolv.conf` names a nameserver.
     DnsBlocked,
+    /// The host netns's conntrack table filled to `nf_conntrack_max` with assured
+    /// entries of its own (see [`super::conntrack`]): new connections are dropped.
+    /// Refused in the host's initial netns, whose table is the real host's.
+    ConntrackFull,
 }
 
 /// The interface `rp-filter` routes the container's address through (a veth whose
@@ -94,7 +98,7 @@ pub const FAULT_NFT_TABLE: &str = "ctnet_fault";
 
 impl Fault {
     /// Every fault, in the order `lab break --help` lists them.
-    pub const ALL: [Fault; 19] = [
+    pub const ALL: [Fault; 20] = [
         Fault::VethDown,
         Fault::Eth0Down,
         Fault::Detach,
@@ -114,6 +118,7 @@ impl Fault {
         Fault::ArpIgnore,
         Fault::RpFilter,
         Fault::DnsBlocked,
+        Fault::ConntrackFull,
     ];
 
     /// Its name on the command line.
@@ -138,6 +143,7 @@ impl Fault {
             Fault::ArpIgnore => "arp-ignore",
             Fault::RpFilter => "rp-filter",
             Fault::DnsBlocked => "dns-blocked",
+            Fault::ConntrackFull => "conntrack-full",
         }
     }
 
@@ -192,6 +198,11 @@ impl Fault {
                 "drops udp/53 and tcp/53 from the container in INPUT and FORWARD: its resolver gets no query \
                  (needs a container whose resolv.conf names a nameserver)"
             }
+            Fault::ConntrackFull => {
+                "fills the lab host's conntrack table up to nf_conntrack_max with assured entries of its own \
+                 (marked, gone by themselves after 10 minutes): new connections through it are dropped \
+                 (never in the host's initial netns)"
+            }
         }
     }
 
@@ -231,6 +242,14 @@ pub enum Action {
         /// The value to write.
         value: String,
     },
+    /// Add this many assured conntrack entries marked [`super::conntrack::MARK`]
+    /// (one ctnetlink batch; `conntrack -I` each, by hand).
+    ConntrackFill {
+        /// How many.
+        entries: u32,
+    },
+    /// Remove every conntrack entry marked [`super::conntrack::MARK`].
+    ConntrackFlush,
 }
 
 /// One step of a break or its undo.
@@ -276,6 +295,13 @@ impl Step {
         let body = match &self.action {
             Action::Run { argv } => argv.iter().map(|a| quote(a)).collect::<Vec<_>>().join(" "),
             Action::Sysctl { key, value } => format!("sysctl -w {key}={value}"),
+            Action::ConntrackFill { entries } => format!(
+                "# {entries} entries, each: conntrack -I -p udp -s 198.18.X.Y -d 198.19.255.254 --sport PORT --dport 9 \
+                 --status ASSURED,SEEN_REPLY --timeout {} --mark {}",
+                super::conntrack::TIMEOUT,
+                super::conntrack::MARK
+            ),
+            Action::ConntrackFlush => format!("conntrack -D --mark {}", super::conntrack::MARK),
         };
         match &self.netns {
             None => body,
@@ -930,6 +956,42 @@ pub fn plan(
                 vec![Step::sysctl("net.ipv4.ip_forward", was)],
             )
         }
+        Fault::ConntrackFull => {
+            // A snapshot from before these were read: the live values.
+            let live = |key: &str| read_sysctl(key).and_then(|v| v.parse::<u64>().ok());
+            let count = host
+                .and_then(|h| h.sysctls.conntrack_count)
+                .or_else(|| live("net.netfilter.nf_conntrack_count"));
+            let max = host
+                .and_then(|h| h.sysctls.conntrack_max)
+                .or_else(|| live("net.netfilter.nf_conntrack_max"));
+            let (count, max) = match (count, max) {
+                (Some(c), Some(m)) => (c, m),
+                _ => {
+                    return Err(Error::Invalid(
+                        "nf_conntrack_count and nf_conntrack_max could not be read: is nf_conntrack loaded?"
+                            .into(),
+                    ));
+                }
+            };
+            let entries = max.saturating_sub(count);
+            let entries = u32::try_from(entries).map_err(|_| {
+                Error::Invalid(format!(
+                    "nf_conntrack_max is {max}: too large a table to fill (at most {} entries)",
+                    u32::MAX
+                ))
+            })?;
+            (
+                vec![Step {
+                    netns: None,
+                    action: Action::ConntrackFill { entries },
+                }],
+                vec![Step {
+                    netns: None,
+                    action: Action::ConntrackFlush,
+                }],
+            )
+        }
     };
     Ok(Injection {
         fault,
@@ -1101,6 +1163,8 @@ fn undo_shapes(fault: Fault) -> (&'static [(Place, &'static [Word])], Option<&'s
             None,
         ),
         Fault::IpForwardOff => (&[], Some("net.ipv4.ip_forward")),
+        // Undone by its own step (Action::ConntrackFlush), no command.
+        Fault::ConntrackFull => (&[], None),
         Fault::ArpIgnore => (
             &[(Place::Inside, &[Lit("sysctl"), Lit("-w"), Conf("arp_ignore")])],
             None,
@@ -1435,6 +1499,14 @@ fn checked_undo(fault: Fault, step: &Step) -> std::result::Result<Step, String> 
         }
     };
     match &mut step.action {
+        Action::ConntrackFlush if fault == Fault::ConntrackFull && place == Place::Host => {}
+        Action::ConntrackFlush => {
+            return Err(format!(
+                "removing conntrack entries is not how {} is undone",
+                fault.name()
+            ));
+        }
+        Action::ConntrackFill { .. } => return Err("filling conntrack undoes nothing".into()),
         Action::Sysctl { key, value } => {
             let (_, allowed) = undo_shapes(fault);
             if place != Place::Host || allowed != Some(key.as_str()) {
@@ -1490,6 +1562,28 @@ fn run_step(step: &Step, tool_path: &str) -> Result<()> {
                         source: e,
                     })
             }
+            Action::ConntrackFill { entries } => {
+                // The limit is the host's, writable only from its initial netns: there, a
+                // full table would stop every new connection of the real host.
+                let writable = std::fs::metadata("/proc/sys/net/netfilter/nf_conntrack_max")
+                    .is_ok_and(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o200 != 0);
+                if writable {
+                    return Err(Error::Invalid(
+                        "conntrack-full fills the conntrack table of the netns that holds the lab's bridge, and \
+                         this is the host's initial netns: every new connection of this host would be dropped. \
+                         Run the lab in a netns of its own (ctnet-diag world -- ...)"
+                            .into(),
+                    ));
+                }
+                let (added, refused) = super::conntrack::fill(*entries)?;
+                match refused {
+                    // Full before all were in (the table moved meanwhile): that is the fault.
+                    Some(e) if e.raw_os_error() == Some(libc::ENOMEM) || added > 0 => Ok(()),
+                    Some(e) => Err(Error::io("filling the conntrack table through", "ctnetlink", e)),
+                    None => Ok(()),
+                }
+            }
+            Action::ConntrackFlush => super::conntrack::flush_marked(),
             Action::Run { argv } => {
                 // A hand-edited record may hold an empty command: say so, never panic.
                 let Some((program, args)) = argv.split_first() else {
@@ -1905,6 +1999,8 @@ mod tests {
                                 Action::Sysctl { key, .. } => {
                                     assert_eq!(Some(key.as_str()), undo_shapes(inj.fault).1)
                                 }
+                                Action::ConntrackFlush => assert_eq!(inj.fault, Fault::ConntrackFull),
+                                Action::ConntrackFill { .. } => panic!("a fill is no undo"),
                             }
                         }
                         Err(why) => {

@@ -412,7 +412,10 @@ pub fn meaning(reason: &str) -> Option<&'static str> {
         "OTHERHOST" => {
             "it arrived addressed to another MAC than the receiver's: a stale ARP entry at the sender"
         }
-        "NETFILTER_DROP" => "a firewall rule or chain policy dropped it (the nft trace names which)",
+        "NETFILTER_DROP" => {
+            "netfilter dropped it: a rule or chain policy (the nft trace names which), or, when no rule in the \
+             trace did, conntrack itself (a full table, an invalid packet) or an iptables-legacy rule"
+        }
         "BRIDGE_INGRESS_STP_STATE" => {
             "the bridge port is not forwarding (its STP state is blocking or disabled)"
         }
