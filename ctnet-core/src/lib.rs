@@ -124,6 +124,7 @@ pub mod lab;
 pub mod model;
 pub mod netfilter;
 pub mod netns;
+pub mod nfnetlink;
 pub mod output;
 pub mod probe;
 #[doc(hidden)]

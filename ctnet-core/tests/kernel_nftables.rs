@@ -241,3 +241,61 @@ fn a_live_snapshot_keeps_the_kernels_nft_document_and_types_every_rule() {
         },
     );
 }
+
+/// The kernel's own list of tables (nfnetlink, no process) is what `nft -j list tables`
+/// says, in every family, empty included: `collect` skips the tools on it.
+#[test]
+fn kernel_table_list_is_what_nft_lists() {
+    run_test_in_world("kernel_table_list_is_what_nft_lists", || {
+        let listed_by_nft = || -> Vec<(String, String)> {
+            let doc: serde_json::Value = serde_json::from_str(&nft(&["-j", "list", "tables"], "")).unwrap();
+            let mut v: Vec<(String, String)> = doc["nftables"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(|i| i.get("table"))
+                .map(|t| {
+                    (
+                        t["family"].as_str().unwrap().into(),
+                        t["name"].as_str().unwrap().into(),
+                    )
+                })
+                .collect();
+            v.sort();
+            v
+        };
+        let ours = || {
+            let mut v = ctnet_core::nfnetlink::nft_tables().expect("the kernel lists its tables");
+            v.sort();
+            v
+        };
+        nft(&["flush", "ruleset"], "");
+        assert_eq!(ours(), Vec::<(String, String)>::new());
+        assert_eq!(ours(), listed_by_nft());
+        nft(
+            &["-f", "-"],
+            "table ip a {}\ntable ip6 b {}\ntable inet c {}\ntable arp d {}\ntable bridge e {}\ntable netdev f {}\n\
+             table inet a-much-longer-table-name_with.dots {}\n",
+        );
+        let (ok, _, err) = tool::run_stdin(
+            "iptables",
+            &[
+                "-t",
+                "nat",
+                "-A",
+                "POSTROUTING",
+                "-s",
+                "192.0.2.1",
+                "-j",
+                "ACCEPT",
+            ],
+            "",
+        );
+        assert!(ok, "{err}");
+        let got = ours();
+        assert_eq!(got, listed_by_nft());
+        assert_eq!(got.len(), 8, "{got:?}");
+        assert!(got.contains(&("ip".into(), "nat".into())), "{got:?}");
+        nft(&["flush", "ruleset"], "");
+    });
+}

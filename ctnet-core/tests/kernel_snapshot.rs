@@ -506,7 +506,18 @@ fn unnamed_leftover_and_unfindable_netns_are_reported_not_dropped() {
             let v = topo.veths.iter().find(|v| v.host.name == "hidden0").unwrap();
             assert!(matches!(v.peer, Peer::NetnsNotFound { .. }), "{:?}", v.peer);
 
-            // A missing tool is a skipped source, the rest is read.
+            // A missing tool is a skipped source, the rest is read (where there are
+            // tables to read: the kernel lists them first, and none needs no tool).
+            for (tool, args) in [
+                (
+                    "iptables",
+                    &["-A", "INPUT", "-s", "192.0.2.9", "-j", "ACCEPT"][..],
+                ),
+                ("nft", &["add", "table", "inet", "keep"][..]),
+            ] {
+                let ok = std::process::Command::new(tool).args(args).status().unwrap();
+                assert!(ok.success(), "{tool} {args:?}");
+            }
             let opts = ScanOptions {
                 tool_path: "/nonexistent".into(),
                 ..ScanOptions::default()

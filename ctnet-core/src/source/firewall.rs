@@ -351,19 +351,31 @@ fn native_tables(
     let items = doc["nftables"]
         .as_array()
         .ok_or((false, "nft -j list tables has no \"nftables\" array".to_string()))?;
-    let mut out: Vec<Value> = items
+    let head: Vec<Value> = items
         .iter()
         .filter(|i| i.get("metainfo").is_some())
         .cloned()
         .collect();
-    let natives: Vec<(String, String)> = items
+    let all: Vec<(String, String)> = items
         .iter()
         .filter_map(|i| i.get("table"))
         .filter_map(|t| Some((t["family"].as_str()?.to_string(), t["name"].as_str()?.to_string())))
-        .filter(|(f, n)| !iptables_nft.iter().any(|(xf, xn)| xf == f && xn == n))
         .collect();
-    let runs: Vec<Started> = natives
+    list_tables(head, &all, iptables_nft, tool_path)
+}
+
+/// Each of `all` that iptables-nft does not own, listed with `nft -j list table`, after
+/// `head`, as one `nft -j` document.
+fn list_tables(
+    mut out: Vec<Value>,
+    all: &[(String, String)],
+    iptables_nft: &[(String, String)],
+    tool_path: &str,
+) -> Result<String, (bool, String)> {
+    let natives = all
         .iter()
+        .filter(|(f, n)| !iptables_nft.iter().any(|(xf, xn)| xf == f && xn == n));
+    let runs: Vec<Started> = natives
         .map(|(f, n)| start("nft", &["-j", "list", "table", f, n], tool_path))
         .collect();
     for run in runs {
@@ -482,10 +494,22 @@ pub fn collect(netns: &str, tool_path: &str, ipv6: bool) -> (Firewall, Vec<Sourc
             Some("/proc/thread-self/net/ip6_tables_names"),
         ),
     ];
-    let tables_listing = start("nft", &["-j", "list", "tables"], tool_path);
+    // Which nf_tables tables exist, asked of the kernel itself (no process): an
+    // iptables-nft family without a table has nothing to dump, and a netns with no table
+    // at all (most containers) needs no tool. Where the kernel will not say (no
+    // CAP_NET_ADMIN, no nf_tables), every tool runs and reports for itself.
+    let listed = crate::nfnetlink::nft_tables().ok();
+    let has_table = |family: &str| listed.as_ref().is_none_or(|l| l.iter().any(|(f, _)| f == family));
+    let tables_listing = listed
+        .is_none()
+        .then(|| start("nft", &["-j", "list", "tables"], tool_path));
     let started: Vec<_> = dumps
         .into_iter()
-        .filter(|(_, _, family, probe)| (*family != "ip6" || ipv6) && probe.is_none_or(has_legacy_tables))
+        .filter(|(_, backend, family, probe)| {
+            (*family != "ip6" || ipv6)
+                && probe.is_none_or(has_legacy_tables)
+                && (*backend != "nft" || has_table(family))
+        })
         .map(|(tool, backend, family, _)| (backend, family, start(tool, &["-c"], tool_path)))
         .collect();
     for (backend, family, run) in started {
@@ -512,10 +536,23 @@ pub fn collect(netns: &str, tool_path: &str, ipv6: bool) -> (Firewall, Vec<Sourc
             )),
         }
     }
-    match tables_listing
-        .finish()
-        .and_then(|list| native_tables(&list, &nft_backend_tables, tool_path))
-    {
+    let document = match (&listed, tables_listing) {
+        // The kernel's list: only the native tables need nft (none: no nft at all).
+        (Some(all), _) => {
+            let natives = all
+                .iter()
+                .any(|(f, n)| !nft_backend_tables.iter().any(|(xf, xn)| xf == f && xn == n));
+            if !natives {
+                return finish(fw, status, tool_path, at);
+            }
+            list_tables(Vec::new(), all, &nft_backend_tables, tool_path)
+        }
+        (None, Some(run)) => run
+            .finish()
+            .and_then(|list| native_tables(&list, &nft_backend_tables, tool_path)),
+        (None, None) => Err((false, "nft was not started".to_string())),
+    };
+    match document {
         Ok(text) => match parse_nft_json(&text, &nft_backend_tables) {
             Ok(tables) => {
                 fw.nft = tables;
@@ -530,6 +567,16 @@ pub fn collect(netns: &str, tool_path: &str, ipv6: bool) -> (Firewall, Vec<Sourc
             why,
         )),
     }
+    finish(fw, status, tool_path, at)
+}
+
+/// The rest of [`collect`]: the ipsets its rules use, and the warnings.
+fn finish(
+    mut fw: Firewall,
+    mut status: Vec<SourceStatus>,
+    tool_path: &str,
+    at: Option<String>,
+) -> (Firewall, Vec<SourceStatus>) {
     // The sets rules refer to: without their members a `--match-set` is a *may*.
     let uses_sets = fw
         .iptables
