@@ -326,6 +326,12 @@ const CHECKS: &[Check] = &[
         what: "with --probe: the live probe and the flow engine's static trace of the same ping agree",
         run: Run::Probe,
     },
+    Check {
+        id: "dns.query",
+        category: "dns",
+        what: "with --probe: one real DNS query from inside the container to its first nameserver gets an answer (any answer, NXDOMAIN included)",
+        run: Run::Probe,
+    },
 ];
 
 /// The catalog: every check id, its category and what it looks at (the rows of the

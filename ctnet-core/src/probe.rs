@@ -731,6 +731,122 @@ pub fn compare(p: &ProbeResult, t: &crate::flow::Trace, command: String) -> Find
     f
 }
 
+/// The name `dns.query` asks: in `.invalid` (RFC 6761), so no real name is looked up
+/// and any resolver answers at once (NXDOMAIN).
+pub const DNS_NAME: &str = "ctnet-probe.invalid";
+
+/// A DNS query for [`DNS_NAME`] (type A, recursion desired) with this id.
+fn dns_query_packet(id: u16) -> Vec<u8> {
+    let mut q = Vec::with_capacity(40);
+    q.extend_from_slice(&id.to_be_bytes());
+    q.extend_from_slice(&[0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]);
+    for label in DNS_NAME.split('.') {
+        q.push(label.len() as u8);
+        q.extend_from_slice(label.as_bytes());
+    }
+    q.extend_from_slice(&[0, 0, 1, 0, 1]);
+    q
+}
+
+/// The response code of an answer to query `id`, if `buf` is one.
+fn dns_rcode(buf: &[u8], id: u16) -> Option<u8> {
+    (buf.len() >= 12 && buf[..2] == id.to_be_bytes() && buf[2] & 0x80 != 0).then(|| buf[3] & 0x0f)
+}
+
+fn rcode_name(rc: u8) -> String {
+    match rc {
+        0 => "NOERROR".into(),
+        1 => "FORMERR".into(),
+        2 => "SERVFAIL".into(),
+        3 => "NXDOMAIN".into(),
+        4 => "NOTIMP".into(),
+        5 => "REFUSED".into(),
+        n => format!("rcode {n}"),
+    }
+}
+
+/// `dns.query`: one real query from inside the target's netns to the first nameserver
+/// of its `resolv.conf` (UDP, 2 s), as a program there would send it. `None` when the
+/// target has no nameserver to ask (`dns.resolver` says why).
+pub fn dns_query(snap: &Snapshot, target: &Resolved) -> Option<Finding> {
+    let key = target.netns.filter(|k| *k != snap.host)?;
+    let ns = snap.netns_by_key(key)?;
+    let server = ns.resolver.as_ref()?.nameservers.first().copied()?;
+    let mut f = Finding {
+        id: "dns.query".into(),
+        category: "dns".into(),
+        status: Status::Skip,
+        summary: String::new(),
+        evidence: Vec::new(),
+        commands: vec![crate::check::in_ns(ns, &format!("nslookup {DNS_NAME} {server}"))],
+        hint: None,
+    };
+    let netns = match Netns::open_any(&ns.refs, key) {
+        Ok(n) => n,
+        Err(e) => {
+            f.summary = format!("the container's netns could not be entered to ask: {e}");
+            return Some(f);
+        }
+    };
+    let id = (std::process::id() as u16) ^ 0x5a5a;
+    let asked = netns.run(move || -> std::io::Result<(u8, Duration)> {
+        let sock = std::net::UdpSocket::bind(match server {
+            IpAddr::V4(_) => "0.0.0.0:0",
+            IpAddr::V6(_) => "[::]:0",
+        })?;
+        sock.connect((server, 53))?;
+        sock.set_read_timeout(Some(Duration::from_secs(2)))?;
+        let start = std::time::Instant::now();
+        sock.send(&dns_query_packet(id))?;
+        let mut buf = [0u8; 512];
+        loop {
+            let n = sock.recv(&mut buf)?;
+            if let Some(rc) = dns_rcode(&buf[..n], id) {
+                return Ok((rc, start.elapsed()));
+            }
+        }
+    });
+    let what = format!("a query for {DNS_NAME} (A) to {server}:53/udp");
+    (f.status, f.summary) = match asked {
+        Ok(Ok((rc, took))) => (
+            Status::Pass,
+            format!(
+                "{what} was answered {} in {} ms",
+                rcode_name(rc),
+                took.as_millis()
+            ),
+        ),
+        Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => (
+            Status::Fail,
+            format!("{what} was refused (ICMP port unreachable): nothing listens on port 53 there"),
+        ),
+        Ok(Err(e))
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ) =>
+        {
+            (
+                Status::Fail,
+                format!("{what} got no answer in 2 s: the query or its answer is dropped on the way"),
+            )
+        }
+        Ok(Err(e)) => (Status::Fail, format!("{what} failed: {e}")),
+        Err(e) => (
+            Status::Skip,
+            format!("the container's netns could not be entered to ask: {e}"),
+        ),
+    };
+    if f.status == Status::Fail {
+        f.hint = Some(format!(
+            "see dns.resolver for where the flow engine stops a query to {server}:53, or trace it: \
+             ctnet-diag trace {} {server} --udp 53",
+            target.target
+        ));
+    }
+    Some(f)
+}
+
 /// The `probe.path` finding when the probe could not run: a skip saying why.
 pub fn skipped(why: &str) -> Finding {
     Finding {
@@ -759,6 +875,11 @@ pub fn finding_with(p: &ProbeResult, checks: &[Finding]) -> Finding {
         Flow::Icmp => "echo request".to_string(),
         Flow::Tcp(port) => format!("SYN to tcp/{port}"),
         Flow::Udp(port) => format!("datagram to udp/{port}"),
+    };
+    let whats = match p.flow {
+        Flow::Icmp => "echo requests".to_string(),
+        Flow::Tcp(port) => format!("SYNs to tcp/{port}"),
+        Flow::Udp(port) => format!("datagrams to udp/{port}"),
     };
     let (status, summary) = if p.answered > 0 {
         (
@@ -846,11 +967,11 @@ pub fn finding_with(p: &ProbeResult, checks: &[Finding]) -> Finding {
                 )
             }
             Some(i) if p.hops[i].misaddressed > 0 => format!(
-                "{what}s reached {} addressed to another MAC than its {}: dropped as not for it (a stale ARP entry at the sender)",
+                "{whats} reached {} addressed to another MAC than its {}: dropped as not for it (a stale ARP entry at the sender)",
                 p.hops[i].hop,
                 p.dst_mac.as_deref().unwrap_or("?")
             ),
-            Some(i) => format!("{what}s reached {} but no answer came back", p.hops[i].hop),
+            Some(i) => format!("{whats} reached {} but no answer came back", p.hops[i].hop),
         };
         (Status::Fail, s)
     };
@@ -1097,6 +1218,22 @@ mod tests {
             error: None,
             command: format!("tcpdump -i {name}"),
         }
+    }
+
+    #[test]
+    fn dns_queries_and_answers() {
+        let q = dns_query_packet(0x1234);
+        assert_eq!(&q[..2], &[0x12, 0x34]);
+        assert_eq!(q.len(), 12 + 1 + 11 + 1 + 7 + 1 + 4);
+        // An answer has QR set and the same id; its rcode is the low nibble.
+        let mut a = q.clone();
+        a[2] |= 0x80;
+        a[3] = 0x83;
+        assert_eq!(dns_rcode(&a, 0x1234), Some(3));
+        assert_eq!(rcode_name(3), "NXDOMAIN");
+        assert_eq!(dns_rcode(&a, 0x1235), None);
+        assert_eq!(dns_rcode(&q, 0x1234), None, "a query is no answer");
+        assert_eq!(dns_rcode(&a[..5], 0x1234), None);
     }
 
     #[test]

@@ -589,16 +589,23 @@ fn trace_agrees_with_real_traffic_under_dockerd_rules() {
 
 /// `dns.resolver` of `name` from `check --json`: (status, summary, evidence).
 fn dns_finding(e: &Engine, name: &str) -> (String, String, String) {
+    finding_of(e, name, &[], "dns.resolver")
+}
+
+/// Finding `id` of `check NAME EXTRA... --json` on the engine's host.
+fn finding_of(e: &Engine, name: &str, extra: &[&str], id: &str) -> (String, String, String) {
     let host = e.host();
-    let o = e.inside(&[BIN, "check", name, "--json", "--docker-host", host.as_str()]);
+    let mut argv = vec![BIN, "check", name, "--json", "--docker-host", host.as_str()];
+    argv.extend_from_slice(extra);
+    let o = e.inside(&argv);
     let v: Value = serde_json::from_slice(&o.stdout)
         .unwrap_or_else(|err| panic!("check {name}: {err}: {}", String::from_utf8_lossy(&o.stderr)));
     let f = v["checks"]
         .as_array()
         .unwrap()
         .iter()
-        .find(|c| c["id"] == "dns.resolver")
-        .unwrap_or_else(|| panic!("no dns.resolver for {name}: {v}"))
+        .find(|c| c["id"] == id)
+        .unwrap_or_else(|| panic!("no {id} for {name}: {v}"))
         .clone();
     (
         f["status"].as_str().unwrap().to_string(),
@@ -634,6 +641,19 @@ fn dns_is_traced_to_the_nameserver_and_through_the_embedded_resolver_and_a_block
     let (st, summary, ev) = dns_finding(&e, "api1");
     assert_eq!(st, "pass", "{summary} {ev}");
     assert!(ev.contains("127.0.0.11"), "{ev}");
+    // `--probe` asks one real query from inside, as the container would.
+    let (st, summary, _) = finding_of(&e, "web1", &["--probe"], "dns.query");
+    assert_eq!(st, "pass", "{summary}");
+    assert!(
+        summary.contains(&format!("to {DNS}:53/udp was answered NXDOMAIN")),
+        "{summary}"
+    );
+    let (st, summary, _) = finding_of(&e, "api1", &["--probe"], "dns.query");
+    assert_eq!(st, "pass", "{summary}");
+    assert!(
+        summary.contains("to 127.0.0.11:53/udp was answered NXDOMAIN"),
+        "{summary}"
+    );
 
     // `lab break dns-blocked` on a Docker container: its queries die at the host, the
     // check names the fault's rule, and `lab fix` gives DNS back.
@@ -661,6 +681,9 @@ fn dns_is_traced_to_the_nameserver_and_through_the_embedded_resolver_and_a_block
     let (st, summary, ev) = dns_finding(&e, "web1");
     assert_eq!(st, "fail", "{summary} {ev}");
     assert!(ev.contains("ctnet-fault"), "the fault's rule is not named: {ev}");
+    let (st, summary, _) = finding_of(&e, "web1", &["--probe"], "dns.query");
+    assert_eq!(st, "fail", "{summary}");
+    assert!(summary.contains("got no answer in 2 s"), "{summary}");
     let o = e.inside(&[BIN, "lab", "fix", "dns-blocked", "web1"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(nx("web1"), "web1 does not resolve after lab fix");

@@ -106,7 +106,22 @@ for f in arp-ignore rp-filter; do
   echo "$f gateway ping: $(ip netns exec s-c1 ping -c1 -W1 -q $GW >/dev/null && echo ok || echo lost)"
   echo "$f arp.answers: $(get arp.answers)"
   echo "$f sysctl.rp_filter: $(get sysctl.rp_filter)"
+  # Live: the peer's probe to it (arp-ignore), its probe to the gateway (rp-filter).
+  # (s-c1's own ARP broadcasts for the gateway refreshed s-c2's stale entry for it, as
+  # the kernel does: start from none again.)
+  ip -n s-c2 neigh flush dev eth0
+  case $f in
+    arp-ignore) P="s-c2 --peer s-c1" ;;
+    *) P="s-c1" ;;
+  esac
+  echo "$f probe: $($BIN check $P --probe --json | python3 -c '
+import json, sys
+r = json.load(sys.stdin)
+p = [c for c in r["checks"] if c["id"] == "probe.path"][0]
+print(p["status"], "|", p["summary"], "|", p.get("hint") or "")' || true)"
   $BIN lab fix $f s-c1 >/dev/null
+  # (the probe's unanswered ARP left s-c2's entry for s-c1 mid-resolution)
+  ip -n s-c2 neigh flush dev eth0
   echo "$f fixed: $(ip netns exec s-c2 ping -c1 -W1 -q $C1 >/dev/null && ip netns exec s-c1 ping -c1 -W1 -q $GW >/dev/null && echo ok || echo lost)"
 done
 $BIN lab down --name s >/dev/null
@@ -127,6 +142,14 @@ fn arp_ignore_and_rp_filter_faults_are_named_where_real_pings_die() {
         "{a}"
     );
     assert!(line("arp-ignore sysctl.rp_filter: ").starts_with("pass |"));
+    // Live, the peer's ARP requests go unanswered, and the hint names why.
+    let p = line("arp-ignore probe: ");
+    assert!(
+        p.starts_with("fail |")
+            && p.contains("its ARP requests got no answer")
+            && p.contains("arp_ignore is 8"),
+        "{p}"
+    );
     assert_eq!(line("arp-ignore fixed: "), "ok");
     // Strict rp_filter with the route back elsewhere: the container's own packets die
     // at the host, and the check names the hop.
@@ -137,6 +160,11 @@ fn arp_ignore_and_rp_filter_faults_are_named_where_real_pings_die() {
         "{r}"
     );
     assert!(line("rp-filter arp.answers: ").starts_with("pass |"));
+    // Live: with the gateway's MAC still cached the pings reach the bridge and the
+    // kernel drops them (IP_RPFILTER, where tracefs can be read); otherwise their ARP
+    // goes unanswered. Either way the hint names the reverse-path filter.
+    let p = line("rp-filter probe: ");
+    assert!(p.starts_with("fail |") && p.contains("rp_filter"), "{p}");
     assert_eq!(line("rp-filter fixed: "), "ok");
 }
 

@@ -352,7 +352,15 @@ grep 'port.published' /tmp/ctnet-published.$$
 rm -f /tmp/ctnet-published.$$
 ip netns exec out python3 -c 'import socket; s = socket.create_connection(("203.0.113.1", 8080), timeout=1)' 2>/dev/null \
   && echo "outside connects" || echo "outside refused"
+# Live from outside: `trace --probe` sends the same SYNs from the outside netns.
+probe() { X=0; $BIN trace out 203.0.113.1 --tcp 8080 --probe --json >/tmp/ctnet-pp.$$ || X=$?; python3 -c '
+import json, sys
+r = json.load(open(sys.argv[1]))
+p = [c for c in r["probe_checks"] if c["id"] == "probe.path"][0]
+print(sys.argv[2], r["verdict"], "|", p["status"], "|", p["summary"])' /tmp/ctnet-pp.$$ $X; rm -f /tmp/ctnet-pp.$$; }
+echo "broken probe: $(probe)"
 $BIN lab fix >/dev/null
+echo "fixed probe: $(probe)"
 $BIN check t-c1 >/dev/null && echo "fixed rc=0"
 $BIN lab down --name t >/dev/null
 "#;
@@ -376,7 +384,16 @@ fn a_published_port_that_forward_drops_is_named_from_outside() {
          -m comment --comment ctnet-fault -j DROP): dropped by a rule",
         "outside refused",
         "fixed rc=0",
+        // The live probe from outside: no answer, the kernel's trace names the DROP;
+        // fixed, every SYN is answered and the walk agrees.
+        "broken probe: 1 unreachable | fail | SYNs to tcp/8080 reached up0 but no answer came back",
+        "fixed probe: 0 reachable | pass | 3/3 tcp/8080 probes answered by 203.0.113.1",
     ] {
         assert!(out.contains(want), "missing {want:?}:\n{out}\n{err}");
     }
+    let broken = out
+        .lines()
+        .find(|l| l.starts_with("broken probe: "))
+        .unwrap_or_default();
+    assert!(broken.contains("dropped by ip filter FORWARD"), "{broken}");
 }

@@ -204,6 +204,10 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
             // The rest of the report stands; the probe says why it did not run.
             Err(e) => report.add(ctnet_core::probe::skipped(&e.to_string())),
         }
+        // One real DNS query from inside, where the target has a nameserver to ask.
+        if let Some(f) = ctnet_core::probe::dns_query(&snap, &target) {
+            report.add(f);
+        }
     }
     if args.json {
         crate::out::json(&report)?;
