@@ -9,7 +9,7 @@ use ipnet::Ipv4Net;
 #[derive(Debug, Parser)]
 #[command(
     name = "ctnet-diag",
-    version,
+    version = concat!(env!("CARGO_PKG_VERSION"), " (git ", env!("CTNET_GIT_REV"), ")"),
     about,
     long_about = "Diagnose Linux container networking: bridges, veth pairs, network \
                   namespaces, the bridge FDB, ARP, routes, NAT and firewall counters.\n\n\
@@ -18,16 +18,47 @@ use ipnet::Ipv4Net;
                   private, rootless world, touching nothing on this host.",
     after_help = "With no command, opens the dashboard on this host (the same as `ctnet-diag tui`).\n\
                   Exit codes: 0 done, 1 a check failed, 2 usage or unknown target, \
-                  3 missing privilege or environment, 4 internal error.",
-    args_conflicts_with_subcommands = true
+                  3 missing privilege or environment, 4 internal error."
 )]
 pub struct Cli {
+    /// When to colour text output: auto (on a terminal, unless NO_COLOR is set),
+    /// always, or never.
+    #[arg(long, global = true, value_enum, value_name = "WHEN", default_value_t = ColorWhen::Auto)]
+    pub color: ColorWhen,
     /// Dashboard options, when no command is given.
     #[command(flatten)]
     pub dashboard: TuiArgs,
     /// What to do (default: the dashboard).
     #[command(subcommand)]
     pub command: Option<Command>,
+}
+
+/// When to colour text output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ColorWhen {
+    /// On a terminal, unless NO_COLOR is set.
+    Auto,
+    /// Always (also into a pipe or a file).
+    Always,
+    /// Never.
+    Never,
+}
+
+/// Arguments of `completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+/// Arguments of `man`.
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write `ctnet-diag.1` and one `ctnet-diag-COMMAND.1` per command (lab's too) into
+    /// this directory instead of printing the main page.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }
 
 /// Arguments of the dashboard.
@@ -116,6 +147,16 @@ pub enum Command {
                             ctnet-diag capture web1 api1 --follow -c 20\n  ctnet-diag capture veth3f2a1b -w /tmp/x.pcap"
     )]
     Capture(CaptureArgs),
+    /// Print a shell completion script for ctnet-diag.
+    #[command(after_help = "Install, for example:\n  \
+                            ctnet-diag completions bash > /etc/bash_completion.d/ctnet-diag\n  \
+                            ctnet-diag completions zsh > \"${fpath[1]}/_ctnet-diag\"\n  \
+                            ctnet-diag completions fish > ~/.config/fish/completions/ctnet-diag.fish")]
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff), or write one page per command into a directory.
+    #[command(after_help = "Read it with: ctnet-diag man | man -l -\n\
+                            Install every page: ctnet-diag man --dir /usr/local/share/man/man1")]
+    Man(ManArgs),
     /// Build, list and remove throwaway labs (bridge + veths + netns "containers").
     #[command(subcommand)]
     Lab(LabCommand),

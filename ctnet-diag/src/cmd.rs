@@ -3,6 +3,7 @@
 pub mod capture;
 pub mod check;
 pub mod demo;
+pub mod docs;
 pub mod fault;
 pub mod lab;
 pub mod read;

@@ -10,12 +10,10 @@ mod render;
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 use cli::{Cli, Command};
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli = match parse() {
         Ok(cli) => cli,
         Err(e) => return usage(&e),
     };
@@ -23,6 +21,7 @@ fn main() -> ExitCode {
     // two run before any runtime starts.
     // A panic that reaches here (a worker's, resumed on this thread) is a bug: it exits
     // 4 like any internal error, never 0 and never 101.
+    out::set_color(cli.color);
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match cli.command {
         None => cmd::tui::run(cli.dashboard),
         Some(command) => dispatch(command),
@@ -32,6 +31,39 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(err) => exit::report(&err),
     }
+}
+
+/// The command line. The dashboard's own options (before any command) and a command
+/// do not mix: `ctnet-diag --interval 5 check web1` is a usage error, not a silently
+/// ignored option. `--color` is global and goes anywhere.
+fn parse() -> Result<Cli, clap::Error> {
+    use clap::{CommandFactory, FromArgMatches};
+    let mut cmd = Cli::command();
+    let m = cmd.try_get_matches_from_mut(std::env::args_os())?;
+    if let Some((name, _)) = m.subcommand() {
+        let dashboard: Vec<String> = m
+            .ids()
+            .filter(|id| id.as_str() != "color")
+            .filter(|id| m.value_source(id.as_str()) == Some(clap::parser::ValueSource::CommandLine))
+            .map(|id| {
+                cmd.get_arguments()
+                    .find(|a| a.get_id() == id)
+                    .and_then(|a| a.get_long())
+                    .map_or_else(|| id.to_string(), |l| format!("--{l}"))
+            })
+            .collect();
+        if !dashboard.is_empty() {
+            return Err(cmd.error(
+                clap::error::ErrorKind::ArgumentConflict,
+                format!(
+                    "options before the command are the dashboard's ({}): give them after `{name}` \
+                     (see ctnet-diag {name} --help)",
+                    dashboard.join(", ")
+                ),
+            ));
+        }
+    }
+    Cli::from_arg_matches(&m).map_err(|e| e.format(&mut cmd))
 }
 
 /// A usage error on stderr (exit 2), or `--help`/`--version` on stdout through the one
@@ -62,6 +94,8 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Check(args) => cmd::check::run(args),
         Command::Checks(args) => cmd::check::catalog(args),
         Command::Trace(args) => cmd::trace::run(args),
+        Command::Completions(args) => cmd::docs::completions(args),
+        Command::Man(args) => cmd::docs::man(args),
     }
 }
 

@@ -57,6 +57,31 @@ pub fn stdout_error(e: io::Error) -> anyhow::Error {
     }
 }
 
+/// `--color`: 0 auto, 1 always, 2 never.
+static COLOR: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+
+/// Set what `--color` asked for.
+pub fn set_color(when: crate::cli::ColorWhen) {
+    use crate::cli::ColorWhen;
+    let v = match when {
+        ColorWhen::Auto => 0,
+        ColorWhen::Always => 1,
+        ColorWhen::Never => 2,
+    };
+    COLOR.store(v, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Whether text output is coloured: `--color always`, or `auto` (the default) on a
+/// terminal with NO_COLOR unset (https://no-color.org).
+pub fn color() -> bool {
+    use std::io::IsTerminal;
+    match COLOR.load(std::sync::atomic::Ordering::Relaxed) {
+        1 => true,
+        2 => false,
+        _ => io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+    }
+}
+
 /// Write text to standard output (escaped, newlines kept) and flush it.
 pub fn text(s: &str) -> anyhow::Result<()> {
     raw(text::escape_keep_newlines(s).as_bytes())

@@ -51,9 +51,12 @@ fn help_teaches_the_commands_and_exit_codes() {
         assert!(up_help.contains(want), "lab up --help lacks {want:?}:\n{up_help}");
     }
     let v = run(&["--version"]);
-    assert_eq!(
-        text(&v).0.trim(),
-        format!("ctnet-diag {}", env!("CARGO_PKG_VERSION"))
+    assert!(
+        text(&v)
+            .0
+            .starts_with(&format!("ctnet-diag {} (git ", env!("CARGO_PKG_VERSION"))),
+        "{:?}",
+        text(&v)
     );
 }
 
@@ -1069,4 +1072,155 @@ fn lab_up_refuses_while_another_labs_record_is_corrupt() {
         !out.contains("u-br"),
         "built on a subnet it could not check:\n{out}"
     );
+}
+
+/// Shell completions come from the parser itself: bash loads the script and completes
+/// the real subcommands and flags; every shell clap_complete knows gets a script; an
+/// unknown shell is a usage error listing the known ones.
+#[test]
+fn completions_are_generated_for_every_shell_and_bash_loads_them() {
+    let o = run(&["completions", "bash"]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    let script = std::env::temp_dir().join(format!("ctnet-completion-{}.bash", std::process::id()));
+    std::fs::write(&script, &out).unwrap();
+    // bash itself: the script loads, registers a completion for ctnet-diag, and offers
+    // the real subcommands for `ctnet-diag ch` and the real flags for `check --pr`.
+    let probe = format!(
+        "source {s}; complete -p ctnet-diag; \
+         COMP_WORDS=(ctnet-diag ch); COMP_CWORD=1; COMP_LINE='ctnet-diag ch'; COMP_POINT=13; \
+         _ctnet__diag ctnet-diag ch ctnet-diag; echo \"words: ${{COMPREPLY[*]}}\"; \
+         COMP_WORDS=(ctnet-diag check --pr); COMP_CWORD=2; COMP_LINE='ctnet-diag check --pr'; COMP_POINT=22; \
+         _ctnet__diag ctnet-diag --pr check; echo \"flags: ${{COMPREPLY[*]}}\"",
+        s = script.display()
+    );
+    let b = Command::new("bash").args(["-c", &probe]).output().unwrap();
+    let _ = std::fs::remove_file(&script);
+    let (bout, berr) = text(&b);
+    assert!(b.status.success(), "{bout}\n{berr}");
+    assert!(bout.contains("-F _ctnet__diag ctnet-diag"), "{bout}");
+    let words = bout
+        .lines()
+        .find_map(|l| l.strip_prefix("words: "))
+        .unwrap_or_default();
+    assert!(
+        words.split(' ').any(|w| w == "check") && words.split(' ').any(|w| w == "checks"),
+        "{bout}"
+    );
+    let flags = bout
+        .lines()
+        .find_map(|l| l.strip_prefix("flags: "))
+        .unwrap_or_default();
+    assert!(flags.split(' ').any(|w| w == "--probe"), "{bout}");
+    for shell in ["zsh", "fish", "elvish", "powershell"] {
+        let o = run(&["completions", shell]);
+        let (out, err) = text(&o);
+        assert!(o.status.success(), "{shell}: {err}");
+        assert!(
+            out.contains("ctnet-diag") && out.contains("--probe"),
+            "{shell}: {out}"
+        );
+    }
+    let o = run(&["completions", "tcsh"]);
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("bash") && err.contains("zsh") && err.contains("fish"),
+        "{err}"
+    );
+}
+
+/// The manual: `man` renders the main page, which man(1) itself formats, naming the
+/// commands; `--dir` writes one page per command, lab's included.
+#[test]
+fn man_pages_are_generated_and_man_reads_them() {
+    let o = run(&["man"]);
+    let (page, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(page.contains(".TH ctnet-diag 1"), "{page}");
+    let dir = std::env::temp_dir().join(format!("ctnet-man-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let o = run(&["man", "--dir", dir.to_str().unwrap()]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    for page in [
+        "ctnet-diag.1",
+        "ctnet-diag-check.1",
+        "ctnet-diag-trace.1",
+        "ctnet-diag-lab-break.1",
+    ] {
+        assert!(dir.join(page).is_file(), "{page} missing: {out}");
+    }
+    // man(1) formats the page as a reader sees it.
+    let m = Command::new("man")
+        .args(["-l", dir.join("ctnet-diag-check.1").to_str().unwrap()])
+        .env("MANPAGER", "cat")
+        .env("MANWIDTH", "100")
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let (shown, merr) = text(&m);
+    assert!(m.status.success(), "{merr}");
+    assert!(
+        shown.contains("ctnet-diag-check")
+            && shown.contains("--probe")
+            && shown.contains("--no-kernel-trace"),
+        "{shown}"
+    );
+}
+
+/// `--color`: `always` colours even into a pipe, `never` never does, and `auto` (the
+/// default) follows the terminal: a pipe gets none. Global: it goes before or after the
+/// command.
+#[test]
+fn color_is_chosen_by_the_flag_and_off_into_a_pipe() {
+    let from = format!("{}/../fixtures/lab-healthy.json", env!("CARGO_MANIFEST_DIR"));
+    let esc = |args: &[&str]| {
+        let o = run(args);
+        let (out, err) = text(&o);
+        assert!(matches!(o.status.code(), Some(0 | 1)), "{args:?}: {err}");
+        assert!(out.contains("verdict:"), "{args:?}: {out}");
+        out.contains('\x1b')
+    };
+    assert!(esc(&["--color", "always", "check", "c1", "--from", &from]));
+    assert!(esc(&["check", "c1", "--from", &from, "--color", "always"]));
+    assert!(esc(&["trace", "c1", "c3", "--from", &from, "--color", "always"]));
+    assert!(!esc(&["check", "c1", "--from", &from, "--color", "never"]));
+    assert!(!esc(&["check", "c1", "--from", &from]));
+    // The dashboard's own options before a command are refused, not ignored.
+    let o = run(&["--interval", "5", "check", "c1", "--from", &from]);
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("options before the command are the dashboard's (--interval)"),
+        "{err}"
+    );
+    let o = run(&["--color", "sometimes", "checks"]);
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("auto") && err.contains("always") && err.contains("never"),
+        "{err}"
+    );
+}
+
+/// `--version` names the release and the git revision the binary was built from.
+#[test]
+fn version_names_the_git_revision() {
+    let o = run(&["--version"]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    let head = Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+    let want = format!("ctnet-diag {} (git ", env!("CARGO_PKG_VERSION"));
+    assert!(out.starts_with(&want), "{out}");
+    match head {
+        Some(h) => assert!(out.contains(&h), "{out} does not name {h}"),
+        None => assert!(out.contains("(git unknown"), "{out}"),
+    }
 }

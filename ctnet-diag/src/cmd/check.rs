@@ -1,7 +1,6 @@
 //! `ctnet-diag check TARGET [--peer TARGET] [--json] [--strict]` and `ctnet-diag checks`.
 
 use std::fmt::Write as _;
-use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use ctnet_core::check::{self, CATALOG, Report, Status};
@@ -212,7 +211,7 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     if args.json {
         crate::out::json(&report)?;
     } else {
-        let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+        let color = crate::out::color();
         crate::out::rendered(&render(&report, color))?;
     }
     // The process ends here: freeing hundreds of netns worth of snapshot and topology

@@ -1,7 +1,6 @@
 //! `ctnet-diag trace SRC DST [--tcp PORT | --udp PORT | --icmp] [--probe] [--json]`.
 
 use std::fmt::Write as _;
-use std::io::IsTerminal;
 use std::net::IpAddr;
 use std::process::ExitCode;
 
@@ -325,7 +324,7 @@ pub fn run(args: TraceArgs) -> anyhow::Result<ExitCode> {
         },
         false => None,
     };
-    let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let color = crate::out::color();
     match (&probe, args.json) {
         (None, true) => crate::out::json(&t)?,
         (Some((found, checks)), true) => {
