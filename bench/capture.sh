@@ -13,10 +13,11 @@
 set -euo pipefail
 SECS=${1:-10}
 here=$(cd "$(dirname "$0")/.." && pwd)
-bin="$here/target/release/ctnet-diag"
-flood="$here/target/release/examples/udpflood"
+profile=${CTNET_PROFILE:-release}
+bin="$here/target/$profile/ctnet-diag"
+flood="$here/target/$profile/examples/udpflood"
 if [ "${CTNET_BENCH_IN_WORLD:-}" != 1 ]; then
-  (cd "$here" && cargo build --release -q -p ctnet-diag && cargo build --release -q -p ctnet-core --example udpflood)
+  (cd "$here" && cargo build --profile "$profile" -q -p ctnet-diag && cargo build --profile "$profile" -q -p ctnet-core --example udpflood)
   exec env CTNET_BENCH_IN_WORLD=1 "$bin" world -- bash "$0" "$@"
 fi
 

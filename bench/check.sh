@@ -7,9 +7,10 @@
 #   bench/check.sh [N...]        default: 200
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
-bin="$here/target/release/ctnet-diag"
+profile=${CTNET_PROFILE:-release}
+bin="$here/target/$profile/ctnet-diag"
 if [ "${CTNET_BENCH_IN_WORLD:-}" != 1 ]; then
-  (cd "$here" && cargo build --release -q -p ctnet-diag)
+  (cd "$here" && cargo build --profile "$profile" -q -p ctnet-diag)
   exec env CTNET_BENCH_IN_WORLD=1 "$bin" world -- bash "$0" "$@"
 fi
 ROUNDS=${ROUNDS:-11}
