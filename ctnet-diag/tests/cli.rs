@@ -1151,6 +1151,14 @@ fn man_pages_are_generated_and_man_reads_them() {
     ] {
         assert!(dir.join(page).is_file(), "{page} missing: {out}");
     }
+    // A directory that cannot be made: the environment's error (exit 3), said plainly.
+    let o = run(&["man", "--dir", "/proc/ctnet-no-such-dir"]);
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains("writing the manual pages into /proc/ctnet-no-such-dir"),
+        "{err}"
+    );
     // man(1) formats the page as a reader sees it.
     let m = Command::new("man")
         .args(["-l", dir.join("ctnet-diag-check.1").to_str().unwrap()])

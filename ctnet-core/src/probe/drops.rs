@@ -220,7 +220,8 @@ pub fn remove_own() {
 /// The event's switch stays open while it runs: the kernel will not remove an instance
 /// with an open file, so another run's sweep leaves this one alone.
 pub struct DropWatch {
-    root: Root,
+    /// Held for its detached mount (when there is one): `dir` lies inside it.
+    _root: Root,
     dir: PathBuf,
 }
 
@@ -258,7 +259,7 @@ impl DropWatch {
                 ));
             }
         }
-        let w = DropWatch { root, dir };
+        let w = DropWatch { _root: root, dir };
         let event = w.dir.join("events/skb/kfree_skb");
         let setup = || -> Result<File> {
             write(&w.dir.join("buffer_size_kb"), BUFFER_KB)?;
@@ -309,7 +310,6 @@ impl DropWatch {
             .map_err(|e| Error::io("reading", path.display().to_string(), e));
         self.cleanup();
         read?;
-        let _ = &self.root;
         Ok(group(text.lines().filter_map(parse), senders))
     }
 }

@@ -41,9 +41,16 @@ pub fn man(args: ManArgs) -> anyhow::Result<ExitCode> {
             crate::out::rendered(&text)?;
         }
         Some(dir) => {
-            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-            clap_mangen::generate_to(cmd, &dir)
-                .with_context(|| format!("writing the manual pages into {}", dir.display()))?;
+            // A directory that cannot be made or written is the environment's (exit 3),
+            // as any output that cannot be written.
+            let failed = |e: std::io::Error| {
+                anyhow::Error::new(crate::out::WriteFailed {
+                    what: format!("the manual pages into {}", dir.display()),
+                    source: e,
+                })
+            };
+            std::fs::create_dir_all(&dir).map_err(failed)?;
+            clap_mangen::generate_to(cmd, &dir).map_err(failed)?;
             let mut names: Vec<String> = std::fs::read_dir(&dir)
                 .with_context(|| format!("listing {}", dir.display()))?
                 .filter_map(|e| e.ok())
