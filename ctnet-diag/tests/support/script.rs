@@ -20,16 +20,18 @@ impl Script {
         if !world::available(bin, test) {
             return None;
         }
-        let o = Command::new(bin)
-            .args(["world", "--", "bash", "-c", script])
-            .env("BIN", bin)
-            .envs(envs.iter().copied())
-            .output()
-            .unwrap();
+        let mut cmd = Command::new(bin);
+        cmd.args(["world", "--", "bash", "-c", script]);
+        Some(Script::finish(cmd, bin, envs))
+    }
+
+    /// Run `cmd` with `BIN` and `envs` set; fail the test when it fails.
+    fn finish(mut cmd: Command, bin: &str, envs: &[(&str, &str)]) -> Script {
+        let o = cmd.env("BIN", bin).envs(envs.iter().copied()).output().unwrap();
         let out = String::from_utf8_lossy(&o.stdout).into_owned();
         let err = String::from_utf8_lossy(&o.stderr).into_owned();
         assert!(o.status.success(), "{out}\n{err}");
-        Some(Script { out, err })
+        Script { out, err }
     }
 
     /// Run `script` with bash as the host's root, in fresh network, mount and pid
@@ -48,17 +50,10 @@ impl Script {
         }
         let script =
             format!("set -e\nmount -t tmpfs tmpfs /run\nmkdir -p /run/netns\nip link set lo up\n{script}");
-        let o = Command::new("unshare")
-            .args(["--net", "--mount", "--pid", "--fork", "--propagation", "private"])
-            .args(["bash", "-c", &script])
-            .env("BIN", bin)
-            .envs(envs.iter().copied())
-            .output()
-            .unwrap();
-        let out = String::from_utf8_lossy(&o.stdout).into_owned();
-        let err = String::from_utf8_lossy(&o.stderr).into_owned();
-        assert!(o.status.success(), "{out}\n{err}");
-        Some(Script { out, err })
+        let mut cmd = Command::new("unshare");
+        cmd.args(["--net", "--mount", "--pid", "--fork", "--propagation", "private"])
+            .args(["bash", "-c", &script]);
+        Some(Script::finish(cmd, bin, envs))
     }
 
     /// The rest of the first line that starts with `tag`.
