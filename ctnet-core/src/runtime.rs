@@ -148,7 +148,18 @@ pub fn discover(opts: &RuntimeOptions) -> (Vec<Container>, Vec<SourceStatus>) {
     let (rts, mut status) = runtimes(opts);
     let mut all: Vec<Container> = Vec::new();
     for rt in rts {
-        match rt.containers() {
+        let t = std::time::Instant::now();
+        let answer = rt.containers();
+        log::debug!(
+            "runtime {}: {} in {:.1} ms",
+            rt.kind(),
+            match &answer {
+                Ok(c) => format!("{} container(s)", c.len()),
+                Err(e) => format!("no answer ({e})"),
+            },
+            crate::source::ms_since(t)
+        );
+        match answer {
             Ok(c) => {
                 for c in c {
                     if !all.iter().any(|x| x.id == c.id) {

@@ -627,12 +627,35 @@ pub fn snapshot(opts: &ScanOptions) -> Result<Snapshot> {
     // The runtimes are asked while the netns are found; their sandbox keys are netns
     // paths discovery must follow too (an engine's exec-root is not always
     // /var/run/docker).
+    let start = std::time::Instant::now();
     let (containers, disc) = std::thread::scope(|s| {
         let rt = s.spawn(|| match &opts.runtime {
-            Some(r) => crate::runtime::discover(r),
-            None => (Vec::new(), Vec::new()),
+            Some(r) => {
+                let t = std::time::Instant::now();
+                let found = crate::runtime::discover(r);
+                log::info!(
+                    "runtimes: {} container(s) in {:.1} ms",
+                    found.0.len(),
+                    ms_since(t)
+                );
+                found
+            }
+            None => {
+                log::info!("runtimes: not asked (--no-daemon or a file)");
+                (Vec::new(), Vec::new())
+            }
         });
+        let t = std::time::Instant::now();
         let disc = discover(opts);
+        if let Ok(d) = &disc {
+            log::info!(
+                "discovery: {} netns besides the host in {:.1} ms (dirs {:?}, processes: {})",
+                d.others.len(),
+                ms_since(t),
+                opts.netns_dirs,
+                if opts.scan_proc { "read" } else { "not read" }
+            );
+        }
         // A panic is a bug, not an unreachable daemon: the scan fails (exit 4) rather
         // than going on without containers.
         let found = rt
@@ -649,7 +672,34 @@ pub fn snapshot(opts: &ScanOptions) -> Result<Snapshot> {
     if opts.runtime.is_some() {
         crate::runtime::attach(&mut snap, containers);
     }
+    log_summary(&snap, start);
     Ok(snap)
+}
+
+/// Milliseconds since `t`, for the diagnostics log.
+pub(crate) fn ms_since(t: std::time::Instant) -> f64 {
+    t.elapsed().as_secs_f64() * 1e3
+}
+
+/// The scan's closing lines in the diagnostics log: what was read, how long it took,
+/// and every source that was skipped or failed, with why.
+fn log_summary(snap: &Snapshot, start: std::time::Instant) {
+    log::info!(
+        "scan: {} netns, {} container(s), {} source problem(s) in {:.1} ms",
+        snap.netns.len(),
+        snap.containers.len(),
+        snap.sources.len(),
+        ms_since(start)
+    );
+    for s in &snap.sources {
+        log::info!(
+            "{} {}: {}: {}",
+            s.source,
+            s.netns.as_deref().unwrap_or("-"),
+            s.status,
+            s.detail.as_deref().unwrap_or("")
+        );
+    }
 }
 
 /// Add runtime-provided netns paths to a discovery: a name for a netns already found,
@@ -688,6 +738,17 @@ fn add_paths(disc: &mut Discovery, paths: &[PathBuf]) {
 /// host veths of these netns get their `ethtool -S` too (a scan for a check can leave
 /// it out for the hundreds of others).
 pub fn deepen(snap: &mut Snapshot, keys: &[NetnsKey], opts: &ScanOptions) -> Result<()> {
+    let t = std::time::Instant::now();
+    let r = deepen_inner(snap, keys, opts);
+    log::info!(
+        "deepen: {} netns read in full in {:.1} ms",
+        keys.len(),
+        ms_since(t)
+    );
+    r
+}
+
+fn deepen_inner(snap: &mut Snapshot, keys: &[NetnsKey], opts: &ScanOptions) -> Result<()> {
     let host_state = snap
         .host_netns()
         .ok_or_else(|| Error::Invalid("the snapshot has no host netns".into()))?;
@@ -798,9 +859,12 @@ fn start_firewall(host: Netns, opts: &ScanOptions) -> std::thread::JoinHandle<Fi
     let (tool_path, ipv6) = (opts.tool_path.clone(), opts.firewall_ipv6);
     std::thread::spawn(move || {
         let label = host.label();
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let t = std::time::Instant::now();
+        let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             host.run(|| firewall::collect(&label, &tool_path, ipv6))
-        }))
+        }));
+        log::info!("firewall {label}: read in {:.1} ms", ms_since(t));
+        read
     })
 }
 
@@ -824,12 +888,35 @@ fn collect_with(
     let host_fd = disc.host.fd().as_raw_fd();
     let all_fds: Vec<(NetnsKey, i32)> = spaces.iter().map(|n| (n.key(), n.fd().as_raw_fd())).collect();
 
+    let t = std::time::Instant::now();
     let results = netns::run_each(&spaces, opts.workers, |i, ns| {
         let mut status = Vec::new();
+        let t = std::time::Instant::now();
         let st = read_one(ns, opts, (i > 0).then_some(host_fd), &all_fds, &mut status);
+        log::debug!(
+            "netns {}: {} link(s), {} address(es), {} route(s), {} neighbour(s), {} fdb in {:.1} ms",
+            ns.label(),
+            st.links.len(),
+            st.addresses.len(),
+            st.routes.len(),
+            st.neighbours.len(),
+            st.fdb.len(),
+            ms_since(t)
+        );
         (st, status)
     });
     let results = no_panic(results)?;
+    log::info!(
+        "netns: {} read on {} worker(s) in {:.1} ms ({})",
+        spaces.len(),
+        opts.workers,
+        ms_since(t),
+        if opts.others == Depth::Full {
+            "in full"
+        } else {
+            "links and addresses only"
+        }
+    );
     let firewall = match fw.map(|h| h.join().unwrap_or_else(Err)) {
         Some(Err(p)) => return Err(Error::panic("reading the host firewall", &*p)),
         Some(Ok(read)) => Some(read),

@@ -25,6 +25,11 @@ pub struct Cli {
     /// always, or never.
     #[arg(long, global = true, value_enum, value_name = "WHEN", default_value_t = ColorWhen::Auto)]
     pub color: ColorWhen,
+    /// Diagnostics on stderr: what each scan step read, how long it took, what it
+    /// skipped and why (-v), per netns and per tool (-vv), everything (-vvv). RUST_LOG
+    /// (`debug`, `ctnet_core=trace`) overrides.
+    #[arg(short = 'v', long = "verbose", global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
     /// Dashboard options, when no command is given.
     #[command(flatten)]
     pub dashboard: TuiArgs,

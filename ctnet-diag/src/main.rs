@@ -22,6 +22,11 @@ fn main() -> ExitCode {
     // A panic that reaches here (a worker's, resumed on this thread) is a bug: it exits
     // 4 like any internal error, never 0 and never 101.
     out::set_color(cli.color);
+    let dashboard = matches!(
+        cli.command,
+        None | Some(Command::Tui(_)) | Some(Command::Demo(cli::DemoArgs { no_tui: false, .. }))
+    );
+    out::init_log(cli.verbose, dashboard);
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match cli.command {
         None => cmd::tui::run(cli.dashboard),
         Some(command) => dispatch(command),
@@ -43,7 +48,7 @@ fn parse() -> Result<Cli, clap::Error> {
     if let Some((name, _)) = m.subcommand() {
         let dashboard: Vec<String> = m
             .ids()
-            .filter(|id| id.as_str() != "color")
+            .filter(|id| !matches!(id.as_str(), "color" | "verbose"))
             .filter(|id| m.value_source(id.as_str()) == Some(clap::parser::ValueSource::CommandLine))
             .map(|id| {
                 cmd.get_arguments()

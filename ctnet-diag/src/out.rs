@@ -82,6 +82,51 @@ pub fn color() -> bool {
     }
 }
 
+/// Diagnostics on stderr through the `log` facade: none by default; `-v` what each scan
+/// step read and how long it took, with every source skipped or failed and why; `-vv`
+/// per netns and per tool; `-vvv` everything. `RUST_LOG` (env_logger's syntax:
+/// `debug`, `ctnet_core::source=trace`) wins over `-v`. Each line carries the time
+/// since the start and is escaped like every other line we print: a name in a log
+/// line is as hostile as one in a table.
+///
+/// The dashboard owns the terminal: its diagnostics are written only when stderr is
+/// redirected (`ctnet-diag -v 2>ctnet.log`), and a note says so otherwise.
+pub fn init_log(verbose: u8, dashboard: bool) {
+    use std::io::IsTerminal;
+    let env = std::env::var("RUST_LOG").ok().filter(|v| !v.is_empty());
+    if verbose == 0 && env.is_none() {
+        return;
+    }
+    if dashboard && io::stderr().is_terminal() {
+        stderr(
+            "ctnet-diag: note: the dashboard's diagnostics need stderr redirected: \
+             ctnet-diag -v 2>ctnet.log",
+        );
+        return;
+    }
+    let level = match verbose {
+        0 | 1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = env.unwrap_or_else(|| format!("ctnet_core={level},ctnet_diag={level},ctnet_tui={level}"));
+    let start = std::time::Instant::now();
+    let _ = env_logger::Builder::new()
+        .parse_filters(&filter)
+        .target(env_logger::Target::Stderr)
+        .format(move |buf, record| {
+            let line = format!(
+                "[{:>9.1} ms {:<5} {}] {}",
+                start.elapsed().as_secs_f64() * 1e3,
+                record.level(),
+                record.target(),
+                record.args()
+            );
+            writeln!(buf, "{}", text::escape(&line))
+        })
+        .try_init();
+}
+
 /// Write text to standard output (escaped, newlines kept) and flush it.
 pub fn text(s: &str) -> anyhow::Result<()> {
     raw(text::escape_keep_newlines(s).as_bytes())

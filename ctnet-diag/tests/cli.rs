@@ -1232,3 +1232,69 @@ fn version_names_the_git_revision() {
         None => assert!(out.contains("(git unknown"), "{out}"),
     }
 }
+
+/// `-v`/`-vv` and `RUST_LOG`: what each scan step read and how long it took, on stderr
+/// only, escaped like every other line (a netns named with an escape sequence stays
+/// inert), and nothing at all without them.
+#[test]
+fn verbose_logs_each_scan_step_on_stderr_escaped() {
+    if !worlds_available("verbose_logs_each_scan_step_on_stderr_escaped") {
+        return;
+    }
+    let script = r#"
+set -eu
+ip netns add "$(printf 'x\033[31mevil')"
+echo "== quiet"; "$BIN" veths --no-daemon 2>&1 >/dev/null
+echo "== v"; "$BIN" -v veths --no-daemon 2>&1 >/dev/null
+echo "== vv"; "$BIN" veths --no-daemon -vv 2>&1 >/dev/null
+echo "== env"; RUST_LOG=ctnet_core::source::firewall=debug "$BIN" veths --no-daemon 2>&1 >/dev/null
+echo "== json"; "$BIN" -vv veths --no-daemon --json 2>/dev/null | head -c 1
+"#;
+    let o = Command::new(BIN)
+        .args(["world", "--", "sh", "-c", script])
+        .env("BIN", BIN)
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{out}\n{err}");
+    let part = |name: &str| {
+        let head = format!("== {name}");
+        out.lines()
+            .skip_while(|l| *l != head)
+            .skip(1)
+            .take_while(|l| !l.starts_with("== "))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert_eq!(part("quiet").trim(), "", "no flag, no diagnostics");
+    let v = part("v");
+    for want in [
+        "INFO",
+        "discovery:",
+        "netns:",
+        "firewall host: read in",
+        "scan:",
+        " ms",
+    ] {
+        assert!(v.contains(want), "-v lacks {want:?}: {v}");
+    }
+    assert!(!v.contains("DEBUG"), "-v is info only: {v}");
+    let vv = part("vv");
+    assert!(
+        vv.contains("DEBUG") && vv.contains("link(s)"),
+        "-vv is per netns: {vv}"
+    );
+    assert!(vv.contains(r"x\x1b[31mevil"), "the netns name is escaped: {vv}");
+    assert!(
+        !out.contains('\x1b'),
+        "a raw escape reached the terminal: {out:?}"
+    );
+    let env = part("env");
+    assert!(env.contains("DEBUG ctnet_core::source::firewall]"), "{env}");
+    assert!(
+        !env.contains("ctnet_core::source]"),
+        "RUST_LOG filters by module: {env}"
+    );
+    assert_eq!(part("json").trim(), "{", "stdout stays the document");
+}

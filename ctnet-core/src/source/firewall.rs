@@ -499,6 +499,14 @@ pub fn collect(netns: &str, tool_path: &str, ipv6: bool) -> (Firewall, Vec<Sourc
     // at all (most containers) needs no tool. Where the kernel will not say (no
     // CAP_NET_ADMIN, no nf_tables), every tool runs and reports for itself.
     let listed = crate::nfnetlink::nft_tables().ok();
+    match &listed {
+        Some(l) => log::debug!(
+            "firewall {netns}: nf_tables holds {} table(s) (nfnetlink)",
+            l.len()
+        ),
+        None => log::debug!("firewall {netns}: nf_tables would not list its tables; every tool runs"),
+    }
+    let t = std::time::Instant::now();
     let has_table = |family: &str| listed.as_ref().is_none_or(|l| l.iter().any(|(f, _)| f == family));
     let tables_listing = listed
         .is_none()
@@ -514,7 +522,13 @@ pub fn collect(netns: &str, tool_path: &str, ipv6: bool) -> (Firewall, Vec<Sourc
         .collect();
     for (backend, family, run) in started {
         let tool = run.program;
-        match run.finish() {
+        let done = run.finish();
+        log::debug!(
+            "firewall {netns}: {tool} -c {} after {:.1} ms",
+            if done.is_ok() { "read" } else { "did not answer" },
+            crate::source::ms_since(t)
+        );
+        match done {
             Ok(text) => {
                 let tables = parse_iptables_save(&text);
                 if backend == "nft" {
