@@ -292,7 +292,8 @@ fn pcap_error(what: &str, label: &str, e: pcap::Error) -> Error {
             program: "libpcap".into(),
             detail: format!(
                 "{what} {label}: {text}: capturing needs CAP_NET_RAW (run as root, or inside \
-                 `ctnet-diag world` on its own netns)"
+                 `ctnet-diag world` on its own netns, or give the binary file capabilities: {})",
+                crate::privilege::setcap_line(&crate::privilege::own_path())
             ),
             kind,
         },

@@ -126,6 +126,7 @@ pub mod netfilter;
 pub mod netns;
 pub mod nfnetlink;
 pub mod output;
+pub mod privilege;
 pub mod probe;
 #[doc(hidden)]
 pub mod prop;

@@ -440,8 +440,10 @@ pub fn run_to(
             drops_error,
         });
     }
+    let ping_exe =
+        crate::privilege::find_tool("ping", &crate::privilege::tool_path()).unwrap_or_else(|| "ping".into());
     let ping = src_ns.run(move || {
-        Command::new("ping")
+        crate::privilege::inherit_caps(&mut Command::new(&ping_exe))
             .args(["-n", "-c", &PROBES.to_string(), "-i", "0.2", "-W", "1", &dst_s])
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())

@@ -78,18 +78,10 @@ pub enum Depth {
 }
 
 /// `$PATH` plus the sbin directories a non-root shell on Debian leaves out, where
-/// iptables and nft live.
+/// iptables and nft live; only those under file capabilities
+/// ([`crate::privilege::tool_path`]).
 pub fn default_tool_path() -> String {
-    let mut p = std::env::var("PATH").unwrap_or_default();
-    for extra in ["/usr/sbin", "/sbin", "/usr/bin", "/bin"] {
-        if !p.split(':').any(|d| d == extra) {
-            if !p.is_empty() {
-                p.push(':');
-            }
-            p.push_str(extra);
-        }
-    }
-    p
+    crate::privilege::tool_path()
 }
 
 impl Default for ScanOptions {
@@ -1026,11 +1018,15 @@ fn no_panic<T>(results: Vec<Result<T>>) -> Result<Vec<Result<T>>> {
     Ok(out)
 }
 
-fn permission_hint(e: &Error) -> &'static str {
+fn permission_hint(e: &Error) -> String {
     if e.kind() == crate::ErrorKind::PermissionDenied {
-        " (entering another netns needs CAP_SYS_ADMIN: run as root)"
+        format!(
+            " (entering another netns needs CAP_SYS_ADMIN: run as root, or give the binary \
+             file capabilities: {})",
+            crate::privilege::setcap_line(&crate::privilege::own_path())
+        )
     } else {
-        ""
+        String::new()
     }
 }
 

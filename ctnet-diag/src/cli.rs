@@ -18,7 +18,11 @@ use ipnet::Ipv4Net;
                   private, rootless world, touching nothing on this host.",
     after_help = "With no command, opens the dashboard on this host (the same as `ctnet-diag tui`).\n\
                   Exit codes: 0 done, 1 a check failed, 2 usage or unknown target, \
-                  3 missing privilege or environment, 4 internal error."
+                  3 missing privilege or environment, 4 internal error.\n\n\
+                  Without root: `sudo setcap cap_net_admin,cap_sys_admin,cap_sys_ptrace,\
+                  cap_dac_read_search,cap_net_raw+ep $(command -v ctnet-diag)` lets users who may \
+                  execute the binary read, capture and probe (restrict it to a group first); \
+                  `lab` still needs root."
 )]
 pub struct Cli {
     /// When to colour text output: auto (on a terminal, unless NO_COLOR is set),

@@ -62,7 +62,9 @@ pub fn report(err: &anyhow::Error) -> ExitCode {
     if kind == Some(ErrorKind::PermissionDenied) {
         crate::say!(
             "hint: this needs root (or CAP_NET_ADMIN + CAP_SYS_ADMIN); try sudo, or run rootless \
-             in a private world: `ctnet-diag world -- ctnet-diag ...` or `ctnet-diag demo`"
+             in a private world: `ctnet-diag world -- ctnet-diag ...` or `ctnet-diag demo`; \
+             or file capabilities for users who are not root: {}",
+            privilege::setcap_line(&privilege::own_path())
         );
     }
     ExitCode::from(code)
@@ -94,24 +96,25 @@ pub fn message(err: &anyhow::Error) -> String {
     out
 }
 
-/// Capabilities read from `/proc/self/status` (`CapEff`).
-pub fn effective_caps() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("CapEff:"))
-                .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
-        })
-        .unwrap_or(0)
-}
+use ctnet_core::privilege::{self, CAP_NET_ADMIN, CAP_SYS_ADMIN};
 
-const CAP_NET_ADMIN: u32 = 12;
-const CAP_SYS_ADMIN: u32 = 21;
-
-/// Fail with [`Missing`] unless the process can create interfaces and netns.
+/// Fail with [`Missing`] unless the process can create interfaces and netns, as root
+/// (or root of a world): file capabilities never change the host.
 pub fn require_lab_caps(what: &str) -> Result<(), Missing> {
-    let caps = effective_caps();
+    if privilege::file_capabilities() && !what.contains("--probe") {
+        return Err(Missing {
+            message: format!(
+                "{what} changes this host (interfaces, network namespaces under /run/netns, \
+                 firewall rules, the lab records), and this copy of ctnet-diag runs as uid {} \
+                 with file capabilities (setcap), which cover reading, capturing and probing, \
+                 never changing the host.\n  - run it as root: sudo ctnet-diag {what} ...\n  \
+                 - or see a lab at once, rootless: ctnet-diag demo (with a copy of the binary \
+                 that has no file capabilities)",
+                nix::unistd::geteuid()
+            ),
+        });
+    }
+    let caps = privilege::effective();
     let missing: Vec<&str> = [(CAP_NET_ADMIN, "CAP_NET_ADMIN"), (CAP_SYS_ADMIN, "CAP_SYS_ADMIN")]
         .into_iter()
         .filter(|(bit, _)| caps & (1u64 << bit) == 0)
@@ -143,7 +146,7 @@ pub fn require_lab_caps(what: &str) -> Result<(), Missing> {
 /// Fail with [`Missing`] unless the process can read every netns and the firewall
 /// (`what` reads the host live).
 pub fn require_read_caps(what: &str) -> Result<(), Missing> {
-    let caps = effective_caps();
+    let caps = privilege::effective();
     let missing: Vec<&str> = [(CAP_NET_ADMIN, "CAP_NET_ADMIN"), (CAP_SYS_ADMIN, "CAP_SYS_ADMIN")]
         .into_iter()
         .filter(|(bit, _)| caps & (1u64 << bit) == 0)
@@ -157,9 +160,12 @@ pub fn require_read_caps(what: &str) -> Result<(), Missing> {
             "{what} reads the firewall rules (CAP_NET_ADMIN) and every container's netns \
              (CAP_SYS_ADMIN); this process lacks {}: a trace without them would guess.\n  \
              - run it as root: sudo ctnet-diag {what} ...\n  \
+             - or let users who are not root read with this binary (file capabilities; \
+             restrict who may run it first, e.g. chgrp netdiag and chmod 0750): {}\n  \
              - or on a snapshot taken as root: ctnet-diag snapshot -o FILE, then \
              ctnet-diag {what} ... --from FILE",
-            missing.join(" and ")
+            missing.join(" and "),
+            privilege::setcap_line(&privilege::own_path())
         ),
     })
 }

@@ -1298,3 +1298,114 @@ echo "== json"; "$BIN" -vv veths --no-daemon --json 2>/dev/null | head -c 1
     );
     assert_eq!(part("json").trim(), "{", "stdout stays the document");
 }
+
+/// The Unix way to run without root: a copy given the capabilities of the README's
+/// `setcap` line, run as `nobody` inside a world, reads the lab exactly as root does
+/// (the firewall too: `iptables-save` inherits the capabilities), captures, probes, is
+/// refused `lab up` with what to do instead, and never runs a tool from the caller's
+/// `$PATH`. A copy without them says the setcap line.
+#[test]
+fn a_setcap_copy_run_as_nobody_reads_captures_and_is_refused_lab_up() {
+    let test = "a_setcap_copy_run_as_nobody_reads_captures_and_is_refused_lab_up";
+    if !is_root() {
+        // File capabilities and a switch to nobody need root (of the initial namespace).
+        assert!(!ctnet_core::world::in_ci(), "{test} runs as root under CI");
+        ctnet_core::world::report_skip(&format!("{test}: needs root to setcap and become nobody"));
+        return;
+    }
+    if !worlds_available(test) {
+        return;
+    }
+    let script = r#"
+set -u
+d=$(mktemp -d /tmp/ctnet-setcap.XXXXXX); chmod 755 "$d"
+trap 'rm -rf "$d"' EXIT
+cp "$BIN" "$d/ctnet-diag"; cp "$BIN" "$d/plain"; chmod 755 "$d/ctnet-diag" "$d/plain"
+setcap "$CAPS" "$d/ctnet-diag" || exit 9
+mkdir -m 755 "$d/evil"
+printf '#!/bin/sh\ntouch %s/evil/ran\nexit 1\n' "$d" > "$d/evil/iptables-nft-save"
+chmod 755 "$d/evil/iptables-nft-save"
+"$BIN" lab up --name s --containers 2 --nat > /dev/null || exit 8
+nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all "$@"; }
+echo "== root veths"; "$BIN" veths --no-daemon 2>&1
+echo "== nobody veths"; nobody "$d/ctnet-diag" veths --no-daemon 2>&1
+echo "== check"; PATH="$d/evil:$PATH" nobody "$d/ctnet-diag" check s-c1 --peer s-c2 --no-daemon 2>&1; echo "rc=$?"
+[ -e "$d/evil/ran" ] && echo "EVIL-TOOL-RAN"
+ip netns exec s-c1 ping -c 40 -i 0.1 -W 1 10.77.0.3 > /dev/null 2>&1 &
+ping=$!
+echo "== capture"; nobody "$d/ctnet-diag" capture s-c1 -c 2 -f icmp --no-daemon 2>&1; echo "rc=$?"
+kill "$ping" 2>/dev/null; wait "$ping" 2>/dev/null
+echo "== probe"; nobody "$d/ctnet-diag" check s-c1 --peer s-c2 --probe --no-daemon 2>&1 | grep '^verdict\|probe.path'
+echo "== lab up"; nobody "$d/ctnet-diag" lab up --name z 2>&1; echo "rc=$?"
+echo "== plain"; nobody "$d/plain" veths --no-daemon 2>&1 >/dev/null; echo "rc=$?"
+"$BIN" lab down --name s > /dev/null
+echo "== end"
+"#;
+    let caps = "cap_net_admin,cap_sys_admin,cap_sys_ptrace,cap_dac_read_search,cap_net_raw+ep";
+    let o = Command::new(BIN)
+        .args(["world", "--", "sh", "-c", script])
+        .env("BIN", BIN)
+        .env("CAPS", caps)
+        .output()
+        .unwrap();
+    let (out, err) = text(&o);
+    assert!(o.status.success() && out.contains("== end"), "{out}\n{err}");
+    let part = |name: &str| {
+        let head = format!("== {name}");
+        out.lines()
+            .skip_while(|l| *l != head)
+            .skip(1)
+            .take_while(|l| !l.starts_with("== "))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    // The README's line is the one the binary prints.
+    let readme = std::fs::read_to_string(format!("{}/../README.md", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    assert!(
+        readme.contains(&format!("setcap {caps}")),
+        "the README gives the setcap line"
+    );
+    let root = part("root veths");
+    assert!(root.contains("s-v1") && root.contains("10.77.0.2/24"), "{root}");
+    assert_eq!(
+        part("nobody veths"),
+        root,
+        "nobody with file capabilities sees what root sees"
+    );
+    let check = part("check");
+    assert!(check.starts_with("verdict: PASS"), "{check}");
+    assert!(
+        check.contains("rc=0") && check.contains("PASS nat.masquerade"),
+        "{check}"
+    );
+    assert!(
+        !out.contains("EVIL-TOOL-RAN"),
+        "a tool came from the caller's PATH: {out}"
+    );
+    let capture = part("capture");
+    assert!(
+        capture.contains("2 packets captured") && capture.contains("rc=0"),
+        "{capture}"
+    );
+    let probe = part("probe");
+    assert!(
+        probe.contains("verdict: PASS") && probe.contains("PASS probe.path"),
+        "{probe}"
+    );
+    let lab = part("lab up");
+    for want in [
+        "lab up changes this host",
+        "uid 65534 with file capabilities",
+        "sudo ctnet-diag lab up",
+        "rc=3",
+    ] {
+        assert!(lab.contains(want), "lab up as nobody lacks {want:?}: {lab}");
+    }
+    let plain = part("plain");
+    assert!(
+        plain.contains("could not be entered without CAP_SYS_ADMIN")
+            && plain.contains(&format!("sudo setcap {caps}"))
+            && plain.contains("/plain"),
+        "{plain}"
+    );
+}

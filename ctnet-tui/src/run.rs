@@ -54,13 +54,8 @@ pub enum Source {
 /// Whether this process may enter any netns and capture: effective CAP_SYS_ADMIN and
 /// CAP_NET_RAW (bits 21 and 13 of `CapEff`).
 pub fn privileged() -> bool {
-    let Ok(text) = std::fs::read_to_string("/proc/self/status") else {
-        return false;
-    };
-    text.lines()
-        .find_map(|l| l.strip_prefix("CapEff:"))
-        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
-        .is_some_and(|caps| caps & (1 << 21) != 0 && caps & (1 << 13) != 0)
+    use ctnet_core::privilege::{CAP_NET_RAW, CAP_SYS_ADMIN, has};
+    has(CAP_SYS_ADMIN) && has(CAP_NET_RAW)
 }
 
 fn restore_terminal() {

@@ -64,6 +64,7 @@ fn run_nft(ns: &Netns, nft: &std::path::Path, args: &[&str], stdin: Option<Strin
     let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
     let out = ns.run(move || {
         let mut cmd = Command::new(&nft);
+        crate::privilege::inherit_caps(&mut cmd);
         cmd.args(&args).stdout(Stdio::piped()).stderr(Stdio::piped());
         if stdin.is_some() {
             cmd.stdin(Stdio::piped());
@@ -140,6 +141,7 @@ impl NfTrace {
         // The monitor first, so no event of the probe's packets is missed.
         let fd = ns.fd().as_raw_fd();
         let mut cmd = Command::new(&nft);
+        crate::privilege::inherit_caps(&mut cmd);
         cmd.args(["-a", "monitor", "trace"])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

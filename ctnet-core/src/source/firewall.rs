@@ -330,14 +330,7 @@ pub fn parse_nft_json(text: &str, iptables_nft_tables: &[(String, String)]) -> R
     Ok(tables)
 }
 
-/// Find `program` in the `PATH`-style list `path`.
-pub fn find_tool(program: &str, path: &str) -> Option<std::path::PathBuf> {
-    use std::os::unix::fs::PermissionsExt;
-    path.split(':')
-        .filter(|d| !d.is_empty())
-        .map(|d| std::path::Path::new(d).join(program))
-        .find(|p| std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0))
-}
+pub use crate::privilege::find_tool;
 
 /// The native tables of `nft -j list tables` (those iptables-nft does not own), each
 /// listed with `nft -j list table`, as one `nft -j` document.
@@ -424,7 +417,7 @@ struct Started {
 fn start(program: &'static str, args: &[&str], path: &str) -> Started {
     let child = match find_tool(program, path) {
         None => Err((true, format!("{program} not installed"))),
-        Some(exe) => Command::new(&exe)
+        Some(exe) => crate::privilege::inherit_caps(&mut Command::new(&exe))
             .args(args)
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::piped())

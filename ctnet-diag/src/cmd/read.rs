@@ -78,7 +78,9 @@ pub fn warn_partial(snap: &Snapshot) {
     );
     if denied > 0 {
         msg.push_str(&format!(
-            "; {denied} netns could not be entered without CAP_SYS_ADMIN: run as root for the full picture"
+            "; {denied} netns could not be entered without CAP_SYS_ADMIN: run as root for the full \
+             picture, or give the binary file capabilities: {}",
+            ctnet_core::privilege::setcap_line(&ctnet_core::privilege::own_path())
         ));
     }
     crate::say!("{msg}");
