@@ -8,12 +8,15 @@ set -euo pipefail
 # the terminal tests, util-linux for setpriv/unshare/nsenter, ipset (rules that match
 # sets), conntrack (the conntrack-full fault's entries read back by the kernel's own
 # tool), python3 (the flow oracles' clients and servers), prometheus (a real server
-# scrapes ctnet-exporter in its test; promtool lints its output), and a real Docker engine
+# scrapes ctnet-exporter in its test; promtool lints its output), tshark (reads the
+# bundle's pcapng back), libcap2-bin (setcap: a copy with file capabilities run as
+# nobody), dpkg-dev (dpkg-deb builds the .deb), and a real Docker engine
 # with a busybox to import as its image (the tests start it in private namespaces; the
 # package's own service is not needed).
 CTNET_DEBS=(
   build-essential pkg-config libpcap-dev
   iproute2 iptables nftables tcpdump iputils-ping ethtool ipset conntrack python3
+  tshark libcap2-bin dpkg-dev
   tmux util-linux procps prometheus
   docker.io busybox-static
 )

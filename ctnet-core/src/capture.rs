@@ -11,6 +11,7 @@
 
 pub mod decode;
 pub mod follow;
+pub mod pcapng;
 
 use std::collections::VecDeque;
 use std::io::Write;

@@ -116,6 +116,7 @@
 //! with `..`), the text of summaries, hints and errors (match on ids and
 //! [`ErrorKind`], never on text), and the modules hidden from these docs.
 
+pub mod bundle;
 pub mod capture;
 pub mod check;
 pub mod error;

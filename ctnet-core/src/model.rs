@@ -232,6 +232,22 @@ impl Snapshot {
             ),
             other => other,
         })?;
+        // A support bundle (`ctnet-diag bundle`): the snapshot inside it.
+        let bytes = if crate::bundle::is_gzip(&bytes) {
+            crate::bundle::member(&bytes, crate::bundle::SNAPSHOT_MEMBER, MAX_SNAPSHOT_BYTES)
+                .map_err(|e| match e {
+                    Error::Invalid(m) => Error::Invalid(format!("{shown}: {m}")),
+                    other => other,
+                })?
+                .ok_or_else(|| {
+                    Error::Invalid(format!(
+                        "{shown}: a bundle without {} (made by another tool?)",
+                        crate::bundle::SNAPSHOT_MEMBER
+                    ))
+                })?
+        } else {
+            bytes
+        };
         Self::from_slice(&bytes).map_err(|e| match e {
             Error::Invalid(m) => Error::Invalid(format!("{shown}: {m}")),
             other => other,

@@ -156,6 +156,23 @@ pub enum Command {
                             ctnet-diag capture web1 api1 --follow -c 20\n  ctnet-diag capture veth3f2a1b -w /tmp/x.pcap"
     )]
     Capture(CaptureArgs),
+    /// A support bundle: one .tar.gz with the snapshot (every netns's own rules too),
+    /// the checks of every container (JSON and text), optional short captures of every
+    /// host veth (pcapng), tool and kernel versions, the kernel log lines that matter,
+    /// and a manifest of what could not be read and why. Read it back with any read
+    /// command or the dashboard: `--from FILE.tar.gz`.
+    #[command(
+        after_help = "--redact replaces every MAC, address and name (host, containers, ids, images, \
+                            networks, netns) with the same token in every file, keeping subnets \
+                            (addresses are mapped prefix-preserving), so the bundle still reads with --from.\n\
+                            Bounded: captures keep 512 bytes of a frame (headers only with --redact) and at \
+                            most 20,000 frames; the kernel log its newest 2,000 matching lines. The file is \
+                            mode 0600. Progress goes to stderr.\n\
+                            Examples:\n  ctnet-diag bundle -o /tmp/ctnet.tar.gz\n  \
+                            ctnet-diag bundle -o case-1234.tar.gz --capture 5 --redact\n  \
+                            ctnet-diag check web1 --from case-1234.tar.gz"
+    )]
+    Bundle(BundleArgs),
     /// Print a shell completion script for ctnet-diag.
     #[command(after_help = "Install, for example:\n  \
                             ctnet-diag completions bash > /etc/bash_completion.d/ctnet-diag\n  \
@@ -193,10 +210,29 @@ pub enum Command {
     World(WorldArgs),
 }
 
+/// Arguments of `bundle`.
+#[derive(Debug, Args)]
+pub struct BundleArgs {
+    /// The bundle to write (a .tar.gz, mode 0600).
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: PathBuf,
+    /// Also capture every host veth for SECONDS (1-60) into captures.pcapng.
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=60))]
+    pub capture: Option<u64>,
+    /// Replace MACs, addresses and names consistently across every file, so the bundle
+    /// can leave the host.
+    #[arg(long)]
+    pub redact: bool,
+    /// Where to read (this host; --from is refused: a bundle is made live).
+    #[command(flatten)]
+    pub source: SourceArgs,
+}
+
 /// Where read commands get their data: this host, or a snapshot file.
 #[derive(Debug, Args)]
 pub struct SourceArgs {
-    /// Read a snapshot file (from `ctnet-diag snapshot -o FILE`) instead of this host.
+    /// Read a snapshot file (from `ctnet-diag snapshot -o FILE`) or a support bundle
+    /// (`ctnet-diag bundle -o FILE.tar.gz`) instead of this host.
     #[arg(long, value_name = "FILE", conflicts_with_all = ["netns_dirs", "host_netns", "no_daemon"])]
     pub from: Option<PathBuf>,
     /// Another directory of netns bind mounts to scan (repeatable); /run/netns and

@@ -1,5 +1,6 @@
 //! One module per command; each returns the exit code or an error.
 
+pub mod bundle;
 pub mod capture;
 pub mod check;
 pub mod demo;

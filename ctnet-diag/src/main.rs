@@ -96,6 +96,7 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Show(args) => cmd::read::show(args),
         Command::Snapshot(args) => cmd::read::snapshot(args),
         Command::Capture(args) => cmd::capture::run(args),
+        Command::Bundle(args) => cmd::bundle::run(args),
         Command::Check(args) => cmd::check::run(args),
         Command::Checks(args) => cmd::check::catalog(args),
         Command::Trace(args) => cmd::trace::run(args),

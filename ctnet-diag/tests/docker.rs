@@ -492,6 +492,64 @@ fn check_passes_on_a_healthy_docker_host_and_sees_a_broken_container() {
         assert!(std::time::Instant::now() < deadline, "not healed:\n{out}");
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
+
+    // A support bundle of this host: `check --from` it gives the live verdicts, and
+    // redacted, no container name, id, address or MAC that Docker reports is left in
+    // any of its files.
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("docker-bundle-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let d = dir.to_string_lossy().into_owned();
+    let script = format!(
+        "set -e; cd {d}; {BIN} bundle -o b.tar.gz --docker-host {host} 2>progress; \
+         {BIN} bundle -o r.tar.gz --redact --docker-host {host} 2>/dev/null; \
+         mkdir r; tar xzf r.tar.gz -C r; \
+         for t in web1 api1 web2; do {BIN} check $t --from b.tar.gz | head -1 > $t.from || true; done"
+    );
+    let o = e.inside(&["sh", "-c", &script]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let progress = std::fs::read_to_string(dir.join("progress")).unwrap();
+    assert!(progress.contains("running the checks of"), "{progress}");
+    for t in ["web1", "api1", "web2"] {
+        let (_, live, _) = check(&[t]);
+        let from = std::fs::read_to_string(dir.join(format!("{t}.from"))).unwrap();
+        assert_eq!(
+            from.trim(),
+            live.lines().next().unwrap(),
+            "check {t} --from the bundle"
+        );
+    }
+    let mut hidden = Vec::new();
+    for name in ["web1", "web2", "api1", "side1", "host1", "none1"] {
+        let c = inspect(&e, name);
+        hidden.push(name.to_string());
+        hidden.push(c["Id"].as_str().unwrap().to_string());
+        hidden.push(c["Id"].as_str().unwrap()[..12].to_string());
+        for (_, n) in c["NetworkSettings"]["Networks"].as_object().unwrap() {
+            for k in ["IPAddress", "MacAddress"] {
+                if let Some(v) = n[k].as_str().filter(|v| !v.is_empty()) {
+                    hidden.push(v.to_string());
+                }
+            }
+        }
+    }
+    hidden.push("usernet".into());
+    let mut files = vec![dir.join("r")];
+    let mut seen = 0;
+    while let Some(p) = files.pop() {
+        if p.is_dir() {
+            files.extend(std::fs::read_dir(&p).unwrap().map(|e| e.unwrap().path()));
+            continue;
+        }
+        seen += 1;
+        let text = String::from_utf8_lossy(&std::fs::read(&p).unwrap()).into_owned();
+        for h in &hidden {
+            assert!(!text.contains(h.as_str()), "{h} is left in {}", p.display());
+        }
+    }
+    assert!(seen >= 8, "{seen} files in the redacted bundle");
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// The flow engine against a real Docker engine's own rules (Debian's dockerd): each

@@ -328,3 +328,33 @@ fn hostile_names_reach_the_real_terminal_escaped_never_obeyed() {
     tmux.wait_for("the dashboard to end", 10, |s| s.contains("E2E-DONE"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The dashboard reads a support bundle as it reads a snapshot: `--from FILE.tar.gz`
+/// (the archive written by the library's own bundle writer, around a recorded lab).
+#[test]
+fn the_dashboard_reads_a_support_bundle() {
+    if !available("the_dashboard_reads_a_support_bundle") {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("ctnet-e2e-bundle-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let fixture = format!("{}/../fixtures/lab-healthy.json", env!("CARGO_MANIFEST_DIR"));
+    let file = dir.join("case.tar.gz");
+    let mut a = ctnet_core::bundle::Archive::create(&file).unwrap();
+    a.add("manifest.json", b"{\"schema\": \"ctnet.bundle/v1\"}")
+        .unwrap();
+    a.add(
+        ctnet_core::bundle::SNAPSHOT_MEMBER,
+        &std::fs::read(&fixture).unwrap(),
+    )
+    .unwrap();
+    a.finish().unwrap();
+    let script = format!("{BIN} --from {}; echo E2E-DONE; sleep 600", file.display());
+    let tmux = Tmux::start("bundle", 160, 48, &script);
+    tmux.wait_for("the bundle's topology", 30, |s| {
+        s.contains("Topology (file") && s.contains("br0") && s.contains("vc1")
+    });
+    tmux.keys(&["q"]);
+    tmux.wait_for("the dashboard to end", 10, |s| s.contains("E2E-DONE"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
