@@ -3,6 +3,8 @@
 
 #[path = "support/docker.rs"]
 mod engine;
+#[path = "support/tmux.rs"]
+mod tmux;
 
 use std::collections::BTreeSet;
 
@@ -761,4 +763,149 @@ fn dns_is_traced_to_the_nameserver_and_through_the_embedded_resolver_and_a_block
         ev.contains("INPUT") && ev.contains("DROP"),
         "the rule is not named: {ev}"
     );
+}
+
+/// The binary the image ships: the dist build `scripts/test` makes first
+/// (`CTNET_DIST_BIN`), or outside CI the test build.
+fn shipped_binary(test: &str) -> String {
+    match std::env::var("CTNET_DIST_BIN") {
+        Ok(p) if !p.is_empty() => p,
+        _ => {
+            assert!(
+                !ctnet_core::world::in_ci(),
+                "{test}: CTNET_DIST_BIN is not set: scripts/test builds the dist binary first"
+            );
+            BIN.to_string()
+        }
+    }
+}
+
+/// Each host veth as the JSON of `veths` gives it, reduced to what names it: the
+/// container and the peer's netns identity (the inode, whatever path reaches it).
+fn veth_rows(json: &str) -> BTreeSet<String> {
+    let v: Value = serde_json::from_str(json).unwrap_or_else(|e| panic!("{e}: {json}"));
+    v["veths"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| {
+            format!(
+                "{} {} {} {} {} {} {}",
+                x["host"]["name"],
+                x["bridge"],
+                x["containers"],
+                x["peer"]["iface"]["name"],
+                x["peer"]["iface"]["netns"]["ino"],
+                x["peer"]["mac"],
+                x["peer"]["ips"]
+            )
+        })
+        .collect()
+}
+
+/// What the image is given instead of `--privileged` (the README gives both): the
+/// capabilities ctnet uses and no more. `--privileged` asks for every capability, and
+/// the sandbox these tests run in withholds one (CAP_SYS_RESOURCE) from its root.
+const CAPS: &[&str] = &[
+    "--cap-add=NET_ADMIN",
+    "--cap-add=NET_RAW",
+    "--cap-add=SYS_ADMIN",
+    "--cap-add=SYS_PTRACE",
+    "--cap-add=DAC_READ_SEARCH",
+    "--cap-add=SYSLOG",
+];
+
+/// The netshoot-style image (`scripts/image`), imported into the test's real engine
+/// and run as the README says (`--net=host --pid=host`, the capabilities, the engine's
+/// socket and /run/netns mounted): `veths`, `show web1`, `check web1 --peer web2
+/// --probe` and `capture web1` see the other containers exactly as the host binary
+/// does, and the dashboard starts in a tmux pane and quits.
+#[test]
+fn the_image_sees_the_containers_as_the_host_binary_does() {
+    let test = "the_image_sees_the_containers_as_the_host_binary_does";
+    let Some(e) = engine_or_skip(test) else {
+        return;
+    };
+    let shipped = shipped_binary(test);
+    e.docker_ok(&["run", "-d", "--name", "web1", IMAGE, "sleep", "3600"]);
+    e.docker_ok(&["run", "-d", "--name", "web2", IMAGE, "sleep", "3600"]);
+    let ip2 = inspect(&e, "web2")["NetworkSettings"]["Networks"]["bridge"]["IPAddress"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    e.docker_ok(&["exec", "web1", "ping", "-c1", "-W2", &ip2]);
+
+    let script = format!("{}/../scripts/image", env!("CARGO_MANIFEST_DIR"));
+    let o = std::process::Command::new(&script)
+        .args(["--bin", &shipped, "--tag", "ctnet:test"])
+        .env("DOCKER_HOST", e.host())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "scripts/image: {}", String::from_utf8_lossy(&o.stderr));
+    let sock = e.host().trim_start_matches("unix://").to_string();
+    let mount = format!("{sock}:/var/run/docker.sock");
+    let run = |args: &[&str]| {
+        let mut argv = vec!["run", "--rm", "--net=host", "--pid=host"];
+        argv.extend_from_slice(CAPS);
+        argv.extend_from_slice(&[
+            "-v",
+            mount.as_str(),
+            "-v",
+            "/run/netns:/run/netns",
+            "ctnet:test",
+        ]);
+        argv.extend_from_slice(args);
+        let o = e.docker(&argv);
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+
+    let (code, inside, err) = run(&["veths", "--json"]);
+    assert_eq!(code, Some(0), "{err}");
+    let host = run_inside(&e, &["veths", "--json", "--docker-host", &e.host()]);
+    assert_eq!(veth_rows(&inside), veth_rows(&host), "the image and the host binary differ");
+    assert!(inside.contains("web1") && inside.contains(&ip2), "{inside}");
+
+    let (code, show, err) = run(&["show", "web1"]);
+    assert_eq!(code, Some(0), "{err}");
+    let host_show = run_inside(&e, &["show", "web1", "--docker-host", &e.host()]);
+    let mac1 = inspect(&e, "web1")["NetworkSettings"]["Networks"]["bridge"]["MacAddress"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for s in [&show, &host_show] {
+        assert!(s.contains("web1") && s.contains(&mac1) && s.contains("docker0"), "{s}");
+    }
+
+    let (code, check, err) = run(&["check", "web1", "--peer", "web2", "--probe"]);
+    assert_eq!(code, Some(0), "{check}\n{err}");
+    assert!(check.contains("PASS probe.path") && check.contains("3/3 echo replies"), "{check}");
+
+    let mut ping = std::process::Command::new("docker")
+        .env("DOCKER_HOST", e.host())
+        .args(["exec", "web1", "ping", "-c", "40", "-i", "0.2", &ip2])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let (code, cap, err) = run(&["capture", "web1", "-c", "2", "-f", "icmp"]);
+    let _ = ping.kill();
+    let _ = ping.wait();
+    assert_eq!(code, Some(0), "{err}");
+    let both = format!("{cap}{err}");
+    assert!(cap.contains(&ip2) && both.contains("2 packets captured"), "{both}");
+
+    // The dashboard, in a terminal, from the image.
+    let docker = format!(
+        "DOCKER_HOST={} docker run --rm -it --net=host --pid=host {} -v {mount} \
+         -v /run/netns:/run/netns ctnet:test; echo IMAGE-DONE; sleep 600",
+        e.host(),
+        CAPS.join(" ")
+    );
+    let tmux = tmux::Tmux::start("image", 160, 48, &docker);
+    tmux.wait_for("the dashboard from the image", 60, |s| s.contains("docker0") && s.contains("web1"));
+    tmux.keys(&["q"]);
+    tmux.wait_for("the dashboard to quit", 20, |s| s.contains("IMAGE-DONE"));
 }
