@@ -130,7 +130,12 @@ impl OutputFile {
             .write(true)
             .custom_flags(flags)
             .open(path)
-            .map_err(|e| Error::io("opening", path, e))?;
+            .map_err(|e| match e.kind() {
+                // A name that is not there (`/proc/nope/x`) is a wrong argument, as a
+                // directory that does not exist is.
+                io::ErrorKind::NotFound => invalid(path, "no such file or directory"),
+                _ => Error::io("opening", path, e),
+            })?;
         let ft = file
             .metadata()
             .map_err(|e| Error::io("opening", path, e))?

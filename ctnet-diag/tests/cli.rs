@@ -1409,3 +1409,16 @@ echo "== end"
         "{plain}"
     );
 }
+
+/// An output name that cannot exist (`/proc/nope/x`, a directory that is not there) is
+/// a wrong argument (exit 2) that names the path, for every command that writes one.
+#[test]
+fn an_output_path_that_cannot_exist_is_a_usage_error() {
+    let from = format!("{}/../fixtures/lab-healthy.json", env!("CARGO_MANIFEST_DIR"));
+    for path in ["/proc/nope/x", "/nonexistent-ctnet/x.json"] {
+        let o = run(&["snapshot", "--from", &from, "-o", path]);
+        let (_, err) = text(&o);
+        assert_eq!(o.status.code(), Some(2), "{path}: {err}");
+        assert!(err.contains(&format!("cannot write {path}")), "{err}");
+    }
+}
