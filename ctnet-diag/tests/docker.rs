@@ -841,19 +841,17 @@ fn the_image_sees_the_containers_as_the_host_binary_does() {
         .env("DOCKER_HOST", e.host())
         .output()
         .unwrap();
-    assert!(o.status.success(), "scripts/image: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "scripts/image: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let sock = e.host().trim_start_matches("unix://").to_string();
     let mount = format!("{sock}:/var/run/docker.sock");
     let run = |args: &[&str]| {
         let mut argv = vec!["run", "--rm", "--net=host", "--pid=host"];
         argv.extend_from_slice(CAPS);
-        argv.extend_from_slice(&[
-            "-v",
-            mount.as_str(),
-            "-v",
-            "/run/netns:/run/netns",
-            "ctnet:test",
-        ]);
+        argv.extend_from_slice(&["-v", mount.as_str(), "-v", "/run/netns:/run/netns", "ctnet:test"]);
         argv.extend_from_slice(args);
         let o = e.docker(&argv);
         (
@@ -866,7 +864,11 @@ fn the_image_sees_the_containers_as_the_host_binary_does() {
     let (code, inside, err) = run(&["veths", "--json"]);
     assert_eq!(code, Some(0), "{err}");
     let host = run_inside(&e, &["veths", "--json", "--docker-host", &e.host()]);
-    assert_eq!(veth_rows(&inside), veth_rows(&host), "the image and the host binary differ");
+    assert_eq!(
+        veth_rows(&inside),
+        veth_rows(&host),
+        "the image and the host binary differ"
+    );
     assert!(inside.contains("web1") && inside.contains(&ip2), "{inside}");
 
     let (code, show, err) = run(&["show", "web1"]);
@@ -877,12 +879,18 @@ fn the_image_sees_the_containers_as_the_host_binary_does() {
         .unwrap()
         .to_string();
     for s in [&show, &host_show] {
-        assert!(s.contains("web1") && s.contains(&mac1) && s.contains("docker0"), "{s}");
+        assert!(
+            s.contains("web1") && s.contains(&mac1) && s.contains("docker0"),
+            "{s}"
+        );
     }
 
     let (code, check, err) = run(&["check", "web1", "--peer", "web2", "--probe"]);
     assert_eq!(code, Some(0), "{check}\n{err}");
-    assert!(check.contains("PASS probe.path") && check.contains("3/3 echo replies"), "{check}");
+    assert!(
+        check.contains("PASS probe.path") && check.contains("3/3 echo replies"),
+        "{check}"
+    );
 
     let mut ping = std::process::Command::new("docker")
         .env("DOCKER_HOST", e.host())
@@ -895,7 +903,10 @@ fn the_image_sees_the_containers_as_the_host_binary_does() {
     let _ = ping.wait();
     assert_eq!(code, Some(0), "{err}");
     let both = format!("{cap}{err}");
-    assert!(cap.contains(&ip2) && both.contains("2 packets captured"), "{both}");
+    assert!(
+        cap.contains(&ip2) && both.contains("2 packets captured"),
+        "{both}"
+    );
 
     // The dashboard, in a terminal, from the image.
     let docker = format!(
@@ -905,7 +916,9 @@ fn the_image_sees_the_containers_as_the_host_binary_does() {
         CAPS.join(" ")
     );
     let tmux = tmux::Tmux::start("image", 160, 48, &docker);
-    tmux.wait_for("the dashboard from the image", 60, |s| s.contains("docker0") && s.contains("web1"));
+    tmux.wait_for("the dashboard from the image", 60, |s| {
+        s.contains("docker0") && s.contains("web1")
+    });
     tmux.keys(&["q"]);
     tmux.wait_for("the dashboard to quit", 20, |s| s.contains("IMAGE-DONE"));
 }

@@ -63,7 +63,8 @@ fn the_deb_installs_with_dpkg_runs_and_removes() {
     assert!(s.line("DEPENDS: ").contains("libpcap0.8"), "{s}");
     assert_eq!(s.line("WHERE: "), "/usr/bin/ctnet-diag");
     assert!(
-        s.line("VERSION: ").starts_with(&format!("ctnet-diag {} (git ", env!("CARGO_PKG_VERSION"))),
+        s.line("VERSION: ")
+            .starts_with(&format!("ctnet-diag {} (git ", env!("CARGO_PKG_VERSION"))),
         "{s}"
     );
     assert_eq!(s.line("VETHS: ").trim(), "p-v1 p-v2", "{s}");

@@ -14,7 +14,6 @@ use tmux::Tmux;
 
 const BIN: &str = env!("CARGO_BIN_EXE_ctnet-diag");
 
-
 fn available(test: &str) -> bool {
     let tmux = Command::new("tmux")
         .arg("-V")
