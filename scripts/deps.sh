@@ -10,20 +10,24 @@ set -euo pipefail
 # tool), python3 (the flow oracles' clients and servers), prometheus (a real server
 # scrapes ctnet-exporter in its test; promtool lints its output), tshark (reads the
 # bundle's pcapng back), libcap2-bin (setcap: a copy with file capabilities run as
-# nobody), dpkg-dev (dpkg-deb builds the .deb), and a real Docker engine
+# nobody), dpkg-dev (dpkg-deb builds the .deb), shellcheck (lints the shell scripts
+# that ship), python3-yaml (the plugin's test reads the DaemonSet manifest), kubectl
+# (Debian's kubernetes-client, when no kubectl is installed: the plugin's test has it
+# evaluate the plugin's jsonpath queries on real Pod objects), and a real Docker engine
 # with a busybox to import as its image (the tests start it in private namespaces; the
 # package's own service is not needed).
 CTNET_DEBS=(
   build-essential pkg-config libpcap-dev
   iproute2 iptables nftables tcpdump iputils-ping ethtool ipset conntrack python3
-  tshark libcap2-bin dpkg-dev
+  tshark libcap2-bin dpkg-dev shellcheck python3-yaml
   tmux util-linux procps prometheus
   docker.io busybox-static
 )
 
 ctnet_install_debs() {
-  local missing=()
-  for p in "${CTNET_DEBS[@]}"; do
+  local missing=() want=("${CTNET_DEBS[@]}")
+  command -v kubectl >/dev/null 2>&1 || want+=(kubernetes-client)
+  for p in "${want[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
   if [ ${#missing[@]} -eq 0 ]; then

@@ -803,6 +803,21 @@ fn veth_rows(json: &str) -> BTreeSet<String> {
         .collect()
 }
 
+/// `scripts/image` with the shipped binary, imported into the engine as `ctnet:test`.
+fn build_image(e: &Engine, shipped: &str) {
+    let script = format!("{}/../scripts/image", env!("CARGO_MANIFEST_DIR"));
+    let o = std::process::Command::new(&script)
+        .args(["--bin", shipped, "--tag", "ctnet:test"])
+        .env("DOCKER_HOST", e.host())
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "scripts/image: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
 /// What the image is given instead of `--privileged` (the README gives both): the
 /// capabilities ctnet uses and no more. `--privileged` asks for every capability, and
 /// the sandbox these tests run in withholds one (CAP_SYS_RESOURCE) from its root.
@@ -835,17 +850,7 @@ fn the_image_sees_the_containers_as_the_host_binary_does() {
         .to_string();
     e.docker_ok(&["exec", "web1", "ping", "-c1", "-W2", &ip2]);
 
-    let script = format!("{}/../scripts/image", env!("CARGO_MANIFEST_DIR"));
-    let o = std::process::Command::new(&script)
-        .args(["--bin", &shipped, "--tag", "ctnet:test"])
-        .env("DOCKER_HOST", e.host())
-        .output()
-        .unwrap();
-    assert!(
-        o.status.success(),
-        "scripts/image: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    build_image(&e, &shipped);
     let sock = e.host().trim_start_matches("unix://").to_string();
     let mount = format!("{sock}:/var/run/docker.sock");
     let run = |args: &[&str]| {
@@ -921,4 +926,387 @@ fn the_image_sees_the_containers_as_the_host_binary_does() {
     });
     tmux.keys(&["q"]);
     tmux.wait_for("the dashboard to quit", 20, |s| s.contains("IMAGE-DONE"));
+}
+
+/// `kubectl` for the plugin's test, standing in for a cluster's API server: pods are
+/// JSON files (`$SHIM/pods/NS/NAME.json`) whose fields the real kubectl extracts with
+/// the plugin's own jsonpath (`label --local`, no server), agents are Docker
+/// containers started from the DaemonSet's pod spec, and `exec` into an agent is
+/// `docker exec`. It refuses any call the plugin is not meant to make.
+const KUBECTL_SHIM: &str = r#"#!/usr/bin/env bash
+set -euo pipefail
+printf '%s\n' "$*" >>"$SHIM/calls"
+export KUBECONFIG="$SHIM/kubeconfig"
+eval_path() { "$REAL_KUBECTL" label --local -f "$1" ctnet-shim=1 -o "jsonpath=$2"; }
+refuse() { echo "kubectl shim: unexpected call: $*" >&2; exit 97; }
+case "$1 $2" in
+  "config view") exit 0 ;;
+  "get pod")
+    [ "$3" = -n ] && [ "$6" = -o ] || refuse "$@"
+    f="$SHIM/pods/$4/$5.json"
+    [ -f "$f" ] || { echo "Error from server (NotFound): pods \"$5\" not found" >&2; exit 1; }
+    eval_path "$f" "${7#jsonpath=}" ;;
+  "get pods")
+    [ "$3" = -n ] && [ "$4" = "$AGENT_NS" ] && [ "$5" = -l ] && [ "$6" = "$AGENT_SELECTOR" ] || refuse "$@"
+    [ "$7" = --field-selector ] && [ "$9" = -o ] || refuse "$@"
+    node=${8#spec.nodeName=}; node=${node%,status.phase=Running}
+    expr=${10#jsonpath=}
+    inner=${expr#'{range .items[*]}'}; inner=${inner%'{end}'}
+    [ "$inner" != "$expr" ] || refuse "$@"
+    [ -f "$SHIM/agents/$node" ] || exit 0
+    agent=$(cat "$SHIM/agents/$node")
+    printf '{"apiVersion":"v1","kind":"Pod","metadata":{"name":"%s","namespace":"%s"},"spec":{"nodeName":"%s","containers":[{"name":"ctnet","image":"ctnet"}]},"status":{"phase":"Running"}}' \
+      "$agent" "$AGENT_NS" "$node" >"$SHIM/agent.json"
+    eval_path "$SHIM/agent.json" "$inner" ;;
+  exec*)
+    shift
+    tty=()
+    if [ "$1" = -it ]; then tty=(-it); shift; fi
+    [ "$1" = -n ] && [ "$2" = "$AGENT_NS" ] && [ "$4" = -c ] && [ "$5" = "$AGENT_CONTAINER" ] && [ "$6" = -- ] || refuse exec "$@"
+    agent=$3
+    shift 6
+    exec docker exec ${tty[@]+"${tty[@]}"} "$agent" "$@" ;;
+  *) refuse "$@" ;;
+esac
+"#;
+
+/// The DaemonSet's agent container as `docker run` arguments: host network and pids,
+/// the capabilities, read-only root, every volume (hostPath as a bind with its
+/// propagation, emptyDir as a tmpfs) and the command. Anything the translation does
+/// not know fails the test, so the manifest cannot drift from what is tested.
+fn agent_run_args(pod: &Value, name: &str) -> Vec<String> {
+    let spec = &pod["spec"]["template"]["spec"];
+    assert_eq!(spec["hostNetwork"], true, "{spec}");
+    assert_eq!(spec["hostPID"], true, "{spec}");
+    let containers = spec["containers"].as_array().unwrap();
+    assert_eq!(containers.len(), 1, "one container: {spec}");
+    let c = &containers[0];
+    let mut args: Vec<String> = ["run", "-d", "--name", name, "--net=host", "--pid=host"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let sc = &c["securityContext"];
+    assert_ne!(sc["privileged"], true, "the tested manifest lists capabilities");
+    if sc["readOnlyRootFilesystem"] == true {
+        args.push("--read-only".into());
+    }
+    for cap in sc["capabilities"]["drop"].as_array().into_iter().flatten() {
+        args.push(format!("--cap-drop={}", cap.as_str().unwrap()));
+    }
+    for cap in sc["capabilities"]["add"].as_array().into_iter().flatten() {
+        args.push(format!("--cap-add={}", cap.as_str().unwrap()));
+    }
+    let volumes = spec["volumes"].as_array().unwrap();
+    for m in c["volumeMounts"].as_array().unwrap() {
+        let vname = m["name"].as_str().unwrap();
+        let target = m["mountPath"].as_str().unwrap();
+        let v = volumes
+            .iter()
+            .find(|v| v["name"] == vname)
+            .unwrap_or_else(|| panic!("volume {vname} is mounted but not declared"));
+        if let Some(path) = v["hostPath"]["path"].as_str() {
+            let mut opts = Vec::new();
+            if m["readOnly"] == true {
+                opts.push("ro");
+            }
+            match m["mountPropagation"].as_str() {
+                Some("HostToContainer") => opts.push("rslave"),
+                None => {}
+                Some(other) => panic!("mountPropagation {other} is not translated"),
+            }
+            let opts = if opts.is_empty() {
+                String::new()
+            } else {
+                format!(":{}", opts.join(","))
+            };
+            args.push("-v".into());
+            args.push(format!("{path}:{target}{opts}"));
+        } else if v.get("emptyDir").is_some() {
+            args.push("--tmpfs".into());
+            args.push(format!("{target}:mode=1777"));
+        } else {
+            panic!("volume {v} is neither hostPath nor emptyDir");
+        }
+    }
+    let command: Vec<&str> = c["command"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_str().unwrap())
+        .collect();
+    args.push(format!("--entrypoint={}", command[0]));
+    args.push("ctnet:test".into());
+    args.extend(command[1..].iter().map(|s| s.to_string()));
+    args
+}
+
+/// A Pod object as the API server returns it, with what the plugin reads.
+fn pod_json(name: &str, node: &str, host_network: bool, phase: &str, ip: &str, id: &str) -> String {
+    serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": "shop", "uid": format!("uid-{name}")},
+        "spec": {"nodeName": node, "hostNetwork": host_network,
+                 "containers": [{"name": "app", "image": "shop/app:1"}]},
+        "status": {"phase": phase, "podIP": ip,
+                   "containerStatuses": [{"name": "app", "containerID": format!("docker://{id}")}]}
+    })
+    .to_string()
+}
+
+/// `kubectl ctnet` (deploy/kubectl-ctnet) against the DaemonSet's agent
+/// (deploy/daemonset.yaml, its pod spec run by the real engine from the real image):
+/// the plugin finds the pod's node and its agent, and `check --peer`, `veths`, `trace`
+/// and `bundle` run there and see what the host binary sees; the bundle arrives mode
+/// 0600 and is removed from the node; pods it cannot diagnose are refused by name. The
+/// API server is the one thing not real: a kubectl stand-in answers from Pod objects
+/// (KUBECTL_SHIM), with the real kubectl evaluating the plugin's queries.
+#[test]
+fn the_kubectl_plugin_runs_ctnet_in_the_daemonset_agent_of_the_pods_node() {
+    let test = "the_kubectl_plugin_runs_ctnet_in_the_daemonset_agent_of_the_pods_node";
+    let Some(e) = engine_or_skip(test) else {
+        return;
+    };
+    let real_kubectl = std::process::Command::new("sh")
+        .args(["-c", "command -v kubectl"])
+        .output()
+        .unwrap();
+    let real_kubectl = String::from_utf8_lossy(&real_kubectl.stdout).trim().to_string();
+    assert!(
+        !real_kubectl.is_empty(),
+        "{test}: no kubectl (scripts/deps.sh installs Debian's kubernetes-client)"
+    );
+    let root = env!("CARGO_MANIFEST_DIR").to_string() + "/..";
+    let manifest = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import json, sys, yaml; print(json.dumps([d for d in yaml.safe_load_all(sys.stdin) if d]))",
+        ])
+        .stdin(std::fs::File::open(format!("{root}/deploy/daemonset.yaml")).unwrap())
+        .output()
+        .unwrap();
+    assert!(
+        manifest.status.success(),
+        "deploy/daemonset.yaml: {}",
+        String::from_utf8_lossy(&manifest.stderr)
+    );
+    let docs: Vec<Value> = serde_json::from_slice(&manifest.stdout).unwrap();
+    let ds = docs.iter().find(|d| d["kind"] == "DaemonSet").unwrap();
+    let agent_ns = ds["metadata"]["namespace"].as_str().unwrap().to_string();
+    let labels = ds["spec"]["template"]["metadata"]["labels"].as_object().unwrap();
+    let selector = format!(
+        "app.kubernetes.io/name={}",
+        labels["app.kubernetes.io/name"].as_str().unwrap()
+    );
+    let container = ds["spec"]["template"]["spec"]["containers"][0]["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let shipped = shipped_binary(test);
+    e.docker_ok(&["run", "-d", "--name", "web1", IMAGE, "sleep", "3600"]);
+    e.docker_ok(&["run", "-d", "--name", "web2", IMAGE, "sleep", "3600"]);
+    e.docker_ok(&["exec", "web2", "httpd", "-p", "80", "-h", "/"]);
+    let ip = |n: &str| {
+        inspect(&e, n)["NetworkSettings"]["Networks"]["bridge"]["IPAddress"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let id = |n: &str| inspect(&e, n)["Id"].as_str().unwrap().to_string();
+    let (ip1, ip2) = (ip("web1"), ip("web2"));
+    e.docker_ok(&["exec", "web1", "ping", "-c1", "-W2", &ip2]);
+    build_image(&e, &shipped);
+
+    // The node's /run as the agent mounts it: the engine's own /run (its netns under
+    // /run/docker/netns), with the engine's socket where a Docker node has it, shared
+    // as systemd shares every mount on a node (HostToContainer needs it).
+    let sock = e.host().trim_start_matches("unix://").to_string();
+    let o = e.inside(&[
+        "sh",
+        "-c",
+        &format!(
+            "touch /run/docker.sock && mount --bind {sock} /run/docker.sock && \
+             mount --make-rshared /run"
+        ),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let agent = "ctnet-agent-x7k2p";
+    let run: Vec<String> = agent_run_args(ds, agent);
+    let run: Vec<&str> = run.iter().map(String::as_str).collect();
+    e.docker_ok(&run);
+
+    let shim = std::env::temp_dir().join(format!("ctnet-kubectl-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&shim);
+    std::fs::create_dir_all(shim.join("bin")).unwrap();
+    std::fs::create_dir_all(shim.join("pods/shop")).unwrap();
+    std::fs::create_dir_all(shim.join("agents")).unwrap();
+    std::fs::write(shim.join("kubeconfig"), "apiVersion: v1\nkind: Config\n").unwrap();
+    std::fs::write(shim.join("bin/kubectl"), KUBECTL_SHIM).unwrap();
+    std::fs::write(shim.join("agents/node-a"), agent).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(shim.join("bin/kubectl"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    for (name, node, hostnet, phase, ip, id) in [
+        ("web1", "node-a", false, "Running", ip1.clone(), id("web1")),
+        ("web2", "node-a", false, "Running", ip2.clone(), id("web2")),
+        (
+            "far",
+            "node-b",
+            false,
+            "Running",
+            "10.244.1.7".to_string(),
+            "ab".repeat(32),
+        ),
+        (
+            "hostnet",
+            "node-a",
+            true,
+            "Running",
+            "192.0.2.1".to_string(),
+            "cd".repeat(32),
+        ),
+        (
+            "pending",
+            "node-a",
+            false,
+            "Pending",
+            String::new(),
+            String::new(),
+        ),
+    ] {
+        std::fs::write(
+            shim.join(format!("pods/shop/{name}.json")),
+            pod_json(name, node, hostnet, phase, &ip, &id),
+        )
+        .unwrap();
+    }
+    let path = format!(
+        "{}:{}",
+        shim.join("bin").display(),
+        std::env::var("PATH").unwrap()
+    );
+    let plugin = |args: &[&str]| {
+        let o = std::process::Command::new(format!("{root}/deploy/kubectl-ctnet"))
+            .args(args)
+            .env("PATH", &path)
+            .env("SHIM", &shim)
+            .env("REAL_KUBECTL", &real_kubectl)
+            .env("AGENT_NS", &agent_ns)
+            .env("AGENT_SELECTOR", &selector)
+            .env("AGENT_CONTAINER", &container)
+            .env("DOCKER_HOST", e.host())
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+
+    // check with a peer on the same node: both resolved by container id, named by the
+    // engine through the socket the manifest links.
+    let (code, out, err) = plugin(&["check", "-n", "shop", "web1", "--peer", "web2"]);
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    assert!(
+        out.starts_with("verdict: PASS") || out.starts_with("verdict: WARN"),
+        "{out}"
+    );
+    // The targets are the pods' container ids (what containerStatuses gives).
+    assert!(
+        out.lines()
+            .next()
+            .unwrap()
+            .ends_with(&format!("for {} and {}", id("web1"), id("web2"))),
+        "{out}"
+    );
+    assert!(
+        err.contains(&format!("shop/web1 on node node-a (agent {agent_ns}/{agent})")),
+        "{err}"
+    );
+
+    // veths of the node: the same rows as the host binary.
+    let (code, out, err) = plugin(&["veths", "node/node-a", "--json"]);
+    assert_eq!(code, Some(0), "{err}");
+    let host = run_inside(&e, &["veths", "--json", "--docker-host", &e.host()]);
+    assert_eq!(
+        veth_rows(&out),
+        veth_rows(&host),
+        "the agent and the host binary differ"
+    );
+
+    // trace from pod to pod on a port that answers.
+    let (code, out, err) = plugin(&["trace", "shop/web1", "shop/web2", "--tcp", "80", "--json"]);
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    let doc: Value = serde_json::from_str(&out).unwrap_or_else(|x| panic!("{x}: {out}\n{err}"));
+    assert_eq!(doc["verdict"], "reachable", "{doc:#}");
+    assert!(out.contains(&ip1) && out.contains(&ip2), "{out}");
+
+    // bundle: made on the node, copied here mode 0600, removed from the node.
+    let file = shim.join("case.tar.gz");
+    let (code, out, err) = plugin(&["bundle", "-n", "shop", "web1", "-o", file.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(std::fs::metadata(&file).unwrap().mode() & 0o777, 0o600);
+    let o = std::process::Command::new(BIN)
+        .args(["veths", "--json", "--from", file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        veth_rows(&String::from_utf8_lossy(&o.stdout)),
+        veth_rows(&host),
+        "the bundle's veths differ from the host's"
+    );
+    let left = e.docker_ok(&["exec", agent, "ls", "/tmp"]);
+    assert!(!left.contains("ctnet-bundle"), "left on the node: {left}");
+    let (code, _, err) = plugin(&["bundle", "-n", "shop", "web1", "-o", file.to_str().unwrap()]);
+    assert_eq!(code, Some(2), "an existing file is not overwritten: {err}");
+    assert!(err.contains("exists"), "{err}");
+
+    // What it refuses, and how it says so.
+    for (args, want_code, want) in [
+        (
+            &["check", "-n", "shop", "far"][..],
+            3,
+            "no running ctnet agent on node node-b",
+        ),
+        (
+            &["check", "-n", "shop", "far"][..],
+            3,
+            "kubectl debug node/node-b",
+        ),
+        (
+            &["check", "shop/web1", "--peer", "far"][..],
+            2,
+            "a path across nodes is not joined yet",
+        ),
+        (&["check", "-n", "shop", "hostnet"][..], 3, "hostNetwork"),
+        (
+            &["check", "-n", "shop", "pending"][..],
+            3,
+            "is Pending, not Running",
+        ),
+        (
+            &["check", "-n", "shop", "nope"][..],
+            3,
+            "cannot look up pod shop/nope",
+        ),
+        (&["frob"][..], 2, "unknown command 'frob'"),
+        (&["check"][..], 2, "check needs a pod"),
+        (&["bundle", "node/node-a"][..], 2, "bundle needs -o FILE.tar.gz"),
+    ] {
+        let (code, out, err) = plugin(args);
+        assert_eq!(code, Some(want_code), "{args:?}: {out}\n{err}");
+        assert!(err.contains(want), "{args:?}: {err}");
+    }
+    let calls = std::fs::read_to_string(shim.join("calls")).unwrap();
+    assert!(
+        calls.lines().all(
+            |l| !l.starts_with("exec") || l.contains(&format!("-n {agent_ns} {agent} -c {container} --"))
+        ),
+        "{calls}"
+    );
+    let _ = std::fs::remove_dir_all(&shim);
 }
