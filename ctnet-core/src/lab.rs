@@ -681,16 +681,17 @@ async fn build_container(
         .map_err(|e| Error::Invalid(format!("netns task failed: {e}")))??;
     record(ledger, Created::Netns(c.netns.clone()));
 
-    // One RTM_NEWLINK: host end on the bridge and up, peer created inside the netns as
-    // eth0. The peer cannot be set up in the same message: the kernel opens it before
-    // the pair is linked and veth_open answers ENOTCONN.
+    // One RTM_NEWLINK: host end on the bridge, peer created inside the netns as eth0.
+    // The host end comes up only after eth0 is: a port up with its peer down counts
+    // every frame the bridge floods to it as tx_dropped, and a fresh lab would show
+    // drops. (The peer cannot be set up in the same message either: the kernel opens it
+    // before the pair is linked and veth_open answers ENOTCONN.)
     let peer = LinkUnspec::new_with_name("eth0")
         .setns_by_fd(ns.fd().as_raw_fd())
         .build();
     let veth = LinkVeth::new(&c.host_veth, "eth0")
         .set_info_data(InfoData::Veth(InfoVeth::Peer(peer)))
         .controller(br_idx)
-        .up()
         .build();
     h.link().add(veth).execute().await.map_err(|e| {
         Error::netlink(
@@ -728,6 +729,11 @@ async fn build_container(
         .execute()
         .await
         .map_err(|e| Error::netlink("setting eth0 up", at, e))?;
+    h.link()
+        .set(LinkUnspec::new_with_name(&c.host_veth).up().build())
+        .execute()
+        .await
+        .map_err(|e| Error::netlink(format!("setting veth {} up", c.host_veth), "host", e))?;
     let prefix = plan.spec.subnet.prefix_len();
     nh.address()
         .add(eth0.header.index, IpAddr::V4(c.ip), prefix)
