@@ -91,6 +91,50 @@ pub struct Frame {
     pub data: Vec<u8>,
 }
 
+/// Frames from several readers put back in time order. Each reader hands over its
+/// frames up to one buffer timeout late, so frames are held back until they are older
+/// than [`Reorder::HOLD_US`] behind the newest frame or the clock, whichever is later
+/// (a quiet link must not hold its last frames back).
+#[derive(Debug, Default)]
+pub struct Reorder {
+    pending: Vec<Frame>,
+}
+
+impl Reorder {
+    /// How long a frame is held for a late one from another interface.
+    pub const HOLD_US: i64 = 300_000;
+
+    /// Take frames in, in any order.
+    pub fn push(&mut self, frames: impl IntoIterator<Item = Frame>) {
+        self.pending.extend(frames);
+    }
+
+    /// The frames old enough to be in order for good (every one with `all`), oldest
+    /// first; `now_us` is the clock in Unix microseconds.
+    pub fn ready(&mut self, all: bool, now_us: i64) -> Vec<Frame> {
+        self.pending.sort_by_key(|f| f.ts_us);
+        let newest = self.pending.last().map_or(0, |f| f.ts_us).max(now_us);
+        let cut = if all {
+            self.pending.len()
+        } else {
+            self.pending.partition_point(|f| f.ts_us < newest - Self::HOLD_US)
+        };
+        self.pending.drain(..cut).collect()
+    }
+
+    /// Frames still held.
+    pub fn held(&self) -> usize {
+        self.pending.len()
+    }
+}
+
+/// The clock as capture stamps it: Unix microseconds.
+pub fn now_us() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as i64)
+}
+
 /// A bounded ring of frames: the reader never waits for the consumer; when full, the
 /// oldest frame goes and is counted.
 #[derive(Debug)]
@@ -450,7 +494,7 @@ fn read_loop(
                     let mut w = file.lock().unwrap_or_else(|e| e.into_inner());
                     // A full disk stops every session: nothing is counted that was
                     // not written.
-                    if !w.write(ts_us, p.header.len, p.data) {
+                    if !w.write(index as u32, ts_us, p.header.len, p.data) {
                         captured -= 1;
                         control.stop();
                     }
@@ -537,12 +581,44 @@ pub fn check_filter(filter: &str) -> Result<()> {
         .map_err(|e| Error::Invalid(format!("invalid capture filter {filter:?}: {e}")))
 }
 
-/// A pcap file (Ethernet, microseconds, snaplen [`FILE_SNAPLEN`]) written through an
-/// [`OutputFile`]: created safely, each error kept with the path, and a count of the
+/// The format of a capture file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileFormat {
+    /// Classic pcap: one link type, no interface per packet.
+    Pcap,
+    /// pcapng: an interface block per captured interface, each packet naming its own.
+    Pcapng,
+}
+
+impl FileFormat {
+    /// pcapng for a name ending in `.pcapng`, or when more than one interface is
+    /// captured (plain pcap would lose where each packet was seen); pcap otherwise.
+    pub fn for_file(path: &Path, interfaces: usize) -> Self {
+        let ng = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("pcapng"));
+        if ng || interfaces > 1 {
+            Self::Pcapng
+        } else {
+            Self::Pcap
+        }
+    }
+
+    /// `pcap` or `pcapng`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Pcap => "pcap",
+            Self::Pcapng => "pcapng",
+        }
+    }
+}
+
+/// A capture file written through an [`OutputFile`]: classic pcap (Ethernet,
+/// microseconds, snaplen [`FILE_SNAPLEN`]) or pcapng with an interface block per
+/// interface; created safely, each error kept with the path, and a count of the
 /// records that are really in the file.
 #[derive(Debug)]
 pub struct PcapWriter {
     file: OutputFile,
+    format: FileFormat,
     /// Records not yet handed to the kernel, and where each ends in `batch`.
     batch: Vec<u8>,
     ends: Vec<usize>,
@@ -563,7 +639,7 @@ fn whole_records(ends: &[usize], done: usize) -> (usize, usize) {
 const PCAP_BATCH: usize = 1 << 16;
 
 impl PcapWriter {
-    /// Create `path` (see [`OutputFile`]) and write the file header.
+    /// Create `path` (see [`OutputFile`]) as a classic pcap file and write its header.
     pub fn create(path: &Path) -> Result<Self> {
         let mut head = Vec::with_capacity(PCAP_BATCH + 256);
         head.extend_from_slice(&0xa1b2_c3d4u32.to_ne_bytes());
@@ -572,8 +648,38 @@ impl PcapWriter {
         head.extend_from_slice(&[0u8; 8]);
         head.extend_from_slice(&(FILE_SNAPLEN as u32).to_ne_bytes());
         head.extend_from_slice(&1u32.to_ne_bytes());
+        Self::start(path, FileFormat::Pcap, head)
+    }
+
+    /// Create `path` as pcapng: the section header, then one interface description
+    /// block per entry of `interfaces`, whose index is what [`PcapWriter::write`] takes.
+    pub fn create_pcapng(path: &Path, application: &str, interfaces: &[pcapng::Interface]) -> Result<Self> {
+        let mut w = pcapng::Writer::new(application);
+        for i in interfaces {
+            w.interface(i);
+        }
+        let mut head = w.into_bytes();
+        head.reserve(PCAP_BATCH);
+        Self::start(path, FileFormat::Pcapng, head)
+    }
+
+    /// Create `path` in `format`, the interfaces described as pcapng wants them.
+    pub fn create_as(
+        path: &Path,
+        format: FileFormat,
+        application: &str,
+        interfaces: &[pcapng::Interface],
+    ) -> Result<Self> {
+        match format {
+            FileFormat::Pcap => Self::create(path),
+            FileFormat::Pcapng => Self::create_pcapng(path, application, interfaces),
+        }
+    }
+
+    fn start(path: &Path, format: FileFormat, head: Vec<u8>) -> Result<Self> {
         let mut w = Self {
             file: OutputFile::create(path)?,
+            format,
             batch: head,
             ends: Vec::new(),
             offset: 0,
@@ -618,21 +724,32 @@ impl PcapWriter {
         self.ends.clear();
     }
 
-    /// Add one record (`data` cut to [`FILE_SNAPLEN`]); false once a write failed,
-    /// after which nothing more is written.
-    pub fn write(&mut self, ts_us: i64, len: u32, data: &[u8]) -> bool {
+    /// The file's format.
+    pub fn format(&self) -> FileFormat {
+        self.format
+    }
+
+    /// Add one record seen on `interface` (an index into the interfaces the file was
+    /// created with; ignored by pcap), `data` cut to [`FILE_SNAPLEN`]; false once a
+    /// write failed, after which nothing more is written.
+    pub fn write(&mut self, interface: u32, ts_us: i64, len: u32, data: &[u8]) -> bool {
         if self.error.is_some() {
             return false;
         }
         let data = &data[..data.len().min(FILE_SNAPLEN as usize)];
-        self.batch
-            .extend_from_slice(&(ts_us.div_euclid(1_000_000) as u32).to_ne_bytes());
-        self.batch
-            .extend_from_slice(&(ts_us.rem_euclid(1_000_000) as u32).to_ne_bytes());
-        self.batch.extend_from_slice(&(data.len() as u32).to_ne_bytes());
-        self.batch
-            .extend_from_slice(&len.max(data.len() as u32).to_ne_bytes());
-        self.batch.extend_from_slice(data);
+        match self.format {
+            FileFormat::Pcap => {
+                self.batch
+                    .extend_from_slice(&(ts_us.div_euclid(1_000_000) as u32).to_ne_bytes());
+                self.batch
+                    .extend_from_slice(&(ts_us.rem_euclid(1_000_000) as u32).to_ne_bytes());
+                self.batch.extend_from_slice(&(data.len() as u32).to_ne_bytes());
+                self.batch
+                    .extend_from_slice(&len.max(data.len() as u32).to_ne_bytes());
+                self.batch.extend_from_slice(data);
+            }
+            FileFormat::Pcapng => pcapng::packet_block(&mut self.batch, interface, ts_us, len, data),
+        }
         self.ends.push(self.batch.len());
         if self.batch.len() >= PCAP_BATCH {
             self.drain();
@@ -686,6 +803,29 @@ impl PcapWriter {
 mod tests {
 
     #[test]
+    fn reorder_holds_late_frames_back_and_releases_in_time_order() {
+        let f = |session: usize, ts_us: i64| Frame {
+            session,
+            ts_us,
+            len: 60,
+            data: vec![],
+        };
+        let mut r = Reorder::default();
+        // Interface 1's batch arrives first, interface 0's older frame after it.
+        r.push([f(1, 1_000_441), f(1, 1_200_000)]);
+        assert!(r.ready(false, 1_100_000).is_empty(), "nothing is old enough yet");
+        r.push([f(0, 1_000_429)]);
+        let out: Vec<i64> = r.ready(false, 1_400_000).iter().map(|x| x.ts_us).collect();
+        assert_eq!(out, vec![1_000_429, 1_000_441]);
+        assert_eq!(r.held(), 1);
+        // A quiet link: the clock moving on releases the last frame.
+        assert_eq!(r.ready(false, 1_900_000).len(), 1);
+        r.push([f(0, 5), f(1, 3)]);
+        let out: Vec<i64> = r.ready(true, 0).iter().map(|x| x.ts_us).collect();
+        assert_eq!(out, vec![3, 5], "all at the end, in order");
+    }
+
+    #[test]
     fn parses_macs_and_refuses_anything_else() {
         assert_eq!(parse_mac("02:42:ac:11:00:02"), Some([2, 0x42, 0xac, 0x11, 0, 2]));
         for bad in [
@@ -731,7 +871,7 @@ mod tests {
         std::fs::write(&old, b"x").unwrap();
         std::fs::set_permissions(&old, std::fs::Permissions::from_mode(0o644)).unwrap();
         let mut w = PcapWriter::create(&old).unwrap();
-        assert!(w.write(1_500_000, 60, &[0u8; 60]));
+        assert!(w.write(0, 1_500_000, 60, &[0u8; 60]));
         assert_eq!(w.finish().unwrap(), 1);
         assert_eq!(
             std::fs::metadata(&old).unwrap().permissions().mode() & 0o777,
@@ -775,7 +915,7 @@ mod tests {
             Err(e) => assert!(e.to_string().contains("/dev/full"), "{e}"),
             Ok(mut w) => {
                 for _ in 0..10_000 {
-                    w.write(0, 1500, &[0u8; 1500]);
+                    w.write(0, 0, 1500, &[0u8; 1500]);
                 }
                 assert!(w.failed().is_some() || w.written() > 0);
                 let (kept, e) = w.finish().unwrap_err();

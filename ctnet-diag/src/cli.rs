@@ -360,7 +360,10 @@ pub struct CaptureArgs {
     /// Stop after N packets in all.
     #[arg(long, short = 'c', value_name = "N", value_parser = clap::value_parser!(u64).range(1..=i64::MAX as u64))]
     pub count: Option<u64>,
-    /// Write the packets to a pcap file (mode 0600) instead of printing them.
+    /// Write the packets to a file (mode 0600) instead of printing them: pcapng, with
+    /// an interface block per captured interface so Wireshark and tshark show where each
+    /// packet was seen, when FILE ends in .pcapng or more than one interface is
+    /// captured; plain pcap for one interface otherwise.
     #[arg(long, short = 'w', value_name = "FILE", conflicts_with_all = ["json", "follow"])]
     pub write: Option<PathBuf>,
     /// Print one JSON object per packet (schema ctnet.packet/v1).

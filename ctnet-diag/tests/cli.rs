@@ -402,6 +402,20 @@ ready "$d/int.err"
 kill -INT $cap; wait $cap; echo "sigint rc=$?"
 cat "$d/int.err"
 "$BIN" capture nosuch 2> "$d/unknown.err"; echo "unknown rc=$?"
+"$BIN" capture k-c1 --both -f icmp -c 4 -w "$d/x.pcapng" 2> "$d/ng.err" &
+cap=$!
+ready "$d/ng.err"
+ip netns exec k-c1 ping -c1 -W2 10.77.0.3 > /dev/null
+wait $cap; echo "pcapng rc=$?"
+grep -o 'writing [^ ]* ([a-z]*)' "$d/ng.err"
+echo "seen on: $(tshark -r "$d/x.pcapng" -T fields -e frame.interface_name 2>/dev/null | sort | uniq -c | awk '{printf "%s=%s ", $2, $1}')"
+echo "described: $(tshark -r "$d/x.pcapng" -T fields -e frame.interface_description 2>/dev/null | sort -u | tr '\n' '|')"
+"$BIN" capture k-v1 -f icmp -c 2 -w "$d/one.pcap" 2> "$d/one.err" &
+cap=$!
+ready "$d/one.err"
+ip netns exec k-c1 ping -c1 -W2 10.77.0.3 > /dev/null
+wait $cap
+echo "one: $(od -An -tx4 -N4 "$d/one.pcap" | tr -d ' ')"
 rm -rf "$d"
 "#;
 
@@ -434,6 +448,19 @@ fn capture_command_counts_writes_and_stops_like_tcpdump() {
         "stats printed: {out}"
     );
     assert!(out.contains("unknown rc=2"), "{out}");
+    // Two interfaces into one file: pcapng, each packet naming where it was seen, as
+    // Debian's tshark reads it; one interface stays plain pcap.
+    assert!(out.contains("pcapng rc=0"), "{out}");
+    assert!(out.contains("(pcapng)"), "the format is said: {out}");
+    assert!(out.contains("seen on: eth0@k-c1=2 k-v1=2 "), "{out}");
+    assert!(
+        out.contains("described: eth0 in netns k-c1|k-v1 in the host netns|"),
+        "{out}"
+    );
+    assert!(
+        out.contains("one: a1b2c3d4"),
+        "a single interface stays pcap: {out}"
+    );
 }
 
 /// A name in a world where no daemon is asked: each command says why a container

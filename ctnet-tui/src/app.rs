@@ -62,6 +62,8 @@ pub struct Packet {
     pub len: u32,
     /// The bytes kept.
     pub data: Vec<u8>,
+    /// The interface it was seen on, as the capture labels it (`eth0@web1`).
+    pub iface: String,
     /// `HH:MM:SS.us label dir summary`, like `ctnet-diag capture`.
     pub line: String,
 }
@@ -113,6 +115,8 @@ pub enum Action {
     Type(char),
     /// Erase in a prompt.
     Backspace,
+    /// Any other edit in a prompt (cursor, kill, history).
+    Edit(Edit),
     /// Confirm a prompt or a pick.
     Submit,
     /// Close a prompt, a pick or the help.
@@ -228,6 +232,132 @@ pub struct Prompt {
     pub kind: PromptKind,
     /// Text so far.
     pub text: String,
+    /// Where the cursor is, in characters from the start.
+    pub cursor: usize,
+    /// With Up/Down: the history entry shown (0 the newest), and the text typed before.
+    pub recalled: Option<(usize, String)>,
+}
+
+impl Prompt {
+    /// A prompt holding `text`, the cursor at its end.
+    pub fn new(kind: PromptKind, text: String) -> Self {
+        let cursor = text.chars().count();
+        Self {
+            kind,
+            text,
+            cursor,
+            recalled: None,
+        }
+    }
+
+    fn byte_at(&self, chars: usize) -> usize {
+        self.text
+            .char_indices()
+            .nth(chars)
+            .map_or(self.text.len(), |(i, _)| i)
+    }
+
+    fn set(&mut self, text: String) {
+        self.cursor = text.chars().count();
+        self.text = text;
+    }
+
+    /// Apply a readline-style edit.
+    pub fn edit(&mut self, e: Edit, history: &[String]) {
+        let len = self.text.chars().count();
+        match e {
+            Edit::Insert(c) => {
+                let at = self.byte_at(self.cursor);
+                self.text.insert(at, c);
+                self.cursor += 1;
+            }
+            Edit::Backspace if self.cursor > 0 => {
+                let at = self.byte_at(self.cursor - 1);
+                self.text.remove(at);
+                self.cursor -= 1;
+            }
+            Edit::Delete if self.cursor < len => {
+                let at = self.byte_at(self.cursor);
+                self.text.remove(at);
+            }
+            Edit::Backspace | Edit::Delete => {}
+            Edit::Left => self.cursor = self.cursor.saturating_sub(1),
+            Edit::Right => self.cursor = (self.cursor + 1).min(len),
+            Edit::Home => self.cursor = 0,
+            Edit::End => self.cursor = len,
+            Edit::KillToStart => {
+                let at = self.byte_at(self.cursor);
+                self.text.replace_range(..at, "");
+                self.cursor = 0;
+            }
+            Edit::KillToEnd => {
+                let at = self.byte_at(self.cursor);
+                self.text.truncate(at);
+            }
+            Edit::KillWord => {
+                // Back over spaces, then over the word before them (readline's Ctrl-W).
+                let chars: Vec<char> = self.text.chars().collect();
+                let mut from = self.cursor;
+                while from > 0 && chars[from - 1].is_whitespace() {
+                    from -= 1;
+                }
+                while from > 0 && !chars[from - 1].is_whitespace() {
+                    from -= 1;
+                }
+                let (a, b) = (self.byte_at(from), self.byte_at(self.cursor));
+                self.text.replace_range(a..b, "");
+                self.cursor = from;
+            }
+            Edit::Older => {
+                let next = self.recalled.as_ref().map_or(0, |(i, _)| i + 1);
+                if next < history.len() {
+                    let typed = match self.recalled.take() {
+                        Some((_, typed)) => typed,
+                        None => self.text.clone(),
+                    };
+                    self.set(history[history.len() - 1 - next].clone());
+                    self.recalled = Some((next, typed));
+                }
+            }
+            Edit::Newer => match self.recalled.take() {
+                Some((0, typed)) => self.set(typed),
+                Some((i, typed)) => {
+                    self.set(history[history.len() - i].clone());
+                    self.recalled = Some((i - 1, typed));
+                }
+                None => {}
+            },
+        }
+    }
+}
+
+/// An edit in a prompt, as readline (and bash) bind them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Edit {
+    /// A character at the cursor.
+    Insert(char),
+    /// Backspace: the character before the cursor.
+    Backspace,
+    /// Delete, Ctrl-D: the character under the cursor.
+    Delete,
+    /// Left, Ctrl-B.
+    Left,
+    /// Right, Ctrl-F.
+    Right,
+    /// Home, Ctrl-A.
+    Home,
+    /// End, Ctrl-E.
+    End,
+    /// Ctrl-U: everything before the cursor.
+    KillToStart,
+    /// Ctrl-K: everything from the cursor on.
+    KillToEnd,
+    /// Ctrl-W: the word before the cursor.
+    KillWord,
+    /// Up, Ctrl-P: the previous entry of this prompt's history.
+    Older,
+    /// Down, Ctrl-N: back toward what was typed.
+    Newer,
 }
 
 /// The peer picker for pair checks.
@@ -321,6 +451,8 @@ pub struct App {
     pub help: bool,
     /// An open prompt.
     pub prompt: Option<Prompt>,
+    /// What each kind of prompt was given before, oldest first (Up recalls it).
+    pub history: Vec<(PromptKind, Vec<String>)>,
     /// An open peer picker.
     pub picker: Option<Picker>,
     /// The capture pane.
@@ -374,6 +506,7 @@ impl App {
             detail_max: std::cell::Cell::new(usize::MAX),
             help: false,
             prompt: None,
+            history: Vec::new(),
             picker: None,
             capture: CaptureView::default(),
             report: None,
@@ -502,10 +635,33 @@ impl App {
             return Some(Action::Quit);
         }
         if self.prompt.is_some() {
+            if k.modifiers.contains(KeyModifiers::CONTROL) {
+                return Some(Action::Edit(match k.code {
+                    KeyCode::Char('u') => Edit::KillToStart,
+                    KeyCode::Char('k') => Edit::KillToEnd,
+                    KeyCode::Char('w') | KeyCode::Backspace => Edit::KillWord,
+                    KeyCode::Char('a') => Edit::Home,
+                    KeyCode::Char('e') => Edit::End,
+                    KeyCode::Char('b') => Edit::Left,
+                    KeyCode::Char('f') => Edit::Right,
+                    KeyCode::Char('d') => Edit::Delete,
+                    KeyCode::Char('p') => Edit::Older,
+                    KeyCode::Char('n') => Edit::Newer,
+                    // Anything else with Ctrl is not text.
+                    _ => return None,
+                }));
+            }
             return match k.code {
                 KeyCode::Enter => Some(Action::Submit),
                 KeyCode::Esc => Some(Action::Cancel),
                 KeyCode::Backspace => Some(Action::Backspace),
+                KeyCode::Delete => Some(Action::Edit(Edit::Delete)),
+                KeyCode::Left => Some(Action::Edit(Edit::Left)),
+                KeyCode::Right => Some(Action::Edit(Edit::Right)),
+                KeyCode::Home => Some(Action::Edit(Edit::Home)),
+                KeyCode::End => Some(Action::Edit(Edit::End)),
+                KeyCode::Up => Some(Action::Edit(Edit::Older)),
+                KeyCode::Down => Some(Action::Edit(Edit::Newer)),
                 KeyCode::Char(c) => Some(Action::Type(c)),
                 _ => None,
             };
@@ -551,23 +707,48 @@ impl App {
         })
     }
 
+    /// Keep `text` in the history of `kind` prompts (not twice in a row, 50 at most).
+    fn remember(&mut self, kind: PromptKind, text: &str) {
+        if text.is_empty() {
+            return;
+        }
+        let h = match self.history.iter_mut().position(|(k, _)| *k == kind) {
+            Some(i) => &mut self.history[i].1,
+            None => {
+                self.history.push((kind, Vec::new()));
+                &mut self.history.last_mut().expect("just pushed").1
+            }
+        };
+        if h.last().map(String::as_str) != Some(text) {
+            h.push(text.to_string());
+        }
+        if h.len() > 50 {
+            h.remove(0);
+        }
+    }
+
     /// Apply an action.
     pub fn update(&mut self, a: Action) -> Vec<Effect> {
         if a != Action::Refresh {
             self.message = None;
         }
         if let Some(p) = self.prompt.as_mut() {
+            let history = self
+                .history
+                .iter()
+                .find(|(k, _)| *k == p.kind)
+                .map_or(&[][..], |(_, h)| h.as_slice());
             match a {
-                Action::Type(c) => p.text.push(c),
-                Action::Backspace => {
-                    p.text.pop();
-                }
+                Action::Type(c) => p.edit(Edit::Insert(c), history),
+                Action::Backspace => p.edit(Edit::Backspace, history),
+                Action::Edit(e) => p.edit(e, history),
                 Action::Cancel => self.prompt = None,
                 Action::Submit => {
-                    let p = self.prompt.take().unwrap_or(Prompt {
-                        kind: PromptKind::Filter,
-                        text: String::new(),
-                    });
+                    let p = self
+                        .prompt
+                        .take()
+                        .unwrap_or_else(|| Prompt::new(PromptKind::Filter, String::new()));
+                    self.remember(p.kind, &p.text);
                     return self.submit(p);
                 }
                 Action::Quit => self.quit = true,
@@ -648,27 +829,35 @@ impl App {
                 return vec![Effect::StopCapture];
             }
             Action::EditFilter => {
-                self.prompt = Some(Prompt {
-                    kind: PromptKind::Filter,
-                    text: self.capture.filter.clone().unwrap_or_default(),
-                })
+                self.prompt = Some(Prompt::new(
+                    PromptKind::Filter,
+                    self.capture.filter.clone().unwrap_or_default(),
+                ))
             }
             Action::WritePcap => {
                 if self.capture.packets.is_empty() {
                     self.message = Some("nothing captured yet: press p to capture first".into());
                 } else {
-                    self.prompt = Some(Prompt {
-                        kind: PromptKind::PcapPath,
-                        text: format!("ctnet-{}.pcap", self.stamp()),
-                    });
+                    // Packets from more than one interface go to pcapng, which says
+                    // where each was seen; one interface to plain pcap.
+                    let first = &self.capture.packets[0].iface;
+                    let several = self.capture.packets.iter().any(|p| &p.iface != first);
+                    self.prompt = Some(Prompt::new(
+                        PromptKind::PcapPath,
+                        format!(
+                            "ctnet-{}.{}",
+                            self.stamp(),
+                            if several { "pcapng" } else { "pcap" }
+                        ),
+                    ));
                 }
             }
             Action::SaveSnapshot => {
                 if self.snap.is_some() {
-                    self.prompt = Some(Prompt {
-                        kind: PromptKind::SnapshotPath,
-                        text: format!("ctnet-snapshot-{}.json", self.stamp()),
-                    });
+                    self.prompt = Some(Prompt::new(
+                        PromptKind::SnapshotPath,
+                        format!("ctnet-snapshot-{}.json", self.stamp()),
+                    ));
                 }
             }
             Action::RunChecks => match self.selected_netns() {
@@ -704,7 +893,7 @@ impl App {
                 }
                 self.message = Some("offline: showing a snapshot file, nothing to refresh".into());
             }
-            Action::Type(_) | Action::Backspace | Action::Submit => {}
+            Action::Type(_) | Action::Backspace | Action::Edit(_) | Action::Submit => {}
         }
         Vec::new()
     }

@@ -395,7 +395,9 @@ impl Executor for Runner {
             }
             Effect::WritePcap(path) => {
                 app.message = Some(match write_pcap(&path, app) {
-                    Ok(n) => format!("wrote {n} packet(s) to {}", path.display()),
+                    Ok((n, format)) => {
+                        format!("wrote {n} packet(s) to {} ({})", path.display(), format.name())
+                    }
                     Err(e) => format!("pcap not written: {e}"),
                 });
             }
@@ -455,14 +457,39 @@ impl Executor for Runner {
     }
 }
 
-fn write_pcap(path: &std::path::Path, app: &App) -> ctnet_core::Result<u64> {
-    let mut file = capture::PcapWriter::create(path)?;
+/// The packets of the pane into `path`: pcapng with an interface block per interface
+/// they were seen on when the name ends in `.pcapng` or there is more than one, plain
+/// pcap otherwise. Returns the packets written and the format.
+pub fn write_pcap(path: &std::path::Path, app: &App) -> ctnet_core::Result<(u64, capture::FileFormat)> {
+    let mut names: Vec<&str> = Vec::new();
     for p in &app.capture.packets {
-        if !file.write(p.ts_us, p.len, &p.data) {
+        if !names.contains(&p.iface.as_str()) {
+            names.push(&p.iface);
+        }
+    }
+    let interfaces: Vec<capture::pcapng::Interface> = names
+        .iter()
+        .map(|n| capture::pcapng::Interface {
+            name: n.to_string(),
+            description: format!("captured by the ctnet dashboard as {n}"),
+            link_type: capture::pcapng::LINKTYPE_ETHERNET,
+            snaplen: capture::FILE_SNAPLEN as u32,
+        })
+        .collect();
+    let format = capture::FileFormat::for_file(path, names.len());
+    let mut file = capture::PcapWriter::create_as(
+        path,
+        format,
+        &format!("ctnet dashboard {}", env!("CARGO_PKG_VERSION")),
+        &interfaces,
+    )?;
+    for p in &app.capture.packets {
+        let i = names.iter().position(|n| *n == p.iface).unwrap_or(0) as u32;
+        if !file.write(i, p.ts_us, p.len, &p.data) {
             break;
         }
     }
-    file.finish().map_err(|(kept, e)| {
+    file.finish().map(|n| (n, format)).map_err(|(kept, e)| {
         ctnet_core::Error::Invalid(format!("{e} (the file keeps the first {kept} packets)"))
     })
 }
@@ -620,10 +647,13 @@ fn spawn_pump(
 ) -> JoinHandle<()> {
     let evicted_seen = Mutex::new(0u64);
     std::thread::spawn(move || {
+        // Lines from several interfaces in time order: a reader hands its frames over
+        // up to one buffer timeout late, so they are held back a little.
+        let mut reorder = capture::Reorder::default();
         loop {
             let last = stop.load(Ordering::SeqCst);
-            let mut frames = ring.drain();
-            frames.sort_by_key(|f| f.ts_us);
+            reorder.push(ring.drain());
+            let frames = reorder.ready(last, capture::now_us());
             let mut lost = {
                 let mut seen = evicted_seen.lock().unwrap_or_else(|p| p.into_inner());
                 let now = ring.evicted();
@@ -652,6 +682,7 @@ fn spawn_pump(
                                 LineFormat::Text,
                             ),
                             data: f.data.clone(),
+                            iface: label.to_string(),
                         }
                     })
                     .collect();

@@ -45,12 +45,13 @@ pub const KEYS: &[(&str, &str)] = &[
     ),
     ("P", "stop every capture"),
     ("/", "set the BPF filter (tcpdump syntax; empty clears it)"),
-    ("w", "write the captured packets to a pcap file"),
+    ("w", "write the packets to a file (pcapng: which interface)"),
     ("c", "guided checks for the selected container or netns"),
     ("C", "pick a peer, then run the pair checks"),
     ("s", "save the snapshot as JSON (open it with --from FILE)"),
     ("r", "refresh now"),
     ("Esc", "close a prompt, picker or help"),
+    ("in a prompt", "^A ^E ←→ move, ^U ^K ^W erase, ↑↓ earlier entries"),
 ];
 
 const OK: Color = Color::Green;
@@ -931,7 +932,9 @@ fn draw_status(f: &mut Frame, app: &App, area: Rect) {
             PromptKind::SnapshotPath => ("save snapshot to", "Enter save, Esc cancel"),
         };
         let text = format!("{what}: {}", esc(&p.text));
-        let cursor_x = area.x + text.chars().count() as u16;
+        // The cursor after the escaped form of what precedes it.
+        let before: String = p.text.chars().take(p.cursor).collect();
+        let cursor_x = area.x + format!("{what}: {}", esc(&before)).chars().count() as u16;
         f.render_widget(
             Paragraph::new(Line::from(vec![
                 Span::styled(text, Style::new().add_modifier(Modifier::BOLD)),

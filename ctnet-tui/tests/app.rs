@@ -245,6 +245,14 @@ fn the_pane_keeps_the_newest_packets_and_w_asks_for_a_file() {
     assert_eq!(app.capture.seen, (PANE_PACKETS + 20) as u64);
     app.update(Action::WritePcap);
     assert_eq!(app.prompt.as_ref().map(|p| p.kind), Some(PromptKind::PcapPath));
+    let name = app.prompt.as_ref().unwrap().text.clone();
+    assert!(name.ends_with(".pcap"), "one interface: plain pcap ({name})");
+    // Packets from a second interface: the file offered is pcapng.
+    app.update(Action::Cancel);
+    app.on_event(Event::Packets(icmp_packets("vc2", 2)));
+    app.update(Action::WritePcap);
+    let name = app.prompt.as_ref().unwrap().text.clone();
+    assert!(name.ends_with(".pcapng"), "two interfaces: pcapng ({name})");
     while app.prompt.as_ref().is_some_and(|p| !p.text.is_empty()) {
         app.update(Action::Backspace);
     }
@@ -378,4 +386,153 @@ fn an_endpoint_that_did_not_open_is_tried_again_by_p() {
         matches!(fx.as_slice(), [Effect::StartCapture { endpoints, .. }] if endpoints.len() == 2),
         "{fx:?}"
     );
+}
+
+/// `w` with packets from two interfaces writes pcapng: Debian's tshark names the
+/// interface of each packet; from one interface, plain pcap.
+#[test]
+fn the_pane_is_written_as_pcapng_naming_each_interface() {
+    let mut app = app_with(fixture("lab-healthy"));
+    app.on_event(Event::Packets(icmp_packets("eth0@c1", 2)));
+    let dir = std::env::temp_dir().join(format!("ctnet-tui-pcapng-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let one = dir.join("one.pcap");
+    let (n, format) = ctnet_tui::run::write_pcap(&one, &app).unwrap();
+    assert_eq!((n, format.name()), (4, "pcap"));
+    assert_eq!(&std::fs::read(&one).unwrap()[..4], &0xa1b2_c3d4u32.to_ne_bytes());
+    app.on_event(Event::Packets(icmp_packets("vc1", 1)));
+    let two = dir.join("two.pcap");
+    let (n, format) = ctnet_tui::run::write_pcap(&two, &app).unwrap();
+    assert_eq!(
+        (n, format.name()),
+        (6, "pcapng"),
+        "two interfaces: pcapng whatever the name"
+    );
+    let o = std::process::Command::new("tshark")
+        .args([
+            "-r",
+            two.to_str().unwrap(),
+            "-T",
+            "fields",
+            "-e",
+            "frame.interface_name",
+        ])
+        .output()
+        .expect("tshark (scripts/deps.sh installs it)");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let names: Vec<String> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(String::from)
+        .collect();
+    assert_eq!(
+        names,
+        ["eth0@c1"; 4].into_iter().chain(["vc1"; 2]).collect::<Vec<_>>()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Prompts edit as readline does: Ctrl-U, Ctrl-W, Ctrl-K, Ctrl-A/E, arrows and
+/// Delete at the cursor, and Up/Down recall what was given before. A Ctrl key that is
+/// no edit types nothing (Ctrl-U once typed a literal `u` into the filter).
+#[test]
+fn prompts_edit_like_readline_and_remember_what_was_given() {
+    let mut app = app_with(fixture("lab-healthy"));
+    let mut press = |app: &mut App, code: KeyCode, m: KeyModifiers| {
+        if let Some(a) = app.keymap(KeyEvent::new(code, m)) {
+            app.update(a)
+        } else {
+            Vec::new()
+        }
+    };
+    let typed =
+        |app: &mut App, s: &str, press: &mut dyn FnMut(&mut App, KeyCode, KeyModifiers) -> Vec<Effect>| {
+            for c in s.chars() {
+                press(app, KeyCode::Char(c), KeyModifiers::NONE);
+            }
+        };
+    let ctrl = KeyModifiers::CONTROL;
+    let none = KeyModifiers::NONE;
+    app.update(Action::EditFilter);
+    let text = |app: &App| {
+        let p = app.prompt.as_ref().expect("a prompt is open");
+        (p.text.clone(), p.cursor)
+    };
+    press(&mut app, KeyCode::Char('u'), ctrl);
+    assert_eq!(
+        text(&app),
+        (String::new(), 0),
+        "Ctrl-U on an empty prompt types no u"
+    );
+    typed(&mut app, "icmp and host 10.0.0.9", &mut press);
+    press(&mut app, KeyCode::Char('w'), ctrl);
+    assert_eq!(
+        text(&app),
+        ("icmp and host ".into(), 14),
+        "Ctrl-W erases the word"
+    );
+    press(&mut app, KeyCode::Char('w'), ctrl);
+    assert_eq!(text(&app).0, "icmp and ", "then the word before, over the space");
+    press(&mut app, KeyCode::Char('a'), ctrl);
+    typed(&mut app, "(", &mut press);
+    press(&mut app, KeyCode::End, none);
+    press(&mut app, KeyCode::Backspace, none);
+    typed(&mut app, ") or arp", &mut press);
+    assert_eq!(text(&app).0, "(icmp and) or arp");
+    for _ in 0..4 {
+        press(&mut app, KeyCode::Left, none);
+    }
+    press(&mut app, KeyCode::Char('k'), ctrl);
+    assert_eq!(
+        text(&app),
+        ("(icmp and) or".into(), 13),
+        "Ctrl-K cuts from the cursor"
+    );
+    press(&mut app, KeyCode::Home, none);
+    press(&mut app, KeyCode::Delete, none);
+    press(&mut app, KeyCode::Right, none);
+    press(&mut app, KeyCode::Right, none);
+    press(&mut app, KeyCode::Right, none);
+    press(&mut app, KeyCode::Char('u'), ctrl);
+    assert_eq!(
+        text(&app),
+        ("p and) or".into(), 0),
+        "Ctrl-U erases before the cursor"
+    );
+    press(&mut app, KeyCode::Char('e'), ctrl);
+    press(&mut app, KeyCode::Char('x'), ctrl);
+    assert_eq!(
+        text(&app),
+        ("p and) or".into(), 9),
+        "Ctrl-X is no edit and types nothing"
+    );
+    press(&mut app, KeyCode::Char('u'), ctrl);
+    typed(&mut app, "icmp", &mut press);
+    press(&mut app, KeyCode::Enter, none);
+    assert_eq!(app.capture.filter.as_deref(), Some("icmp"));
+    app.update(Action::EditFilter);
+    press(&mut app, KeyCode::Char('u'), ctrl);
+    typed(&mut app, "arp", &mut press);
+    press(&mut app, KeyCode::Enter, none);
+    // Up recalls, newest first; Down goes back to what was being typed.
+    app.update(Action::EditFilter);
+    press(&mut app, KeyCode::Char('u'), ctrl);
+    typed(&mut app, "tcp", &mut press);
+    press(&mut app, KeyCode::Up, none);
+    assert_eq!(text(&app), ("arp".into(), 3));
+    press(&mut app, KeyCode::Up, none);
+    assert_eq!(text(&app).0, "icmp");
+    press(&mut app, KeyCode::Up, none);
+    assert_eq!(text(&app).0, "icmp", "the oldest stays");
+    press(&mut app, KeyCode::Down, none);
+    assert_eq!(text(&app).0, "arp");
+    press(&mut app, KeyCode::Down, none);
+    assert_eq!(text(&app).0, "tcp", "back to what was typed");
+    press(&mut app, KeyCode::Esc, none);
+    // Each kind of prompt has its own history.
+    app.on_event(Event::Packets(icmp_packets("vc1", 1)));
+    app.update(Action::WritePcap);
+    let offered = text(&app).0;
+    press(&mut app, KeyCode::Up, none);
+    assert_eq!(text(&app).0, offered, "no filter is offered as a file name");
 }

@@ -20,6 +20,23 @@ pub struct Interface {
     pub snaplen: u32,
 }
 
+/// Append an Enhanced Packet Block to `out`: a frame seen on `interface` at `ts_us`
+/// (Unix microseconds), `len` bytes long on the wire, of which `data` were kept.
+pub fn packet_block(out: &mut Vec<u8>, interface: u32, ts_us: i64, len: u32, data: &[u8]) {
+    let ts = ts_us.max(0) as u64;
+    let total = (12 + 20 + data.len() + pad4(data.len())) as u32;
+    out.extend_from_slice(&6u32.to_le_bytes());
+    out.extend_from_slice(&total.to_le_bytes());
+    out.extend_from_slice(&interface.to_le_bytes());
+    out.extend_from_slice(&((ts >> 32) as u32).to_le_bytes());
+    out.extend_from_slice(&(ts as u32).to_le_bytes());
+    out.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    out.extend_from_slice(&len.max(data.len() as u32).to_le_bytes());
+    out.extend_from_slice(data);
+    out.extend(std::iter::repeat_n(0u8, pad4(data.len())));
+    out.extend_from_slice(&total.to_le_bytes());
+}
+
 /// A pcapng document being built.
 #[derive(Debug, Default)]
 pub struct Writer {
@@ -86,16 +103,7 @@ impl Writer {
     /// One frame seen on `interface` at `ts_us` (Unix microseconds), `len` bytes long
     /// on the wire, of which `data` were kept.
     pub fn packet(&mut self, interface: u32, ts_us: i64, len: u32, data: &[u8]) {
-        let ts = ts_us.max(0) as u64;
-        let mut body = Vec::with_capacity(20 + data.len() + 4);
-        body.extend_from_slice(&interface.to_le_bytes());
-        body.extend_from_slice(&((ts >> 32) as u32).to_le_bytes());
-        body.extend_from_slice(&(ts as u32).to_le_bytes());
-        body.extend_from_slice(&(data.len() as u32).to_le_bytes());
-        body.extend_from_slice(&len.max(data.len() as u32).to_le_bytes());
-        body.extend_from_slice(data);
-        body.extend(std::iter::repeat_n(0u8, pad4(data.len())));
-        self.block(6, &body);
+        packet_block(&mut self.out, interface, ts_us, len, data);
     }
 
     /// The bytes so far.

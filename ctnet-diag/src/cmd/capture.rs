@@ -125,10 +125,29 @@ fn endpoints(snap: &Snapshot, args: &CaptureArgs) -> Result<Vec<Endpoint>, ExitC
     Ok(out)
 }
 
+/// What a pcapng file says of each endpoint, in session order: its label as the
+/// interface's name (`eth0@web1`, unique where plain names repeat across netns), where
+/// it is as the description, Ethernet, the snaplen.
+fn file_interfaces(snap: &Snapshot, eps: &[Endpoint], snaplen: i32) -> Vec<capture::pcapng::Interface> {
+    let esc = |s: &str| ctnet_core::text::escape(s).into_owned();
+    eps.iter()
+        .map(|e| capture::pcapng::Interface {
+            name: e.label.clone(),
+            description: if e.netns.key() == snap.host {
+                format!("{} in the host netns", esc(&e.iface))
+            } else {
+                format!("{} in netns {}", esc(&e.iface), esc(&e.netns.label()))
+            },
+            link_type: capture::pcapng::LINKTYPE_ETHERNET,
+            snaplen: snaplen.max(0) as u32,
+        })
+        .collect()
+}
+
 /// Print merged frames older than the hold-back window (all of them at the end), at
 /// most `limit` in all: with `-c N` over several interfaces the first N in time order.
 struct Merger {
-    pending: Vec<Frame>,
+    pending: capture::Reorder,
     labels: Vec<String>,
     own: Vec<capture::DirectionHint>,
     format: LineFormat,
@@ -140,21 +159,9 @@ struct Merger {
 
 impl Merger {
     fn flush(&mut self, all: bool, out: &mut impl Write) {
-        self.pending.sort_by_key(|f| f.ts_us);
-        // A reader hands over a batch up to one buffer timeout late: hold back what is
-        // newer than that behind the newest frame, so lines come out in time order.
-        // Measured from now as well as from the newest frame: a quiet link must not
-        // hold its last frames back (a `-c N` reached in one burst would wait forever).
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_micros() as i64);
-        let newest = self.pending.last().map_or(0, |f| f.ts_us).max(now);
-        let cut = if all {
-            self.pending.len()
-        } else {
-            self.pending.partition_point(|f| f.ts_us < newest - 300_000)
-        };
-        for f in self.pending.drain(..cut) {
+        // Held back from now as well as from the newest frame: a `-c N` reached in one
+        // burst must not wait forever for a frame that never comes.
+        for f in self.pending.ready(all, capture::now_us()) {
             if self.cut_at.is_some() {
                 continue;
             }
@@ -261,7 +268,16 @@ pub fn run(args: CaptureArgs) -> anyhow::Result<ExitCode> {
     let stdout_latch = crate::out::Latch::new(std::io::stdout());
     let stdout_error = stdout_latch.error.clone();
     let pcap = match &args.write {
-        Some(path) => Some(Arc::new(Mutex::new(capture::PcapWriter::create(path)?))),
+        Some(path) => {
+            let format = capture::FileFormat::for_file(path, eps.len());
+            let interfaces = file_interfaces(&snap, &eps, opts.snaplen);
+            Some(Arc::new(Mutex::new(capture::PcapWriter::create_as(
+                path,
+                format,
+                &format!("ctnet-diag {} capture", env!("CARGO_PKG_VERSION")),
+                &interfaces,
+            )?)))
+        }
         None => None,
     };
     let sink = match &pcap {
@@ -293,13 +309,17 @@ pub fn run(args: CaptureArgs) -> anyhow::Result<ExitCode> {
     crate::say!(
         "ctnet-diag: capturing on {}{} (Ctrl-C to stop)",
         ctnet_core::text::escape(&labels.join(", ")),
-        args.write
-            .as_ref()
-            .map(|p| format!(", writing {}", ctnet_core::text::path(p)))
-            .unwrap_or_default()
+        match (&args.write, &pcap) {
+            (Some(p), Some(w)) => format!(
+                ", writing {} ({})",
+                ctnet_core::text::path(p),
+                w.lock().unwrap_or_else(|e| e.into_inner()).format().name()
+            ),
+            _ => String::new(),
+        }
     );
     let mut merger = Merger {
-        pending: Vec::new(),
+        pending: capture::Reorder::default(),
         labels: labels.clone(),
         own: eps
             .iter()
@@ -334,7 +354,7 @@ pub fn run(args: CaptureArgs) -> anyhow::Result<ExitCode> {
                     follow_dropped += extra as u64;
                 }
             }
-            merger.pending.extend(batch);
+            merger.pending.push(batch);
             merger.flush(false, &mut stdout);
             if merger.cut_at.is_some() && stop_at.is_none() {
                 stop_at = Some(std::time::Instant::now() + Duration::from_millis(400));
@@ -365,7 +385,7 @@ pub fn run(args: CaptureArgs) -> anyhow::Result<ExitCode> {
         if args.follow {
             followed.extend(batch.iter().cloned());
         }
-        merger.pending.extend(batch);
+        merger.pending.push(batch);
         merger.flush(true, &mut stdout);
     }
     if args.follow {

@@ -87,6 +87,7 @@ pub fn icmp_packets(label: &str, n: u16) -> Vec<Packet> {
                 len: data.len() as u32,
                 line: capture::format_line(label, ts_us, data.len() as u32, &data, hint, LineFormat::Text),
                 data,
+                iface: label.to_string(),
             });
         }
     }
