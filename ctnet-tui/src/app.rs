@@ -87,6 +87,22 @@ pub enum Action {
     PageUp,
     /// A page down.
     PageDown,
+    /// The first row (the oldest packet in the capture pane).
+    First,
+    /// The last row (the newest packet).
+    Last,
+    /// Fold every bridge and heading.
+    FoldAll,
+    /// Unfold everything.
+    UnfoldAll,
+    /// Ask what to find (name, IP, MAC, ifindex, netns).
+    Find,
+    /// The next row matching the last find.
+    FindNext,
+    /// The previous row matching it.
+    FindPrev,
+    /// Show every message of this session.
+    ShowLog,
     /// Fold or unfold the selected bridge; on anything else, show its Link tab.
     Enter,
     /// Next detail tab.
@@ -223,6 +239,8 @@ pub enum PromptKind {
     PcapPath,
     /// Where to save the snapshot.
     SnapshotPath,
+    /// What to find in the tree.
+    Find,
 }
 
 /// A one-line text prompt.
@@ -451,6 +469,16 @@ pub struct App {
     pub help: bool,
     /// An open prompt.
     pub prompt: Option<Prompt>,
+    /// The last find, for n and N.
+    pub find: Option<String>,
+    /// The row selected when the find prompt opened (Esc goes back to it).
+    find_origin: Option<Item>,
+    /// Rows the tree pane shows at once (set when drawn; PgUp/PgDn move by it).
+    pub tree_page: std::cell::Cell<usize>,
+    /// Every message of the session with its time, oldest first (`m` shows them).
+    pub log: std::collections::VecDeque<(String, String)>,
+    /// The message log is shown.
+    pub show_log: bool,
     /// What each kind of prompt was given before, oldest first (Up recalls it).
     pub history: Vec<(PromptKind, Vec<String>)>,
     /// An open peer picker.
@@ -507,6 +535,11 @@ impl App {
             help: false,
             prompt: None,
             history: Vec::new(),
+            find: None,
+            find_origin: None,
+            tree_page: std::cell::Cell::new(10),
+            log: std::collections::VecDeque::new(),
+            show_log: false,
             picker: None,
             capture: CaptureView::default(),
             report: None,
@@ -549,6 +582,12 @@ impl App {
 
     /// Take in an event; keys become actions. Returns what the runner must do.
     pub fn on_event(&mut self, ev: Event) -> Vec<Effect> {
+        let effects = self.handle(ev);
+        self.log_message();
+        effects
+    }
+
+    fn handle(&mut self, ev: Event) -> Vec<Effect> {
         match ev {
             Event::Key(k) => match self.keymap(k) {
                 Some(a) => self.update(a),
@@ -675,7 +714,7 @@ impl App {
                 _ => None,
             };
         }
-        if self.help {
+        if self.help || self.show_log {
             return match k.code {
                 KeyCode::Char('q') => Some(Action::Quit),
                 _ => Some(Action::Cancel),
@@ -690,6 +729,14 @@ impl App {
             KeyCode::Down | KeyCode::Char('j') => Action::Down,
             KeyCode::PageUp => Action::PageUp,
             KeyCode::PageDown => Action::PageDown,
+            KeyCode::Home | KeyCode::Char('g') => Action::First,
+            KeyCode::End | KeyCode::Char('G') => Action::Last,
+            KeyCode::Char('-') => Action::FoldAll,
+            KeyCode::Char('+') | KeyCode::Char('=') => Action::UnfoldAll,
+            KeyCode::Char('f') => Action::Find,
+            KeyCode::Char('n') => Action::FindNext,
+            KeyCode::Char('N') => Action::FindPrev,
+            KeyCode::Char('m') => Action::ShowLog,
             KeyCode::Enter => Action::Enter,
             KeyCode::Right | KeyCode::Char('l') | KeyCode::Char(']') => Action::NextTab,
             KeyCode::Left | KeyCode::Char('h') | KeyCode::Char('[') => Action::PrevTab,
@@ -727,8 +774,27 @@ impl App {
         }
     }
 
+    /// Keep the message shown now in the session's log (once; 200 at most).
+    pub fn log_message(&mut self) {
+        let Some(m) = &self.message else { return };
+        if self.log.back().is_some_and(|(_, last)| last == m) {
+            return;
+        }
+        let now = chrono_like_now();
+        self.log.push_back((now, m.clone()));
+        if self.log.len() > 200 {
+            self.log.pop_front();
+        }
+    }
+
     /// Apply an action.
     pub fn update(&mut self, a: Action) -> Vec<Effect> {
+        let effects = self.apply(a);
+        self.log_message();
+        effects
+    }
+
+    fn apply(&mut self, a: Action) -> Vec<Effect> {
         if a != Action::Refresh {
             self.message = None;
         }
@@ -738,11 +804,18 @@ impl App {
                 .iter()
                 .find(|(k, _)| *k == p.kind)
                 .map_or(&[][..], |(_, h)| h.as_slice());
+            let find = p.kind == PromptKind::Find;
             match a {
                 Action::Type(c) => p.edit(Edit::Insert(c), history),
                 Action::Backspace => p.edit(Edit::Backspace, history),
                 Action::Edit(e) => p.edit(e, history),
-                Action::Cancel => self.prompt = None,
+                Action::Cancel => {
+                    self.prompt = None;
+                    if find && let Some(item) = self.find_origin.take() {
+                        self.select_item(&item);
+                    }
+                    return Vec::new();
+                }
                 Action::Submit => {
                     let p = self
                         .prompt
@@ -753,6 +826,15 @@ impl App {
                 }
                 Action::Quit => self.quit = true,
                 _ => {}
+            }
+            if find && let Some(text) = self.prompt.as_ref().map(|p| p.text.clone()) {
+                // Incremental: the first match from where the find started.
+                if let Some(item) = self.find_origin.clone() {
+                    self.select_item(&item);
+                }
+                if !text.is_empty() && !self.find_step(&text, true, true) {
+                    self.message = Some(format!("no match for {text:?}"));
+                }
             }
             return Vec::new();
         }
@@ -776,7 +858,48 @@ impl App {
         match a {
             Action::Quit => self.quit = true,
             Action::ToggleHelp => self.help = !self.help,
-            Action::Cancel => self.help = false,
+            Action::Cancel => {
+                self.help = false;
+                self.show_log = false;
+            }
+            Action::ShowLog => self.show_log = true,
+            Action::First => self.move_to(true),
+            Action::Last => self.move_to(false),
+            Action::FoldAll => {
+                if let (Some(s), Some(t)) = (&self.snap, &self.topo) {
+                    let all = tree::rows(s, t, &HashSet::new());
+                    self.folded = all.iter().filter_map(|r| tree::fold_key(&r.item)).collect();
+                    let keep = self.selected_item().cloned();
+                    self.rebuild_rows();
+                    // The selection goes to its bridge when it is folded away.
+                    if let Some(item) = keep
+                        && !self.select_item(&item)
+                    {
+                        self.selected = self.selected.min(self.rows.len().saturating_sub(1));
+                    }
+                }
+            }
+            Action::UnfoldAll => {
+                let keep = self.selected_item().cloned();
+                self.folded.clear();
+                self.rebuild_rows();
+                if let Some(item) = keep {
+                    self.select_item(&item);
+                }
+            }
+            Action::Find => {
+                self.focus = Focus::Tree;
+                self.find_origin = self.selected_item().cloned();
+                self.prompt = Some(Prompt::new(PromptKind::Find, String::new()));
+            }
+            Action::FindNext | Action::FindPrev => match self.find.clone() {
+                Some(q) => {
+                    if !self.find_step(&q, a == Action::FindNext, false) {
+                        self.message = Some(format!("no match for {q:?}"));
+                    }
+                }
+                None => self.message = Some("nothing to find yet: press f and type a name, IP or MAC".into()),
+            },
             Action::FocusNext => {
                 self.focus = match self.focus {
                     Focus::Tree => Focus::Detail,
@@ -793,8 +916,8 @@ impl App {
             }
             Action::Up => self.move_by(-1),
             Action::Down => self.move_by(1),
-            Action::PageUp => self.move_by(-10),
-            Action::PageDown => self.move_by(10),
+            Action::PageUp => self.move_by(-(self.page() as isize)),
+            Action::PageDown => self.move_by(self.page() as isize),
             Action::Enter => {
                 let key = self.selected_item().and_then(tree::fold_key);
                 if let Some(key) = key {
@@ -929,10 +1052,172 @@ impl App {
                 }
                 Vec::new()
             }
+            PromptKind::Find => {
+                self.find_origin = None;
+                if !text.is_empty() {
+                    self.message = self
+                        .selected_item()
+                        .map(|i| format!("found {text:?}: {} (n next, N previous)", item_name(i)));
+                    self.find = Some(text);
+                }
+                Vec::new()
+            }
             PromptKind::PcapPath if !text.is_empty() => vec![Effect::WritePcap(PathBuf::from(text))],
             PromptKind::SnapshotPath if !text.is_empty() => vec![Effect::SaveSnapshot(PathBuf::from(text))],
             _ => Vec::new(),
         }
+    }
+
+    /// How far PgUp/PgDn move: a screen of the focused pane, less one row of overlap.
+    fn page(&self) -> usize {
+        self.tree_page.get().saturating_sub(1).max(1)
+    }
+
+    fn move_to(&mut self, first: bool) {
+        match self.focus {
+            Focus::Tree => {
+                self.selected = if first { 0 } else { self.rows.len().saturating_sub(1) };
+                self.detail_scroll = 0;
+            }
+            Focus::Detail => self.detail_scroll = if first { 0 } else { self.detail_max.get() },
+            Focus::Capture => {
+                // Up goes back in time: the first is the oldest.
+                self.capture.scroll = if first {
+                    self.capture.packets.len().saturating_sub(1)
+                } else {
+                    0
+                };
+            }
+        }
+    }
+
+    /// Select `item` if it is shown; whether it was.
+    pub fn select_item(&mut self, item: &Item) -> bool {
+        match self.rows.iter().position(|r| &r.item == item) {
+            Some(i) => {
+                self.selected = i;
+                self.detail_scroll = 0;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// What a row can be found by: its text, and for a netns (or the port in front of
+    /// one) every name, container, address, MAC and ifindex in it.
+    fn haystack(&self, row: &Row) -> String {
+        let mut h = format!("{} {}", row.label, row.detail);
+        let key = match &row.item {
+            Item::Port { netns, port, .. } => {
+                h.push_str(&format!(" {port}"));
+                *netns
+            }
+            Item::Netns(k) => Some(*k),
+            Item::Bridge(b) | Item::HostVeth(b) => {
+                h.push_str(&format!(" {b}"));
+                None
+            }
+            Item::Heading(_) => None,
+        };
+        if let (Some(snap), Some(topo)) = (&self.snap, &self.topo) {
+            let port_name = match &row.item {
+                Item::Port { port, .. } | Item::HostVeth(port) => Some(port.as_str()),
+                Item::Bridge(b) => Some(b.as_str()),
+                _ => None,
+            };
+            if let Some(host) = snap.host_netns()
+                && let Some(l) = port_name.and_then(|n| host.links.iter().find(|l| l.name == n))
+            {
+                h.push_str(&format!(" if{} {}", l.ifindex, l.mac.as_deref().unwrap_or("")));
+                for a in host.addresses.iter().filter(|a| a.ifindex == l.ifindex) {
+                    h.push_str(&format!(" {}", a.address));
+                }
+            }
+            if let Some(k) = key {
+                if let Some(v) = topo.netns.iter().find(|n| n.key == k) {
+                    h.push_str(&format!(" {} {}", v.label, v.names.join(" ")));
+                }
+                for c in snap.containers_in(k) {
+                    h.push_str(&format!(" {} {}", c.name, c.id));
+                }
+                if let Some(ns) = snap.netns_by_key(k) {
+                    h.push_str(&format!(" {}", ns.key.ino));
+                    for l in &ns.links {
+                        h.push_str(&format!(" {} if{} {}", l.name, l.ifindex, l.mac.as_deref().unwrap_or("")));
+                    }
+                    for a in &ns.addresses {
+                        h.push_str(&format!(" {}", a.address));
+                    }
+                }
+            }
+        }
+        h.to_lowercase()
+    }
+
+    /// Select the next (or previous) row matching `query` (words, all of them, case
+    /// aside), from the selection (`inclusive`: it counts), wrapping around. Rows in a
+    /// folded bridge count: their bridge is unfolded. Whether one matched.
+    fn find_step(&mut self, query: &str, forward: bool, inclusive: bool) -> bool {
+        let (Some(snap), Some(topo)) = (&self.snap, &self.topo) else {
+            return false;
+        };
+        let words: Vec<String> = query.to_lowercase().split_whitespace().map(String::from).collect();
+        if words.is_empty() {
+            return false;
+        }
+        let all = tree::rows(snap, topo, &HashSet::new());
+        let n = all.len();
+        if n == 0 {
+            return false;
+        }
+        let here = self
+            .selected_item()
+            .and_then(|i| all.iter().position(|r| &r.item == i))
+            .unwrap_or(0);
+        let order: Vec<usize> = (0..n)
+            .map(|k| {
+                let step = if inclusive { k } else { k + 1 };
+                if forward {
+                    (here + step) % n
+                } else {
+                    (here + n * 2 - step) % n
+                }
+            })
+            .collect();
+        // A row where every word is a whole name or address ranks first (`c3` is the
+        // container c3, not every MAC with c3 in it); otherwise any row containing them.
+        let hays: Vec<String> = all.iter().map(|r| self.haystack(r)).collect();
+        let whole = |hay: &str| {
+            let tokens: Vec<&str> = hay
+                .split(|c: char| !(c.is_alphanumeric() || ".:-_@".contains(c)))
+                .collect();
+            words.iter().all(|w| tokens.contains(&w.as_str()))
+        };
+        let exact = hays.iter().any(|h| whole(h));
+        let found = order.into_iter().find(|&i| {
+            if exact {
+                whole(&hays[i])
+            } else {
+                words.iter().all(|w| hays[i].contains(w.as_str()))
+            }
+        });
+        let Some(i) = found else {
+            return false;
+        };
+        // Unfold what holds it: the nearest foldable row above it at a lower depth.
+        let depth = all[i].depth;
+        if let Some(holder) = all[..i]
+            .iter()
+            .rev()
+            .find(|r| r.depth < depth && tree::fold_key(&r.item).is_some())
+            .and_then(|r| tree::fold_key(&r.item))
+            && self.folded.remove(&holder)
+        {
+            self.rebuild_rows();
+        }
+        let item = all[i].item.clone();
+        self.focus = Focus::Tree;
+        self.select_item(&item)
     }
 
     fn move_by(&mut self, d: isize) {
@@ -1162,10 +1447,11 @@ impl App {
             for l in &ns.links {
                 let Some(s) = &l.stats else { continue };
                 let key = (ns.key, l.name.clone());
-                let rate = self.rates.entry(key.clone()).or_default();
+                // A rate needs two samples: the first scan (and a file) has none.
                 if let Some((old, then)) = self.prev_stats.get(&key)
                     && now > *then
                 {
+                    let rate = self.rates.entry(key.clone()).or_default();
                     let dt = (now - then) as f64 / 1000.0;
                     let d = |a: u64, b: u64| a.saturating_sub(b) as f64 / dt;
                     rate.rx_pps = d(s.rx_packets, old.rx_packets);
@@ -1266,6 +1552,15 @@ pub fn item_name(item: &Item) -> String {
         Item::Netns(k) => format!("netns {}", k.ino),
         Item::HostVeth(v) => format!("veth {v}"),
     }
+}
+
+/// The wall clock as `HH:MM:SS` (UTC) for the message log.
+fn chrono_like_now() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let day = secs % 86_400;
+    format!("{:02}:{:02}:{:02}", day / 3600, day % 3600 / 60, day % 60)
 }
 
 /// The key a firewall rule's counter is tracked under.

@@ -412,6 +412,7 @@ impl Executor for Runner {
                 });
             }
         }
+        app.log_message();
     }
 
     fn snapshot(&mut self, snap: &Snapshot) {
@@ -453,6 +454,7 @@ impl Executor for Runner {
             );
         }
         app.message = Some(ended.join("; "));
+        app.log_message();
         true
     }
 }

@@ -28,29 +28,19 @@ use crate::tree::{Badge, Item};
 /// Every key, for `?`.
 pub const KEYS: &[(&str, &str)] = &[
     ("q, Ctrl-C", "quit (the terminal is restored)"),
-    ("?", "this help (any key closes it)"),
-    (
-        "Tab, Shift-Tab",
-        "next / previous pane: topology, detail, capture",
-    ),
-    (
-        "↑ ↓, j k, PgUp PgDn",
-        "move in the focused pane (scrolls detail, capture)",
-    ),
-    ("Enter", "fold/unfold a bridge; on a port or netns, its Link tab"),
+    ("?, m", "this help; every message of the session, whole"),
+    ("Tab, Shift-Tab", "next / previous pane: topology, detail, capture"),
+    ("↑ ↓, j k", "move in the focused pane (scrolls detail, capture)"),
+    ("PgUp PgDn, g G", "a screen up / down; first / last (Home End)"),
+    ("f, n N", "find a name, IP, MAC, ifindex or netns; next / previous"),
+    ("Enter, - +", "fold/unfold a bridge (a port: its Link tab); all"),
     ("← →, h l, 1-6", "detail tab: Link FDB ARP Routes Firewall Checks"),
-    (
-        "p",
-        "capture on the selection (a port: both veth ends); again stops",
-    ),
-    ("P", "stop every capture"),
+    ("p, P", "capture the selection (again: stop it); stop all"),
     ("/", "set the BPF filter (tcpdump syntax; empty clears it)"),
     ("w", "write the packets to a file (pcapng: which interface)"),
-    ("c", "guided checks for the selected container or netns"),
-    ("C", "pick a peer, then run the pair checks"),
-    ("s", "save the snapshot as JSON (open it with --from FILE)"),
-    ("r", "refresh now"),
-    ("Esc", "close a prompt, picker or help"),
+    ("c, C", "checks for the selection; pick a peer for the pair"),
+    ("s, r", "save the snapshot as JSON (--from FILE); refresh now"),
+    ("Esc", "close a prompt, picker, help or the messages"),
     ("in a prompt", "^A ^E ←→ move, ^U ^K ^W erase, ↑↓ earlier entries"),
 ];
 
@@ -144,8 +134,11 @@ fn draw_all(f: &mut Frame, app: &App) {
             &mut st,
         );
     }
+    if app.show_log {
+        draw_log(f, app, area);
+    }
     if app.help {
-        let h = (KEYS.len() as u16 + 4).min(area.height);
+        let h = (KEYS.len() as u16 + 5).min(area.height);
         let r = centered(area, 92.min(area.width), h);
         let mut lines: Vec<Line> = KEYS
             .iter()
@@ -160,9 +153,47 @@ fn draw_all(f: &mut Frame, app: &App) {
             "Badges: ● green up/forwarding, yellow something off, red down/unresolved",
             Style::new().fg(DIM),
         ));
+        lines.push(Line::styled(
+            "+N after an address: N more addresses (the Link tab lists them); … a cut value",
+            Style::new().fg(DIM),
+        ));
         f.render_widget(Clear, r);
         f.render_widget(Paragraph::new(lines).block(Block::bordered().title(" Keys ")), r);
     }
+}
+
+/// The session's messages, whole and wrapped, the newest at the bottom.
+fn draw_log(f: &mut Frame, app: &App, area: Rect) {
+    let r = centered(area, 100.min(area.width), area.height.saturating_sub(2).max(3));
+    let mut lines: Vec<Line> = app
+        .log
+        .iter()
+        .map(|(t, m)| {
+            Line::from(vec![
+                Span::styled(format!("{t} "), Style::new().fg(DIM)),
+                Span::raw(esc(m)),
+            ])
+        })
+        .collect();
+    if lines.is_empty() {
+        lines.push(Line::raw("no message yet"));
+    }
+    let inner_w = r.width.saturating_sub(2).max(1) as usize;
+    // Wrapped height, so the newest stays in view.
+    let height: usize = lines
+        .iter()
+        .map(|l| l.width().div_ceil(inner_w).max(1))
+        .sum();
+    let visible = r.height.saturating_sub(2) as usize;
+    let scroll = height.saturating_sub(visible) as u16;
+    f.render_widget(Clear, r);
+    f.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .scroll((scroll, 0))
+            .block(Block::bordered().title(format!(" Messages ({}; any key closes) ", app.log.len()))),
+        r,
+    );
 }
 
 fn centered(area: Rect, w: u16, h: u16) -> Rect {
@@ -211,6 +242,8 @@ fn draw_tree(f: &mut Frame, app: &App, area: Rect) {
         );
         return;
     }
+    app.tree_page.set(area.height.saturating_sub(2) as usize);
+    let width = area.width.saturating_sub(2) as usize;
     let items: Vec<ListItem> = app
         .rows
         .iter()
@@ -233,7 +266,7 @@ fn draw_tree(f: &mut Frame, app: &App, area: Rect) {
             if !r.detail.is_empty() {
                 spans.push(Span::styled(format!(" {}", esc(&r.detail)), Style::new().fg(DIM)));
             }
-            ListItem::new(Line::from(spans))
+            ListItem::new(Line::from(fit(spans, width)))
         })
         .collect();
     let mut st = ListState::default().with_selected(Some(app.selected));
@@ -244,6 +277,43 @@ fn draw_tree(f: &mut Frame, app: &App, area: Rect) {
         area,
         &mut st,
     );
+}
+
+/// Spans cut to `width` columns, the last one kept ending in `…` when anything was
+/// cut (the detail pane shows the whole value).
+pub fn fit(spans: Vec<Span<'static>>, width: usize) -> Vec<Span<'static>> {
+    let total: usize = spans.iter().map(|s| s.width()).sum();
+    if total <= width || width == 0 {
+        return spans;
+    }
+    let mut out = Vec::new();
+    let mut left = width - 1;
+    for s in spans {
+        if left == 0 {
+            break;
+        }
+        let w = s.width();
+        if w <= left {
+            left -= w;
+            out.push(s);
+        } else {
+            let mut cut = String::new();
+            let mut used = 0;
+            for ch in s.content.chars() {
+                let cw = Span::raw(ch.to_string()).width();
+                if used + cw > left {
+                    break;
+                }
+                used += cw;
+                cut.push(ch);
+            }
+            out.push(Span::styled(cut, s.style));
+            left = 0;
+        }
+    }
+    let style = out.last().map(|s| s.style).unwrap_or_default();
+    out.push(Span::styled("…", style));
+    out
 }
 
 fn draw_detail(f: &mut Frame, app: &App, area: Rect) {
@@ -389,6 +459,7 @@ fn link_block(app: &App, topo: &Topology, snap: &Snapshot, ns: &NetnsState, l: &
             if p.learning { "" } else { ", learning OFF" }
         ));
     }
+    let mut brnf = None;
     if let Some(b) = &l.bridge {
         rel.push(format!(
             "stp {} ageing {}s nf_call_iptables {}",
@@ -396,6 +467,16 @@ fn link_block(app: &App, topo: &Topology, snap: &Snapshot, ns: &NetnsState, l: &
             b.ageing_time_cs / 100,
             if b.nf_call_iptables { "on" } else { "off" }
         ));
+        // br_netfilter hands bridged IPv4 to iptables when the global sysctl or the
+        // bridge's own option is on: either is enough.
+        brnf = Some(match ns.sysctls.bridge_nf_call_iptables {
+            None => "br_netfilter not loaded: bridged frames skip iptables".to_string(),
+            Some(g) if g != 0 || b.nf_call_iptables => format!(
+                "bridged IPv4 goes through iptables (bridge-nf-call-iptables={g}, bridge {}: either is enough)",
+                if b.nf_call_iptables { "on" } else { "off" }
+            ),
+            Some(g) => format!("bridged IPv4 skips iptables (bridge-nf-call-iptables={g} and the bridge's off)"),
+        });
     }
     if l.kind.as_deref() == Some("veth") {
         let peer = if ns.key == snap.host {
@@ -429,6 +510,9 @@ fn link_block(app: &App, topo: &Topology, snap: &Snapshot, ns: &NetnsState, l: &
     if !rel.is_empty() {
         out.push(Line::raw(format!("  {}", rel.join("; "))));
     }
+    if let Some(b) = brnf {
+        out.push(Line::raw(format!("  {b}")));
+    }
     if let Some(r) = app.rates.get(&(ns.key, l.name.clone())) {
         out.push(Line::from(vec![
             Span::raw(format!(
@@ -440,6 +524,14 @@ fn link_block(app: &App, topo: &Topology, snap: &Snapshot, ns: &NetnsState, l: &
             )),
             Span::styled(spark(r.history.iter().copied(), 24), Style::new().fg(Color::Cyan)),
         ]));
+    } else if l.stats.is_some() {
+        out.push(Line::styled(
+            match app.mode {
+                Mode::Offline(_) => "  no rate: a file holds one moment (counters below)",
+                Mode::Live => "  rate: from the next scan on",
+            },
+            Style::new().fg(DIM),
+        ));
     }
     if let Some(s) = &l.stats {
         let drops = s.rx_dropped + s.tx_dropped + s.rx_errors + s.tx_errors;
@@ -924,12 +1016,39 @@ pub fn compact(line: &str) -> String {
     }
 }
 
+/// The key hints that fit in `budget` columns: `? help` always, then `q quit`, then
+/// the pane's own from the first, shown in their order.
+pub fn status_hints(pane: &[&str], budget: usize) -> String {
+    let mut kept: Vec<&str> = vec!["? help"];
+    let mut used = "? help".chars().count();
+    let fits = |used: usize, h: &str| used + 1 + h.chars().count() <= budget;
+    let quit = fits(used, "q quit");
+    if quit {
+        used += 1 + "q quit".chars().count();
+    }
+    let mut own = Vec::new();
+    for h in pane {
+        if fits(used, h) {
+            used += 1 + h.chars().count();
+            own.push(*h);
+        } else {
+            break;
+        }
+    }
+    own.append(&mut kept);
+    if quit {
+        own.push("q quit");
+    }
+    own.join(" ")
+}
+
 fn draw_status(f: &mut Frame, app: &App, area: Rect) {
     if let Some(p) = &app.prompt {
         let (what, help) = match p.kind {
             PromptKind::Filter => ("BPF filter", "Enter apply, Esc cancel, empty clears"),
             PromptKind::PcapPath => ("write pcap to", "Enter write, Esc cancel"),
             PromptKind::SnapshotPath => ("save snapshot to", "Enter save, Esc cancel"),
+            PromptKind::Find => ("find", "name, IP, MAC, ifN; Enter keep, Esc back; then n/N"),
         };
         let text = format!("{what}: {}", esc(&p.text));
         // The cursor after the escaped form of what precedes it.
@@ -945,10 +1064,10 @@ fn draw_status(f: &mut Frame, app: &App, area: Rect) {
         f.set_cursor_position((cursor_x.min(area.right().saturating_sub(1)), area.y));
         return;
     }
-    let hints = match app.focus {
-        Focus::Tree => "↑↓ move ⏎ fold p capture c check C pair ? help q quit",
-        Focus::Detail => "←→ tab ↑↓ scroll Tab pane ? help q quit",
-        Focus::Capture => "↑↓ scroll p add/remove P stop / filter w write ? help q",
+    let hints: &[&str] = match app.focus {
+        Focus::Tree => &["↑↓ move", "⏎ fold", "f find", "p capture", "c check", "C pair", "m msgs"],
+        Focus::Detail => &["←→ tab", "↑↓ scroll", "Tab pane", "m msgs"],
+        Focus::Capture => &["↑↓ scroll", "p add/remove", "P stop", "/ filter", "w write", "m msgs"],
     };
     let left = match (&app.message, &app.snap, &app.topo) {
         (Some(m), _, _) => esc(m),
@@ -986,7 +1105,8 @@ fn draw_status(f: &mut Frame, app: &App, area: Rect) {
         _ => "scanning…".into(),
     };
     let width = area.width as usize;
-    let hint_w = hints.chars().count().min(width / 2);
+    let hints = status_hints(hints, (width / 2).max(6));
+    let hint_w = hints.chars().count();
     let left_w = width.saturating_sub(hint_w + 1);
     let left: String = if left.chars().count() > left_w {
         left.chars()
@@ -996,7 +1116,6 @@ fn draw_status(f: &mut Frame, app: &App, area: Rect) {
     } else {
         format!("{left:<left_w$}")
     };
-    let hints: String = hints.chars().take(hint_w).collect();
     f.render_widget(
         Paragraph::new(Line::from(vec![
             Span::styled(left, Style::new().add_modifier(Modifier::BOLD)),

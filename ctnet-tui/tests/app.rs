@@ -536,3 +536,103 @@ fn prompts_edit_like_readline_and_remember_what_was_given() {
     press(&mut app, KeyCode::Up, none);
     assert_eq!(text(&app).0, offered, "no filter is offered as a file name");
 }
+
+/// Find as a new user would on a big host: by IP, MAC, ifindex or netns name, with n/N
+/// wrapping through the matches; a row inside a folded bridge is found and its bridge
+/// unfolded; Esc goes back to where the find started; every message is kept in a log.
+#[test]
+fn find_jumps_to_a_row_by_ip_mac_ifindex_or_name_and_n_n_walk_the_matches() {
+    let mut app = app_with(fixture("lab-healthy"));
+    let label = |app: &App| app.rows[app.selected].label.clone();
+    let find = |app: &mut App, q: &str| {
+        app.update(Action::Find);
+        for c in q.chars() {
+            app.update(Action::Type(c));
+        }
+    };
+    // Incremental: each key moves the selection; Enter keeps it.
+    find(&mut app, "10.50.0.4");
+    assert!(label(&app).starts_with("vc3"), "{}", label(&app));
+    app.update(Action::Submit);
+    assert!(app.message.as_deref().unwrap_or("").contains("found \"10.50.0.4\""), "{:?}", app.message);
+    // By the container's MAC, upper case typed.
+    find(&mut app, "56:9D:79");
+    app.update(Action::Submit);
+    assert!(label(&app).starts_with("vc4"), "{}", label(&app));
+    // By ifindex: vc2 is if4 on the host, and another netns has an if4 too.
+    find(&mut app, "if4");
+    app.update(Action::Submit);
+    let mut hits = vec![label(&app)];
+    app.update(Action::FindNext);
+    hits.push(label(&app));
+    assert!(hits.iter().any(|l| l.starts_with("vc2")), "{hits:?}");
+    // Every port of br0 matches 10.50.0.: n walks them and wraps, N goes back.
+    find(&mut app, "10.50.0.");
+    app.update(Action::Submit);
+    let first = label(&app);
+    let mut seen = vec![first.clone()];
+    for _ in 0..10 {
+        app.update(Action::FindNext);
+        seen.push(label(&app));
+        if label(&app) == first {
+            break;
+        }
+    }
+    // The bridge (10.50.0.1) and its four ports, then around to the first again.
+    assert_eq!(seen.len(), 6, "n wraps around: {seen:?}");
+    assert_eq!(seen.first(), seen.last(), "n wraps around: {seen:?}");
+    app.update(Action::FindPrev);
+    assert_eq!(label(&app), seen[4], "N goes back: {seen:?}");
+    // Folded away: found all the same, its bridge unfolded.
+    app.update(Action::FoldAll);
+    assert!(app.rows.iter().all(|r| !r.label.starts_with("vc")), "folded");
+    find(&mut app, "c3");
+    app.update(Action::Submit);
+    assert!(label(&app).starts_with("vc3"), "{}", label(&app));
+    // Esc goes back to where the find started.
+    app.update(Action::First);
+    let top = label(&app);
+    find(&mut app, "lonely");
+    assert!(label(&app).contains("lonely"), "{}", label(&app));
+    app.update(Action::Cancel);
+    assert_eq!(label(&app), top, "Esc returns");
+    find(&mut app, "no-such-thing");
+    assert_eq!(label(&app), top, "no match: the selection stays");
+    app.update(Action::Submit);
+    // The log has what was said, whole.
+    assert!(
+        app.log.iter().any(|(_, m)| m.contains("found \"10.50.0.4\"")),
+        "{:?}",
+        app.log
+    );
+    app.update(Action::ShowLog);
+    assert!(app.show_log);
+    app.on_event(key('x'));
+    assert!(!app.show_log, "any key closes the messages");
+}
+
+/// Home/End/g/G jump to the ends; PgUp/PgDn move by the screen the tree was drawn on;
+/// `-` folds every bridge and `+` unfolds them.
+#[test]
+fn jumps_pages_and_folding_everything() {
+    let mut app = app_with(fixture("lab-healthy"));
+    let last = app.rows.len() - 1;
+    app.on_event(key('G'));
+    assert_eq!(app.selected, last);
+    app.on_event(key('g'));
+    assert_eq!(app.selected, 0);
+    app.on_event(Event::Key(KeyEvent::new(KeyCode::End, KeyModifiers::NONE)));
+    assert_eq!(app.selected, last);
+    app.on_event(Event::Key(KeyEvent::new(KeyCode::Home, KeyModifiers::NONE)));
+    assert_eq!(app.selected, 0);
+    app.tree_page.set(4);
+    app.update(Action::PageDown);
+    assert_eq!(app.selected, 3, "a screen of 4 rows, one kept in view");
+    app.update(Action::PageUp);
+    assert_eq!(app.selected, 0);
+    let all = app.rows.len();
+    app.on_event(key('-'));
+    assert!(app.rows.len() < all, "folded: {} of {all}", app.rows.len());
+    app.on_event(key('+'));
+    assert_eq!(app.rows.len(), all);
+}

@@ -131,3 +131,27 @@ fn scrolling_the_detail_stops_at_the_end_and_comes_back_at_once() {
     app.update(Action::Up);
     assert_eq!(app.detail_scroll, max.saturating_sub(1));
 }
+
+/// The find prompt over a folded tree, and the message log with a long message whole
+/// (the status bar cuts it), at 80x24 and 160x48.
+#[test]
+fn find_prompt_and_the_message_log() {
+    let mut app = healthy_on_vc1();
+    app.update(Action::FoldAll);
+    app.update(Action::Find);
+    for c in "10.50.0.4".chars() {
+        app.update(Action::Type(c));
+    }
+    insta::assert_snapshot!("find_80x24", screen(&app, 80, 24));
+    app.update(Action::Submit);
+    app.on_event(Event::Message(
+        "capture: libpcap error: eth0@c1: SIOCGIFHWADDR: No such device (the interface went away while the capture was opening)"
+            .into(),
+    ));
+    for (i, (t, _)) in app.log.iter_mut().enumerate() {
+        *t = format!("12:00:0{i}");
+    }
+    app.update(Action::ShowLog);
+    insta::assert_snapshot!("log_80x24", screen(&app, 80, 24));
+    insta::assert_snapshot!("log_160x48", screen(&app, 160, 48));
+}
