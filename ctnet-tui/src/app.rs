@@ -51,6 +51,29 @@ pub enum Event {
     Signal(String),
     /// Time passed (ages, spinners).
     Tick,
+    /// The light checks of every container after a full scan (see [`health_of`]), and
+    /// how long they took in ms.
+    Health(HashMap<NetnsKey, Report>, u64),
+}
+
+/// The light checks (those needing no probe: pure over the snapshot) of every
+/// container and container-like netns, keyed by netns: what the dashboard runs off the
+/// UI thread after each full scan, so badges show failures before anyone presses `c`.
+pub fn health_of(snap: &Snapshot) -> HashMap<NetnsKey, Report> {
+    let topo = Topology::build(snap);
+    ctnet_core::target::containers(snap, &topo)
+        .into_iter()
+        .filter_map(|t| {
+            let key = t.netns?;
+            Some((key, check::run(snap, &topo, &t, None)))
+        })
+        .collect()
+}
+
+/// Failing and warning findings of a report.
+pub fn tally(r: &Report) -> (usize, usize) {
+    let n = |s| r.checks.iter().filter(|f| f.status == s).count();
+    (n(check::Status::Fail), n(check::Status::Warn))
 }
 
 /// One decoded packet for the capture pane.
@@ -103,6 +126,8 @@ pub enum Action {
     FindPrev,
     /// Show every message of this session.
     ShowLog,
+    /// Show only rows with warnings or failures, or everything again.
+    ToggleProblems,
     /// Fold or unfold the selected bridge; on anything else, show its Link tab.
     Enter,
     /// Next detail tab.
@@ -487,6 +512,13 @@ pub struct App {
     pub capture: CaptureView,
     /// The last check report and the netns keys it was for.
     pub report: Option<(Vec<NetnsKey>, Report)>,
+    /// The background light checks of every container, by netns, after the last full
+    /// scan, and how long they took (ms).
+    pub health: HashMap<NetnsKey, Report>,
+    /// How long the last background checks took, ms.
+    pub health_ms: Option<u64>,
+    /// Only rows with a warning or a failure (and what holds them) are shown.
+    pub only_problems: bool,
     /// Rates per (netns, interface).
     pub rates: HashMap<(NetnsKey, String), Rate>,
     /// Rates per firewall rule (keyed by its text and position).
@@ -537,6 +569,9 @@ impl App {
             history: Vec::new(),
             find: None,
             find_origin: None,
+            health: HashMap::new(),
+            health_ms: None,
+            only_problems: false,
             tree_page: std::cell::Cell::new(10),
             log: std::collections::VecDeque::new(),
             show_log: false,
@@ -594,6 +629,16 @@ impl App {
                 None => Vec::new(),
             },
             Event::Resize | Event::Tick => Vec::new(),
+            Event::Health(health, ms) => {
+                self.health = health;
+                self.health_ms = Some(ms);
+                let keep = self.selected_item().cloned();
+                self.rebuild_rows();
+                if let Some(item) = keep {
+                    self.select_item(&item);
+                }
+                Vec::new()
+            }
             Event::Signal(name) => {
                 self.message = Some(format!("{name}: quitting"));
                 self.quit = true;
@@ -737,6 +782,7 @@ impl App {
             KeyCode::Char('n') => Action::FindNext,
             KeyCode::Char('N') => Action::FindPrev,
             KeyCode::Char('m') => Action::ShowLog,
+            KeyCode::Char('!') => Action::ToggleProblems,
             KeyCode::Enter => Action::Enter,
             KeyCode::Right | KeyCode::Char('l') | KeyCode::Char(']') => Action::NextTab,
             KeyCode::Left | KeyCode::Char('h') | KeyCode::Char('[') => Action::PrevTab,
@@ -863,6 +909,20 @@ impl App {
                 self.show_log = false;
             }
             Action::ShowLog => self.show_log = true,
+            Action::ToggleProblems => {
+                self.only_problems = !self.only_problems;
+                let keep = self.selected_item().cloned();
+                self.rebuild_rows();
+                if let Some(item) = keep {
+                    self.select_item(&item);
+                }
+                let (fail, warn) = self.problem_counts();
+                self.message = Some(if self.only_problems {
+                    format!("showing only problems: {fail} failing, {warn} warning (! shows all)")
+                } else {
+                    "showing everything".into()
+                });
+            }
             Action::First => self.move_to(true),
             Action::Last => self.move_to(false),
             Action::FoldAll => {
@@ -1076,7 +1136,11 @@ impl App {
     fn move_to(&mut self, first: bool) {
         match self.focus {
             Focus::Tree => {
-                self.selected = if first { 0 } else { self.rows.len().saturating_sub(1) };
+                self.selected = if first {
+                    0
+                } else {
+                    self.rows.len().saturating_sub(1)
+                };
                 self.detail_scroll = 0;
             }
             Focus::Detail => self.detail_scroll = if first { 0 } else { self.detail_max.get() },
@@ -1143,7 +1207,12 @@ impl App {
                 if let Some(ns) = snap.netns_by_key(k) {
                     h.push_str(&format!(" {}", ns.key.ino));
                     for l in &ns.links {
-                        h.push_str(&format!(" {} if{} {}", l.name, l.ifindex, l.mac.as_deref().unwrap_or("")));
+                        h.push_str(&format!(
+                            " {} if{} {}",
+                            l.name,
+                            l.ifindex,
+                            l.mac.as_deref().unwrap_or("")
+                        ));
                     }
                     for a in &ns.addresses {
                         h.push_str(&format!(" {}", a.address));
@@ -1161,7 +1230,11 @@ impl App {
         let (Some(snap), Some(topo)) = (&self.snap, &self.topo) else {
             return false;
         };
-        let words: Vec<String> = query.to_lowercase().split_whitespace().map(String::from).collect();
+        let words: Vec<String> = query
+            .to_lowercase()
+            .split_whitespace()
+            .map(String::from)
+            .collect();
         if words.is_empty() {
             return false;
         }
@@ -1513,9 +1586,23 @@ impl App {
 
     fn rebuild_rows(&mut self) {
         if let (Some(s), Some(t)) = (&self.snap, &self.topo) {
-            self.rows = tree::rows(s, t, &self.folded);
+            let rows = tree::rows(s, t, &self.folded);
+            self.rows = overlay_health(&self.health, self.only_problems, s, t, rows);
         }
         self.selected = self.selected.min(self.rows.len().saturating_sub(1));
+    }
+
+    /// Netns whose background checks fail, and those that only warn.
+    pub fn problem_counts(&self) -> (usize, usize) {
+        let mut out = (0, 0);
+        for r in self.health.values() {
+            match tally(r) {
+                (f, _) if f > 0 => out.0 += 1,
+                (_, w) if w > 0 => out.1 += 1,
+                _ => {}
+            }
+        }
+        out
     }
 }
 
@@ -1552,6 +1639,84 @@ pub fn item_name(item: &Item) -> String {
         Item::Netns(k) => format!("netns {}", k.ino),
         Item::HostVeth(v) => format!("veth {v}"),
     }
+}
+
+/// Badges from the background checks: a netns (and the port in front of it) that
+/// fails turns red, one that warns yellow; a bridge takes the worst of its ports,
+/// folded or not. With `only_problems`, only those rows and what holds them stay.
+fn overlay_health(
+    health: &HashMap<NetnsKey, Report>,
+    only_problems: bool,
+    snap: &Snapshot,
+    topo: &Topology,
+    mut rows: Vec<Row>,
+) -> Vec<Row> {
+    use tree::Badge;
+    let worse = |a: Badge, b: Badge| {
+        let rank = |x: Badge| match x {
+            Badge::Bad => 3,
+            Badge::Warn => 2,
+            Badge::Ok => 1,
+            Badge::None => 0,
+        };
+        if rank(b) > rank(a) { b } else { a }
+    };
+    let of = |key: &NetnsKey| {
+        health.get(key).map(|r| match tally(r) {
+            (f, _) if f > 0 => Badge::Bad,
+            (_, w) if w > 0 => Badge::Warn,
+            _ => Badge::Ok,
+        })
+    };
+    let mut bridges: HashMap<String, Badge> = HashMap::new();
+    if !health.is_empty() {
+        for r in tree::rows(snap, topo, &HashSet::new()) {
+            if let Item::Port {
+                bridge,
+                netns: Some(k),
+                ..
+            } = &r.item
+                && let Some(b) = of(k)
+            {
+                let e = bridges.entry(bridge.clone()).or_insert(Badge::None);
+                *e = worse(*e, b);
+            }
+        }
+    }
+    for r in &mut rows {
+        let b = match &r.item {
+            Item::Port { netns: Some(k), .. } | Item::Netns(k) => of(k),
+            Item::Bridge(name) => bridges.get(name).copied(),
+            _ => None,
+        };
+        if let Some(b) = b
+            && b != Badge::Ok
+        {
+            r.badge = worse(r.badge, b);
+        }
+    }
+    if only_problems {
+        let mut keep = vec![false; rows.len()];
+        for (i, r) in rows.iter().enumerate() {
+            if matches!(r.badge, Badge::Bad | Badge::Warn) && !matches!(r.item, Item::Heading(_)) {
+                keep[i] = true;
+                // What holds it: each nearest row above at a lower depth.
+                let mut depth = r.depth;
+                for j in (0..i).rev() {
+                    if rows[j].depth < depth {
+                        keep[j] = true;
+                        depth = rows[j].depth;
+                    }
+                }
+            }
+        }
+        rows = rows
+            .into_iter()
+            .zip(keep)
+            .filter_map(|(r, k)| k.then_some(r))
+            .collect();
+    }
+    rows
 }
 
 /// The wall clock as `HH:MM:SS` (UTC) for the message log.

@@ -592,10 +592,14 @@ fn spawn_poller(
                     .as_ref()
                     .is_none_or(|(at, _)| at.elapsed() >= FULL_EVERY.max(interval * 10));
             forced = false;
+            let mut health = None;
             let ev = if full {
                 match source::snapshot(&opts) {
                     Ok(s) => {
                         last_full = Some((Instant::now(), host_shape(&s)));
+                        // The light checks of every container, here and not on the UI
+                        // thread; sent after the snapshot they judge.
+                        health = Some(s.clone());
                         Event::Snapshot(Box::new(s), t0.elapsed().as_millis() as u64)
                     }
                     Err(e) => Event::ScanFailed(e.to_string()),
@@ -616,6 +620,13 @@ fn spawn_poller(
             };
             if tx.send(ev).is_err() {
                 break;
+            }
+            if let Some(s) = health {
+                let t = Instant::now();
+                let h = crate::app::health_of(&s);
+                if tx.send(Event::Health(h, t.elapsed().as_millis() as u64)).is_err() {
+                    break;
+                }
             }
             if forced {
                 continue;

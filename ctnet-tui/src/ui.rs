@@ -29,10 +29,17 @@ use crate::tree::{Badge, Item};
 pub const KEYS: &[(&str, &str)] = &[
     ("q, Ctrl-C", "quit (the terminal is restored)"),
     ("?, m", "this help; every message of the session, whole"),
-    ("Tab, Shift-Tab", "next / previous pane: topology, detail, capture"),
+    (
+        "Tab, Shift-Tab",
+        "next / previous pane: topology, detail, capture",
+    ),
     ("↑ ↓, j k", "move in the focused pane (scrolls detail, capture)"),
     ("PgUp PgDn, g G", "a screen up / down; first / last (Home End)"),
-    ("f, n N", "find a name, IP, MAC, ifindex or netns; next / previous"),
+    (
+        "f, n N",
+        "find a name, IP, MAC, ifindex or netns; next / previous",
+    ),
+    ("!", "only what fails or warns (background checks), or all"),
     ("Enter, - +", "fold/unfold a bridge (a port: its Link tab); all"),
     ("← →, h l, 1-6", "detail tab: Link FDB ARP Routes Firewall Checks"),
     ("p, P", "capture the selection (again: stop it); stop all"),
@@ -180,10 +187,7 @@ fn draw_log(f: &mut Frame, app: &App, area: Rect) {
     }
     let inner_w = r.width.saturating_sub(2).max(1) as usize;
     // Wrapped height, so the newest stays in view.
-    let height: usize = lines
-        .iter()
-        .map(|l| l.width().div_ceil(inner_w).max(1))
-        .sum();
+    let height: usize = lines.iter().map(|l| l.width().div_ceil(inner_w).max(1)).sum();
     let visible = r.height.saturating_sub(2) as usize;
     let scroll = height.saturating_sub(visible) as u16;
     f.render_widget(Clear, r);
@@ -475,7 +479,9 @@ fn link_block(app: &App, topo: &Topology, snap: &Snapshot, ns: &NetnsState, l: &
                 "bridged IPv4 goes through iptables (bridge-nf-call-iptables={g}, bridge {}: either is enough)",
                 if b.nf_call_iptables { "on" } else { "off" }
             ),
-            Some(g) => format!("bridged IPv4 skips iptables (bridge-nf-call-iptables={g} and the bridge's off)"),
+            Some(g) => {
+                format!("bridged IPv4 skips iptables (bridge-nf-call-iptables={g} and the bridge's off)")
+            }
         });
     }
     if l.kind.as_deref() == Some("veth") {
@@ -893,12 +899,30 @@ fn status_style(s: Status) -> (Style, &'static str) {
 }
 
 fn checks_tab(app: &App) -> Vec<Line<'static>> {
-    let Some((keys, r)) = &app.report else {
-        return vec![
-            Line::raw("Press c to run the guided checks for the selected container or netns,"),
-            Line::raw("or C to pick a peer and run the pair checks (ARP both ways, FDB, firewall)."),
-        ];
+    let here = app.selected_netns();
+    // The last `c`/`C` when it is about the selection; otherwise the background checks
+    // of the selection (no probe, as of the last full scan); otherwise the last report.
+    let explicit = app
+        .report
+        .as_ref()
+        .filter(|(keys, _)| here.is_none_or(|k| keys.contains(&k)));
+    let background = here.and_then(|k| app.health.get(&k).map(|r| (vec![k], r.clone())));
+    let (keys, r, note) = match (explicit, background, &app.report) {
+        (Some((k, r)), _, _) => (k.clone(), r.clone(), None),
+        (None, Some((k, r)), _) => (
+            k,
+            r,
+            Some("background checks (no probe) from the last full scan: c runs them now, C with a peer"),
+        ),
+        (None, None, Some((k, r))) => (k.clone(), r.clone(), None),
+        (None, None, None) => {
+            return vec![
+                Line::raw("Press c to run the guided checks for the selected container or netns,"),
+                Line::raw("or C to pick a peer and run the pair checks (ARP both ways, FDB, firewall)."),
+            ];
+        }
     };
+    let (keys, r) = (&keys, &r);
     let count = |s: Status| r.checks.iter().filter(|f| f.status == s).count();
     let (vs, vt) = status_style(r.verdict);
     let mut out = vec![Line::from(vec![
@@ -916,7 +940,9 @@ fn checks_tab(app: &App) -> Vec<Line<'static>> {
             count(Status::Skip)
         )),
     ])];
-    if app.selected_netns().is_some_and(|k| !keys.contains(&k)) {
+    if let Some(n) = note {
+        out.push(Line::styled(n, Style::new().fg(DIM)));
+    } else if app.selected_netns().is_some_and(|k| !keys.contains(&k)) {
         out.push(Line::styled(
             "(for an earlier selection: press c to check this one)",
             Style::new().fg(DIM),
@@ -1065,14 +1091,38 @@ fn draw_status(f: &mut Frame, app: &App, area: Rect) {
         return;
     }
     let hints: &[&str] = match app.focus {
-        Focus::Tree => &["↑↓ move", "⏎ fold", "f find", "p capture", "c check", "C pair", "m msgs"],
+        Focus::Tree => &[
+            "↑↓ move",
+            "⏎ fold",
+            "f find",
+            "p capture",
+            "c check",
+            "C pair",
+            "m msgs",
+        ],
         Focus::Detail => &["←→ tab", "↑↓ scroll", "Tab pane", "m msgs"],
-        Focus::Capture => &["↑↓ scroll", "p add/remove", "P stop", "/ filter", "w write", "m msgs"],
+        Focus::Capture => &[
+            "↑↓ scroll",
+            "p add/remove",
+            "P stop",
+            "/ filter",
+            "w write",
+            "m msgs",
+        ],
     };
     let left = match (&app.message, &app.snap, &app.topo) {
         (Some(m), _, _) => esc(m),
         (None, Some(s), Some(t)) => format!(
-            "{} · {} br · {} veth · {} netns · {} ctr · scan {} ms{}{}",
+            "{}{} · {} br · {} veth · {} netns · {} ctr · scan {} ms{}{}",
+            // Health first: it is what a glance is for, and it survives 80 columns.
+            match app.problem_counts() {
+                _ if app.health.is_empty() => String::new(),
+                (0, 0) => "checks ok · ".into(),
+                (f, w) => format!(
+                    "✗{f} fail ⚠{w} warn{} · ",
+                    if app.only_problems { " (only these)" } else { "" }
+                ),
+            },
             s.host_netns().map_or("host".into(), |h| esc(&h.label())),
             t.bridges.len(),
             t.veths.len(),

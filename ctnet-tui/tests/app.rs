@@ -554,7 +554,14 @@ fn find_jumps_to_a_row_by_ip_mac_ifindex_or_name_and_n_n_walk_the_matches() {
     find(&mut app, "10.50.0.4");
     assert!(label(&app).starts_with("vc3"), "{}", label(&app));
     app.update(Action::Submit);
-    assert!(app.message.as_deref().unwrap_or("").contains("found \"10.50.0.4\""), "{:?}", app.message);
+    assert!(
+        app.message
+            .as_deref()
+            .unwrap_or("")
+            .contains("found \"10.50.0.4\""),
+        "{:?}",
+        app.message
+    );
     // By the container's MAC, upper case typed.
     find(&mut app, "56:9D:79");
     app.update(Action::Submit);
@@ -635,4 +642,61 @@ fn jumps_pages_and_folding_everything() {
     assert!(app.rows.len() < all, "folded: {} of {all}", app.rows.len());
     app.on_event(key('+'));
     assert_eq!(app.rows.len(), all);
+}
+
+/// The background checks (what `ctnet-diag check` says of each container, no probe)
+/// turn the badges red without a key pressed, the bridge takes its worst port, the
+/// status bar counts them, `!` keeps only the problems, and the Checks tab of a
+/// selection shows its findings.
+#[test]
+fn background_checks_color_the_badges_and_the_problem_filter_keeps_them() {
+    use ctnet_tui::tree::Badge;
+    // Healthy: nothing fails; the isolated netns has no checks.
+    let healthy = fixture("lab-healthy");
+    let mut app = app_with(healthy.clone());
+    app.on_event(Event::Health(ctnet_tui::app::health_of(&healthy), 2));
+    assert_eq!(app.problem_counts().0, 0, "{:?}", app.health.keys());
+    assert!(app.health.len() >= 4, "every container is checked: {}", app.health.len());
+
+    // Faults: c1..c4 each FAIL in `ctnet-diag check --from fixtures/lab-faults.json`.
+    let faults = fixture("lab-faults");
+    let mut app = app_with(faults.clone());
+    let badge = |app: &App, port: &str| {
+        app.rows
+            .iter()
+            .find(|r| matches!(&r.item, Item::Port { port: p, .. } if p == port))
+            .map(|r| r.badge)
+    };
+    assert_eq!(badge(&app, "vc1"), Some(Badge::Ok), "green before the checks");
+    app.on_event(Event::Health(ctnet_tui::app::health_of(&faults), 2));
+    for port in ["vc1", "vc2", "vc4"] {
+        assert_eq!(badge(&app, port), Some(Badge::Bad), "{port}");
+    }
+    let bridge = app.rows.iter().find(|r| matches!(r.item, Item::Bridge(_))).unwrap();
+    assert_eq!(bridge.badge, Badge::Bad, "the bridge takes its worst port");
+    let (fail, _) = app.problem_counts();
+    assert!(fail >= 4, "c1..c4 fail: {fail}");
+    // Folded, the bridge still shows it.
+    app.update(Action::FoldAll);
+    let bridge = app.rows.iter().find(|r| matches!(r.item, Item::Bridge(_))).unwrap();
+    assert_eq!(bridge.badge, Badge::Bad);
+    app.update(Action::UnfoldAll);
+    // Only the problems: the isolated netns (no checks) goes, the failing ports stay.
+    let all = app.rows.len();
+    app.on_event(key('!'));
+    assert!(app.only_problems);
+    assert!(app.rows.len() < all, "{} of {all}", app.rows.len());
+    assert!(app.rows.iter().all(|r| !r.label.contains("lonely")), "{:?}", app.rows);
+    assert!(badge(&app, "vc2").is_some(), "a failing port stays");
+    app.on_event(key('!'));
+    assert_eq!(app.rows.len(), all);
+    // The selection's findings without pressing c.
+    select_port(&mut app, "vc2");
+    app.update(Action::ShowTab(Tab::Checks));
+    let c2 = app.selected_netns().unwrap();
+    let report = &app.health[&c2];
+    assert!(
+        report.checks.iter().any(|f| f.status == Status::Fail && f.id == "link.iface_up"),
+        "{report:?}"
+    );
 }

@@ -155,3 +155,18 @@ fn find_prompt_and_the_message_log() {
     insta::assert_snapshot!("log_80x24", screen(&app, 80, 24));
     insta::assert_snapshot!("log_160x48", screen(&app, 160, 48));
 }
+
+/// Background checks on the faulty lab: red badges, the counts in the status bar, and
+/// the Checks tab of vc2 without `c` pressed; then only the problems (`!`).
+#[test]
+fn health_at_a_glance() {
+    let snap = fixture("lab-faults");
+    let mut app = app_with(snap.clone());
+    app.on_event(Event::Health(ctnet_tui::app::health_of(&snap), 2));
+    select_port(&mut app, "vc2");
+    app.update(Action::ShowTab(Tab::Checks));
+    insta::assert_snapshot!("health_80x24", screen(&app, 80, 24));
+    insta::assert_snapshot!("health_160x48", screen(&app, 160, 48));
+    app.update(Action::ToggleProblems);
+    insta::assert_snapshot!("problems_80x24", screen(&app, 80, 24));
+}
