@@ -86,7 +86,7 @@ fn demo_dashboard_selects_captures_checks_and_restores_the_terminal() {
     // Help opens and closes.
     tmux.keys(&["?"]);
     tmux.wait_for("the help", 10, |s| {
-        s.contains(" Keys ") && s.contains("write the captured packets")
+        s.contains(" Keys ") && s.contains("write the packets to a file")
     });
     tmux.keys(&["Escape"]);
     tmux.wait_for("help closed", 10, |s| !s.contains(" Keys "));

@@ -54,6 +54,8 @@ pub enum Event {
     /// The light checks of every container after a full scan (see [`health_of`]), and
     /// how long they took in ms.
     Health(HashMap<NetnsKey, Report>, u64),
+    /// The active fault was undone (what was restored), or could not be.
+    FaultUndone(std::result::Result<String, String>),
 }
 
 /// The light checks (those needing no probe: pure over the snapshot) of every
@@ -128,6 +130,8 @@ pub enum Action {
     ShowLog,
     /// Show only rows with warnings or failures, or everything again.
     ToggleProblems,
+    /// Undo the fault the demo broke.
+    UndoFault,
     /// Fold or unfold the selected bridge; on anything else, show its Link tab.
     Enter,
     /// Next detail tab.
@@ -182,6 +186,8 @@ pub enum Effect {
     WritePcap(PathBuf),
     /// Save the snapshot as JSON.
     SaveSnapshot(PathBuf),
+    /// Undo the active fault.
+    UndoFault,
 }
 
 /// One interface to capture on, as the snapshot names it.
@@ -519,6 +525,8 @@ pub struct App {
     pub health_ms: Option<u64>,
     /// Only rows with a warning or a failure (and what holds them) are shown.
     pub only_problems: bool,
+    /// The fault a demo broke, while it is active (shown in the banner; `u` undoes it).
+    pub fault: Option<String>,
     /// Rates per (netns, interface).
     pub rates: HashMap<(NetnsKey, String), Rate>,
     /// Rates per firewall rule (keyed by its text and position).
@@ -572,6 +580,7 @@ impl App {
             health: HashMap::new(),
             health_ms: None,
             only_problems: false,
+            fault: None,
             tree_page: std::cell::Cell::new(10),
             log: std::collections::VecDeque::new(),
             show_log: false,
@@ -629,6 +638,18 @@ impl App {
                 None => Vec::new(),
             },
             Event::Resize | Event::Tick => Vec::new(),
+            Event::FaultUndone(r) => {
+                match r {
+                    Ok(m) => {
+                        self.set_fault(None);
+                        self.message = Some(m);
+                        // The next scan shows the repaired state.
+                        return vec![Effect::Refresh];
+                    }
+                    Err(e) => self.message = Some(format!("the fault could not be undone: {e}")),
+                }
+                Vec::new()
+            }
             Event::Health(health, ms) => {
                 self.health = health;
                 self.health_ms = Some(ms);
@@ -783,6 +804,7 @@ impl App {
             KeyCode::Char('N') => Action::FindPrev,
             KeyCode::Char('m') => Action::ShowLog,
             KeyCode::Char('!') => Action::ToggleProblems,
+            KeyCode::Char('u') => Action::UndoFault,
             KeyCode::Enter => Action::Enter,
             KeyCode::Right | KeyCode::Char('l') | KeyCode::Char(']') => Action::NextTab,
             KeyCode::Left | KeyCode::Char('h') | KeyCode::Char('[') => Action::PrevTab,
@@ -909,6 +931,13 @@ impl App {
                 self.show_log = false;
             }
             Action::ShowLog => self.show_log = true,
+            Action::UndoFault => {
+                if self.fault.is_some() {
+                    return vec![Effect::UndoFault];
+                }
+                self.message =
+                    Some("no fault is active here (ctnet-diag demo --fault FAULT breaks one)".into());
+            }
             Action::ToggleProblems => {
                 self.only_problems = !self.only_problems;
                 let keep = self.selected_item().cloned();
@@ -1590,6 +1619,16 @@ impl App {
             self.rows = overlay_health(&self.health, self.only_problems, s, t, rows);
         }
         self.selected = self.selected.min(self.rows.len().saturating_sub(1));
+    }
+
+    /// Show `what` as the active fault (a banner line naming `u`), or clear it.
+    pub fn set_fault(&mut self, what: Option<String>) {
+        self.banner.retain(|b| !b.starts_with("Fault "));
+        if let Some(w) = &what {
+            self.banner
+                .insert(0, format!("Fault {w} is active: u undoes it (quitting does too)"));
+        }
+        self.fault = what;
     }
 
     /// Netns whose background checks fail, and those that only warn.

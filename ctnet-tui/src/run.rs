@@ -40,6 +40,26 @@ pub struct Options {
     pub source: Source,
     /// Seconds between scans.
     pub interval: Duration,
+    /// A fault the caller broke (the demo's `--fault`): a banner while it lasts, `u`
+    /// undoes it.
+    pub fault: Option<ActiveFault>,
+}
+
+/// A fault that is active while the dashboard runs.
+#[derive(Clone)]
+pub struct ActiveFault {
+    /// What is broken where (`stale-arp on demo-c1, peer demo-c2: ...`).
+    pub what: String,
+    /// Undo it (run off the UI thread); Ok says what was restored.
+    pub undo: Arc<dyn Fn() -> std::result::Result<String, String> + Send + Sync>,
+}
+
+impl std::fmt::Debug for ActiveFault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ActiveFault")
+            .field("what", &self.what)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Live or from a snapshot file.
@@ -166,11 +186,15 @@ pub fn run(opts: Options) -> Result<()> {
         Source::File(p, _) => Mode::Offline(p.clone()),
     };
     let mut app = App::new(mode, opts.interval.as_secs_f64(), privileged());
+    if let Some(f) = &opts.fault {
+        app.set_fault(Some(f.what.clone()));
+    }
     let mut runner = Runner {
         tx: tx.clone(),
         refresh: None,
         capture: None,
         snapshot_for_capture: None,
+        fault: opts.fault.clone(),
     };
     let poller = match opts.source {
         Source::Live(scan) => {
@@ -279,6 +303,7 @@ struct Runner {
     refresh: Option<SyncSender<()>>,
     capture: Option<CaptureRun>,
     snapshot_for_capture: Option<Snapshot>,
+    fault: Option<ActiveFault>,
 }
 
 impl Runner {
@@ -401,6 +426,17 @@ impl Executor for Runner {
                     Err(e) => format!("pcap not written: {e}"),
                 });
             }
+            Effect::UndoFault => match self.fault.take() {
+                Some(f) => {
+                    app.message = Some(format!("undoing {}…", f.what));
+                    let tx = self.tx.clone();
+                    // Undoing runs tools (ip, iptables): never on the UI thread.
+                    std::thread::spawn(move || {
+                        let _ = tx.send(Event::FaultUndone((f.undo)()));
+                    });
+                }
+                None => app.message = Some("the fault is being undone already".into()),
+            },
             Effect::SaveSnapshot(path) => {
                 app.message = Some(match save_snapshot(&path, app) {
                     Ok(()) => format!(

@@ -47,6 +47,7 @@ pub const KEYS: &[(&str, &str)] = &[
     ("w", "write the packets to a file (pcapng: which interface)"),
     ("c, C", "checks for the selection; pick a peer for the pair"),
     ("s, r", "save the snapshot as JSON (--from FILE); refresh now"),
+    ("u", "undo the fault a demo broke (its banner says which)"),
     ("Esc", "close a prompt, picker, help or the messages"),
     ("in a prompt", "^A ^E ←→ move, ^U ^K ^W erase, ↑↓ earlier entries"),
 ];

@@ -656,7 +656,11 @@ fn background_checks_color_the_badges_and_the_problem_filter_keeps_them() {
     let mut app = app_with(healthy.clone());
     app.on_event(Event::Health(ctnet_tui::app::health_of(&healthy), 2));
     assert_eq!(app.problem_counts().0, 0, "{:?}", app.health.keys());
-    assert!(app.health.len() >= 4, "every container is checked: {}", app.health.len());
+    assert!(
+        app.health.len() >= 4,
+        "every container is checked: {}",
+        app.health.len()
+    );
 
     // Faults: c1..c4 each FAIL in `ctnet-diag check --from fixtures/lab-faults.json`.
     let faults = fixture("lab-faults");
@@ -672,13 +676,21 @@ fn background_checks_color_the_badges_and_the_problem_filter_keeps_them() {
     for port in ["vc1", "vc2", "vc4"] {
         assert_eq!(badge(&app, port), Some(Badge::Bad), "{port}");
     }
-    let bridge = app.rows.iter().find(|r| matches!(r.item, Item::Bridge(_))).unwrap();
+    let bridge = app
+        .rows
+        .iter()
+        .find(|r| matches!(r.item, Item::Bridge(_)))
+        .unwrap();
     assert_eq!(bridge.badge, Badge::Bad, "the bridge takes its worst port");
     let (fail, _) = app.problem_counts();
     assert!(fail >= 4, "c1..c4 fail: {fail}");
     // Folded, the bridge still shows it.
     app.update(Action::FoldAll);
-    let bridge = app.rows.iter().find(|r| matches!(r.item, Item::Bridge(_))).unwrap();
+    let bridge = app
+        .rows
+        .iter()
+        .find(|r| matches!(r.item, Item::Bridge(_)))
+        .unwrap();
     assert_eq!(bridge.badge, Badge::Bad);
     app.update(Action::UnfoldAll);
     // Only the problems: the isolated netns (no checks) goes, the failing ports stay.
@@ -686,7 +698,11 @@ fn background_checks_color_the_badges_and_the_problem_filter_keeps_them() {
     app.on_event(key('!'));
     assert!(app.only_problems);
     assert!(app.rows.len() < all, "{} of {all}", app.rows.len());
-    assert!(app.rows.iter().all(|r| !r.label.contains("lonely")), "{:?}", app.rows);
+    assert!(
+        app.rows.iter().all(|r| !r.label.contains("lonely")),
+        "{:?}",
+        app.rows
+    );
     assert!(badge(&app, "vc2").is_some(), "a failing port stays");
     app.on_event(key('!'));
     assert_eq!(app.rows.len(), all);
@@ -696,7 +712,49 @@ fn background_checks_color_the_badges_and_the_problem_filter_keeps_them() {
     let c2 = app.selected_netns().unwrap();
     let report = &app.health[&c2];
     assert!(
-        report.checks.iter().any(|f| f.status == Status::Fail && f.id == "link.iface_up"),
+        report
+            .checks
+            .iter()
+            .any(|f| f.status == Status::Fail && f.id == "link.iface_up"),
         "{report:?}"
     );
+}
+
+/// A demo's fault: a banner names it and the key that undoes it; `u` asks the runner
+/// to undo it, and once undone the banner goes and a scan is asked for.
+#[test]
+fn the_demo_fault_banner_and_u_to_undo_it() {
+    let mut app = app_with(fixture("lab-healthy"));
+    app.on_event(key('u'));
+    assert!(
+        app.message
+            .as_deref()
+            .unwrap_or("")
+            .contains("no fault is active"),
+        "{:?}",
+        app.message
+    );
+    app.set_fault(Some(
+        "stale-arp on demo-c1, peer demo-c2 (a wrong MAC for demo-c2)".into(),
+    ));
+    assert!(app.banner[0].starts_with("Fault stale-arp on demo-c1") && app.banner[0].contains("u undoes it"));
+    assert_eq!(app.on_event(key('u')), vec![Effect::UndoFault]);
+    assert_eq!(
+        app.on_event(Event::FaultUndone(Err(
+            "ip: RTNETLINK answers: No such device".into()
+        ))),
+        Vec::new()
+    );
+    assert!(app.fault.is_some(), "still active after a failed undo");
+    assert!(
+        app.message
+            .as_deref()
+            .unwrap_or("")
+            .contains("could not be undone")
+    );
+    assert_eq!(
+        app.on_event(Event::FaultUndone(Ok("stale-arp undone".into()))),
+        vec![Effect::Refresh]
+    );
+    assert!(app.fault.is_none() && app.banner.iter().all(|b| !b.starts_with("Fault ")));
 }

@@ -622,10 +622,41 @@ fn dashboard_run(
     // A panic in the dashboard (its hook restores the terminal) must still stop the
     // traffic and remove the lab, then go on as a panic.
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| -> anyhow::Result<()> {
-        if let Some(f) = fault {
-            inject(f, env)?;
-        }
+        let active = match fault {
+            Some(f) => {
+                let inj = inject(f, env)?;
+                let env = env.clone();
+                let name = inj.fault.name();
+                Some(ctnet_tui::run::ActiveFault {
+                    what: format!(
+                        "{name} on {}{} ({})",
+                        inj.target,
+                        inj.peer
+                            .as_deref()
+                            .map(|p| format!(", peer {p}"))
+                            .unwrap_or_default(),
+                        inj.breaks
+                    ),
+                    undo: std::sync::Arc::new(move || {
+                        match ctnet_core::lab::fault::fix(&env, Some(f), None) {
+                            Ok((done, errors)) if errors.is_empty() => Ok(format!(
+                                "{name} undone ({} fix(es)); the next scan shows the repair",
+                                done.len()
+                            )),
+                            Ok((_, errors)) => Err(errors
+                                .iter()
+                                .map(|e| e.to_string())
+                                .collect::<Vec<_>>()
+                                .join("; ")),
+                            Err(e) => Err(e.to_string()),
+                        }
+                    }),
+                })
+            }
+            None => None,
+        };
         ctnet_tui::run::run(ctnet_tui::run::Options {
+            fault: active,
             // The lab's netns are named; /proc would also show netns of this host
             // outside the world (of pid 2, say), which are no part of the demo.
             source: ctnet_tui::run::Source::Live(ctnet_core::source::ScanOptions {

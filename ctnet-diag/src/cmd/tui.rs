@@ -31,6 +31,7 @@ pub fn run(args: TuiArgs) -> anyhow::Result<ExitCode> {
     run::run(Options {
         source,
         interval: Duration::from_secs_f64(args.interval),
+        fault: None,
     })?;
     Ok(ExitCode::SUCCESS)
 }
