@@ -11,8 +11,12 @@
 //! use ctnet_core::source::ScanOptions;
 //! use ctnet_tui::run::{self, Options, Source};
 //!
-//! run::run(Options { source: Source::Live(ScanOptions::default()), interval: Duration::from_secs(2) })
-//!     .expect("dashboard");
+//! run::run(Options {
+//!     source: Source::Live(ScanOptions::default()),
+//!     interval: Duration::from_secs(2),
+//!     fault: None,
+//! })
+//! .expect("dashboard");
 //! ```
 
 pub mod app;
