@@ -25,6 +25,8 @@ mod route;
 mod stats;
 mod sysctl;
 
+pub use port::talkers;
+
 use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 
@@ -265,6 +267,12 @@ const CHECKS: &[Check] = &[
         category: "port",
         what: "each published port arrives, traced by the flow engine from the host's address, from localhost and, with a default route, from a client beyond the uplink (DNAT, FORWARD, a listener)",
         run: Run::Single(port::published),
+    },
+    Check {
+        id: "port.listening",
+        category: "port",
+        what: "each port the container serves arrives from the containers it talks to (its neighbour table) and from the host, traced by the flow engine through every hook",
+        run: Run::Single(port::listening),
     },
     Check {
         id: "dns.resolver",

@@ -236,8 +236,16 @@ server=$!
 trap 'kill $server 2>/dev/null' EXIT
 for i in $(seq 50); do ip netns exec t-c2 ss -ltn | grep -q ':80 ' && break; sleep 0.1; done
 step() { echo "== $*"; }
+connect() { ip netns exec t-c1 python3 -c 'import socket
+s = socket.socket(); s.settimeout(1)
+try:
+    s.connect(("10.77.0.3", 80)); print("connect ok")
+except OSError as e:
+    print("connect failed:", e)'; }
 step healthy
 $BIN trace t-c1 t-c2 --tcp 80 | head -1
+$BIN check t-c2 | grep 'port.listening' | head -1
+connect
 $BIN trace t-c1 t-c2 --tcp 81 | head -2 | tail -1
 $BIN trace t-c1 t-c2 --tcp 80 --json | python3 -c 'import json,sys; d=json.load(sys.stdin); print("json", d["verdict"], len(d["hops"]), len(d["reply"]))'
 step port-drop
@@ -246,6 +254,9 @@ $BIN trace t-c1 t-c2 --tcp 80 | head -2 || true
 $BIN trace t-c1 t-c2 --tcp 80 >/dev/null && echo "port-drop exit 0" || echo "port-drop exit $?"
 $BIN trace t-c1 t-c2 | head -1
 ip netns exec t-c1 ping -c1 -W2 10.77.0.3 >/dev/null && echo "ping ok"
+# No peer given: t-c2 serves tcp/80 and has t-c1 in its neighbour table.
+$BIN check t-c2 | grep -A5 'port.listening' | sed 's/^/listening: /' || true
+connect
 $BIN lab fix >/dev/null
 step nft-drop
 $BIN lab break nft-drop t-c1 --peer t-c2 >/dev/null
@@ -299,6 +310,14 @@ fn live_traces_name_the_faults_lab_break_injects() {
         "verdict: UNREACHABLE  tcp 10.77.0.2:40000 > 10.77.0.3:80",
         "ctnet-fault",
         "port-drop exit 1",
+        "PASS port.listening             tcp/80 on t-c2 arrives from t-c1 (10.77.0.2), from the host",
+        "connect ok",
+        "listening: FAIL port.listening             tcp/80 on t-c2 does not arrive from t-c1 (10.77.0.2): \
+         the first packet dies in host at forward/filter/FORWARD (-A FORWARD -s 10.77.0.2/32 -d 10.77.0.3/32 \
+         -p tcp -m tcp --dport 80 -m comment --comment ctnet-fault -j DROP): dropped by a rule",
+        "listening:      evidence: from the host: reachable",
+        "listening:      check:    ctnet-diag trace t-c1 t-c2 --tcp 80",
+        "connect failed: timed out",
         "verdict: REACHABLE  icmp 10.77.0.2 > 10.77.0.3 (t-c1 to t-c2)",
         "ping ok",
         "nft unreachable forward/inet ctnet_fault/forward nft inet ctnet_fault",

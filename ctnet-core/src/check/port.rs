@@ -211,6 +211,203 @@ pub(super) fn published(c: &Ctx<'_>) -> Vec<Finding> {
     out
 }
 
+/// The netns holding `ip` on an interface with `mac` (when known), other than `not`
+/// and the host. The MAC tells apart netns that reuse an address in isolation (two
+/// labs, two hosts' worth of containers): only the one on the wire answered the ARP.
+fn netns_with_addr(
+    snap: &crate::model::Snapshot,
+    ip: IpAddr,
+    mac: Option<&str>,
+    not: crate::netns::NetnsKey,
+) -> Option<crate::netns::NetnsKey> {
+    let mut found = snap
+        .netns
+        .iter()
+        .filter(|n| n.key != not && n.key != snap.host)
+        .filter(|n| {
+            n.addresses.iter().any(|a| {
+                a.address == ip
+                    && mac.is_none_or(|m| {
+                        n.links.iter().any(|l| {
+                            l.ifindex == a.ifindex
+                                && l.mac.as_deref().is_some_and(|lm| lm.eq_ignore_ascii_case(m))
+                        })
+                    })
+            })
+        })
+        .map(|n| n.key);
+    let first = found.next()?;
+    // Without a MAC to tell them apart, two holders are no answer.
+    (mac.is_some() || found.next().is_none()).then_some(first)
+}
+
+/// At most this many talking peers are traced from, per port.
+const LISTEN_PEERS: usize = 8;
+
+/// The netns that `key` talks to, by its neighbour table: each IPv4 neighbour (not
+/// failed, incomplete or noarp) that is an address of another netns than `key` and the
+/// host, at most [`LISTEN_PEERS`], with that address. What `port.listening` traces
+/// from; a caller that scanned other netns only for links reads these in full
+/// ([`crate::source::deepen`]) so their routes and rules are known.
+pub fn talkers(
+    snap: &crate::model::Snapshot,
+    key: crate::netns::NetnsKey,
+) -> Vec<(crate::netns::NetnsKey, IpAddr)> {
+    let Some(ns) = snap.netns_by_key(key) else {
+        return Vec::new();
+    };
+    let mut out: Vec<(crate::netns::NetnsKey, IpAddr)> = Vec::new();
+    for n in &ns.neighbours {
+        if !n.ip.is_ipv4() || matches!(n.state.as_str(), "failed" | "incomplete" | "noarp") {
+            continue;
+        }
+        let Some(k) = netns_with_addr(snap, n.ip, n.mac.as_deref(), key) else {
+            continue;
+        };
+        if out.iter().any(|(o, _)| *o == k) {
+            continue;
+        }
+        out.push((k, n.ip));
+        if out.len() >= LISTEN_PEERS {
+            break;
+        }
+    }
+    out
+}
+
+/// `port.listening`: each port the target serves (TCP in LISTEN, UDP bound, on an
+/// address other than loopback) arrives from the containers it talks to (the
+/// addresses in its neighbour table that belong to another netns, at most
+/// [`LISTEN_PEERS`]) and from the host: each path traced by the flow engine through
+/// every hook, so a firewall rule that drops one peer's traffic to that port is named
+/// without a peer given.
+pub(super) fn listening(c: &Ctx<'_>) -> Vec<Finding> {
+    let Ok(a) = &c.at else {
+        return Vec::new();
+    };
+    let snap = c.snap;
+    let Some(key) = c.t.netns else {
+        return Vec::new();
+    };
+    let Some(ns) = snap.netns_by_key(key) else {
+        return Vec::new();
+    };
+    let Some(listeners) = &ns.listening else {
+        return Vec::new();
+    };
+    let target_addrs: Vec<IpAddr> = a.nets.iter().map(|n| IpAddr::V4(n.addr())).collect();
+    let mut ports: Vec<(String, u16)> = Vec::new();
+    for l in listeners {
+        let usable = l.addr.is_unspecified() || target_addrs.contains(&l.addr);
+        if usable && !ports.contains(&(l.proto.clone(), l.port)) && (l.proto == "tcp" || l.proto == "udp") {
+            ports.push((l.proto.clone(), l.port));
+        }
+    }
+    if ports.is_empty() {
+        return Vec::new();
+    }
+    ports.sort();
+    // Who talks to it: neighbours that are other containers, then the host.
+    let mut peers: Vec<(String, Source, String)> = Vec::new();
+    for (k, ip) in talkers(snap, key) {
+        let name = snap
+            .containers_in(k)
+            .find(|c| c.is_running())
+            .map(|c| c.name.clone())
+            .or_else(|| snap.netns_by_key(k).map(|s| s.label()))
+            .unwrap_or_else(|| ip.to_string());
+        peers.push((
+            format!("from {name} ({ip})"),
+            Source::Netns {
+                netns: k,
+                addr: Some(ip),
+            },
+            name,
+        ));
+    }
+    peers.push(("from the host".into(), Source::Host { addr: None }, "host".into()));
+    let name =
+        c.t.container
+            .as_ref()
+            .map_or(c.t.target.clone(), |k| k.name.clone());
+    let mut out = Vec::new();
+    for (proto, port) in ports {
+        let l4 = if proto == "tcp" {
+            L4::Tcp(port)
+        } else {
+            L4::Udp(port)
+        };
+        let traced: Vec<(&str, &str, Option<Trace>)> = peers
+            .iter()
+            .map(|(what, src, from)| {
+                let spec = FlowSpec::new(src.clone(), Destination::Netns { netns: key }, l4);
+                (what.as_str(), from.as_str(), c.flow.trace(&spec).ok())
+            })
+            .collect();
+        // A path through a netns this scan did not read in full is not judged (the
+        // evidence says so); `check` reads the talkers in full, a file may not hold them.
+        let status = |t: Option<&Trace>| match t {
+            Some(t) if !t.needs.is_empty() && t.verdict != Reach::Unreachable => Status::Skip,
+            Some(t) if t.verdict == Reach::Reachable => Status::Pass,
+            Some(t) if t.verdict == Reach::Unreachable => Status::Fail,
+            _ => Status::Warn,
+        };
+        let worst = traced
+            .iter()
+            .map(|(_, _, t)| status(t.as_ref()))
+            .max()
+            .unwrap_or(Status::Skip);
+        let label = format!("{proto}/{port} on {name}");
+        let blocked: Vec<String> = traced
+            .iter()
+            .filter(|(_, _, t)| matches!(status(t.as_ref()), Status::Fail | Status::Warn))
+            .map(|(what, _, t)| match t {
+                Some(t) => format!("{what}: {}", t.summary),
+                None => format!("{what}: could not be traced"),
+            })
+            .collect();
+        let summary = if blocked.is_empty() {
+            format!(
+                "{label} arrives {}",
+                traced
+                    .iter()
+                    .filter(|(_, _, t)| status(t.as_ref()) == Status::Pass)
+                    .map(|(w, _, _)| *w)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        } else {
+            format!("{label} does not arrive {}", blocked.join("; "))
+        };
+        let mut f = finding(worst, summary);
+        for (what, from, t) in &traced {
+            let Some(t) = t else { continue };
+            if status(Some(t)) == Status::Skip {
+                f = f.ev(format!("{what}: not judged, its netns was not read in full"));
+                continue;
+            }
+            if t.verdict == Reach::Reachable {
+                f = f.ev(format!("{what}: reachable"));
+                continue;
+            }
+            f = f.ev(format!("{what}: {}", t.summary));
+            for h in t
+                .hops
+                .iter()
+                .filter(|h| h.verdict != crate::flow::HopVerdict::Allow)
+            {
+                f = f.ev(format!("  {}", hop_line(h)));
+            }
+            f = f.cmd(format!("ctnet-diag trace {from} {} --{proto} {port}", c.t.target));
+        }
+        if worst >= Status::Warn {
+            f = f.hint("the first hop that is not ALLOW names the rule that drops the port's traffic (trace it: the command above)");
+        }
+        out.push(f);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use crate::check::{Status, run};

@@ -111,6 +111,23 @@ fn read(args: &CheckArgs) -> anyhow::Result<Result<Read, ExitCode>> {
         let mut opts = scan_options(&args.source);
         opts.netns_firewall = true;
         ctnet_core::source::deepen(&mut snap, &keys, &opts)?;
+        // The netns the target talks to (its neighbour table), when it serves a port:
+        // port.listening traces from each, through their routes and rules.
+        let talkers: Vec<_> = target
+            .netns
+            .filter(|k| {
+                snap.netns_by_key(*k)
+                    .is_some_and(|n| n.listening.as_ref().is_some_and(|l| !l.is_empty()))
+            })
+            .map(|k| ctnet_core::check::talkers(&snap, k))
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(k, _)| k)
+            .filter(|k| !keys.contains(k))
+            .collect();
+        if !talkers.is_empty() {
+            ctnet_core::source::deepen(&mut snap, &talkers, &opts)?;
+        }
         // The netns that hold their nameservers (a resolver container, a LAN server in a
         // netns) are read in full too, so the DNS check sees what listens there.
         let servers: Vec<_> = keys
