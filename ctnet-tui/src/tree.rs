@@ -106,6 +106,16 @@ fn first_ip(ips: &[String]) -> String {
     }
 }
 
+/// The name of the runtime network whose Linux bridge is `bridge`, when a container
+/// on it says so (and the name is not the bridge's own).
+fn network_of<'a>(snap: &'a Snapshot, bridge: &str) -> Option<&'a str> {
+    snap.containers
+        .iter()
+        .flat_map(|c| &c.networks)
+        .find(|n| n.bridge.as_deref() == Some(bridge) && n.name != bridge && !n.name.is_empty())
+        .map(|n| n.name.as_str())
+}
+
 /// Build the rows, leaving out the children of folded items.
 pub fn rows(snap: &Snapshot, topo: &Topology, folded: &HashSet<String>) -> Vec<Row> {
     let mut out = Vec::new();
@@ -115,11 +125,15 @@ pub fn rows(snap: &Snapshot, topo: &Topology, folded: &HashSet<String>) -> Vec<R
     for b in bridges {
         let item = Item::Bridge(b.iface.name.clone());
         let is_folded = fold_key(&item).is_some_and(|k| folded.contains(&k));
+        // A runtime's network behind the bridge (`appnet` for `br-f7e1d8a120b8`) is its
+        // label; the bridge's own name leads the detail.
+        let net = network_of(snap, &b.iface.name);
         out.push(Row {
             depth: 0,
-            label: b.iface.name.clone(),
+            label: net.map_or_else(|| b.iface.name.clone(), str::to_string),
             detail: format!(
-                "{} {} port(s){}",
+                "{}{} {} port(s){}",
+                net.map_or_else(String::new, |_| format!("{} ", b.iface.name)),
                 first_ip(&b.ips),
                 b.ports.len(),
                 if b.up { "" } else { " DOWN" }
