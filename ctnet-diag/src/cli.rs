@@ -191,11 +191,13 @@ pub enum Command {
     ///
     /// Needs no root: it runs in fresh user, network and mount namespaces, so nothing is
     /// changed on this host. The containers ping each other, so a capture (p) shows
-    /// packets at once; --fault breaks something first for the checks (c) to find.
+    /// packets at once, and each serves tcp/80; --fault breaks something first for the
+    /// checks (c, and the colours of the tree) to find and a trace (t) to explain.
     /// Without a terminal (or with --no-tui) it prints the lab and a ping matrix instead.
     #[command(
         after_help = "Examples:\n  ctnet-diag demo\n  ctnet-diag demo --fault stale-arp   \
-                            (then select demo-c1, press C and pick demo-c2)\n  ctnet-diag demo --no-tui"
+                            (then select demo-c1, press C and pick demo-c2)\n  ctnet-diag demo --fault port-drop   \
+                            (demo-c2 turns red; on demo-c1 press t, type demo-c2 tcp 80)\n  ctnet-diag demo --no-tui"
     )]
     Demo(DemoArgs),
     /// Run a command (default: your shell) inside a fresh rootless world.

@@ -288,3 +288,83 @@ fn the_dashboard_reads_a_support_bundle() {
     tmux.wait_for("the dashboard to end", 10, |s| s.contains("E2E-DONE"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The issue's walk on a large host: a 200-container demo with the `port-drop` fault
+/// (demo-c1 → demo-c2, tcp/80, each container serving tcp/80). Found by IP with `f`,
+/// demo-c2 is red before any key asks for checks; from demo-c1, `t` traces to demo-c2
+/// on port 80 and names the rule; the Firewall tab marks it; `x` sends the real SYNs
+/// and the kernel agrees; `q` restores the terminal and removes the lab.
+#[test]
+fn at_200_containers_find_by_ip_a_red_badge_a_trace_to_the_rule_and_its_probe() {
+    if !available("at_200_containers_find_by_ip_a_red_badge_a_trace_to_the_rule_and_its_probe") {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("ctnet-e2e200-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let after = dir.join("after");
+    let script = format!(
+        "stty -a > {after}.stty.before; {BIN} demo --containers 200 --fault port-drop --interval 2; \
+         echo $? > {after}.rc; stty -a > {after}.stty; echo E2E-DONE; sleep 600",
+        after = after.display()
+    );
+    let tmux = Tmux::start("e2e200", 160, 48, &script);
+    // The background checks of every container come after the first full scan.
+    tmux.wait_for("the fault banner and the host-wide counts", 240, |s| {
+        s.contains("Fault port-drop on demo-c1, peer demo-c2") && s.contains("✗1 fail")
+    });
+    tmux.keys(&["f"]);
+    tmux.keys(&["-l", "10.77.0.3"]);
+    tmux.keys(&["Enter"]);
+    tmux.keys(&["6"]);
+    let s = tmux.wait_for("demo-c2's background findings", 10, |s| {
+        s.contains("demo-c2: FAIL")
+            && s.contains("FAIL port.listening tcp/80 on demo-c2 does not arrive from demo-c1")
+    });
+    // Its row is red (ANSI colour 1) without c having been pressed.
+    let colored =
+        String::from_utf8_lossy(&tmux.cmd(&["capture-pane", "-p", "-e", "-t", "e2e"]).stdout).into_owned();
+    let row = colored
+        .lines()
+        .find(|l| l.contains("demo-v2 ") && l.contains("demo-c2"))
+        .unwrap_or_else(|| panic!("no demo-c2 row:\n{s}"));
+    assert!(
+        row.contains("\x1b[38;5;1m●") || row.contains("\x1b[31m●"),
+        "{row:?}"
+    );
+    // From demo-c1, by its IP, a trace to demo-c2 on the dropped port.
+    tmux.keys(&["f"]);
+    tmux.keys(&["-l", "10.77.0.2"]);
+    tmux.keys(&["Enter"]);
+    tmux.keys(&["t"]);
+    tmux.keys(&["-l", "demo-c2 tcp 80"]);
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("the trace", 10, |s| {
+        s.contains("demo-c1 → demo-c2 tcp 80  static: UNREACHABLE")
+            && s.contains("DROP    [host demo-br] forward/filter/FORWARD: dropped by a rule")
+            && s.contains("rule: iptables filter FORWARD rule 1: -A FORWARD -s 10.77.0.2/32 -d 10.77.0.3/32")
+    });
+    tmux.keys(&["5"]);
+    tmux.wait_for("the rule marked in the Firewall tab", 10, |s| {
+        s.lines()
+            .any(|l| l.contains("▶") && l.contains("-A FORWARD -s 10.77.0.2/32 -d 10.77.0.3/32"))
+    });
+    // The live probe runs off the UI thread: the screen answers keys meanwhile.
+    tmux.keys(&["x"]);
+    tmux.keys(&["7"]);
+    tmux.wait_for("the probe beside the static verdict", 60, |s| {
+        s.contains("static: UNREACHABLE  live: FAIL")
+            && s.contains("FAIL probe.path SYN to tcp/80 to 10.77.0.3")
+    });
+    tmux.keys(&["q"]);
+    let s = tmux.wait_for("the exit", 120, |s| s.contains("E2E-DONE"));
+    assert!(
+        s.contains("lab demo: removed 200 veth(s), 1 bridge(s), 200 netns"),
+        "{s}"
+    );
+    let rc = std::fs::read_to_string(format!("{}.rc", after.display())).unwrap();
+    assert_eq!(rc.trim(), "0", "ctnet-diag demo exit code");
+    let before = std::fs::read_to_string(format!("{}.stty.before", after.display())).unwrap();
+    let stty = std::fs::read_to_string(format!("{}.stty", after.display())).unwrap();
+    assert_eq!(stty, before, "terminal modes are back to what they were");
+    let _ = std::fs::remove_dir_all(Path::new(&dir));
+}

@@ -14,6 +14,12 @@ use ctnet_core::topology::{Peer, Topology};
 
 use crate::tree::{self, Item, Row};
 
+/// What `t` and `T` say without a selection to trace from.
+const TRACE_FROM: &str = "select a container or netns to trace from (a port row or a netns row), then t";
+
+/// How to write a trace's destination.
+pub const TRACE_HELP: &str = "trace to: a container, a netns, an IP, host or external, then tcp PORT, udp PORT or nothing for ICMP (web2 tcp 80)";
+
 /// The status line while a refresh is asked for.
 const SCANNING: &str = "scanning…";
 
@@ -56,6 +62,9 @@ pub enum Event {
     Health(HashMap<NetnsKey, Report>, u64),
     /// The active fault was undone (what was restored), or could not be.
     FaultUndone(std::result::Result<String, String>),
+    /// The live probe of the traced flow ended: its findings (the path, and whether
+    /// it agrees with the static trace), or why it could not run.
+    ProbeDone(Box<std::result::Result<Report, String>>),
 }
 
 /// The light checks (those needing no probe: pure over the snapshot) of every
@@ -150,6 +159,12 @@ pub enum Action {
     WritePcap,
     /// Run the guided checks for the selection.
     RunChecks,
+    /// Trace a flow from the selection to a destination typed in a prompt.
+    Trace,
+    /// Trace a flow from the selection to a container picked from a list.
+    PickTraceTo,
+    /// Send the traced flow as real packets.
+    Probe,
     /// Pick a peer, then run the pair checks.
     PickPeer,
     /// Ask where to save the snapshot.
@@ -188,7 +203,78 @@ pub enum Effect {
     SaveSnapshot(PathBuf),
     /// Undo the active fault.
     UndoFault,
+    /// Send the traced flow as real packets (off the UI thread).
+    Probe(Box<ProbeRequest>),
 }
+
+/// What the live probe of a traced flow needs (the runner has the snapshot).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProbeRequest {
+    /// Where the packets start.
+    pub from: Resolved,
+    /// Where they go.
+    pub to: ProbeTo,
+    /// ICMP, a TCP port or a UDP port.
+    pub flow: ctnet_core::probe::Flow,
+    /// The static trace, to compare with.
+    pub trace: ctnet_core::flow::Trace,
+    /// The command that traces it from a shell.
+    pub command: String,
+}
+
+/// Where a probe goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProbeTo {
+    /// A container or netns.
+    Peer(Box<Resolved>),
+    /// An IPv4 address.
+    Addr(std::net::Ipv4Addr),
+    /// The source's gateway (the host).
+    Gateway,
+}
+
+/// A flow traced from the selection (`t`) and its live probe.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TraceView {
+    /// Where it starts.
+    pub from: NetnsKey,
+    /// What was typed for the destination (`web2 tcp 80`).
+    pub to: String,
+    /// The flow.
+    pub spec: ctnet_core::flow::FlowSpec,
+    /// The static walk on the snapshot.
+    pub trace: ctnet_core::flow::Trace,
+    /// What the probe needs, or why the flow cannot be probed.
+    pub probe_request: std::result::Result<ProbeRequest, String>,
+    /// The live probe.
+    pub probe: ProbeState,
+}
+
+/// Where the live probe of a trace is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProbeState {
+    /// Not asked for (`x` runs it).
+    NotRun,
+    /// Packets are on their way.
+    Running,
+    /// Its findings.
+    Done(Report),
+    /// Why it could not run.
+    Failed(String),
+}
+
+/// What a picker's choice is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PickFor {
+    /// The peer of the pair checks (`C`).
+    Peer,
+    /// The destination of a trace (`T`).
+    TraceTo,
+}
+
+/// An address outside every lab and container network (TEST-NET-3): `external` in the
+/// trace prompt.
+pub const EXTERNAL: std::net::Ipv4Addr = std::net::Ipv4Addr::new(203, 0, 113, 80);
 
 /// One interface to capture on, as the snapshot names it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -231,17 +317,20 @@ pub enum Tab {
     Firewall,
     /// Guided check findings.
     Checks,
+    /// A flow traced from the selection: hops, verdicts, the deciding rule, the probe.
+    Trace,
 }
 
 impl Tab {
     /// Every tab, in order.
-    pub const ALL: [Tab; 6] = [
+    pub const ALL: [Tab; 7] = [
         Tab::Link,
         Tab::Fdb,
         Tab::Arp,
         Tab::Routes,
         Tab::Firewall,
         Tab::Checks,
+        Tab::Trace,
     ];
 
     /// Its title.
@@ -253,6 +342,7 @@ impl Tab {
             Tab::Routes => "Routes",
             Tab::Firewall => "Firewall",
             Tab::Checks => "Checks",
+            Tab::Trace => "Trace",
         }
     }
 
@@ -272,6 +362,8 @@ pub enum PromptKind {
     SnapshotPath,
     /// What to find in the tree.
     Find,
+    /// Where to trace a flow to from the selection.
+    TraceTo,
 }
 
 /// A one-line text prompt.
@@ -416,6 +508,8 @@ pub struct Picker {
     pub choices: Vec<(NetnsKey, String)>,
     /// Highlighted choice.
     pub index: usize,
+    /// What the choice is for.
+    pub purpose: PickFor,
 }
 
 /// Where the data comes from.
@@ -516,6 +610,10 @@ pub struct App {
     pub picker: Option<Picker>,
     /// The capture pane.
     pub capture: CaptureView,
+    /// The last flow traced (`t`), and its probe.
+    pub trace: Option<TraceView>,
+    /// Where the open trace prompt traces from.
+    trace_from: Option<NetnsKey>,
     /// The last check report and the netns keys it was for.
     pub report: Option<(Vec<NetnsKey>, Report)>,
     /// The background light checks of every container, by netns, after the last full
@@ -587,6 +685,8 @@ impl App {
             picker: None,
             capture: CaptureView::default(),
             report: None,
+            trace: None,
+            trace_from: None,
             rates: HashMap::new(),
             rule_rates: HashMap::new(),
             banner,
@@ -648,6 +748,23 @@ impl App {
                     }
                     Err(e) => self.message = Some(format!("the fault could not be undone: {e}")),
                 }
+                Vec::new()
+            }
+            Event::ProbeDone(r) => {
+                let (state, msg) = match *r {
+                    Ok(report) => {
+                        let m = format!("probe: {}", format!("{:?}", report.verdict).to_uppercase());
+                        (ProbeState::Done(report), m)
+                    }
+                    Err(e) => (
+                        ProbeState::Failed(e.clone()),
+                        format!("the probe could not run: {e}"),
+                    ),
+                };
+                if let Some(t) = self.trace.as_mut() {
+                    t.probe = state;
+                }
+                self.message = Some(msg);
                 Vec::new()
             }
             Event::Health(health, ms) => {
@@ -808,13 +925,16 @@ impl App {
             KeyCode::Enter => Action::Enter,
             KeyCode::Right | KeyCode::Char('l') | KeyCode::Char(']') => Action::NextTab,
             KeyCode::Left | KeyCode::Char('h') | KeyCode::Char('[') => Action::PrevTab,
-            KeyCode::Char(c @ '1'..='6') => Action::ShowTab(Tab::ALL[(c as u8 - b'1') as usize]),
+            KeyCode::Char(c @ '1'..='7') => Action::ShowTab(Tab::ALL[(c as u8 - b'1') as usize]),
             KeyCode::Char('p') => Action::ToggleCapture,
             KeyCode::Char('P') => Action::StopCapture,
             KeyCode::Char('/') => Action::EditFilter,
             KeyCode::Char('w') => Action::WritePcap,
             KeyCode::Char('c') => Action::RunChecks,
             KeyCode::Char('C') => Action::PickPeer,
+            KeyCode::Char('t') => Action::Trace,
+            KeyCode::Char('T') => Action::PickTraceTo,
+            KeyCode::Char('x') => Action::Probe,
             KeyCode::Char('s') => Action::SaveSnapshot,
             KeyCode::Char('r') => Action::Refresh,
             KeyCode::Esc => Action::Cancel,
@@ -912,10 +1032,17 @@ impl App {
                 Action::Down => pk.index = (pk.index + 1).min(pk.choices.len().saturating_sub(1)),
                 Action::Cancel => self.picker = None,
                 Action::Submit => {
-                    let choice = pk.choices.get(pk.index).map(|c| c.0);
+                    let choice = pk.choices.get(pk.index).cloned();
+                    let purpose = pk.purpose;
                     self.picker = None;
-                    if let (Some(me), Some(peer)) = (self.selected_netns(), choice) {
-                        self.run_checks(me, Some(peer));
+                    match (purpose, self.selected_netns(), choice) {
+                        (PickFor::Peer, Some(me), Some((peer, _))) => self.run_checks(me, Some(peer)),
+                        // The destination is filled in; the protocol and port are typed.
+                        (PickFor::TraceTo, Some(me), Some((_, name))) => {
+                            self.trace_from = Some(me);
+                            self.prompt = Some(Prompt::new(PromptKind::TraceTo, format!("{name} ")));
+                        }
+                        _ => {}
                     }
                 }
                 Action::Quit => self.quit = true,
@@ -1079,21 +1206,46 @@ impl App {
                         Some("select a container or netns to check (a port row or a netns row)".into())
                 }
             },
+            Action::Trace => match self.selected_netns() {
+                Some(me) => {
+                    self.trace_from = Some(me);
+                    self.prompt = Some(Prompt::new(PromptKind::TraceTo, String::new()));
+                }
+                None => self.message = Some(TRACE_FROM.into()),
+            },
+            Action::PickTraceTo => match self.selected_netns() {
+                Some(me) => {
+                    // By the names a trace takes (a container's, a netns's), the host last.
+                    let mut choices: Vec<(NetnsKey, String)> = self
+                        .pick_choices(me)
+                        .into_iter()
+                        .filter_map(|(k, _)| self.resolved(k).map(|r| (k, r.target)))
+                        .collect();
+                    choices.dedup();
+                    if let Some(host) = self.snap.as_ref().map(|s| s.host).filter(|h| *h != me) {
+                        choices.retain(|(k, _)| *k != host);
+                        choices.push((host, "host".into()));
+                    }
+                    self.picker = Some(Picker {
+                        choices,
+                        index: 0,
+                        purpose: PickFor::TraceTo,
+                    });
+                }
+                None => self.message = Some(TRACE_FROM.into()),
+            },
+            Action::Probe => return self.probe(),
             Action::PickPeer => match self.selected_netns() {
                 Some(me) => {
-                    let choices: Vec<(NetnsKey, String)> = self
-                        .rows
-                        .iter()
-                        .filter_map(|r| match &r.item {
-                            Item::Port { netns: Some(k), .. } | Item::Netns(k) => Some((*k, r.label.clone())),
-                            _ => None,
-                        })
-                        .filter(|(k, _)| *k != me)
-                        .collect();
+                    let choices = self.pick_choices(me);
                     if choices.is_empty() {
                         self.message = Some("no other container or netns to pair with".into());
                     } else {
-                        self.picker = Some(Picker { choices, index: 0 });
+                        self.picker = Some(Picker {
+                            choices,
+                            index: 0,
+                            purpose: PickFor::Peer,
+                        });
                     }
                 }
                 None => self.message = Some("select a container first, then press C to pick its peer".into()),
@@ -1108,6 +1260,140 @@ impl App {
             Action::Type(_) | Action::Backspace | Action::Edit(_) | Action::Submit => {}
         }
         Vec::new()
+    }
+
+    /// Every container and netns row other than `me`, with its row label.
+    fn pick_choices(&self, me: NetnsKey) -> Vec<(NetnsKey, String)> {
+        self.rows
+            .iter()
+            .filter_map(|r| match &r.item {
+                Item::Port { netns: Some(k), .. } | Item::Netns(k) => Some((*k, r.label.clone())),
+                _ => None,
+            })
+            .filter(|(k, _)| *k != me)
+            .collect()
+    }
+
+    /// Trace the flow typed in the prompt from `from` on the snapshot; the Trace tab
+    /// shows it.
+    fn trace_to(&mut self, from: NetnsKey, text: &str) {
+        let (Some(snap), Some(me)) = (self.snap.as_ref(), self.resolved(from)) else {
+            return;
+        };
+        let (dst, l4) = match parse_trace_to(snap, text) {
+            Ok(x) => x,
+            Err(e) => {
+                self.message = Some(e);
+                return;
+            }
+        };
+        use ctnet_core::flow::{Destination, FlowSpec, L4, Source};
+        let src = if from == snap.host {
+            Source::Host { addr: None }
+        } else {
+            Source::Netns {
+                netns: from,
+                addr: None,
+            }
+        };
+        let spec = FlowSpec::new(src, dst.clone(), l4);
+        let trace = match ctnet_core::flow::trace(snap, &spec) {
+            Ok(t) => t,
+            Err(e) => {
+                self.message = Some(format!("cannot trace from {}: {e}", me.target));
+                return;
+            }
+        };
+        let words = text.split_whitespace().collect::<Vec<_>>();
+        let dest_word = words.first().copied().unwrap_or("host");
+        let flow = match l4 {
+            L4::Tcp(p) => ctnet_core::probe::Flow::Tcp(p),
+            L4::Udp(p) => ctnet_core::probe::Flow::Udp(p),
+            L4::Icmp => ctnet_core::probe::Flow::Icmp,
+        };
+        let command = format!(
+            "ctnet-diag trace {} {} {}",
+            me.target,
+            match &dst {
+                Destination::Addr { addr } => addr.to_string(),
+                _ => dest_word.to_string(),
+            },
+            match flow {
+                ctnet_core::probe::Flow::Icmp => "--icmp".to_string(),
+                ctnet_core::probe::Flow::Tcp(p) => format!("--tcp {p}"),
+                ctnet_core::probe::Flow::Udp(p) => format!("--udp {p}"),
+            }
+        );
+        let to = match &dst {
+            Destination::Netns { netns } => self
+                .resolved(*netns)
+                .map(|r| ProbeTo::Peer(Box::new(r)))
+                .ok_or_else(|| "its netns is gone".to_string()),
+            Destination::Addr {
+                addr: std::net::IpAddr::V4(a),
+            } => Ok(ProbeTo::Addr(*a)),
+            Destination::Host => Ok(ProbeTo::Gateway),
+            _ => Err("the probe sends IPv4 packets: trace to an IPv4 address".to_string()),
+        };
+        let probe_request = match (&self.mode, from == snap.host) {
+            (Mode::Offline(_), _) => {
+                Err("offline: a file cannot be probed (the probe sends real packets on this host)".into())
+            }
+            (_, true) => Err("the probe sends from a container or netns, not from the host".into()),
+            _ => to.map(|to| ProbeRequest {
+                from: me.clone(),
+                to,
+                flow,
+                trace: trace.clone(),
+                command: command.clone(),
+            }),
+        };
+        self.message = Some(format!(
+            "trace {} → {}: {}",
+            me.target,
+            text.trim(),
+            format!("{:?}", trace.verdict).to_uppercase()
+        ));
+        self.trace = Some(TraceView {
+            from,
+            to: text.trim().to_string(),
+            spec,
+            trace,
+            probe_request,
+            probe: ProbeState::NotRun,
+        });
+        self.tab = Tab::Trace;
+        self.detail_scroll = 0;
+    }
+
+    /// `x`: send the traced flow as real packets, off the UI thread.
+    fn probe(&mut self) -> Vec<Effect> {
+        let Some(t) = self.trace.as_mut() else {
+            self.message =
+                Some("nothing traced yet: press t on a container to trace a flow, then x probes it".into());
+            return Vec::new();
+        };
+        if t.probe == ProbeState::Running {
+            self.message = Some("the probe is running already".into());
+            return Vec::new();
+        }
+        if !self.privileged {
+            self.message =
+                Some("the probe needs root (it enters netns, sends packets and captures them)".into());
+            return Vec::new();
+        }
+        match &t.probe_request {
+            Ok(r) => {
+                t.probe = ProbeState::Running;
+                self.tab = Tab::Trace;
+                self.message = Some(format!("probing {}…", r.command));
+                vec![Effect::Probe(Box::new(r.clone()))]
+            }
+            Err(why) => {
+                self.message = Some(format!("cannot probe: {why}"));
+                Vec::new()
+            }
+        }
     }
 
     fn stamp(&self) -> String {
@@ -1138,6 +1424,16 @@ impl App {
                 ));
                 if !self.capture.active.is_empty() {
                     return self.start_capture();
+                }
+                Vec::new()
+            }
+            PromptKind::TraceTo => {
+                if let Some(from) = self.trace_from.take() {
+                    if text.is_empty() {
+                        self.message = Some(TRACE_HELP.into());
+                    } else {
+                        self.trace_to(from, &text);
+                    }
                 }
                 Vec::new()
             }
@@ -1782,6 +2078,72 @@ pub fn ipt_rule_key(
 /// The key an nft rule's counter is tracked under.
 pub fn nft_rule_key(family: &str, table: &str, handle: u64) -> String {
     format!("nft {family} {table} {handle}")
+}
+
+/// The destination and protocol of a trace as typed: `DEST [tcp PORT | udp PORT |
+/// icmp]`, where DEST is a container or netns name (anything `check` takes), an IP
+/// address, `host`, or `external` ([`EXTERNAL`]); `--tcp 80` and `tcp/80` work too.
+pub fn parse_trace_to(
+    snap: &Snapshot,
+    text: &str,
+) -> std::result::Result<(ctnet_core::flow::Destination, ctnet_core::flow::L4), String> {
+    use ctnet_core::flow::{Destination, L4};
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let Some((dest, rest)) = words.split_first() else {
+        return Err(TRACE_HELP.into());
+    };
+    let rest: Vec<String> = rest
+        .iter()
+        .flat_map(|w| {
+            w.trim_start_matches('-')
+                .split('/')
+                .map(str::to_lowercase)
+                .collect::<Vec<_>>()
+        })
+        .filter(|w| !w.is_empty())
+        .collect();
+    let port = |w: Option<&String>, proto: &str| -> std::result::Result<u16, String> {
+        let w = w.ok_or_else(|| format!("{proto} needs a port: {proto} 80"))?;
+        w.parse::<u16>()
+            .ok()
+            .filter(|p| *p > 0)
+            .ok_or_else(|| format!("{} is not a port (1-65535)", ctnet_core::text::escape(w)))
+    };
+    let l4 = match rest.first().map(String::as_str) {
+        None | Some("icmp") | Some("ping") if rest.len() <= 1 => L4::Icmp,
+        Some("tcp") if rest.len() <= 2 => L4::Tcp(port(rest.get(1), "tcp")?),
+        Some("udp") if rest.len() <= 2 => L4::Udp(port(rest.get(1), "udp")?),
+        _ => {
+            return Err(format!(
+                "{} is not a protocol: write tcp PORT, udp PORT or nothing for ICMP (web2 tcp 80)",
+                ctnet_core::text::escape(&rest.join(" "))
+            ));
+        }
+    };
+    let dst = match *dest {
+        "host" => Destination::Host,
+        "external" => Destination::Addr {
+            addr: std::net::IpAddr::V4(EXTERNAL),
+        },
+        d => match d.parse::<std::net::IpAddr>() {
+            Ok(addr) => Destination::Addr { addr },
+            Err(_) => {
+                let r = ctnet_core::target::resolve(snap, d).map_err(|e| e.to_string())?;
+                match r.netns {
+                    Some(k) if k == snap.host => Destination::Host,
+                    Some(netns) => Destination::Netns { netns },
+                    None => {
+                        return Err(format!(
+                            "{}: {}; nothing can reach it",
+                            ctnet_core::text::escape(d),
+                            r.note.unwrap_or_else(|| "not running".into())
+                        ));
+                    }
+                }
+            }
+        },
+    };
+    Ok((dst, l4))
 }
 
 /// Every rule counter of the snapshot, by key.

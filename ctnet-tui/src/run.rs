@@ -21,8 +21,9 @@ use ctnet_core::source::{self, ScanOptions};
 use ratatui::Terminal;
 use ratatui::backend::{Backend, CrosstermBackend};
 
-use crate::app::{App, CaptureSpec, Effect, Event, Mode, Packet};
+use crate::app::{App, CaptureSpec, Effect, Event, Mode, Packet, ProbeRequest, ProbeTo};
 use crate::{Error, Result};
+use ctnet_core::check::Report;
 
 /// Bytes kept of each captured frame (headers and then some; `w` writes these).
 pub const SNAPLEN: i32 = 2048;
@@ -117,6 +118,9 @@ impl Drop for StopGuard {
 impl Drop for Runner {
     fn drop(&mut self) {
         self.stop_capture();
+        if let Some(p) = self.probe.take() {
+            let _ = p.join();
+        }
     }
 }
 
@@ -195,6 +199,11 @@ pub fn run(opts: Options) -> Result<()> {
         capture: None,
         snapshot_for_capture: None,
         fault: opts.fault.clone(),
+        scan: match &opts.source {
+            Source::Live(scan) => Some(scan.clone()),
+            Source::File(..) => None,
+        },
+        probe: None,
     };
     let poller = match opts.source {
         Source::Live(scan) => {
@@ -304,6 +313,11 @@ struct Runner {
     capture: Option<CaptureRun>,
     snapshot_for_capture: Option<Snapshot>,
     fault: Option<ActiveFault>,
+    /// How this dashboard scans (the probe scans again to see what changed).
+    scan: Option<ScanOptions>,
+    /// A live probe on its way (joined before the dashboard ends: it removes its
+    /// trace table and tracefs instance itself).
+    probe: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Runner {
@@ -405,6 +419,53 @@ impl Runner {
     }
 }
 
+impl Runner {
+    /// The traced flow as real packets, on a thread of its own; the findings come back
+    /// as [`Event::ProbeDone`].
+    fn probe(&mut self, req: ProbeRequest, app: &mut App) {
+        let (Some(snap), Some(scan)) = (self.snapshot_for_capture.clone(), self.scan.clone()) else {
+            app.on_event(Event::ProbeDone(Box::new(Err("no live snapshot yet".into()))));
+            return;
+        };
+        if let Some(p) = self.probe.take() {
+            let _ = p.join();
+        }
+        let tx = self.tx.clone();
+        self.probe = Some(std::thread::spawn(move || {
+            let _ = tx.send(Event::ProbeDone(Box::new(run_probe(&snap, &scan, &req))));
+        }));
+    }
+}
+
+/// What `trace --probe` does: the flow's own packets from the source, the path they
+/// took, and whether it agrees with the static trace.
+fn run_probe(snap: &Snapshot, scan: &ScanOptions, req: &ProbeRequest) -> std::result::Result<Report, String> {
+    use ctnet_core::probe::To;
+    let topo = ctnet_core::topology::Topology::build(snap);
+    let to = match &req.to {
+        ProbeTo::Peer(p) => To::Peer(p),
+        ProbeTo::Addr(a) => To::Addr(*a),
+        ProbeTo::Gateway => To::Gateway,
+    };
+    let rescan = || ctnet_core::source::snapshot(scan);
+    let found = ctnet_core::probe::run_to(snap, &topo, &req.from, to, req.flow, true, &rescan)
+        .map_err(|e| e.to_string())?;
+    let mut report = Report {
+        schema: ctnet_core::check::CHECK_SCHEMA.into(),
+        target: req.from.target.clone(),
+        peer: None,
+        verdict: ctnet_core::check::Status::Pass,
+        checks: Vec::new(),
+    };
+    report.add(ctnet_core::probe::finding(&found));
+    report.add(ctnet_core::probe::compare(
+        &found,
+        &req.trace,
+        req.command.clone(),
+    ));
+    Ok(report)
+}
+
 impl Executor for Runner {
     fn run(&mut self, e: Effect, app: &mut App) {
         match e {
@@ -426,6 +487,7 @@ impl Executor for Runner {
                     Err(e) => format!("pcap not written: {e}"),
                 });
             }
+            Effect::Probe(req) => self.probe(*req, app),
             Effect::UndoFault => match self.fault.take() {
                 Some(f) => {
                     app.message = Some(format!("undoing {}…", f.what));

@@ -13,6 +13,7 @@
 //! ```
 
 use ctnet_core::check::Status;
+use ctnet_core::flow::{HopVerdict, Reach};
 use ctnet_core::model::{Link, NetnsState, Snapshot};
 use ctnet_core::netns::NetnsKey;
 use ctnet_core::topology::{Peer, Topology};
@@ -22,7 +23,7 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, List, ListItem, ListState, Paragraph, Tabs, Wrap};
 
-use crate::app::{App, Focus, Mode, PromptKind, Tab, ipt_rule_key, nft_rule_key};
+use crate::app::{App, Focus, Mode, PickFor, ProbeState, PromptKind, Tab, ipt_rule_key, nft_rule_key};
 use crate::tree::{Badge, Item};
 
 /// Every key, for `?`.
@@ -41,13 +42,16 @@ pub const KEYS: &[(&str, &str)] = &[
     ),
     ("!", "only what fails or warns (background checks), or all"),
     ("Enter, - +", "fold/unfold a bridge (a port: its Link tab); all"),
-    ("← →, h l, 1-6", "detail tab: Link FDB ARP Routes Firewall Checks"),
+    ("← →, h l, 1-7", "tab: Link FDB ARP Routes Firewall Checks Trace"),
     ("p, P", "capture the selection (again: stop it); stop all"),
     ("/", "set the BPF filter (tcpdump syntax; empty clears it)"),
     ("w", "write the packets to a file (pcapng: which interface)"),
     ("c, C", "checks for the selection; pick a peer for the pair"),
-    ("s, r", "save the snapshot as JSON (--from FILE); refresh now"),
-    ("u", "undo the fault a demo broke (its banner says which)"),
+    ("t T, x", "trace a flow from the selection: type / pick; probe it"),
+    (
+        "s, r, u",
+        "save the snapshot (--from); refresh; undo a demo's fault",
+    ),
     ("Esc", "close a prompt, picker, help or the messages"),
     ("in a prompt", "^A ^E ←→ move, ^U ^K ^W erase, ↑↓ earlier entries"),
 ];
@@ -136,7 +140,10 @@ fn draw_all(f: &mut Frame, app: &App) {
         f.render_widget(Clear, r);
         f.render_stateful_widget(
             List::new(items)
-                .block(Block::bordered().title(" Peer for the pair checks (Enter, Esc) "))
+                .block(Block::bordered().title(match p.purpose {
+                    PickFor::Peer => " Peer for the pair checks (Enter, Esc) ",
+                    PickFor::TraceTo => " Trace to (Enter, then a protocol; Esc) ",
+                }))
                 .highlight_style(Style::new().add_modifier(Modifier::REVERSED)),
             r,
             &mut st,
@@ -326,11 +333,18 @@ fn draw_detail(f: &mut Frame, app: &App, area: Rect) {
     let inner = block.inner(area);
     f.render_widget(block, area);
     let [tabs_area, body] = Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(inner);
-    let titles: Vec<String> = Tab::ALL
+    // Numbered when they fit (the digits are the keys), the names alone otherwise.
+    let numbered: Vec<String> = Tab::ALL
         .iter()
         .enumerate()
         .map(|(i, t)| format!("{} {}", i + 1, t.title()))
         .collect();
+    let width: usize = numbered.iter().map(|t| t.chars().count() + 1).sum();
+    let titles: Vec<String> = if width <= tabs_area.width as usize {
+        numbered
+    } else {
+        Tab::ALL.iter().map(|t| t.title().to_string()).collect()
+    };
     let index = Tab::ALL.iter().position(|t| *t == app.tab).unwrap_or(0);
     f.render_widget(
         Tabs::new(titles)
@@ -348,11 +362,12 @@ fn draw_detail(f: &mut Frame, app: &App, area: Rect) {
             Tab::Routes => routes_tab(app, s),
             Tab::Firewall => firewall_tab(app, s),
             Tab::Checks => checks_tab(app),
+            Tab::Trace => trace_tab(app),
         },
         _ => vec![Line::raw("waiting for the first scan…")],
     };
     let lines = esc_lines(lines);
-    if app.tab == Tab::Checks {
+    if matches!(app.tab, Tab::Checks | Tab::Trace) {
         // Findings are sentences: wrapped, so evidence and hints are read whole; the
         // scroll counts wrapped rows.
         let w = body.width.max(1) as usize;
@@ -837,6 +852,36 @@ fn firewall_tab(app: &App, snap: &Snapshot) -> Vec<Line<'static>> {
         (format!("{packets:>9} {:>9}", format!("+{pps:.0}/s")), pps > 0.0)
     };
     let hot = Style::new().fg(WARN).add_modifier(Modifier::BOLD);
+    // The host's rules the last trace (t) went through: marked, red for the one that
+    // dropped or rejected it.
+    let on_path: Vec<(&ctnet_core::flow::RuleView, HopVerdict)> = app
+        .trace
+        .as_ref()
+        .map(|t| {
+            t.trace
+                .hops
+                .iter()
+                .chain(&t.trace.reply)
+                .chain(&t.trace.established)
+                .filter(|h| h.netns == "host")
+                .filter_map(|h| h.rule_ref.as_ref().map(|r| (r, h.verdict)))
+                .collect()
+        })
+        .unwrap_or_default();
+    if !on_path.is_empty() {
+        out.push(Line::styled(
+            "▶ marks the rules the traced flow met (Trace tab, t); red: the one that stopped it",
+            Style::new().fg(DIM),
+        ));
+    }
+    let path_style = |v: Option<HopVerdict>, base: Style| match v {
+        Some(HopVerdict::Drop | HopVerdict::Reject) => Style::new()
+            .fg(BAD)
+            .add_modifier(Modifier::BOLD | Modifier::REVERSED),
+        Some(_) => Style::new().fg(Color::Cyan).add_modifier(Modifier::BOLD),
+        None => base,
+    };
+    let mark = |v: Option<HopVerdict>| if v.is_some() { "▶" } else { " " };
     for d in &fw.iptables {
         for t in &d.tables {
             if t.rules.is_empty() {
@@ -846,23 +891,40 @@ fn firewall_tab(app: &App, snap: &Snapshot) -> Vec<Line<'static>> {
                 format!("{} {} -t {}", d.backend, d.family, t.name),
                 Style::new().fg(Color::Cyan),
             ));
+            let source = match (d.backend.as_str(), d.family.as_str()) {
+                ("legacy", "ip6") => "ip6tables-legacy",
+                ("legacy", _) => "iptables-legacy",
+                (_, "ip6") => "ip6tables",
+                _ => "iptables",
+            };
+            let met = |chain: &str, position: Option<u32>| {
+                on_path
+                    .iter()
+                    .find(|(r, _)| {
+                        r.source == source && r.table == t.name && r.chain == chain && r.position == position
+                    })
+                    .map(|(_, v)| *v)
+            };
             for c in t.chains.iter().filter(|c| c.policy.is_some()) {
+                let v = met(&c.name, None);
                 out.push(Line::styled(
                     format!(
-                        "  :{} policy {} [{} pkts]",
+                        "{} :{} policy {} [{} pkts]",
+                        mark(v),
                         c.name,
                         c.policy.as_deref().unwrap_or("-"),
                         c.packets
                     ),
-                    Style::new().fg(DIM),
+                    path_style(v, Style::new().fg(DIM)),
                 ));
             }
             for r in &t.rules {
                 let key = ipt_rule_key(&d.backend, &d.family, &t.name, &r.chain, r.position, &r.spec);
                 let (count, counting) = rate_span(&key, r.packets);
+                let v = met(&r.chain, Some(r.position));
                 out.push(Line::styled(
-                    format!("  {count}  -A {} {}", r.chain, r.spec),
-                    if counting { hot } else { Style::new() },
+                    format!("{} {count}  -A {} {}", mark(v), r.chain, r.spec),
+                    path_style(v, if counting { hot } else { Style::new() }),
                 ));
             }
         }
@@ -875,17 +937,180 @@ fn firewall_tab(app: &App, snap: &Snapshot) -> Vec<Line<'static>> {
             format!("nft table {} {}", t.family, t.name),
             Style::new().fg(Color::Cyan),
         ));
+        let table = format!("{} {}", t.family, t.name);
         for r in &t.rules {
             let key = nft_rule_key(&t.family, &t.name, r.handle);
             let (count, counting) = match r.packets {
                 Some(p) => rate_span(&key, p),
                 None => (format!("{:>9} {:>9}", "-", ""), false),
             };
+            let v = on_path
+                .iter()
+                .find(|(rv, _)| rv.source == "nft" && rv.table == table && rv.handle == Some(r.handle))
+                .map(|(_, v)| *v);
             out.push(Line::styled(
-                format!("  {count}  {}: {}", r.chain, r.text),
-                if counting { hot } else { Style::new() },
+                format!("{} {count}  {}: {}", mark(v), r.chain, r.text),
+                path_style(v, if counting { hot } else { Style::new() }),
             ));
         }
+    }
+    out
+}
+
+fn hop_word(v: HopVerdict) -> (&'static str, Style) {
+    match v {
+        HopVerdict::Allow => ("ALLOW", Style::new().fg(OK)),
+        HopVerdict::Nat => ("NAT", Style::new().fg(Color::Cyan)),
+        HopVerdict::Drop => ("DROP", Style::new().fg(BAD).add_modifier(Modifier::BOLD)),
+        HopVerdict::Reject => ("REJECT", Style::new().fg(BAD).add_modifier(Modifier::BOLD)),
+        HopVerdict::May => ("MAY", Style::new().fg(WARN).add_modifier(Modifier::BOLD)),
+        HopVerdict::Deliver => ("DELIVER", Style::new().fg(OK).add_modifier(Modifier::BOLD)),
+    }
+}
+
+fn reach_style(r: Reach) -> (Style, &'static str) {
+    match r {
+        Reach::Reachable => (Style::new().fg(OK).add_modifier(Modifier::BOLD), "REACHABLE"),
+        Reach::Unreachable => (Style::new().fg(BAD).add_modifier(Modifier::BOLD), "UNREACHABLE"),
+        Reach::Ambiguous => (Style::new().fg(WARN).add_modifier(Modifier::BOLD), "AMBIGUOUS"),
+    }
+}
+
+fn hop_lines(out: &mut Vec<Line<'static>>, title: &str, hops: &[ctnet_core::flow::Hop]) {
+    if hops.is_empty() {
+        return;
+    }
+    out.push(Line::styled(
+        title.to_string(),
+        Style::new().add_modifier(Modifier::BOLD),
+    ));
+    let mut last_packet: Option<&str> = None;
+    for (i, h) in hops.iter().enumerate() {
+        let (word, st) = hop_word(h.verdict);
+        let iface = h.iface.as_ref().map(|i| format!(" {i}")).unwrap_or_default();
+        out.push(Line::from(vec![
+            Span::raw(format!("{:>3}. ", i + 1)),
+            Span::styled(format!("{word:<7} "), st),
+            Span::styled(format!("[{}{iface}] ", h.netns), Style::new().fg(DIM)),
+            Span::raw(format!("{}: {}", h.step, h.detail)),
+        ]));
+        if let Some(rule) = &h.rule {
+            let place = h
+                .rule_ref
+                .as_ref()
+                .map(|r| {
+                    let at = match (r.position, r.handle) {
+                        (_, Some(h)) => format!(" handle {h}"),
+                        (Some(p), None) => format!(" rule {p}"),
+                        (None, None) => String::new(),
+                    };
+                    format!("{} {} {}{at}: ", r.source, r.table, r.chain)
+                })
+                .unwrap_or_default();
+            let counters = h
+                .rule_ref
+                .as_ref()
+                .and_then(|r| r.counters)
+                .map(|c| format!("  ({} packets so far)", c.packets))
+                .unwrap_or_default();
+            let deciding = matches!(h.verdict, HopVerdict::Drop | HopVerdict::Reject | HopVerdict::May);
+            out.push(Line::styled(
+                format!("       rule: {place}{rule}{counters}"),
+                if deciding {
+                    st
+                } else {
+                    Style::new().fg(Color::Cyan)
+                },
+            ));
+        }
+        if last_packet != Some(h.packet.as_str()) {
+            out.push(Line::styled(
+                format!("       packet: {}", h.packet),
+                Style::new().fg(DIM),
+            ));
+            last_packet = Some(&h.packet);
+        }
+    }
+}
+
+/// The Trace tab: the last flow traced from a selection (`t`), like a packet tracer,
+/// and its live probe beside it.
+fn trace_tab(app: &App) -> Vec<Line<'static>> {
+    let Some(tv) = &app.trace else {
+        return vec![
+            Line::raw("Press t on a container or netns and type where to: a container, a netns, an IP,"),
+            Line::raw("host or external, then tcp PORT, udp PORT or nothing for ICMP (web2 tcp 80)."),
+            Line::raw("T picks the destination from a list. The flow engine walks routing, the bridge"),
+            Line::raw("and every netfilter hook; x then sends the same flow as real packets."),
+        ];
+    };
+    let t = &tv.trace;
+    let f = &t.flow;
+    let ports = match (f.sport, f.dport) {
+        (Some(s), Some(d)) => format!("{} {}:{s} > {}:{d}", f.proto, f.src_addr, f.dst_addr),
+        _ => format!("{} {} > {}", f.proto, f.src_addr, f.dst_addr),
+    };
+    let (vs, vw) = reach_style(t.verdict);
+    let live = match &tv.probe {
+        ProbeState::NotRun => match &tv.probe_request {
+            Ok(_) => Span::styled("not run (x sends it)", Style::new().fg(DIM)),
+            Err(why) => Span::styled(format!("cannot run: {why}"), Style::new().fg(DIM)),
+        },
+        ProbeState::Running => Span::styled("running…", Style::new().fg(WARN)),
+        ProbeState::Done(r) => {
+            let (st, w) = status_style(r.verdict);
+            Span::styled(w.to_uppercase(), st)
+        }
+        ProbeState::Failed(e) => Span::styled(format!("could not run: {e}"), Style::new().fg(WARN)),
+    };
+    let mut out = vec![
+        Line::from(vec![
+            Span::raw(format!("{} → {}  ", f.src, tv.to)),
+            Span::raw("static: "),
+            Span::styled(vw, vs),
+            Span::raw("  live: "),
+            live,
+        ]),
+        Line::raw(format!("  {ports}")),
+        Line::styled(format!("  {}", t.summary), vs.remove_modifier(Modifier::BOLD)),
+    ];
+    if let ProbeState::Done(r) = &tv.probe {
+        out.push(Line::styled(
+            "live probe:",
+            Style::new().add_modifier(Modifier::BOLD),
+        ));
+        for fd in &r.checks {
+            let (st, word) = status_style(fd.status);
+            out.push(Line::from(vec![
+                Span::styled(format!("  {word:<4} "), st),
+                Span::styled(format!("{} ", fd.id), Style::new().add_modifier(Modifier::BOLD)),
+                Span::raw(fd.summary.clone()),
+            ]));
+            for e in &fd.evidence {
+                out.push(Line::raw(format!("       · {e}")));
+            }
+        }
+    }
+    hop_lines(&mut out, "first packet:", &t.hops);
+    hop_lines(&mut out, "reply:", &t.reply);
+    let ends = |h: &[ctnet_core::flow::Hop]| h.last().map(|h| h.verdict);
+    if ends(&t.established) != ends(&t.hops) {
+        hop_lines(&mut out, "handshake ACK (established):", &t.established);
+    }
+    if !t.assumptions.is_empty() {
+        out.push(Line::styled(
+            "assumed:",
+            Style::new().add_modifier(Modifier::BOLD),
+        ));
+        for a in &t.assumptions {
+            out.push(Line::raw(format!("  - {a}")));
+        }
+    }
+    if let Ok(r) = &tv.probe_request {
+        out.push(Line::styled(
+            format!("$ {}", r.command),
+            Style::new().fg(Color::Cyan),
+        ));
     }
     out
 }
@@ -1076,6 +1301,7 @@ fn draw_status(f: &mut Frame, app: &App, area: Rect) {
             PromptKind::PcapPath => ("write pcap to", "Enter write, Esc cancel"),
             PromptKind::SnapshotPath => ("save snapshot to", "Enter save, Esc cancel"),
             PromptKind::Find => ("find", "name, IP, MAC, ifN; Enter keep, Esc back; then n/N"),
+            PromptKind::TraceTo => ("trace to", "NAME|IP|host|external [tcp|udp PORT]; Enter, Esc"),
         };
         let text = format!("{what}: {}", esc(&p.text));
         // The cursor after the escaped form of what precedes it.

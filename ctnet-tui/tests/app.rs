@@ -287,7 +287,7 @@ fn tab_cycles_panes_and_arrows_scroll_the_focused_one() {
     assert_eq!(app.tab, Tab::Fdb);
     app.update(Action::PrevTab);
     app.update(Action::PrevTab);
-    assert_eq!(app.tab, Tab::Checks);
+    assert_eq!(app.tab, Tab::Trace, "the last tab, wrapping");
 }
 
 #[test]
@@ -757,4 +757,150 @@ fn the_demo_fault_banner_and_u_to_undo_it() {
         vec![Effect::Refresh]
     );
     assert!(app.fault.is_none() && app.banner.iter().all(|b| !b.starts_with("Fault ")));
+}
+
+fn typed(app: &mut App, text: &str) {
+    for c in text.chars() {
+        app.on_event(key(c));
+    }
+}
+
+#[test]
+fn t_traces_from_the_selection_names_the_rule_and_x_probes_it_off_the_ui_thread() {
+    use ctnet_core::flow::{HopVerdict, L4, Reach};
+    use ctnet_tui::app::{ProbeState, ProbeTo};
+    let mut app = app_with(common::port_drop(&fixture("lab-healthy")));
+    // Nothing to trace from on a bridge row.
+    app.selected = 0;
+    app.on_event(key('t'));
+    assert!(app.prompt.is_none());
+    assert!(
+        app.message.as_deref().unwrap().contains("select a container"),
+        "{:?}",
+        app.message
+    );
+    select_port(&mut app, "vc1");
+    assert!(app.on_event(key('x')).is_empty(), "nothing traced yet");
+    assert!(app.message.as_deref().unwrap().starts_with("nothing traced yet"));
+    app.on_event(key('t'));
+    assert_eq!(app.prompt.as_ref().map(|p| p.kind), Some(PromptKind::TraceTo));
+    typed(&mut app, "c2 tcp 80");
+    app.on_event(Event::Key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE)));
+    assert_eq!(app.tab, Tab::Trace);
+    let tv = app.trace.clone().expect("a trace");
+    assert_eq!(tv.spec.l4, L4::Tcp(80));
+    assert_eq!(tv.trace.verdict, Reach::Unreachable, "{:#?}", tv.trace);
+    let drop = tv
+        .trace
+        .hops
+        .iter()
+        .find(|h| h.verdict == HopVerdict::Drop)
+        .expect("a drop hop");
+    assert!(drop.rule.as_deref().unwrap().contains("--dport 80"), "{drop:?}");
+    assert_eq!(drop.rule_ref.as_ref().unwrap().position, Some(1));
+    assert!(
+        app.message.as_deref().unwrap().contains("UNREACHABLE"),
+        "{:?}",
+        app.message
+    );
+    // The same flow on another port, and ICMP, pass the DROP.
+    app.on_event(key('t'));
+    typed(&mut app, "c2 --tcp 81");
+    app.on_event(Event::Key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE)));
+    assert_eq!(app.trace.as_ref().unwrap().spec.l4, L4::Tcp(81));
+    assert!(
+        app.trace
+            .as_ref()
+            .unwrap()
+            .trace
+            .hops
+            .iter()
+            .all(|h| h.verdict != HopVerdict::Drop)
+    );
+    // Up recalls the earlier destination.
+    app.on_event(key('t'));
+    app.on_event(Event::Key(KeyEvent::new(KeyCode::Up, KeyModifiers::NONE)));
+    assert_eq!(app.prompt.as_ref().unwrap().text, "c2 --tcp 81");
+    app.on_event(Event::Key(KeyEvent::new(KeyCode::Up, KeyModifiers::NONE)));
+    assert_eq!(app.prompt.as_ref().unwrap().text, "c2 tcp 80");
+    app.on_event(Event::Key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE)));
+    // x asks the runner for the probe; the UI goes on, the result comes as an event.
+    let fx = app.on_event(key('x'));
+    let [Effect::Probe(req)] = fx.as_slice() else {
+        panic!("{fx:?}");
+    };
+    assert_eq!(req.flow, ctnet_core::probe::Flow::Tcp(80));
+    assert!(matches!(&req.to, ProbeTo::Peer(p) if p.target == "c2"), "{req:?}");
+    assert_eq!(req.command, "ctnet-diag trace c1 c2 --tcp 80");
+    assert_eq!(app.trace.as_ref().unwrap().probe, ProbeState::Running);
+    assert!(app.on_event(key('x')).is_empty(), "one probe at a time");
+    let report = ctnet_core::check::Report {
+        schema: ctnet_core::check::CHECK_SCHEMA.into(),
+        target: "c1".into(),
+        peer: None,
+        verdict: Status::Fail,
+        checks: Vec::new(),
+    };
+    app.on_event(Event::ProbeDone(Box::new(Ok(report.clone()))));
+    assert_eq!(app.trace.as_ref().unwrap().probe, ProbeState::Done(report));
+    app.on_event(Event::ProbeDone(Box::new(Err("tracefs is not mounted".into()))));
+    assert!(app.message.as_deref().unwrap().contains("tracefs is not mounted"));
+}
+
+#[test]
+fn the_trace_prompt_says_what_is_wrong_and_t_capital_picks_the_destination() {
+    let mut app = app_with(fixture("lab-healthy"));
+    select_port(&mut app, "vc1");
+    for (input, want) in [
+        ("c2 tcp", "tcp needs a port"),
+        ("c2 tcp 0", "0 is not a port"),
+        ("c2 sctp 9", "sctp 9 is not a protocol"),
+        ("nosuch", "nosuch"),
+    ] {
+        app.on_event(key('t'));
+        typed(&mut app, input);
+        app.on_event(Event::Key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE)));
+        assert!(app.trace.is_none(), "{input}");
+        let m = app.message.clone().unwrap_or_default();
+        assert!(m.contains(want), "{input}: {m}");
+    }
+    // host, external and an address are destinations too.
+    for input in ["host udp 53", "external tcp 443", "10.50.0.4"] {
+        app.on_event(key('t'));
+        typed(&mut app, input);
+        app.on_event(Event::Key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE)));
+        let tv = app
+            .trace
+            .as_ref()
+            .unwrap_or_else(|| panic!("{input}: {:?}", app.message));
+        assert_eq!(tv.to, input);
+    }
+    assert_eq!(
+        app.trace.as_ref().unwrap().trace.flow.dst_addr.to_string(),
+        "10.50.0.4"
+    );
+    // T: a list of names a trace takes, the host last; Enter fills the prompt.
+    app.on_event(key('T'));
+    let pk = app.picker.clone().expect("a picker");
+    let names: Vec<&str> = pk.choices.iter().map(|c| c.1.as_str()).collect();
+    assert!(names.contains(&"c2") && !names.contains(&"c1"), "{names:?}");
+    assert_eq!(names.last(), Some(&"host"));
+    app.on_event(key('j'));
+    app.on_event(Event::Key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE)));
+    let p = app.prompt.clone().expect("the trace prompt");
+    assert_eq!(p.kind, PromptKind::TraceTo);
+    assert_eq!(p.text, format!("{} ", names[1]));
+    // Offline, a file cannot be probed.
+    let mut off = App::new(Mode::Offline(PathBuf::from("x.json")), 2.0, true);
+    off.set_snapshot(fixture("lab-healthy"));
+    select_port(&mut off, "vc1");
+    off.on_event(key('t'));
+    typed(&mut off, "c2");
+    off.on_event(Event::Key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE)));
+    assert!(off.on_event(key('x')).is_empty());
+    assert!(
+        off.message.as_deref().unwrap().contains("offline"),
+        "{:?}",
+        off.message
+    );
 }

@@ -170,3 +170,25 @@ fn health_at_a_glance() {
     app.update(Action::ToggleProblems);
     insta::assert_snapshot!("problems_80x24", screen(&app, 80, 24));
 }
+
+#[test]
+fn a_trace_on_screen_and_its_rule_marked_in_the_firewall() {
+    let mut app = app_with(common::port_drop(&fixture("lab-healthy")));
+    select_port(&mut app, "vc1");
+    app.update(Action::Trace);
+    for c in "c2 tcp 80".chars() {
+        app.update(Action::Type(c));
+    }
+    insta::assert_snapshot!("trace_prompt_80x24", screen(&app, 80, 24));
+    app.update(Action::Submit);
+    for (w, h) in [(80, 24), (160, 48)] {
+        insta::assert_snapshot!(format!("trace_{w}x{h}"), screen(&app, w, h));
+    }
+    app.update(Action::ShowTab(Tab::Firewall));
+    insta::assert_snapshot!("trace_firewall_160x48", screen(&app, 160, 48));
+    app.update(Action::ShowTab(Tab::Trace));
+    app.on_event(Event::ProbeDone(Box::new(Err(
+        "the probe needs tracefs: mount -t tracefs nodev /sys/kernel/tracing".into(),
+    ))));
+    insta::assert_snapshot!("trace_probe_failed_80x24", screen(&app, 80, 24));
+}

@@ -498,7 +498,9 @@ fn ping_matrix(built: &LabSummary, env: &LabEnv, quit: &AtomicI32) -> bool {
 }
 
 /// Background traffic: each container sends the next one (the last, the first) an ICMP
-/// echo request once a second; the kernel of the other one answers. Sent from raw
+/// echo request once a second; the kernel of the other one answers. Each container also
+/// serves tcp/80 (connections accepted and closed at once), so what a port check, a
+/// trace or a probe to port 80 finds is real. Sent from raw
 /// sockets made inside each container's netns, by a thread of this process: nothing
 /// outlives the demo, even a `kill -9`. Only between the lab's own netns.
 struct Traffic {
@@ -539,6 +541,7 @@ fn start_traffic(built: &LabSummary, env: &LabEnv) -> Traffic {
     let stop = Arc::new(AtomicBool::new(false));
     let n = built.containers.len();
     let mut senders: Vec<(OwnedFd, Ipv4Addr)> = Vec::new();
+    let mut servers: Vec<std::net::TcpListener> = Vec::new();
     if n < 2 {
         return Traffic { stop, thread: None };
     }
@@ -566,11 +569,31 @@ fn start_traffic(built: &LabSummary, env: &LabEnv) -> Traffic {
         if let Ok(Some(fd)) = made {
             senders.push((fd, dst));
         }
+        let server = ns.run(|| {
+            let l = std::net::TcpListener::bind(("0.0.0.0", 80)).ok()?;
+            l.set_nonblocking(true).ok()?;
+            Some(l)
+        });
+        if let Ok(Some(l)) = server {
+            servers.push(l);
+        }
     }
     let thread = (!senders.is_empty()).then(|| {
         let stop = stop.clone();
         std::thread::spawn(move || {
             let mut seq: u16 = 0;
+            // Every connection waiting is answered and closed.
+            let serve = || {
+                for l in &servers {
+                    while let Ok((conn, _)) = l.accept() {
+                        drop(conn);
+                    }
+                }
+            };
+            // The requests spread over the second: sent all at once, the first ones'
+            // ARP broadcasts (each flooded to every port) overflow the kernel's
+            // backlog on a large lab, and every veth counts drops.
+            let gap = Duration::from_millis(1000) / senders.len().max(1) as u32;
             while !stop.load(Ordering::SeqCst) {
                 seq = seq.wrapping_add(1);
                 for (i, (fd, dst)) in senders.iter().enumerate() {
@@ -594,13 +617,17 @@ fn start_traffic(built: &LabSummary, env: &LabEnv) -> Traffic {
                             std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
                         );
                     }
-                }
-                // A second, in steps that notice a stop.
-                for _ in 0..10 {
-                    if stop.load(Ordering::SeqCst) {
-                        return;
+                    // In steps that notice a stop and take connections.
+                    let mut left = gap;
+                    while !left.is_zero() {
+                        if stop.load(Ordering::SeqCst) {
+                            return;
+                        }
+                        let step = left.min(Duration::from_millis(100));
+                        std::thread::sleep(step);
+                        left -= step;
+                        serve();
                     }
-                    std::thread::sleep(Duration::from_millis(100));
                 }
             }
         })

@@ -93,3 +93,26 @@ pub fn icmp_packets(label: &str, n: u16) -> Vec<Packet> {
     }
     out
 }
+
+/// `snap` with the `port-drop` fault of `lab break` in the host's FORWARD chain, first:
+/// c1 (10.50.0.2) to c2 (10.50.0.3) on tcp/80 dropped, everything else as recorded.
+pub fn port_drop(snap: &Snapshot) -> Snapshot {
+    let mut v = serde_json::to_value(snap).unwrap();
+    let filter = v["firewall"]["iptables"][0]["tables"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|t| t["name"] == "filter")
+        .unwrap();
+    let rules = filter["rules"].as_array_mut().unwrap();
+    for r in rules.iter_mut().filter(|r| r["chain"] == "FORWARD") {
+        r["position"] = (r["position"].as_u64().unwrap() + 1).into();
+    }
+    rules.insert(
+        0,
+        serde_json::json!({"chain": "FORWARD", "position": 1,
+            "spec": "-s 10.50.0.2/32 -d 10.50.0.3/32 -p tcp -m tcp --dport 80 -m comment --comment ctnet-fault -j DROP",
+            "target": "DROP", "packets": 3, "bytes": 180, "owner": "other"}),
+    );
+    serde_json::from_value(v).unwrap()
+}
