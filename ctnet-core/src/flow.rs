@@ -607,17 +607,20 @@ impl<'w, 'a> Walk<'w, 'a> {
             );
             return false;
         }
-        let Some(fw) = self.world.firewalls.get(&ns) else {
+        // The world outlives this walk: its firewall is borrowed, not cloned (the
+        // context holds every host address and ipset, once per hook).
+        let world = self.world;
+        let Some(fw) = world.firewalls.get(&ns) else {
             return true;
         };
         let allow_nat = self.phase == Phase::New && p.ct_state != ConnState::Untracked;
-        let ctx = fw.context.clone();
+        let ctx = &fw.context;
         let mut nat_done = false;
         for chain in fw.chains(hook, p.family(), bridge_family) {
             if chain.is_nat() && (!allow_nat || nat_done) {
                 continue;
             }
-            let out = fw.evaluate(chain, p, &ctx);
+            let out = fw.evaluate(chain, p, ctx);
             if let Some(m) = out.mark {
                 p.mark = m;
             }

@@ -43,9 +43,46 @@ fn main() {
     }
     let (p50, p99, max) = stats(takes);
     println!(
-        "{} netns, {} tree rows; take in a snapshot: p50 {p50:.2} ms, p99 {p99:.2} ms, max {max:.2} ms",
+        "{} netns, {} tree rows; take in a raw snapshot (join on the UI thread): p50 {p50:.2} ms, p99 {p99:.2} ms, max {max:.2} ms",
         snap.netns.len(),
         app.rows.len()
+    );
+    // What the poller hands over: the join built on its thread.
+    let mut takes = Vec::new();
+    for i in 0..20u64 {
+        let mut s = snap.clone();
+        s.taken_at_unix_ms += 40_000 + i * 2000;
+        let topo = ctnet_core::topology::Topology::build(&s);
+        let ev = Event::Scanned(Box::new(ctnet_tui::app::Scanned {
+            snap: s,
+            topo,
+            full: i % 10 == 0,
+            ms: 0,
+            for_runner: None,
+        }));
+        let t0 = Instant::now();
+        app.on_event(ev);
+        takes.push(t0.elapsed());
+    }
+    let (p50, p99, max) = stats(takes);
+    println!(
+        "take in a scan the poller prepared (the dashboard's path): p50 {p50:.2} ms, p99 {p99:.2} ms, max {max:.2} ms"
+    );
+    // The background checks of every container (the poller runs them after each full
+    // scan, off the UI thread), then taking their result in (on it).
+    let mut checks = Vec::new();
+    let mut health = Default::default();
+    for _ in 0..5 {
+        let t0 = Instant::now();
+        health = ctnet_tui::app::health_of(&snap);
+        checks.push(t0.elapsed());
+    }
+    let (c50, c99, _) = stats(checks);
+    let t0 = Instant::now();
+    app.on_event(Event::Health(health, 0));
+    let took = t0.elapsed().as_secs_f64() * 1000.0;
+    println!(
+        "background checks of every container (poller thread): p50 {c50:.1} ms, max {c99:.1} ms; taking them in: {took:.2} ms"
     );
     println!(
         "{:<10} {:>8} {:>10} {:>10} {:>10}",
@@ -58,6 +95,31 @@ fn main() {
             app.update(Action::ShowTab(tab));
             if tab == Tab::Checks {
                 app.update(Action::RunChecks);
+            }
+            if tab == Tab::Trace {
+                // A trace from the first container to the second on tcp/80 (t).
+                let to = app
+                    .snap
+                    .as_ref()
+                    .and_then(|s| s.containers.get(1).map(|c| c.name.clone()))
+                    .or_else(|| {
+                        app.rows
+                            .get(2)
+                            .map(|r| r.label.split(' ').nth(2).unwrap_or("host").to_string())
+                    })
+                    .unwrap_or_else(|| "host".into());
+                app.update(Action::Trace);
+                for c in format!("{to} tcp 80").chars() {
+                    app.update(Action::Type(c));
+                }
+                let t0 = Instant::now();
+                app.update(Action::Submit);
+                println!(
+                    "trace to {to} tcp/80 (t, on the UI thread): {:.2} ms, {}",
+                    t0.elapsed().as_secs_f64() * 1000.0,
+                    app.message.as_deref().unwrap_or("")
+                );
+                app.update(Action::ShowTab(Tab::Trace));
             }
             let mut times = Vec::with_capacity(frames);
             for i in 0..frames {

@@ -57,6 +57,9 @@ pub enum Event {
     Signal(String),
     /// Time passed (ages, spinners).
     Tick,
+    /// A scan made ready off the UI thread: the snapshot (a host-only scan already
+    /// merged into the last full one) with its topology built.
+    Scanned(Box<Scanned>),
     /// The light checks of every container after a full scan (see [`health_of`]), and
     /// how long they took in ms.
     Health(HashMap<NetnsKey, Report>, u64),
@@ -67,16 +70,34 @@ pub enum Event {
     ProbeDone(Box<std::result::Result<Report, String>>),
 }
 
+/// A scan as the poller hands it over: nothing left to build on the UI thread.
+#[derive(Debug)]
+pub struct Scanned {
+    /// The whole host as of this scan.
+    pub snap: Snapshot,
+    /// Its join.
+    pub topo: Topology,
+    /// A full scan (every netns read), or a host-only one merged into the last full.
+    pub full: bool,
+    /// How long the scan took, ms.
+    pub ms: u64,
+    /// For the runner (captures open their netns from it): a copy of a full scan, or
+    /// the host-only scan to merge. Taken before the app sees the event.
+    pub for_runner: Option<Snapshot>,
+}
+
 /// The light checks (those needing no probe: pure over the snapshot) of every
 /// container and container-like netns, keyed by netns: what the dashboard runs off the
 /// UI thread after each full scan, so badges show failures before anyone presses `c`.
 pub fn health_of(snap: &Snapshot) -> HashMap<NetnsKey, Report> {
     let topo = Topology::build(snap);
+    // The snapshot is made ready for the flow engine once, not once per container.
+    let runner = check::Runner::new(snap, &topo);
     ctnet_core::target::containers(snap, &topo)
         .into_iter()
         .filter_map(|t| {
             let key = t.netns?;
-            Some((key, check::run(snap, &topo, &t, None)))
+            Some((key, runner.run(&t, None)))
         })
         .collect()
 }
@@ -790,6 +811,23 @@ impl App {
                 self.set_snapshot(*snap);
                 Vec::new()
             }
+            Event::Scanned(sc) => {
+                let Scanned {
+                    snap, topo, full, ms, ..
+                } = *sc;
+                if full {
+                    self.scan_ms = Some(ms);
+                    if self.message.as_deref() == Some(SCANNING) {
+                        self.message = None;
+                    }
+                    self.take_snapshot(snap, None, Some(topo));
+                } else {
+                    self.light_ms = Some(ms);
+                    let host_key = snap.host;
+                    self.take_snapshot(snap, Some(host_key), Some(topo));
+                }
+                Vec::new()
+            }
             Event::HostUpdate(host, ms) => {
                 if let Some(cur) = &self.snap {
                     let mut merged = cur.clone();
@@ -798,7 +836,7 @@ impl App {
                     // Only the host was read again: rates of the other netns wait for
                     // the next full scan (their counters did not move in between).
                     let host_key = merged.host;
-                    self.take_snapshot(merged, Some(host_key));
+                    self.take_snapshot(merged, Some(host_key), None);
                 }
                 Vec::new()
             }
@@ -1835,11 +1873,11 @@ impl App {
 
     /// Take a new snapshot: rates, rule counters, the tree (keeping the selection).
     pub fn set_snapshot(&mut self, snap: Snapshot) {
-        self.take_snapshot(snap, None);
+        self.take_snapshot(snap, None, None);
     }
 
     /// [`App::set_snapshot`], with rates taken only for netns `rates_of` when given.
-    fn take_snapshot(&mut self, snap: Snapshot, rates_of: Option<NetnsKey>) {
+    fn take_snapshot(&mut self, snap: Snapshot, rates_of: Option<NetnsKey>, topo: Option<Topology>) {
         let now = snap.taken_at_unix_ms;
         for ns in snap.netns.iter().filter(|n| rates_of.is_none_or(|k| k == n.key)) {
             for l in &ns.links {
@@ -1895,7 +1933,7 @@ impl App {
             ));
         }
         let before = self.selected_item().cloned();
-        self.topo = Some(Topology::build(&snap));
+        self.topo = Some(topo.unwrap_or_else(|| Topology::build(&snap)));
         self.snap = Some(snap);
         self.rebuild_rows();
         if let Some(item) = before {

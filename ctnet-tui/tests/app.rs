@@ -904,3 +904,14 @@ fn the_trace_prompt_says_what_is_wrong_and_t_capital_picks_the_destination() {
         off.message
     );
 }
+
+#[test]
+fn full_scans_space_out_on_a_host_whose_full_scan_is_slow() {
+    use ctnet_tui::run::full_every;
+    use std::time::Duration;
+    let s = Duration::from_secs;
+    let ms = Duration::from_millis;
+    assert_eq!(full_every(s(2), ms(50)), s(20));
+    assert_eq!(full_every(s(5), ms(10)), s(50), "ten intervals at least");
+    assert_eq!(full_every(s(2), ms(230)), s(46), "0.5 % of the time at most");
+}
