@@ -676,9 +676,22 @@ async fn build_container(
 ) -> Result<ContainerSummary> {
     let dir = env.netns_dir.clone();
     let name = c.netns.clone();
-    let ns = tokio::task::spawn_blocking(move || netns::create_named(dir, &name))
-        .await
-        .map_err(|e| Error::Invalid(format!("netns task failed: {e}")))??;
+    let ns = tokio::task::spawn_blocking(move || {
+        let ns = netns::create_named(dir, &name)?;
+        // IPv4 only, like a Docker network without IPv6: off before eth0 exists, so no
+        // link-local address, DAD, router solicitation or MLD report is ever sent. With
+        // it on, hundreds of containers joining one bridge flood every port with IPv6
+        // multicast at once, overflow the kernel's backlog, and every veth counts
+        // drops. A kernel without IPv6 has nothing to turn off.
+        ns.run(|| {
+            for conf in ["all", "default"] {
+                let _ = std::fs::write(format!("/proc/sys/net/ipv6/conf/{conf}/disable_ipv6"), "1");
+            }
+        })?;
+        Ok::<_, Error>(ns)
+    })
+    .await
+    .map_err(|e| Error::Invalid(format!("netns task failed: {e}")))??;
     record(ledger, Created::Netns(c.netns.clone()));
 
     // One RTM_NEWLINK: host end on the bridge, peer created inside the netns as eth0.
@@ -749,14 +762,24 @@ async fn build_container(
         .execute()
         .await
         .map_err(|e| Error::netlink(format!("adding default route via {}", plan.gateway), at, e))?;
-    let mac = eth0
-        .attributes
-        .iter()
-        .find_map(|a| match a {
-            LinkAttribute::Address(m) => Some(format_mac(m)),
-            _ => None,
+    let mac_bytes = eth0.attributes.iter().find_map(|a| match a {
+        LinkAttribute::Address(m) if m.len() == 6 => Some([m[0], m[1], m[2], m[3], m[4], m[5]]),
+        _ => None,
+    });
+    let mac = mac_bytes.map(|m| format_mac(&m)).unwrap_or_default();
+    // The bridge learns the container's MAC now, as from a Docker container that
+    // announces its address when it starts: one gratuitous ARP request, sent once both
+    // ends are up (a frame sent earlier would be counted as a drop).
+    if let Some(m) = mac_bytes {
+        let (dir, name, ip, index) = (env.netns_dir.clone(), c.netns.clone(), c.ip, eth0.header.index);
+        tokio::task::spawn_blocking(move || {
+            Netns::named(dir, &name)?
+                .run(|| announce(index, m, ip))?
+                .map_err(|e| Error::Invalid(format!("announcing {ip} on eth0 of {name}: {e}")))
         })
-        .unwrap_or_default();
+        .await
+        .map_err(|e| Error::Invalid(format!("announce task failed: {e}")))??;
+    }
     Ok(ContainerSummary {
         netns: c.netns.clone(),
         netns_path: env.netns_dir.join(&c.netns),
@@ -765,6 +788,50 @@ async fn build_container(
         ip: format!("{}/{prefix}", c.ip),
         mac,
     })
+}
+
+/// Send an ARP announcement (a gratuitous ARP request: sender and target are `ip`)
+/// from interface `ifindex` of the calling thread's netns.
+fn announce(ifindex: u32, mac: [u8; 6], ip: Ipv4Addr) -> std::io::Result<()> {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    let mut frame = [0u8; 42];
+    frame[0..6].copy_from_slice(&[0xff; 6]);
+    frame[6..12].copy_from_slice(&mac);
+    frame[12..14].copy_from_slice(&0x0806u16.to_be_bytes());
+    // Ethernet, IPv4, 6-byte MAC, 4-byte address, request.
+    frame[14..22].copy_from_slice(&[0, 1, 8, 0, 6, 4, 0, 1]);
+    frame[22..28].copy_from_slice(&mac);
+    frame[28..32].copy_from_slice(&ip.octets());
+    frame[38..42].copy_from_slice(&ip.octets());
+    // SAFETY: plain socket(2) (protocol 0: this socket only sends); checked below.
+    let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: a fresh descriptor owned by nothing else.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: sockaddr_ll is plain data; all zeroes is a valid value of it.
+    let mut to: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+    to.sll_family = libc::AF_PACKET as u16;
+    to.sll_protocol = 0x0806u16.to_be();
+    to.sll_ifindex = ifindex as i32;
+    to.sll_halen = 6;
+    to.sll_addr[..6].copy_from_slice(&[0xff; 6]);
+    // SAFETY: a valid socket, a buffer and an address of the sizes given.
+    let sent = unsafe {
+        libc::sendto(
+            fd.as_raw_fd(),
+            frame.as_ptr().cast(),
+            frame.len(),
+            0,
+            (&to as *const libc::sockaddr_ll).cast(),
+            std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+        )
+    };
+    if sent < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// Undo the ledger newest first; every failure is reported, none stops the rest.

@@ -231,6 +231,49 @@ fn lab_up_builds_what_iproute2_sees_and_down_restores_everything() {
                 "1"
             );
 
+            // Before any traffic: the bridge learned every container's MAC from its
+            // announcement, IPv6 is off inside (no link-local address, no multicast
+            // chatter), and nothing was dropped on either end of any veth.
+            let fdb = json(&["bridge", "-j", "fdb", "show", "br", "t-br"]);
+            for (i, c) in built.containers.iter().enumerate() {
+                let n = i + 1;
+                assert!(
+                    fdb.as_array()
+                        .unwrap()
+                        .iter()
+                        .any(|e| e["mac"] == c.mac.as_str() && e["ifname"] == format!("t-v{n}").as_str()),
+                    "t-br learned {} on t-v{n}: {fdb:#}",
+                    c.mac
+                );
+                let v6 = json(&["ip", "-n", &c.netns, "-j", "-6", "addr"]);
+                assert!(
+                    v6.as_array()
+                        .unwrap()
+                        .iter()
+                        .all(|l| l["addr_info"].as_array().is_none_or(|a| a.is_empty())),
+                    "no IPv6 address in {}: {v6:#}",
+                    c.netns
+                );
+                let stats = json(&["ip", "-n", &c.netns, "-j", "-s", "link", "show", "eth0"]);
+                let host_stats = json(&["ip", "-j", "-s", "link", "show", &format!("t-v{n}")]);
+                for (what, st) in [("eth0", &stats[0]), ("host end", &host_stats[0])] {
+                    assert_eq!(st["stats64"]["rx"]["dropped"], 0, "{} {what}: {st:#}", c.netns);
+                    assert_eq!(st["stats64"]["tx"]["dropped"], 0, "{} {what}: {st:#}", c.netns);
+                }
+            }
+            assert_eq!(
+                sh(&[
+                    "ip",
+                    "netns",
+                    "exec",
+                    "t-c1",
+                    "cat",
+                    "/proc/sys/net/ipv6/conf/all/disable_ipv6"
+                ])
+                .trim(),
+                "1"
+            );
+
             assert!(ping("t-c1", "10.9.0.3"), "t-c1 -> t-c2");
             assert!(ping("t-c3", "10.9.0.2"), "t-c3 -> t-c1");
             assert!(ping("t-c2", "10.9.0.1"), "t-c2 -> gateway");
