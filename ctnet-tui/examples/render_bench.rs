@@ -58,6 +58,7 @@ fn main() {
             topo,
             full: i % 10 == 0,
             ms: 0,
+            every: std::time::Duration::from_secs(2),
             for_runner: None,
         }));
         let t0 = Instant::now();

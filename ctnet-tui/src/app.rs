@@ -81,6 +81,9 @@ pub struct Scanned {
     pub full: bool,
     /// How long the scan took, ms.
     pub ms: u64,
+    /// The time between scans now in effect (`--interval`, or longer on a large host:
+    /// see `run::light_every`).
+    pub every: std::time::Duration,
     /// For the runner (captures open their netns from it): a copy of a full scan, or
     /// the host-only scan to merge. Taken before the app sees the event.
     pub for_runner: Option<Snapshot>,
@@ -813,8 +816,14 @@ impl App {
             }
             Event::Scanned(sc) => {
                 let Scanned {
-                    snap, topo, full, ms, ..
+                    snap,
+                    topo,
+                    full,
+                    ms,
+                    every,
+                    ..
                 } = *sc;
+                self.interval_s = every.as_secs_f64();
                 if full {
                     self.scan_ms = Some(ms);
                     if self.message.as_deref() == Some(SCANNING) {

@@ -914,4 +914,8 @@ fn full_scans_space_out_on_a_host_whose_full_scan_is_slow() {
     assert_eq!(full_every(s(2), ms(50)), s(20));
     assert_eq!(full_every(s(5), ms(10)), s(50), "ten intervals at least");
     assert_eq!(full_every(s(2), ms(230)), s(46), "0.5 % of the time at most");
+    use ctnet_tui::run::light_every;
+    assert_eq!(light_every(s(2), ms(12)), s(2));
+    assert_eq!(light_every(s(2), ms(40)), s(4), "1 % of the time at most");
+    assert_eq!(light_every(s(2), ms(43)), s(5), "in whole seconds");
 }
