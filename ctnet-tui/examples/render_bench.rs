@@ -95,7 +95,12 @@ fn main() {
             app.selected = 1;
             app.update(Action::ShowTab(tab));
             if tab == Tab::Checks {
+                let t0 = Instant::now();
                 app.update(Action::RunChecks);
+                println!(
+                    "checks of the selection (c, on the UI thread): {:.2} ms",
+                    t0.elapsed().as_secs_f64() * 1000.0
+                );
             }
             if tab == Tab::Trace {
                 // A trace from the first container to the second on tcp/80 (t).
