@@ -73,11 +73,12 @@ pub enum Event {
 /// A scan as the poller hands it over: nothing left to build on the UI thread.
 #[derive(Debug)]
 pub struct Scanned {
-    /// The whole host as of this scan.
+    /// A full scan: the whole host; a host-only scan: the host netns and firewall
+    /// alone, which the app merges into the snapshot it has (no copy of the rest).
     pub snap: Snapshot,
-    /// Its join.
+    /// The join of the whole host as of this scan (the poller merged it too).
     pub topo: Topology,
-    /// A full scan (every netns read), or a host-only one merged into the last full.
+    /// A full scan (every netns read), or a host-only one.
     pub full: bool,
     /// How long the scan took, ms.
     pub ms: u64,
@@ -830,10 +831,11 @@ impl App {
                         self.message = None;
                     }
                     self.take_snapshot(snap, None, Some(topo));
-                } else {
+                } else if let Some(mut cur) = self.snap.take() {
                     self.light_ms = Some(ms);
-                    let host_key = snap.host;
-                    self.take_snapshot(snap, Some(host_key), Some(topo));
+                    merge_host_owned(&mut cur, snap);
+                    let host_key = cur.host;
+                    self.take_snapshot(cur, Some(host_key), Some(topo));
                 }
                 Vec::new()
             }
@@ -1991,24 +1993,38 @@ impl App {
 /// Put a host-only scan into a full snapshot: the host netns, the firewall and the
 /// time; every other netns and the containers stay as the last full scan saw them.
 pub fn merge_host(full: &mut Snapshot, host: &Snapshot) {
-    let (Some(new), true) = (host.host_netns(), host.host == full.host) else {
+    merge_host_owned(full, host.clone());
+}
+
+/// [`merge_host`], taking the host-only scan (nothing of it is copied; what the full
+/// scan alone knows is moved over from the old host state).
+pub fn merge_host_owned(full: &mut Snapshot, mut host: Snapshot) {
+    if host.host != full.host {
+        return;
+    }
+    let key = full.host;
+    let Some(at) = host.netns.iter().position(|n| n.key == key) else {
         return;
     };
-    let key = full.host;
+    let mut fresh = host.netns.swap_remove(at);
     if let Some(old) = full.netns.iter_mut().find(|n| n.key == key) {
-        let mut fresh = new.clone();
         // The host's ids for other netns are only known from a full scan, and so are
         // the `ethtool -S` counters.
         fresh.nsid = old.nsid;
         fresh.peer_ids = std::mem::take(&mut old.peer_ids);
+        let mut ethtool: HashMap<u32, _> = old
+            .links
+            .iter_mut()
+            .filter_map(|l| l.ethtool.take().map(|e| (l.ifindex, e)))
+            .collect();
         for l in &mut fresh.links {
             if l.ethtool.is_none() {
-                l.ethtool = old.link(l.ifindex).and_then(|o| o.ethtool.clone());
+                l.ethtool = ethtool.remove(&l.ifindex);
             }
         }
         *old = fresh;
     }
-    full.firewall = host.firewall.clone();
+    full.firewall = host.firewall.take();
     full.taken_at_unix_ms = host.taken_at_unix_ms;
 }
 

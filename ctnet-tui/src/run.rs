@@ -766,16 +766,20 @@ fn spawn_poller(
                         }
                         match current.as_mut() {
                             Some(cur) => {
-                                crate::app::merge_host(cur, &s);
-                                let merged = cur.clone();
-                                let topo = Topology::build(&merged);
+                                // The runner keeps its full scan: its captures open
+                                // netns, and a new host link brings a full scan anyway.
+                                // The host-only scan is small: a copy stays here,
+                                // the scan itself goes to the app, which merges it in
+                                // place (no copy of every netns per scan).
+                                crate::app::merge_host_owned(cur, s.clone());
+                                let topo = Topology::build(cur);
                                 Event::Scanned(Box::new(Scanned {
-                                    snap: merged,
+                                    snap: s,
                                     topo,
                                     full: false,
                                     ms,
                                     every,
-                                    for_runner: Some(s),
+                                    for_runner: None,
                                 }))
                             }
                             None => Event::HostUpdate(Box::new(s), ms),

@@ -919,3 +919,48 @@ fn full_scans_space_out_on_a_host_whose_full_scan_is_slow() {
     assert_eq!(light_every(s(2), ms(40)), s(4), "1 % of the time at most");
     assert_eq!(light_every(s(2), ms(43)), s(5), "in whole seconds");
 }
+
+#[test]
+fn a_scan_the_poller_prepared_is_taken_in_as_it_comes_and_a_host_only_one_merged_in_place() {
+    use ctnet_core::topology::Topology;
+    use ctnet_tui::app::Scanned;
+    use std::time::Duration;
+    let snap = fixture("lab-healthy");
+    let mut app = App::new(Mode::Live, 2.0, true);
+    app.on_event(Event::Scanned(Box::new(Scanned {
+        topo: Topology::build(&snap),
+        snap: snap.clone(),
+        full: true,
+        ms: 40,
+        every: Duration::from_secs(2),
+        for_runner: None,
+    })));
+    assert_eq!(app.scan_ms, Some(40));
+    assert_eq!(app.rows.len(), app_with(snap.clone()).rows.len());
+    // A host-only scan one second later: the host netns alone, with the join of the
+    // merged host (built by the poller), and a longer time between scans.
+    let mut host_only = later(&snap, 10);
+    let host = host_only.host;
+    host_only.netns.retain(|n| n.key == host);
+    for l in &mut host_only.netns[0].links {
+        l.ethtool = None;
+    }
+    let mut merged = snap.clone();
+    ctnet_tui::app::merge_host(&mut merged, &host_only);
+    app.on_event(Event::Scanned(Box::new(Scanned {
+        topo: Topology::build(&merged),
+        snap: host_only,
+        full: false,
+        ms: 3,
+        every: Duration::from_secs(4),
+        for_runner: None,
+    })));
+    let now = app.snap.as_ref().unwrap();
+    assert_eq!(now.netns.len(), snap.netns.len(), "other netns are kept");
+    assert_eq!(now, &merged, "merged in place as the poller merged it");
+    assert_eq!((app.light_ms, app.interval_s), (Some(3), 4.0));
+    let r = &app.rates[&(host, "vc1".to_string())];
+    assert!((r.rx_pps - 10.0).abs() < 1e-9, "{r:?}");
+    select_port(&mut app, "vc4");
+    assert!(app.selected_netns().is_some());
+}
