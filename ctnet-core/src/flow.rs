@@ -182,6 +182,26 @@ pub struct RuleView {
     pub counters: Option<Counters>,
 }
 
+impl RuleView {
+    /// Where the rule is, as the trace prints it: `iptables filter FORWARD rule 1`,
+    /// `nft inet ctnet_fault forward handle 4`, or the chain alone for a policy.
+    pub fn place(&self) -> String {
+        let at = match (self.position, self.handle) {
+            (_, Some(h)) => format!(" handle {h}"),
+            (Some(p), None) => format!(" rule {p}"),
+            (None, None) => String::new(),
+        };
+        format!("{} {} {}{at}", self.source, self.table, self.chain)
+    }
+
+    /// Its packet counter as the trace prints it (`  (3 packets so far)`), or nothing.
+    pub fn so_far(&self) -> String {
+        self.counters
+            .map(|c| format!("  ({} packets so far)", c.packets))
+            .unwrap_or_default()
+    }
+}
+
 /// One step of a walk.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]

@@ -39,6 +39,21 @@ fn available(test: &str) -> bool {
     true
 }
 
+/// `q`, then the demo's exit as the shell saw it: the lab removed (`removed` is its
+/// line), exit code 0 in `AFTER.rc`, the terminal modes in `AFTER.stty` those of
+/// `AFTER.stty.before`. The last screen and the modes, for more checks.
+fn quit_and_expect_clean_exit(tmux: &Tmux, after: &Path, secs: u64, removed: &str) -> (String, String) {
+    tmux.keys(&["q"]);
+    let s = tmux.wait_for("the exit", secs, |s| s.contains("E2E-DONE"));
+    assert!(s.contains(removed), "{s}");
+    let rc = std::fs::read_to_string(format!("{}.rc", after.display())).unwrap();
+    assert_eq!(rc.trim(), "0", "ctnet-diag demo exit code");
+    let before = std::fs::read_to_string(format!("{}.stty.before", after.display())).unwrap();
+    let stty = std::fs::read_to_string(format!("{}.stty", after.display())).unwrap();
+    assert_eq!(stty, before, "terminal modes are back to what they were");
+    (s, stty)
+}
+
 #[test]
 fn demo_dashboard_selects_captures_checks_and_restores_the_terminal() {
     if !available("demo_dashboard_selects_captures_checks_and_restores_the_terminal") {
@@ -91,17 +106,12 @@ fn demo_dashboard_selects_captures_checks_and_restores_the_terminal() {
     tmux.keys(&["Escape"]);
     tmux.wait_for("help closed", 10, |s| !s.contains(" Keys "));
     // Quit: the lab is removed and the shell gets its terminal back.
-    tmux.keys(&["q"]);
-    let s = tmux.wait_for("the exit", 60, |s| s.contains("E2E-DONE"));
-    assert!(
-        s.contains("lab demo: removed 3 veth(s), 1 bridge(s), 3 netns"),
-        "{s}"
+    let (s, stty) = quit_and_expect_clean_exit(
+        &tmux,
+        &after,
+        60,
+        "lab demo: removed 3 veth(s), 1 bridge(s), 3 netns",
     );
-    let rc = std::fs::read_to_string(format!("{}.rc", after.display())).unwrap();
-    assert_eq!(rc.trim(), "0", "ctnet-diag demo exit code");
-    let before = std::fs::read_to_string(format!("{}.stty.before", after.display())).unwrap();
-    let stty = std::fs::read_to_string(format!("{}.stty", after.display())).unwrap();
-    assert_eq!(stty, before, "terminal modes are back to what they were");
     assert!(
         stty.contains(" icanon") && stty.contains(" echo "),
         "cooked mode with echo:\n{stty}"
@@ -355,16 +365,11 @@ fn at_200_containers_find_by_ip_a_red_badge_a_trace_to_the_rule_and_its_probe() 
         s.contains("static: UNREACHABLE  live: FAIL")
             && s.contains("FAIL probe.path SYN to tcp/80 to 10.77.0.3")
     });
-    tmux.keys(&["q"]);
-    let s = tmux.wait_for("the exit", 120, |s| s.contains("E2E-DONE"));
-    assert!(
-        s.contains("lab demo: removed 200 veth(s), 1 bridge(s), 200 netns"),
-        "{s}"
+    quit_and_expect_clean_exit(
+        &tmux,
+        &after,
+        120,
+        "lab demo: removed 200 veth(s), 1 bridge(s), 200 netns",
     );
-    let rc = std::fs::read_to_string(format!("{}.rc", after.display())).unwrap();
-    assert_eq!(rc.trim(), "0", "ctnet-diag demo exit code");
-    let before = std::fs::read_to_string(format!("{}.stty.before", after.display())).unwrap();
-    let stty = std::fs::read_to_string(format!("{}.stty", after.display())).unwrap();
-    assert_eq!(stty, before, "terminal modes are back to what they were");
     let _ = std::fs::remove_dir_all(Path::new(&dir));
 }

@@ -998,21 +998,9 @@ fn hop_lines(out: &mut Vec<Line<'static>>, title: &str, hops: &[ctnet_core::flow
             let place = h
                 .rule_ref
                 .as_ref()
-                .map(|r| {
-                    let at = match (r.position, r.handle) {
-                        (_, Some(h)) => format!(" handle {h}"),
-                        (Some(p), None) => format!(" rule {p}"),
-                        (None, None) => String::new(),
-                    };
-                    format!("{} {} {}{at}: ", r.source, r.table, r.chain)
-                })
+                .map(|r| format!("{}: ", r.place()))
                 .unwrap_or_default();
-            let counters = h
-                .rule_ref
-                .as_ref()
-                .and_then(|r| r.counters)
-                .map(|c| format!("  ({} packets so far)", c.packets))
-                .unwrap_or_default();
+            let counters = h.rule_ref.as_ref().map(|r| r.so_far()).unwrap_or_default();
             let deciding = matches!(h.verdict, HopVerdict::Drop | HopVerdict::Reject | HopVerdict::May);
             out.push(Line::styled(
                 format!("       rule: {place}{rule}{counters}"),

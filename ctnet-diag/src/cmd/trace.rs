@@ -149,23 +149,11 @@ fn render_hops(out: &mut String, hops: &[Hop]) {
             h.detail
         );
         if let Some(rule) = &h.rule {
-            let counters = h
-                .rule_ref
-                .as_ref()
-                .and_then(|r| r.counters)
-                .map(|c| format!("  ({} packets so far)", c.packets))
-                .unwrap_or_default();
+            let counters = h.rule_ref.as_ref().map(|r| r.so_far()).unwrap_or_default();
             let place = h
                 .rule_ref
                 .as_ref()
-                .map(|r| {
-                    let at = match (r.position, r.handle) {
-                        (_, Some(h)) => format!(" handle {h}"),
-                        (Some(p), None) => format!(" rule {p}"),
-                        (None, None) => String::new(),
-                    };
-                    format!("{} {} {}{at}: ", r.source, r.table, r.chain)
-                })
+                .map(|r| format!("{}: ", r.place()))
                 .unwrap_or_default();
             let _ = writeln!(out, "          rule:   {place}{rule}{counters}");
         }
