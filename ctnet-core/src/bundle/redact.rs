@@ -33,6 +33,62 @@ pub struct Redactor {
     by_first_word: HashMap<String, Vec<String>>,
 }
 
+/// How many keys [`Redactor::new`] draws at most to find one that maps no original
+/// onto an original. A block so full that no key can (200 hosts of a /24) keeps the
+/// last draw: each address still has its own stand-in.
+const KEY_DRAWS: usize = 64;
+
+/// The addresses and MACs of `snap` that redaction replaces (loopback, unspecified,
+/// multicast, broadcast and the zero MAC stay as they are, so they are not counted).
+fn originals(
+    snap: &Snapshot,
+) -> (
+    std::collections::HashSet<IpAddr>,
+    std::collections::HashSet<[u8; 6]>,
+) {
+    let mut ips = std::collections::HashSet::new();
+    let mut macs = std::collections::HashSet::new();
+    let mut ip = |a: IpAddr| {
+        let stays = match a {
+            IpAddr::V4(v) => v.is_unspecified() || v.is_loopback() || v.is_broadcast() || v.is_multicast(),
+            IpAddr::V6(v) => v.is_unspecified() || v.is_loopback() || v.is_multicast(),
+        };
+        if !stays {
+            ips.insert(a);
+        }
+    };
+    let mut mac = |m: &str| {
+        if let Some(b) = crate::capture::parse_mac(m)
+            && b != [0; 6]
+            && b[0] & 1 == 0
+        {
+            macs.insert(b);
+        }
+    };
+    for ns in &snap.netns {
+        ns.addresses.iter().for_each(|a| ip(a.address));
+        for n in &ns.neighbours {
+            ip(n.ip);
+            n.mac.as_deref().map(&mut mac);
+        }
+        for r in &ns.routes {
+            r.gateway.into_iter().chain(r.prefsrc).for_each(&mut ip);
+        }
+        ns.links
+            .iter()
+            .filter_map(|l| l.mac.as_deref())
+            .for_each(&mut mac);
+        ns.fdb.iter().for_each(|f| mac(&f.mac));
+    }
+    for c in &snap.containers {
+        for n in &c.networks {
+            n.ip.into_iter().chain(n.gateway).for_each(&mut ip);
+            n.mac.as_deref().map(&mut mac);
+        }
+    }
+    (ips, macs)
+}
+
 /// Runtime network names that are the runtimes' own defaults, not a user's.
 const DEFAULT_NETWORKS: &[&str] = &["bridge", "host", "none", "podman", "default"];
 
@@ -47,9 +103,29 @@ fn first_word(s: &str) -> &str {
 
 impl Redactor {
     /// A fresh key and the names of `snap`.
+    ///
+    /// The key is drawn again (up to [`KEY_DRAWS`] times) while it would map one of the
+    /// snapshot's addresses or MACs onto one of its originals (itself or another): in a
+    /// kept block only the host bits change, so in a /24 two addresses of four collide
+    /// once in forty draws, and a reader would take the stand-in for a real host.
     pub fn new(snap: &Snapshot) -> Self {
+        let (ips, macs) = originals(snap);
+        let mut key = std::collections::hash_map::RandomState::new();
+        for _ in 1..KEY_DRAWS {
+            let probe = Self {
+                key: key.clone(),
+                names: HashMap::new(),
+                by_first_word: HashMap::new(),
+            };
+            let clash = ips.iter().any(|a| ips.contains(&probe.ip(*a)))
+                || macs.iter().any(|m| macs.contains(&probe.mac(*m)));
+            if !clash {
+                break;
+            }
+            key = std::collections::hash_map::RandomState::new();
+        }
         let mut r = Self {
-            key: std::collections::hash_map::RandomState::new(),
+            key,
             names: HashMap::new(),
             by_first_word: HashMap::new(),
         };
@@ -429,6 +505,40 @@ mod tests {
         c2.networks[0].name = "bridge".into();
         snap.containers = vec![c, c2];
         Redactor::new(&snap)
+    }
+
+    #[test]
+    fn no_address_of_the_snapshot_stands_in_for_another() {
+        // Sixteen hosts of a documentation /24 keep 24 bits: only 8 are scrambled, so
+        // most keys map one of them onto another (or onto itself).
+        let mut snap = Snapshot::from_slice(include_bytes!("../../../fixtures/lab-healthy.json")).unwrap();
+        let ns = &mut snap.netns[0];
+        let ifindex = ns.addresses[0].ifindex;
+        let hosts: Vec<IpAddr> = (1..=16u8)
+            .map(|h| IpAddr::V4(Ipv4Addr::new(192, 0, 2, h * 3)))
+            .collect();
+        for a in &hosts {
+            ns.addresses.push(crate::model::Address {
+                ifindex,
+                address: *a,
+                prefix_len: 24,
+                scope: "global".into(),
+                label: None,
+            });
+        }
+        let (ips, macs) = originals(&snap);
+        assert!(ips.len() >= 16 && !macs.is_empty());
+        for _ in 0..100 {
+            let r = Redactor::new(&snap);
+            for a in &ips {
+                assert!(!ips.contains(&r.ip(*a)), "{a} -> {} is an original", r.ip(*a));
+            }
+            for m in &macs {
+                assert!(!macs.contains(&r.mac(*m)), "{m:02x?} -> an original");
+            }
+            let t = r.text("192.0.2.3 and 192.0.2.48");
+            assert!(!t.contains("192.0.2.3 ") && !t.ends_with("192.0.2.48"), "{t}");
+        }
     }
 
     #[test]
