@@ -214,9 +214,37 @@ fn escape_value(v: &mut serde_json::Value) -> bool {
     }
 }
 
+/// Sort key that orders names as people read them: text, then digits as numbers, so
+/// `veth2` sorts before `veth10` and `c2` before `c10`.
+pub fn natural_key(name: &str) -> Vec<(String, u64)> {
+    let mut out = Vec::new();
+    let mut text = String::new();
+    let mut digits = String::new();
+    for ch in name.chars() {
+        if ch.is_ascii_digit() {
+            digits.push(ch);
+        } else {
+            if !digits.is_empty() {
+                out.push((std::mem::take(&mut text), digits.parse().unwrap_or(u64::MAX)));
+                digits.clear();
+            }
+            text.push(ch);
+        }
+    }
+    out.push((text, digits.parse().unwrap_or(0)));
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sorts_names_naturally() {
+        let mut v = vec!["veth10", "veth2", "br0", "veth1a", "veth1"];
+        v.sort_by_key(|n| natural_key(n));
+        assert_eq!(v, ["br0", "veth1", "veth1a", "veth2", "veth10"]);
+    }
 
     #[test]
     fn escapes_controls_bidi_and_separators_but_keeps_text() {

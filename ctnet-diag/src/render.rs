@@ -4,6 +4,7 @@
 use std::fmt::Write as _;
 
 use ctnet_core::model::Snapshot;
+use ctnet_core::text::natural_key;
 use ctnet_core::target::Resolved;
 use ctnet_core::topology::{NetnsView, Peer, Role, Topology};
 
@@ -64,25 +65,6 @@ fn names_line(names: &[String], key: ctnet_core::netns::NetnsKey) -> String {
     }
 }
 
-/// Sort key that orders `veth2` before `veth10`.
-pub fn natural_key(name: &str) -> Vec<(String, u64)> {
-    let mut out = Vec::new();
-    let mut text = String::new();
-    let mut num = String::new();
-    for c in name.chars() {
-        if c.is_ascii_digit() {
-            num.push(c);
-        } else {
-            if !num.is_empty() {
-                out.push((std::mem::take(&mut text), num.parse().unwrap_or(u64::MAX)));
-                num.clear();
-            }
-            text.push(c);
-        }
-    }
-    out.push((text, num.parse().unwrap_or(0)));
-    out
-}
 
 /// Addresses for text output: IPv6 link-local ones (every interface has one) are left
 /// to the JSON unless they are all there is.
@@ -578,13 +560,6 @@ mod tests {
             ],
         );
         assert_eq!(t, "A    BB  C\nxxx  y   z\n1    22\n");
-    }
-
-    #[test]
-    fn sorts_names_naturally() {
-        let mut v = vec!["veth10", "veth2", "br0", "veth1a", "veth1"];
-        v.sort_by_key(|n| natural_key(n));
-        assert_eq!(v, ["br0", "veth1", "veth1a", "veth2", "veth10"]);
     }
 
     #[test]

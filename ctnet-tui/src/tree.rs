@@ -5,6 +5,7 @@
 use std::collections::HashSet;
 
 use ctnet_core::model::Snapshot;
+use ctnet_core::text::natural_key;
 use ctnet_core::netns::NetnsKey;
 use ctnet_core::topology::{NetnsView, Peer, Role, Topology};
 
@@ -69,25 +70,6 @@ pub fn fold_key(item: &Item) -> Option<String> {
     }
 }
 
-/// Name then digits as numbers, so `c2` sorts before `c10`.
-pub fn natural_key(name: &str) -> Vec<(String, u64)> {
-    let mut out = Vec::new();
-    let mut text = String::new();
-    let mut digits = String::new();
-    for ch in name.chars() {
-        if ch.is_ascii_digit() {
-            digits.push(ch);
-        } else {
-            if !digits.is_empty() {
-                out.push((std::mem::take(&mut text), digits.parse().unwrap_or(u64::MAX)));
-                digits.clear();
-            }
-            text.push(ch);
-        }
-    }
-    out.push((text, digits.parse().unwrap_or(0)));
-    out
-}
 
 /// What to call a netns: its containers, else its label.
 pub fn netns_name(view: &NetnsView) -> String {

@@ -721,7 +721,7 @@ fn fdb_tab(app: &App, snap: &Snapshot, topo: &Topology) -> Vec<Line<'static>> {
     ];
     let entries: Vec<_> = b.fdb.iter().collect();
     let mut entries: Vec<_> = entries.into_iter().map(|e| (port_name(e.ifindex), e)).collect();
-    entries.sort_by_cached_key(|(port, e)| (crate::tree::natural_key(port), e.mac.clone()));
+    entries.sort_by_cached_key(|(port, e)| (ctnet_core::text::natural_key(port), e.mac.clone()));
     for (port, e) in entries {
         let style = if highlight.as_deref() == Some(port.as_str()) {
             Style::new().fg(Color::Cyan).add_modifier(Modifier::BOLD)
