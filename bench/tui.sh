@@ -3,7 +3,8 @@
 # inside a private world:
 #   render   take-in and draw time per frame from a snapshot of that host
 #            (ctnet-tui/examples/render_bench.rs, TestBackend, 80x24 and 160x48);
-#   idle     CPU of `ctnet-diag tui` left alone in a 160x48 tmux for IDLE_SECS (30);
+#   idle     CPU of `ctnet-diag tui` (its firewall tools included) left alone in a
+#            160x48 tmux for IDLE_SECS (30);
 #   memory   RSS of the dashboard every minute for MEM_SECS (600) with 4 captures
 #            running on a lab whose containers ping each other 20 times a second.
 #
@@ -30,7 +31,7 @@ if [ "${CTNET_BENCH_IN_WORLD:-}" != 1 ]; then
       pid=$(cat "$out/pid")
       for _ in $(seq 1 600); do tmux -L "$sock" capture-pane -p -t b | grep -q ' br · ' && break; sleep 0.1; done
       ticks=$(getconf CLK_TCK)
-      cpu() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
+      cpu() { awk '{print $14 + $15 + $16 + $17}' "/proc/$pid/stat"; }
       rss() { awk '/^VmRSS/ {print $2}' "/proc/$pid/status"; }
       if [ "$what" = idle ]; then
         secs=${IDLE_SECS:-30}

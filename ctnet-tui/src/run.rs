@@ -36,21 +36,38 @@ const QUEUE: usize = 256;
 pub const FULL_EVERY: Duration = Duration::from_secs(20);
 
 /// Time between two full scans: [`FULL_EVERY`] (at least ten intervals), longer on a
-/// host whose full scan is slow, so that full scans take at most 0.5 % of the time
-/// (a 230 ms scan of 500 containers: every 46 s). A change in the host's links still
-/// brings one at once.
+/// host whose full scan is costly, so that full scans take at most 0.5 % of a core
+/// (`last_full_took` is the CPU the last one used, on every thread, its tools and the
+/// background checks included: 350 ms at 500 containers, so every 70 s). A change in
+/// the host's links still brings one at once.
 pub fn full_every(interval: Duration, last_full_took: Duration) -> Duration {
     FULL_EVERY.max(interval * 10).max(last_full_took * 200)
 }
 
 /// Time between two host-only scans: `--interval`, longer on a host whose host-only
-/// scan is slow, so that they take at most 1 % of the time (a 40 ms scan of a host with
-/// 500 veths: every 4 s). The status bar shows the time in effect.
+/// scan is costly, so that they take at most 1 % of a core (`last_light_took`: the CPU
+/// it used, its tools included; 35 ms at 500 veths: every 4 s). The status bar shows
+/// the time in effect.
 pub fn light_every(interval: Duration, last_light_took: Duration) -> Duration {
     // Whole seconds, so the status bar reads `every 4s`.
     interval.max(Duration::from_secs(
         (last_light_took * 100).as_secs_f64().ceil() as u64
     ))
+}
+
+/// CPU this process has used so far, on all its threads, and its children that were
+/// waited for (the firewall tools a scan runs).
+fn cpu_used() -> Duration {
+    use nix::sys::resource::{UsageWho, getrusage};
+    let of = |who| {
+        getrusage(who).map_or(Duration::ZERO, |u| {
+            let t = |v: nix::sys::time::TimeVal| {
+                Duration::from_secs(v.tv_sec().max(0) as u64) + Duration::from_micros(v.tv_usec().max(0) as u64)
+            };
+            t(u.user_time()) + t(u.system_time())
+        })
+    };
+    of(UsageWho::RUSAGE_SELF) + of(UsageWho::RUSAGE_CHILDREN)
 }
 
 /// Where the dashboard reads from, and how often.
@@ -725,6 +742,7 @@ fn spawn_poller(
         let mut forced = true;
         while !stop.load(Ordering::SeqCst) {
             let t0 = Instant::now();
+            let cpu0 = cpu_used();
             let full = forced
                 || last_full
                     .as_ref()
@@ -735,6 +753,7 @@ fn spawn_poller(
                 match source::snapshot(&opts) {
                     Ok(s) => {
                         let ms = t0.elapsed().as_millis() as u64;
+                        // What it cost is known once the checks ran (below).
                         last_full = Some((Instant::now(), host_shape(&s), t0.elapsed()));
                         // The light checks of every container, here and not on the UI
                         // thread; sent after the snapshot they judge.
@@ -757,7 +776,7 @@ fn spawn_poller(
                 match source::snapshot(&light) {
                     Ok(s) => {
                         let ms = t0.elapsed().as_millis() as u64;
-                        every = light_every(interval, t0.elapsed());
+                        every = light_every(interval, cpu_used().saturating_sub(cpu0));
                         if last_full
                             .as_ref()
                             .is_some_and(|(_, shape, _)| *shape != host_shape(&s))
@@ -796,6 +815,9 @@ fn spawn_poller(
                 let h = crate::app::health_of(s);
                 if tx.send(Event::Health(h, t.elapsed().as_millis() as u64)).is_err() {
                     break;
+                }
+                if let Some((_, _, took)) = last_full.as_mut() {
+                    *took = cpu_used().saturating_sub(cpu0);
                 }
             }
             if forced {
