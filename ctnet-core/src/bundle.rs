@@ -232,44 +232,26 @@ pub fn versions(tool_path: &str) -> Vec<String> {
     out
 }
 
-/// The first line a tool prints of its version.
+/// The first line a tool prints of its version (on stdout, else stderr).
 fn tool_version(tool: &str, args: &[&str], path: &str) -> std::result::Result<String, String> {
-    let exe = crate::privilege::find_tool(tool, path).ok_or_else(|| "not installed".to_string())?;
-    let mut child = crate::privilege::inherit_caps(&mut std::process::Command::new(&exe))
+    let out = crate::tool::Cmd::new(tool, path)
         .args(args)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
+        .timeout(Duration::from_secs(2))
         .spawn()
-        .map_err(|e| e.to_string())?;
-    let deadline = std::time::Instant::now() + Duration::from_secs(2);
-    loop {
-        match child.try_wait() {
-            Ok(Some(_)) => break,
-            Ok(None) if std::time::Instant::now() < deadline => std::thread::sleep(Duration::from_millis(10)),
-            Ok(None) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err("no answer in 2 s".into());
-            }
-            Err(e) => return Err(e.to_string()),
-        }
-    }
-    let mut text = Vec::new();
-    if let Some(o) = child.stdout.take() {
-        let _ = o.take(4096).read_to_end(&mut text);
-    }
-    if text.iter().all(u8::is_ascii_whitespace)
-        && let Some(e) = child.stderr.take()
-    {
-        let _ = e.take(4096).read_to_end(&mut text);
-    }
-    let line = String::from_utf8_lossy(&text)
-        .lines()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or("")
-        .trim()
-        .to_string();
+        .output()
+        .map_err(|e| match e {
+            crate::Error::Tool { detail, .. } => detail,
+            e => e.to_string(),
+        })?;
+    let first = |b: &[u8]| {
+        String::from_utf8_lossy(&b[..b.len().min(4096)])
+            .lines()
+            .find(|l| !l.trim().is_empty())
+            .map(|l| l.trim().to_string())
+    };
+    let line = first(&out.stdout)
+        .or_else(|| first(&out.stderr))
+        .unwrap_or_default();
     Ok(crate::text::escape(&line).into_owned())
 }
 

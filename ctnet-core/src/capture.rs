@@ -323,15 +323,24 @@ impl Session {
     }
 }
 
-fn pcap_error(what: &str, label: &str, e: pcap::Error) -> Error {
+/// Why libpcap could not open `iface` in the calling thread's netns, asked of the
+/// kernel rather than read from libpcap's message (which the pcap crate hands over as
+/// text only): the interface is gone (`if_nametoindex`: ENODEV), or a packet socket is
+/// refused (EPERM/EACCES: no CAP_NET_RAW over this netns).
+fn open_failure_kind(iface: &str) -> ErrorKind {
+    if nix::net::if_::if_nametoindex(iface).is_err() {
+        return ErrorKind::NotFound;
+    }
+    use nix::sys::socket::{AddressFamily, SockFlag, SockType, socket};
+    match socket(AddressFamily::Packet, SockType::Raw, SockFlag::SOCK_CLOEXEC, None) {
+        Ok(_fd) => ErrorKind::Other,
+        Err(nix::errno::Errno::EPERM | nix::errno::Errno::EACCES) => ErrorKind::PermissionDenied,
+        Err(_) => ErrorKind::Other,
+    }
+}
+
+fn pcap_error(what: &str, label: &str, e: pcap::Error, kind: ErrorKind) -> Error {
     let text = e.to_string();
-    let kind = if text.contains("permission") || text.contains("Operation not permitted") {
-        ErrorKind::PermissionDenied
-    } else if text.contains("No such device") || text.contains("doesn't exist") {
-        ErrorKind::NotFound
-    } else {
-        ErrorKind::Other
-    };
     match kind {
         ErrorKind::PermissionDenied => Error::Tool {
             program: "libpcap".into(),
@@ -356,29 +365,30 @@ pub fn open(ep: &Endpoint, opts: &CaptureOptions) -> Result<pcap::Capture<pcap::
     let iface = ep.iface.clone();
     let o = opts.clone();
     let opened = ep.netns.run(
-        move || -> std::result::Result<pcap::Capture<pcap::Active>, (bool, pcap::Error)> {
+        move || -> std::result::Result<pcap::Capture<pcap::Active>, (Option<ErrorKind>, pcap::Error)> {
+            let failed = |e| (Some(open_failure_kind(&iface)), e);
             let mut cap = pcap::Capture::from_device(iface.as_str())
-                .map_err(|e| (false, e))?
+                .map_err(failed)?
                 .snaplen(o.snaplen)
                 .promisc(o.promisc)
                 .immediate_mode(o.immediate)
                 .buffer_size(o.buffer_size)
                 .timeout(o.timeout_ms)
                 .open()
-                .map_err(|e| (false, e))?;
+                .map_err(failed)?;
             if let Some(f) = &o.filter {
-                cap.filter(f, true).map_err(|e| (true, e))?;
+                cap.filter(f, true).map_err(|e| (None, e))?;
             }
             Ok(cap)
         },
     )?;
     match opened {
         Ok(c) => Ok(c),
-        Err((true, e)) => Err(Error::Invalid(format!(
+        Err((None, e)) => Err(Error::Invalid(format!(
             "invalid capture filter {:?}: {e}",
             opts.filter.as_deref().unwrap_or("")
         ))),
-        Err((false, e)) => Err(pcap_error("opening a capture on", &ep.label, e)),
+        Err((Some(kind), e)) => Err(pcap_error("opening a capture on", &ep.label, e, kind)),
     }
 }
 
@@ -575,7 +585,7 @@ pub const FILE_SNAPLEN: i32 = 65_535;
 /// Check a BPF filter without opening a live capture (before creating files).
 pub fn check_filter(filter: &str) -> Result<()> {
     let dead = pcap::Capture::dead(pcap::Linktype::ETHERNET)
-        .map_err(|e| pcap_error("preparing a filter check for", filter, e))?;
+        .map_err(|e| pcap_error("preparing a filter check for", filter, e, ErrorKind::Other))?;
     dead.compile(filter, true)
         .map(|_| ())
         .map_err(|e| Error::Invalid(format!("invalid capture filter {filter:?}: {e}")))

@@ -29,6 +29,7 @@
 //! assert_eq!(t.verdict, flow::Reach::Reachable, "{:#?}", t.hops);
 //! ```
 
+use crate::vocab::{LinkKind, NeighState, PortState};
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 
@@ -38,6 +39,7 @@ use serde::{Deserialize, Serialize};
 use crate::model::{Link, NetnsState, Snapshot};
 use crate::netfilter::{self, ConnState, Context, Counters, CtDir, Decider, NatKind, Packet, Verdict};
 use crate::netns::NetnsKey;
+use crate::vocab::SourceState;
 
 mod hooks;
 mod kernel;
@@ -396,7 +398,7 @@ impl<'a> World<'a> {
                 }
             }
             for l in &ns.links {
-                if l.kind.as_deref() != Some("veth") {
+                if l.kind != Some(LinkKind::Veth) {
                     continue;
                 }
                 let Some(peer_ix) = l.link else { continue };
@@ -417,7 +419,7 @@ impl<'a> World<'a> {
             .sources
             .iter()
             .filter(|s| {
-                s.status == "failed"
+                s.status == SourceState::Failed
                     && (s.source.contains("tables") || s.source == "nft" || s.source == "firewall")
             })
             .map(|s| format!("{}: {}", s.source, s.detail.as_deref().unwrap_or("failed")))
@@ -1155,12 +1157,12 @@ impl<'w, 'a> Walk<'w, 'a> {
             );
             return (End::Dropped, p);
         }
-        match link.kind.as_deref() {
-            Some("bridge") => self.bridge_out(ns, state, link, nh, p, depth),
-            Some("veth") => self.veth_out(ns, state, link, nh, p, depth),
-            _ if link.flags.iter().any(|f| f == "loopback") => self.local_in(ns, link.name.clone(), p),
+        match &link.kind {
+            Some(LinkKind::Bridge) => self.bridge_out(ns, state, link, nh, p, depth),
+            Some(LinkKind::Veth) => self.veth_out(ns, state, link, nh, p, depth),
+            _ if link.is_loopback() => self.local_in(ns, link.name.clone(), p),
             kind => {
-                let kind = kind.unwrap_or("device");
+                let kind = kind.as_ref().map_or("device", LinkKind::as_str);
                 self.hop(
                     ns,
                     Some(link.name.clone()),
@@ -1274,7 +1276,7 @@ impl<'w, 'a> Walk<'w, 'a> {
             return (End::Dropped, p);
         }
         if let Some(master) = link.master {
-            if let Some(br) = state.link(master).filter(|b| b.kind.as_deref() == Some("bridge")) {
+            if let Some(br) = state.link(master).filter(|b| b.kind == Some(LinkKind::Bridge)) {
                 return self.bridge_in(ns, state, br, link, nh, p, depth);
             }
         }
@@ -1835,8 +1837,8 @@ impl<'w, 'a> Walk<'w, 'a> {
 
     /// Out of bridge port `port` (forwarding, up: checked before) toward `nh`.
     fn port_out(&mut self, ns: NetnsKey, port: &Link, nh: IpAddr, p: Packet, depth: usize) -> (End, Packet) {
-        match port.kind.as_deref() {
-            Some("veth") => {
+        match &port.kind {
+            Some(LinkKind::Veth) => {
                 let Some(state) = self.world.ns(ns) else {
                     return (End::Stuck, p);
                 };
@@ -1851,7 +1853,7 @@ impl<'w, 'a> Walk<'w, 'a> {
                     format!(
                         "leaves the host through bridge port {} ({}) toward {nh}",
                         port.name,
-                        kind.unwrap_or("device")
+                        kind.as_ref().map_or("device", LinkKind::as_str)
                     ),
                     &p,
                 );
@@ -1878,7 +1880,7 @@ impl<'w, 'a> Walk<'w, 'a> {
             .collect();
         let mut owner: Option<(&Link, (NetnsKey, u32))> = None;
         for port in &ports {
-            if port.kind.as_deref() == Some("veth") {
+            if port.kind == Some(LinkKind::Veth) {
                 if let Some(o) = self.owner_behind_veth(ns, port, nh) {
                     owner = Some((port, o));
                     break;
@@ -1908,7 +1910,7 @@ impl<'w, 'a> Walk<'w, 'a> {
             // Ports that lead out of the host (a physical NIC, a VXLAN) may have it.
             if let Some(port) = ports
                 .iter()
-                .find(|l| l.kind.as_deref() != Some("veth") && Some(l.ifindex) != inp.map(|i| i.ifindex))
+                .find(|l| l.kind != Some(LinkKind::Veth) && Some(l.ifindex) != inp.map(|i| i.ifindex))
             {
                 return Some((port, None));
             }
@@ -1916,7 +1918,7 @@ impl<'w, 'a> Walk<'w, 'a> {
             let elsewhere = state
                 .links
                 .iter()
-                .filter(|l| l.kind.as_deref() == Some("veth"))
+                .filter(|l| l.kind == Some(LinkKind::Veth))
                 .find(|l| self.owner_behind_veth(ns, l, nh).is_some());
             let detail = match elsewhere {
                 Some(l) => format!(
@@ -1956,9 +1958,9 @@ impl<'w, 'a> Walk<'w, 'a> {
         {
             let conf = |n: &str| os.sysctls.conf.get(n).and_then(|c| c.arp_ignore);
             let ignore = conf("all").max(conf(&ol.name)).unwrap_or(0);
-            let pinned = self
-                .sender_neighbour(inp, ns, nh)
-                .is_some_and(|(m, st)| st == "permanent" && m.is_some_and(|m| m.eq_ignore_ascii_case(&mac)));
+            let pinned = self.sender_neighbour(inp, ns, nh).is_some_and(|(m, st)| {
+                st == NeighState::Permanent && m.is_some_and(|m| m.eq_ignore_ascii_case(&mac))
+            });
             if ignore == 8 && !pinned {
                 let label = os.label();
                 self.hop(
@@ -1979,7 +1981,7 @@ impl<'w, 'a> Walk<'w, 'a> {
         // The sender's neighbour entry: a wrong MAC sends the frame elsewhere.
         if let Some(sender) = self.sender_neighbour(inp, ns, nh) {
             if let (Some(nmac), state_) = (&sender.0, &sender.1) {
-                if !nmac.eq_ignore_ascii_case(&mac) && state_ != "failed" && state_ != "incomplete" {
+                if !nmac.eq_ignore_ascii_case(&mac) && !state_.unresolved() {
                     self.hop(
                         ns,
                         Some(br.name.clone()),
@@ -2040,7 +2042,7 @@ impl<'w, 'a> Walk<'w, 'a> {
         inp: Option<&Link>,
         ns: NetnsKey,
         nh: IpAddr,
-    ) -> Option<(Option<String>, String)> {
+    ) -> Option<(Option<String>, NeighState)> {
         let inp = inp?;
         let (sns, six) = *self.world.peers.get(&(ns, inp.ifindex))?;
         let s = self.world.ns(sns)?;
@@ -2105,10 +2107,10 @@ fn endpoint(a: IpAddr, port: Option<u16>) -> String {
 /// Why a bridge port forwards nothing: it is down (its STP state then says
 /// `disabled` too), or its STP state.
 fn port_blocked(port: &Link) -> Option<String> {
-    let st = port.port.as_ref().map_or("forwarding", |pa| pa.state.as_str());
+    let st = port.port.as_ref().map_or(&PortState::Forwarding, |pa| &pa.state);
     if !port.is_up() {
         Some("is down".into())
-    } else if st != "forwarding" && !st.is_empty() {
+    } else if *st != PortState::Forwarding && !st.as_str().is_empty() {
         Some(format!("is in state {st}"))
     } else {
         None

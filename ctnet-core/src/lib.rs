@@ -106,7 +106,7 @@
 //!
 //! The crate follows semver from 1.0; before it, a minor version may break the Rust API
 //! and says so in its notes. Stable already, and kept so across versions:
-//! - the JSON documents and their schemas (`ctnet.snapshot/v1`, `ctnet.check/v1`,
+//! - the JSON documents and their schemas (`ctnet.snapshot/v2`, `ctnet.check/v1`,
 //!   `ctnet.trace/v1`, `ctnet.packet/v1`): fields are added, never renamed or removed,
 //!   and a newer crate reads every older snapshot;
 //! - check ids and categories ([`check::CATALOG`]) and the meaning of each status.
@@ -135,7 +135,9 @@ pub mod runtime;
 pub mod source;
 pub mod target;
 pub mod text;
+pub mod tool;
 pub mod topology;
+pub mod vocab;
 pub mod world;
 
 pub use error::{Error, ErrorKind, Result};

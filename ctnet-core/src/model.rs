@@ -1,6 +1,6 @@
 //! The Snapshot model: plain serde data of everything read from a host, per netns.
 //!
-//! A snapshot saved as JSON (`schema: ctnet.snapshot/v1`) loads again with
+//! A snapshot saved as JSON (`schema: ctnet.snapshot/v2`; v1 files still load) loads again with
 //! [`Snapshot::from_json`] and gives the same topology and output as live: it is the
 //! fixture format and the offline support workflow. Fields are added, never renamed.
 //! Enumerated values use iproute2's vocabulary in lowercase (`up`, `veth`, `reachable`,
@@ -11,11 +11,15 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::netns::{NetnsKey, NetnsRef};
+pub use crate::vocab::{LinkKind, NeighState, OperState, PortState, SourceState};
 
 /// Schema tag of a snapshot document.
-pub const SNAPSHOT_SCHEMA: &str = "ctnet.snapshot/v1";
+pub const SNAPSHOT_SCHEMA: &str = "ctnet.snapshot/v2";
+
+/// Schema tags that load: v1 files (no failure kind in a source's status) read as v2.
+pub const SNAPSHOT_SCHEMAS_READ: &[&str] = &["ctnet.snapshot/v1", SNAPSHOT_SCHEMA];
 
 /// Everything ctnet read from one host.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -198,7 +202,10 @@ impl Snapshot {
         // One pass when the document is what it should be; the slower look at its
         // head only to say what is wrong with one that is not.
         let typed_error = match serde_json::from_str::<Snapshot>(text) {
-            Ok(snap) if snap.schema == SNAPSHOT_SCHEMA => return Ok(snap),
+            Ok(mut snap) if SNAPSHOT_SCHEMAS_READ.contains(&snap.schema.as_str()) => {
+                snap.schema = SNAPSHOT_SCHEMA.to_string();
+                return Ok(snap);
+            }
             Ok(snap) => return Err(wrong_schema(&serde_json::Value::String(snap.schema))),
             Err(e) => e,
         };
@@ -209,10 +216,12 @@ impl Snapshot {
             ))
         })?;
         match &head.schema {
-            Some(serde_json::Value::String(s)) if s == SNAPSHOT_SCHEMA => Err(Error::Invalid(format!(
-                "malformed snapshot: {}",
-                crate::text::escape(&typed_error.to_string())
-            ))),
+            Some(serde_json::Value::String(s)) if SNAPSHOT_SCHEMAS_READ.contains(&s.as_str()) => {
+                Err(Error::Invalid(format!(
+                    "malformed snapshot: {}",
+                    crate::text::escape(&typed_error.to_string())
+                )))
+            }
             Some(other) => Err(wrong_schema(other)),
             None => Err(Error::Invalid(format!(
                 "no \"schema\" field: not a ctnet snapshot (expected {SNAPSHOT_SCHEMA:?})"
@@ -385,11 +394,11 @@ pub struct Link {
     /// Name.
     pub name: String,
     /// `IFLA_INFO_KIND`: `veth`, `bridge`, `macvlan`, ... (`None` for physical/loopback).
-    pub kind: Option<String>,
+    pub kind: Option<LinkKind>,
     /// IFF flags, lowercase: `up`, `broadcast`, `loopback`, `running`, `lower_up`, ...
     pub flags: Vec<String>,
     /// Operational state: `up`, `down`, `lowerlayerdown`, `unknown`, ...
-    pub operstate: String,
+    pub operstate: OperState,
     /// MTU.
     pub mtu: Option<u32>,
     /// MAC address.
@@ -417,6 +426,11 @@ impl Link {
     /// Whether the interface is administratively up.
     pub fn is_up(&self) -> bool {
         self.flags.iter().any(|f| f == "up")
+    }
+
+    /// Whether it is a loopback device (`IFF_LOOPBACK`).
+    pub fn is_loopback(&self) -> bool {
+        self.flags.iter().any(|f| f == "loopback")
     }
 }
 
@@ -472,7 +486,7 @@ pub struct BridgeAttrs {
 #[non_exhaustive]
 pub struct BridgePortAttrs {
     /// STP state: `disabled`, `listening`, `learning`, `forwarding`, `blocking`.
-    pub state: String,
+    pub state: PortState,
     /// Learns source MACs into the FDB.
     pub learning: bool,
     /// Floods unknown unicast.
@@ -579,7 +593,7 @@ pub struct Neighbour {
     pub mac: Option<String>,
     /// State: `reachable`, `stale`, `delay`, `probe`, `failed`, `incomplete`,
     /// `permanent`, `noarp`.
-    pub state: String,
+    pub state: NeighState,
     /// NTF_ROUTER (IPv6 router).
     pub router: bool,
     /// A proxy entry.
@@ -599,7 +613,7 @@ pub struct FdbEntry {
     /// VLAN id.
     pub vlan: Option<u16>,
     /// State: `permanent`, `noarp` (static), `reachable`/`stale` (learned).
-    pub state: String,
+    pub state: NeighState,
     /// Flags: `self`, `master`, `extern_learn`, `offload`, `sticky`, `router`.
     pub flags: Vec<String>,
     /// The port's own MAC (`brctl showmacs` is_local=yes).
@@ -843,19 +857,40 @@ pub struct SourceStatus {
     /// The netns it concerns, when one.
     pub netns: Option<String>,
     /// `ok`, `partial`, `failed`, `skipped`.
-    pub status: String,
+    pub status: SourceState,
     /// Why, when not ok.
     pub detail: Option<String>,
+    /// What kind of failure, when known (`permission_denied`, `missing_tool`, ...):
+    /// what renderers turn into a hint. Absent in `ctnet.snapshot/v1` files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<ErrorKind>,
 }
 
 impl SourceStatus {
     /// A source that failed or was skipped, with the reason.
-    pub fn problem(source: &str, netns: Option<String>, status: &str, detail: impl Into<String>) -> Self {
+    pub fn problem(
+        source: &str,
+        netns: Option<String>,
+        status: SourceState,
+        detail: impl Into<String>,
+    ) -> Self {
         Self {
             source: source.into(),
             netns,
-            status: status.into(),
+            status,
             detail: Some(detail.into()),
+            kind: None,
         }
+    }
+
+    /// The same, with the kind of failure.
+    pub fn of_kind(mut self, kind: ErrorKind) -> Self {
+        self.kind = Some(kind);
+        self
+    }
+
+    /// Whether the failure was for lack of privilege.
+    pub fn denied(&self) -> bool {
+        self.kind == Some(ErrorKind::PermissionDenied)
     }
 }

@@ -5,7 +5,6 @@
 //! moved. Traffic stays between the namespaces of the path.
 
 use std::net::{IpAddr, Ipv4Addr};
-use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -161,6 +160,27 @@ fn v4(i: &NetnsIface) -> Option<Ipv4Addr> {
         .iter()
         .find_map(|s| s.parse::<ipnet::Ipv4Net>().ok())
         .map(|n| n.addr())
+}
+
+/// The capture sessions of a probe: stopped and their readers joined when the probe is
+/// done, or when it ends early on an error (no reader thread is left behind).
+struct Sessions {
+    control: Arc<Control>,
+    list: Vec<capture::Session>,
+}
+
+impl Sessions {
+    /// Stop every session and wait for its reader.
+    fn join(&mut self) -> Vec<capture::SessionStats> {
+        self.control.stop();
+        self.list.drain(..).map(capture::Session::join).collect()
+    }
+}
+
+impl Drop for Sessions {
+    fn drop(&mut self) {
+        self.join();
+    }
 }
 
 /// Probe the path from `target` to `peer` (or to its gateway). `rescan` takes a fresh
@@ -352,12 +372,16 @@ pub fn run_to(
     };
     let ring = Arc::new(Ring::new(10_000));
     let control = Control::new(None);
-    let mut sessions = Vec::new();
+    // Stopped and joined however the probe ends, an early error included.
+    let mut sessions = Sessions {
+        control: control.clone(),
+        list: Vec::new(),
+    };
     let mut seen: Vec<HopSeen> = Vec::new();
     for (n, h) in hops.iter().enumerate() {
         let error = match capture::start(n, &h.ep, &opts, Sink::Ring(ring.clone()), control.clone()) {
             Ok(s) => {
-                sessions.push(s);
+                sessions.list.push(s);
                 None
             }
             Err(e) => Some(e.to_string()),
@@ -412,8 +436,7 @@ pub fn run_to(
         // Sent by a `ctnet-netns` thread of this process.
         let drops = stop_drops(watch, &[("ctnet-netns", tid)]);
         let trace = trace.map(nftrace::NfTrace::stop).unwrap_or_default();
-        for s in sessions {
-            let stats = s.join();
+        for stats in sessions.join() {
             if let Some(why) = stats.ended
                 && let Some(h) = seen.iter_mut().find(|h| h.hop == stats.label)
             {
@@ -440,21 +463,21 @@ pub fn run_to(
             drops_error,
         });
     }
-    let ping_exe =
-        crate::privilege::find_tool("ping", &crate::privilege::tool_path()).unwrap_or_else(|| "ping".into());
+    // Started in the source netns, waited for here.
     let ping = src_ns.run(move || {
-        crate::privilege::inherit_caps(&mut Command::new(&ping_exe))
+        crate::tool::Cmd::new("ping", &crate::privilege::tool_path())
             .args(["-n", "-c", &PROBES.to_string(), "-i", "0.2", "-W", "1", &dst_s])
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
             .spawn()
-            .and_then(|c| {
-                let pid = c.id();
-                c.wait_with_output().map(|o| (o, pid))
-            })
-    })?;
-    let pinger: Vec<(&str, u32)> = ping.as_ref().map(|(_, pid)| ("ping", *pid)).into_iter().collect();
-    let answered = match ping.map(|(o, _)| o) {
+    });
+    let ping = match ping {
+        Ok(p) => p,
+        Err(e) => {
+            control.stop();
+            return Err(e);
+        }
+    };
+    let pinger: Vec<(&str, u32)> = ping.pid().map(|pid| ("ping", pid)).into_iter().collect();
+    let answered = match ping.output() {
         // 0: replies, 1: none; anything else is ping failing, not the path.
         Ok(o) if !matches!(o.status.code(), Some(0 | 1)) => {
             control.stop();
@@ -470,19 +493,14 @@ pub fn run_to(
             .count() as u32,
         Err(e) => {
             control.stop();
-            return Err(Error::Tool {
-                program: "ping".into(),
-                detail: format!("{e}: install iputils-ping"),
-                kind: crate::error::ErrorKind::of_io(&e),
-            });
+            return Err(e);
         }
     };
     std::thread::sleep(Duration::from_millis(150));
     control.stop();
     let drops = stop_drops(watch, &pinger);
     let trace = trace.map(nftrace::NfTrace::stop).unwrap_or_default();
-    for s in sessions {
-        let stats = s.join();
+    for stats in sessions.join() {
         if let Some(why) = stats.ended
             && let Some(h) = seen.iter_mut().find(|h| h.hop == stats.label)
         {

@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 use crate::error::Result;
 use crate::model::{Container, Snapshot, SourceStatus};
 use crate::netns::{NetnsKey, NetnsRef};
+use crate::vocab::SourceState;
 
 /// A source of containers.
 pub trait Runtime {
@@ -79,7 +80,7 @@ impl NotAsked {
             Self::NoDaemon => NOT_ASKED_NO_DAEMON,
             Self::NoSocket => NOT_ASKED_NO_SOCKET,
         };
-        SourceStatus::problem(NOT_ASKED_SOURCE, None, "skipped", detail)
+        SourceStatus::problem(NOT_ASKED_SOURCE, None, SourceState::Skipped, detail)
     }
 
     /// Why `snap` knows no container names from a runtime API, when its sources say no
@@ -87,7 +88,7 @@ impl NotAsked {
     pub fn of(snap: &Snapshot) -> Option<Self> {
         snap.sources
             .iter()
-            .filter(|s| s.source == NOT_ASKED_SOURCE && s.status == "skipped")
+            .filter(|s| s.source == NOT_ASKED_SOURCE && s.status == SourceState::Skipped)
             .find_map(|s| match s.detail.as_deref() {
                 Some(NOT_ASKED_NO_DAEMON) => Some(Self::NoDaemon),
                 Some(NOT_ASKED_NO_SOCKET) => Some(Self::NoSocket),
@@ -119,7 +120,7 @@ pub fn runtimes(opts: &RuntimeOptions) -> (Vec<Box<dyn Runtime + Send + Sync>>, 
     };
     match explicit.as_deref().map(socket_of) {
         Some(Ok(p)) => add(p, "docker", &mut out),
-        Some(Err(e)) => status.push(SourceStatus::problem("docker", None, "failed", e)),
+        Some(Err(e)) => status.push(SourceStatus::problem("docker", None, SourceState::Failed, e)),
         None => {
             let p = PathBuf::from("/var/run/docker.sock");
             if p.exists() {
@@ -170,7 +171,7 @@ pub fn discover(opts: &RuntimeOptions) -> (Vec<Container>, Vec<SourceStatus>) {
             Err(e) => status.push(SourceStatus::problem(
                 rt.kind(),
                 None,
-                "failed",
+                SourceState::Failed,
                 format!("{e}; containers are found through cgroups instead"),
             )),
         }

@@ -19,6 +19,7 @@ mod resolver;
 pub(crate) mod rtnl;
 mod sockdiag;
 
+use crate::vocab::LinkKind;
 use std::collections::HashMap;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
@@ -27,6 +28,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use crate::error::{Error, Result};
 use crate::model::{IfSysctls, NetnsState, SNAPSHOT_SCHEMA, Snapshot, SourceStatus, Sysctls};
 use crate::netns::{self, Netns, NetnsKey, NetnsRef};
+use crate::vocab::SourceState;
 
 /// Directories scanned for named netns by default: iproute2 (and CNI `cni-*`, podman
 /// `netns-*`) and Docker's sandbox keys.
@@ -144,7 +146,12 @@ pub fn discover(opts: &ScanOptions) -> Result<Discovery> {
         let names = match netns::list_named(dir) {
             Ok(n) => n,
             Err(e) => {
-                status.push(SourceStatus::problem("discovery", None, "failed", e.to_string()));
+                status.push(SourceStatus::problem(
+                    "discovery",
+                    None,
+                    SourceState::Failed,
+                    e.to_string(),
+                ));
                 continue;
             }
         };
@@ -160,7 +167,7 @@ pub fn discover(opts: &ScanOptions) -> Result<Discovery> {
                     status.push(SourceStatus::problem(
                         "discovery",
                         Some(name),
-                        "skipped",
+                        SourceState::Skipped,
                         format!(
                             "{} is not a netns bind mount (a leftover file?)",
                             crate::text::path(&path)
@@ -172,7 +179,7 @@ pub fn discover(opts: &ScanOptions) -> Result<Discovery> {
                     status.push(SourceStatus::problem(
                         "discovery",
                         Some(name),
-                        "failed",
+                        SourceState::Failed,
                         e.to_string(),
                     ));
                     continue;
@@ -191,7 +198,7 @@ pub fn discover(opts: &ScanOptions) -> Result<Discovery> {
                     Err(e) => status.push(SourceStatus::problem(
                         "discovery",
                         Some(name),
-                        "failed",
+                        SourceState::Failed,
                         e.to_string(),
                     )),
                 }
@@ -244,7 +251,7 @@ pub fn discover(opts: &ScanOptions) -> Result<Discovery> {
             status.push(SourceStatus::problem(
                 "discovery",
                 None,
-                "partial",
+                SourceState::Partial,
                 format!("{unreadable} process(es) could not be inspected (exited, or need root)"),
             ));
         }
@@ -338,7 +345,7 @@ fn read_one(
             status.push(SourceStatus::problem(
                 "netlink",
                 at(),
-                "failed",
+                SourceState::Failed,
                 format!("opening a netlink socket: {e}"),
             ));
             return st;
@@ -350,7 +357,7 @@ fn read_one(
                 status.push(SourceStatus::problem(
                     "netlink",
                     at(),
-                    "partial",
+                    SourceState::Partial,
                     format!("{what}: {} message(s) this version cannot decode", q.undecodable),
                 ));
             }
@@ -358,7 +365,7 @@ fn read_one(
                 status.push(SourceStatus::problem(
                     "netlink",
                     at(),
-                    "partial",
+                    SourceState::Partial,
                     format!("{what}: changed while being read (the kernel flagged the dump); read again"),
                 ));
             }
@@ -366,7 +373,7 @@ fn read_one(
         Err(e) => status.push(SourceStatus::problem(
             "netlink",
             at(),
-            "failed",
+            SourceState::Failed,
             format!("{what}: {e}"),
         )),
     };
@@ -404,7 +411,7 @@ fn read_one(
     let has_bridge_fdb = st
         .links
         .iter()
-        .any(|l| matches!(l.kind.as_deref(), Some("bridge" | "vxlan")));
+        .any(|l| matches!(l.kind, Some(LinkKind::Bridge | LinkKind::Vxlan)));
     if has_bridge_fdb && full {
         note(
             "fdb",
@@ -423,7 +430,7 @@ fn read_one(
             Err(e) => status.push(SourceStatus::problem(
                 "netlink",
                 at(),
-                "partial",
+                SourceState::Partial,
                 format!("nsid of the host: {e}"),
             )),
         }
@@ -449,7 +456,7 @@ fn read_one(
     if !full {
         return st;
     }
-    let has_bridge = st.links.iter().any(|l| l.kind.as_deref() == Some("bridge"));
+    let has_bridge = st.links.iter().any(|l| l.kind == Some(LinkKind::Bridge));
     st.sysctls = read_sysctls(has_bridge, host_fd.is_none());
     for (l, conf) in st.links.iter().zip(if_conf) {
         if let Some(c) = conf {
@@ -469,7 +476,7 @@ fn read_one(
     if opts.ethtool {
         match ethtool::Ethtool::open() {
             Ok(e) => {
-                for l in st.links.iter_mut().filter(|l| l.kind.as_deref() == Some("veth")) {
+                for l in st.links.iter_mut().filter(|l| l.kind == Some(LinkKind::Veth)) {
                     match e.stats(&l.name) {
                         Ok(s) => l.ethtool = s,
                         // The link went away since the dump: its absence says enough.
@@ -477,13 +484,18 @@ fn read_one(
                         Err(err) => status.push(SourceStatus::problem(
                             "ethtool",
                             at(),
-                            "partial",
+                            SourceState::Partial,
                             format!("ethtool -S {}: {err}", l.name),
                         )),
                     }
                 }
             }
-            Err(e) => status.push(SourceStatus::problem("ethtool", at(), "failed", e.to_string())),
+            Err(e) => status.push(SourceStatus::problem(
+                "ethtool",
+                at(),
+                SourceState::Failed,
+                e.to_string(),
+            )),
         }
     }
     st
@@ -758,11 +770,7 @@ fn deepen_inner(snap: &mut Snapshot, keys: &[NetnsKey], opts: &ScanOptions) -> R
         };
         match opened {
             Ok(ns) => spaces.push(ns),
-            Err(e) => unread(
-                snap,
-                *key,
-                format!("reading it again: {e}{}", permission_hint(&e)),
-            ),
+            Err(e) => unread(snap, *key, &e),
         }
     }
     let full = ScanOptions {
@@ -791,11 +799,7 @@ fn deepen_inner(snap: &mut Snapshot, keys: &[NetnsKey], opts: &ScanOptions) -> R
                     *old = st;
                 }
             }
-            Err(e) => unread(
-                snap,
-                ns.key(),
-                format!("reading it again: {e}{}", permission_hint(&e)),
-            ),
+            Err(e) => unread(snap, ns.key(), &e),
         }
     }
     if opts.ethtool {
@@ -831,14 +835,13 @@ fn deepen_inner(snap: &mut Snapshot, keys: &[NetnsKey], opts: &ScanOptions) -> R
 
 /// Mark a netns that [`deepen`] could not read: what a links-only scan left empty
 /// (routes, neighbours) must not be taken for an empty table.
-fn unread(snap: &mut Snapshot, key: NetnsKey, why: String) {
+fn unread(snap: &mut Snapshot, key: NetnsKey, e: &Error) {
+    let why = format!("reading it again: {e}{}", permission_hint(e));
     if let Some(st) = snap.netns.iter_mut().find(|n| n.key == key) {
-        snap.sources.push(SourceStatus::problem(
-            "netns",
-            Some(st.label()),
-            "failed",
-            why.clone(),
-        ));
+        snap.sources.push(
+            SourceStatus::problem("netns", Some(st.label()), SourceState::Failed, why.clone())
+                .of_kind(e.kind()),
+        );
         st.read_error = Some(why);
     }
 }
@@ -923,12 +926,15 @@ fn collect_with(
                 netns_states.push(st);
             }
             Err(e) => {
-                sources.push(SourceStatus::problem(
-                    "netns",
-                    Some(spaces[i].label()),
-                    "failed",
-                    format!("{e}{}", permission_hint(&e)),
-                ));
+                sources.push(
+                    SourceStatus::problem(
+                        "netns",
+                        Some(spaces[i].label()),
+                        SourceState::Failed,
+                        format!("{e}{}", permission_hint(&e)),
+                    )
+                    .of_kind(e.kind()),
+                );
                 netns_states.push(NetnsState {
                     key: spaces[i].key(),
                     refs: spaces[i].refs().to_vec(),
@@ -985,7 +991,7 @@ fn collect_with(
             sources.push(SourceStatus::problem(
                 "firewall",
                 Some("host".into()),
-                "failed",
+                SourceState::Failed,
                 e.to_string(),
             ));
             None

@@ -13,6 +13,7 @@ use std::net::IpAddr;
 use serde::{Deserialize, Serialize};
 
 use crate::model::{FdbEntry, Link, NetnsState, Snapshot};
+use crate::model::{LinkKind, OperState, PortState};
 use crate::netns::{NetnsKey, NetnsRef};
 
 /// One end of a link: which netns, which interface.
@@ -43,7 +44,7 @@ pub enum Peer {
         /// Peer addresses `addr/len`.
         ips: Vec<String>,
         /// Peer operstate.
-        operstate: String,
+        operstate: OperState,
         /// Peer MTU.
         mtu: Option<u32>,
         /// The peer's own IFLA_LINK points back at this end.
@@ -90,7 +91,7 @@ pub struct VethView {
     /// Its MAC.
     pub mac: Option<String>,
     /// Its operstate.
-    pub operstate: String,
+    pub operstate: OperState,
     /// Administratively up.
     pub up: bool,
     /// Its MTU.
@@ -98,7 +99,7 @@ pub struct VethView {
     /// Its bridge, when it is a bridge port.
     pub bridge: Option<String>,
     /// Its STP port state on that bridge.
-    pub port_state: Option<String>,
+    pub port_state: Option<PortState>,
     /// `peer_ifindex` from `ethtool -S`, to cross-check the netlink peer.
     pub ethtool_peer_ifindex: Option<u64>,
     /// The other end.
@@ -117,13 +118,13 @@ pub struct PortView {
     /// Port name.
     pub name: String,
     /// Port kind (`veth`, `vxlan`, ...).
-    pub kind: Option<String>,
+    pub kind: Option<LinkKind>,
     /// STP state.
-    pub state: Option<String>,
+    pub state: Option<PortState>,
     /// Learning on.
     pub learning: bool,
     /// Port operstate.
-    pub operstate: String,
+    pub operstate: OperState,
     /// For a veth port: its peer.
     pub peer: Option<Peer>,
 }
@@ -141,7 +142,7 @@ pub struct BridgeView {
     /// Administratively up.
     pub up: bool,
     /// Operstate.
-    pub operstate: String,
+    pub operstate: OperState,
     /// STP state (0 off).
     pub stp_state: u32,
     /// Ageing time in centiseconds.
@@ -175,13 +176,13 @@ pub struct NetnsIface {
     /// The interface.
     pub iface: IfaceRef,
     /// Its kind.
-    pub kind: Option<String>,
+    pub kind: Option<LinkKind>,
     /// Its MAC.
     pub mac: Option<String>,
     /// Its addresses.
     pub ips: Vec<String>,
     /// Operstate.
-    pub operstate: String,
+    pub operstate: OperState,
     /// Administratively up.
     pub up: bool,
     /// MTU.
@@ -193,7 +194,7 @@ pub struct NetnsIface {
     /// The bridge the host veth is on.
     pub bridge: Option<String>,
     /// STP state of that bridge port.
-    pub port_state: Option<String>,
+    pub port_state: Option<PortState>,
     /// This interface's MAC in that bridge's FDB.
     pub fdb: Option<FdbHit>,
     /// For macvlan/ipvlan: the parent device in the host netns.
@@ -401,7 +402,7 @@ impl Topology {
         let veths: Vec<VethView> = host
             .links
             .iter()
-            .filter(|l| l.kind.as_deref() == Some("veth"))
+            .filter(|l| l.kind == Some(LinkKind::Veth))
             .map(|l| VethView {
                 host: iface_ref(host, l),
                 mac: l.mac.clone(),
@@ -413,7 +414,7 @@ impl Topology {
                     .filter(|m| {
                         ix.host_links
                             .get(m)
-                            .is_some_and(|b| b.kind.as_deref() == Some("bridge"))
+                            .is_some_and(|b| b.kind == Some(LinkKind::Bridge))
                     })
                     .and_then(name_of),
                 port_state: l.port.as_ref().map(|p| p.state.clone()),
@@ -444,7 +445,7 @@ impl Topology {
         let bridges = host
             .links
             .iter()
-            .filter(|l| l.kind.as_deref() == Some("bridge"))
+            .filter(|l| l.kind == Some(LinkKind::Bridge))
             .map(|b| BridgeView {
                 iface: iface_ref(host, b),
                 ips: ix.addrs_of(host, b.ifindex),
@@ -464,7 +465,7 @@ impl Topology {
                         state: p.port.as_ref().map(|x| x.state.clone()),
                         learning: p.port.as_ref().is_some_and(|x| x.learning),
                         operstate: p.operstate.clone(),
-                        peer: (p.kind.as_deref() == Some("veth")).then(|| resolve(&ix, host, p, &host_ids)),
+                        peer: (p.kind == Some(LinkKind::Veth)).then(|| resolve(&ix, host, p, &host_ids)),
                     })
                     .collect(),
                 fdb: fdb_of.get(&b.ifindex).cloned().unwrap_or_default(),
@@ -533,11 +534,7 @@ impl Topology {
             }
         }
         let mut ifaces = Vec::new();
-        for l in ns
-            .links
-            .iter()
-            .filter(|l| !l.flags.iter().any(|f| f == "loopback"))
-        {
+        for l in ns.links.iter().filter(|l| !l.is_loopback()) {
             let mut v = NetnsIface {
                 iface: iface_ref(ns, l),
                 kind: l.kind.clone(),
@@ -554,8 +551,8 @@ impl Topology {
                 parent: None,
                 gateway: gateways.get(&l.ifindex).copied().flatten(),
             };
-            match l.kind.as_deref() {
-                Some("veth") => {
+            match &l.kind {
+                Some(LinkKind::Veth) => {
                     // From the host side first: a host veth whose peer is this link.
                     let from_host = j.by_peer.get(&(ns.key, l.ifindex)).map(|&i| &j.veths[i]);
                     if let Some(hv) = from_host {
@@ -589,7 +586,7 @@ impl Topology {
                         v.peer = Some(resolve(j.ix, ns, l, &ids));
                     }
                 }
-                Some("macvlan" | "ipvlan" | "macvtap" | "ipvtap") => {
+                Some(LinkKind::Macvlan | LinkKind::Ipvlan | LinkKind::Macvtap | LinkKind::Ipvtap) => {
                     if let (Some(parent), Some(id)) = (l.link, l.link_netnsid)
                         && ids.get(&id) == Some(&host.key)
                     {

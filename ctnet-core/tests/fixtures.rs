@@ -3,6 +3,8 @@
 
 use ctnet_core::model::{Owner, Snapshot};
 use ctnet_core::topology::{Peer, Role, Topology};
+use ctnet_core::vocab::NeighState;
+use ctnet_core::vocab::PortState;
 
 fn fixture(name: &str) -> Snapshot {
     Snapshot::load(format!("{}/../fixtures/{name}.json", env!("CARGO_MANIFEST_DIR"))).unwrap()
@@ -24,7 +26,7 @@ fn healthy_lab_joins_every_veth_to_its_container_bridge_and_fdb() {
         let n = i + 1;
         assert_eq!(v.host.name, format!("vc{n}"));
         assert_eq!(v.bridge.as_deref(), Some("br0"));
-        assert_eq!(v.port_state.as_deref(), Some("forwarding"));
+        assert_eq!(v.port_state, Some(PortState::Forwarding));
         assert_eq!(peer_netns(&v.peer), format!("c{n}"));
         assert!(matches!(v.peer, Peer::Resolved { confirmed: true, .. }));
         // ethtool's peer_ifindex says the same as netlink.
@@ -68,7 +70,7 @@ fn faulty_lab_shows_each_fault_truthfully() {
     let veth = |name: &str| topo.veths.iter().find(|v| v.host.name == name).unwrap();
     // vc2 down: admin down, port disabled.
     assert!(!veth("vc2").up);
-    assert_eq!(veth("vc2").port_state.as_deref(), Some("disabled"));
+    assert_eq!(veth("vc2").port_state, Some(PortState::Disabled));
     // vc3 off the bridge: no bridge, c3 still joined to it.
     assert_eq!(veth("vc3").bridge, None);
     let c3 = topo.netns.iter().find(|x| x.label == "c3").unwrap();
@@ -84,7 +86,7 @@ fn faulty_lab_shows_each_fault_truthfully() {
         .iter()
         .find(|n| n.ip.to_string() == "10.50.0.5")
         .unwrap();
-    assert_eq!(stale.state, "permanent");
+    assert_eq!(stale.state, NeighState::Permanent);
     let c4_mac = topo.netns.iter().find(|x| x.label == "c4").unwrap().ifaces[0]
         .mac
         .clone();

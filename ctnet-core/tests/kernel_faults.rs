@@ -391,3 +391,54 @@ fn faults_on_interfaces_named_like_ip_keywords_break_and_heal() {
         },
     );
 }
+
+/// The threads of this process whose name starts with `prefix`.
+fn threads_named(prefix: &str) -> usize {
+    std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .filter(|c| c.starts_with(prefix))
+        .count()
+}
+
+#[test]
+fn a_probe_that_fails_midway_leaves_no_capture_thread_behind() {
+    run_test_in_world(
+        "a_probe_that_fails_midway_leaves_no_capture_thread_behind",
+        || {
+            let env = LabEnv::default();
+            let spec = LabSpec {
+                containers: 2,
+                ..LabSpec::new("q")
+            };
+            rt().block_on(lab::up(&spec, &env)).unwrap();
+            // No ping can be found (this world's own mount namespace): the probe fails
+            // after its captures started on every hop.
+            let blank = std::env::temp_dir().join(format!("not-ping-{}", std::process::id()));
+            std::fs::write(&blank, "").unwrap();
+            sh(&format!("mount --bind {} /usr/bin/ping", blank.display()));
+            let snap = source::snapshot(&ScanOptions::default()).unwrap();
+            let topo = Topology::build(&snap);
+            let tr = target::resolve(&snap, "q-c1").unwrap();
+            let pr = target::resolve(&snap, "q-c2").unwrap();
+            let rescan = || source::snapshot(&ScanOptions::default());
+            assert_eq!(threads_named("ctnet-capture"), 0);
+            let e = ctnet_core::probe::run_to(
+                &snap,
+                &topo,
+                &tr,
+                ctnet_core::probe::To::Peer(&pr),
+                ctnet_core::probe::Flow::Icmp,
+                false,
+                &rescan,
+            )
+            .unwrap_err();
+            assert_eq!(e.kind(), ctnet_core::ErrorKind::MissingTool, "{e}");
+            assert!(e.to_string().contains("install the iputils-ping package"), "{e}");
+            // Every reader was stopped and joined before the error came back.
+            assert_eq!(threads_named("ctnet-capture"), 0, "capture readers left running");
+            sh("umount /usr/bin/ping");
+            rt().block_on(lab::down("q", &env)).unwrap();
+        },
+    );
+}

@@ -2,6 +2,9 @@
 //! (not ctnet's builder) inside a fresh rootless world, traffic first, then ctnet's
 //! snapshot compared with `ip -j`, `bridge -j fdb`, `iptables-save -c` and `ethtool`.
 
+use ctnet_core::vocab::NeighState;
+use ctnet_core::vocab::PortState;
+use ctnet_core::vocab::SourceState;
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
 
@@ -247,7 +250,7 @@ fn assert_netns_matches_iproute2(snap: &Snapshot, name: Option<&str>) {
     let ours: BTreeSet<(String, String, String)> = ns
         .neighbours
         .iter()
-        .filter(|n| n.state != "noarp")
+        .filter(|n| n.state != NeighState::Noarp)
         .map(|n| {
             (
                 n.ip.to_string(),
@@ -265,9 +268,9 @@ fn snapshot_of_an_iproute2_lab_equals_what_iproute2_sees() {
         build_lab_with_iproute2();
         let snap = source::snapshot(&ScanOptions::default()).unwrap();
         let topo = Topology::build(&snap);
-        assert_eq!(snap.schema, "ctnet.snapshot/v1");
+        assert_eq!(snap.schema, "ctnet.snapshot/v2");
         assert!(
-            snap.sources.iter().all(|s| s.status != "failed"),
+            snap.sources.iter().all(|s| s.status != SourceState::Failed),
             "no source may fail in a healthy world: {:#?}",
             snap.sources
         );
@@ -321,7 +324,7 @@ fn snapshot_of_an_iproute2_lab_equals_what_iproute2_sees() {
                 "{name} ethtool peer_ifindex"
             );
             assert_eq!(ours.bridge.as_deref(), Some("br0"));
-            assert_eq!(ours.port_state.as_deref(), Some("forwarding"));
+            assert_eq!(ours.port_state, Some(PortState::Forwarding));
         }
 
         // FDB: every non-self entry of `bridge fdb show`.
@@ -489,7 +492,7 @@ fn unnamed_leftover_and_unfindable_netns_are_reported_not_dropped() {
                 other => panic!("found through /proc: {other:?}"),
             }
             assert!(
-                snap.sources.iter().any(|s| s.status == "skipped"
+                snap.sources.iter().any(|s| s.status == SourceState::Skipped
                     && s.detail
                         .as_deref()
                         .is_some_and(|d| d.contains("/run/netns/stale"))),
@@ -527,7 +530,7 @@ fn unnamed_leftover_and_unfindable_netns_are_reported_not_dropped() {
                 assert!(
                     snap.sources
                         .iter()
-                        .any(|s| s.source == tool && s.status == "skipped"),
+                        .any(|s| s.source == tool && s.status == SourceState::Skipped),
                     "{tool}: {:#?}",
                     snap.sources
                 );

@@ -1,11 +1,13 @@
 //! Text renderers of the joined topology: the `veths` table and the `show` tree.
 //! Pure functions of a Snapshot/Topology, so live and `--from FILE` print the same.
 
+use ctnet_core::vocab::LinkKind;
+use ctnet_core::vocab::PortState;
 use std::fmt::Write as _;
 
 use ctnet_core::model::Snapshot;
-use ctnet_core::text::natural_key;
 use ctnet_core::target::Resolved;
+use ctnet_core::text::natural_key;
 use ctnet_core::topology::{NetnsView, Peer, Role, Topology};
 
 /// Left-aligned columns, two spaces apart, the last one not padded. A cell is one line
@@ -64,7 +66,6 @@ fn names_line(names: &[String], key: ctnet_core::netns::NetnsKey) -> String {
         more => format!("{} and {} more", names[..3].join(", "), more - 3),
     }
 }
-
 
 /// Addresses for text output: IPv6 link-local ones (every interface has one) are left
 /// to the JSON unless they are all there is.
@@ -148,8 +149,8 @@ pub fn veths_table(t: &Topology) -> String {
                 v.host.name.clone(),
                 v.host.ifindex.to_string(),
                 dash(v.bridge.as_deref()),
-                v.operstate.clone(),
-                dash(v.port_state.as_deref()),
+                v.operstate.to_string(),
+                dash(v.port_state.as_ref().map(PortState::as_str)),
                 pidx,
                 if v.containers.is_empty() {
                     "-".into()
@@ -225,7 +226,11 @@ fn netns_line(n: &NetnsView) -> String {
         .ifaces
         .iter()
         .map(|i| {
-            let mut s = format!("{} ({})", i.iface.name, i.kind.as_deref().unwrap_or("device"));
+            let mut s = format!(
+                "{} ({})",
+                i.iface.name,
+                i.kind.as_ref().map_or("device", LinkKind::as_str)
+            );
             if let Some(p) = &i.parent {
                 let _ = write!(s, " on host {p}");
             }
@@ -306,7 +311,7 @@ pub fn show_tree(snap: &Snapshot, t: &Topology) -> String {
             } else {
                 "├──"
             };
-            let state = p.state.as_deref().unwrap_or("-");
+            let state = p.state.as_ref().map_or("-", PortState::as_str);
             let who = containers_of
                 .get(&p.ifindex)
                 .map(|c| format!(" [{}]", c.join(",")))
@@ -315,7 +320,7 @@ pub fn show_tree(snap: &Snapshot, t: &Topology) -> String {
                 .peer
                 .as_ref()
                 .map(|x| format!(" ═ {}{who}", peer_summary(x)))
-                .unwrap_or_else(|| format!(" ({})", p.kind.as_deref().unwrap_or("device")));
+                .unwrap_or_else(|| format!(" ({})", p.kind.as_ref().map_or("device", LinkKind::as_str)));
             let _ = writeln!(out, "{branch} {} if{} {state}{peer}", p.name, p.ifindex);
         }
     }
@@ -439,7 +444,7 @@ pub fn target_view(snap: &Snapshot, t: &Topology, r: &Resolved) -> String {
                     idx,
                     v.operstate,
                     dash(v.bridge.as_deref()),
-                    dash(v.port_state.as_deref()),
+                    dash(v.port_state.as_ref().map(PortState::as_str)),
                     peer_summary(&v.peer)
                 );
             } else if let Some(l) = h.link(idx) {
@@ -447,7 +452,7 @@ pub fn target_view(snap: &Snapshot, t: &Topology, r: &Resolved) -> String {
                     out,
                     "host interface {} if{idx} ({}) {} {}",
                     l.name,
-                    l.kind.as_deref().unwrap_or("device"),
+                    l.kind.as_ref().map_or("device", LinkKind::as_str),
                     l.operstate,
                     shown_ips(&h.addrs_of(idx))
                 );
@@ -501,14 +506,14 @@ pub fn target_view(snap: &Snapshot, t: &Topology, r: &Resolved) -> String {
                     hv.name,
                     hv.ifindex,
                     dash(i.bridge.as_deref()),
-                    dash(i.port_state.as_deref())
+                    dash(i.port_state.as_ref().map(PortState::as_str))
                 );
             }
             (None, Some(parent)) => {
                 let _ = writeln!(
                     out,
                     "        {} on host device {parent}",
-                    i.kind.as_deref().unwrap_or("link")
+                    i.kind.as_ref().map_or("link", LinkKind::as_str)
                 );
             }
             (None, None) => {

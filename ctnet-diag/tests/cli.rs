@@ -349,7 +349,7 @@ fn bad_snapshot_files_are_usage_errors_that_say_what_is_wrong() {
         (
             "other.json",
             Some(r#"{"schema": "ctnet.check/v1"}"#),
-            "expected \"ctnet.snapshot/v1\"",
+            "expected \"ctnet.snapshot/v2\"",
         ),
         ("noschema.json", Some(r#"{"netns": []}"#), "no \"schema\" field"),
         (

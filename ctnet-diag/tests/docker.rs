@@ -6,6 +6,7 @@ mod engine;
 #[path = "support/tmux.rs"]
 mod tmux;
 
+use ctnet_core::vocab::PortState;
 use std::collections::BTreeSet;
 
 use ctnet_core::model::Snapshot;
@@ -154,7 +155,7 @@ fn every_docker_container_is_found_with_its_host_veth_ip_and_mac() {
                 Some(want_bridge.as_str()),
                 "{name}/{net}"
             );
-            assert_eq!(iface.port_state.as_deref(), Some("forwarding"));
+            assert_eq!(iface.port_state, Some(PortState::Forwarding));
             // nsenter's view: the container interface's peer ifindex is our host veth,
             // which has the name we report.
             let theirs = in_ns

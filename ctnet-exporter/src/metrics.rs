@@ -5,6 +5,8 @@
 //! (at most [`Limits::max_rules`]), or container and check id; the counts grow with the
 //! host, never with traffic.
 
+use ctnet_core::vocab::OperState;
+use ctnet_core::vocab::SourceState;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
@@ -201,7 +203,7 @@ fn veth_side(x: &mut Exposition, who: &VethLabels, side: &str, link: &Link) {
         "ctnet_veth_up",
         "1 when this side of a container's veth is operationally up (side=host: the host end; side=container: the container's interface).",
         &labels,
-        f64::from(u8::from(link.operstate == "up")),
+        f64::from(u8::from(link.operstate == OperState::Up)),
     );
     let s: Stats = link.stats.unwrap_or_default();
     let counters: [(&'static str, &'static str, u64); 8] = [
@@ -413,7 +415,7 @@ pub fn render(scan: &Scan, meta: &Meta, limits: Limits) -> String {
     // The scan itself.
     let mut problems: BTreeMap<(&str, &str), usize> = BTreeMap::new();
     for s in &snap.sources {
-        if s.status != "ok" {
+        if s.status != SourceState::Ok {
             *problems
                 .entry((s.source.as_str(), s.status.as_str()))
                 .or_default() += 1;

@@ -2,6 +2,7 @@
 //! keys, and [`Effect`]s asked of the runner. Nothing here does I/O, so every path is
 //! testable without a terminal.
 
+use ctnet_core::vocab::SourceState;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
 
@@ -1937,7 +1938,11 @@ impl App {
         self.rule_rates.retain(|k, _| seen.contains(k));
         self.prev_rules.retain(|k, _| seen.contains(k));
         self.banner.retain(|b| !b.starts_with("Partial view"));
-        let failed = snap.sources.iter().filter(|s| s.status == "failed").count();
+        let failed = snap
+            .sources
+            .iter()
+            .filter(|s| s.status == SourceState::Failed)
+            .count();
         if failed > 0 {
             self.banner.push(format!(
                 "Partial view: {failed} source(s) could not be read (`ctnet-diag snapshot` lists them under \"sources\")."

@@ -62,7 +62,8 @@ fn cpu_used() -> Duration {
     let of = |who| {
         getrusage(who).map_or(Duration::ZERO, |u| {
             let t = |v: nix::sys::time::TimeVal| {
-                Duration::from_secs(v.tv_sec().max(0) as u64) + Duration::from_micros(v.tv_usec().max(0) as u64)
+                Duration::from_secs(v.tv_sec().max(0) as u64)
+                    + Duration::from_micros(v.tv_usec().max(0) as u64)
             };
             t(u.user_time()) + t(u.system_time())
         })

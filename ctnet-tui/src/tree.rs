@@ -2,11 +2,13 @@
 //! then every netns not reached through a bridge (host network, isolated, orphaned,
 //! unread) and host veths on no bridge. A pure function of a [`Topology`].
 
+use ctnet_core::vocab::OperState;
+use ctnet_core::vocab::PortState;
 use std::collections::HashSet;
 
 use ctnet_core::model::Snapshot;
-use ctnet_core::text::natural_key;
 use ctnet_core::netns::NetnsKey;
+use ctnet_core::text::natural_key;
 use ctnet_core::topology::{NetnsView, Peer, Role, Topology};
 
 /// What a row stands for.
@@ -69,7 +71,6 @@ pub fn fold_key(item: &Item) -> Option<String> {
         _ => None,
     }
 }
-
 
 /// What to call a netns: its containers, else its label.
 pub fn netns_name(view: &NetnsView) -> String {
@@ -144,16 +145,21 @@ pub fn rows(snap: &Snapshot, topo: &Topology, folded: &HashSet<String>) -> Vec<R
                         Some(iface.netns),
                         format!("{} → {who} {}", p.name, iface.name),
                         format!("{} {}", first_ip(ips), mac.as_deref().unwrap_or("")),
-                        operstate == "up" || operstate == "unknown",
+                        matches!(operstate, OperState::Up | OperState::Unknown),
                     )
                 }
                 Some(other) => (None, format!("{} → ?", p.name), peer_text(other), false),
-                None => (None, p.name.clone(), p.kind.clone().unwrap_or_default(), true),
+                None => (
+                    None,
+                    p.name.clone(),
+                    p.kind.as_ref().map_or_else(String::new, |k| k.to_string()),
+                    true,
+                ),
             };
-            let port_ok = p.operstate == "up" || p.operstate == "unknown";
+            let port_ok = p.operstate == OperState::Up || p.operstate == OperState::Unknown;
             let badge = if !port_ok || !peer_ok {
                 Badge::Bad
-            } else if p.state.as_deref().is_some_and(|s| s != "forwarding") {
+            } else if p.state.as_ref().is_some_and(|s| *s != PortState::Forwarding) {
                 Badge::Warn
             } else {
                 Badge::Ok

@@ -17,6 +17,7 @@ use ctnet_core::flow::{HopVerdict, Reach};
 use ctnet_core::model::{Link, NetnsState, Snapshot};
 use ctnet_core::netns::NetnsKey;
 use ctnet_core::topology::{Peer, Topology};
+use ctnet_core::vocab::{LinkKind, OperState};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
@@ -444,16 +445,20 @@ fn ns_name(topo: &Topology, snap: &Snapshot, key: NetnsKey) -> String {
 fn link_block(app: &App, topo: &Topology, snap: &Snapshot, ns: &NetnsState, l: &Link) -> Vec<Line<'static>> {
     let mut out = Vec::new();
     let up = l.is_up();
-    let state_style = Style::new().fg(if up && l.operstate != "down" { OK } else { BAD });
+    let state_style = Style::new().fg(if up && l.operstate != OperState::Down {
+        OK
+    } else {
+        BAD
+    });
     out.push(Line::from(vec![
         Span::styled(l.name.clone(), Style::new().add_modifier(Modifier::BOLD)),
         Span::raw(format!(" ({}) ", ns_name(topo, snap, ns.key))),
-        Span::raw(format!("{} ", l.kind.as_deref().unwrap_or("device"))),
+        Span::raw(format!("{} ", l.kind.as_ref().map_or("device", LinkKind::as_str))),
         Span::styled(
             format!(
                 "{}{}",
                 if up { "UP" } else { "DOWN" },
-                if l.operstate != "up" {
+                if l.operstate != OperState::Up {
                     format!("/{}", l.operstate)
                 } else {
                     String::new()
@@ -500,7 +505,7 @@ fn link_block(app: &App, topo: &Topology, snap: &Snapshot, ns: &NetnsState, l: &
             }
         });
     }
-    if l.kind.as_deref() == Some("veth") {
+    if l.kind == Some(LinkKind::Veth) {
         let peer = if ns.key == snap.host {
             topo.veths
                 .iter()
@@ -761,7 +766,7 @@ fn arp_tab(app: &App, snap: &Snapshot) -> Vec<Line<'static>> {
         out.push(Line::raw("(none: nothing resolved yet)"));
     }
     for n in &ns.neighbours {
-        let bad = matches!(n.state.as_str(), "failed" | "incomplete");
+        let bad = n.state.unresolved();
         out.push(Line::styled(
             format!(
                 "{:<26} {:<18} {:<12} {}",

@@ -1,5 +1,6 @@
 //! `arp`: the neighbour entries toward the gateway and the peer resolve to the right MAC.
 
+use crate::vocab::NeighState;
 use std::net::IpAddr;
 
 use super::address::on_bridge;
@@ -22,7 +23,7 @@ pub(super) fn gateway(c: &Ctx<'_>) -> Vec<Finding> {
             Status::Pass,
             format!("no ARP entry for {gw} yet (resolved on first use)"),
         ),
-        Some(n) if n.state == "failed" || n.state == "incomplete" => finding(
+        Some(n) if n.state == NeighState::Failed || n.state == NeighState::Incomplete => finding(
             Status::Fail,
             format!("ARP for gateway {gw} is {}: no answer from it", n.state),
         )
@@ -85,7 +86,7 @@ pub(super) fn peer_entry(c: &PairCtx<'_>) -> Vec<Finding> {
             .find(|n| n.ip == to_ip && n.ifindex == from_i.iface.ifindex);
         let f = match entry {
             None => finding(Status::Pass, format!("{id_dir}: no ARP entry for {to_ip} yet")),
-            Some(n) if n.state == "failed" || n.state == "incomplete" => {
+            Some(n) if n.state == NeighState::Failed || n.state == NeighState::Incomplete => {
                 finding(Status::Fail, format!("{id_dir}: ARP for {to_ip} is {}", n.state))
             }
             Some(n) if n.mac.is_some() && n.mac != to_mac => finding(

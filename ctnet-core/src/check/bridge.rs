@@ -2,6 +2,8 @@
 
 use super::ctx::Ctx;
 use super::{Finding, Status, finding};
+use crate::vocab::OperState;
+use crate::vocab::PortState;
 
 /// `bridge.attached`: the host veth is a port of a bridge.
 pub(super) fn attached(c: &Ctx<'_>) -> Vec<Finding> {
@@ -35,10 +37,10 @@ pub(super) fn port_forwarding(c: &Ctx<'_>) -> Vec<Finding> {
         return Vec::new();
     };
     let (hv, br) = (v.hv, b.br);
-    let port = a.i.port_state.as_deref().unwrap_or("unknown");
+    let port = a.i.port_state.as_ref().map_or("unknown", PortState::as_str);
     vec![
         finding(
-            if port == "forwarding" {
+            if a.i.port_state == Some(PortState::Forwarding) {
                 Status::Pass
             } else {
                 Status::Fail
@@ -60,7 +62,7 @@ pub(super) fn up(c: &Ctx<'_>) -> Vec<Finding> {
         return Vec::new();
     };
     let br = bridge.br;
-    let bup = b.up && b.operstate != "down";
+    let bup = b.up && b.operstate != OperState::Down;
     vec![
         finding(
             if bup { Status::Pass } else { Status::Fail },

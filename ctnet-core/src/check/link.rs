@@ -2,6 +2,8 @@
 
 use super::ctx::Ctx;
 use super::{Finding, Status, finding, in_ns};
+use crate::vocab::LinkKind;
+use crate::vocab::OperState;
 
 /// `link.iface_up`: the container interface is up, both administratively and
 /// operationally.
@@ -10,7 +12,7 @@ pub(super) fn iface_up(c: &Ctx<'_>) -> Vec<Finding> {
         return Vec::new();
     };
     let (i, name, ns) = (a.i, a.name, a.ns);
-    let up = i.up && i.operstate != "down" && i.operstate != "lowerlayerdown";
+    let up = i.up && i.operstate != OperState::Down && i.operstate != OperState::LowerLayerDown;
     vec![
         finding(
             if up { Status::Pass } else { Status::Fail },
@@ -60,7 +62,7 @@ pub(super) fn peer_found(c: &Ctx<'_>) -> Vec<Finding> {
                 match &i.parent {
                     Some(parent) => format!(
                         "{name} is a {} on host device {parent}: no veth or bridge",
-                        i.kind.as_deref().unwrap_or("link")
+                        i.kind.as_ref().map_or("link", LinkKind::as_str)
                     ),
                     None => format!("{name} has no peer in the host netns"),
                 },

@@ -2,6 +2,7 @@
 
 use super::ctx::Ctx;
 use super::{Finding, Status, finding, in_ns};
+use crate::vocab::LinkKind;
 
 /// `mtu.path`: one MTU along interface, host veth and bridge.
 pub(super) fn path(c: &Ctx<'_>) -> Vec<Finding> {
@@ -66,7 +67,7 @@ pub(super) fn uplink(c: &Ctx<'_>) -> Vec<Finding> {
     let (Some(sent), Some(carried)) = (a.i.mtu, up.mtu) else {
         return vec![finding(Status::Skip, "an MTU was not read")];
     };
-    let kind = up.kind.as_deref().unwrap_or("device");
+    let kind = up.kind.as_ref().map_or("device", LinkKind::as_str);
     let status = if carried < sent {
         Status::Warn
     } else {

@@ -2,6 +2,7 @@
 //! where users come: the host's own address, localhost, and (with a default route)
 //! a client beyond the uplink.
 
+use crate::vocab::NeighState;
 use std::net::IpAddr;
 
 use super::ctx::Ctx;
@@ -258,7 +259,12 @@ pub fn talkers(
     };
     let mut out: Vec<(crate::netns::NetnsKey, IpAddr)> = Vec::new();
     for n in &ns.neighbours {
-        if !n.ip.is_ipv4() || matches!(n.state.as_str(), "failed" | "incomplete" | "noarp") {
+        if !n.ip.is_ipv4()
+            || matches!(
+                n.state,
+                NeighState::Failed | NeighState::Incomplete | NeighState::Noarp
+            )
+        {
             continue;
         }
         let Some(k) = netns_with_addr(snap, n.ip, n.mac.as_deref(), key) else {

@@ -9,7 +9,6 @@
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use serde::{Deserialize, Serialize};
 
@@ -1591,30 +1590,22 @@ fn run_step(step: &Step, tool_path: &str) -> Result<()> {
                         "a fault record step has an empty command: fix or remove faults.json".into(),
                     ));
                 };
-                let exe =
-                    crate::source::firewall::find_tool(program, tool_path).ok_or_else(|| Error::Tool {
-                        program: program.clone(),
-                        detail: format!("not installed (looked in {tool_path})"),
-                        kind: ErrorKind::MissingTool,
-                    })?;
-                let out = Command::new(exe).args(args).output().map_err(|e| Error::Tool {
-                    program: program.clone(),
-                    detail: e.to_string(),
-                    kind: ErrorKind::of_io(&e),
-                })?;
-                if out.status.success() {
-                    Ok(())
-                } else {
-                    Err(Error::Tool {
-                        program: program.clone(),
-                        detail: format!(
-                            "`{}` failed: {}",
-                            step.command(),
-                            String::from_utf8_lossy(&out.stderr).trim()
-                        ),
-                        kind: ErrorKind::Other,
+                crate::tool::Cmd::new(program, tool_path)
+                    .args(args)
+                    .run()
+                    .map(drop)
+                    .map_err(|e| match e {
+                        Error::Tool {
+                            program,
+                            detail,
+                            kind,
+                        } if kind != ErrorKind::MissingTool => Error::Tool {
+                            program,
+                            detail: format!("`{}` failed: {detail}", step.command()),
+                            kind,
+                        },
+                        e => e,
                     })
-                }
             }
         }
     };

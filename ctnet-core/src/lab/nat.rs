@@ -5,12 +5,9 @@
 //! one process. Every rule carries `-m comment --comment ctnet-lab:NAME`, so finding and
 //! removing them is exact.
 
-use std::process::Stdio;
-
-use tokio::io::AsyncWriteExt;
-
 use crate::error::{Error, ErrorKind, Result};
 use crate::lab::LabPlan;
+use crate::tool::Cmd;
 
 /// One rule: its table and its spec as `iptables-save` prints it after `-A`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -114,67 +111,20 @@ pub fn find_tagged(save: &str, tag: &str) -> Vec<Rule> {
 }
 
 /// Run `program args` with `input` on stdin; stdout on success. The program is looked
-/// up in `path` (so a non-root shell without /usr/sbin on `PATH` still finds iptables).
+/// up in `path` (so a non-root shell without /usr/sbin on `PATH` still finds iptables),
+/// run by [`crate::tool`] on tokio's blocking pool (never on a worker).
 async fn run_tool(program: &str, args: &[&str], input: Option<&str>, path: &str) -> Result<String> {
-    let Some(exe) = crate::source::firewall::find_tool(program, path) else {
-        let package = if program == "nft" { "nftables" } else { "iptables" };
-        return Err(Error::Tool {
-            program: program.into(),
-            detail: format!("not installed (looked in {path}): install the {package} package"),
-            kind: ErrorKind::MissingTool,
-        });
-    };
-    let mut child = tokio::process::Command::new(&exe)
-        .args(args)
-        .stdin(if input.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
+    let mut cmd = Cmd::new(program, path).args(args);
+    if let Some(text) = input {
+        cmd = cmd.input(text);
+    }
+    tokio::task::spawn_blocking(move || cmd.run())
+        .await
         .map_err(|e| Error::Tool {
             program: program.into(),
-            detail: if e.kind() == std::io::ErrorKind::NotFound {
-                format!("not found on PATH: install the iptables package ({e})")
-            } else {
-                e.to_string()
-            },
-            kind: ErrorKind::of_io(&e),
-        })?;
-    if let (Some(text), Some(mut stdin)) = (input, child.stdin.take()) {
-        // A tool that exits early closes its stdin: its own message (below) says why,
-        // so a broken pipe here is not the error to report.
-        if let Err(e) = stdin.write_all(text.as_bytes()).await
-            && e.kind() != std::io::ErrorKind::BrokenPipe
-        {
-            return Err(Error::Tool {
-                program: program.into(),
-                detail: format!("writing rules to stdin: {e}"),
-                kind: ErrorKind::Other,
-            });
-        }
-    }
-    let out = child.wait_with_output().await.map_err(|e| Error::Tool {
-        program: program.into(),
-        detail: e.to_string(),
-        kind: ErrorKind::Other,
-    })?;
-    if out.status.success() {
-        return Ok(String::from_utf8_lossy(&out.stdout).into_owned());
-    }
-    let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
-    let kind = if stderr.contains("Permission denied") || stderr.contains("Operation not permitted") {
-        ErrorKind::PermissionDenied
-    } else {
-        ErrorKind::Other
-    };
-    Err(Error::Tool {
-        program: program.into(),
-        detail: format!("{} ({})", stderr, out.status),
-        kind,
-    })
+            detail: format!("its runner stopped: {e}"),
+            kind: ErrorKind::Other,
+        })?
 }
 
 /// Add or delete `rules` in one `iptables-restore --noflush` run.

@@ -62,33 +62,16 @@ pub struct NfTrace {
 fn run_nft(ns: &Netns, nft: &std::path::Path, args: &[&str], stdin: Option<String>) -> Result<String> {
     let nft = nft.to_path_buf();
     let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    let out = ns.run(move || {
-        let mut cmd = Command::new(&nft);
-        crate::privilege::inherit_caps(&mut cmd);
-        cmd.args(&args).stdout(Stdio::piped()).stderr(Stdio::piped());
-        if stdin.is_some() {
-            cmd.stdin(Stdio::piped());
+    // Started in the netns (a child is born in its parent thread's netns), waited
+    // for anywhere.
+    ns.run(move || {
+        let mut cmd = crate::tool::Cmd::exe(&nft).args(&args);
+        if let Some(text) = stdin {
+            cmd = cmd.input(text);
         }
-        let mut child = cmd.spawn()?;
-        if let (Some(text), Some(mut w)) = (stdin, child.stdin.take()) {
-            use std::io::Write as _;
-            w.write_all(text.as_bytes())?;
-        }
-        child.wait_with_output()
-    })?;
-    let out = out.map_err(|e| Error::Tool {
-        program: "nft".into(),
-        detail: e.to_string(),
-        kind: ErrorKind::of_io(&e),
-    })?;
-    if !out.status.success() {
-        return Err(Error::Tool {
-            program: "nft".into(),
-            detail: String::from_utf8_lossy(&out.stderr).trim().to_string(),
-            kind: ErrorKind::Other,
-        });
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        cmd.spawn()
+    })?
+    .finish()
 }
 
 /// Delete the trace tables of processes that are gone (a probe killed mid-run); returns

@@ -6,13 +6,14 @@
 //! on a thread inside the netns to read.
 
 use std::collections::HashMap;
-use std::process::Command;
 
 use serde_json::Value;
 
 use crate::model::{
     Firewall, IptChain, IptRule, IptTable, IptablesDump, NftChain, NftRule, NftTable, Owner, SourceStatus,
 };
+use crate::tool::{Cmd, Running};
+use crate::vocab::SourceState;
 
 /// Who installed a chain, from its name (survives Docker's renames: any `DOCKER*`).
 pub fn chain_owner(chain: &str) -> Owner {
@@ -334,16 +335,12 @@ pub use crate::privilege::find_tool;
 
 /// The native tables of `nft -j list tables` (those iptables-nft does not own), each
 /// listed with `nft -j list table`, as one `nft -j` document.
-fn native_tables(
-    list: &str,
-    iptables_nft: &[(String, String)],
-    tool_path: &str,
-) -> Result<String, (bool, String)> {
-    let doc: Value =
-        serde_json::from_str(list).map_err(|e| (false, format!("nft -j list tables is not JSON: {e}")))?;
+fn native_tables(list: &str, iptables_nft: &[(String, String)], tool_path: &str) -> crate::Result<String> {
+    let doc: Value = serde_json::from_str(list)
+        .map_err(|e| malformed("nft", format!("-j list tables is not JSON: {e}")))?;
     let items = doc["nftables"]
         .as_array()
-        .ok_or((false, "nft -j list tables has no \"nftables\" array".to_string()))?;
+        .ok_or_else(|| malformed("nft", "-j list tables has no \"nftables\" array".to_string()))?;
     let head: Vec<Value> = items
         .iter()
         .filter(|i| i.get("metainfo").is_some())
@@ -364,17 +361,17 @@ fn list_tables(
     all: &[(String, String)],
     iptables_nft: &[(String, String)],
     tool_path: &str,
-) -> Result<String, (bool, String)> {
+) -> crate::Result<String> {
     let natives = all
         .iter()
         .filter(|(f, n)| !iptables_nft.iter().any(|(xf, xn)| xf == f && xn == n));
-    let runs: Vec<Started> = natives
+    let runs: Vec<Running> = natives
         .map(|(f, n)| start("nft", &["-j", "list", "table", f, n], tool_path))
         .collect();
     for run in runs {
         let text = run.finish()?;
         let doc: Value = serde_json::from_str(&text)
-            .map_err(|e| (false, format!("nft -j list table is not JSON: {e}")))?;
+            .map_err(|e| malformed("nft", format!("-j list table is not JSON: {e}")))?;
         if let Some(items) = doc["nftables"].as_array() {
             out.extend(items.iter().filter(|i| i.get("metainfo").is_none()).cloned());
         }
@@ -408,51 +405,28 @@ fn has_legacy_tables(proc_file: &str) -> bool {
     std::fs::read_to_string(proc_file).is_ok_and(|s| !s.trim().is_empty())
 }
 
-/// A tool started, not yet waited for: every child of one firewall read runs at once.
-struct Started {
-    program: &'static str,
-    child: Result<std::process::Child, (bool, String)>,
+/// Start `program args` (found in `path`): every tool of one firewall read runs at once.
+fn start(program: &str, args: &[&str], path: &str) -> Running {
+    Cmd::new(program, path).args(args).spawn()
 }
 
-fn start(program: &'static str, args: &[&str], path: &str) -> Started {
-    let child = match find_tool(program, path) {
-        None => Err((true, format!("{program} not installed"))),
-        Some(exe) => crate::privilege::inherit_caps(&mut Command::new(&exe))
-            .args(args)
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .map_err(|e| {
-                if e.kind() == std::io::ErrorKind::NotFound {
-                    (true, format!("{program} not installed"))
-                } else {
-                    (false, format!("{program}: {e}"))
-                }
-            }),
+/// A failed tool as a source status: skipped when it is not installed, failed otherwise,
+/// with the kind of failure.
+fn tool_problem(tool: &str, at: &Option<String>, e: &crate::Error) -> SourceStatus {
+    let state = if e.kind() == crate::ErrorKind::MissingTool {
+        SourceState::Skipped
+    } else {
+        SourceState::Failed
     };
-    Started { program, child }
+    SourceStatus::problem(tool, at.clone(), state, e.to_string()).of_kind(e.kind())
 }
 
-impl Started {
-    fn finish(self) -> Result<String, (bool, String)> {
-        let program = self.program;
-        let o = self
-            .child?
-            .wait_with_output()
-            .map_err(|e| (false, format!("{program}: {e}")))?;
-        if o.status.success() {
-            Ok(String::from_utf8_lossy(&o.stdout).into_owned())
-        } else {
-            Err((
-                false,
-                format!(
-                    "{program} {}: {}",
-                    o.status,
-                    String::from_utf8_lossy(&o.stderr).trim()
-                ),
-            ))
-        }
+/// A document a tool printed that is not what it should be.
+fn malformed(program: &str, detail: String) -> crate::Error {
+    crate::Error::Tool {
+        program: program.into(),
+        detail,
+        kind: crate::ErrorKind::Other,
     }
 }
 
@@ -514,7 +488,7 @@ pub fn collect(netns: &str, tool_path: &str, ipv6: bool) -> (Firewall, Vec<Sourc
         .map(|(tool, backend, family, _)| (backend, family, start(tool, &["-c"], tool_path)))
         .collect();
     for (backend, family, run) in started {
-        let tool = run.program;
+        let tool = run.program().to_string();
         let done = run.finish();
         log::debug!(
             "firewall {netns}: {tool} -c {} after {:.1} ms",
@@ -535,12 +509,7 @@ pub fn collect(netns: &str, tool_path: &str, ipv6: bool) -> (Firewall, Vec<Sourc
                     });
                 }
             }
-            Err((missing, why)) => status.push(SourceStatus::problem(
-                tool,
-                at.clone(),
-                if missing { "skipped" } else { "failed" },
-                why,
-            )),
+            Err(e) => status.push(tool_problem(&tool, &at, &e)),
         }
     }
     let document = match (&listed, tables_listing) {
@@ -557,7 +526,7 @@ pub fn collect(netns: &str, tool_path: &str, ipv6: bool) -> (Firewall, Vec<Sourc
         (None, Some(run)) => run
             .finish()
             .and_then(|list| native_tables(&list, &nft_backend_tables, tool_path)),
-        (None, None) => Err((false, "nft was not started".to_string())),
+        (None, None) => Err(malformed("nft", "was not started".to_string())),
     };
     match document {
         Ok(text) => match parse_nft_json(&text, &nft_backend_tables) {
@@ -565,14 +534,9 @@ pub fn collect(netns: &str, tool_path: &str, ipv6: bool) -> (Firewall, Vec<Sourc
                 fw.nft = tables;
                 fw.nft_json = Some(text);
             }
-            Err(why) => status.push(SourceStatus::problem("nft", at.clone(), "failed", why)),
+            Err(why) => status.push(SourceStatus::problem("nft", at.clone(), SourceState::Failed, why)),
         },
-        Err((missing, why)) => status.push(SourceStatus::problem(
-            "nft",
-            at.clone(),
-            if missing { "skipped" } else { "failed" },
-            why,
-        )),
+        Err(e) => status.push(tool_problem("nft", &at, &e)),
     }
     finish(fw, status, tool_path, at)
 }
@@ -594,12 +558,7 @@ fn finish(
     if uses_sets {
         match start("ipset", &["save"], tool_path).finish() {
             Ok(text) => fw.ipsets = parse_ipset_save(&text),
-            Err((missing, why)) => status.push(SourceStatus::problem(
-                "ipset",
-                at.clone(),
-                if missing { "skipped" } else { "failed" },
-                why,
-            )),
+            Err(e) => status.push(tool_problem("ipset", &at, &e)),
         }
     }
     let has_rules = |backend: &str| {

@@ -28,6 +28,7 @@ use rtnetlink::sys::{Socket, SocketAddr, protocols::NETLINK_ROUTE};
 use crate::model::{
     Address, BridgeAttrs, BridgePortAttrs, FdbEntry, IfSysctls, Link, Neighbour, NextHop, Route, Stats,
 };
+use crate::model::{LinkKind, NeighState, OperState, PortState};
 
 /// A link and its `net.ipv4.conf.<if>` values.
 pub(crate) type LinkWithConf = (Link, Option<IfSysctls>);
@@ -390,15 +391,15 @@ fn operstate_name(s: &State) -> String {
     s.to_string().to_lowercase()
 }
 
-fn port_state_name(s: &BridgePortState) -> String {
+fn port_state_name(s: &BridgePortState) -> PortState {
     match s {
-        BridgePortState::Disabled => "disabled".into(),
-        BridgePortState::Listening => "listening".into(),
-        BridgePortState::Learning => "learning".into(),
-        BridgePortState::Forwarding => "forwarding".into(),
-        BridgePortState::Blocking => "blocking".into(),
-        BridgePortState::Other(v) => format!("other({v})"),
-        _ => "unknown".into(),
+        BridgePortState::Disabled => PortState::Disabled,
+        BridgePortState::Listening => PortState::Listening,
+        BridgePortState::Learning => PortState::Learning,
+        BridgePortState::Forwarding => PortState::Forwarding,
+        BridgePortState::Blocking => PortState::Blocking,
+        BridgePortState::Other(v) => PortState::Other(format!("other({v})")),
+        _ => PortState::Other("unknown".into()),
     }
 }
 
@@ -439,7 +440,7 @@ pub(crate) fn link_from(m: LinkMessage) -> Link {
             LinkAttribute::Link(v) => l.link = Some(v),
             LinkAttribute::LinkNetNsId(v) => l.link_netnsid = Some(v),
             LinkAttribute::IfAlias(v) => l.alias = Some(v),
-            LinkAttribute::OperState(s) => l.operstate = operstate_name(&s),
+            LinkAttribute::OperState(s) => l.operstate = OperState::parse(&operstate_name(&s)),
             LinkAttribute::Stats64(s) => {
                 l.stats = Some(Stats {
                     rx_packets: s.rx_packets,
@@ -457,7 +458,7 @@ pub(crate) fn link_from(m: LinkMessage) -> Link {
             LinkAttribute::LinkInfo(infos) => {
                 for info in infos {
                     match info {
-                        LinkInfo::Kind(k) => l.kind = Some(kind_name(&k)),
+                        LinkInfo::Kind(k) => l.kind = Some(LinkKind::from(kind_name(&k))),
                         LinkInfo::Data(InfoData::Bridge(attrs)) => l.bridge = Some(bridge_from(attrs)),
                         LinkInfo::PortData(InfoPortData::BridgePort(attrs)) => {
                             l.port = Some(port_from(attrs))
@@ -650,20 +651,19 @@ fn route_from(m: RouteMessage) -> Option<Route> {
     Some(r)
 }
 
-fn neigh_state_name(s: NeighbourState) -> String {
+fn neigh_state_name(s: NeighbourState) -> NeighState {
     match s {
-        NeighbourState::Incomplete => "incomplete",
-        NeighbourState::Reachable => "reachable",
-        NeighbourState::Stale => "stale",
-        NeighbourState::Delay => "delay",
-        NeighbourState::Probe => "probe",
-        NeighbourState::Failed => "failed",
-        NeighbourState::Noarp => "noarp",
-        NeighbourState::Permanent => "permanent",
-        NeighbourState::None => "none",
-        _ => "other",
+        NeighbourState::Incomplete => NeighState::Incomplete,
+        NeighbourState::Reachable => NeighState::Reachable,
+        NeighbourState::Stale => NeighState::Stale,
+        NeighbourState::Delay => NeighState::Delay,
+        NeighbourState::Probe => NeighState::Probe,
+        NeighbourState::Failed => NeighState::Failed,
+        NeighbourState::Noarp => NeighState::Noarp,
+        NeighbourState::Permanent => NeighState::Permanent,
+        NeighbourState::None => NeighState::None,
+        other => NeighState::Other(format!("{other:?}").to_lowercase()),
     }
-    .into()
 }
 
 fn neighbour_from(m: NeighbourMessage) -> Option<Neighbour> {

@@ -5,6 +5,8 @@
 //! `snapshot.json` (what `--from` reads), `checks/NNN-NAME.json` and `.txt` per
 //! container, `captures.pcapng` (with `--capture`), `kernel-log.txt`, `versions.txt`.
 
+use ctnet_core::vocab::LinkKind;
+use ctnet_core::vocab::SourceState;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -65,7 +67,7 @@ pub fn run(args: BundleArgs) -> anyhow::Result<ExitCode> {
     let mut opts = crate::cmd::read::scan_options(&args.source);
     opts.netns_firewall = true;
     let snap = ctnet_core::source::snapshot(&opts)?;
-    for s in snap.sources.iter().filter(|s| s.status != "ok") {
+    for s in snap.sources.iter().filter(|s| s.status != SourceState::Ok) {
         m.unread(
             &format!("{} {} ({})", s.source, s.netns.as_deref().unwrap_or(""), s.status),
             s.detail.as_deref().unwrap_or(""),
@@ -220,7 +222,7 @@ fn targets(snap: &Snapshot) -> Vec<String> {
         .iter()
         .filter(|n| n.key != snap.host && !seen.contains(&n.key))
     {
-        if !ns.links.iter().any(|l| l.kind.as_deref() == Some("veth")) {
+        if !ns.links.iter().any(|l| l.kind == Some(LinkKind::Veth)) {
             continue;
         }
         let name = ns.refs.iter().find_map(|r| match r {

@@ -468,7 +468,12 @@ fn ping_matrix(built: &LabSummary, env: &LabEnv, quit: &AtomicI32) -> bool {
         if quit.load(Ordering::SeqCst) != 0 {
             return false;
         }
-        let out = ns.run(|| Command::new("ping").args(["-c1", "-W2", "-n", &ip]).output());
+        let out = ns.run(|| {
+            ctnet_core::tool::Cmd::new("ping", &ctnet_core::privilege::tool_path())
+                .args(["-c1", "-W2", "-n", &ip])
+                .spawn()
+        });
+        let out = out.map(|running| running.output());
         let line = match out {
             Ok(Ok(o)) if o.status.success() => {
                 let text = String::from_utf8_lossy(&o.stdout);
@@ -485,7 +490,7 @@ fn ping_matrix(built: &LabSummary, env: &LabEnv, quit: &AtomicI32) -> bool {
             }
             Ok(Err(e)) => {
                 ok = false;
-                format!("cannot run ping: {e} (install iputils-ping)")
+                format!("cannot run ping: {e}")
             }
             Err(e) => {
                 ok = false;

@@ -1,5 +1,6 @@
 //! Read commands: `snapshot`, `veths`, `show`, live or `--from FILE`.
 
+use ctnet_core::vocab::SourceState;
 use std::process::ExitCode;
 
 use ctnet_core::model::Snapshot;
@@ -55,7 +56,11 @@ pub fn scan_options(args: &SourceArgs) -> ScanOptions {
 /// One line on stderr when some sources could not be read, so a partial view is never
 /// mistaken for a complete one.
 pub fn warn_partial(snap: &Snapshot) {
-    let failed: Vec<_> = snap.sources.iter().filter(|s| s.status == "failed").collect();
+    let failed: Vec<_> = snap
+        .sources
+        .iter()
+        .filter(|s| s.status == SourceState::Failed)
+        .collect();
     if failed.is_empty() {
         return;
     }
@@ -70,7 +75,7 @@ pub fn warn_partial(snap: &Snapshot) {
     }
     let denied = failed
         .iter()
-        .filter(|s| s.detail.as_deref().is_some_and(|d| d.contains("CAP_SYS_ADMIN")))
+        .filter(|s| s.source == "netns" && s.denied())
         .count();
     let mut msg = format!(
         "ctnet-diag: note: {} source(s) could not be read (see \"sources\" in `ctnet-diag snapshot`)",
@@ -193,7 +198,9 @@ pub fn resolve_target(snap: &Snapshot, target: &str) -> Result<ctnet_core::targe
             let daemon_down: Vec<_> = snap
                 .sources
                 .iter()
-                .filter(|s| matches!(s.source.as_str(), "docker" | "podman") && s.status == "failed")
+                .filter(|s| {
+                    matches!(s.source.as_str(), "docker" | "podman") && s.status == SourceState::Failed
+                })
                 .collect();
             if matches!(e, ctnet_core::target::TargetError::Unknown { .. }) && !daemon_down.is_empty() {
                 for s in daemon_down {
