@@ -12,6 +12,7 @@
 pub mod decode;
 pub mod follow;
 pub mod pcapng;
+pub mod plan;
 
 use std::collections::VecDeque;
 use std::io::Write;
@@ -297,10 +298,16 @@ pub struct SessionStats {
 /// A running capture on one endpoint.
 pub struct Session {
     label: String,
+    hint: DirectionHint,
     thread: std::thread::JoinHandle<SessionStats>,
 }
 
 impl Session {
+    /// What tells a frame's direction on its endpoint (its MAC, read once at start).
+    pub fn hint(&self) -> DirectionHint {
+        self.hint
+    }
+
     /// The endpoint label.
     pub fn label(&self) -> &str {
         &self.label
@@ -472,7 +479,11 @@ pub fn start(
         .name(format!("ctnet-capture-{index}"))
         .spawn(move || read_loop(index, &thread_label, &mut cap, &sink, &control, own))
         .map_err(|e| Error::io("starting a capture thread for", &label, e))?;
-    Ok(Session { label, thread })
+    Ok(Session {
+        label,
+        hint: own,
+        thread,
+    })
 }
 
 fn read_loop(

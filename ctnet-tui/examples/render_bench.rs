@@ -59,7 +59,6 @@ fn main() {
             full: i % 10 == 0,
             ms: 0,
             every: std::time::Duration::from_secs(2),
-            for_runner: None,
         }));
         let t0 = Instant::now();
         app.on_event(ev);

@@ -52,6 +52,11 @@ pub enum Event {
     CaptureFailed(String),
     /// Capture sessions ended, with one line of statistics each.
     CaptureEnded(Vec<String>),
+    /// A capture was stopped to start another: its sessions' statistics.
+    CaptureReplaced(Vec<String>),
+    /// Some sessions of the capture ended on their own (their interface went away):
+    /// their labels, and why.
+    CaptureSessionsEnded(Vec<String>, String),
     /// Something the runner wants to say (file written, error).
     Message(String),
     /// A quit signal (SIGTERM, SIGHUP, SIGINT) arrived.
@@ -86,9 +91,6 @@ pub struct Scanned {
     /// The time between scans now in effect (`--interval`, or longer on a large host:
     /// see `run::light_every`).
     pub every: std::time::Duration,
-    /// For the runner (captures open their netns from it): a copy of a full scan, or
-    /// the host-only scan to merge. Taken before the app sees the event.
-    pub for_runner: Option<Snapshot>,
 }
 
 /// The light checks (those needing no probe: pure over the snapshot) of every
@@ -210,7 +212,7 @@ pub enum Action {
 }
 
 /// What the runner must do for the app.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
     /// Scan now.
     Refresh,
@@ -229,8 +231,9 @@ pub enum Effect {
     SaveSnapshot(PathBuf),
     /// Undo the active fault.
     UndoFault,
-    /// Send the traced flow as real packets (off the UI thread).
-    Probe(Box<ProbeRequest>),
+    /// Send the traced flow as real packets (off the UI thread), on this host as the
+    /// dashboard last read it.
+    Probe(Box<ProbeRequest>, Box<Snapshot>),
 }
 
 /// What the live probe of a traced flow needs (the runner has the snapshot).
@@ -302,20 +305,9 @@ pub enum PickFor {
 /// trace prompt.
 pub const EXTERNAL: std::net::Ipv4Addr = std::net::Ipv4Addr::new(203, 0, 113, 80);
 
-/// One interface to capture on, as the snapshot names it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CaptureSpec {
-    /// Its netns.
-    pub netns: NetnsKey,
-    /// Interface name in that netns.
-    pub iface: String,
-    /// Label in the pane (`eth0@web1`, `veth1a2b`).
-    pub label: String,
-    /// For a host veth: the MAC of the container end (tells in from out).
-    pub peer_mac: Option<String>,
-    /// Capture promiscuously (a bridge, to see what it forwards).
-    pub promisc: bool,
-}
+/// Where a capture opens, from the plan in core (one for the CLI, the dashboard and
+/// the probe).
+pub type CaptureSpec = ctnet_core::capture::plan::Planned;
 
 /// Which pane has the keys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -894,6 +886,16 @@ impl App {
                 self.capture.ended = stats;
                 Vec::new()
             }
+            Event::CaptureReplaced(stats) => {
+                self.capture.ended = stats;
+                Vec::new()
+            }
+            Event::CaptureSessionsEnded(labels, why) => {
+                self.capture.active.retain(|l| !labels.contains(l));
+                self.capture.specs.retain(|s| !labels.contains(&s.label));
+                self.message = Some(why);
+                Vec::new()
+            }
             Event::Message(m) => {
                 self.message = Some(m);
                 Vec::new()
@@ -1432,14 +1434,19 @@ impl App {
                 Some("the probe needs root (it enters netns, sends packets and captures them)".into());
             return Vec::new();
         }
-        match &t.probe_request {
-            Ok(r) => {
+        match (&t.probe_request, &self.snap) {
+            (Ok(_), None) => {
+                self.message = Some("no scan yet: the probe needs the host read first".into());
+                Vec::new()
+            }
+            (Ok(r), Some(snap)) => {
                 t.probe = ProbeState::Running;
                 self.tab = Tab::Trace;
                 self.message = Some(format!("probing {}…", r.command));
-                vec![Effect::Probe(Box::new(r.clone()))]
+                // A copy for the probe's thread: one per `x`, not one per scan.
+                vec![Effect::Probe(Box::new(r.clone()), Box::new(snap.clone()))]
             }
-            Err(why) => {
+            (Err(why), _) => {
                 self.message = Some(format!("cannot probe: {why}"));
                 Vec::new()
             }
@@ -1704,7 +1711,7 @@ impl App {
                 Some("nothing to capture here: select a bridge, a port or a netns with interfaces".into());
             return Vec::new();
         }
-        let same = |a: &CaptureSpec, b: &CaptureSpec| a.netns == b.netns && a.iface == b.iface;
+        let same = |a: &CaptureSpec, b: &CaptureSpec| a.same_iface(b);
         let specs = &mut self.capture.specs;
         if here.iter().all(|h| specs.iter().any(|s| same(s, h))) {
             // Already captured: take it out.
@@ -1742,84 +1749,34 @@ impl App {
     /// Where `p` captures: a bridge itself; both ends of a port's veth; every interface
     /// of a netns (and the host veth of each).
     pub fn capture_endpoints(&self) -> Vec<CaptureSpec> {
+        use ctnet_core::capture::plan;
         let (Some(snap), Some(topo), Some(item)) = (&self.snap, &self.topo, self.selected_item()) else {
             return Vec::new();
         };
-        let mut out = Vec::new();
-        let host_veth = |name: &str, out: &mut Vec<CaptureSpec>| {
-            let peer_mac = topo
-                .veths
+        let name_of = |k: NetnsKey| {
+            topo.netns
                 .iter()
-                .find(|v| v.host.name == name)
-                .and_then(|v| match &v.peer {
-                    Peer::Resolved { mac, .. } => mac.clone(),
-                    _ => None,
-                });
-            out.push(CaptureSpec {
-                netns: snap.host,
-                iface: name.to_string(),
-                label: name.to_string(),
-                peer_mac,
-                promisc: false,
-            });
-        };
-        let netns_ifaces = |key: NetnsKey, out: &mut Vec<CaptureSpec>| {
-            if let Some(view) = topo.netns.iter().find(|n| n.key == key) {
-                let who = tree::netns_name(view);
-                for i in &view.ifaces {
-                    out.push(CaptureSpec {
-                        netns: key,
-                        iface: i.iface.name.clone(),
-                        label: format!("{}@{who}", i.iface.name),
-                        peer_mac: None,
-                        promisc: false,
-                    });
-                }
-            }
+                .find(|n| n.key == k)
+                .map_or_else(|| format!("netns {}", k.ino), tree::netns_name)
         };
         match item {
-            Item::Heading(_) => {}
-            Item::Bridge(b) => out.push(CaptureSpec {
-                netns: snap.host,
-                iface: b.clone(),
-                label: b.clone(),
-                peer_mac: None,
-                promisc: true,
-            }),
+            Item::Heading(_) => Vec::new(),
+            Item::Bridge(b) | Item::HostVeth(b) => vec![plan::host_iface(snap, topo, b)],
             Item::Port { port, netns, .. } => {
-                host_veth(port, &mut out);
-                if let Some(k) = netns {
-                    // Only the container end of this port, not the container's other links.
-                    if let Some(view) = topo.netns.iter().find(|n| n.key == *k) {
-                        let who = tree::netns_name(view);
-                        for i in view
-                            .ifaces
-                            .iter()
-                            .filter(|i| i.host_veth.as_ref().is_some_and(|h| &h.name == port))
-                        {
-                            out.push(CaptureSpec {
-                                netns: *k,
-                                iface: i.iface.name.clone(),
-                                label: format!("{}@{who}", i.iface.name),
-                                peer_mac: None,
-                                promisc: false,
-                            });
-                        }
-                    }
-                }
+                let behind = netns.map(|k| (k, name_of(k)));
+                plan::port(snap, topo, port, behind.as_ref().map(|(k, n)| (*k, n.as_str())))
             }
-            Item::HostVeth(name) => host_veth(name, &mut out),
-            Item::Netns(k) if *k == snap.host => {}
+            Item::Netns(k) if *k == snap.host => Vec::new(),
             Item::Netns(k) => {
-                netns_ifaces(*k, &mut out);
-                if let Some(view) = topo.netns.iter().find(|n| n.key == *k) {
-                    for h in view.ifaces.iter().filter_map(|i| i.host_veth.as_ref()) {
-                        host_veth(&h.name, &mut out);
-                    }
-                }
+                // Its interfaces first, then the host end of each.
+                let (mut inside, host): (Vec<_>, Vec<_>) =
+                    plan::netns(snap, topo, *k, &name_of(*k), plan::Ifaces::All, true)
+                        .into_iter()
+                        .partition(|p| p.netns == *k);
+                inside.extend(host);
+                inside
             }
         }
-        out
     }
 
     /// A target for the checks, built from the snapshot (no name lookup).

@@ -12,11 +12,8 @@ use std::time::{Duration, Instant};
 use crossterm::event::{self as ct, Event as CtEvent, KeyEventKind};
 use crossterm::execute;
 use crossterm::terminal::{EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode};
-use ctnet_core::capture::{
-    self, CaptureOptions, Control, DirectionHint, Endpoint, LineFormat, Ring, Session, Sink,
-};
+use ctnet_core::capture::{self, CaptureOptions, Control, DirectionHint, LineFormat, Ring, Session, Sink};
 use ctnet_core::model::Snapshot;
-use ctnet_core::netns::Netns;
 use ctnet_core::source::{self, ScanOptions};
 use ratatui::Terminal;
 use ratatui::backend::{Backend, CrosstermBackend};
@@ -234,7 +231,7 @@ pub fn run(opts: Options) -> Result<()> {
         tx: tx.clone(),
         refresh: None,
         capture: None,
-        snapshot_for_capture: None,
+        opening: None,
         fault: opts.fault.clone(),
         scan: match &opts.source {
             Source::Live(scan) => Some(scan.clone()),
@@ -279,7 +276,6 @@ pub fn event_loop<B: Backend>(
     effects: &mut dyn Executor,
 ) -> Result<()> {
     let mut dirty = true;
-    let mut last_tick = Instant::now();
     while !app.quit {
         if dirty {
             terminal
@@ -297,56 +293,41 @@ pub fn event_loop<B: Backend>(
                         Err(_) => break,
                     }
                 }
-                for mut ev in batch {
-                    if let Event::Scanned(sc) = &mut ev
-                        && let Some(s) = sc.for_runner.take()
-                    {
-                        if sc.full {
-                            effects.take_snapshot(s);
-                        } else {
-                            effects.host_update(&s);
-                        }
-                    }
-                    if let Event::Snapshot(s, _) = &ev {
-                        effects.snapshot(s);
-                    }
-                    if let Event::HostUpdate(s, _) = &ev {
-                        effects.host_update(s);
-                    }
-                    for e in app.on_event(ev) {
-                        effects.run(e, app);
-                    }
-                }
+                apply(app, effects, batch);
                 dirty = true;
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {}
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
         }
-        if last_tick.elapsed() >= Duration::from_secs(1) {
-            last_tick = Instant::now();
-            if effects.tick(app) {
-                dirty = true;
-            }
+        let done = effects.poll();
+        if !done.is_empty() {
+            apply(app, effects, done);
+            dirty = true;
         }
     }
     Ok(())
 }
 
-/// What carries out [`Effect`]s (the real one touches the host; tests record them).
-pub trait Executor {
-    /// Carry out one effect.
-    fn run(&mut self, e: Effect, app: &mut App);
-    /// A snapshot arrived (captures open their netns from it).
-    fn snapshot(&mut self, _snap: &Snapshot) {}
-    /// A full scan arrived, the executor's to keep.
-    fn take_snapshot(&mut self, snap: Snapshot) {
-        self.snapshot(&snap);
+/// Hand `events` to the app, run the effects it asks for, and hand it what they tell
+/// in turn, until nothing is left: the one place the app's state changes.
+fn apply(app: &mut App, effects: &mut dyn Executor, events: Vec<Event>) {
+    let mut queue: std::collections::VecDeque<Event> = events.into();
+    while let Some(ev) = queue.pop_front() {
+        for e in app.on_event(ev) {
+            queue.extend(effects.run(e, app));
+        }
     }
-    /// A host-only scan arrived.
-    fn host_update(&mut self, _snap: &Snapshot) {}
-    /// Once a second; true when the app changed.
-    fn tick(&mut self, _app: &mut App) -> bool {
-        false
+}
+
+/// What carries out [`Effect`]s (the real one touches the host; tests record them).
+/// It never writes the app's state: what comes of an effect is told as events, which
+/// the loop hands to [`App::on_event`].
+pub trait Executor {
+    /// Carry out one effect (reading the app, never writing it).
+    fn run(&mut self, e: Effect, app: &App) -> Vec<Event>;
+    /// On every turn of the loop: what finished in the background since.
+    fn poll(&mut self) -> Vec<Event> {
+        Vec::new()
     }
 }
 
@@ -357,11 +338,24 @@ struct CaptureRun {
     pump: JoinHandle<()>,
 }
 
+/// What the thread that opens a capture hands back: the sessions it started (their
+/// readers already filling the ring), and what to tell the app.
+struct Opened {
+    control: Arc<Control>,
+    sessions: Vec<Session>,
+    ring: Arc<Ring>,
+    names: Vec<String>,
+    hints: Vec<DirectionHint>,
+    labels: Vec<String>,
+    errors: Vec<String>,
+}
+
 struct Runner {
     tx: SyncSender<Event>,
     refresh: Option<SyncSender<()>>,
     capture: Option<CaptureRun>,
-    snapshot_for_capture: Option<Snapshot>,
+    /// A capture being opened (netns entered, pcap handles opened) off the UI thread.
+    opening: Option<JoinHandle<Opened>>,
     fault: Option<ActiveFault>,
     /// How this dashboard scans (the probe scans again to see what changed).
     scan: Option<ScanOptions>,
@@ -372,6 +366,10 @@ struct Runner {
 
 impl Runner {
     fn stop_capture(&mut self) -> Vec<String> {
+        if let Some(h) = self.opening.take() {
+            // Stopped while it opens: wait for it, then stop what it started.
+            let _ = self.adopt(h);
+        }
         let Some(run) = self.capture.take() else {
             return Vec::new();
         };
@@ -395,87 +393,111 @@ impl Runner {
         stats
     }
 
-    fn start_capture(&mut self, endpoints: Vec<CaptureSpec>, filter: Option<String>, app: &mut App) {
+    /// Open a capture on `endpoints` on a thread of its own: entering 50 netns and
+    /// opening 50 pcap handles takes a while, and the UI keeps drawing meanwhile.
+    fn start_capture(&mut self, endpoints: Vec<CaptureSpec>, filter: Option<String>) -> Vec<Event> {
+        let mut out = Vec::new();
         let ended = self.stop_capture();
         if !ended.is_empty() {
-            app.capture.ended = ended;
+            out.push(Event::CaptureReplaced(ended));
         }
-        let Some(snap) = &self.snapshot_for_capture else {
-            app.on_event(Event::CaptureFailed("no snapshot yet".into()));
-            return;
-        };
-        let control = Control::new(None);
-        let ring = Arc::new(Ring::new(RING_FRAMES));
-        let mut sessions = Vec::new();
-        let mut labels = Vec::new();
-        // Indexed by session number (the endpoint's index), whatever fails to open.
-        let mut hints = vec![DirectionHint::default(); endpoints.len()];
-        let mut errors = Vec::new();
-        for (i, spec) in endpoints.iter().enumerate() {
-            let Some(state) = snap.netns_by_key(spec.netns) else {
-                errors.push(format!("{}: its netns is gone", spec.label));
-                continue;
-            };
-            let ns = match Netns::open_any(&state.refs, spec.netns) {
-                Ok(ns) => ns,
-                Err(e) => {
-                    errors.push(format!("{}: {e}", spec.label));
-                    continue;
-                }
-            };
-            let ep = Endpoint {
-                netns: ns,
-                iface: spec.iface.clone(),
-                label: spec.label.clone(),
-                peer_mac: spec.peer_mac.as_deref().and_then(capture::parse_mac),
-            };
-            let opts = CaptureOptions {
-                snaplen: SNAPLEN,
-                promisc: spec.promisc,
-                immediate: false,
-                buffer_size: 2 << 20,
-                timeout_ms: 100,
-                filter: filter.clone(),
-            };
-            hints[i] = DirectionHint {
-                own: capture::iface_mac(&ep),
-                peer: ep.peer_mac,
-            };
-            match capture::start(i, &ep, &opts, Sink::Ring(ring.clone()), control.clone()) {
-                Ok(s) => {
-                    labels.push(spec.label.clone());
-                    sessions.push(s);
-                }
-                Err(e) => errors.push(e.to_string()),
+        let n = endpoints.len();
+        let tx = self.tx.clone();
+        let opener = std::thread::Builder::new()
+            .name("ctnet-tui-open".into())
+            .spawn(move || {
+                let opened = open_capture(&endpoints, filter);
+                // Wake the loop: `poll` takes it from here.
+                let _ = tx.send(Event::Tick);
+                opened
+            });
+        match opener {
+            Ok(h) => {
+                self.opening = Some(h);
+                out.push(Event::Message(format!("opening {n} capture(s)…")));
             }
+            Err(e) => out.push(Event::CaptureFailed(format!("could not start a thread: {e}"))),
         }
-        if sessions.is_empty() {
-            app.on_event(Event::CaptureFailed(errors.join("; ")));
-            return;
+        out
+    }
+
+    /// Take a finished opener's sessions: start the pump, say what was opened.
+    fn adopt(&mut self, h: JoinHandle<Opened>) -> Vec<Event> {
+        let Ok(o) = h.join() else {
+            return vec![Event::CaptureFailed("opening the capture panicked".into())];
+        };
+        if o.sessions.is_empty() {
+            return vec![Event::CaptureFailed(o.errors.join("; "))];
         }
-        let names: Vec<String> = endpoints.iter().map(|e| e.label.clone()).collect();
         let pump_stop = Arc::new(AtomicBool::new(false));
-        let pump = spawn_pump(ring, names, hints, self.tx.clone(), pump_stop.clone());
-        app.on_event(Event::CaptureStarted(labels));
-        if !errors.is_empty() {
-            app.message = Some(format!("not captured: {}", errors.join("; ")));
-        }
+        let pump = spawn_pump(o.ring, o.names, o.hints, self.tx.clone(), pump_stop.clone());
         self.capture = Some(CaptureRun {
-            control,
-            sessions,
+            control: o.control,
+            sessions: o.sessions,
             pump_stop,
             pump,
         });
+        let mut out = vec![Event::CaptureStarted(o.labels)];
+        if !o.errors.is_empty() {
+            out.push(Event::Message(format!("not captured: {}", o.errors.join("; "))));
+        }
+        out
+    }
+}
+
+/// Enter each endpoint's netns and start a session on it (off the UI thread).
+fn open_capture(endpoints: &[CaptureSpec], filter: Option<String>) -> Opened {
+    let control = Control::new(None);
+    let ring = Arc::new(Ring::new(RING_FRAMES));
+    let mut sessions = Vec::new();
+    let mut labels = Vec::new();
+    // Indexed by session number (the endpoint's index), whatever fails to open.
+    let mut hints = vec![DirectionHint::default(); endpoints.len()];
+    let mut errors = Vec::new();
+    for (i, spec) in endpoints.iter().enumerate() {
+        let ep = match spec.open() {
+            Ok(ep) => ep,
+            Err(e) => {
+                errors.push(format!("{}: {e}", spec.label));
+                continue;
+            }
+        };
+        let opts = CaptureOptions {
+            snaplen: SNAPLEN,
+            promisc: spec.promisc,
+            immediate: false,
+            buffer_size: 2 << 20,
+            timeout_ms: 100,
+            filter: filter.clone(),
+        };
+        match capture::start(i, &ep, &opts, Sink::Ring(ring.clone()), control.clone()) {
+            Ok(s) => {
+                hints[i] = s.hint();
+                labels.push(spec.label.clone());
+                sessions.push(s);
+            }
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+    Opened {
+        control,
+        sessions,
+        ring,
+        names: endpoints.iter().map(|e| e.label.clone()).collect(),
+        hints,
+        labels,
+        errors,
     }
 }
 
 impl Runner {
     /// The traced flow as real packets, on a thread of its own; the findings come back
     /// as [`Event::ProbeDone`].
-    fn probe(&mut self, req: ProbeRequest, app: &mut App) {
-        let (Some(snap), Some(scan)) = (self.snapshot_for_capture.clone(), self.scan.clone()) else {
-            app.on_event(Event::ProbeDone(Box::new(Err("no live snapshot yet".into()))));
-            return;
+    fn probe(&mut self, req: ProbeRequest, snap: Snapshot) -> Vec<Event> {
+        let Some(scan) = self.scan.clone() else {
+            return vec![Event::ProbeDone(Box::new(Err(
+                "no live scan: the probe needs the live host".into(),
+            )))];
         };
         if let Some(p) = self.probe.take() {
             let _ = p.join();
@@ -484,6 +506,7 @@ impl Runner {
         self.probe = Some(std::thread::spawn(move || {
             let _ = tx.send(Event::ProbeDone(Box::new(run_probe(&snap, &scan, &req))));
         }));
+        Vec::new()
     }
 }
 
@@ -517,97 +540,79 @@ fn run_probe(snap: &Snapshot, scan: &ScanOptions, req: &ProbeRequest) -> std::re
 }
 
 impl Executor for Runner {
-    fn run(&mut self, e: Effect, app: &mut App) {
+    fn run(&mut self, e: Effect, app: &App) -> Vec<Event> {
         match e {
             Effect::Refresh => {
                 if let Some(r) = &self.refresh {
                     let _ = r.try_send(());
                 }
+                Vec::new()
             }
-            Effect::StartCapture { endpoints, filter } => self.start_capture(endpoints, filter, app),
-            Effect::StopCapture => {
-                let stats = self.stop_capture();
-                app.on_event(Event::CaptureEnded(stats));
-            }
-            Effect::WritePcap(path) => {
-                app.message = Some(match write_pcap(&path, app) {
-                    Ok((n, format)) => {
-                        format!("wrote {n} packet(s) to {} ({})", path.display(), format.name())
-                    }
-                    Err(e) => format!("pcap not written: {e}"),
-                });
-            }
-            Effect::Probe(req) => self.probe(*req, app),
-            Effect::UndoFault => match self.fault.take() {
+            Effect::StartCapture { endpoints, filter } => self.start_capture(endpoints, filter),
+            Effect::StopCapture => vec![Event::CaptureEnded(self.stop_capture())],
+            Effect::WritePcap(path) => vec![Event::Message(match write_pcap(&path, app) {
+                Ok((n, format)) => {
+                    format!("wrote {n} packet(s) to {} ({})", path.display(), format.name())
+                }
+                Err(e) => format!("pcap not written: {e}"),
+            })],
+            Effect::Probe(req, snap) => self.probe(*req, *snap),
+            Effect::UndoFault => vec![Event::Message(match self.fault.take() {
                 Some(f) => {
-                    app.message = Some(format!("undoing {}…", f.what));
                     let tx = self.tx.clone();
+                    let what = format!("undoing {}…", f.what);
                     // Undoing runs tools (ip, iptables): never on the UI thread.
                     std::thread::spawn(move || {
                         let _ = tx.send(Event::FaultUndone((f.undo)()));
                     });
+                    what
                 }
-                None => app.message = Some("the fault is being undone already".into()),
-            },
-            Effect::SaveSnapshot(path) => {
-                app.message = Some(match save_snapshot(&path, app) {
-                    Ok(()) => format!(
-                        "saved to {} (open it with ctnet-diag --from {})",
-                        path.display(),
-                        path.display()
-                    ),
-                    Err(e) => format!("snapshot not saved: {e}"),
-                });
-            }
-        }
-        app.log_message();
-    }
-
-    fn snapshot(&mut self, snap: &Snapshot) {
-        self.snapshot_for_capture = Some(snap.clone());
-    }
-
-    fn take_snapshot(&mut self, snap: Snapshot) {
-        self.snapshot_for_capture = Some(snap);
-    }
-
-    fn host_update(&mut self, snap: &Snapshot) {
-        if let Some(cur) = &mut self.snapshot_for_capture {
-            crate::app::merge_host(cur, snap);
+                None => "the fault is being undone already".into(),
+            })],
+            Effect::SaveSnapshot(path) => vec![Event::Message(match save_snapshot(&path, app) {
+                Ok(()) => format!(
+                    "saved to {} (open it with ctnet-diag --from {})",
+                    path.display(),
+                    path.display()
+                ),
+                Err(e) => format!("snapshot not saved: {e}"),
+            })],
         }
     }
 
-    fn tick(&mut self, app: &mut App) -> bool {
+    fn poll(&mut self) -> Vec<Event> {
+        if self.opening.as_ref().is_some_and(JoinHandle::is_finished)
+            && let Some(h) = self.opening.take()
+        {
+            return self.adopt(h);
+        }
         // A session ends on its own when its interface is deleted (a container went
         // away): say so, and end the capture when none is left.
         let Some(run) = self.capture.as_mut() else {
-            return false;
+            return Vec::new();
         };
         if !run.sessions.iter().any(|s| s.is_finished()) {
-            return false;
+            return Vec::new();
         }
         if run.sessions.iter().all(|s| s.is_finished()) {
-            let stats = self.stop_capture();
-            app.on_event(Event::CaptureEnded(stats));
-            return true;
+            return vec![Event::CaptureEnded(self.stop_capture())];
         }
         let (done, alive): (Vec<Session>, Vec<Session>) = std::mem::take(&mut run.sessions)
             .into_iter()
             .partition(|s| s.is_finished());
         run.sessions = alive;
+        let mut labels = Vec::new();
         let mut ended = Vec::new();
         for s in done {
             let st = s.join();
-            app.capture.active.retain(|l| *l != st.label);
-            app.capture.specs.retain(|sp| sp.label != st.label);
             ended.push(
                 st.ended
+                    .clone()
                     .unwrap_or_else(|| format!("capture on {} ended", st.label)),
             );
+            labels.push(st.label);
         }
-        app.message = Some(ended.join("; "));
-        app.log_message();
-        true
+        vec![Event::CaptureSessionsEnded(labels, ended.join("; "))]
     }
 }
 
@@ -761,14 +766,12 @@ fn spawn_poller(
                         health = true;
                         current = Some(s.clone());
                         let topo = Topology::build(&s);
-                        let for_runner = Some(s.clone());
                         Event::Scanned(Box::new(Scanned {
                             snap: s,
                             topo,
                             full: true,
                             ms,
                             every,
-                            for_runner,
                         }))
                     }
                     Err(e) => Event::ScanFailed(e.to_string()),
@@ -799,7 +802,6 @@ fn spawn_poller(
                                     full: false,
                                     ms,
                                     every,
-                                    for_runner: None,
                                 }))
                             }
                             None => Event::HostUpdate(Box::new(s), ms),
@@ -908,4 +910,85 @@ fn spawn_pump(
             std::thread::sleep(Duration::from_millis(100));
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ctnet_core::capture::plan;
+
+    /// 25 netns, each with a veth to the host: 50 interfaces to capture on.
+    fn fifty_endpoints() -> Vec<CaptureSpec> {
+        let script = "for i in $(seq 1 25); do ip netns add o$i; \
+                      ip link add h$i type veth peer name eth0 netns o$i; \
+                      ip link set h$i up; ip -n o$i link set eth0 up; done";
+        let out = std::process::Command::new("sh")
+            .args(["-ec", script])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let snap = ctnet_core::source::snapshot(&ScanOptions::default()).unwrap();
+        let topo = Topology::build(&snap);
+        let mut specs = Vec::new();
+        for view in topo.netns.iter().filter(|n| n.label.starts_with('o')) {
+            specs.extend(plan::netns(
+                &snap,
+                &topo,
+                view.key,
+                &view.label,
+                plan::Ifaces::All,
+                true,
+            ));
+        }
+        specs
+    }
+
+    #[test]
+    fn a_capture_of_fifty_endpoints_opens_off_the_ui_thread() {
+        ctnet_core::world::run_test_in_world(
+            "run::tests::a_capture_of_fifty_endpoints_opens_off_the_ui_thread",
+            || {
+                let endpoints = fifty_endpoints();
+                assert_eq!(endpoints.len(), 50);
+                let (tx, rx) = mpsc::sync_channel(QUEUE);
+                let mut runner = Runner {
+                    tx,
+                    refresh: None,
+                    capture: None,
+                    opening: None,
+                    fault: None,
+                    scan: None,
+                    probe: None,
+                };
+                let app = App::new(Mode::Live, 2.0, true);
+                let said = runner.run(
+                    Effect::StartCapture {
+                        endpoints,
+                        filter: None,
+                    },
+                    &app,
+                );
+                // Back at once: nothing opened on this (the UI) thread, the opener has it.
+                assert!(matches!(said.as_slice(), [Event::Message(m)] if m == "opening 50 capture(s)…"));
+                assert!(runner.capture.is_none() && runner.opening.is_some());
+                // The opener wakes the loop when done; then `poll` takes its sessions.
+                let started = loop {
+                    match rx.recv_timeout(Duration::from_secs(60)) {
+                        Ok(Event::Tick) => {}
+                        Ok(_) => continue,
+                        Err(e) => panic!("the opener never finished: {e}"),
+                    }
+                    let done = runner.poll();
+                    if !done.is_empty() {
+                        break done;
+                    }
+                };
+                let [Event::CaptureStarted(labels)] = started.as_slice() else {
+                    panic!("{started:?}");
+                };
+                assert_eq!(labels.len(), 50, "{labels:?}");
+                assert_eq!(runner.stop_capture().len(), 50);
+            },
+        );
+    }
 }

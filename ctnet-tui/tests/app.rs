@@ -826,7 +826,7 @@ fn t_traces_from_the_selection_names_the_rule_and_x_probes_it_off_the_ui_thread(
     app.on_event(Event::Key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE)));
     // x asks the runner for the probe; the UI goes on, the result comes as an event.
     let fx = app.on_event(key('x'));
-    let [Effect::Probe(req)] = fx.as_slice() else {
+    let [Effect::Probe(req, _)] = fx.as_slice() else {
         panic!("{fx:?}");
     };
     assert_eq!(req.flow, ctnet_core::probe::Flow::Tcp(80));
@@ -933,7 +933,6 @@ fn a_scan_the_poller_prepared_is_taken_in_as_it_comes_and_a_host_only_one_merged
         full: true,
         ms: 40,
         every: Duration::from_secs(2),
-        for_runner: None,
     })));
     assert_eq!(app.scan_ms, Some(40));
     assert_eq!(app.rows.len(), app_with(snap.clone()).rows.len());
@@ -953,7 +952,6 @@ fn a_scan_the_poller_prepared_is_taken_in_as_it_comes_and_a_host_only_one_merged
         full: false,
         ms: 3,
         every: Duration::from_secs(4),
-        for_runner: None,
     })));
     let now = app.snap.as_ref().unwrap();
     assert_eq!(now.netns.len(), snap.netns.len(), "other netns are kept");

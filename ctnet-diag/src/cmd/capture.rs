@@ -7,9 +7,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
-use ctnet_core::capture::{self, CaptureOptions, Control, Endpoint, Frame, LineFormat, Ring, Sink, follow};
+use ctnet_core::capture::{
+    self, CaptureOptions, Control, Endpoint, Frame, LineFormat, Ring, Sink, follow, plan,
+};
 use ctnet_core::model::Snapshot;
-use ctnet_core::netns::Netns;
 use ctnet_core::target::TargetKind;
 use ctnet_core::topology::Topology;
 use nix::sys::signal::{SigSet, Signal};
@@ -29,42 +30,12 @@ fn esc_text(s: &str) -> String {
 /// Turn targets into endpoints: a host interface as it is; a container or netns as
 /// each of its interfaces (and, with `--both`, the host veth of each).
 fn endpoints(snap: &Snapshot, args: &CaptureArgs) -> Result<Vec<Endpoint>, ExitCode> {
-    // A label in a text line is escaped (names are the kernel's or a user's); JSON
-    // lines carry it exact, serde escapes what JSON needs.
-    let esc = |s: &str| {
-        if args.json {
-            s.to_string()
-        } else {
-            ctnet_core::text::escape(s).into_owned()
-        }
-    };
     let topo = Topology::build(snap);
-    let host_state = snap.host_netns().ok_or(ExitCode::from(crate::exit::INTERNAL))?;
-    let host = Netns::open_any(&host_state.refs, host_state.key).map_err(|e| {
-        crate::say!("ctnet-diag: {e}");
-        ExitCode::from(crate::exit::INTERNAL)
-    })?;
-    let mut out = Vec::new();
+    let mut planned = Vec::new();
     for t in &args.targets {
         let r = resolve_target(snap, t)?;
         if r.kind == TargetKind::HostInterface {
-            // A host veth: its container's MAC tells in from out.
-            let peer_mac = topo
-                .veths
-                .iter()
-                .find(|v| &v.host.name == t)
-                .and_then(|v| match &v.peer {
-                    ctnet_core::topology::Peer::Resolved { mac, .. } => {
-                        mac.as_deref().and_then(capture::parse_mac)
-                    }
-                    _ => None,
-                });
-            out.push(Endpoint {
-                netns: host.clone(),
-                iface: t.clone(),
-                label: esc(t),
-                peer_mac,
-            });
+            planned.push(plan::host_iface(snap, &topo, t));
             continue;
         }
         // The target as typed and the note on it (a container's name and state) are
@@ -85,8 +56,7 @@ fn endpoints(snap: &Snapshot, args: &CaptureArgs) -> Result<Vec<Endpoint>, ExitC
             );
             return Err(ExitCode::from(crate::exit::USAGE));
         }
-        let (Some(view), Some(state)) = (topo.netns.iter().find(|n| n.key == key), snap.netns_by_key(key))
-        else {
+        let Some(view) = topo.netns.iter().find(|n| n.key == key) else {
             crate::say!("ctnet-diag: the netns of {t} is not in the snapshot");
             return Err(ExitCode::from(crate::exit::INTERNAL));
         };
@@ -94,33 +64,29 @@ fn endpoints(snap: &Snapshot, args: &CaptureArgs) -> Result<Vec<Endpoint>, ExitC
             crate::say!("ctnet-diag: {t} has only lo: nothing to capture between it and anything");
             return Err(ExitCode::from(crate::exit::USAGE));
         }
-        let ns = Netns::open_any(&state.refs, key).map_err(|e| {
-            crate::say!("ctnet-diag: opening the netns of {t}: {e}");
-            ExitCode::from(crate::exit::ENV)
-        })?;
         let name = r
             .container
             .as_ref()
             .map(|c| c.name.clone())
             .unwrap_or_else(|| view.label.clone());
-        for i in &view.ifaces {
-            out.push(Endpoint {
-                netns: ns.clone(),
-                iface: i.iface.name.clone(),
-                label: esc(&format!("{}@{name}", i.iface.name)),
-                peer_mac: None,
-            });
-            if args.both
-                && let Some(hv) = &i.host_veth
-            {
-                out.push(Endpoint {
-                    netns: host.clone(),
-                    iface: hv.name.clone(),
-                    label: esc(&hv.name),
-                    peer_mac: i.mac.as_deref().and_then(capture::parse_mac),
-                });
-            }
+        planned.extend(plan::netns(snap, &topo, key, &name, plan::Ifaces::All, args.both));
+    }
+    // A label in a text line is escaped (names are the kernel's or a user's); JSON
+    // lines carry it exact, serde escapes what JSON needs.
+    let mut out = Vec::with_capacity(planned.len());
+    for p in planned {
+        let mut ep = p.open().map_err(|e| {
+            crate::say!("ctnet-diag: opening the netns of {}: {e}", esc_text(&p.label));
+            ExitCode::from(if p.netns == snap.host {
+                crate::exit::INTERNAL
+            } else {
+                crate::exit::ENV
+            })
+        })?;
+        if !args.json {
+            ep.label = esc_text(&ep.label);
         }
+        out.push(ep);
     }
     Ok(out)
 }
@@ -321,13 +287,8 @@ pub fn run(args: CaptureArgs) -> anyhow::Result<ExitCode> {
     let mut merger = Merger {
         pending: capture::Reorder::default(),
         labels: labels.clone(),
-        own: eps
-            .iter()
-            .map(|e| capture::DirectionHint {
-                own: capture::iface_mac(e),
-                peer: e.peer_mac,
-            })
-            .collect(),
+        // Read once, when each session started.
+        own: sessions.iter().map(capture::Session::hint).collect(),
         format,
         limit: if merger_counts { args.count } else { None },
         shown: 0,
