@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::capture::{self, CaptureOptions, Control, Endpoint, Ring, Sink, decode};
+use crate::capture::{self, CaptureOptions, Control, Endpoint, Ring, Sink, decode, plan};
 use crate::check::{Finding, Status};
 use crate::error::{Error, Result};
 use crate::model::Snapshot;
@@ -265,39 +265,43 @@ pub fn run_to(
             _ => cmd,
         }
     };
-    let mut hops = vec![Hop {
-        ep: Endpoint {
-            netns: src_ns.clone(),
-            iface: src.iface.name.clone(),
-            label: format!("{}@{}", src.iface.name, src.iface.netns_label),
-            peer_mac: None,
-        },
-        command: watch(src.iface.netns, &src.iface.name),
-    }];
+    // The hops, as the capture plan names them (the one the CLI and the dashboard use):
+    // the source's end of its veth, the host end, the bridge, then the peer's host end
+    // and its own end. The probe tells requests from replies by their addresses.
+    let hop = |p: &plan::Planned| -> Result<Hop> {
+        let ns = if p.netns == snap.host {
+            host_ns.clone()
+        } else if p.netns == src.iface.netns {
+            src_ns.clone()
+        } else {
+            p.open()?.netns
+        };
+        Ok(Hop {
+            ep: Endpoint {
+                netns: ns,
+                iface: p.iface.clone(),
+                label: p.label.clone(),
+                peer_mac: None,
+            },
+            command: watch(p.netns, &p.iface),
+        })
+    };
     let hv = src
         .host_veth
         .clone()
         .expect("iface_in picks one with a host veth");
-    hops.push(Hop {
-        ep: Endpoint {
-            netns: host_ns.clone(),
-            iface: hv.name.clone(),
-            label: hv.name.clone(),
-            peer_mac: None,
-        },
-        command: watch(snap.host, &hv.name),
-    });
+    let mut planned = plan::netns(
+        snap,
+        topo,
+        src.iface.netns,
+        &src.iface.netns_label,
+        plan::Ifaces::BehindPort(&hv.name),
+        true,
+    );
     if let Some(b) = &bridge {
-        hops.push(Hop {
-            ep: Endpoint {
-                netns: host_ns.clone(),
-                iface: b.clone(),
-                label: b.clone(),
-                peer_mac: None,
-            },
-            command: watch(snap.host, b),
-        });
+        planned.push(plan::host_iface(snap, topo, b));
     }
+    let mut hops = planned.iter().map(hop).collect::<Result<Vec<_>>>()?;
     let peer_iface = match to {
         To::Peer(p) => {
             let pi = iface_in(topo, p)?;
@@ -310,26 +314,29 @@ pub fn run_to(
     };
     let (dst, dst_mac) = match (peer_iface, to) {
         (Some((pi, ip)), _) => {
-            if let Some(phv) = &pi.host_veth {
-                hops.push(Hop {
-                    ep: Endpoint {
-                        netns: host_ns.clone(),
-                        iface: phv.name.clone(),
-                        label: phv.name.clone(),
-                        peer_mac: None,
-                    },
-                    command: watch(snap.host, &phv.name),
-                });
+            // The peer's host end first, then its own end.
+            let theirs = match &pi.host_veth {
+                Some(phv) => plan::port(
+                    snap,
+                    topo,
+                    &phv.name,
+                    Some((pi.iface.netns, &pi.iface.netns_label)),
+                ),
+                None => plan::netns(
+                    snap,
+                    topo,
+                    pi.iface.netns,
+                    &pi.iface.netns_label,
+                    plan::Ifaces::All,
+                    false,
+                )
+                .into_iter()
+                .filter(|p| p.iface == pi.iface.name)
+                .collect(),
+            };
+            for p in &theirs {
+                hops.push(hop(p)?);
             }
-            hops.push(Hop {
-                ep: Endpoint {
-                    netns: open_ns(snap, pi.iface.netns)?,
-                    iface: pi.iface.name.clone(),
-                    label: format!("{}@{}", pi.iface.name, pi.iface.netns_label),
-                    peer_mac: None,
-                },
-                command: watch(pi.iface.netns, &pi.iface.name),
-            });
             (ip, pi.mac.clone())
         }
         // Not a container's: the bridge's MAC when it is the bridge's address (the
