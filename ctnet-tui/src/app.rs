@@ -130,6 +130,162 @@ pub struct Packet {
     pub line: String,
 }
 
+/// One row of the key map: what `?` shows (the keys as written, what they do) and
+/// the action of each key. The dashboard's keys and its help are both read from
+/// [`KEYMAP`], so the help cannot drift from what the keys do.
+pub struct Binding {
+    /// The keys as the help writes them.
+    pub shown: &'static str,
+    /// What they do.
+    pub what: &'static str,
+    /// Each key and its action (outside prompts, pickers and overlays).
+    pub keys: &'static [(KeyCode, Action)],
+}
+
+/// Every key of the dashboard, in the order `?` lists them.
+pub const KEYMAP: &[Binding] = &[
+    Binding {
+        shown: "q, Ctrl-C",
+        what: "quit (the terminal is restored)",
+        keys: &[(KeyCode::Char('q'), Action::Quit)],
+    },
+    Binding {
+        shown: "?, m",
+        what: "this help; every message of the session, whole",
+        keys: &[
+            (KeyCode::Char('?'), Action::ToggleHelp),
+            (KeyCode::Char('m'), Action::ShowLog),
+        ],
+    },
+    Binding {
+        shown: "Tab, Shift-Tab",
+        what: "next / previous pane: topology, detail, capture",
+        keys: &[
+            (KeyCode::Tab, Action::FocusNext),
+            (KeyCode::BackTab, Action::FocusPrev),
+        ],
+    },
+    Binding {
+        shown: "↑ ↓, j k",
+        what: "move in the focused pane (scrolls detail, capture)",
+        keys: &[
+            (KeyCode::Up, Action::Up),
+            (KeyCode::Char('k'), Action::Up),
+            (KeyCode::Down, Action::Down),
+            (KeyCode::Char('j'), Action::Down),
+        ],
+    },
+    Binding {
+        shown: "PgUp PgDn, g G",
+        what: "a screen up / down; first / last (Home End)",
+        keys: &[
+            (KeyCode::PageUp, Action::PageUp),
+            (KeyCode::PageDown, Action::PageDown),
+            (KeyCode::Home, Action::First),
+            (KeyCode::Char('g'), Action::First),
+            (KeyCode::End, Action::Last),
+            (KeyCode::Char('G'), Action::Last),
+        ],
+    },
+    Binding {
+        shown: "f, n N",
+        what: "find a name, IP, MAC, ifindex or netns; next / previous",
+        keys: &[
+            (KeyCode::Char('f'), Action::Find),
+            (KeyCode::Char('n'), Action::FindNext),
+            (KeyCode::Char('N'), Action::FindPrev),
+        ],
+    },
+    Binding {
+        shown: "!",
+        what: "only what fails or warns (background checks), or all",
+        keys: &[(KeyCode::Char('!'), Action::ToggleProblems)],
+    },
+    Binding {
+        shown: "Enter, - +",
+        what: "fold/unfold a bridge (a port: its Link tab); all",
+        keys: &[
+            (KeyCode::Enter, Action::Enter),
+            (KeyCode::Char('-'), Action::FoldAll),
+            (KeyCode::Char('+'), Action::UnfoldAll),
+            (KeyCode::Char('='), Action::UnfoldAll),
+        ],
+    },
+    Binding {
+        shown: "← →, h l, 1-7",
+        what: "tab: Link FDB ARP Routes Firewall Checks Trace",
+        keys: &[
+            (KeyCode::Right, Action::NextTab),
+            (KeyCode::Char('l'), Action::NextTab),
+            (KeyCode::Char(']'), Action::NextTab),
+            (KeyCode::Left, Action::PrevTab),
+            (KeyCode::Char('h'), Action::PrevTab),
+            (KeyCode::Char('['), Action::PrevTab),
+            (KeyCode::Char('1'), Action::ShowTab(Tab::ALL[0])),
+            (KeyCode::Char('2'), Action::ShowTab(Tab::ALL[1])),
+            (KeyCode::Char('3'), Action::ShowTab(Tab::ALL[2])),
+            (KeyCode::Char('4'), Action::ShowTab(Tab::ALL[3])),
+            (KeyCode::Char('5'), Action::ShowTab(Tab::ALL[4])),
+            (KeyCode::Char('6'), Action::ShowTab(Tab::ALL[5])),
+            (KeyCode::Char('7'), Action::ShowTab(Tab::ALL[6])),
+        ],
+    },
+    Binding {
+        shown: "p, P",
+        what: "capture the selection (again: stop it); stop all",
+        keys: &[
+            (KeyCode::Char('p'), Action::ToggleCapture),
+            (KeyCode::Char('P'), Action::StopCapture),
+        ],
+    },
+    Binding {
+        shown: "/",
+        what: "set the BPF filter (tcpdump syntax; empty clears it)",
+        keys: &[(KeyCode::Char('/'), Action::EditFilter)],
+    },
+    Binding {
+        shown: "w",
+        what: "write the packets to a file (pcapng: which interface)",
+        keys: &[(KeyCode::Char('w'), Action::WritePcap)],
+    },
+    Binding {
+        shown: "c, C",
+        what: "checks for the selection; pick a peer for the pair",
+        keys: &[
+            (KeyCode::Char('c'), Action::RunChecks),
+            (KeyCode::Char('C'), Action::PickPeer),
+        ],
+    },
+    Binding {
+        shown: "t T, x",
+        what: "trace a flow from the selection: type / pick; probe it",
+        keys: &[
+            (KeyCode::Char('t'), Action::Trace),
+            (KeyCode::Char('T'), Action::PickTraceTo),
+            (KeyCode::Char('x'), Action::Probe),
+        ],
+    },
+    Binding {
+        shown: "s, r, u",
+        what: "save the snapshot (--from); refresh; undo a demo's fault",
+        keys: &[
+            (KeyCode::Char('s'), Action::SaveSnapshot),
+            (KeyCode::Char('r'), Action::Refresh),
+            (KeyCode::Char('u'), Action::UndoFault),
+        ],
+    },
+    Binding {
+        shown: "Esc",
+        what: "close a prompt, picker, help or the messages",
+        keys: &[(KeyCode::Esc, Action::Cancel)],
+    },
+    Binding {
+        shown: "in a prompt",
+        what: "^A ^E ←→ move, ^U ^K ^W erase, ↑↓ earlier entries",
+        keys: &[],
+    },
+];
+
 /// Intent, from a key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
@@ -955,43 +1111,11 @@ impl App {
                 _ => Some(Action::Cancel),
             };
         }
-        Some(match k.code {
-            KeyCode::Char('q') => Action::Quit,
-            KeyCode::Char('?') => Action::ToggleHelp,
-            KeyCode::Tab => Action::FocusNext,
-            KeyCode::BackTab => Action::FocusPrev,
-            KeyCode::Up | KeyCode::Char('k') => Action::Up,
-            KeyCode::Down | KeyCode::Char('j') => Action::Down,
-            KeyCode::PageUp => Action::PageUp,
-            KeyCode::PageDown => Action::PageDown,
-            KeyCode::Home | KeyCode::Char('g') => Action::First,
-            KeyCode::End | KeyCode::Char('G') => Action::Last,
-            KeyCode::Char('-') => Action::FoldAll,
-            KeyCode::Char('+') | KeyCode::Char('=') => Action::UnfoldAll,
-            KeyCode::Char('f') => Action::Find,
-            KeyCode::Char('n') => Action::FindNext,
-            KeyCode::Char('N') => Action::FindPrev,
-            KeyCode::Char('m') => Action::ShowLog,
-            KeyCode::Char('!') => Action::ToggleProblems,
-            KeyCode::Char('u') => Action::UndoFault,
-            KeyCode::Enter => Action::Enter,
-            KeyCode::Right | KeyCode::Char('l') | KeyCode::Char(']') => Action::NextTab,
-            KeyCode::Left | KeyCode::Char('h') | KeyCode::Char('[') => Action::PrevTab,
-            KeyCode::Char(c @ '1'..='7') => Action::ShowTab(Tab::ALL[(c as u8 - b'1') as usize]),
-            KeyCode::Char('p') => Action::ToggleCapture,
-            KeyCode::Char('P') => Action::StopCapture,
-            KeyCode::Char('/') => Action::EditFilter,
-            KeyCode::Char('w') => Action::WritePcap,
-            KeyCode::Char('c') => Action::RunChecks,
-            KeyCode::Char('C') => Action::PickPeer,
-            KeyCode::Char('t') => Action::Trace,
-            KeyCode::Char('T') => Action::PickTraceTo,
-            KeyCode::Char('x') => Action::Probe,
-            KeyCode::Char('s') => Action::SaveSnapshot,
-            KeyCode::Char('r') => Action::Refresh,
-            KeyCode::Esc => Action::Cancel,
-            _ => return None,
-        })
+        KEYMAP
+            .iter()
+            .flat_map(|b| b.keys)
+            .find(|(code, _)| *code == k.code)
+            .map(|(_, a)| a.clone())
     }
 
     /// Keep `text` in the history of `kind` prompts (not twice in a row, 50 at most).

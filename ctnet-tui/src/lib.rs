@@ -3,8 +3,10 @@
 //! Checks), a live capture pane and a status bar, drawn with ratatui.
 //!
 //! State lives in [`app::App`] and changes only through [`app::App::on_event`] and
-//! [`app::App::update`], so it is tested without a terminal; [`ui::draw`] is a pure
-//! function of it; [`run::run`] owns the terminal and the workers.
+//! [`app::App::update`], so it is tested without a terminal: the workers and the
+//! effects' executor ([`run::Executor`]) only send events. [`ui::draw`] is a pure
+//! function of it, one file per tab or region under `ui/`; the keys and their help are
+//! one table ([`app::KEYMAP`]); [`run::run`] owns the terminal and the workers.
 //!
 //! ```no_run
 //! use std::time::Duration;

@@ -962,3 +962,45 @@ fn a_scan_the_poller_prepared_is_taken_in_as_it_comes_and_a_host_only_one_merged
     select_port(&mut app, "vc4");
     assert!(app.selected_netns().is_some());
 }
+
+#[test]
+fn the_help_is_the_key_map_and_every_key_is_shown_once() {
+    use ctnet_tui::app::KEYMAP;
+    let glyph = |c: &KeyCode| -> String {
+        match c {
+            KeyCode::Char(ch) => ch.to_string(),
+            KeyCode::Up => "↑".into(),
+            KeyCode::Down => "↓".into(),
+            KeyCode::Left => "←".into(),
+            KeyCode::Right => "→".into(),
+            KeyCode::PageUp => "PgUp".into(),
+            KeyCode::PageDown => "PgDn".into(),
+            KeyCode::BackTab => "Shift-Tab".into(),
+            other => format!("{other:?}"),
+        }
+    };
+    let mut seen = std::collections::HashSet::new();
+    for b in KEYMAP {
+        for (code, action) in b.keys {
+            assert!(seen.insert(*code), "{code:?} is bound twice");
+            let g = glyph(code);
+            // `1-7` stands for the digits; `]`, `[` and `=` are aliases of their row.
+            let shown = b.shown.contains(&g)
+                || b.what.contains(&g)
+                || (g.len() == 1 && g.chars().all(|c| c.is_ascii_digit()) && b.shown.contains("1-7"))
+                || matches!(g.as_str(), "]" | "[" | "=");
+            assert!(shown, "{code:?} ({action:?}) is not shown in {:?}", b.shown);
+            // And the app does what the row says.
+            let app = App::new(Mode::Live, 2.0, false);
+            assert_eq!(
+                app.keymap(crossterm::event::KeyEvent::from(*code)).as_ref(),
+                Some(action),
+                "{code:?}"
+            );
+        }
+    }
+    assert!(
+        KEYMAP.iter().filter(|b| b.keys.is_empty()).count() == 1,
+        "only the prompt row has no key"
+    );
+}
