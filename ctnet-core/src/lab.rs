@@ -397,7 +397,7 @@ impl std::fmt::Debug for LockWait<'_> {
 /// checked and built or removed; released when dropped (or when the process dies).
 #[derive(Debug)]
 pub struct StateLock {
-    _file: std::fs::File,
+    _file: nix::fcntl::Flock<std::fs::File>,
 }
 
 impl StateLock {
@@ -416,7 +416,7 @@ impl StateLock {
         let dir = &env.state_dir;
         std::fs::create_dir_all(dir).map_err(|e| Error::io("creating", dir, e))?;
         let path = dir.join(".lock");
-        let file = std::fs::OpenOptions::new()
+        let mut file = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
@@ -428,22 +428,26 @@ impl StateLock {
         // asked for (the signal is taken by a handler, so flock is not interrupted).
         let mut waited = false;
         loop {
-            // SAFETY: flock on a descriptor owned by `file`.
-            if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
-                if waited {
-                    wait.tell(false);
-                    // A stop asked for just as the lock came free: nothing is built yet.
-                    if wait.stopped() {
-                        return Err(stopped(&path));
+            use nix::fcntl::{Flock, FlockArg};
+            match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+                Ok(locked) => {
+                    if waited {
+                        wait.tell(false);
+                        // A stop asked for just as the lock came free: nothing is built yet.
+                        if wait.stopped() {
+                            return Err(stopped(&path));
+                        }
+                    }
+                    return Ok(Self { _file: locked });
+                }
+                Err((f, errno)) => {
+                    file = f;
+                    match errno {
+                        nix::errno::Errno::EWOULDBLOCK => {}
+                        nix::errno::Errno::EINTR => continue,
+                        e => return Err(Error::io("locking", &path, e.into())),
                     }
                 }
-                return Ok(Self { _file: file });
-            }
-            let e = std::io::Error::last_os_error();
-            match e.raw_os_error() {
-                Some(libc::EWOULDBLOCK) => {}
-                Some(libc::EINTR) => continue,
-                _ => return Err(Error::io("locking", &path, e)),
             }
             if !waited {
                 waited = true;

@@ -3,7 +3,7 @@
 //! tool per namespace costs more than the answer: listing nf_tables tables (is there any
 //! firewall here at all?) and the conntrack entries of the `conntrack-full` fault.
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 
 use crate::error::{Error, ErrorKind, Result};
 
@@ -105,45 +105,37 @@ pub(crate) struct Socket {
 
 impl Socket {
     pub(crate) fn open(what: &str) -> Result<Socket> {
-        // SAFETY: socket(2) with constant arguments; the result is a new fd or -1.
-        let fd = unsafe {
-            libc::socket(
-                libc::AF_NETLINK,
-                libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-                libc::NETLINK_NETFILTER,
-            )
-        };
-        if fd < 0 {
-            let e = std::io::Error::last_os_error();
-            return Err(Error::Tool {
+        use nix::sys::socket::{AddressFamily, SockFlag, SockProtocol, SockType, socket};
+        let fd = socket(
+            AddressFamily::Netlink,
+            SockType::Raw,
+            SockFlag::SOCK_CLOEXEC,
+            SockProtocol::NetlinkNetFilter,
+        )
+        .map_err(|e| {
+            let e = std::io::Error::from(e);
+            Error::Tool {
                 program: what.into(),
                 detail: format!("opening a netfilter netlink socket: {e}"),
                 kind: ErrorKind::of_io(&e),
-            });
-        }
-        // SAFETY: fd is a fresh fd that nothing else owns.
-        Ok(Socket {
-            fd: unsafe { OwnedFd::from_raw_fd(fd) },
-        })
+            }
+        })?;
+        Ok(Socket { fd })
     }
 
     pub(crate) fn send(&self, buf: &[u8]) -> std::io::Result<()> {
-        // SAFETY: buf is a valid slice; an unbound netlink socket sends to the kernel.
-        let n = unsafe { libc::send(self.fd.as_raw_fd(), buf.as_ptr().cast(), buf.len(), 0) };
-        if n < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
+        // An unbound netlink socket sends to the kernel.
+        nix::sys::socket::send(self.fd.as_raw_fd(), buf, nix::sys::socket::MsgFlags::empty())?;
         Ok(())
     }
 
     /// One datagram into `buf`; its length.
     pub(crate) fn recv(&self, buf: &mut [u8]) -> std::io::Result<usize> {
-        // SAFETY: buf is a valid, writable buffer of its length.
-        let n = unsafe { libc::recv(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
-        if n < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        Ok(n as usize)
+        Ok(nix::sys::socket::recv(
+            self.fd.as_raw_fd(),
+            buf,
+            nix::sys::socket::MsgFlags::empty(),
+        )?)
     }
 
     /// Read answers until the acknowledgement of `last`; the first error the kernel

@@ -272,15 +272,16 @@ fn read_num<T: std::str::FromStr>(path: &str) -> Option<T> {
 /// is compared with the entries of every netns on the host, so the directory is
 /// opened once and the files relative to it.
 fn read_u8_at(dir: &std::fs::File, name: &std::ffi::CStr) -> Option<u8> {
+    use nix::fcntl::{OFlag, openat};
     use std::io::Read as _;
-    use std::os::fd::{AsRawFd, FromRawFd};
-    // SAFETY: a valid directory fd and a NUL-terminated name; the result is checked.
-    let fd = unsafe { libc::openat(dir.as_raw_fd(), name.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
-    if fd < 0 {
-        return None;
-    }
-    // SAFETY: `fd` was just opened and is owned by nothing else.
-    let mut f = unsafe { std::fs::File::from_raw_fd(fd) };
+    let fd = openat(
+        dir,
+        name,
+        OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .ok()?;
+    let mut f = std::fs::File::from(fd);
     let mut text = String::new();
     f.read_to_string(&mut text).ok()?;
     text.trim().parse().ok()
@@ -600,17 +601,13 @@ fn now_ms() -> u64 {
 }
 
 fn uname() -> (String, String) {
-    // SAFETY: utsname is plain data; uname fills it.
-    let mut u: libc::utsname = unsafe { std::mem::zeroed() };
-    // SAFETY: valid pointer to a utsname.
-    if unsafe { libc::uname(&mut u) } != 0 {
-        return (String::new(), String::new());
+    match nix::sys::utsname::uname() {
+        Ok(u) => (
+            u.nodename().to_string_lossy().into_owned(),
+            u.release().to_string_lossy().into_owned(),
+        ),
+        Err(_) => (String::new(), String::new()),
     }
-    let field = |f: &[libc::c_char]| {
-        let bytes: Vec<u8> = f.iter().take_while(|&&c| c != 0).map(|&c| c as u8).collect();
-        String::from_utf8_lossy(&bytes).into_owned()
-    };
-    (field(&u.nodename), field(&u.release))
 }
 
 /// Take a snapshot of this host: discover every netns, read each, read the host

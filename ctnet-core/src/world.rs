@@ -46,8 +46,7 @@ fn cstr(s: &str) -> CString {
 impl World {
     /// Prepare to enter a world as the current user (mapped to root inside).
     pub fn prepare() -> Self {
-        // SAFETY: getuid/getgid cannot fail.
-        let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+        let (uid, gid) = (nix::unistd::getuid().as_raw(), nix::unistd::getgid().as_raw());
         let mut lo = [0 as libc::c_char; libc::IFNAMSIZ];
         lo[0] = b'l' as libc::c_char;
         lo[1] = b'o' as libc::c_char;

@@ -123,8 +123,7 @@ pub fn require_lab_caps(what: &str) -> Result<(), Missing> {
     if missing.is_empty() {
         return Ok(());
     }
-    // SAFETY: geteuid cannot fail.
-    let root = unsafe { libc::geteuid() } == 0;
+    let root = nix::unistd::geteuid().is_root();
     let first = if root {
         "you are root but without them (a container started without \
          --cap-add NET_ADMIN --cap-add SYS_ADMIN?): grant them to this container"

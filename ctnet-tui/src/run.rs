@@ -663,17 +663,15 @@ fn save_snapshot(path: &std::path::Path, app: &App) -> ctnet_core::Result<()> {
 /// Whether the terminal on stdin has hung up (its pty closed): `Some(true)` hung up,
 /// `Some(false)` input waiting, `None` nothing within `timeout_ms`.
 fn stdin_state(timeout_ms: i32) -> Option<bool> {
-    let mut pfd = libc::pollfd {
-        fd: libc::STDIN_FILENO,
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    // SAFETY: one valid pollfd, its count, and a timeout.
-    let n = unsafe { libc::poll(&mut pfd, 1, timeout_ms) };
-    if n <= 0 {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    let stdin = std::io::stdin();
+    let mut fds = [PollFd::new(std::os::fd::AsFd::as_fd(&stdin), PollFlags::POLLIN)];
+    let timeout = PollTimeout::try_from(timeout_ms.max(0)).unwrap_or(PollTimeout::MAX);
+    if poll(&mut fds, timeout).ok()? == 0 {
         return None;
     }
-    Some(pfd.revents & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0)
+    let gone = PollFlags::POLLHUP | PollFlags::POLLERR | PollFlags::POLLNVAL;
+    Some(fds[0].revents().is_some_and(|r| r.intersects(gone)))
 }
 
 /// Keys and resizes, read with crossterm. A terminal that goes away leaves stdin

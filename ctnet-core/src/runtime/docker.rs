@@ -9,7 +9,7 @@
 use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::io::{self, BufRead, BufReader, Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -239,42 +239,28 @@ pub fn read_response(stream: impl Read) -> io::Result<(u16, Vec<u8>)> {
 /// Connect to `socket` within `timeout`. A blocking connect to a daemon whose accept
 /// queue is full waits forever; Linux bounds it by `SO_SNDTIMEO`, set here first.
 fn connect(socket: &Path, timeout: Duration) -> io::Result<UnixStream> {
+    use nix::sys::socket::{AddressFamily, SockFlag, SockType, UnixAddr};
     use std::os::unix::ffi::OsStrExt;
     let path = socket.as_os_str().as_bytes();
-    // SAFETY: sockaddr_un is plain data; all zeroes is a valid value.
-    let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
-    if path.is_empty() || path.len() >= addr.sun_path.len() || path.contains(&0) {
+    // sun_path holds 108 bytes with its NUL.
+    const SUN_PATH: usize = 108;
+    if path.is_empty() || path.len() >= SUN_PATH || path.contains(&0) {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
-            format!(
-                "not a usable socket path (at most {} bytes)",
-                addr.sun_path.len() - 1
-            ),
+            format!("not a usable socket path (at most {} bytes)", SUN_PATH - 1),
         ));
     }
-    addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
-    for (dst, src) in addr.sun_path.iter_mut().zip(path) {
-        *dst = *src as libc::c_char;
-    }
-    // SAFETY: plain syscall; the result is checked.
-    let fd = unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: fd is a socket just made and owned by nothing else.
-    let stream = UnixStream::from(unsafe { OwnedFd::from_raw_fd(fd) });
+    let addr = UnixAddr::new(socket)?;
+    let fd = nix::sys::socket::socket(
+        AddressFamily::Unix,
+        SockType::Stream,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )?;
+    let stream = UnixStream::from(fd);
     stream.set_write_timeout(Some(timeout))?;
-    let len = std::mem::offset_of!(libc::sockaddr_un, sun_path) + path.len() + 1;
-    // SAFETY: addr is an initialised sockaddr_un and len does not exceed its size.
-    let rc = unsafe {
-        libc::connect(
-            stream.as_raw_fd(),
-            (&raw const addr).cast::<libc::sockaddr>(),
-            len as libc::socklen_t,
-        )
-    };
-    if rc != 0 {
-        let e = io::Error::last_os_error();
+    if let Err(errno) = nix::sys::socket::connect(stream.as_raw_fd(), &addr) {
+        let e = io::Error::from(errno);
         if e.kind() == io::ErrorKind::WouldBlock {
             return Err(io::Error::new(
                 io::ErrorKind::TimedOut,

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 
 use crate::model::EthtoolStats;
 
@@ -44,15 +44,14 @@ pub(crate) struct Ethtool {
 impl Ethtool {
     /// Open in the calling thread's netns.
     pub fn open() -> io::Result<Self> {
-        // SAFETY: plain socket(2); the fd is owned right away.
-        let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: fd is a fresh, valid descriptor nobody else owns.
-        Ok(Self {
-            fd: unsafe { OwnedFd::from_raw_fd(fd) },
-        })
+        use nix::sys::socket::{AddressFamily, SockFlag, SockType, socket};
+        let fd = socket(
+            AddressFamily::Inet,
+            SockType::Datagram,
+            SockFlag::SOCK_CLOEXEC,
+            None,
+        )?;
+        Ok(Self { fd })
     }
 
     fn ioctl(&self, ifname: &str, data: *mut libc::c_void) -> io::Result<()> {

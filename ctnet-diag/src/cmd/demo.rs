@@ -3,7 +3,7 @@
 
 use std::io::IsTerminal;
 use std::net::Ipv4Addr;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::sync::Arc;
@@ -182,8 +182,7 @@ fn run_shell(shell: &str, quit: &AtomicI32, note: Option<&mut NoteFile>) {
 fn notes_path() -> Option<PathBuf> {
     match std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
         Some(d) => Some(PathBuf::from(d).join("ctnet/demos")),
-        // SAFETY: geteuid cannot fail.
-        None if unsafe { libc::geteuid() } == 0 => Some(PathBuf::from("/run/ctnet/demos")),
+        None if nix::unistd::geteuid().is_root() => Some(PathBuf::from("/run/ctnet/demos")),
         None => None,
     }
 }
@@ -335,28 +334,24 @@ impl NoteFile {
         let Ok(tmp) = std::ffi::CString::new(tmp) else {
             return false;
         };
-        let dir = self.dir.0.as_raw_fd();
-        // SAFETY: a valid directory descriptor and NUL-terminated name.
-        let fd = unsafe {
-            libc::openat(
-                dir,
-                tmp.as_ptr(),
-                libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC | libc::O_NOFOLLOW | libc::O_CLOEXEC,
-                0o600,
-            )
-        };
-        if fd < 0 {
+        use nix::fcntl::{OFlag, openat, renameat};
+        use nix::unistd::{UnlinkatFlags, unlinkat};
+        let dir = &self.dir.0;
+        let flags = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_TRUNC | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        let Ok(fd) = openat(
+            dir,
+            tmp.as_c_str(),
+            flags,
+            nix::sys::stat::Mode::from_bits_truncate(0o600),
+        ) else {
             return false;
-        }
-        // SAFETY: a fresh descriptor owned by nothing else.
-        let mut file = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+        };
+        let mut file = std::fs::File::from(fd);
         use std::io::Write as _;
-        // SAFETY: a valid directory descriptor and NUL-terminated names.
         let stored = file.write_all(text.as_bytes()).is_ok()
-            && unsafe { libc::renameat(dir, tmp.as_ptr(), dir, self.name.as_ptr()) } == 0;
+            && renameat(dir, tmp.as_c_str(), dir, self.name.as_c_str()).is_ok();
         if !stored {
-            // SAFETY: a valid directory descriptor and NUL-terminated name.
-            unsafe { libc::unlinkat(dir, tmp.as_ptr(), 0) };
+            let _ = unlinkat(dir, tmp.as_c_str(), UnlinkatFlags::NoRemoveDir);
         }
         stored
     }
@@ -364,8 +359,11 @@ impl NoteFile {
 
 impl Drop for NoteFile {
     fn drop(&mut self) {
-        // SAFETY: a valid directory descriptor and NUL-terminated name.
-        unsafe { libc::unlinkat(self.dir.0.as_raw_fd(), self.name.as_ptr(), 0) };
+        let _ = nix::unistd::unlinkat(
+            &self.dir.0,
+            self.name.as_c_str(),
+            nix::unistd::UnlinkatFlags::NoRemoveDir,
+        );
     }
 }
 
@@ -560,16 +558,14 @@ fn start_traffic(built: &LabSummary, env: &LabEnv) -> Traffic {
         };
         // A socket keeps the netns it was made in.
         let made = ns.run(|| {
-            // SAFETY: plain socket(2); the result is checked before use.
-            let fd = unsafe {
-                libc::socket(
-                    libc::AF_INET,
-                    libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-                    libc::IPPROTO_ICMP,
-                )
-            };
-            // SAFETY: a fresh descriptor owned by nothing else.
-            (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd) })
+            use nix::sys::socket::{AddressFamily, SockFlag, SockProtocol, SockType, socket};
+            socket(
+                AddressFamily::Inet,
+                SockType::Raw,
+                SockFlag::SOCK_CLOEXEC,
+                SockProtocol::Icmp,
+            )
+            .ok()
         });
         if let Ok(Some(fd)) = made {
             senders.push((fd, dst));
