@@ -776,9 +776,17 @@ async fn build_container(
     // ends are up (a frame sent earlier would be counted as a drop).
     if let Some(m) = mac_bytes {
         let (dir, name, ip, index) = (env.netns_dir.clone(), c.netns.clone(), c.ip, eth0.header.index);
+        let host_veth = c.host_veth.clone();
         tokio::task::spawn_blocking(move || {
+            // Both ends running and the port forwarding first: until the kernel's link
+            // watcher has caught up (it gives a device its queue and a bridge port its
+            // state), a frame is dropped and counted, and the bridge learns nothing.
+            wait_running(|l| l.name == host_veth, true);
             Netns::named(dir, &name)?
-                .run(|| announce(index, m, ip))?
+                .run(|| {
+                    wait_running(|l| l.ifindex == index, false);
+                    announce(index, m, ip)
+                })?
                 .map_err(|e| Error::Invalid(format!("announcing {ip} on eth0 of {name}: {e}")))
         })
         .await
@@ -792,6 +800,31 @@ async fn build_container(
         ip: format!("{}/{prefix}", c.ip),
         mac,
     })
+}
+
+/// Wait (2 s at most) until the link `which` picks in the calling thread's netns is
+/// operationally up and, with `port`, forwarding on its bridge. Best effort: the
+/// announcement that follows is sent either way.
+fn wait_running(which: impl Fn(&crate::model::Link) -> bool, port: bool) {
+    use crate::model::{OperState, PortState};
+    let Ok(mut rtnl) = crate::source::rtnl::Rtnl::open() else {
+        return;
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    while std::time::Instant::now() < deadline {
+        let ready = rtnl.links(true).ok().is_some_and(|(links, _)| {
+            links.iter().map(|(l, _)| l).find(|l| which(l)).is_some_and(|l| {
+                l.operstate == OperState::Up
+                    && (!port || l.port.as_ref().is_some_and(|p| p.state == PortState::Forwarding))
+            })
+        });
+        if ready {
+            // The watcher sets the state, then gives the device its queue, in one go.
+            std::thread::sleep(std::time::Duration::from_millis(2));
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
 }
 
 /// Send an ARP announcement (a gratuitous ARP request: sender and target are `ip`)
