@@ -433,79 +433,44 @@ pub fn run_to(
         },
         None => Vec::new(),
     };
-    let dst_s = dst.to_string();
-    let mut refused = 0;
-    if let Flow::Tcp(port) | Flow::Udp(port) = flow {
-        let sent = src_ns.run(move || (send_l4(flow, dst, port), nix::unistd::gettid().as_raw() as u32))?;
-        std::thread::sleep(Duration::from_millis(150));
-        control.stop();
-        let ((answered, r), tid) = sent;
-        // Sent by a `ctnet-netns` thread of this process.
-        let drops = stop_drops(watch, &[("ctnet-netns", tid)]);
-        let trace = trace.map(nftrace::NfTrace::stop).unwrap_or_default();
-        for stats in sessions.join() {
-            if let Some(why) = stats.ended
-                && let Some(h) = seen.iter_mut().find(|h| h.hop == stats.label)
-            {
-                h.error.get_or_insert(why);
+    // The flow's own packets: TCP connections or UDP datagrams from a thread in the
+    // source netns, or `ping` started there. On an error the sessions are joined by
+    // their guard, the trace and the drop watch removed by theirs.
+    let (answered, refused, senders): (u32, u32, Vec<(&str, u32)>) = match flow {
+        Flow::Tcp(port) | Flow::Udp(port) => {
+            let ((answered, refused), tid) =
+                src_ns.run(move || (send_l4(flow, dst, port), nix::unistd::gettid().as_raw() as u32))?;
+            // Sent by a `ctnet-netns` thread of this process.
+            (answered, refused, vec![("ctnet-netns", tid)])
+        }
+        Flow::Icmp => {
+            let dst_s = dst.to_string();
+            // Started in the source netns, waited for here.
+            let ping = src_ns.run(move || {
+                crate::tool::Cmd::new("ping", &crate::privilege::tool_path())
+                    .args(["-n", "-c", &PROBES.to_string(), "-i", "0.2", "-W", "1", &dst_s])
+                    .spawn()
+            })?;
+            let pinger: Vec<(&str, u32)> = ping.pid().map(|pid| ("ping", pid)).into_iter().collect();
+            let o = ping.output()?;
+            // 0: replies, 1: none; anything else is ping failing, not the path.
+            if !matches!(o.status.code(), Some(0 | 1)) {
+                return Err(Error::Tool {
+                    program: "ping".into(),
+                    detail: format!("{}: {}", o.status, String::from_utf8_lossy(&o.stderr).trim()),
+                    kind: crate::error::ErrorKind::Other,
+                });
             }
-        }
-        refused = r;
-        count_frames(&ring, &mut seen, flow, dst, &dst_mac);
-        let moved = match (before, rescan().ok()) {
-            (Some(a), Some(b)) => counters_moved(&a, &b, &hops),
-            _ => Vec::new(),
-        };
-        return Ok(ProbeResult {
-            dst,
-            dst_mac,
-            answered,
-            hops: seen,
-            moved,
-            trace,
-            trace_error,
-            flow,
-            refused,
-            drops,
-            drops_error,
-        });
-    }
-    // Started in the source netns, waited for here.
-    let ping = src_ns.run(move || {
-        crate::tool::Cmd::new("ping", &crate::privilege::tool_path())
-            .args(["-n", "-c", &PROBES.to_string(), "-i", "0.2", "-W", "1", &dst_s])
-            .spawn()
-    });
-    let ping = match ping {
-        Ok(p) => p,
-        Err(e) => {
-            control.stop();
-            return Err(e);
-        }
-    };
-    let pinger: Vec<(&str, u32)> = ping.pid().map(|pid| ("ping", pid)).into_iter().collect();
-    let answered = match ping.output() {
-        // 0: replies, 1: none; anything else is ping failing, not the path.
-        Ok(o) if !matches!(o.status.code(), Some(0 | 1)) => {
-            control.stop();
-            return Err(Error::Tool {
-                program: "ping".into(),
-                detail: format!("{}: {}", o.status, String::from_utf8_lossy(&o.stderr).trim()),
-                kind: crate::error::ErrorKind::Other,
-            });
-        }
-        Ok(o) => String::from_utf8_lossy(&o.stdout)
-            .lines()
-            .filter(|l| l.contains("bytes from"))
-            .count() as u32,
-        Err(e) => {
-            control.stop();
-            return Err(e);
+            let answered = String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .filter(|l| l.contains("bytes from"))
+                .count() as u32;
+            (answered, 0, pinger)
         }
     };
     std::thread::sleep(Duration::from_millis(150));
     control.stop();
-    let drops = stop_drops(watch, &pinger);
+    let drops = stop_drops(watch, &senders);
     let trace = trace.map(nftrace::NfTrace::stop).unwrap_or_default();
     for stats in sessions.join() {
         if let Some(why) = stats.ended

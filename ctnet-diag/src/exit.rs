@@ -114,12 +114,7 @@ pub fn require_lab_caps(what: &str) -> Result<(), Missing> {
             ),
         });
     }
-    let caps = privilege::effective();
-    let missing: Vec<&str> = [(CAP_NET_ADMIN, "CAP_NET_ADMIN"), (CAP_SYS_ADMIN, "CAP_SYS_ADMIN")]
-        .into_iter()
-        .filter(|(bit, _)| caps & (1u64 << bit) == 0)
-        .map(|(_, name)| name)
-        .collect();
+    let missing = lacking_admin_caps();
     if missing.is_empty() {
         return Ok(());
     }
@@ -142,15 +137,20 @@ pub fn require_lab_caps(what: &str) -> Result<(), Missing> {
     })
 }
 
-/// Fail with [`Missing`] unless the process can read every netns and the firewall
-/// (`what` reads the host live).
-pub fn require_read_caps(what: &str) -> Result<(), Missing> {
+/// Which of CAP_NET_ADMIN and CAP_SYS_ADMIN this process lacks, by name.
+fn lacking_admin_caps() -> Vec<&'static str> {
     let caps = privilege::effective();
-    let missing: Vec<&str> = [(CAP_NET_ADMIN, "CAP_NET_ADMIN"), (CAP_SYS_ADMIN, "CAP_SYS_ADMIN")]
+    [(CAP_NET_ADMIN, "CAP_NET_ADMIN"), (CAP_SYS_ADMIN, "CAP_SYS_ADMIN")]
         .into_iter()
         .filter(|(bit, _)| caps & (1u64 << bit) == 0)
         .map(|(_, name)| name)
-        .collect();
+        .collect()
+}
+
+/// Fail with [`Missing`] unless the process can read every netns and the firewall
+/// (`what` reads the host live).
+pub fn require_read_caps(what: &str) -> Result<(), Missing> {
+    let missing = lacking_admin_caps();
     if missing.is_empty() {
         return Ok(());
     }
