@@ -6,7 +6,10 @@
 //! limit: it fills its own count up to it instead, with entries that are assured (the
 //! kernel evicts only unassured ones to make room), marked [`MARK`] so that the undo
 //! removes exactly them, and with a timeout so they go by themselves if nothing undoes
-//! them. The tuples use 198.18.0.0/15 (benchmarking addresses, RFC 2544), UDP to port 9.
+//! them. Entries already there that are not assured (an IGMP report from the bridge, a
+//! flow never answered) would be evicted by the kernel's garbage collector once the table
+//! is over 95 % full, and each slot freed would let one new flow in: the fault removes
+//! them itself and tops the table up until it stays full. The tuples use 198.18.0.0/15 (benchmarking addresses, RFC 2544), UDP to port 9.
 
 use std::net::Ipv4Addr;
 
@@ -26,6 +29,7 @@ const CTA_STATUS: u16 = 3;
 const CTA_TIMEOUT: u16 = 7;
 const CTA_MARK: u16 = 8;
 const CTA_MARK_MASK: u16 = 21;
+const CTA_STATUS_MASK: u16 = 26;
 const CTA_TUPLE_IP: u16 = 1;
 const CTA_TUPLE_PROTO: u16 = 2;
 const CTA_IP_V4_SRC: u16 = 1;
@@ -81,6 +85,12 @@ const DST: Ipv4Addr = Ipv4Addr::new(198, 19, 255, 254);
 /// Stops at the first batch the kernel refuses (the table full, say): returns how many
 /// were added before it, and the refusal.
 pub fn fill(count: u32) -> Result<(u32, Option<std::io::Error>)> {
+    fill_from(0, count)
+}
+
+/// [`fill`] with the tuples numbered from `first` on: a top-up after an earlier fill
+/// adds entries of its own rather than ones the kernel already holds.
+pub fn fill_from(first: u32, count: u32) -> Result<(u32, Option<std::io::Error>)> {
     let sock = nfnl::Socket::open("ctnetlink")?;
     let io = |e: std::io::Error| Error::io("filling the conntrack table through", "ctnetlink", e);
     let mut added = 0;
@@ -89,8 +99,10 @@ pub fn fill(count: u32) -> Result<(u32, Option<std::io::Error>)> {
         buf.clear();
         let n = BATCH.min(count - added);
         for k in 0..n {
+            // The sequence number counts this call's messages (what the acks are
+            // matched by); the tuple's number goes on from `first`.
             let i = added + k;
-            let (src, sport) = entry(i);
+            let (src, sport) = entry(first.saturating_add(i));
             // An acknowledgement only for the batch's last message; errors come anyway.
             let ack = if k == n - 1 { libc::NLM_F_ACK } else { 0 };
             let flags = (libc::NLM_F_REQUEST | libc::NLM_F_CREATE | libc::NLM_F_EXCL | ack) as u16;
@@ -127,6 +139,26 @@ pub fn flush_marked() -> Result<()> {
     message(&mut buf, IPCTNL_MSG_CT_DELETE, flags, 1, |b| {
         attr(b, CTA_MARK, &MARK.to_be_bytes());
         attr(b, CTA_MARK_MASK, &u32::MAX.to_be_bytes());
+    });
+    sock.send(&buf).map_err(io)?;
+    match sock.acks(1).map_err(io)? {
+        None => Ok(()),
+        Some(errno) => Err(io(std::io::Error::from_raw_os_error(errno))),
+    }
+}
+
+/// Remove every entry that is not assured from the current thread's netns (one flush
+/// the kernel filters by status: `CTA_STATUS` under `CTA_STATUS_MASK`). On a table over
+/// 95 % full the kernel's garbage collector evicts such entries anyway, and each slot
+/// it frees would let one new flow into a table the fault keeps full.
+pub fn flush_unassured() -> Result<()> {
+    let sock = nfnl::Socket::open("ctnetlink")?;
+    let io = |e: std::io::Error| Error::io("removing unassured entries through", "ctnetlink", e);
+    let mut buf = Vec::new();
+    let flags = (libc::NLM_F_REQUEST | libc::NLM_F_ACK) as u16;
+    message(&mut buf, IPCTNL_MSG_CT_DELETE, flags, 1, |b| {
+        attr(b, CTA_STATUS, &0u32.to_be_bytes());
+        attr(b, CTA_STATUS_MASK, &IPS_ASSURED.to_be_bytes());
     });
     sock.send(&buf).map_err(io)?;
     match sock.acks(1).map_err(io)? {

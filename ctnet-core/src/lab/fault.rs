@@ -199,8 +199,9 @@ impl Fault {
             }
             Fault::ConntrackFull => {
                 "fills the lab host's conntrack table up to nf_conntrack_max with assured entries of its own \
-                 (marked, gone by themselves after 10 minutes): new connections through it are dropped \
-                 (never in the host's initial netns)"
+                 (marked, gone by themselves after 10 minutes), after removing the entries that are not \
+                 assured (the kernel evicts those from a full table): new connections through it are \
+                 dropped (never in the host's initial netns)"
             }
         }
     }
@@ -296,7 +297,8 @@ impl Step {
             Action::Sysctl { key, value } => format!("sysctl -w {key}={value}"),
             Action::ConntrackFill { entries } => format!(
                 "# {entries} entries, each: conntrack -I -p udp -s 198.18.X.Y -d 198.19.255.254 --sport PORT --dport 9 \
-                 --status ASSURED,SEEN_REPLY --timeout {} --mark {}",
+                 --status ASSURED,SEEN_REPLY --timeout {} --mark {}; the unassured entries removed, and the \
+                 table topped up until it stays full",
                 super::conntrack::TIMEOUT,
                 super::conntrack::MARK
             ),
@@ -1577,10 +1579,34 @@ fn run_step(step: &Step, tool_path: &str) -> Result<()> {
                 let (added, refused) = super::conntrack::fill(*entries)?;
                 match refused {
                     // Full before all were in (the table moved meanwhile): that is the fault.
-                    Some(e) if e.raw_os_error() == Some(libc::ENOMEM) || added > 0 => Ok(()),
-                    Some(e) => Err(Error::io("filling the conntrack table through", "ctnetlink", e)),
-                    None => Ok(()),
+                    Some(e) if e.raw_os_error() == Some(libc::ENOMEM) || added > 0 => {}
+                    Some(e) => return Err(Error::io("filling the conntrack table through", "ctnetlink", e)),
+                    None => {}
                 }
+                // Entries that are not assured would be evicted by the kernel on a table
+                // this full, and entries dying when the count was read are freed a moment
+                // later: either leaves a slot that lets a new flow in. They go now, and the
+                // table is topped up until it stays full.
+                let live = |key: &str| read_sysctl(key).and_then(|v| v.parse::<u32>().ok());
+                let mut next = (*entries).max(added);
+                for _ in 0..5 {
+                    super::conntrack::flush_unassured()?;
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                    let (Some(count), Some(max)) = (
+                        live("net.netfilter.nf_conntrack_count"),
+                        live("net.netfilter.nf_conntrack_max"),
+                    ) else {
+                        break;
+                    };
+                    if count >= max {
+                        break;
+                    }
+                    // Numbered past every tuple asked for so far (a refused batch may
+                    // have put some of its entries in).
+                    super::conntrack::fill_from(next, max - count)?;
+                    next = next.saturating_add(max - count);
+                }
+                Ok(())
             }
             Action::ConntrackFlush => super::conntrack::flush_marked(),
             Action::Run { argv } => {
