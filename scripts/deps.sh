@@ -15,13 +15,15 @@ set -euo pipefail
 # (Debian's kubernetes-client, when no kubectl is installed: the plugin's test has it
 # evaluate the plugin's jsonpath queries on real Pod objects), and a real Docker engine
 # with a busybox to import as its image (the tests start it in private namespaces; the
-# package's own service is not needed).
+# package's own service is not needed), and a real rootful Podman with netavark and
+# aardvark-dns (daemonless: the tests run it in private namespaces with a private /run).
 CTNET_DEBS=(
   build-essential pkg-config libpcap-dev
   iproute2 iptables nftables tcpdump iputils-ping ethtool ipset conntrack python3
   tshark libcap2-bin dpkg-dev shellcheck python3-yaml
   tmux util-linux procps prometheus
   docker.io busybox-static
+  podman netavark aardvark-dns
 )
 
 ctnet_install_debs() {

@@ -3,7 +3,12 @@
 //! - Docker Engine API over its unix socket (`DOCKER_HOST`, `--docker-host`, default
 //!   `/var/run/docker.sock`): a small typed HTTP/1.1 client, no `docker` CLI parsing.
 //! - Podman through its Docker-compatible API socket (`/run/podman/podman.sock`, or the
-//!   user's `$XDG_RUNTIME_DIR/podman/podman.sock`).
+//!   user's `$XDG_RUNTIME_DIR/podman/podman.sock`), and without one (Podman is
+//!   daemonless: most hosts run no socket) through the `podman` CLI's JSON, as root
+//!   ([`podman`]).
+//! - Pods and containers a CNI plugin chain networked (containerd for kubelet,
+//!   `ctr run --cni`, nerdctl, CRI-O): libcni's result cache ([`cni`]), which names
+//!   Kubernetes pods by the CNI args kubelet passed.
 //! - Without any daemon: container ids read from `/proc/<pid>/cgroup` of the processes
 //!   in each netns (Docker, containerd/Kubernetes incl. pause sandboxes, CRI-O, Podman).
 //!
@@ -11,7 +16,9 @@
 //! daemon-less path are still used.
 
 pub mod cgroup;
+pub mod cni;
 pub mod docker;
+pub mod podman;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -61,6 +68,11 @@ pub const NOT_ASKED_SOURCE: &str = "runtime";
 const NOT_ASKED_NO_DAEMON: &str = "--no-daemon: Docker and Podman were not asked; containers are found through cgroups only (ids, no names)";
 /// Its detail when no API socket exists.
 const NOT_ASKED_NO_SOCKET: &str = "no Docker or Podman API socket found (/var/run/docker.sock, \
+     /run/podman/podman.sock, $XDG_RUNTIME_DIR/podman/podman.sock) and no root Podman to ask \
+     (podman on the PATH, /run/libpod present, run as root); containers are found through \
+     cgroups only (ids, no names)";
+/// The same detail as snapshots written before Podman's CLI was asked record it.
+pub(crate) const NOT_ASKED_NO_SOCKET_BEFORE_CLI: &str = "no Docker or Podman API socket found (/var/run/docker.sock, \
      /run/podman/podman.sock, $XDG_RUNTIME_DIR/podman/podman.sock); containers are found through \
      cgroups only (ids, no names)";
 
@@ -69,7 +81,7 @@ const NOT_ASKED_NO_SOCKET: &str = "no Docker or Podman API socket found (/var/ru
 pub enum NotAsked {
     /// `--no-daemon` turned them off.
     NoDaemon,
-    /// No Docker or Podman API socket exists on the host.
+    /// No Docker or Podman API socket exists on the host, and no root Podman CLI.
     NoSocket,
 }
 
@@ -91,7 +103,7 @@ impl NotAsked {
             .filter(|s| s.source == NOT_ASKED_SOURCE && s.status == SourceState::Skipped)
             .find_map(|s| match s.detail.as_deref() {
                 Some(NOT_ASKED_NO_DAEMON) => Some(Self::NoDaemon),
-                Some(NOT_ASKED_NO_SOCKET) => Some(Self::NoSocket),
+                Some(NOT_ASKED_NO_SOCKET | NOT_ASKED_NO_SOCKET_BEFORE_CLI) => Some(Self::NoSocket),
                 _ => None,
             })
     }
@@ -132,12 +144,24 @@ pub fn runtimes(opts: &RuntimeOptions) -> (Vec<Box<dyn Runtime + Send + Sync>>, 
     if let Ok(dir) = std::env::var("XDG_RUNTIME_DIR") {
         podman.push(Path::new(&dir).join("podman/podman.sock"));
     }
+    let mut podman_socket = false;
     for p in podman {
         if p.exists() {
             add(p, "podman", &mut out);
+            podman_socket = true;
         }
     }
-    if out.is_empty() && status.is_empty() {
+    // Podman without its socket: root's store, through the CLI.
+    if !podman_socket {
+        if let Some(cli) = podman::PodmanCli::find() {
+            out.push(Box::new(cli));
+        }
+    }
+    let asked_a_daemon = !out.is_empty();
+    if let Some(cache) = cni::CniCache::find() {
+        out.push(Box::new(cache));
+    }
+    if !asked_a_daemon && status.is_empty() {
         status.push(NotAsked::NoSocket.status());
     }
     (out, status)

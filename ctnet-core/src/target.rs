@@ -71,8 +71,8 @@ pub enum TargetError {
         /// Close names that are known without a runtime (netns, interfaces), best first.
         close: Vec<String>,
     },
-    /// An id prefix that matches several containers.
-    #[error("ambiguous target {target:?}: it is the start of the ids of {}", listed(.candidates))]
+    /// An id prefix that matches several containers, or a pod name several pods have.
+    #[error("ambiguous target {target:?}: it matches {}", listed(.candidates))]
     Ambiguous {
         /// What the user typed.
         target: String,
@@ -245,6 +245,33 @@ pub fn resolve(snap: &Snapshot, target: &str) -> Result<Resolved, TargetError> {
     // 1. container name, then id prefix.
     if let Some(c) = snap.containers.iter().find(|c| c.name == target) {
         return Ok(container_target(target, c));
+    }
+    // Kubernetes pods: `pod/NAMESPACE/NAME`, `NAMESPACE/NAME`, or a bare pod name that
+    // one pod has. A pod's containers share its netns: any running one stands for it.
+    let wanted = target.strip_prefix("pod/").unwrap_or(target);
+    let mut pods: Vec<(&str, &Container)> = Vec::new();
+    for c in &snap.containers {
+        let Some(pod) = c.pod.as_deref().filter(|p| p.contains('/')) else {
+            continue;
+        };
+        let name = pod.rsplit_once('/').map_or(pod, |(_, n)| n);
+        if pod == wanted || (!wanted.contains('/') && name == wanted) {
+            match pods.iter_mut().find(|(p, _)| *p == pod) {
+                Some(seen) if !seen.1.is_running() && c.is_running() => seen.1 = c,
+                Some(_) => {}
+                None => pods.push((pod, c)),
+            }
+        }
+    }
+    match pods.as_slice() {
+        [(_, c)] => return Ok(container_target(target, c)),
+        [] => {}
+        many => {
+            return Err(TargetError::Ambiguous {
+                target: target.into(),
+                candidates: many.iter().map(|(p, _)| format!("pod/{p}")).collect(),
+            });
+        }
     }
     let lower = target.to_ascii_lowercase();
     if !lower.is_empty() && lower.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -427,6 +454,44 @@ mod tests {
     }
 
     #[test]
+    fn pods_resolve_by_namespace_and_name_and_by_a_name_one_pod_has() {
+        let mut s = snap();
+        let key = Some(NetnsKey { dev: 4, ino: 2 });
+        for (name, id, pod, state) in [
+            ("shop/web", "aa01", "shop/web", "exited"),
+            ("7c1e0f", "aa02", "shop/web", "running"),
+            ("dev/web", "aa03", "dev/web", "running"),
+            ("shop/cache", "aa04", "shop/cache", "running"),
+        ] {
+            s.containers.push(Container {
+                runtime: "kubernetes".into(),
+                id: id.into(),
+                name: name.into(),
+                state: state.into(),
+                pod: Some(pod.into()),
+                netns: key,
+                ..Container::default()
+            });
+        }
+        for t in ["pod/shop/cache", "shop/cache", "cache"] {
+            let r = resolve(&s, t).unwrap();
+            assert_eq!(r.kind, TargetKind::Container, "{t}");
+            assert_eq!(r.container.unwrap().pod.as_deref(), Some("shop/cache"), "{t}");
+        }
+        // A pod stands for its running container.
+        let r = resolve(&s, "pod/shop/web").unwrap();
+        assert_eq!(r.container.unwrap().id, "aa02");
+        let e = resolve(&s, "web").unwrap_err();
+        assert!(matches!(e, TargetError::Ambiguous { .. }), "{e:?}");
+        let e = e.to_string();
+        assert!(e.contains("pod/shop/web") && e.contains("pod/dev/web"), "{e}");
+        assert!(matches!(
+            resolve(&s, "pod/shop/nope").unwrap_err(),
+            TargetError::Unknown { .. }
+        ));
+    }
+
+    #[test]
     fn resolves_in_the_documented_order() {
         let s = snap();
         let cases = [
@@ -522,6 +587,14 @@ mod tests {
             assert_eq!(resolve(&s, "cni-77").unwrap().kind, TargetKind::NetnsName);
             assert_eq!(resolve(&s, "lo").unwrap().kind, TargetKind::HostInterface);
         }
+        // A file written before Podman's CLI was asked says it in its own words.
+        s.sources = vec![crate::model::SourceStatus::problem(
+            crate::runtime::NOT_ASKED_SOURCE,
+            None,
+            crate::vocab::SourceState::Skipped,
+            crate::runtime::NOT_ASKED_NO_SOCKET_BEFORE_CLI,
+        )];
+        assert_eq!(NotAsked::of(&s), Some(NotAsked::NoSocket));
         // A runtime-controlled name in the message is escaped.
         s.netns[2].refs = vec![NetnsRef::Named {
             name: "db\x1b".into(),

@@ -312,7 +312,7 @@ thread_local! {
 /// Decode a JSON answer whose sequences and maps hold at most [`MAX_ITEMS`] items in
 /// all: the body's size alone does not bound the memory, as a few bytes (`"a":{},`) can
 /// become a few hundred.
-fn decode<T: DeserializeOwned>(body: &[u8]) -> std::result::Result<T, serde_json::Error> {
+pub(super) fn decode<T: DeserializeOwned>(body: &[u8]) -> std::result::Result<T, serde_json::Error> {
     ITEMS_LEFT.with(|n| n.set(MAX_ITEMS));
     let decoded = serde_json::from_slice(body);
     ITEMS_LEFT.with(|n| n.set(usize::MAX));
@@ -331,7 +331,7 @@ fn take_item<E: serde::de::Error>() -> std::result::Result<(), E> {
 }
 
 /// Bounded decoders for the collections of the API types.
-mod bounded {
+pub(super) mod bounded {
     use std::collections::BTreeMap;
     use std::fmt;
     use std::marker::PhantomData;

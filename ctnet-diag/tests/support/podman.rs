@@ -1,0 +1,224 @@
+//! A real rootful Podman (Debian `podman` 4.3 with `netavark`) for tests, inside its own
+//! network, mount, pid and uts namespaces with a private `/run`, so its runtime state
+//! (`/run/libpod`, `/run/containers`, `/run/netns/netns-*`) is where it is on a real
+//! host. Its store, network configs and events log live in a scratch directory, named by
+//! `CONTAINERS_CONF` and `CONTAINERS_STORAGE_CONF`: Podman's own way, which `podman` run
+//! by ctnet-diag inside the namespaces honours too. The image is imported from
+//! `busybox-static` (no registry). Torn down (containers, namespaces, files) on drop.
+//! Needs root; under CI a test that cannot start it fails.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// The image every test container runs.
+pub const IMAGE: &str = "localhost/bbox";
+
+/// The nameserver containers are given: the default network's gateway, where
+/// [`RESOLVER`] listens.
+pub const DNS: &str = "10.88.0.1";
+
+/// A resolver for the host: on udp/53 and tcp/53 of every address, it answers every
+/// query NXDOMAIN (the Docker harness's).
+const RESOLVER: &str = include_str!("dns.py");
+
+/// A private Podman host.
+pub struct Host {
+    dir: PathBuf,
+    unshare: Child,
+    /// Outer pid of the namespaces' init: the `nsenter -t` target.
+    pub init: u32,
+}
+
+fn outer_child_of(pid: u32) -> Option<u32> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).ok()?;
+    text.split_whitespace().next()?.parse().ok()
+}
+
+impl Host {
+    /// Start one, or say why it cannot run here (`Err`).
+    pub fn start() -> Result<Self, String> {
+        if !nix::unistd::geteuid().is_root() {
+            return Err("a real rootful Podman needs root".into());
+        }
+        for (tool, package) in [
+            ("/usr/bin/podman", "podman"),
+            ("/usr/lib/podman/netavark", "netavark"),
+            ("/bin/busybox", "busybox-static"),
+            ("/usr/bin/nsenter", "util-linux"),
+        ] {
+            if !Path::new(tool).exists() {
+                return Err(format!("{tool} is missing (install {package})"));
+            }
+        }
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = PathBuf::from(format!("/tmp/ctp{}x{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("networks")).map_err(|e| e.to_string())?;
+        let d = dir.display();
+        let write =
+            |name: &str, text: String| std::fs::write(dir.join(name), text).map_err(|e| e.to_string());
+        // runc refuses the default rlimits inside these namespaces ("error setting
+        // rlimit type 7: operation not permitted"): the containers get modest ones.
+        write(
+            "containers.conf",
+            format!(
+                "[containers]\n\
+                 dns_servers = [\"{DNS}\"]\n\
+                 default_ulimits = [\"nofile=1024:1024\", \"nproc=1024:1024\"]\n\
+                 [engine]\n\
+                 cgroup_manager = \"cgroupfs\"\n\
+                 events_logger = \"file\"\n\
+                 events_logfile_path = \"{d}/events.log\"\n\
+                 [network]\n\
+                 network_backend = \"netavark\"\n\
+                 network_config_dir = \"{d}/networks\"\n"
+            ),
+        )?;
+        write(
+            "storage.conf",
+            format!("[storage]\ndriver = \"vfs\"\ngraphroot = \"{d}/root\"\nrunroot = \"{d}/run\"\n"),
+        )?;
+        // The host's own resolv.conf names a server this private network cannot reach:
+        // the host runs a resolver (every name answers NXDOMAIN) on port 53 of every
+        // address, and containers are given the default network's gateway.
+        write("dns.py", RESOLVER.into())?;
+        write(
+            "start.sh",
+            format!(
+                "set -e\n\
+                 hostname podman-host\n\
+                 mount -t tmpfs tmpfs /run\n\
+                 mkdir -p /run/netns\n\
+                 ip link set lo up\n\
+                 python3 {d}/dns.py >{d}/dns.log 2>&1 &\n\
+                 touch /run/.ctnet-podman-host\n\
+                 while :; do sleep 3600; done\n"
+            ),
+        )?;
+        let unshare = Command::new("unshare")
+            .args([
+                "--net",
+                "--mount",
+                "--pid",
+                "--uts",
+                "--fork",
+                "--mount-proc",
+                "--propagation",
+                "private",
+                "sh",
+            ])
+            .arg(dir.join("start.sh"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("unshare: {e}"))?;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let init = loop {
+            if let Some(p) = outer_child_of(unshare.id()) {
+                break p;
+            }
+            if Instant::now() > deadline {
+                return Err("the namespaces never started".into());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let host = Self { dir, unshare, init };
+        // The private /run holds the mark once it is mounted and `lo` is up.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !host
+            .inside(&["test", "-e", "/run/.ctnet-podman-host"])
+            .status
+            .success()
+        {
+            if Instant::now() > deadline {
+                return Err("the private /run never appeared".into());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        host.import_busybox()?;
+        Ok(host)
+    }
+
+    fn import_busybox(&self) -> Result<(), String> {
+        let root = self.dir.join("rootfs");
+        std::fs::create_dir_all(root.join("bin")).map_err(|e| e.to_string())?;
+        std::fs::copy("/bin/busybox", root.join("bin/busybox")).map_err(|e| e.to_string())?;
+        for applet in ["sh", "ping", "ip", "sleep", "httpd", "nc", "cat"] {
+            let _ = std::os::unix::fs::symlink("busybox", root.join("bin").join(applet));
+        }
+        let o = self.inside(&[
+            "sh",
+            "-c",
+            &format!("tar -C {} -c . | podman import - {IMAGE}", root.display()),
+        ]);
+        if !o.status.success() {
+            return Err(format!("podman import: {}", String::from_utf8_lossy(&o.stderr)));
+        }
+        Ok(())
+    }
+
+    /// The environment that points Podman at this host's store and configuration.
+    pub fn env(&self) -> [(&'static str, PathBuf); 2] {
+        [
+            ("CONTAINERS_CONF", self.dir.join("containers.conf")),
+            ("CONTAINERS_STORAGE_CONF", self.dir.join("storage.conf")),
+        ]
+    }
+
+    /// Run a command inside the namespaces, with [`Host::env`].
+    pub fn inside(&self, argv: &[&str]) -> Output {
+        Command::new("nsenter")
+            .args(["-t", &self.init.to_string(), "-n", "-m", "-p", "-u"])
+            .args(argv)
+            .envs(self.env())
+            .stdin(Stdio::null())
+            .output()
+            .expect("nsenter")
+    }
+
+    /// Run the podman CLI inside and return stdout, failing the test on error.
+    pub fn podman_ok(&self, args: &[&str]) -> String {
+        let mut argv = vec!["podman"];
+        argv.extend_from_slice(args);
+        let o = self.inside(&argv);
+        assert!(
+            o.status.success(),
+            "podman {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).trim().to_string()
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        let _ = self.inside(&["podman", "rm", "--all", "--force", "--time", "0"]);
+        // Ending the namespaces' init kills every process left in them (conmon, the
+        // containers); the netns and the private /run go with them.
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.init as i32),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+        let _ = self.unshare.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Start a Podman host or decide what the test does without one: `None` means
+/// "skipped" (reported loudly); under CI it panics instead.
+pub fn host_or_skip(test: &str) -> Option<Host> {
+    match Host::start() {
+        Ok(h) => Some(h),
+        Err(why) => {
+            assert!(
+                !ctnet_core::world::in_ci(),
+                "{test} needs a real Podman: {why}; under CI this is a failure"
+            );
+            ctnet_core::world::report_skip(&format!("{test}: {why}"));
+            None
+        }
+    }
+}
