@@ -16,14 +16,16 @@ set -euo pipefail
 # evaluate the plugin's jsonpath queries on real Pod objects), and a real Docker engine
 # with a busybox to import as its image (the tests start it in private namespaces; the
 # package's own service is not needed), and a real rootful Podman with netavark and
-# aardvark-dns (daemonless: the tests run it in private namespaces with a private /run).
+# aardvark-dns (daemonless: the tests run it in private namespaces with a private /run),
+# and containerd with the CNI plugins (`ctr run --cni`, on a private /etc/cni and
+# /var/lib/cni).
 CTNET_DEBS=(
   build-essential pkg-config libpcap-dev
   iproute2 iptables nftables tcpdump iputils-ping ethtool ipset conntrack python3
   tshark libcap2-bin dpkg-dev shellcheck python3-yaml
   tmux util-linux procps prometheus
   docker.io busybox-static
-  podman netavark aardvark-dns
+  podman netavark aardvark-dns containerd containernetworking-plugins
 )
 
 ctnet_install_debs() {
