@@ -420,6 +420,63 @@ pub struct Link {
     pub port: Option<BridgePortAttrs>,
     /// `ethtool -S` counters (veths and other drivers that have them).
     pub ethtool: Option<EthtoolStats>,
+    /// VXLAN attributes, when this link is a VXLAN device (absent from files written
+    /// before they were read).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vxlan: Option<VxlanAttrs>,
+}
+
+/// A VXLAN device's attributes (`ip -d link show`: `vxlan id VNI remote|group ADDR
+/// local ADDR dev UNDERLAY dstport PORT [no]learning`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+#[non_exhaustive]
+pub struct VxlanAttrs {
+    /// The VXLAN network identifier.
+    pub vni: Option<u32>,
+    /// The local VTEP address (the encapsulation's source).
+    pub local: Option<IpAddr>,
+    /// The one remote VTEP, when the device sends to a unicast address by default.
+    pub remote: Option<IpAddr>,
+    /// The multicast group flooded to, when it has one.
+    pub group: Option<IpAddr>,
+    /// The UDP destination port (4789 by IANA; the kernel's default is 8472).
+    pub port: Option<u16>,
+    /// Whether it learns remote MACs from the packets it receives.
+    pub learning: bool,
+    /// The underlay device (`IFLA_VXLAN_LINK`), by ifindex.
+    pub underlay: Option<u32>,
+    /// `IFLA_VXLAN_COLLECT_METADATA` (`external`: the VNI and remote come per packet, as
+    /// with Cilium or an OVS bridge).
+    pub external: bool,
+}
+
+impl VxlanAttrs {
+    /// In iproute2's words: `id 42 remote 192.0.2.2 local 192.0.2.1 dstport 4789
+    /// nolearning`.
+    pub fn summary(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(v) = self.vni {
+            parts.push(format!("id {v}"));
+        }
+        if let Some(r) = self.remote {
+            parts.push(format!("remote {r}"));
+        }
+        if let Some(g) = self.group {
+            parts.push(format!("group {g}"));
+        }
+        if let Some(l) = self.local {
+            parts.push(format!("local {l}"));
+        }
+        if let Some(p) = self.port {
+            parts.push(format!("dstport {p}"));
+        }
+        if self.external {
+            parts.push("external".into());
+        }
+        parts.push(if self.learning { "learning" } else { "nolearning" }.into());
+        parts.join(" ")
+    }
 }
 
 impl Link {

@@ -605,3 +605,90 @@ fn snapshot_round_trips_through_json() {
         assert_eq!(Topology::build(&back), Topology::build(&snap));
     });
 }
+
+#[test]
+fn vxlan_devices_and_their_remote_vteps_equal_what_iproute2_sees() {
+    run_test_in_world(
+        "vxlan_devices_and_their_remote_vteps_equal_what_iproute2_sees",
+        || {
+            // A unicast VTEP with static remotes (flannel's layout), a multicast one that
+            // learns, and an external (collect-metadata) one as Cilium makes.
+            sh("ip netns add under\n\
+            ip link add u0 type veth peer name u1 netns under\n\
+            ip addr add 10.9.0.1/24 dev u0 && ip link set u0 up\n\
+            ip link add vx0 type vxlan id 42 local 10.9.0.1 remote 10.9.0.2 dstport 4789 dev u0 nolearning\n\
+            ip link add vx1 type vxlan id 7 group 239.1.1.1 dstport 8472 dev u0\n\
+            ip link add vx2 type vxlan external dstport 4789\n\
+            ip link set vx0 up\n\
+            bridge fdb append 00:00:00:00:00:00 dev vx0 dst 10.9.0.3\n\
+            bridge fdb add 02:00:00:00:00:09 dev vx0 dst 10.9.0.9");
+            let snap = source::snapshot(&ScanOptions::default()).unwrap();
+            let host = snap.host_netns().unwrap();
+            let links = json("ip -d -j link show");
+            let ifindex_of = |name: &str| {
+                links
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|l| l["ifname"] == name)
+                    .and_then(|l| l["ifindex"].as_u64())
+                    .map(|i| i as u32)
+            };
+            for name in ["vx0", "vx1", "vx2"] {
+                let theirs = links
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|l| l["ifname"] == name)
+                    .unwrap();
+                let d = &theirs["linkinfo"]["info_data"];
+                let ours = host.links.iter().find(|l| l.name == name).unwrap();
+                let v = ours
+                    .vxlan
+                    .as_ref()
+                    .unwrap_or_else(|| panic!("{name}: no vxlan attributes"));
+                let ip = |key: &str| d[key].as_str().map(|a| a.parse::<std::net::IpAddr>().unwrap());
+                assert_eq!(v.vni, d["id"].as_u64().map(|i| i as u32), "{name}");
+                assert_eq!(v.port, d["port"].as_u64().map(|p| p as u16), "{name}");
+                assert_eq!(Some(v.learning), d["learning"].as_bool(), "{name}");
+                assert_eq!(v.local, ip("local"), "{name}");
+                assert_eq!(v.remote, ip("remote"), "{name}");
+                assert_eq!(v.group, ip("group"), "{name}");
+                assert_eq!(v.underlay, d["link"].as_str().and_then(ifindex_of), "{name}");
+                assert_eq!(v.external, d["external"].as_bool().unwrap_or(false), "{name}");
+            }
+            assert_eq!(
+                host.links
+                    .iter()
+                    .find(|l| l.name == "vx0")
+                    .unwrap()
+                    .vxlan
+                    .as_ref()
+                    .unwrap()
+                    .summary(),
+                "id 42 remote 10.9.0.2 local 10.9.0.1 dstport 4789 nolearning"
+            );
+            // Each remote VTEP of vx0's FDB, as `bridge fdb` lists them.
+            let vx0 = ifindex_of("vx0").unwrap();
+            let ours: BTreeSet<(String, String)> = host
+                .fdb
+                .iter()
+                .filter(|e| e.ifindex == vx0)
+                .map(|e| (e.mac.clone(), e.dst.map(|d| d.to_string()).unwrap_or_default()))
+                .collect();
+            let theirs: BTreeSet<(String, String)> = json("bridge -j fdb show dev vx0")
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| {
+                    (
+                        e["mac"].as_str().unwrap().to_string(),
+                        e["dst"].as_str().unwrap_or_default().to_string(),
+                    )
+                })
+                .collect();
+            assert_eq!(ours, theirs);
+            assert_eq!(theirs.len(), 3);
+        },
+    );
+}

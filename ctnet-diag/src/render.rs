@@ -456,6 +456,9 @@ pub fn target_view(snap: &Snapshot, t: &Topology, r: &Resolved) -> String {
                     l.operstate,
                     shown_ips(&h.addrs_of(idx))
                 );
+                if let Some(v) = &l.vxlan {
+                    let _ = writeln!(out, "  vxlan {}", v.summary());
+                }
             }
         } else {
             let _ = writeln!(out, "netns: the host netns ({host})");

@@ -13,7 +13,7 @@ use rtnetlink::packet_core::{NLM_F_DUMP, NLM_F_REQUEST, NetlinkHeader, NetlinkMe
 use rtnetlink::packet_route::address::{AddressAttribute, AddressMessage, AddressScope};
 use rtnetlink::packet_route::link::{
     AfSpecInet, AfSpecUnspec, BridgePortState, InfoBridge, InfoBridgePort, InfoData, InfoKind, InfoPortData,
-    LinkAttribute, LinkExtentMask, LinkFlags, LinkInfo, LinkMessage, State,
+    InfoVxlan, LinkAttribute, LinkExtentMask, LinkFlags, LinkInfo, LinkMessage, State,
 };
 use rtnetlink::packet_route::neighbour::{
     NeighbourAddress, NeighbourAttribute, NeighbourFlags, NeighbourMessage, NeighbourState,
@@ -27,6 +27,7 @@ use rtnetlink::sys::{Socket, SocketAddr, protocols::NETLINK_ROUTE};
 
 use crate::model::{
     Address, BridgeAttrs, BridgePortAttrs, FdbEntry, IfSysctls, Link, Neighbour, NextHop, Route, Stats,
+    VxlanAttrs,
 };
 use crate::model::{LinkKind, NeighState, OperState, PortState};
 
@@ -460,6 +461,7 @@ pub(crate) fn link_from(m: LinkMessage) -> Link {
                     match info {
                         LinkInfo::Kind(k) => l.kind = Some(LinkKind::from(kind_name(&k))),
                         LinkInfo::Data(InfoData::Bridge(attrs)) => l.bridge = Some(bridge_from(attrs)),
+                        LinkInfo::Data(InfoData::Vxlan(attrs)) => l.vxlan = Some(vxlan_from(attrs)),
                         LinkInfo::PortData(InfoPortData::BridgePort(attrs)) => {
                             l.port = Some(port_from(attrs))
                         }
@@ -471,6 +473,34 @@ pub(crate) fn link_from(m: LinkMessage) -> Link {
         }
     }
     l
+}
+
+fn vxlan_from(attrs: Vec<InfoVxlan>) -> VxlanAttrs {
+    let mut v = VxlanAttrs::default();
+    // IFLA_VXLAN_GROUP holds the default destination: a multicast group, or the one
+    // unicast remote (`remote` in iproute2).
+    let put = |v: &mut VxlanAttrs, a: std::net::IpAddr| {
+        if a.is_multicast() {
+            v.group = Some(a);
+        } else {
+            v.remote = Some(a);
+        }
+    };
+    for a in attrs {
+        match a {
+            InfoVxlan::Id(id) => v.vni = Some(id),
+            InfoVxlan::Group(a) if !a.is_unspecified() => put(&mut v, a.into()),
+            InfoVxlan::Group6(a) if !a.is_unspecified() => put(&mut v, a.into()),
+            InfoVxlan::Local(a) if !a.is_unspecified() => v.local = Some(a.into()),
+            InfoVxlan::Local6(a) if !a.is_unspecified() => v.local = Some(a.into()),
+            InfoVxlan::Port(p) => v.port = Some(p),
+            InfoVxlan::Learning(b) => v.learning = b,
+            InfoVxlan::Link(i) if i != 0 => v.underlay = Some(i),
+            InfoVxlan::CollectMetadata(b) => v.external = b,
+            _ => {}
+        }
+    }
+    v
 }
 
 fn bridge_from(attrs: Vec<InfoBridge>) -> BridgeAttrs {
@@ -709,6 +739,15 @@ fn fdb_from(m: NeighbourMessage) -> Option<FdbEntry> {
             NeighbourAttribute::CacheInfo(c) => updated = Some(c.updated),
             NeighbourAttribute::Destination(NeighbourAddress::Inet(v)) => e.dst = Some(IpAddr::V4(v)),
             NeighbourAttribute::Destination(NeighbourAddress::Inet6(v)) => e.dst = Some(IpAddr::V6(v)),
+            // An AF_BRIDGE message's NDA_DST (a VXLAN remote) comes undecoded: its
+            // length says the family.
+            NeighbourAttribute::Destination(NeighbourAddress::Other(b)) => {
+                e.dst = match b.len() {
+                    4 => <[u8; 4]>::try_from(b.as_slice()).ok().map(IpAddr::from),
+                    16 => <[u8; 16]>::try_from(b.as_slice()).ok().map(IpAddr::from),
+                    _ => None,
+                }
+            }
             _ => {}
         }
     }
