@@ -227,6 +227,12 @@ const CHECKS: &[Check] = &[
         run: Run::Single(mtu::uplink),
     },
     Check {
+        id: "mtu.overlay",
+        category: "mtu",
+        what: "every VXLAN device the host routes through fits its 50 bytes of encapsulation in the underlay's MTU, and the container sends no more than the overlay carries",
+        run: Run::Single(mtu::overlay),
+    },
+    Check {
         id: "stats.drops",
         category: "stats",
         what: "no packets dropped on the interface or the host veth",

@@ -241,3 +241,68 @@ fn conntrack_full_is_named_by_the_check_the_engine_and_the_probe() {
     );
     assert!(line("fixed path.trace ").starts_with("pass |"), "{run}");
 }
+
+const OVERLAY_MTU: &str = r#"
+set -e
+ip link set lo up
+$BIN lab up --name o --containers 1 --nat >/dev/null
+# A second node behind an underlay veth, joined by a VXLAN tunnel (flannel's layout: a
+# unicast remote, a route to the other node's pod subnet through the device).
+ip netns add node2
+ip link add u0 type veth peer name u1 netns node2
+ip addr add 192.168.77.1/24 dev u0 && ip link set u0 up
+ip -n node2 addr add 192.168.77.2/24 dev u1 && ip -n node2 link set u1 up
+ip link add vx0 type vxlan id 42 local 192.168.77.1 remote 192.168.77.2 dstport 4789 dev u0 nolearning
+ip -n node2 link add vx0 type vxlan id 42 local 192.168.77.2 remote 192.168.77.1 dstport 4789 dev u1 nolearning
+ip addr add 10.99.0.254/24 dev vx0 && ip link set vx0 up
+ip -n node2 addr add 10.99.0.1/24 dev vx0 && ip -n node2 link set vx0 up
+ip -n node2 route add 10.77.0.0/16 via 10.99.0.254 dev vx0
+report() { $BIN check o-c1 --json | python3 -c '
+import json, sys
+for c in json.load(sys.stdin)["checks"]:
+    if c["id"] == "mtu.overlay":
+        print(c["status"], "|", c["summary"])' || true; }
+echo "default: $(cat /sys/class/net/vx0/mtu) $(report)"
+for n in o-br o-v1; do ip link set $n mtu 1450; done
+ip -n o-c1 link set eth0 mtu 1450
+echo "fitted: $(report)"
+ip netns exec o-c1 ping -c1 -W2 -q 10.99.0.1 >/dev/null && echo "ping: ok" || echo "ping: lost"
+# The underlay shrinks under the tunnel (a cloud NIC at 1400): the kernel keeps vx0 as
+# it was.
+ip link set u0 mtu 1400
+echo "underlay shrunk: $(cat /sys/class/net/vx0/mtu) $(report)"
+$BIN lab down --name o >/dev/null
+"#;
+
+#[test]
+fn an_overlay_mtu_that_does_not_fit_its_underlay_is_named() {
+    const NAME: &str = "an_overlay_mtu_that_does_not_fit_its_underlay_is_named";
+    let Some(run) = Script::run(BIN, NAME, OVERLAY_MTU, &[]) else {
+        return;
+    };
+    let line = |tag: &str| run.line(tag);
+    // The kernel sizes a VXLAN device on an underlay to fit it; the lab's container
+    // still sends 1500.
+    let d = line("default: ");
+    assert!(
+        d.starts_with("1450 fail |")
+            && d.contains("eth0 sends up to 1500 bytes, more than the 1450 vx0 carries"),
+        "{run}"
+    );
+    let f = line("fitted: ");
+    assert!(
+        f.starts_with("pass |") && f.contains("vx0 (VNI 42) carries 1450 + 50"),
+        "{run}"
+    );
+    let u = line("underlay shrunk: ");
+    assert!(
+        u.starts_with("1450 fail |")
+            && u.contains("1450 + 50 bytes of VXLAN is more than the 1400 of its underlay u0"),
+        "{run}"
+    );
+    assert_eq!(
+        line("ping: "),
+        "ok",
+        "the container reaches the other node through the tunnel: {run}"
+    );
+}

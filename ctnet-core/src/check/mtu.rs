@@ -99,3 +99,104 @@ pub(super) fn uplink(c: &Ctx<'_>) -> Vec<Finding> {
     }
     vec![f]
 }
+
+/// Bytes VXLAN adds to each frame: outer IPv4 (20) or IPv6 (40), UDP (8), VXLAN (8) and
+/// the inner Ethernet header (14).
+fn vxlan_overhead(v: &crate::model::VxlanAttrs) -> u32 {
+    let v6 = v.local.or(v.remote).or(v.group).is_some_and(|a| a.is_ipv6());
+    if v6 { 70 } else { 50 }
+}
+
+/// `mtu.overlay`: every VXLAN device the host routes container subnets through (an
+/// overlay toward other nodes: flannel, Calico VXLAN, Cilium in tunnel mode) fits its
+/// encapsulation in the underlay's MTU, and the container sends nothing larger than the
+/// overlay carries. Either way round, large packets are dropped silently between nodes
+/// while small ones (ping, DNS, the TCP handshake) pass. Nothing is said on a host with
+/// no such device.
+pub(super) fn overlay(c: &Ctx<'_>) -> Vec<Finding> {
+    let Some((a, _, _)) = c.bridge() else {
+        return Vec::new();
+    };
+    let host = a.host;
+    let mut out = Vec::new();
+    for d in host.links.iter().filter(|l| l.vxlan.is_some()) {
+        let v = d.vxlan.as_ref().expect("filtered");
+        let routed: Vec<&str> = host
+            .routes
+            .iter()
+            .filter(|r| r.oif == Some(d.ifindex) && r.family == "inet" && r.table != 255)
+            .map(|r| r.dst.as_str())
+            .collect();
+        if routed.is_empty() {
+            continue;
+        }
+        let over = vxlan_overhead(v);
+        let under = v.underlay.and_then(|i| host.link(i));
+        let mut problems = Vec::new();
+        let mut ev = vec![format!(
+            "{} ({}) mtu {} routes {}",
+            d.name,
+            v.summary(),
+            d.mtu.map_or("?".into(), |m| m.to_string()),
+            routed.join(", ")
+        )];
+        if let (Some(mtu), Some(u)) = (d.mtu, under) {
+            ev.push(format!(
+                "underlay {} mtu {}",
+                u.name,
+                u.mtu.map_or("?".into(), |m| m.to_string())
+            ));
+            if let Some(umtu) = u.mtu
+                && mtu + over > umtu
+            {
+                problems.push(format!(
+                    "{} carries MTU {mtu}, but {mtu} + {over} bytes of VXLAN is more than the {umtu} of its underlay {}: \
+                     encapsulated packets that large are dropped",
+                    d.name, u.name
+                ));
+            }
+        }
+        if let (Some(sent), Some(mtu)) = (a.i.mtu, d.mtu)
+            && sent > mtu
+        {
+            problems.push(format!(
+                "{} sends up to {sent} bytes, more than the {mtu} {} carries toward {}",
+                a.name,
+                d.name,
+                routed.join(", ")
+            ));
+        }
+        let status = if problems.is_empty() {
+            Status::Pass
+        } else {
+            Status::Fail
+        };
+        let summary = if problems.is_empty() {
+            format!(
+                "{} (VNI {}) carries {} + {over} bytes of VXLAN within its underlay",
+                d.name,
+                v.vni.map_or("?".into(), |n| n.to_string()),
+                d.mtu.map_or("?".into(), |m| m.to_string())
+            )
+        } else {
+            problems.join("; ")
+        };
+        let mut f = finding(status, summary)
+            .ev(ev.join("; "))
+            .cmd(format!("ip -d link show {}", d.name))
+            .cmd(in_ns(a.ns, &format!("ip link show {}", a.name)));
+        if let Some(u) = under {
+            f = f.cmd(format!("ip link show {}", u.name));
+        }
+        if status > Status::Pass {
+            f = f.hint(format!(
+                "the overlay's MTU is the underlay's minus {over}: set it on {} and on every container network \
+                 that routes through it (flannel, Calico and Cilium derive it from the underlay unless it is \
+                 configured by hand)",
+                d.name
+            ));
+        }
+        out.push(f);
+    }
+    out
+}
