@@ -18,6 +18,7 @@ mod firewall;
 mod link;
 mod mtu;
 mod nat;
+mod overlay;
 mod path;
 mod port;
 mod resolve;
@@ -231,6 +232,12 @@ const CHECKS: &[Check] = &[
         category: "mtu",
         what: "every VXLAN device the host routes through fits its 50 bytes of encapsulation in the underlay's MTU, and the container sends no more than the overlay carries",
         run: Run::Single(mtu::overlay),
+    },
+    Check {
+        id: "overlay.vtep",
+        category: "overlay",
+        what: "every route through a VXLAN device resolves to a remote VTEP: a neighbour for its next hop and an FDB entry with dst for that MAC, or somewhere to flood",
+        run: Run::Single(overlay::vtep),
     },
     Check {
         id: "stats.drops",
@@ -514,7 +521,7 @@ mod tests {
 
     const CATEGORIES: &[&str] = &[
         "resolve", "link", "bridge", "address", "route", "arp", "fdb", "mtu", "firewall", "nat", "sysctl",
-        "stats", "path", "probe", "port", "dns",
+        "stats", "path", "probe", "port", "dns", "overlay",
     ];
 
     #[test]

@@ -306,3 +306,77 @@ fn an_overlay_mtu_that_does_not_fit_its_underlay_is_named() {
         "the container reaches the other node through the tunnel: {run}"
     );
 }
+
+const OVERLAY_VTEP: &str = r#"
+set -e
+ip link set lo up
+$BIN lab up --name v --containers 1 --nat >/dev/null
+# flannel's vxlan backend between this node (A) and node2 (B): each node's flannel.1
+# holds its subnet's .0/32; a route to the other node's subnet via that .0 on-link, a
+# permanent neighbour for it with the other VTEP's MAC, an FDB entry sending that MAC to
+# the other node's underlay address. No learning, no default remote.
+ip netns add node2
+ip link add u0 type veth peer name u1 netns node2
+ip addr add 192.168.77.1/24 dev u0 && ip link set u0 up
+ip -n node2 addr add 192.168.77.2/24 dev u1 && ip -n node2 link set u1 up
+ip link add flannel.1 address 02:aa:00:00:00:01 type vxlan id 1 local 192.168.77.1 dev u0 dstport 8472 nolearning
+ip -n node2 link add flannel.1 address 02:aa:00:00:00:02 type vxlan id 1 local 192.168.77.2 dev u1 dstport 8472 nolearning
+ip addr add 10.97.0.0/32 dev flannel.1 && ip link set flannel.1 up
+ip -n node2 addr add 10.98.0.0/32 dev flannel.1 && ip -n node2 link set flannel.1 up
+ip route add 10.98.0.0/24 via 10.98.0.0 dev flannel.1 onlink
+ip neigh replace 10.98.0.0 lladdr 02:aa:00:00:00:02 dev flannel.1 nud permanent
+bridge fdb append 02:aa:00:00:00:02 dev flannel.1 dst 192.168.77.2
+ip -n node2 route add 10.77.0.0/16 via 10.97.0.0 dev flannel.1 onlink
+# The lab masquerades what leaves its bridge: replies go to this node's 10.97.0.0.
+ip -n node2 route add 10.97.0.0/24 via 10.97.0.0 dev flannel.1 onlink
+ip -n node2 neigh replace 10.97.0.0 lladdr 02:aa:00:00:00:01 dev flannel.1 nud permanent
+bridge -n node2 fdb append 02:aa:00:00:00:01 dev flannel.1 dst 192.168.77.1
+report() { $BIN check v-c1 --json | python3 -c '
+import json, sys
+for c in json.load(sys.stdin)["checks"]:
+    if c["id"] == "overlay.vtep":
+        print(c["status"], "|", c["summary"])' || true; }
+ping_b() { ip netns exec v-c1 ping -c1 -W2 -q 10.98.0.0 >/dev/null && echo ok || echo lost; }
+echo "healthy: $(report)"
+echo "healthy ping: $(ping_b)"
+bridge fdb del 02:aa:00:00:00:02 dev flannel.1 dst 192.168.77.2
+echo "no fdb: $(report)"
+echo "no fdb ping: $(ping_b)"
+bridge fdb append 02:aa:00:00:00:02 dev flannel.1 dst 192.168.77.2
+ip neigh del 10.98.0.0 dev flannel.1
+echo "no neigh: $(report)"
+echo "no neigh ping: $(ping_b)"
+ip neigh replace 10.98.0.0 lladdr 02:aa:00:00:00:02 dev flannel.1 nud permanent
+echo "fixed ping: $(ping_b)"
+$BIN lab down --name v >/dev/null
+"#;
+
+#[test]
+fn a_missing_vtep_entry_is_named_where_real_pings_die() {
+    const NAME: &str = "a_missing_vtep_entry_is_named_where_real_pings_die";
+    let Some(run) = Script::run(BIN, NAME, OVERLAY_VTEP, &[]) else {
+        return;
+    };
+    let line = |tag: &str| run.line(tag);
+    let h = line("healthy: ");
+    assert!(
+        h.starts_with("pass |")
+            && h.contains("flannel.1 (VNI 1) knows a remote VTEP for each of its 1 route(s)"),
+        "{run}"
+    );
+    assert_eq!(line("healthy ping: "), "ok", "{run}");
+    let f = line("no fdb: ");
+    assert!(
+        f.starts_with("fail |")
+            && f.contains("flannel.1 has no FDB entry for 02:aa:00:00:00:02 (10.98.0.0's MAC)"),
+        "{run}"
+    );
+    assert_eq!(line("no fdb ping: "), "lost", "{run}");
+    let n = line("no neigh: ");
+    assert!(
+        n.starts_with("fail |") && n.contains("no neighbour entry for 10.98.0.0 on flannel.1"),
+        "{run}"
+    );
+    assert_eq!(line("no neigh ping: "), "lost", "{run}");
+    assert_eq!(line("fixed ping: "), "ok", "{run}");
+}
