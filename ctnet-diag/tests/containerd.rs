@@ -19,8 +19,12 @@ fn cni_containers_are_found_by_their_id_with_the_veth_ip_and_mac_of_their_cni_re
     else {
         return;
     };
-    node.run_pod("pod1");
-    node.run_pod("pod2");
+    // pod1 labelled as kubelet labels a pod's containers; pod2 not at all.
+    node.run_pod(
+        "pod1",
+        &["io.kubernetes.pod.name=web", "io.kubernetes.pod.namespace=shop"],
+    );
+    node.run_pod("pod2", &[]);
     let o = node.inside(&[BIN, "snapshot"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let snap = Snapshot::from_json(&String::from_utf8_lossy(&o.stdout)).unwrap();
@@ -49,10 +53,13 @@ fn cni_containers_are_found_by_their_id_with_the_veth_ip_and_mac_of_their_cni_re
             .iter()
             .find(|c| c.id == format!("default-{id}"))
             .unwrap_or_else(|| panic!("default-{id} not among {:?}", snap.containers));
-        assert_eq!(
-            (c.runtime.as_str(), c.name.as_str()),
-            ("cni", format!("default-{id}").as_str())
-        );
+        // containerd's labels name the pod; without them, the container's own id.
+        let (runtime, name) = if id == "pod1" {
+            ("kubernetes", "shop/web")
+        } else {
+            ("containerd", "pod2")
+        };
+        assert_eq!((c.runtime.as_str(), c.name.as_str()), (runtime, name));
         assert_eq!(c.pid, Some(node.pid_of(id)));
         let view = topo
             .netns
@@ -88,17 +95,23 @@ fn cni_containers_are_found_by_their_id_with_the_veth_ip_and_mac_of_their_cni_re
             ),
             ip
         );
-        // By name, as a target.
-        let o = node.inside(&[BIN, "show", &format!("default-{id}"), "--json"]);
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        let shown: Value = serde_json::from_slice(&o.stdout).unwrap();
-        assert_eq!(shown["target"]["container"]["runtime"], "cni");
+        // By name, as a target: a pod also as pod/NS/NAME and by its bare name.
+        let targets: &[&str] = if id == "pod1" {
+            &["shop/web", "pod/shop/web", "web"]
+        } else {
+            &["pod2"]
+        };
+        for t in targets {
+            let o = node.inside(&[BIN, "show", t, "--json"]);
+            assert!(o.status.success(), "{t}: {}", String::from_utf8_lossy(&o.stderr));
+            let shown: Value = serde_json::from_slice(&o.stdout).unwrap();
+            assert_eq!(shown["target"]["container"]["id"], format!("default-{id}"), "{t}");
+            assert_eq!(shown["target"]["container"]["runtime"], runtime, "{t}");
+        }
         let o = node.inside(&[BIN, "veths"]);
         let table = String::from_utf8_lossy(&o.stdout);
         assert!(
-            table
-                .lines()
-                .any(|l| l.contains(host_veth) && l.contains(&format!("default-{id}"))),
+            table.lines().any(|l| l.contains(host_veth) && l.contains(name)),
             "{table}"
         );
     }

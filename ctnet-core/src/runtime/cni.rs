@@ -224,7 +224,115 @@ impl Runtime for CniCache {
                 Err(e) => log::debug!("cni cache: {e}"),
             }
         }
-        Ok(containers_of(entries, Path::exists))
+        let mut out = containers_of(entries, Path::exists);
+        if let Some(ctr) = Containerd::find() {
+            ctr.label(&mut out);
+        }
+        Ok(out)
+    }
+}
+
+/// The most containers whose labels are asked of containerd per scan (one `ctr` call
+/// each).
+const MAX_LABEL_LOOKUPS: usize = 32;
+
+/// containerd, asked through `ctr` for the labels of the containers `ctr run --cni`
+/// networked: their cache entries carry no CNI args, and their ids are
+/// `<namespace>-<id>`. Kubelet's pod labels (`io.kubernetes.pod.namespace`,
+/// `io.kubernetes.pod.name`) name the pod. As root only, at `CONTAINERD_ADDRESS` (the
+/// variable `ctr` itself reads) or `/run/containerd/containerd.sock`.
+struct Containerd {
+    exe: PathBuf,
+    address: PathBuf,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "PascalCase")]
+struct CtrInfo {
+    #[serde(deserialize_with = "super::docker::bounded::opt_map")]
+    labels: Option<BTreeMap<String, String>>,
+}
+
+/// A namespace or id `ctr` may be given: containerd's own rule for both (it starts
+/// with a letter or digit, so it is never read as an option).
+fn plain(s: &str) -> bool {
+    s.len() <= 76
+        && s.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+impl Containerd {
+    fn find() -> Option<Self> {
+        if !nix::unistd::geteuid().is_root() {
+            return None;
+        }
+        let address = std::env::var_os("CONTAINERD_ADDRESS")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("/run/containerd/containerd.sock"));
+        if !address.exists() {
+            return None;
+        }
+        let exe = crate::tool::find("ctr", &crate::privilege::tool_path())?;
+        Some(Self { exe, address })
+    }
+
+    fn ctr(&self, args: &[&str]) -> Result<String> {
+        let address = self.address.to_string_lossy().into_owned();
+        crate::tool::Cmd::exe(&self.exe)
+            .args(["--address", address.as_str()])
+            .args(args)
+            .timeout(std::time::Duration::from_secs(5))
+            .run()
+    }
+
+    /// Name the unnamed containers by their pod labels; the others keep their ids and
+    /// become containerd's.
+    fn label(&self, containers: &mut [Container]) {
+        let namespaces: Vec<String> = match self.ctr(&["namespaces", "ls", "-q"]) {
+            Ok(text) => text
+                .lines()
+                .map(str::trim)
+                .filter(|n| plain(n))
+                .map(String::from)
+                .collect(),
+            Err(e) => {
+                log::debug!("ctr namespaces ls: {e}");
+                return;
+            }
+        };
+        let unnamed = containers
+            .iter_mut()
+            .filter(|c| c.runtime == "cni" && c.pod.is_none());
+        for c in unnamed.take(MAX_LABEL_LOOKUPS) {
+            let Some((ns, id)) = namespaces
+                .iter()
+                .filter_map(|ns| Some((ns.as_str(), c.id.strip_prefix(ns.as_str())?.strip_prefix('-')?)))
+                .find(|(_, id)| plain(id))
+            else {
+                continue;
+            };
+            let info = self
+                .ctr(&["--namespace", ns, "containers", "info", id])
+                .and_then(|text| {
+                    super::docker::decode::<CtrInfo>(text.as_bytes())
+                        .map_err(|e| crate::error::Error::Invalid(format!("ctr containers info {id}: {e}")))
+                });
+            let labels = match info {
+                Ok(i) => i.labels.unwrap_or_default(),
+                Err(e) => {
+                    log::debug!("{e}");
+                    continue;
+                }
+            };
+            let pod = labels
+                .get("io.kubernetes.pod.namespace")
+                .zip(labels.get("io.kubernetes.pod.name"))
+                .map(|(n, p)| format!("{n}/{p}"));
+            c.runtime = if pod.is_some() { "kubernetes" } else { "containerd" }.into();
+            c.name = pod.clone().unwrap_or_else(|| id.to_string());
+            c.pod = pod;
+        }
     }
 }
 
@@ -311,6 +419,16 @@ mod tests {
             ("exited", None, None)
         );
         assert!(!c[0].is_running());
+    }
+
+    #[test]
+    fn only_names_as_containerd_makes_them_reach_ctrs_command_line() {
+        for ok in ["default", "k8s.io", "pod_1-a"] {
+            assert!(plain(ok), "{ok}");
+        }
+        for bad in ["", "-x", "a b", "a/b", "a\nb", &"x".repeat(77)] {
+            assert!(!plain(bad), "{bad:?}");
+        }
     }
 
     #[test]

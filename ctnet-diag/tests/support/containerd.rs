@@ -124,11 +124,13 @@ impl Node {
         Ok(node)
     }
 
-    /// Run a command inside the namespaces.
+    /// Run a command inside the namespaces, with `CONTAINERD_ADDRESS` naming this
+    /// containerd (as `ctr` reads it).
     pub fn inside(&self, argv: &[&str]) -> Output {
         Command::new("nsenter")
             .args(["-t", &self.init.to_string(), "-n", "-m", "-p", "-u"])
             .args(argv)
+            .env("CONTAINERD_ADDRESS", self.dir.join("c.sock"))
             .stdin(Stdio::null())
             .output()
             .expect("nsenter")
@@ -142,19 +144,16 @@ impl Node {
         self.inside(&argv)
     }
 
-    /// Start `id` with `ctr run --cni` (namespace `default`), sleeping.
-    pub fn run_pod(&self, id: &str) {
+    /// Start `id` with `ctr run --cni` (namespace `default`), sleeping, with these
+    /// labels.
+    pub fn run_pod(&self, id: &str, labels: &[&str]) {
         let rootfs = format!("{}/rootfs", self.dir.display());
-        let o = self.ctr(&[
-            "run",
-            "-d",
-            "--cni",
-            "--rootfs",
-            &rootfs,
-            id,
-            "/bin/sleep",
-            "3600",
-        ]);
+        let mut args = vec!["run", "-d", "--cni"];
+        for l in labels {
+            args.extend(["--label", l]);
+        }
+        args.extend(["--rootfs", &rootfs, id, "/bin/sleep", "3600"]);
+        let o = self.ctr(&args);
         assert!(
             o.status.success(),
             "ctr run {id}: {}",
