@@ -119,17 +119,8 @@ pub(super) fn overlay(c: &Ctx<'_>) -> Vec<Finding> {
     };
     let host = a.host;
     let mut out = Vec::new();
-    for d in host.links.iter().filter(|l| l.vxlan.is_some()) {
-        let v = d.vxlan.as_ref().expect("filtered");
-        let routed: Vec<&str> = host
-            .routes
-            .iter()
-            .filter(|r| r.oif == Some(d.ifindex) && r.family == "inet" && r.table != 255)
-            .map(|r| r.dst.as_str())
-            .collect();
-        if routed.is_empty() {
-            continue;
-        }
+    for (d, v, routes) in super::overlay::tunnels(host) {
+        let routed: Vec<&str> = routes.iter().map(|r| r.dst.as_str()).collect();
         let over = vxlan_overhead(v);
         let under = v.underlay.and_then(|i| host.link(i));
         let mut problems = Vec::new();
@@ -166,21 +157,14 @@ pub(super) fn overlay(c: &Ctx<'_>) -> Vec<Finding> {
                 routed.join(", ")
             ));
         }
-        let status = if problems.is_empty() {
-            Status::Pass
-        } else {
-            Status::Fail
-        };
-        let summary = if problems.is_empty() {
+        let (status, summary) = super::overlay::verdict(problems, || {
             format!(
                 "{} (VNI {}) carries {} + {over} bytes of VXLAN within its underlay",
                 d.name,
                 v.vni.map_or("?".into(), |n| n.to_string()),
                 d.mtu.map_or("?".into(), |m| m.to_string())
             )
-        } else {
-            problems.join("; ")
-        };
+        });
         let mut f = finding(status, summary)
             .ev(ev.join("; "))
             .cmd(format!("ip -d link show {}", d.name))

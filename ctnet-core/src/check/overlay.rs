@@ -3,6 +3,36 @@
 
 use super::ctx::Ctx;
 use super::{Finding, Status, finding, in_ns};
+use crate::model::{Link, NetnsState, Route, VxlanAttrs};
+
+/// Each VXLAN device of `host` that IPv4 unicast routes (of any table but `local`)
+/// leave through, with those routes.
+pub(super) fn tunnels(host: &NetnsState) -> Vec<(&Link, &VxlanAttrs, Vec<&Route>)> {
+    host.links
+        .iter()
+        .filter_map(|d| {
+            let v = d.vxlan.as_ref()?;
+            let routes: Vec<&Route> = host
+                .routes
+                .iter()
+                .filter(|r| {
+                    r.oif == Some(d.ifindex) && r.family == "inet" && r.table != 255 && r.scope != "host"
+                })
+                .filter(|r| r.kind.is_empty() || r.kind == "unicast")
+                .collect();
+            (!routes.is_empty()).then_some((d, v, routes))
+        })
+        .collect()
+}
+
+/// Pass, said by `pass`, when nothing is wrong; else fail, saying every problem.
+pub(super) fn verdict(problems: Vec<String>, pass: impl FnOnce() -> String) -> (Status, String) {
+    if problems.is_empty() {
+        (Status::Pass, pass())
+    } else {
+        (Status::Fail, problems.join("; "))
+    }
+}
 
 /// `overlay.vtep`: for every route through a VXLAN device, the next hop resolves to a
 /// MAC (a neighbour entry, as flannel writes one per node) and that MAC to a remote VTEP
@@ -16,17 +46,7 @@ pub(super) fn vtep(c: &Ctx<'_>) -> Vec<Finding> {
     };
     let host = a.host;
     let mut out = Vec::new();
-    for d in host.links.iter().filter(|l| l.vxlan.is_some()) {
-        let v = d.vxlan.as_ref().expect("filtered");
-        let routes: Vec<_> = host
-            .routes
-            .iter()
-            .filter(|r| r.oif == Some(d.ifindex) && r.family == "inet" && r.table != 255 && r.scope != "host")
-            .filter(|r| r.kind.is_empty() || r.kind == "unicast")
-            .collect();
-        if routes.is_empty() {
-            continue;
-        }
+    for (d, v, routes) in tunnels(host) {
         let fdb: Vec<_> = host.fdb.iter().filter(|e| e.ifindex == d.ifindex).collect();
         let floods: Vec<String> = v
             .remote
@@ -89,21 +109,14 @@ pub(super) fn vtep(c: &Ctx<'_>) -> Vec<Finding> {
                 ));
             }
         }
-        let status = if problems.is_empty() {
-            Status::Pass
-        } else {
-            Status::Fail
-        };
-        let summary = if problems.is_empty() {
+        let (status, summary) = verdict(problems, || {
             format!(
                 "{} (VNI {}) knows a remote VTEP for each of its {} route(s)",
                 d.name,
                 v.vni.map_or("?".into(), |n| n.to_string()),
                 routes.len()
             )
-        } else {
-            problems.join("; ")
-        };
+        });
         let mut f = finding(status, summary)
             .ev(ev.join("; "))
             .cmd(format!("ip route show dev {}", d.name))

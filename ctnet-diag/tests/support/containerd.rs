@@ -6,15 +6,17 @@
 //! cannot start it fails.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Output, Stdio};
+
+#[path = "namespaces.rs"]
+mod namespaces;
+use namespaces::Namespaces;
 use std::time::{Duration, Instant};
 
 /// A private containerd node.
 pub struct Node {
     dir: PathBuf,
-    unshare: Child,
-    /// Outer pid of the namespaces' init: the `nsenter -t` target.
-    pub init: u32,
+    ns: Namespaces,
 }
 
 /// The CNI network every container joins: a bridge `cni0`, host-local addresses,
@@ -24,11 +26,6 @@ const CONFLIST: &str = r#"{"cniVersion":"0.4.0","name":"ctnet-pods","plugins":[
   "ipam":{"type":"host-local","ranges":[[{"subnet":"10.22.0.0/24"}]],"routes":[{"dst":"0.0.0.0/0"}]}},
  {"type":"portmap","capabilities":{"portMappings":true}}]}
 "#;
-
-fn outer_child_of(pid: u32) -> Option<u32> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).ok()?;
-    text.split_whitespace().next()?.parse().ok()
-}
 
 impl Node {
     /// Start one, or say why it cannot run here (`Err`).
@@ -84,35 +81,8 @@ impl Node {
                  wait\n"
             ),
         )?;
-        let unshare = Command::new("unshare")
-            .args([
-                "--net",
-                "--mount",
-                "--pid",
-                "--uts",
-                "--fork",
-                "--mount-proc",
-                "--propagation",
-                "private",
-                "sh",
-            ])
-            .arg(dir.join("start.sh"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| format!("unshare: {e}"))?;
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let init = loop {
-            if let Some(p) = outer_child_of(unshare.id()) {
-                break p;
-            }
-            if Instant::now() > deadline {
-                return Err("the namespaces never started".into());
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        let node = Self { dir, unshare, init };
+        let ns = Namespaces::start(&dir.join("start.sh"))?;
+        let node = Self { dir, ns };
         let deadline = Instant::now() + Duration::from_secs(30);
         while !node.ctr(&["version"]).status.success() {
             if Instant::now() > deadline {
@@ -127,8 +97,8 @@ impl Node {
     /// Run a command inside the namespaces, with `CONTAINERD_ADDRESS` naming this
     /// containerd (as `ctr` reads it).
     pub fn inside(&self, argv: &[&str]) -> Output {
-        Command::new("nsenter")
-            .args(["-t", &self.init.to_string(), "-n", "-m", "-p", "-u"])
+        self.ns
+            .nsenter()
             .args(argv)
             .env("CONTAINERD_ADDRESS", self.dir.join("c.sock"))
             .stdin(Stdio::null())
@@ -177,11 +147,7 @@ impl Drop for Node {
     fn drop(&mut self) {
         // Ending the namespaces' init kills containerd, the shims and the containers;
         // the netns and the private mounts go with them.
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(self.init as i32),
-            nix::sys::signal::Signal::SIGKILL,
-        );
-        let _ = self.unshare.wait();
+        self.ns.end();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

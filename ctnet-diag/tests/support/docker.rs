@@ -6,7 +6,11 @@
 //! Needs root; under CI a test that cannot start it fails.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
+
+#[path = "namespaces.rs"]
+mod namespaces;
+use namespaces::Namespaces;
 use std::time::{Duration, Instant};
 
 /// The image every test container runs.
@@ -15,14 +19,7 @@ pub const IMAGE: &str = "ctnet/busybox:test";
 /// A running private Docker engine.
 pub struct Engine {
     dir: PathBuf,
-    unshare: Child,
-    /// Outer pid of the namespace's init (a shell): `nsenter -t` target.
-    pub init: u32,
-}
-
-fn outer_child_of(pid: u32) -> Option<u32> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).ok()?;
-    text.split_whitespace().next()?.parse().ok()
+    ns: Namespaces,
 }
 
 /// The nameserver the engine gives its containers: the default bridge's gateway, where
@@ -78,35 +75,8 @@ impl Engine {
              wait\n"
         );
         std::fs::write(dir.join("start.sh"), script).map_err(|e| e.to_string())?;
-        let unshare = Command::new("unshare")
-            .args([
-                "--net",
-                "--mount",
-                "--pid",
-                "--uts",
-                "--fork",
-                "--mount-proc",
-                "--propagation",
-                "private",
-                "sh",
-            ])
-            .arg(dir.join("start.sh"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| format!("unshare: {e}"))?;
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let init = loop {
-            if let Some(p) = outer_child_of(unshare.id()) {
-                break p;
-            }
-            if Instant::now() > deadline {
-                return Err("the engine's namespace never started".into());
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        let engine = Self { dir, unshare, init };
+        let ns = Namespaces::start(&dir.join("start.sh"))?;
+        let engine = Self { dir, ns };
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             if engine.dir.join("docker.sock").exists() && engine.docker(&["version"]).status.success() {
@@ -177,11 +147,7 @@ impl Engine {
 
     /// Run a command inside the engine's network, mount and pid namespaces.
     pub fn inside(&self, argv: &[&str]) -> Output {
-        Command::new("nsenter")
-            .args(["-t", &self.init.to_string(), "-n", "-m", "-p", "-u"])
-            .args(argv)
-            .output()
-            .expect("nsenter")
+        self.ns.nsenter().args(argv).output().expect("nsenter")
     }
 }
 
@@ -203,11 +169,7 @@ impl Drop for Engine {
         while pidfile.exists() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(100));
         }
-        // SAFETY: kill(2) on the pid of the namespace init this harness started.
-        unsafe {
-            libc::kill(self.init as i32, libc::SIGKILL);
-        }
-        let _ = self.unshare.wait();
+        self.ns.end();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

@@ -8,7 +8,11 @@
 //! Needs root; under CI a test that cannot start it fails.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Output, Stdio};
+
+#[path = "namespaces.rs"]
+mod namespaces;
+use namespaces::Namespaces;
 use std::time::{Duration, Instant};
 
 /// The image every test container runs.
@@ -25,14 +29,7 @@ const RESOLVER: &str = include_str!("dns.py");
 /// A private Podman host.
 pub struct Host {
     dir: PathBuf,
-    unshare: Child,
-    /// Outer pid of the namespaces' init: the `nsenter -t` target.
-    pub init: u32,
-}
-
-fn outer_child_of(pid: u32) -> Option<u32> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).ok()?;
-    text.split_whitespace().next()?.parse().ok()
+    ns: Namespaces,
 }
 
 impl Host {
@@ -97,35 +94,8 @@ impl Host {
                  while :; do sleep 3600; done\n"
             ),
         )?;
-        let unshare = Command::new("unshare")
-            .args([
-                "--net",
-                "--mount",
-                "--pid",
-                "--uts",
-                "--fork",
-                "--mount-proc",
-                "--propagation",
-                "private",
-                "sh",
-            ])
-            .arg(dir.join("start.sh"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| format!("unshare: {e}"))?;
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let init = loop {
-            if let Some(p) = outer_child_of(unshare.id()) {
-                break p;
-            }
-            if Instant::now() > deadline {
-                return Err("the namespaces never started".into());
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        let host = Self { dir, unshare, init };
+        let ns = Namespaces::start(&dir.join("start.sh"))?;
+        let host = Self { dir, ns };
         // The private /run holds the mark once it is mounted and `lo` is up.
         let deadline = Instant::now() + Duration::from_secs(10);
         while !host
@@ -170,8 +140,8 @@ impl Host {
 
     /// Run a command inside the namespaces, with [`Host::env`].
     pub fn inside(&self, argv: &[&str]) -> Output {
-        Command::new("nsenter")
-            .args(["-t", &self.init.to_string(), "-n", "-m", "-p", "-u"])
+        self.ns
+            .nsenter()
             .args(argv)
             .envs(self.env())
             .stdin(Stdio::null())
@@ -198,11 +168,7 @@ impl Drop for Host {
         let _ = self.inside(&["podman", "rm", "--all", "--force", "--time", "0"]);
         // Ending the namespaces' init kills every process left in them (conmon, the
         // containers); the netns and the private /run go with them.
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(self.init as i32),
-            nix::sys::signal::Signal::SIGKILL,
-        );
-        let _ = self.unshare.wait();
+        self.ns.end();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
