@@ -969,17 +969,17 @@ mod tests {
                 // Back at once: nothing opened on this (the UI) thread, the opener has it.
                 assert!(matches!(said.as_slice(), [Event::Message(m)] if m == "opening 50 capture(s)…"));
                 assert!(runner.capture.is_none() && runner.opening.is_some());
-                // The opener wakes the loop when done; then `poll` takes its sessions.
+                // The opener wakes the loop when done; then `poll` takes its sessions. The
+                // wake is sent just before the opener's thread ends, so the loop polls on
+                // every wake and every tick after it, as the event loop does.
+                let deadline = std::time::Instant::now() + Duration::from_secs(60);
                 let started = loop {
-                    match rx.recv_timeout(Duration::from_secs(60)) {
-                        Ok(Event::Tick) => {}
-                        Ok(_) => continue,
-                        Err(e) => panic!("the opener never finished: {e}"),
-                    }
+                    let _ = rx.recv_timeout(Duration::from_millis(100));
                     let done = runner.poll();
                     if !done.is_empty() {
                         break done;
                     }
+                    assert!(std::time::Instant::now() < deadline, "the opener never finished");
                 };
                 let [Event::CaptureStarted(labels)] = started.as_slice() else {
                     panic!("{started:?}");
