@@ -19,6 +19,7 @@ mod link;
 mod mtu;
 mod nat;
 mod overlay;
+pub(crate) use overlay::tunnels as overlay_tunnels;
 mod path;
 mod port;
 mod resolve;
@@ -238,6 +239,18 @@ const CHECKS: &[Check] = &[
         category: "overlay",
         what: "every route through a VXLAN device resolves to a remote VTEP: a neighbour for its next hop and an FDB entry with dst for that MAC, or somewhere to flood",
         run: Run::Single(overlay::vtep),
+    },
+    Check {
+        id: "overlay.vni",
+        category: "overlay",
+        what: "every remote VTEP seen from this host (a node in a netns, a nested node) has the same VNI and UDP port as the local VXLAN device",
+        run: Run::Single(overlay::vni),
+    },
+    Check {
+        id: "overlay.underlay",
+        category: "overlay",
+        what: "the host's firewall (INPUT and OUTPUT) lets the overlay's UDP through to and from every remote VTEP",
+        run: Run::Single(overlay::underlay),
     },
     Check {
         id: "stats.drops",

@@ -123,6 +123,11 @@ pub struct FlowSpec {
     pub l4: L4,
     /// Source port (default 40000).
     pub sport: Option<u16>,
+    /// The IP length of its packets in bytes, sent with DF set (as `ping -M do -s
+    /// SIZE-28`): each interface whose MTU is smaller drops them with "fragmentation
+    /// needed". `None`: small packets, no MTU is checked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u32>,
 }
 
 impl FlowSpec {
@@ -133,6 +138,7 @@ impl FlowSpec {
             dst,
             l4,
             sport: None,
+            size: None,
         }
     }
 }
@@ -527,6 +533,9 @@ struct Walk<'w, 'a> {
     needs: Vec<NetnsKey>,
     /// Every netns the walk entered.
     visited: Vec<NetnsKey>,
+    /// Set when a packet was delivered to a VXLAN device's UDP socket: its netns and
+    /// ifindex (see [`Walk::vxlan_out`]).
+    decap: Option<(NetnsKey, u32)>,
 }
 
 impl<'w, 'a> Walk<'w, 'a> {
@@ -1157,8 +1166,37 @@ impl<'w, 'a> Walk<'w, 'a> {
             );
             return (End::Dropped, p);
         }
+        if let (Some(size), Some(mtu)) = (p.size, link.mtu)
+            && size > mtu
+            && !link.is_loopback()
+        {
+            self.hop(
+                ns,
+                Some(link.name.clone()),
+                "mtu",
+                HopVerdict::Drop,
+                if depth == 0 {
+                    format!(
+                        "{size} bytes with DF set do not fit {}'s MTU {mtu}: the sender's own stack refuses them \
+                         (`ping -M do` says \"message too long\")",
+                        link.name
+                    )
+                } else {
+                    format!(
+                        "{size} bytes with DF set do not fit {}'s MTU {mtu}: dropped, and \"fragmentation needed \
+                         (mtu {mtu})\" goes back to the sender (a TCP connection stalls when that ICMP is filtered)",
+                        link.name
+                    )
+                },
+                &p,
+            );
+            return (End::Dropped, p);
+        }
         match &link.kind {
             Some(LinkKind::Bridge) => self.bridge_out(ns, state, link, nh, p, depth),
+            Some(LinkKind::Vxlan) if link.vxlan.as_ref().is_some_and(|v| !v.external) => {
+                self.vxlan_out(ns, state, link, nh, p, depth)
+            }
             Some(LinkKind::Veth) => self.veth_out(ns, state, link, nh, p, depth),
             _ if link.is_loopback() => self.local_in(ns, link.name.clone(), p),
             kind => {
@@ -1174,6 +1212,193 @@ impl<'w, 'a> Walk<'w, 'a> {
                 (End::LeftHost, p)
             }
         }
+    }
+
+    /// Send `p` into VXLAN device `link` toward `nh`: find the remote VTEP (the
+    /// neighbour's MAC, then the FDB entry with its `dst`, or where the device floods),
+    /// walk the encapsulating UDP packet from this netns as the kernel sends it (OUTPUT,
+    /// routing, POSTROUTING, the underlay), and where it is delivered to a VXLAN
+    /// device's socket, decapsulate (the VNI must match) and go on with `p` there.
+    fn vxlan_out(
+        &mut self,
+        ns: NetnsKey,
+        state: &NetnsState,
+        link: &Link,
+        nh: IpAddr,
+        p: Packet,
+        depth: usize,
+    ) -> (End, Packet) {
+        let v = link.vxlan.as_ref().expect("a VXLAN device");
+        let dev = link.name.clone();
+        let mac = state
+            .neighbours
+            .iter()
+            .find(|n| n.ifindex == link.ifindex && n.ip == nh && !n.state.unresolved())
+            .and_then(|n| n.mac.clone());
+        let fdb: Vec<_> = state.fdb.iter().filter(|e| e.ifindex == link.ifindex).collect();
+        let direct: Vec<IpAddr> = mac
+            .as_ref()
+            .map(|m| {
+                fdb.iter()
+                    .filter(|e| e.mac.eq_ignore_ascii_case(m))
+                    .filter_map(|e| e.dst)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let flood: Vec<IpAddr> = v
+            .remote
+            .or(v.group)
+            .into_iter()
+            .chain(
+                fdb.iter()
+                    .filter(|e| e.mac == "00:00:00:00:00:00")
+                    .filter_map(|e| e.dst),
+            )
+            .collect();
+        let how = match (&mac, direct.is_empty()) {
+            (Some(m), false) => format!("{nh} is {m}, whose FDB entry sends it to"),
+            (Some(m), true) => format!("{nh} is {m}, with no FDB entry of its own: flooded to"),
+            (None, _) => format!("{nh} is not resolved yet: its ARP request is flooded to"),
+        };
+        let candidates = if direct.is_empty() { flood } else { direct };
+        // Of several (flooding), the VTEP whose node owns the next hop answers.
+        let remote = candidates
+            .iter()
+            .copied()
+            .find(|r| {
+                self.world.snap.netns.iter().any(|n| {
+                    n.links.iter().any(|l| {
+                        l.vxlan.as_ref().is_some_and(|x| x.local == Some(*r))
+                            && n.addresses
+                                .iter()
+                                .any(|a| a.ifindex == l.ifindex && a.address == nh)
+                    })
+                })
+            })
+            .or(candidates.first().copied());
+        let Some(remote) = remote else {
+            let why = match &mac {
+                Some(m) => format!(
+                    "{dev} has no FDB entry for {m} ({nh}'s MAC) and nowhere to flood: no remote VTEP to send to"
+                ),
+                None if v.learning => format!(
+                    "{dev} has no neighbour for {nh} and nowhere to flood its ARP request: no remote VTEP to send to"
+                ),
+                None => format!(
+                    "{dev} has no neighbour entry for {nh}: the packet is dropped (an overlay agent writes one per node)"
+                ),
+            };
+            self.hop(ns, Some(dev), "vxlan", HopVerdict::Drop, why, &p);
+            return (End::Dropped, p);
+        };
+        let (Some(local), Some(port)) = (v.local, v.port) else {
+            self.hop(
+                ns,
+                Some(dev.clone()),
+                "egress",
+                HopVerdict::Deliver,
+                format!("leaves the host through {dev} (vxlan) toward VTEP {remote}"),
+                &p,
+            );
+            return (End::LeftHost, p);
+        };
+        let vni = v.vni.unwrap_or(0);
+        self.hop(
+            ns,
+            Some(dev.clone()),
+            "vxlan",
+            HopVerdict::Allow,
+            format!(
+                "encapsulated: {how} VTEP {remote}; outer udp {local} > {remote}:{port}, VNI {vni}{}",
+                v.underlay
+                    .and_then(|i| state.link(i))
+                    .map(|u| format!(", underlay {}", u.name))
+                    .unwrap_or_default()
+            ),
+            &p,
+        );
+        // The outer packet is a flow of its own: NEW in each direction.
+        let outer = Packet::udp(local, port, remote, port);
+        let phase = std::mem::replace(&mut self.phase, Phase::New);
+        let target = self.target.take();
+        self.decap = None;
+        let (end, _) = if depth > MAX_HOPS {
+            (End::Stuck, outer.clone())
+        } else {
+            self.local_out(ns, outer)
+        };
+        self.phase = phase;
+        self.target = target;
+        let Some((rns, rix)) = self.decap.take().filter(|_| matches!(end, End::Delivered(_))) else {
+            return match end {
+                End::Delivered(_) => {
+                    self.hop(
+                        ns,
+                        Some(dev),
+                        "vxlan",
+                        HopVerdict::Drop,
+                        format!("no VXLAN device listens on udp/{port} at {remote}: the encapsulated packet is dropped"),
+                        &p,
+                    );
+                    (End::Dropped, p)
+                }
+                other => (other, p),
+            };
+        };
+        let Some(rstate) = self.world.ns(rns) else {
+            return (End::Stuck, p);
+        };
+        let Some(first) = rstate.link(rix) else {
+            return (End::Stuck, p);
+        };
+        // Devices of several VNIs share one socket: the packet's VNI picks the device.
+        let rlink = rstate
+            .links
+            .iter()
+            .find(|l| {
+                l.vxlan.as_ref().is_some_and(|x| {
+                    x.port == Some(port)
+                        && (x.local == Some(remote) || x.local.is_none())
+                        && x.vni == Some(vni)
+                })
+            })
+            .unwrap_or(first);
+        let rv = rlink.vxlan.as_ref().and_then(|x| x.vni);
+        if !rlink.vxlan.as_ref().is_some_and(|x| x.external) && rv != Some(vni) {
+            self.hop(
+                rns,
+                Some(rlink.name.clone()),
+                "vxlan",
+                HopVerdict::Drop,
+                format!(
+                    "VNI {vni} arrives at {} (VNI {}): no device of this VNI, the packet is dropped",
+                    rlink.name,
+                    rv.map_or("?".into(), |n| n.to_string())
+                ),
+                &p,
+            );
+            return (End::Dropped, p);
+        }
+        if !rlink.is_up() {
+            self.hop(
+                rns,
+                Some(rlink.name.clone()),
+                "vxlan",
+                HopVerdict::Drop,
+                format!("{} is down: it decapsulates nothing", rlink.name),
+                &p,
+            );
+            return (End::Dropped, p);
+        }
+        self.hop(
+            rns,
+            Some(rlink.name.clone()),
+            "vxlan",
+            HopVerdict::Allow,
+            format!("decapsulated by {} (VNI {vni})", rlink.name),
+            &p,
+        );
+        self.ip_in(rns, rlink.name.clone(), None, p, depth + 1)
     }
 
     /// Who answers ARP for `nh` behind `link`: (netns, ifindex) of the interface that
@@ -1513,6 +1738,20 @@ impl<'w, 'a> Walk<'w, 'a> {
         }
         let d = self.conntrack_post(ns, &mut p);
         self.conntrack_hop(ns, Some(iif.clone()), d, &p);
+        // The UDP socket of a VXLAN device: the walk of the encapsulating packet goes on
+        // with the packet inside (see `vxlan_out`).
+        if p.proto == netfilter::Proto::Udp
+            && let Some(vx) = self.world.ns(ns).and_then(|st| {
+                st.links.iter().find(|l| {
+                    l.vxlan
+                        .as_ref()
+                        .is_some_and(|v| v.port == p.dport && (v.local == Some(p.dst) || v.local.is_none()))
+                })
+            })
+        {
+            self.decap = Some((ns, vx.ifindex));
+            return (End::Delivered(ns), p);
+        }
         if let Some(t) = self.target {
             if t != ns {
                 self.hop(
@@ -2368,11 +2607,13 @@ fn source_addr(ns: &NetnsState, dst: IpAddr) -> Option<IpAddr> {
 
 fn first_packet(spec: &FlowSpec, src: IpAddr, dst: IpAddr) -> Packet {
     let sport = spec.sport.unwrap_or(DEFAULT_SPORT);
-    match spec.l4 {
+    let mut p = match spec.l4 {
         L4::Tcp(port) => Packet::tcp(src, sport, dst, port),
         L4::Udp(port) => Packet::udp(src, sport, dst, port),
         L4::Icmp => Packet::ping(src, dst),
-    }
+    };
+    p.size = spec.size;
+    p
 }
 
 /// Trace `spec` through `snap`, routing from the snapshot's tables.
@@ -2623,6 +2864,7 @@ fn hook_in(world: &World<'_>, hook: Hook, packet: Packet) -> (bool, Vec<Hop>) {
         may: false,
         target: None,
         gap_said: false,
+        decap: None,
         needs: Vec::new(),
         visited: Vec::new(),
     };
@@ -2649,6 +2891,7 @@ fn walk(
         may: false,
         target,
         gap_said: false,
+        decap: None,
         needs: Vec::new(),
         visited: Vec::new(),
     };
@@ -2705,6 +2948,7 @@ fn walk_from(
         may: false,
         target: back_to,
         gap_said: false,
+        decap: None,
         needs: Vec::new(),
         visited: Vec::new(),
     };

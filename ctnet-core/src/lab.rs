@@ -18,6 +18,7 @@
 pub mod conntrack;
 pub mod fault;
 pub mod nat;
+pub mod nodes;
 mod plan;
 
 use std::net::{IpAddr, Ipv4Addr};
@@ -336,6 +337,12 @@ pub async fn up_with(spec: &LabSpec, env: &LabEnv, wait: LockWait<'_>) -> Result
     let host = Netns::current()?;
     let h = host.rtnetlink(&rt, false)?;
     let _lock = StateLock::acquire_with(env, wait).await?;
+    if nodes::exists(env, &spec.name) {
+        return Err(Error::Invalid(format!(
+            "a multi-node lab called {0} already exists: `ctnet-diag lab down --name {0}` first, or pick another --name",
+            spec.name
+        )));
+    }
     preflight(&plan, env, &h).await?;
     overlapping_record(&plan, env, host.key(), &h).await?;
     let ledger: SharedLedger = Arc::default();
@@ -1110,6 +1117,9 @@ pub struct DownOptions {
 /// [`down`], with options.
 pub async fn down_with(name: &str, env: &LabEnv, opts: DownOptions) -> Result<DownReport> {
     let names = LabNames::new(name)?;
+    if let Some(report) = nodes::down(name, env).await? {
+        return Ok(report);
+    }
     let rt = tokio::runtime::Handle::current();
     let here = Netns::current()?;
     let h = here.rtnetlink(&rt, false)?;
@@ -1335,6 +1345,9 @@ pub struct LabInfo {
     /// --force` removes such a lab).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub record_error: Option<String>,
+    /// For a multi-node lab (`lab up --nodes`): how many nodes it has.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nodes: Option<u32>,
 }
 
 /// Labs present in the calling thread's netns: bridges tagged `ctnet-lab:NAME` and
@@ -1403,9 +1416,12 @@ pub async fn list(env: &LabEnv) -> Result<Vec<LabInfo>> {
             nat: rec.map(|r| r.spec.nat),
             partial: !rec.is_some_and(|r| r.complete) || bridge.is_none(),
             record_error: corrupt.iter().find(|(n, _)| *n == lab).map(|(_, e)| e.clone()),
+            nodes: None,
             name: lab,
         });
     }
+    out.extend(nodes::list(env));
+    out.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(out)
 }
 

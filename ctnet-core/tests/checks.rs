@@ -224,7 +224,8 @@ fn every_fault_is_planned_from_recorded_state_with_its_undo() {
     let t = target::resolve(&snap, "c1").unwrap();
     let p = target::resolve(&snap, "c3").unwrap();
     let mut lines = Vec::new();
-    for f in Fault::ALL {
+    // The overlay faults need a node (see below).
+    for f in Fault::ALL.into_iter().filter(|f| !f.is_overlay()) {
         let inj = fault::plan(f, &snap, &topo, &t, Some(&p)).unwrap();
         assert!(!inj.apply.is_empty() && !inj.undo.is_empty(), "{f:?}");
         for s in &inj.apply {
@@ -242,6 +243,88 @@ fn every_fault_is_planned_from_recorded_state_with_its_undo() {
         .collect::<Vec<_>>()
         .join("\n");
     insta::assert_snapshot!("fault-plans-lab-healthy", text);
+}
+
+#[test]
+fn an_overlay_node_passes_every_overlay_check_and_each_fault_of_it_is_named() {
+    let snap = fixture("overlay-node");
+    let r = report(&snap, "ov-n1-c1", Some("ov-n2-c1"));
+    for id in [
+        "mtu.overlay",
+        "overlay.vtep",
+        "overlay.vni",
+        "overlay.underlay",
+        "path.same_bridge",
+        "path.trace",
+    ] {
+        assert_eq!(status(&r, id), Status::Pass, "{id}: {:#?}", r.checks);
+    }
+    assert!(r.verdict <= Status::Warn, "{:#?}", r.checks);
+    let summary = |r: &Report, id: &str| r.checks.iter().find(|c| c.id == id).unwrap().summary.clone();
+    assert!(
+        summary(&r, "overlay.vni").contains("flannel.1 (VNI 1, port 4789) matches the 1 remote VTEP(s)"),
+        "{}",
+        summary(&r, "overlay.vni")
+    );
+    // Node 2's device with another VNI and port: named.
+    let mut other = fixture("overlay-node");
+    let n2: std::net::IpAddr = "10.78.0.2".parse().unwrap();
+    let v = other
+        .netns
+        .iter_mut()
+        .flat_map(|n| n.links.iter_mut())
+        .filter_map(|l| l.vxlan.as_mut())
+        .find(|v| v.local == Some(n2))
+        .unwrap();
+    v.vni = Some(2);
+    v.port = Some(8472);
+    let r = report(&other, "ov-n1-c1", Some("ov-n2-c1"));
+    assert_eq!(status(&r, "overlay.vni"), Status::Fail);
+    let s = summary(&r, "overlay.vni");
+    assert!(
+        s.contains("has VNI 1, but the VTEP at 10.78.0.2 (flannel.1 in ov-n2) has VNI 2"),
+        "{s}"
+    );
+    assert!(s.contains("listens on 8472"), "{s}");
+    assert_eq!(status(&r, "path.trace"), Status::Fail, "{:#?}", r.checks);
+    // Node 1's FDB entry for node 2 gone: named by the check and the trace.
+    let mut gone = fixture("overlay-node");
+    let host = gone.host;
+    gone.netns
+        .iter_mut()
+        .find(|n| n.key == host)
+        .unwrap()
+        .fdb
+        .retain(|e| e.dst.is_none());
+    let r = report(&gone, "ov-n1-c1", Some("ov-n2-c1"));
+    assert_eq!(status(&r, "overlay.vtep"), Status::Fail);
+    assert_eq!(status(&r, "path.trace"), Status::Fail);
+
+    // Each overlay fault is planned on the node with its undo.
+    use ctnet_core::lab::fault::{self, Fault};
+    let topo = Topology::build(&snap);
+    let t = target::resolve(&snap, "ov-n1-c1").unwrap();
+    let p = target::resolve(&snap, "ov-n2-c1").unwrap();
+    let mut lines = Vec::new();
+    for f in Fault::ALL.into_iter().filter(|f| f.is_overlay()) {
+        let inj = fault::plan(f, &snap, &topo, &t, Some(&p)).unwrap();
+        for s in &inj.apply {
+            lines.push(format!("{:<16} break {}", f.name(), s.command()));
+        }
+        for s in &inj.undo {
+            lines.push(format!("{:<16} undo  {}", f.name(), s.command()));
+        }
+    }
+    insta::assert_snapshot!("fault-plans-overlay-node", lines.join("\n"));
+    // Not on a node: said so.
+    let lab = fixture("lab-healthy");
+    let topo = Topology::build(&lab);
+    let t = target::resolve(&lab, "c1").unwrap();
+    let e = fault::plan(Fault::UnderlayDrop, &lab, &topo, &t, None).unwrap_err();
+    assert!(
+        e.to_string().contains("routes nothing through a VXLAN device"),
+        "{e}"
+    );
 }
 
 #[test]

@@ -481,6 +481,7 @@ fn trace_routed(snap: &Snapshot, f: &OFlow, router: Option<&dyn flow::Router>) -
         },
         l4: f.l4,
         sport: Some(f.sport),
+        size: None,
     };
     flow::trace_with(snap, &spec, router).unwrap_or_else(|e| panic!("{}: {e}", f.describe()))
 }

@@ -244,6 +244,11 @@ pub struct SourceArgs {
     /// Treat this netns as the host (nested setups: docker-in-docker, kind nodes).
     #[arg(long, value_name = "PATH")]
     pub host_netns: Option<PathBuf>,
+    /// Treat this named netns (/run/netns/NODE) as the host: a node of a multi-node lab
+    /// (`lab up --nodes`), a kind node bound there. A pod NAME-nI-cJ of a multi-node lab
+    /// picks its node by itself.
+    #[arg(long, value_name = "NODE", conflicts_with_all = ["host_netns", "from"])]
+    pub node: Option<String>,
     /// The Docker engine's socket (unix:///path) [default: unix:///var/run/docker.sock
     /// when it exists]; Podman's compatible socket is found at /run/podman/podman.sock or
     /// $XDG_RUNTIME_DIR/podman/podman.sock.
@@ -332,6 +337,12 @@ pub struct TraceArgs {
     /// The source port of a TCP or UDP flow [default: 40000].
     #[arg(long, value_name = "PORT")]
     pub sport: Option<u16>,
+    /// Packets of this IP length in bytes, with DF set (as `ping -M do -s SIZE-28`):
+    /// every interface on the path whose MTU is smaller drops them ("fragmentation
+    /// needed"), a VXLAN device's 50 bytes of overhead included. Without it, no MTU is
+    /// checked.
+    #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u32).range(68..=65535), conflicts_with = "probe")]
+    pub size: Option<u32>,
     /// Also send the flow's own packets from SRC (a container or netns) to DST (3 pings,
     /// TCP connections closed at once, or UDP datagrams), watch every hop, trace them
     /// through netfilter and read the kernel's drop reasons, then compare with the
@@ -414,10 +425,12 @@ pub struct SnapshotArgs {
 #[derive(Debug, Subcommand)]
 pub enum LabCommand {
     /// Create a lab: bridge NAME-br with the gateway address, and K netns NAME-c1..K,
-    /// each with eth0 on a veth whose host end NAME-vI is on the bridge.
+    /// each with eth0 on a veth whose host end NAME-vI is on the bridge; or, with
+    /// --nodes N --overlay vxlan, N nodes of K containers joined by a VXLAN overlay.
     #[command(
         after_help = "Needs CAP_NET_ADMIN and CAP_SYS_ADMIN: run as root, or rootless inside \
-                            `ctnet-diag world`.\nExample:\n  ctnet-diag lab up --name t --containers 3 --nat"
+                            `ctnet-diag world`.\nExamples:\n  ctnet-diag lab up --name t --containers 3 --nat\n  \
+                            ctnet-diag lab up --name ov --nodes 3 --overlay vxlan --containers 2 && ctnet-diag check ov-n1-c1 --peer ov-n2-c1"
     )]
     Up(LabUpArgs),
     /// Remove every object of a lab (veths, bridge, netns, tagged firewall rules) and
@@ -456,11 +469,22 @@ const FAULT_HELP: &str = "Faults:
   nft-drop        a native nft table (inet ctnet_fault) drops what goes to --peer
   isolation       moves the container to a second bridge ctnet-iso and drops between the two
   published-port  publishes the host's TCP 8080 to the container's 80 (DNAT), FORWARD drops it
+  arp-ignore      the container answers no ARP request (arp_ignore 8)
+  rp-filter       strict rp_filter on the bridge with the route back through another interface
+  dns-blocked     drops the container's DNS (udp/tcp 53) in INPUT and FORWARD
+  conntrack-full  fills the lab host's conntrack table: new connections are dropped
+
+Overlay faults (on a node: a pod NAME-nI-cJ of `lab up --nodes`, or --node NODE):
+  vxlan-mtu         raises the pod's MTU to the underlay's, above the node's VXLAN device
+  vtep-fdb-missing  removes the node's FDB entry for --peer's node: its pods are unreachable
+  vni-mismatch      rebuilds the node's VXLAN device with another VNI than the other nodes'
+  underlay-drop     the node's INPUT drops the overlay's UDP port (4789)
 
 Examples:
   ctnet-diag lab break veth-down lab-c1 && ctnet-diag check lab-c1
   ctnet-diag lab break stale-arp lab-c1 --peer lab-c2
   ctnet-diag lab break port-drop lab-c1 --peer lab-c2 && ctnet-diag trace lab-c1 lab-c2 --tcp 80
+  ctnet-diag lab break vtep-fdb-missing ov-n1-c1 --peer ov-n2-c1 && ctnet-diag check ov-n1-c1 --peer ov-n2-c1
   ctnet-diag lab fix";
 
 /// Arguments of `lab break`.
@@ -505,12 +529,28 @@ pub struct LabUpArgs {
     /// Number of netns "containers".
     #[arg(long, short = 'k', default_value_t = 3)]
     pub containers: u32,
-    /// IPv4 subnet: the bridge gets the first address, containers the next ones.
-    #[arg(long, default_value = ctnet_core::lab::LabSpec::DEFAULT_SUBNET)]
-    pub subnet: Ipv4Net,
+    /// IPv4 subnet: the bridge gets the first address, containers the next ones
+    /// [default: 10.77.0.0/24].
+    #[arg(long, conflicts_with = "nodes")]
+    pub subnet: Option<Ipv4Net>,
     /// Add MASQUERADE for the subnet, FORWARD accepts for the bridge, and ip_forward=1.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "nodes")]
     pub nat: bool,
+    /// Build N simulated nodes joined by an overlay instead (2-16): netns NAME-n1..N,
+    /// each with a bridge cni0 (pods 10.77.I.0/24), --containers netns NAME-nI-c1..K on
+    /// it, an underlay eth0 (10.78.0.I) on a switch netns NAME-ul, and a VXLAN device
+    /// flannel.1 (VNI 1, UDP 4789) with flannel's routes, neighbours and FDB entries for
+    /// every other node. Check a pod from the host as NAME-nI-cJ: its node is picked as
+    /// the host netns.
+    #[arg(long, value_name = "N", requires = "overlay")]
+    pub nodes: Option<u32>,
+    /// The overlay between nodes (with --nodes): vxlan.
+    #[arg(long, value_name = "KIND", value_parser = ["vxlan"], requires = "nodes")]
+    pub overlay: Option<String>,
+    /// With --nodes: VXLAN devices learn remote MACs and flood to every node (an
+    /// all-zeros FDB entry per node), instead of flannel's static entries.
+    #[arg(long, requires = "nodes")]
+    pub learning: bool,
     /// Print JSON (schema ctnet.lab/v1) instead of text.
     #[arg(long)]
     pub json: bool,

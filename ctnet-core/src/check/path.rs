@@ -14,6 +14,36 @@ pub(super) fn same_bridge(c: &PairCtx<'_>) -> Vec<Finding> {
         )];
     };
     let (ti, pi, same) = (s.ti, s.pi, s.same);
+    // A peer on another node: the host routes its address through a VXLAN device.
+    let across = (!same && pi.bridge.is_none())
+        .then(|| {
+            let (_, to) = s.addrs?;
+            let host = c.snap.host_netns()?;
+            super::overlay_tunnels(host)
+                .into_iter()
+                .find_map(|(d, v, routes)| {
+                    routes
+                        .iter()
+                        .any(|r| r.dst.parse::<ipnet::Ipv4Net>().is_ok_and(|n| n.contains(&to)))
+                        .then(|| (d.name.clone(), v.vni))
+                })
+        })
+        .flatten();
+    if let Some((dev, vni)) = across {
+        return vec![
+            finding(
+                Status::Pass,
+                format!(
+                    "{} is on {} and {} on another node: the host routes it through the overlay ({dev}, VNI {})",
+                    s.tv.label,
+                    ti.bridge.as_deref().unwrap_or("no bridge"),
+                    s.pv.label,
+                    vni.map_or("?".into(), |n| n.to_string())
+                ),
+            )
+            .cmd(format!("ip route get {}", s.addrs.map(|(_, to)| to.to_string()).unwrap_or_default())),
+        ];
+    }
     vec![
         finding(
             if same { Status::Pass } else { Status::Warn },

@@ -20,6 +20,8 @@ use crate::topology::{NetnsIface, Topology};
 
 use super::LabEnv;
 
+mod overlay;
+
 /// A wrong MAC no real interface has (locally administered).
 pub const STALE_MAC: &str = "02:00:00:00:de:ad";
 
@@ -77,6 +79,15 @@ pub enum Fault {
     /// entries of its own (see [`super::conntrack`]): new connections are dropped.
     /// Refused in the host's initial netns, whose table is the real host's.
     ConntrackFull,
+    /// The container's MTU (and its host veth's) raised to the underlay's, above the
+    /// VXLAN device its node routes other nodes' pods through.
+    VxlanMtu,
+    /// The node's FDB entry for the peer's node (the VTEP MAC to its address) removed.
+    VtepFdbMissing,
+    /// The node's VXLAN device built again with another VNI than the other nodes'.
+    VniMismatch,
+    /// The node's INPUT drops the overlay's UDP port: nothing from other nodes arrives.
+    UnderlayDrop,
 }
 
 /// The interface `rp-filter` routes the container's address through (a veth whose
@@ -97,7 +108,7 @@ pub const FAULT_NFT_TABLE: &str = "ctnet_fault";
 
 impl Fault {
     /// Every fault, in the order `lab break --help` lists them.
-    pub const ALL: [Fault; 20] = [
+    pub const ALL: [Fault; 24] = [
         Fault::VethDown,
         Fault::Eth0Down,
         Fault::Detach,
@@ -118,7 +129,19 @@ impl Fault {
         Fault::RpFilter,
         Fault::DnsBlocked,
         Fault::ConntrackFull,
+        Fault::VxlanMtu,
+        Fault::VtepFdbMissing,
+        Fault::VniMismatch,
+        Fault::UnderlayDrop,
     ];
+
+    /// Whether it breaks an overlay (planned on the node, see [`overlay`]).
+    pub fn is_overlay(self) -> bool {
+        matches!(
+            self,
+            Fault::VxlanMtu | Fault::VtepFdbMissing | Fault::VniMismatch | Fault::UnderlayDrop
+        )
+    }
 
     /// Its name on the command line.
     pub fn name(self) -> &'static str {
@@ -143,6 +166,10 @@ impl Fault {
             Fault::RpFilter => "rp-filter",
             Fault::DnsBlocked => "dns-blocked",
             Fault::ConntrackFull => "conntrack-full",
+            Fault::VxlanMtu => "vxlan-mtu",
+            Fault::VtepFdbMissing => "vtep-fdb-missing",
+            Fault::VniMismatch => "vni-mismatch",
+            Fault::UnderlayDrop => "underlay-drop",
         }
     }
 
@@ -202,6 +229,22 @@ impl Fault {
                  (marked, gone by themselves after 10 minutes), after removing the entries that are not \
                  assured (the kernel evicts those from a full table): new connections through it are \
                  dropped (never in the host's initial netns)"
+            }
+            Fault::VxlanMtu => {
+                "raises the container's MTU (and its host veth's) to the underlay's, above its node's VXLAN \
+                 device: packets bigger than the overlay carries leave the pod and die at the tunnel"
+            }
+            Fault::VtepFdbMissing => {
+                "removes the node's FDB entry for --peer's node (or the first other node): its VXLAN device \
+                 no longer knows where that node's VTEP is, and every packet to its pods is dropped"
+            }
+            Fault::VniMismatch => {
+                "builds the node's VXLAN device again with another VNI than the other nodes': what they send \
+                 it, and what it sends them, is dropped on arrival"
+            }
+            Fault::UnderlayDrop => {
+                "the node's INPUT drops the overlay's UDP port (4789): no encapsulated packet from another \
+                 node arrives, so replies from other nodes' pods die"
             }
         }
     }
@@ -309,6 +352,9 @@ impl Step {
             Some(StepNetns { name: Some(n), .. }) if body.starts_with("ip ") => {
                 format!("ip -n {n} {}", &body[3..])
             }
+            Some(StepNetns { name: Some(n), .. }) if body.starts_with("bridge ") => {
+                format!("bridge -n {n} {}", &body[7..])
+            }
             Some(StepNetns { name: Some(n), .. }) => format!("ip netns exec {n} {body}"),
             Some(ns) => format!("nsenter --net={} {body}", ns.path.display()),
         }
@@ -343,6 +389,47 @@ pub struct Injection {
     pub apply: Vec<Step>,
     /// The steps that restore what was there, in order.
     pub undo: Vec<Step>,
+    /// The netns the host steps run in, when the scan's host is not the caller's own
+    /// (`--node`, `--host-netns`); those steps carry it as their netns.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<StepNetns>,
+}
+
+impl Injection {
+    /// When `snap`'s host netns is not the calling thread's, run the host steps there:
+    /// record it in [`Injection::host`] and on each such step.
+    fn in_host(mut self, snap: &Snapshot) -> Self {
+        let mine = netns::NetnsKey::of_current_thread().ok();
+        if mine == Some(snap.host) {
+            return self;
+        }
+        let Some(h) = snap.host_netns() else {
+            return self;
+        };
+        let name = h.refs.iter().find_map(|r| match r {
+            NetnsRef::Named { name, path }
+                if path.starts_with("/run/netns") || path.starts_with("/var/run/netns") =>
+            {
+                Some(name.clone())
+            }
+            _ => None,
+        });
+        let Some(path) = h.refs.iter().find_map(|r| match r {
+            NetnsRef::Named { path, .. } | NetnsRef::Path { path } => Some(path.clone()),
+            NetnsRef::Pid { pid, .. } => Some(PathBuf::from(format!("/proc/{pid}/ns/net"))),
+            _ => None,
+        }) else {
+            return self;
+        };
+        let ns = StepNetns { name, path };
+        for step in self.apply.iter_mut().chain(self.undo.iter_mut()) {
+            if step.netns.is_none() {
+                step.netns = Some(ns.clone());
+            }
+        }
+        self.host = Some(ns);
+        self
+    }
 }
 
 /// The container interface facing a bridge (or any veth with a host end), and its netns.
@@ -447,6 +534,9 @@ pub fn plan(
         )
     };
     let (apply, undo) = match fault {
+        Fault::VxlanMtu | Fault::VtepFdbMissing | Fault::VniMismatch | Fault::UnderlayDrop => {
+            overlay::plan(fault, snap, target, peer, &me)?
+        }
         Fault::VethDown => (
             vec![Step::host(&["ip", "link", "set", "dev", &host_veth, "down"])],
             vec![Step::host(&["ip", "link", "set", "dev", &host_veth, "up"])],
@@ -1001,7 +1091,9 @@ pub fn plan(
         breaks: fault.breaks().to_string(),
         apply,
         undo,
-    })
+        host: None,
+    }
+    .in_host(snap))
 }
 
 /// Split an `iptables -S` rule spec into words, keeping `"quoted strings"` whole.
@@ -1051,6 +1143,8 @@ enum Word {
     IpPort,
     /// `net.ipv4.conf.IFACE.KEY=N` for this KEY.
     Conf(&'static str),
+    /// A MAC address (`02:c7:4e:00:00:02`).
+    Mac,
 }
 
 /// Where a step of a given shape runs.
@@ -1060,7 +1154,22 @@ enum Place {
     Inside,
 }
 
-use Word::{Cidr, Conf, Iface, Ip, IpPort, Lit, Num};
+use Word::{Cidr, Conf, Iface, Ip, IpPort, Lit, Mac, Num};
+
+/// `bridge fdb append MAC dev IFACE dst IP self permanent`: a VXLAN device's static
+/// entry for a remote VTEP, as flannel writes one.
+const FDB_APPEND: &[Word] = &[
+    Lit("bridge"),
+    Lit("fdb"),
+    Lit("append"),
+    Mac,
+    Lit("dev"),
+    Iface,
+    Lit("dst"),
+    Ip,
+    Lit("self"),
+    Lit("permanent"),
+];
 
 const LINK_UP: &[Word] = &[Lit("ip"), Lit("link"), Lit("set"), Lit("dev"), Iface, Lit("up")];
 const DEFAULT_VIA: &[Word] = &[
@@ -1166,6 +1275,119 @@ fn undo_shapes(fault: Fault) -> (&'static [(Place, &'static [Word])], Option<&'s
         Fault::IpForwardOff => (&[], Some("net.ipv4.ip_forward")),
         // Undone by its own step (Action::ConntrackFlush), no command.
         Fault::ConntrackFull => (&[], None),
+        Fault::VxlanMtu => {
+            const SET_MTU: &[Word] = &[
+                Lit("ip"),
+                Lit("link"),
+                Lit("set"),
+                Lit("dev"),
+                Iface,
+                Lit("mtu"),
+                Num,
+            ];
+            (&[(Place::Inside, SET_MTU), (Place::Host, SET_MTU)], None)
+        }
+        Fault::VtepFdbMissing => (&[(Place::Host, FDB_APPEND)], None),
+        Fault::VniMismatch => {
+            const fn add(mode: &'static str) -> [Word; 19] {
+                [
+                    Lit("ip"),
+                    Lit("link"),
+                    Lit("add"),
+                    Iface,
+                    Lit("address"),
+                    Mac,
+                    Lit("mtu"),
+                    Num,
+                    Lit("type"),
+                    Lit("vxlan"),
+                    Lit("id"),
+                    Num,
+                    Lit("local"),
+                    Ip,
+                    Lit("dev"),
+                    Iface,
+                    Lit("dstport"),
+                    Num,
+                    Lit(mode),
+                ]
+            }
+            const LEARNING: [Word; 19] = add("learning");
+            const NOLEARNING: [Word; 19] = add("nolearning");
+            (
+                &[
+                    (
+                        Place::Host,
+                        &[Lit("ip"), Lit("link"), Lit("del"), Lit("dev"), Iface],
+                    ),
+                    (Place::Host, &LEARNING),
+                    (Place::Host, &NOLEARNING),
+                    (
+                        Place::Host,
+                        &[Lit("ip"), Lit("addr"), Lit("add"), Cidr, Lit("dev"), Iface],
+                    ),
+                    (Place::Host, LINK_UP),
+                    (
+                        Place::Host,
+                        &[
+                            Lit("ip"),
+                            Lit("route"),
+                            Lit("replace"),
+                            Cidr,
+                            Lit("via"),
+                            Ip,
+                            Lit("dev"),
+                            Iface,
+                            Lit("onlink"),
+                        ],
+                    ),
+                    (
+                        Place::Host,
+                        &[Lit("ip"), Lit("route"), Lit("replace"), Cidr, Lit("dev"), Iface],
+                    ),
+                    (
+                        Place::Host,
+                        &[
+                            Lit("ip"),
+                            Lit("neigh"),
+                            Lit("replace"),
+                            Ip,
+                            Lit("lladdr"),
+                            Mac,
+                            Lit("dev"),
+                            Iface,
+                            Lit("nud"),
+                            Lit("permanent"),
+                        ],
+                    ),
+                    (Place::Host, FDB_APPEND),
+                ],
+                None,
+            )
+        }
+        Fault::UnderlayDrop => (
+            &[(
+                Place::Host,
+                &[
+                    Lit("iptables"),
+                    Lit("-D"),
+                    Lit("INPUT"),
+                    Lit("-p"),
+                    Lit("udp"),
+                    Lit("-m"),
+                    Lit("udp"),
+                    Lit("--dport"),
+                    Num,
+                    Lit("-m"),
+                    Lit("comment"),
+                    Lit("--comment"),
+                    Lit(FAULT_COMMENT),
+                    Lit("-j"),
+                    Lit("DROP"),
+                ],
+            )],
+            None,
+        ),
         Fault::ArpIgnore => (
             &[(Place::Inside, &[Lit("sysctl"), Lit("-w"), Conf("arp_ignore")])],
             None,
@@ -1412,6 +1634,13 @@ fn word_ok(word: Word, arg: &str) -> bool {
         Cidr => arg.parse::<ipnet::Ipv4Net>().is_ok(),
         Ip => arg.parse::<std::net::Ipv4Addr>().is_ok(),
         IpPort => arg.parse::<std::net::SocketAddrV4>().is_ok(),
+        Mac => {
+            let parts: Vec<&str> = arg.split(':').collect();
+            parts.len() == 6
+                && parts
+                    .iter()
+                    .all(|p| p.len() == 2 && p.bytes().all(|b| b.is_ascii_hexdigit()))
+        }
         Conf(key) => arg
             .strip_prefix("net.ipv4.conf.")
             .and_then(|rest| rest.split_once('='))
@@ -1485,10 +1714,25 @@ fn masquerade_spec_ok(argv: &[String]) -> bool {
 
 /// Check that `step` is an undo step the plan of `fault` can produce, and return it as
 /// it is to run: a step recorded before `ip` calls named `dev` gets the keyword.
+#[cfg(test)]
 fn checked_undo(fault: Fault, step: &Step) -> std::result::Result<Step, String> {
+    checked_undo_in(fault, step, None)
+}
+
+/// [`checked_undo`] for a fault whose host steps run in `host` (see [`Injection::host`]).
+fn checked_undo_in(fault: Fault, step: &Step, host: Option<&StepNetns>) -> std::result::Result<Step, String> {
     let mut step = step.clone();
     let place = match &step.netns {
         None => Place::Host,
+        Some(ns) if Some(ns) == host => {
+            if let Some(name) = &ns.name {
+                netns::validate_netns_name(name).map_err(|e| e.to_string())?;
+            }
+            if !ns.path.is_absolute() {
+                return Err(format!("netns path {} is not absolute", ns.path.display()));
+            }
+            Place::Host
+        }
         Some(ns) => {
             if let Some(name) = &ns.name {
                 netns::validate_netns_name(name).map_err(|e| e.to_string())?;
@@ -1738,7 +1982,7 @@ pub fn fix(env: &LabEnv, fault: Option<Fault>, target: Option<&str>) -> Result<(
             .undo
             .iter()
             .map(|s| {
-                checked_undo(inj.fault, s).map_err(|why| {
+                checked_undo_in(inj.fault, s, inj.host.as_ref()).map_err(|why| {
                     Error::Invalid(format!(
                         "{}: entry {} ({} on {}) holds the step `{}`, which `lab break` never                          records: {why}; nothing was run. Undo that fault by hand, then remove                          the entry (or the file)",
                         faults_path(env).display(),
@@ -1796,6 +2040,7 @@ mod tests {
             breaks: fault.breaks().into(),
             apply: Vec::new(),
             undo,
+            host: None,
         }
     }
 
@@ -1844,6 +2089,150 @@ mod tests {
         }
         assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep");
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn overlay_undo_steps_pass_in_their_node_and_nowhere_else() {
+        let node = StepNetns {
+            name: Some("ov-n1".into()),
+            path: "/run/netns/ov-n1".into(),
+        };
+        let pod = StepNetns {
+            name: Some("ov-n1-c1".into()),
+            path: "/run/netns/ov-n1-c1".into(),
+        };
+        let at = |argv: &[&str]| Step::inside(&node, argv);
+        let fdb = [
+            "bridge",
+            "fdb",
+            "append",
+            "02:c7:4e:00:00:02",
+            "dev",
+            "flannel.1",
+            "dst",
+            "10.78.0.2",
+            "self",
+            "permanent",
+        ];
+        let ok = [
+            (Fault::VtepFdbMissing, at(&fdb)),
+            (
+                Fault::UnderlayDrop,
+                at(&[
+                    "iptables",
+                    "-D",
+                    "INPUT",
+                    "-p",
+                    "udp",
+                    "-m",
+                    "udp",
+                    "--dport",
+                    "4789",
+                    "-m",
+                    "comment",
+                    "--comment",
+                    FAULT_COMMENT,
+                    "-j",
+                    "DROP",
+                ]),
+            ),
+            (
+                Fault::VxlanMtu,
+                at(&["ip", "link", "set", "dev", "veth1", "mtu", "1450"]),
+            ),
+            (
+                Fault::VxlanMtu,
+                Step::inside(&pod, &["ip", "link", "set", "dev", "eth0", "mtu", "1450"]),
+            ),
+            (Fault::VniMismatch, at(&["ip", "link", "del", "dev", "flannel.1"])),
+            (
+                Fault::VniMismatch,
+                at(&[
+                    "ip",
+                    "link",
+                    "add",
+                    "flannel.1",
+                    "address",
+                    "02:c7:4e:00:00:01",
+                    "mtu",
+                    "1450",
+                    "type",
+                    "vxlan",
+                    "id",
+                    "1",
+                    "local",
+                    "10.78.0.1",
+                    "dev",
+                    "eth0",
+                    "dstport",
+                    "4789",
+                    "nolearning",
+                ]),
+            ),
+            (
+                Fault::VniMismatch,
+                at(&[
+                    "ip",
+                    "route",
+                    "replace",
+                    "10.77.2.0/24",
+                    "via",
+                    "10.77.2.0",
+                    "dev",
+                    "flannel.1",
+                    "onlink",
+                ]),
+            ),
+            (
+                Fault::VniMismatch,
+                at(&[
+                    "ip",
+                    "neigh",
+                    "replace",
+                    "10.77.2.0",
+                    "lladdr",
+                    "02:c7:4e:00:00:02",
+                    "dev",
+                    "flannel.1",
+                    "nud",
+                    "permanent",
+                ]),
+            ),
+            (Fault::VniMismatch, at(&fdb)),
+        ];
+        for (f, s) in ok {
+            assert_eq!(
+                checked_undo_in(f, &s, Some(&node)),
+                Ok(s.clone()),
+                "{}",
+                s.command()
+            );
+        }
+        let mut bad_mac = fdb;
+        bad_mac[3] = "02:c7:4e:00:00";
+        let bad = [
+            // A node step recorded for another netns than the fault's host.
+            (Fault::VtepFdbMissing, Step::inside(&pod, &fdb)),
+            (Fault::VtepFdbMissing, at(&bad_mac)),
+            (
+                Fault::VtepFdbMissing,
+                at(&["bridge", "fdb", "flush", "dev", "flannel.1"]),
+            ),
+            (Fault::UnderlayDrop, at(&["iptables", "-F", "INPUT"])),
+            (
+                Fault::VniMismatch,
+                at(&["ip", "link", "del", "dev", "eth0", "type", "veth"]),
+            ),
+            (Fault::PortDrop, at(&fdb)),
+        ];
+        for (f, s) in bad {
+            assert!(
+                checked_undo_in(f, &s, Some(&node)).is_err(),
+                "{}: {}",
+                f.name(),
+                s.command()
+            );
+        }
     }
 
     #[test]
@@ -2006,12 +2395,15 @@ mod tests {
             // shape its fault's own plan makes, with a known tool.
             for inj in &read {
                 for step in &inj.undo {
-                    match checked_undo(inj.fault, step) {
+                    match checked_undo_in(inj.fault, step, inj.host.as_ref()) {
                         Ok(ok) => {
                             passed += 1;
                             match &ok.action {
                                 Action::Run { argv } => {
-                                    assert!(matches!(argv[0].as_str(), "ip" | "iptables"), "{argv:?}")
+                                    assert!(
+                                        matches!(argv[0].as_str(), "ip" | "iptables" | "bridge"),
+                                        "{argv:?}"
+                                    )
                                 }
                                 Action::Sysctl { key, .. } => {
                                     assert_eq!(Some(key.as_str()), undo_shapes(inj.fault).1)

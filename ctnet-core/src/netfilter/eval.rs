@@ -154,6 +154,10 @@ pub struct Packet {
     pub fragment: bool,
     /// Bridge facts when br_netfilter handles the packet; `None` for a routed packet.
     pub physdev: Option<Physdev>,
+    /// Its IP length in bytes, sent with DF set, when the walk is to check it against
+    /// each interface's MTU (`trace --size`); `None`: a small packet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u32>,
 }
 
 impl Packet {
@@ -176,6 +180,7 @@ impl Packet {
             ctmark: 0,
             fragment: false,
             physdev: None,
+            size: None,
         }
     }
 

@@ -692,6 +692,10 @@ fn neigh_state_name(s: NeighbourState) -> NeighState {
         NeighbourState::Noarp => NeighState::Noarp,
         NeighbourState::Permanent => NeighState::Permanent,
         NeighbourState::None => NeighState::None,
+        // A bitmask: a static VXLAN FDB entry (`bridge fdb append ... permanent`) is
+        // NUD_PERMANENT | NUD_NOARP. Named as `bridge fdb` names it.
+        other if u16::from(other) & 0x80 != 0 => NeighState::Permanent,
+        other if u16::from(other) & 0x40 != 0 => NeighState::Noarp,
         other => NeighState::Other(format!("{other:?}").to_lowercase()),
     }
 }

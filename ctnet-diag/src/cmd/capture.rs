@@ -152,7 +152,10 @@ impl Merger {
 }
 
 /// `ctnet-diag capture`.
-pub fn run(args: CaptureArgs) -> anyhow::Result<ExitCode> {
+pub fn run(mut args: CaptureArgs) -> anyhow::Result<ExitCode> {
+    if let Some(t) = args.targets.first().cloned() {
+        crate::cmd::read::pick_node(&mut args.source, &t);
+    }
     // Ctrl-C, SIGTERM and SIGHUP are taken by one thread (sigwait), which stops every reader;
     // blocked here first so every thread inherits the mask.
     let mut signals = SigSet::empty();

@@ -146,6 +146,23 @@ fn read(args: &CheckArgs) -> anyhow::Result<Result<Read, ExitCode>> {
         if !holders.is_empty() {
             ctnet_core::source::deepen(&mut snap, &holders, &scan_options(&args.source))?;
         }
+        // The netns between the pair (an overlay's underlay switch, the peer's node):
+        // read those the walk of a ping from target to peer needs, as `trace` does.
+        if let (Some(a), Some(b)) = (target.netns, peer.as_ref().and_then(|p| p.netns)) {
+            use ctnet_core::flow::{self, Destination, FlowSpec, L4, Source};
+            let spec = FlowSpec::new(
+                Source::Netns { netns: a, addr: None },
+                Destination::Netns { netns: b },
+                L4::Icmp,
+            );
+            for _ in 0..8 {
+                let needs = flow::trace(&snap, &spec).map(|t| t.needs).unwrap_or_default();
+                if needs.is_empty() {
+                    break;
+                }
+                ctnet_core::source::deepen(&mut snap, &needs, &opts)?;
+            }
+        }
         crate::cmd::read::warn_partial(&snap);
     }
     Ok(Ok((snap, target, peer)))
@@ -183,7 +200,8 @@ pub(crate) fn guard_probe(snap: &ctnet_core::model::Snapshot) -> anyhow::Result<
 }
 
 /// `ctnet-diag check`.
-pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
+pub fn run(mut args: CheckArgs) -> anyhow::Result<ExitCode> {
+    crate::cmd::read::pick_node(&mut args.source, &args.target);
     let (snap, target, peer) = match read(&args)? {
         Ok(read) => read,
         Err(code) => return Ok(code),

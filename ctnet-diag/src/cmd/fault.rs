@@ -53,7 +53,8 @@ pub fn render_break(inj: &Injection, dry_run: bool) -> String {
 }
 
 /// `lab break`.
-pub fn apply(args: LabBreakArgs) -> anyhow::Result<ExitCode> {
+pub fn apply(mut args: LabBreakArgs) -> anyhow::Result<ExitCode> {
+    crate::cmd::read::pick_node(&mut args.source, &args.target);
     let which = Fault::parse(&args.fault)?;
     if !args.dry_run {
         if let Some(file) = &args.source.from {

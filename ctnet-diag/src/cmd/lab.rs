@@ -15,14 +15,25 @@ pub async fn run(cmd: LabCommand) -> anyhow::Result<ExitCode> {
     let env = LabEnv::default();
     match cmd {
         LabCommand::Up(a) => {
+            let nodes = a.nodes.map(|n| lab::nodes::NodeLabSpec {
+                name: a.name.clone(),
+                nodes: n,
+                containers: a.containers,
+                learning: a.learning,
+            });
             let spec = LabSpec {
                 name: a.name,
                 containers: a.containers,
-                subnet: a.subnet,
+                subnet: a
+                    .subnet
+                    .unwrap_or_else(|| LabSpec::DEFAULT_SUBNET.parse().expect("valid default")),
                 nat: a.nat,
             };
             // Usage errors first: they need no privilege to report.
-            lab::LabPlan::new(&spec)?;
+            match &nodes {
+                Some(n) => drop(lab::nodes::NodeLabPlan::new(n)?),
+                None => drop(lab::LabPlan::new(&spec)?),
+            }
             exit::require_lab_caps("lab up")?;
             // An interrupted `up` would leave half a lab: finish (or roll back) first,
             // whether a terminal (SIGINT), a service manager (SIGTERM) or a closed
@@ -62,6 +73,24 @@ pub async fn run(cmd: LabCommand) -> anyhow::Result<ExitCode> {
                 stop: Some(&state.stop),
                 waiting: Some(&waiting),
             };
+            if let Some(n) = nodes {
+                let built = lab::nodes::up(&n, &env, wait).await;
+                guard.abort();
+                if let Err(ctnet_core::Error::Stopped { .. }) = &built {
+                    crate::say!(
+                        "ctnet-diag: lab up stopped while waiting for another lab command; nothing was built"
+                    );
+                    let sig = state.signal.load(Ordering::SeqCst);
+                    return Ok(ExitCode::from(128u8.saturating_add(sig as u8)));
+                }
+                let built = built?;
+                if a.json {
+                    crate::out::rendered(&json(&built)?)?;
+                } else {
+                    crate::out::text(&render_nodes(&built))?;
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
             let built = lab::up_with(&spec, &env, wait).await;
             guard.abort();
             if let Err(ctnet_core::Error::Stopped { .. }) = &built {
@@ -128,6 +157,59 @@ struct UpSignals {
 
 fn json<T: serde::Serialize>(v: &T) -> anyhow::Result<String> {
     Ok(serde_json::to_string_pretty(v)? + "\n")
+}
+
+/// Text for a built multi-node lab:
+/// ```text
+/// lab ov: 2 nodes joined by VXLAN flannel.1 (VNI 1, UDP 4789, static entries), underlay switch ov-ul
+///   NODE   UNDERLAY   VTEP            PODS          CONTAINERS
+///   ov-n1  10.78.0.1  10.77.1.0 02:.. 10.77.1.0/24  ov-n1-c1 10.77.1.2, ...
+/// ```
+pub fn render_nodes(s: &lab::nodes::NodeLabSummary) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "lab {}: {} nodes joined by VXLAN {} (VNI {}, UDP {}, {}), underlay switch netns {}",
+        s.name,
+        s.nodes.len(),
+        s.device,
+        s.vni,
+        s.port,
+        if s.learning { "learning" } else { "static entries" },
+        s.switch
+    );
+    let _ = writeln!(
+        out,
+        "  {:<8}  {:<10}  {:<29}  {:<14}  CONTAINERS",
+        "NODE", "UNDERLAY", "VTEP", "PODS"
+    );
+    for n in &s.nodes {
+        let pods: Vec<String> = n
+            .containers
+            .iter()
+            .map(|c| format!("{} {}", c.netns, c.ip.split('/').next().unwrap_or("")))
+            .collect();
+        let _ = writeln!(
+            out,
+            "  {:<8}  {:<10}  {:<29}  {:<14}  {}",
+            n.netns,
+            n.underlay_ip,
+            format!("{} {}", n.vtep_ip, n.vtep_mac),
+            n.pod_subnet.to_string(),
+            pods.join(", ")
+        );
+    }
+    let first = s.nodes.first().and_then(|n| n.containers.first());
+    let other = s.nodes.get(1).and_then(|n| n.containers.first());
+    if let (Some(a), Some(b)) = (first, other) {
+        let _ = writeln!(
+            out,
+            "check a pod (its node is taken as the host): ctnet-diag check {} --peer {}",
+            a.netns, b.netns
+        );
+    }
+    let _ = writeln!(out, "remove it: ctnet-diag lab down --name {}", s.name);
+    out
 }
 
 /// Text for a built lab:
@@ -221,6 +303,7 @@ pub fn render_list(labs: &[LabInfo]) -> String {
         let state = match (l.partial, l.bridge_up) {
             _ if l.record_error.is_some() => corrupt.as_str(),
             (true, _) => "partial (run lab down)",
+            (false, _) if l.nodes.is_some() => "up",
             (false, true) => "up",
             (false, false) => "bridge down",
         };

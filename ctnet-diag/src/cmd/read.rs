@@ -26,6 +26,7 @@ pub fn load_with(args: &SourceArgs, depth: source::Depth) -> anyhow::Result<Snap
     for dir in &args.netns_dirs {
         source::check_netns_dir(dir)?;
     }
+    check_node(args)?;
     let mut opts = scan_options(args);
     opts.others = depth;
     // A links-only scan is followed by `deepen`, which reads `ethtool -S` of the
@@ -45,12 +46,54 @@ pub fn load_with(args: &SourceArgs, depth: source::Depth) -> anyhow::Result<Snap
 pub fn scan_options(args: &SourceArgs) -> ScanOptions {
     let mut opts = ScanOptions::default();
     opts.netns_dirs.extend(args.netns_dirs.iter().cloned());
-    opts.host_netns = args.host_netns.clone();
+    opts.host_netns = args.host_netns.clone().or_else(|| {
+        args.node
+            .as_ref()
+            .map(|n| std::path::Path::new(ctnet_core::netns::DEFAULT_NETNS_DIR).join(n))
+    });
     opts.runtime = Some(ctnet_core::runtime::RuntimeOptions {
         docker_host: args.docker_host.clone(),
         no_daemon: args.no_daemon,
     });
     opts
+}
+
+/// `--node NODE` names a netns that exists under /run/netns.
+pub fn check_node(args: &SourceArgs) -> anyhow::Result<()> {
+    let Some(node) = &args.node else {
+        return Ok(());
+    };
+    ctnet_core::netns::validate_netns_name(node)?;
+    let path = std::path::Path::new(ctnet_core::netns::DEFAULT_NETNS_DIR).join(node);
+    if !path.exists() {
+        anyhow::bail!(
+            "no netns called {} in {}: --node takes a named netns, such as a node of a multi-node lab              (ctnet-diag lab list; ip netns list)",
+            ctnet_core::text::escape(node),
+            ctnet_core::netns::DEFAULT_NETNS_DIR
+        );
+    }
+    Ok(())
+}
+
+/// When `target` is a pod `NAME-nI-cJ` of a multi-node lab and no host was asked for,
+/// take its node as the host netns (said on stderr): from the machine's own netns the
+/// pod's veth and bridge are not to be seen.
+pub fn pick_node(args: &mut SourceArgs, target: &str) {
+    if args.from.is_some() || args.host_netns.is_some() || args.node.is_some() {
+        return;
+    }
+    let env = ctnet_core::lab::LabEnv::default();
+    if let Some(path) = ctnet_core::lab::nodes::node_of(&env, target) {
+        let node = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        crate::say!(
+            "ctnet-diag: note: {} is a pod of node {node}: its netns is taken as the host (--node {node})",
+            ctnet_core::text::escape(target)
+        );
+        args.node = Some(node);
+    }
 }
 
 /// One line on stderr when some sources could not be read, so a partial view is never
@@ -135,7 +178,10 @@ pub fn veths(args: VethsArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// `ctnet-diag show [TARGET] [--json]`.
-pub fn show(args: ShowArgs) -> anyhow::Result<ExitCode> {
+pub fn show(mut args: ShowArgs) -> anyhow::Result<ExitCode> {
+    if let Some(t) = &args.target {
+        pick_node(&mut args.source, t);
+    }
     let snap = load(&args.source)?;
     let topo = Topology::build(&snap);
     if let Some(t) = &args.target {

@@ -224,7 +224,8 @@ pub fn render(t: &Trace, color: bool) -> String {
 }
 
 /// `ctnet-diag trace`.
-pub fn run(args: TraceArgs) -> anyhow::Result<ExitCode> {
+pub fn run(mut args: TraceArgs) -> anyhow::Result<ExitCode> {
+    crate::cmd::read::pick_node(&mut args.source, &args.src);
     if args.source.from.is_none() {
         crate::exit::require_read_caps("trace")?;
     }
@@ -266,6 +267,7 @@ pub fn run(args: TraceArgs) -> anyhow::Result<ExitCode> {
         dst,
         l4,
         sport: args.sport,
+        size: args.size,
     };
     let mut snap = snap;
     if args.source.from.is_none() {
