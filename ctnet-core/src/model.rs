@@ -204,6 +204,10 @@ impl Snapshot {
         let typed_error = match serde_json::from_str::<Snapshot>(text) {
             Ok(mut snap) if SNAPSHOT_SCHEMAS_READ.contains(&snap.schema.as_str()) => {
                 snap.schema = SNAPSHOT_SCHEMA.to_string();
+                // A file written before owners were recorded: said from its containers.
+                if snap.netns.iter().all(|n| n.owner.is_none()) {
+                    snap.stamp_owners();
+                }
                 return Ok(snap);
             }
             Ok(snap) => return Err(wrong_schema(&serde_json::Value::String(snap.schema))),
@@ -281,6 +285,54 @@ impl Snapshot {
     pub fn containers_in(&self, key: NetnsKey) -> impl Iterator<Item = &Container> {
         self.containers.iter().filter(move |c| c.netns == Some(key))
     }
+
+    /// Say in each netns who owns it ([`NetnsState::owner`]): the running container
+    /// that made it (not one sharing another's), as a pod when it belongs to one; else
+    /// `plain` with its name; the host netns as `host`.
+    pub fn stamp_owners(&mut self) {
+        let owners: Vec<Option<NetnsOwner>> = self
+            .netns
+            .iter()
+            .map(|n| {
+                if n.key == self.host {
+                    return Some(NetnsOwner {
+                        runtime: "host".into(),
+                        name: self.hostname.clone(),
+                    });
+                }
+                let mut here: Vec<&Container> = self
+                    .containers_in(n.key)
+                    .filter(|c| c.is_running() && c.shares_netns_of.is_none())
+                    .collect();
+                here.sort_by_key(|c| (c.pod.is_none(), c.name.clone()));
+                if let Some(c) = here.first() {
+                    return Some(match &c.pod {
+                        Some(pod) if matches!(c.runtime.as_str(), "kubernetes" | "containerd" | "cri-o") => {
+                            NetnsOwner {
+                                runtime: "kubernetes".into(),
+                                name: pod.clone(),
+                            }
+                        }
+                        _ => NetnsOwner {
+                            runtime: c.runtime.clone(),
+                            name: c.name.clone(),
+                        },
+                    });
+                }
+                let name = n.refs.iter().find_map(|r| match r {
+                    NetnsRef::Named { name, .. } => Some(name.clone()),
+                    _ => None,
+                });
+                Some(NetnsOwner {
+                    runtime: "plain".into(),
+                    name: name.unwrap_or_default(),
+                })
+            })
+            .collect();
+        for (n, o) in self.netns.iter_mut().zip(owners) {
+            n.owner = o;
+        }
+    }
 }
 
 /// One network namespace and what was read inside it.
@@ -327,6 +379,41 @@ pub struct NetnsState {
     /// process's root, or `/etc/netns/NAME/resolv.conf` for a named netns.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resolver: Option<Resolver>,
+    /// What owns it, as the snapshot's containers and names say (see
+    /// [`Snapshot::stamp_owners`]): a file read elsewhere names each netns as the host did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<NetnsOwner>,
+}
+
+/// Who owns a netns: the runtime and the name a support engineer knows it by.
+#[non_exhaustive]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NetnsOwner {
+    /// `host` (the netns taken as the host); a container runtime (`docker`, `podman`,
+    /// `containerd`, `cri-o`, `cni`); `kubernetes` for a pod's sandbox; `plain` for a
+    /// netns no runtime claims (`ip netns add`, a process of its own).
+    pub runtime: String,
+    /// The container or pod (`NAMESPACE/NAME`), the netns's name for `plain`, the
+    /// hostname for `host`; empty when it has none.
+    pub name: String,
+}
+
+impl NetnsOwner {
+    /// `kubernetes pod shop/web`, `docker container web1`, `plain netns lab-c1`, `host`.
+    pub fn describe(&self) -> String {
+        let what = match self.runtime.as_str() {
+            "host" => return "host".into(),
+            "kubernetes" => "pod",
+            "plain" => "netns",
+            _ => "container",
+        };
+        if self.name.is_empty() {
+            format!("{} {what}", self.runtime)
+        } else {
+            format!("{} {what} {}", self.runtime, self.name)
+        }
+    }
 }
 
 /// A netns's DNS resolver configuration, as `resolv.conf` says.

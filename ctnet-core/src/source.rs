@@ -673,6 +673,7 @@ pub fn snapshot(opts: &ScanOptions) -> Result<Snapshot> {
     if opts.runtime.is_some() {
         crate::runtime::attach(&mut snap, containers);
     }
+    snap.stamp_owners();
     log_summary(&snap, start);
     Ok(snap)
 }
@@ -741,6 +742,7 @@ fn add_paths(disc: &mut Discovery, paths: &[PathBuf]) {
 pub fn deepen(snap: &mut Snapshot, keys: &[NetnsKey], opts: &ScanOptions) -> Result<()> {
     let t = std::time::Instant::now();
     let r = deepen_inner(snap, keys, opts);
+    snap.stamp_owners();
     log::info!(
         "deepen: {} netns read in full in {:.1} ms",
         keys.len(),

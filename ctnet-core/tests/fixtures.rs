@@ -163,3 +163,35 @@ fn fixtures_round_trip_through_json() {
         assert_eq!(back, snap, "{name}");
     }
 }
+
+#[test]
+fn every_netns_says_who_owns_it_even_in_a_file_written_before_owners() {
+    let owners = |snap: &Snapshot| -> Vec<String> {
+        let mut v: Vec<String> = snap
+            .netns
+            .iter()
+            .map(|n| n.owner.as_ref().map_or("none".into(), |o| o.describe()))
+            .collect();
+        v.sort();
+        v
+    };
+    // docker-host.json is v1: no owner in the file, said from its containers.
+    let docker = fixture("docker-host");
+    let o = owners(&docker);
+    for want in ["docker container web1", "docker container api1", "host"] {
+        assert!(o.iter().any(|x| x == want), "{want} not in {o:?}");
+    }
+    // side1 shares web1's netns: web1 owns it, and side1 owns none.
+    assert!(!o.iter().any(|x| x.contains("side1")), "{o:?}");
+    assert!(!o.contains(&"none".to_string()), "{o:?}");
+    // A lab's named netns with no container: plain, by name.
+    let lab = fixture("lab-healthy");
+    let o = owners(&lab);
+    assert!(
+        o.contains(&"plain netns c1".to_string()) && o.contains(&"plain netns lonely".to_string()),
+        "{o:?}"
+    );
+    // Written and read back, the owners are the file's.
+    let again = Snapshot::from_json(&docker.to_json()).unwrap();
+    assert_eq!(owners(&again), owners(&docker));
+}

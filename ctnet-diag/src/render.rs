@@ -470,9 +470,14 @@ pub fn target_view(snap: &Snapshot, t: &Topology, r: &Resolved) -> String {
         return out;
     };
     let names = names_line(&view.names, key);
+    let owner = snap
+        .netns_by_key(key)
+        .and_then(|n| n.owner.as_ref())
+        .map(|o| format!("   owner: {}", o.describe()))
+        .unwrap_or_default();
     let _ = writeln!(
         out,
-        "netns {names}{}",
+        "netns {names}{owner}{}",
         if view.containers.is_empty() {
             String::new()
         } else {

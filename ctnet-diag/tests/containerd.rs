@@ -116,3 +116,133 @@ fn cni_containers_are_found_by_their_id_with_the_veth_ip_and_mac_of_their_cni_re
         );
     }
 }
+
+/// What a runtime does for a pod on kubelet's path, with Debian's plugins called
+/// directly: a named netns `cni-…`, the conflist's plugins run in order with
+/// `CNI_COMMAND=ADD` (bridge with host-local, then portmap with the pod's `hostPort` as
+/// `runtimeConfig.portMappings` and the bridge's result as `prevResult`), kubelet's CNI
+/// args, and libcni's cache entry for it. A server listens on port 80 in the pod.
+const KUBELET_POD: &str = r#"
+set -e
+ns=cni-7d1e4c2a
+id=7d1e4c2a9b
+ip netns add $ns
+export CNI_PATH=/usr/lib/cni CNI_IFNAME=eth0 CNI_NETNS=/run/netns/$ns CNI_CONTAINERID=$id CNI_COMMAND=ADD
+export CNI_ARGS="IgnoreUnknown=1;K8S_POD_NAMESPACE=shop;K8S_POD_NAME=cart;K8S_POD_INFRA_CONTAINER_ID=$id;K8S_POD_UID=u-1"
+conf=/etc/cni/net.d/10-ctnet-pods.conflist
+plugin() { python3 -c '
+import json, sys
+conf = json.load(open(sys.argv[1])); i = int(sys.argv[2])
+p = dict(conf["plugins"][i]); p["name"] = conf["name"]; p["cniVersion"] = conf["cniVersion"]
+if p.get("capabilities", {}).get("portMappings"):
+    p["runtimeConfig"] = {"portMappings": [{"hostPort": 8080, "containerPort": 80, "protocol": "tcp"}]}
+if len(sys.argv) > 3:
+    p["prevResult"] = json.loads(sys.argv[3])
+print(json.dumps(p))' "$conf" "$@"; }
+result=$(plugin 0 | /usr/lib/cni/bridge)
+plugin 1 "$result" | /usr/lib/cni/portmap > /dev/null
+mkdir -p /var/lib/cni/results
+python3 -c '
+import base64, json, os, sys
+conf, cid, result = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+args = [kv.split("=", 1) for kv in os.environ["CNI_ARGS"].split(";")]
+entry = {"kind": "cniCacheV1", "containerId": cid,
+         "config": base64.b64encode(open(conf, "rb").read()).decode(),
+         "ifName": "eth0", "networkName": "ctnet-pods", "cniArgs": args,
+         "capabilityArgs": {"portMappings": [{"hostPort": 8080, "containerPort": 80, "protocol": "tcp", "hostIP": ""}]},
+         "result": result}
+json.dump(entry, open("/var/lib/cni/results/ctnet-pods-%s-eth0" % cid, "w"))' "$conf" "$id" "$result"
+mkdir -p /tmp/www && echo ctnet-cart > /tmp/www/index.html
+ip netns exec $ns busybox httpd -p 80 -h /tmp/www
+echo "$result"
+"#;
+
+#[test]
+fn a_pod_networked_the_kubelet_way_is_named_and_its_host_port_is_traced_through_portmap() {
+    let Some(node) =
+        node_or_skip("a_pod_networked_the_kubelet_way_is_named_and_its_host_port_is_traced_through_portmap")
+    else {
+        return;
+    };
+    let o = node.inside(&["bash", "-c", KUBELET_POD]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let result: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let ip = result["ips"][0]["address"].as_str().unwrap().to_string();
+    let gw = result["ips"][0]["gateway"].as_str().unwrap().to_string();
+
+    // Named from the CNI args, its published port from the capability args.
+    let o = node.inside(&[BIN, "show", "pod/shop/cart", "--json"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let shown: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let c = &shown["target"]["container"];
+    assert_eq!(
+        (c["runtime"].as_str(), c["name"].as_str()),
+        (Some("kubernetes"), Some("shop/cart"))
+    );
+    assert_eq!(c["ports"][0]["host_port"], 8080, "{c}");
+    assert_eq!(c["ports"][0]["container_port"], 80, "{c}");
+    assert_eq!(
+        c["networks"][0]["ip"].as_str().map(|a| format!("{a}/24")),
+        Some(ip.clone())
+    );
+    // The snapshot says who owns each netns: the pod's, by its pod name.
+    let o = node.inside(&[BIN, "show", "shop/cart"]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains("netns /run/netns/cni-7d1e4c2a") && text.contains("owner: kubernetes pod shop/cart"),
+        "{text}"
+    );
+    let o = node.inside(&[BIN, "snapshot"]);
+    let snap: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let owner = snap["netns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["refs"].to_string().contains("cni-7d1e4c2a"))
+        .map(|n| n["owner"].clone());
+    assert_eq!(
+        owner,
+        Some(serde_json::json!({"runtime": "kubernetes", "name": "shop/cart"})),
+        "{snap:#}"
+    );
+
+    // The real thing: the node's own address on 8080 reaches the pod's server.
+    let got = node.inside(&[
+        "python3",
+        "-c",
+        "import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1], timeout=3).read().decode())",
+        &format!("http://{gw}:8080/"),
+    ]);
+    assert_eq!(
+        String::from_utf8_lossy(&got.stdout).trim(),
+        "ctnet-cart",
+        "{got:?}"
+    );
+    // The engine walks the same: portmap's OUTPUT jump, its per-pod DNAT chain, the pod.
+    let o = node.inside(&[BIN, "trace", "host", &gw, "--tcp", "8080", "--json"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let t: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(t["verdict"], "reachable", "{t:#}");
+    let hops = t["hops"].as_array().unwrap();
+    let dnat = hops
+        .iter()
+        .find(|h| h["verdict"] == "nat")
+        .unwrap_or_else(|| panic!("no NAT hop: {t:#}"));
+    let rule = dnat["rule"].as_str().unwrap_or_default();
+    assert!(
+        rule.contains("CNI-DN-")
+            && rule.contains(&format!("--to-destination {}:80", ip.split('/').next().unwrap())),
+        "{rule}"
+    );
+    // And the check traces the published port as it does Docker's.
+    let o = node.inside(&[BIN, "check", "shop/cart", "--json"]);
+    let r: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let port = r["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "port.published")
+        .unwrap_or_else(|| panic!("no port.published: {r:#}"));
+    assert_eq!(port["status"], "pass", "{port:#}");
+    assert!(port["summary"].as_str().unwrap().contains("8080"), "{port:#}");
+}

@@ -66,7 +66,27 @@ struct Entry {
     if_name: String,
     network_name: String,
     cni_args: Vec<(String, String)>,
+    /// What the runtime asked of the plugins' capabilities: the `portMappings` the
+    /// portmap plugin DNATs (kubelet's `hostPort`s, nerdctl's `-p`).
+    capability_args: CapabilityArgs,
     result: CniResult,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct CapabilityArgs {
+    port_mappings: Vec<PortMapping>,
+}
+
+/// One of libcni's `portMappings` (the portmap plugin's runtime config).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct PortMapping {
+    host_port: u16,
+    container_port: u16,
+    protocol: String,
+    #[serde(rename = "hostIP")]
+    host_ip: String,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -191,6 +211,29 @@ fn containers_of(entries: Vec<Entry>, exists: impl Fn(&Path) -> bool) -> Vec<Con
             }
         });
         c.networks.push(network);
+        for m in &e.capability_args.port_mappings {
+            if m.container_port == 0 {
+                continue;
+            }
+            let port = crate::model::PublishedPort {
+                container_port: m.container_port,
+                protocol: if m.protocol.is_empty() {
+                    "tcp".into()
+                } else {
+                    m.protocol.to_lowercase()
+                },
+                // The portmap plugin's empty hostIP is every address, as Docker's 0.0.0.0.
+                host_ip: Some(if m.host_ip.is_empty() {
+                    "0.0.0.0".into()
+                } else {
+                    m.host_ip.clone()
+                }),
+                host_port: (m.host_port != 0).then_some(m.host_port),
+            };
+            if !c.ports.contains(&port) {
+                c.ports.push(port);
+            }
+        }
     }
     by_id.into_values().collect()
 }
@@ -405,6 +448,36 @@ mod tests {
             (side.ip, side.prefix_len, side.gateway),
             (Some("192.168.9.2".parse().unwrap()), 32, None)
         );
+    }
+
+    #[test]
+    fn the_port_mappings_the_runtime_asked_portmap_for_are_published_ports() {
+        let with_ports = CRI.replace(
+            r#""cniArgs""#,
+            r#""capabilityArgs":{"portMappings":[{"hostPort":8080,"containerPort":80,"protocol":"tcp","hostIP":""},
+              {"hostPort":5353,"containerPort":53,"protocol":"UDP","hostIP":"127.0.0.1"},{"containerPort":0}]},"cniArgs""#,
+        );
+        let c = containers_of(vec![entry(&with_ports), entry(CRI2)], |_| true);
+        let ports: Vec<_> = c[0]
+            .ports
+            .iter()
+            .map(|p| {
+                (
+                    p.host_ip.as_deref(),
+                    p.host_port,
+                    p.container_port,
+                    p.protocol.as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            ports,
+            [
+                (Some("0.0.0.0"), Some(8080), 80, "tcp"),
+                (Some("127.0.0.1"), Some(5353), 53, "udp")
+            ]
+        );
+        assert!(containers_of(vec![entry(CRI)], |_| true)[0].ports.is_empty());
     }
 
     #[test]
