@@ -152,6 +152,8 @@ entry = {"kind": "cniCacheV1", "containerId": cid,
          "capabilityArgs": {"portMappings": [{"hostPort": 8080, "containerPort": 80, "protocol": "tcp", "hostIP": ""}]},
          "result": result}
 json.dump(entry, open("/var/lib/cni/results/ctnet-pods-%s-eth0" % cid, "w"))' "$conf" "$id" "$result"
+# kubelet writes the pod's resolv.conf (cluster DNS); here the node's resolver.
+mkdir -p /etc/netns/$ns && echo "nameserver $(echo "$result" | python3 -c 'import json,sys; print(json.load(sys.stdin)["ips"][0]["gateway"])')" > /etc/netns/$ns/resolv.conf
 mkdir -p /tmp/www && echo ctnet-cart > /tmp/www/index.html
 ip netns exec $ns busybox httpd -p 80 -h /tmp/www
 echo "$result"
@@ -245,4 +247,27 @@ fn a_pod_networked_the_kubelet_way_is_named_and_its_host_port_is_traced_through_
         .unwrap_or_else(|| panic!("no port.published: {r:#}"));
     assert_eq!(port["status"], "pass", "{port:#}");
     assert!(port["summary"].as_str().unwrap().contains("8080"), "{port:#}");
+    // Healthy, the whole check passes; with the pod's host veth down it names that, and
+    // `lab fix` heals it.
+    let verdict = |target: &str| {
+        let o = node.inside(&[BIN, "check", target, "--json"]);
+        let r: Value = serde_json::from_slice(&o.stdout).unwrap();
+        let bad: Vec<String> = r["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["status"] == "fail" || c["status"] == "warn")
+            .map(|c| format!("{} {}", c["id"].as_str().unwrap(), c["status"].as_str().unwrap()))
+            .collect();
+        (r["verdict"].as_str().unwrap().to_string(), bad)
+    };
+    assert_eq!(verdict("shop/cart"), ("pass".to_string(), vec![]));
+    let o = node.inside(&[BIN, "lab", "break", "veth-down", "pod/shop/cart"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (v, bad) = verdict("shop/cart");
+    assert_eq!(v, "fail");
+    assert!(bad.iter().any(|b| b == "link.host_veth_up fail"), "{bad:?}");
+    let o = node.inside(&[BIN, "lab", "fix"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(verdict("shop/cart"), ("pass".to_string(), vec![]));
 }

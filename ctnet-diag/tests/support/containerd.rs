@@ -19,6 +19,9 @@ pub struct Node {
     ns: Namespaces,
 }
 
+/// The node's resolver (NXDOMAIN for every name, on every address): a pod's nameserver.
+const RESOLVER: &str = include_str!("dns.py");
+
 /// The CNI network every container joins: a bridge `cni0`, host-local addresses,
 /// portmap.
 const CONFLIST: &str = r#"{"cniVersion":"0.4.0","name":"ctnet-pods","plugins":[
@@ -63,19 +66,22 @@ impl Node {
             ),
         )?;
         write("ctnet-pods.conflist", CONFLIST.into())?;
+        write("dns.py", RESOLVER.into())?;
         // The mount points exist on a node with the packages installed; made when not.
         write(
             "start.sh",
             format!(
                 "set -e\n\
                  hostname containerd-node\n\
-                 mkdir -p /etc/cni /var/lib/cni\n\
+                 mkdir -p /etc/cni /var/lib/cni /etc/netns\n\
                  mount -t tmpfs tmpfs /run\n\
                  mount -t tmpfs tmpfs /etc/cni\n\
                  mount -t tmpfs tmpfs /var/lib/cni\n\
+                 mount -t tmpfs tmpfs /etc/netns\n\
                  mkdir -p /run/netns /etc/cni/net.d\n\
                  cp {d}/ctnet-pods.conflist /etc/cni/net.d/10-ctnet-pods.conflist\n\
                  ip link set lo up\n\
+                 python3 {d}/dns.py >{d}/dns.log 2>&1 &\n\
                  containerd --config {d}/config.toml >{d}/containerd.log 2>&1 &\n\
                  touch /run/.ctnet-containerd-node\n\
                  wait\n"
