@@ -25,7 +25,7 @@ CTNET_DEBS=(
   tshark libcap2-bin dpkg-dev shellcheck python3-yaml
   tmux util-linux procps prometheus
   docker.io busybox-static
-  podman netavark aardvark-dns containerd containernetworking-plugins
+  podman netavark aardvark-dns containerd containernetworking-plugins uidmap slirp4netns
 )
 
 ctnet_install_debs() {

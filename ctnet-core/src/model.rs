@@ -81,6 +81,9 @@ pub struct Container {
     pub netns: Option<NetnsKey>,
     /// For `container:<other>`: the name of the container whose netns it shares.
     pub shares_netns_of: Option<String>,
+    /// The user whose rootless runtime runs it (rootless Podman); `None` for root's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<u32>,
 }
 
 impl Container {
@@ -383,6 +386,11 @@ pub struct NetnsState {
     /// [`Snapshot::stamp_owners`]): a file read elsewhere names each netns as the host did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner: Option<NetnsOwner>,
+    /// The uid owning the user namespace this netns belongs to, when that is not the
+    /// scanner's own (a rootless runtime's netns, reached through a tap served in user
+    /// space by slirp4netns or pasta rather than a host veth).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub userns_uid: Option<u32>,
 }
 
 /// Who owns a netns: the runtime and the name a support engineer knows it by.

@@ -171,6 +171,34 @@ impl Netns {
         })
     }
 
+    /// The uid that owns the user namespace owning this netns, when that user namespace
+    /// is not the caller's own: a rootless runtime's netns (rootless Podman, a user's
+    /// `unshare -rn`). `None` for a netns of the caller's user namespace, or when the
+    /// kernel does not say (an owner outside the caller's view).
+    pub fn foreign_userns_owner(&self) -> Option<u32> {
+        use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+        const NS_GET_USERNS: libc::c_ulong = 0xb701;
+        const NS_GET_OWNER_UID: libc::c_ulong = 0xb704;
+        // SAFETY: an ioctl without argument on an fd we own; it returns a new fd or -1.
+        let raw = unsafe { libc::ioctl(self.file.as_raw_fd(), NS_GET_USERNS) };
+        if raw < 0 {
+            return None;
+        }
+        // SAFETY: `raw` is a fresh fd the kernel just opened for us, owned from here on.
+        let userns = unsafe { OwnedFd::from_raw_fd(raw) };
+        let theirs = File::from(userns);
+        let ino = theirs.metadata().ok()?.ino();
+        let ours = fs::metadata("/proc/thread-self/ns/user").ok()?.ino();
+        if ino == ours {
+            return None;
+        }
+        let mut uid: libc::uid_t = 0;
+        // SAFETY: NS_GET_OWNER_UID writes one uid_t through the pointer, which points at
+        // a live local of that type.
+        let r = unsafe { libc::ioctl(theirs.as_raw_fd(), NS_GET_OWNER_UID, &mut uid as *mut libc::uid_t) };
+        (r == 0).then_some(uid)
+    }
+
     /// Open a netns by whichever of `refs` still works (a name, a path, a live pid, or
     /// the current netns), checking it is still the netns `key` names.
     pub fn open_any(refs: &[NetnsRef], key: NetnsKey) -> Result<Self> {

@@ -157,6 +157,10 @@ pub fn runtimes(opts: &RuntimeOptions) -> (Vec<Box<dyn Runtime + Send + Sync>>, 
             out.push(Box::new(cli));
         }
     }
+    // Users' rootless Podman, each through its own CLI.
+    for cli in podman::PodmanCli::users() {
+        out.push(Box::new(cli));
+    }
     let asked_a_daemon = !out.is_empty();
     if let Some(cache) = cni::CniCache::find() {
         out.push(Box::new(cache));

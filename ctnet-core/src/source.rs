@@ -338,6 +338,7 @@ fn read_one(
     let mut st = NetnsState {
         key: ns.key(),
         refs: ns.refs().to_vec(),
+        userns_uid: ns.foreign_userns_owner(),
         ..NetnsState::default()
     };
     let mut rt = match rtnl::Rtnl::open() {

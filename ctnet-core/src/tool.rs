@@ -50,6 +50,8 @@ pub struct Cmd {
     input: Option<Vec<u8>>,
     path: String,
     timeout: Duration,
+    /// Variables set (`Some`) or removed (`None`) in its environment.
+    env: Vec<(String, Option<String>)>,
 }
 
 impl Cmd {
@@ -62,6 +64,7 @@ impl Cmd {
             input: None,
             path: path.to_string(),
             timeout: DEFAULT_TIMEOUT,
+            env: Vec::new(),
         }
     }
 
@@ -82,6 +85,18 @@ impl Cmd {
         S: AsRef<str>,
     {
         self.args.extend(args.into_iter().map(|a| a.as_ref().to_string()));
+        self
+    }
+
+    /// Set `key` to `value` in its environment.
+    pub fn env(mut self, key: &str, value: impl Into<String>) -> Self {
+        self.env.push((key.into(), Some(value.into())));
+        self
+    }
+
+    /// Remove `key` from its environment.
+    pub fn env_remove(mut self, key: &str) -> Self {
+        self.env.push((key.into(), None));
         self
     }
 
@@ -143,7 +158,14 @@ impl Cmd {
             Some(exe) => exe.clone(),
             None => find(&self.program, &self.path).ok_or_else(missing)?,
         };
-        let mut child = crate::privilege::inherit_caps(&mut Command::new(&exe))
+        let mut command = Command::new(&exe);
+        for (k, v) in &self.env {
+            match v {
+                Some(v) => command.env(k, v),
+                None => command.env_remove(k),
+            };
+        }
+        let mut child = crate::privilege::inherit_caps(&mut command)
             .args(&self.args)
             .stdin(if self.input.is_some() {
                 Stdio::piped()

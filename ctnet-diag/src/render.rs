@@ -378,10 +378,13 @@ pub fn target_view(snap: &Snapshot, t: &Topology, r: &Resolved) -> String {
     if let Some(c) = &r.container {
         let _ = writeln!(
             out,
-            "container {} ({} {}{}): {}, network mode {}",
+            "container {} ({} {}{}{}): {}, network mode {}",
             c.name,
             c.runtime,
             c.short_id(),
+            c.user
+                .map(|u| format!(", rootless as uid {u}"))
+                .unwrap_or_default(),
             c.image
                 .as_ref()
                 .map(|i| format!(", image {i}"))
@@ -484,6 +487,17 @@ pub fn target_view(snap: &Snapshot, t: &Topology, r: &Resolved) -> String {
             format!("   containers: {}", view.containers.join(", "))
         }
     );
+    if let Some(uid) = snap.netns_by_key(key).and_then(|n| n.userns_uid) {
+        let _ = writeln!(
+            out,
+            "  in a user namespace of uid {uid}{}",
+            if uid == 0 {
+                ""
+            } else {
+                " (rootless): seen and entered by root, changed only by that user"
+            }
+        );
+    }
     if view.ifaces.is_empty() {
         let _ = writeln!(out, "  only lo: no interface to the host");
     }
@@ -525,8 +539,16 @@ pub fn target_view(snap: &Snapshot, t: &Topology, r: &Resolved) -> String {
                 );
             }
             (None, None) => {
-                if let Some(p) = &i.peer {
+                if i.kind != Some(LinkKind::Tun)
+                    && let Some(p) = &i.peer
+                {
                     let _ = writeln!(out, "        peer: {}", peer_summary(p));
+                } else if i.kind == Some(LinkKind::Tun) {
+                    let _ = writeln!(
+                        out,
+                        "        a tap served in user space (slirp4netns or pasta, rootless): no host veth or \
+                         bridge, the host sees its traffic as that process's sockets"
+                    );
                 }
             }
         }

@@ -231,3 +231,101 @@ fn check_passes_on_a_healthy_podman_host_and_names_a_fault() {
     assert_eq!(code, Some(1), "{out}");
     assert!(out.contains("FAIL") && out.contains(&veth), "{out}");
 }
+
+#[test]
+fn a_rootless_podman_container_is_named_from_its_users_store_and_shown_as_it_is() {
+    const NAME: &str = "a_rootless_podman_container_is_named_from_its_users_store_and_shown_as_it_is";
+    let Some(h) = host_or_skip(NAME) else {
+        return;
+    };
+    if let Err(why) = h.rootless() {
+        assert!(
+            !ctnet_core::world::in_ci(),
+            "{NAME} needs a rootless Podman: {why}; under CI this is a failure"
+        );
+        ctnet_core::world::report_skip(&format!("{NAME}: {why}"));
+        return;
+    }
+    // A user's container on slirp4netns (Podman 4.3's rootless default), and root's own.
+    h.podman_as_user(&[
+        "run",
+        "-d",
+        "--name",
+        "rweb",
+        "--network",
+        "slirp4netns",
+        IMAGE,
+        "sleep",
+        "3600",
+    ]);
+    h.podman_ok(&["run", "-d", "--name", "pweb", IMAGE, "sleep", "3600"]);
+    let theirs: Value = serde_json::from_str::<Value>(&h.podman_as_user(&["container", "inspect", "rweb"]))
+        .unwrap()[0]
+        .clone();
+    let pid = theirs["State"]["Pid"].as_u64().unwrap();
+    let id = theirs["Id"].as_str().unwrap();
+
+    let snap = Snapshot::from_json(&run_ok(&h, &["snapshot"])).unwrap();
+    let c = snap
+        .containers
+        .iter()
+        .find(|c| c.name == "rweb")
+        .unwrap_or_else(|| panic!("rweb not among {:?}", snap.containers));
+    assert_eq!((c.runtime.as_str(), c.id.as_str()), ("podman", id));
+    assert_eq!((c.pid, c.user), (Some(pid as u32), Some(podman::ROOTLESS_UID)));
+    // root's container is root's.
+    assert_eq!(
+        snap.containers.iter().find(|c| c.name == "pweb").map(|c| c.user),
+        Some(None)
+    );
+    // Its netns: owned by the user's user namespace, reaching out through tap0.
+    let ns = snap
+        .netns
+        .iter()
+        .find(|n| Some(n.key) == c.netns)
+        .expect("rweb tied to its netns");
+    assert_eq!(ns.userns_uid, Some(podman::ROOTLESS_UID));
+    let owner = ns.owner.as_ref().unwrap();
+    assert_eq!((owner.runtime.as_str(), owner.name.as_str()), ("podman", "rweb"));
+    let tap = ns.links.iter().find(|l| l.name == "tap0").expect("tap0");
+    assert_eq!(tap.kind, Some(ctnet_core::vocab::LinkKind::Tun));
+    // nsenter's view agrees on its address.
+    let o = h.inside(&[
+        "nsenter",
+        "-t",
+        &pid.to_string(),
+        "-n",
+        "ip",
+        "-j",
+        "addr",
+        "show",
+        "tap0",
+    ]);
+    let ip: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let addr = ip[0]["addr_info"][0]["local"].as_str().unwrap();
+    assert!(
+        ns.addresses.iter().any(|a| a.address.to_string() == addr),
+        "{addr} not in {:?}",
+        ns.addresses
+    );
+    let shown = run_ok(&h, &["show", "rweb"]);
+    for want in [
+        &format!(
+            "container rweb (podman {}, rootless as uid 4242, image localhost/bbox",
+            &id[..12]
+        ) as &str,
+        "owner: podman container rweb",
+        "in a user namespace of uid 4242 (rootless)",
+        "a tap served in user space (slirp4netns or pasta, rootless)",
+    ] {
+        assert!(shown.contains(want), "{want:?} not in\n{shown}");
+    }
+    // check says what applies, and fails nothing that is not wrong.
+    let (code, out, err) = run(&h, &["check", "rweb"]);
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    assert!(
+        out.contains("SKIP link.peer_found")
+            && out.contains("tap0 is a tap served in user space (rootless, uid 4242"),
+        "{out}"
+    );
+}

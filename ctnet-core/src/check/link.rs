@@ -48,6 +48,26 @@ pub(super) fn peer_found(c: &Ctx<'_>) -> Vec<Finding> {
     };
     let (i, name, ns) = (a.i, a.name, a.ns);
     let Some(v) = &a.veth else {
+        // A tap in a netns of another user namespace: a rootless container whose
+        // slirp4netns or pasta serves it from user space. No peer is the truth there.
+        if i.kind == Some(LinkKind::Tun) {
+            let rootless = a.ns.userns_uid.filter(|u| *u != 0);
+            return vec![
+                finding(
+                    Status::Skip,
+                    format!(
+                        "{name} is a tap served in user space{}: no veth, bridge or host-side checks apply; \
+                         its traffic leaves the host as that process's own sockets",
+                        match rootless {
+                            Some(uid) => format!(" (rootless, uid {uid}: slirp4netns or pasta)"),
+                            None => " (slirp4netns, pasta or a VPN daemon)".into(),
+                        }
+                    ),
+                )
+                .cmd(in_ns(ns, &format!("ip -d link show {name}")))
+                .cmd("ps -o pid,user,args -C slirp4netns,pasta"),
+            ];
+        }
         let f = match &i.peer {
             Some(p) => finding(
                 Status::Fail,

@@ -12,6 +12,12 @@
 //! where it never ran, would create a store rather than read one. The configuration is
 //! Podman's own (`CONTAINERS_CONF`, `CONTAINERS_STORAGE_CONF` and the files they name are
 //! honoured, because Podman reads them).
+//!
+//! Users' (rootless) stores are read the same way, by their own Podman: for each user
+//! whose rootless Podman has run since boot (`/run/user/UID/libpod` exists, owned by
+//! that user), root runs `setpriv --reuid UID --regid GID --clear-groups podman ...`
+//! with the user's `HOME` and `XDG_RUNTIME_DIR`, so Podman reads that user's
+//! configuration and store and nothing of root's. At most [`MAX_USERS`] users are asked.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -35,10 +41,28 @@ const TIMEOUT: Duration = Duration::from_secs(10);
 /// limit).
 const INSPECT_BATCH: usize = 200;
 
-/// Root's Podman, asked through its CLI.
+/// Where users' runtime directories are (`XDG_RUNTIME_DIR` of each, made by logind).
+pub const USERS_RUNTIME_DIR: &str = "/run/user";
+
+/// The most users whose rootless Podman is asked in one scan.
+pub const MAX_USERS: usize = 16;
+
+/// Root's Podman, or a user's rootless one, asked through its CLI.
 #[derive(Debug, Clone)]
 pub struct PodmanCli {
     exe: PathBuf,
+    /// For a user's store: who, and how to run as them.
+    user: Option<User>,
+}
+
+/// A user whose rootless Podman is asked.
+#[derive(Debug, Clone)]
+struct User {
+    uid: u32,
+    gid: u32,
+    home: PathBuf,
+    runtime_dir: PathBuf,
+    setpriv: PathBuf,
 }
 
 impl PodmanCli {
@@ -48,11 +72,79 @@ impl PodmanCli {
         if !nix::unistd::geteuid().is_root() || !Path::new(RUNTIME_DIR).is_dir() {
             return None;
         }
-        crate::tool::find("podman", &crate::privilege::tool_path()).map(|exe| Self { exe })
+        crate::tool::find("podman", &crate::privilege::tool_path()).map(|exe| Self { exe, user: None })
+    }
+
+    /// Each user's rootless Podman that has run since boot, when this process is root:
+    /// a directory `/run/user/UID/libpod` owned by UID, a user UID in the password
+    /// database, and `setpriv` to become them.
+    pub fn users() -> Vec<Self> {
+        Self::users_in(Path::new(USERS_RUNTIME_DIR))
+    }
+
+    fn users_in(dir: &Path) -> Vec<Self> {
+        use std::os::unix::fs::MetadataExt;
+        if !nix::unistd::geteuid().is_root() {
+            return Vec::new();
+        }
+        let path = crate::privilege::tool_path();
+        let (Some(exe), Some(setpriv)) = (
+            crate::tool::find("podman", &path),
+            crate::tool::find("setpriv", &path),
+        ) else {
+            return Vec::new();
+        };
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return Vec::new();
+        };
+        let mut uids: Vec<u32> = entries
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+            .filter(|uid| *uid != 0)
+            .collect();
+        uids.sort_unstable();
+        uids.into_iter()
+            .filter_map(|uid| {
+                let runtime_dir = dir.join(uid.to_string());
+                let libpod = std::fs::symlink_metadata(runtime_dir.join("libpod")).ok()?;
+                let own = std::fs::symlink_metadata(&runtime_dir).ok()?;
+                // Both the user's own: a directory planted by someone else is not asked about.
+                if !libpod.is_dir() || libpod.uid() != uid || own.uid() != uid {
+                    return None;
+                }
+                let u = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid)).ok()??;
+                Some(Self {
+                    exe: exe.clone(),
+                    user: Some(User {
+                        uid,
+                        gid: u.gid.as_raw(),
+                        home: u.dir,
+                        runtime_dir,
+                        setpriv: setpriv.clone(),
+                    }),
+                })
+            })
+            .take(MAX_USERS)
+            .collect()
     }
 
     fn run(&self, args: &[&str]) -> Result<String> {
-        Cmd::exe(&self.exe).args(args).timeout(TIMEOUT).run()
+        let Some(u) = &self.user else {
+            return Cmd::exe(&self.exe).args(args).timeout(TIMEOUT).run();
+        };
+        let (uid, gid) = (u.uid.to_string(), u.gid.to_string());
+        let exe = self.exe.to_string_lossy().into_owned();
+        Cmd::exe(&u.setpriv)
+            .args(["--reuid", &uid, "--regid", &gid, "--clear-groups", "--", &exe])
+            .args(args)
+            .env("HOME", u.home.to_string_lossy())
+            .env("XDG_RUNTIME_DIR", u.runtime_dir.to_string_lossy())
+            .env_remove("CONTAINERS_CONF")
+            .env_remove("CONTAINERS_STORAGE_CONF")
+            .env_remove("CONTAINER_HOST")
+            .env_remove("XDG_CONFIG_HOME")
+            .env_remove("XDG_DATA_HOME")
+            .timeout(TIMEOUT)
+            .run()
     }
 
     fn json<T: serde::de::DeserializeOwned>(&self, args: &[&str]) -> Result<T> {
@@ -222,7 +314,10 @@ impl Runtime for PodmanCli {
     }
 
     fn endpoint(&self) -> String {
-        format!("{} (CLI)", self.exe.display())
+        match &self.user {
+            None => format!("{} (CLI)", self.exe.display()),
+            Some(u) => format!("{} (CLI, rootless, as uid {})", self.exe.display(), u.uid),
+        }
     }
 
     fn containers(&self) -> Result<Vec<Container>> {
@@ -251,7 +346,13 @@ impl Runtime for PodmanCli {
             self.json::<Vec<Network>>(&["network", "ls", "--format", "json"])
                 .unwrap_or_default()
         };
-        Ok(containers_of(ps, inspected, networks))
+        let mut out = containers_of(ps, inspected, networks);
+        if let Some(u) = &self.user {
+            for c in &mut out {
+                c.user = Some(u.uid);
+            }
+        }
+        Ok(out)
     }
 }
 
@@ -357,11 +458,28 @@ mod tests {
         // A real program whose output is not JSON: echo prints its arguments.
         let not_podman = PodmanCli {
             exe: "/bin/echo".into(),
+            user: None,
         };
         let e = not_podman
             .json::<Vec<PsEntry>>(&["ps", "--all", "--format", "json"])
             .unwrap_err();
         assert!(e.to_string().contains("podman ps"), "{e}");
+        // As a user, through setpriv: echo prints setpriv's arguments too, still not JSON.
+        let as_user = PodmanCli {
+            exe: "/bin/echo".into(),
+            user: Some(User {
+                uid: 65534,
+                gid: 65534,
+                home: "/nonexistent".into(),
+                runtime_dir: "/run/user/65534".into(),
+                setpriv: "/bin/echo".into(),
+            }),
+        };
+        let text = as_user.run(&["ps"]).unwrap();
+        assert_eq!(
+            text.trim(),
+            "--reuid 65534 --regid 65534 --clear-groups -- /bin/echo ps"
+        );
         assert!(e.to_string().contains("not understood"), "{e}");
     }
 }

@@ -163,6 +163,99 @@ impl Host {
     }
 }
 
+/// The user whose rootless Podman [`Host::rootless`] runs.
+pub const ROOTLESS_UID: u32 = 4242;
+
+/// A user `ctnetu` (uid [`ROOTLESS_UID`]) as a host would have one, inside the host's
+/// own mount namespace only: its passwd and group lines and subordinate ids bound over
+/// /etc's files, a home with its own Podman configuration (vfs storage, cgroupfs), its
+/// runtime directory `/run/user/UID`, and `/dev/net/tun` readable by users as hosts
+/// have it (here it is root's alone; a node of its own is bound over it). The busybox
+/// image is imported into its store.
+const ROOTLESS_SETUP: &str = r#"
+set -e
+D=$1; U=4242
+mkdir -p "$D/home/.config/containers" /run/user/$U /run/ctnet-dev
+cp /etc/passwd "$D/passwd"; echo "ctnetu:x:$U:$U::$D/home:/bin/sh" >> "$D/passwd"
+cp /etc/group "$D/group"; echo "ctnetu:x:$U:" >> "$D/group"
+echo "ctnetu:200000:65536" > "$D/subuid"
+mount --bind "$D/passwd" /etc/passwd
+mount --bind "$D/group" /etc/group
+for f in subuid subgid; do
+  [ -e /etc/$f ] || { echo "/etc/$f is missing (the login package makes it)" >&2; exit 1; }
+  mount --bind "$D/subuid" /etc/$f
+done
+mknod -m 666 /run/ctnet-dev/tun c 10 200
+mount --bind /run/ctnet-dev/tun /dev/net/tun
+printf '[storage]
+driver = "vfs"
+' > "$D/home/.config/containers/storage.conf"
+printf '[containers]
+default_ulimits = []
+[engine]
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+'   > "$D/home/.config/containers/containers.conf"
+chown -R $U:$U "$D/home" /run/user/$U
+chmod 700 /run/user/$U
+tar -C "$D/rootfs" -cf "$D/rootfs.tar" . && chmod 644 "$D/rootfs.tar"
+setpriv --reuid=$U --regid=$U --clear-groups env -u CONTAINERS_CONF -u CONTAINERS_STORAGE_CONF   HOME="$D/home" XDG_RUNTIME_DIR=/run/user/$U podman import "$D/rootfs.tar" localhost/bbox >/dev/null
+"#;
+
+impl Host {
+    /// Set up the rootless user (see [`ROOTLESS_SETUP`]), or say why it cannot be.
+    pub fn rootless(&self) -> Result<(), String> {
+        for (tool, package) in [
+            ("/usr/bin/newuidmap", "uidmap"),
+            ("/usr/bin/slirp4netns", "slirp4netns"),
+            ("/usr/bin/setpriv", "util-linux"),
+        ] {
+            if !Path::new(tool).exists() {
+                return Err(format!("{tool} is missing (install {package})"));
+            }
+        }
+        let dir = self.dir.display().to_string();
+        let o = self.inside(&["bash", "-c", ROOTLESS_SETUP, "setup", &dir]);
+        if !o.status.success() {
+            return Err(format!(
+                "setting up the rootless user: {}",
+                String::from_utf8_lossy(&o.stderr)
+            ));
+        }
+        Ok(())
+    }
+
+    /// Run the rootless user's podman CLI with `args`; stdout, failing the test on error.
+    pub fn podman_as_user(&self, args: &[&str]) -> String {
+        let home = format!("HOME={}/home", self.dir.display());
+        let run = format!("XDG_RUNTIME_DIR=/run/user/{ROOTLESS_UID}");
+        let uid = format!("--reuid={ROOTLESS_UID}");
+        let gid = format!("--regid={ROOTLESS_UID}");
+        let mut argv = vec![
+            "setpriv",
+            &uid,
+            &gid,
+            "--clear-groups",
+            "env",
+            "-u",
+            "CONTAINERS_CONF",
+            "-u",
+            "CONTAINERS_STORAGE_CONF",
+            &home,
+            &run,
+            "podman",
+        ];
+        argv.extend_from_slice(args);
+        let o = self.inside(&argv);
+        assert!(
+            o.status.success(),
+            "rootless podman {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).trim().to_string()
+    }
+}
+
 impl Drop for Host {
     fn drop(&mut self) {
         let _ = self.inside(&["podman", "rm", "--all", "--force", "--time", "0"]);
