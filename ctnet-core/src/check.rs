@@ -237,7 +237,7 @@ const CHECKS: &[Check] = &[
     Check {
         id: "overlay.vtep",
         category: "overlay",
-        what: "every route through a VXLAN device resolves to a remote VTEP: a neighbour for its next hop and an FDB entry with dst for that MAC, or somewhere to flood",
+        what: "every route through a VXLAN device resolves to a remote VTEP: a neighbour for its next hop and an FDB entry with dst for that MAC (the node whose device has it, where that node is seen from here), or somewhere to flood",
         run: Run::Single(overlay::vtep),
     },
     Check {

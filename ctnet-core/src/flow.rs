@@ -1390,6 +1390,25 @@ impl<'w, 'a> Walk<'w, 'a> {
             );
             return (End::Dropped, p);
         }
+        // The inner frame is addressed to the MAC the sender resolved: another node's
+        // device takes it as not its own and drops it.
+        if let (Some(m), Some(own)) = (&mac, &rlink.mac)
+            && !m.eq_ignore_ascii_case(own)
+        {
+            self.hop(
+                rns,
+                Some(rlink.name.clone()),
+                "vxlan",
+                HopVerdict::Drop,
+                format!(
+                    "decapsulated by {} (MAC {own}), but the frame is for {m}: not this node's, dropped \
+                     (the sender's FDB sends {m} to the wrong VTEP)",
+                    rlink.name
+                ),
+                &p,
+            );
+            return (End::Dropped, p);
+        }
         self.hop(
             rns,
             Some(rlink.name.clone()),

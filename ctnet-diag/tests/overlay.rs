@@ -222,3 +222,46 @@ fn a_three_node_learning_overlay_lab_reaches_every_pod_and_goes_away() {
     assert!(line("down: ").contains("10 netns"), "{run}");
     assert_eq!(line("left: "), "0", "{run}");
 }
+
+const WRONG_NODE: &str = r#"
+$BIN lab up --name wn --nodes 3 --overlay vxlan --containers 1 > /dev/null
+echo "healthy ping: $(ping_ok wn-n1-c1 10.77.2.2)"
+# Node 1's entry for node 2's VTEP MAC sends it to node 3 instead.
+bridge -n wn-n1 fdb del 02:c7:4e:00:00:02 dev flannel.1 dst 10.78.0.2 self
+bridge -n wn-n1 fdb append 02:c7:4e:00:00:02 dev flannel.1 dst 10.78.0.3 self permanent
+echo "wrong ping: $(ping_ok wn-n1-c1 10.77.2.2)"
+echo "other ping: $(ping_ok wn-n1-c1 10.77.3.2)"
+echo "wrong vtep: $(summary wn-n1-c1 wn-n2-c1 overlay.vtep)"
+echo "wrong trace: $(trace_says wn-n1-c1 wn-n2-c1)"
+$BIN lab down --name wn > /dev/null
+echo "left: $(ip netns list | grep -c '^wn-' || true)"
+"#;
+
+#[test]
+fn an_fdb_entry_sending_a_node_to_the_wrong_vtep_is_named_where_real_pings_die() {
+    const NAME: &str = "an_fdb_entry_sending_a_node_to_the_wrong_vtep_is_named_where_real_pings_die";
+    let script = format!("{COMMON}{WRONG_NODE}");
+    let Some(run) = Script::run(BIN, NAME, &script, &[]) else {
+        return;
+    };
+    let line = |tag: &str| run.line(tag);
+    assert_eq!(line("healthy ping: "), "ok", "{run}");
+    assert_eq!(line("wrong ping: "), "lost", "{run}");
+    assert_eq!(line("other ping: "), "ok", "{run}");
+    let v = line("wrong vtep: ");
+    assert!(
+        v.starts_with("fail |")
+            && v.contains(
+                "sends 02:c7:4e:00:00:02 (10.77.2.0's MAC) to the VTEP at 10.78.0.3 (flannel.1 in wn-n3)"
+            )
+            && v.contains("the wrong node")
+            && v.contains("(02:c7:4e:00:00:02 is the VTEP at 10.78.0.2)"),
+        "{v}\n{run}"
+    );
+    let t = line("wrong trace: ");
+    assert!(
+        t.starts_with("unreachable |") && t.contains("wn-n3 vxlan: decapsulated by flannel.1 (MAC 02:c7:4e:00:00:03), but the frame is for 02:c7:4e:00:00:02"),
+        "{t}\n{run}"
+    );
+    assert_eq!(line("left: "), "0", "{run}");
+}

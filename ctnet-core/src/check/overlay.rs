@@ -108,6 +108,42 @@ pub(super) fn vtep(c: &Ctx<'_>) -> Vec<Finding> {
                     d.name, r.dst
                 ));
             }
+            // Where the remote VTEPs are seen from here (nodes in netns, nested nodes):
+            // the entry must send the MAC to the node whose device has it.
+            for dst in &dsts {
+                let Ok(dst) = dst.parse::<std::net::IpAddr>() else {
+                    continue;
+                };
+                let Some((n, l)) = c.snap.netns.iter().filter(|n| n.key != host.key).find_map(|n| {
+                    n.links
+                        .iter()
+                        .find(|l| l.vxlan.as_ref().is_some_and(|x| x.local == Some(dst)))
+                        .map(|l| (n, l))
+                }) else {
+                    continue;
+                };
+                if l.mac.as_deref().is_some_and(|m| !m.eq_ignore_ascii_case(&mac)) {
+                    let owner = c.snap.netns.iter().find_map(|o| {
+                        o.links
+                            .iter()
+                            .find(|x| {
+                                x.vxlan.is_some()
+                                    && x.mac.as_deref().is_some_and(|m| m.eq_ignore_ascii_case(&mac))
+                            })
+                            .and_then(|x| x.vxlan.as_ref()?.local)
+                            .filter(|_| o.key != n.key)
+                    });
+                    problems.push(format!(
+                        "{}'s FDB entry sends {mac} ({gw}'s MAC) to the VTEP at {dst} ({} in {}), whose device is {}: \
+                         the wrong node, which drops it{}",
+                        d.name,
+                        l.name,
+                        crate::netns::label_of(&n.refs, n.key),
+                        l.mac.as_deref().unwrap_or("?"),
+                        owner.map(|o| format!(" ({mac} is the VTEP at {o})")).unwrap_or_default()
+                    ));
+                }
+            }
         }
         let (status, summary) = verdict(problems, || {
             format!(
