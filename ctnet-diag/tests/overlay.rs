@@ -265,3 +265,43 @@ fn an_fdb_entry_sending_a_node_to_the_wrong_vtep_is_named_where_real_pings_die()
     );
     assert_eq!(line("left: "), "0", "{run}");
 }
+
+const REFUSED: &str = r#"
+ip netns add ov-n2
+$BIN lab up --name ov --nodes 2 --overlay vxlan --containers 1 > /tmp/out.txt 2> /tmp/err.txt && echo "taken: built" || echo "taken: $(cat /tmp/err.txt)"
+echo "after: $(ip netns list | cut -d' ' -f1 | sort | tr '\n' ' ')"
+echo "record: $(ls /run/ctnet/labs/ 2>/dev/null | grep -c nodes || true)"
+$BIN lab up --name ov --nodes 2 --containers 1 2> /tmp/err.txt && echo "no overlay: built" || echo "no overlay: $(tr '\n' ' ' < /tmp/err.txt)"
+$BIN lab up --name ov --nodes 1 --overlay vxlan 2> /tmp/err.txt && echo "one node: built" || echo "one node: $(head -1 /tmp/err.txt)"
+$BIN lab up --name ov --nodes 2 --overlay vxlan --nat 2> /tmp/err.txt && echo "nat: built" || echo "nat: $(head -1 /tmp/err.txt)"
+ip netns del ov-n2
+$BIN lab up --name ov --nodes 2 --overlay vxlan --containers 1 > /dev/null
+$BIN lab up --name ov --containers 1 2> /tmp/err.txt && echo "same name: built" || echo "same name: $(head -1 /tmp/err.txt)"
+$BIN lab down --name ov > /dev/null
+$BIN lab down --name ov > /tmp/out.txt && echo "twice: $(cat /tmp/out.txt)"
+"#;
+
+#[test]
+fn a_node_lab_refuses_what_it_cannot_build_and_builds_nothing_then() {
+    const NAME: &str = "a_node_lab_refuses_what_it_cannot_build_and_builds_nothing_then";
+    let script = format!("{COMMON}{REFUSED}");
+    let Some(run) = Script::run(BIN, NAME, &script, &[]) else {
+        return;
+    };
+    let line = |tag: &str| run.line(tag);
+    let t = line("taken: ");
+    assert!(t.contains("netns ov-n2 already exists"), "{t}\n{run}");
+    assert_eq!(line("after: ").trim(), "ov-n2", "{run}");
+    assert_eq!(line("record: "), "0", "{run}");
+    assert!(line("no overlay: ").contains("--overlay"), "{run}");
+    assert!(
+        line("one node: ").contains("--nodes must be between 2 and 16"),
+        "{run}"
+    );
+    assert!(line("nat: ").contains("cannot be used with"), "{run}");
+    assert!(
+        line("same name: ").contains("a multi-node lab called ov already exists"),
+        "{run}"
+    );
+    assert!(line("twice: ").contains("nothing"), "{run}");
+}

@@ -287,10 +287,10 @@ pub async fn up(spec: &NodeLabSpec, env: &LabEnv, wait: LockWait<'_>) -> Result<
     let taken: Vec<&String> = wanted.iter().filter(|n| present.contains(n)).collect();
     if !taken.is_empty() {
         return Err(Error::Invalid(format!(
-            "netns {} already exist{}: lab {name} would take {} — remove them or pick another --name",
+            "netns {0} already exist{2}: lab {name} would take {1} (remove {1} with `ip netns del`, or pick another --name)",
             taken.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "),
-            if taken.len() == 1 { "s" } else { "" },
             if taken.len() == 1 { "it" } else { "them" },
+            if taken.len() == 1 { "s" } else { "" },
         )));
     }
     let path = record_path(env, name);
