@@ -486,6 +486,17 @@ fn side<'a>(snap: &Snapshot, topo: &'a Topology, r: &Resolved) -> Result<Side<'a
     })
 }
 
+impl Side<'_> {
+    /// The host end of its veth, by name (empty when it has none).
+    fn host_veth(&self) -> String {
+        self.iface
+            .host_veth
+            .as_ref()
+            .map(|h| h.name.clone())
+            .unwrap_or_default()
+    }
+}
+
 fn first_v4(iface: &NetnsIface) -> Option<ipnet::Ipv4Net> {
     iface.ips.iter().find_map(|s| s.parse::<ipnet::Ipv4Net>().ok())
 }
@@ -505,12 +516,7 @@ pub fn plan(
 ) -> Result<Injection> {
     let me = side(snap, topo, target)?;
     let ifname = me.iface.iface.name.as_str();
-    let host_veth = me
-        .iface
-        .host_veth
-        .as_ref()
-        .map(|h| h.name.clone())
-        .unwrap_or_default();
+    let host_veth = me.host_veth();
     let need_bridge = || {
         me.iface.bridge.clone().ok_or_else(|| {
             Error::Invalid(format!(

@@ -246,7 +246,7 @@ fn read_record(env: &LabEnv, name: &str) -> Result<Option<NodeRecord>> {
         return Err(Error::Invalid(format!(
             "lab record {} is not lab {name}'s ({}, lab {:?})",
             crate::text::path(&path),
-            rec.schema,
+            crate::text::escape(&rec.schema),
             crate::text::escape(&rec.spec.name)
         )));
     }

@@ -73,40 +73,19 @@ pub async fn run(cmd: LabCommand) -> anyhow::Result<ExitCode> {
                 stop: Some(&state.stop),
                 waiting: Some(&waiting),
             };
-            if let Some(n) = nodes {
-                let built = lab::nodes::up(&n, &env, wait).await;
-                guard.abort();
-                if let Err(ctnet_core::Error::Stopped { .. }) = &built {
-                    crate::say!(
-                        "ctnet-diag: lab up stopped while waiting for another lab command; nothing was built"
-                    );
-                    let sig = state.signal.load(Ordering::SeqCst);
-                    return Ok(ExitCode::from(128u8.saturating_add(sig as u8)));
+            let code = match nodes {
+                Some(n) => {
+                    let built = lab::nodes::up(&n, &env, wait).await;
+                    guard.abort();
+                    built_up(built, &state, a.json, render_nodes)?
                 }
-                let built = built?;
-                if a.json {
-                    crate::out::rendered(&json(&built)?)?;
-                } else {
-                    crate::out::text(&render_nodes(&built))?;
+                None => {
+                    let built = lab::up_with(&spec, &env, wait).await;
+                    guard.abort();
+                    built_up(built, &state, a.json, render_up)?
                 }
-                return Ok(ExitCode::SUCCESS);
-            }
-            let built = lab::up_with(&spec, &env, wait).await;
-            guard.abort();
-            if let Err(ctnet_core::Error::Stopped { .. }) = &built {
-                crate::say!(
-                    "ctnet-diag: lab up stopped while waiting for another lab command; nothing was built"
-                );
-                let sig = state.signal.load(Ordering::SeqCst);
-                return Ok(ExitCode::from(128u8.saturating_add(sig as u8)));
-            }
-            let built = built?;
-            if a.json {
-                crate::out::rendered(&json(&built)?)?;
-            } else {
-                crate::out::text(&render_up(&built))?;
-            }
-            Ok(ExitCode::SUCCESS)
+            };
+            Ok(code)
         }
         LabCommand::Down(a) => {
             lab::validate_name(&a.name)?;
@@ -142,6 +121,28 @@ pub async fn run(cmd: LabCommand) -> anyhow::Result<ExitCode> {
         LabCommand::Break(a) => crate::cmd::fault::apply(a),
         LabCommand::Fix(a) => crate::cmd::fault::fix(a),
     }
+}
+
+/// Print what `lab up` built (JSON or `render`'s text); a stop while waiting for the
+/// lock exits 128 + the signal, having built nothing.
+fn built_up<T: serde::Serialize>(
+    built: ctnet_core::Result<T>,
+    state: &UpSignals,
+    as_json: bool,
+    render: fn(&T) -> String,
+) -> anyhow::Result<ExitCode> {
+    if let Err(ctnet_core::Error::Stopped { .. }) = &built {
+        crate::say!("ctnet-diag: lab up stopped while waiting for another lab command; nothing was built");
+        let sig = state.signal.load(Ordering::SeqCst);
+        return Ok(ExitCode::from(128u8.saturating_add(sig as u8)));
+    }
+    let built = built?;
+    if as_json {
+        crate::out::rendered(&json(&built)?)?;
+    } else {
+        crate::out::text(&render(&built))?;
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// What the signal guard of `lab up` shares with the lock wait.

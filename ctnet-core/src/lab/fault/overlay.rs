@@ -203,12 +203,7 @@ pub(super) fn plan(
     match fault {
         Fault::VxlanMtu => {
             let ifname = me.iface.iface.name.clone();
-            let host_veth = me
-                .iface
-                .host_veth
-                .as_ref()
-                .map(|h| h.name.clone())
-                .unwrap_or_default();
+            let host_veth = me.host_veth();
             let overlay = d.mtu.unwrap_or(1450);
             let underlay = v
                 .underlay
